@@ -1,0 +1,75 @@
+"""Sample data for napari's File > Open Sample menu, read from files bundled in ``samples/``.
+
+No network access, and no torch, napari or Qt at import: napari types are named as strings only.
+Attributions and licences of the files are in ``samples/README.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import tifffile
+
+if TYPE_CHECKING:
+    import napari.types
+
+SAMPLES_DIR = Path(__file__).parent / "samples"
+
+
+def _read_pair(
+    image_file: str, labels_file: str, name: str
+) -> list[napari.types.LayerDataTuple]:
+    """Read an image and its label image from ``samples/`` as two napari layer-data tuples.
+
+    Parameters
+    ----------
+    image_file, labels_file : str
+        File names inside ``samples/``.
+    name : str
+        Layer name; the labels layer is called ``f"{name} labels"``.
+
+    Returns
+    -------
+    list of (data, kwargs, layer_type)
+        ``[(image, {"name": name}, "image"), (labels, {"name": ...}, "labels")]``;
+        ``labels`` is int32 with 0 = background.
+    """
+    image = tifffile.imread(SAMPLES_DIR / image_file)
+    labels = tifffile.imread(SAMPLES_DIR / labels_file).astype(np.int32)
+    if image.shape != labels.shape:
+        raise ValueError(
+            f"sample {name!r} is damaged: image shape {image.shape} differs from labels shape "
+            f"{labels.shape}; reinstall napari-deepcolor"
+        )
+    return [
+        (image, {"name": name}, "image"),
+        (labels, {"name": f"{name} labels"}, "labels"),
+    ]
+
+
+def worms_sample() -> list[napari.types.LayerDataTuple]:
+    """C. elegans bright-field image (BBBC010, well A01) and its worm labels.
+
+    Returns
+    -------
+    list of (data, kwargs, layer_type)
+        image : ndarray, shape (520, 696), uint16 (12-bit values, worms bright on dark);
+        labels : ndarray, shape (520, 696), int32, 15 worms, 0 = background. Where worms overlap,
+        the pixel belongs to the worm with the higher mask number.
+    """
+    return _read_pair("bbbc010_A01.tif", "bbbc010_A01_labels.tif", "worms BBBC010 A01")
+
+
+def ecoli_sample() -> list[napari.types.LayerDataTuple]:
+    """E. coli phase-contrast micro-colony (Omnipose test image) and its labels.
+
+    Returns
+    -------
+    list of (data, kwargs, layer_type)
+        image : ndarray, shape (334, 321), uint16;
+        labels : ndarray, shape (334, 321), int32, 159 cells, 0 = background. The labels are
+        Omnipose's own segmentation (silver standard), not a manual annotation.
+    """
+    return _read_pair("ecoli_colony.tif", "ecoli_colony_labels.tif", "E. coli colony")

@@ -1,0 +1,63 @@
+"""Sample data: bundled files load as napari layer-data tuples, without torch or napari."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_deepcolor import _sample_data
+
+
+@pytest.mark.parametrize(
+    ("loader", "shape", "image_dtype", "n_labels"),
+    [
+        (_sample_data.worms_sample, (520, 696), np.uint16, 15),
+        (_sample_data.ecoli_sample, (334, 321), np.uint16, 159),
+    ],
+)
+def test_sample_returns_image_and_labels(loader, shape, image_dtype, n_labels) -> None:
+    layers = loader()
+    assert [layer_type for _, _, layer_type in layers] == ["image", "labels"]
+    (image, image_kwargs, _), (labels, labels_kwargs, _) = layers
+    assert image.shape == labels.shape == shape
+    assert image.dtype == image_dtype
+    assert labels.dtype == np.int32
+    assert labels.min() == 0
+    assert len(np.unique(labels)) - 1 == n_labels
+    assert image_kwargs["name"] and labels_kwargs["name"] != image_kwargs["name"]
+
+
+def test_damaged_sample_is_reported(tmp_path, monkeypatch) -> None:
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "image.tif", np.zeros((4, 5), np.uint16))
+    tifffile.imwrite(tmp_path / "labels.tif", np.zeros((4, 6), np.uint16))
+    monkeypatch.setattr(_sample_data, "SAMPLES_DIR", tmp_path)
+    with pytest.raises(ValueError, match="image shape"):
+        _sample_data._read_pair("image.tif", "labels.tif", "broken")
+
+
+def test_import_loads_neither_torch_nor_napari() -> None:
+    code = (
+        "import sys, napari_deepcolor._sample_data as s; s.worms_sample(); "
+        "heavy = sorted(m for m in ('torch', 'napari', 'PyQt6', 'qtpy') if m in sys.modules); "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.gui
+def test_samples_open_in_napari(make_napari_viewer) -> None:
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-deepcolor", "worms")
+    viewer.open_sample("napari-deepcolor", "ecoli")
+    assert [layer.name for layer in viewer.layers] == [
+        "worms BBBC010 A01",
+        "worms BBBC010 A01 labels",
+        "E. coli colony",
+        "E. coli colony labels",
+    ]
+    assert viewer.layers["E. coli colony labels"].data.max() == 159
