@@ -1,0 +1,400 @@
+"""Deep-coloring post-processing: color probabilities ``probs (C, *spatial)`` → instance ``labels``, 0 = background.
+
+Section 3.1 of the deep-coloring paper: every pixel takes its most probable color (color 0 is background); the
+connected components of each color ``>= 1`` are instance candidates; components smaller than the size threshold
+``τ = min_size`` become background; optionally, components of the same color whose symmetric Hausdorff distance is
+below the proximity threshold ``ρ = merge_distance`` are merged (transitively), which reunites objects split by an
+occluder.
+
+The same code handles 2D ``(C, Y, X)`` and 3D ``(C, Z, Y, X)`` maps. Connectivity is full: 8-connectivity in 2D,
+26-connectivity in 3D (pixels touching by a corner belong to one component when they have the same color; pixels of
+different colors never do). Distances are Euclidean, in pixels, between pixel centres.
+
+For live tuning, :class:`ColorComponents` does the expensive work once (argmax, one labelling pass, per-component
+size, color and probability sum) and :meth:`ColorComponents.to_labels` is cheap for any ``min_size`` and
+``merge_distance``. Hausdorff distances are computed lazily, once per pair, and only for same-color pairs whose
+bounding boxes allow a distance below the largest ``merge_distance`` asked so far. :func:`colors_to_labels` is the
+one-shot wrapper.
+
+Only numpy, scipy and scikit-image are imported here: no torch, Qt or napari.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from numbers import Real
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage as ndi
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+from skimage.measure import label as _label
+
+__all__ = ["ColorComponents", "Instances", "colors_to_labels"]
+
+_PROBS_SHAPES = "(C, Y, X) or (C, Z, Y, X)"
+_COLORS_SHAPES = "(Y, X) or (Z, Y, X)"
+
+
+@dataclass(frozen=True, eq=False)
+class Instances:
+    """Instances decoded from a color map.
+
+    Attributes
+    ----------
+    labels : ndarray, shape (Y, X) or (Z, Y, X), int32
+        Label image: 0 = background, instances numbered ``1..N`` consecutively, in raster order of their first pixel.
+    scores : ndarray, shape (N,), float32
+        ``scores[i]`` is the mean probability of instance ``i + 1``'s color over its pixels.
+    colors : ndarray, shape (N,), int32
+        ``colors[i]`` is the color (``>= 1``) of instance ``i + 1``.
+    """
+
+    labels: np.ndarray
+    scores: np.ndarray
+    colors: np.ndarray
+
+    @property
+    def n_instances(self) -> int:
+        """Number of instances ``N``."""
+        return int(self.scores.shape[0])
+
+
+class ColorComponents:
+    """Connected components of a color map, computed once and decoded cheaply for any ``min_size`` / ``merge_distance``.
+
+    Build it with :meth:`from_probs` (softmax output of the coloring network) or :meth:`from_colors` (a color map
+    plus the probabilities); the constructor takes a color map plus the probability of each pixel's own color.
+
+    Parameters
+    ----------
+    colors : ndarray, shape (Y, X) or (Z, Y, X), integer
+        Color of every pixel, 0 = background.
+    color_probs : ndarray, same shape as ``colors``, float
+        Probability of each pixel's own color, ``probs[colors[p], p]``; averaged into the instance scores.
+
+    Notes
+    -----
+    Components use full connectivity (8 neighbours in 2D, 26 in 3D) and never join pixels of different colors.
+    The object caches Hausdorff distances between same-color components as they are needed; it is not meant to be
+    shared between threads.
+    """
+
+    def __init__(self, colors: npt.ArrayLike, color_probs: npt.ArrayLike) -> None:
+        colors = np.asarray(colors)
+        color_probs = np.asarray(color_probs)
+        if colors.ndim not in (2, 3) or colors.size == 0:
+            raise ValueError(f"expected a non-empty color map of shape {_COLORS_SHAPES}, got shape {colors.shape}")
+        if not np.issubdtype(colors.dtype, np.integer):
+            raise ValueError(
+                f"expected an integer color map (0 = background), got dtype {colors.dtype} with shape {colors.shape}; "
+                "for probabilities use ColorComponents.from_probs"
+            )
+        if color_probs.shape != colors.shape:
+            raise ValueError(
+                f"expected color_probs of the same shape as colors {colors.shape}, got shape {color_probs.shape}"
+            )
+        if not np.issubdtype(color_probs.dtype, np.floating):
+            raise ValueError(f"expected floating-point color_probs, got dtype {color_probs.dtype}")
+        if colors.min() < 0:
+            raise ValueError(f"expected colors >= 0 (0 = background), got a minimum of {colors.min()}")
+        if np.isnan(color_probs).any():
+            raise ValueError(
+                f"color_probs of shape {color_probs.shape} contain NaN values; check the network output"
+            )
+        self._colors = colors
+        # intp ids: np.bincount, np.take and fancy indexing are markedly slower with int32 indices.
+        components, n = _label(colors, background=0, return_num=True, connectivity=colors.ndim)
+        self._components = components.astype(np.intp, copy=False)
+        # Per-component statistics from the foreground pixels only (one compression, then small passes).
+        foreground = colors.ravel() != 0
+        ids = self._components.ravel()[foreground]
+        self._sizes = np.bincount(ids, minlength=n + 1)
+        self._prob_sums = np.bincount(ids, weights=color_probs.ravel()[foreground], minlength=n + 1)
+        self._component_colors = np.zeros(n + 1, dtype=np.int32)
+        self._component_colors[ids] = colors.ravel()[foreground]
+        # Filled by _extend_candidates(): bounding boxes, candidate pairs and their (lazy) Hausdorff distances.
+        self._boxes: np.ndarray | None = None
+        self._pair_radius = 0.0
+        self._pairs = np.empty((0, 2), dtype=np.intp)
+        self._pair_bounds = np.empty(0)
+        self._pair_dists = np.empty(0)
+
+    @classmethod
+    def from_probs(cls, probs: npt.ArrayLike) -> ColorComponents:
+        """Components of the argmax of color probabilities.
+
+        Parameters
+        ----------
+        probs : ndarray, shape (C, Y, X) or (C, Z, Y, X), float
+            Per-pixel probabilities of the ``C >= 2`` colors (softmax output); color 0 is background.
+
+        Returns
+        -------
+        ColorComponents
+
+        Raises
+        ------
+        ValueError
+            If ``probs`` is not floating point, has the wrong number of axes, fewer than 2 colors, or NaN values.
+        """
+        probs = _check_probs(probs)
+        color_probs = np.maximum.reduce(probs, axis=0)
+        if np.isnan(color_probs).any():  # NaN propagates through the max
+            raise ValueError(f"probs of shape {probs.shape} contain NaN values; check the network output")
+        # Equivalent to probs.argmax(0) (the first color wins ties) but several times faster: argmax over the
+        # leading axis of a C-ordered array is strided.
+        colors = np.zeros(probs.shape[1:], dtype=np.min_scalar_type(probs.shape[0] - 1))
+        for c in range(probs.shape[0] - 1, -1, -1):
+            np.copyto(colors, c, where=probs[c] == color_probs, casting="unsafe")
+        return cls(colors, color_probs)
+
+    @classmethod
+    def from_colors(cls, colors: npt.ArrayLike, probs: npt.ArrayLike) -> ColorComponents:
+        """Components of a given color map, scored with ``probs``.
+
+        Parameters
+        ----------
+        colors : ndarray, shape (Y, X) or (Z, Y, X), integer
+            Color of every pixel in ``0..C-1``, 0 = background; usually ``probs.argmax(0)``, but any map works.
+        probs : ndarray, shape (C, Y, X) or (C, Z, Y, X), float
+            Per-pixel color probabilities; only ``probs[colors[p], p]`` is used (for the scores).
+
+        Returns
+        -------
+        ColorComponents
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree, ``colors`` is out of ``0..C-1``, or ``probs`` fails the checks of
+            :meth:`from_probs`.
+        """
+        probs = _check_probs(probs)
+        colors = np.asarray(colors)
+        if colors.shape != probs.shape[1:]:
+            raise ValueError(f"expected colors of shape {probs.shape[1:]} to match probs {probs.shape}, "
+                             f"got shape {colors.shape}")
+        if not np.issubdtype(colors.dtype, np.integer):
+            raise ValueError(f"expected an integer color map, got dtype {colors.dtype}")
+        if colors.min() < 0 or colors.max() >= probs.shape[0]:
+            raise ValueError(f"expected colors in 0..{probs.shape[0] - 1} for probs of shape {probs.shape}, "
+                             f"got values in {colors.min()}..{colors.max()}")
+        color_probs = np.take_along_axis(probs, colors[None].astype(np.intp, copy=False), axis=0)[0]
+        return cls(colors, color_probs)
+
+    # -- read-only views -------------------------------------------------------------------------------------------
+
+    @property
+    def colors(self) -> np.ndarray:
+        """ndarray, shape (Y, X) or (Z, Y, X), integer: the color map, 0 = background."""
+        return _readonly(self._colors)
+
+    @property
+    def components(self) -> np.ndarray:
+        """ndarray, shape (Y, X) or (Z, Y, X), intp: component ids ``1..n_components``, 0 = background."""
+        return _readonly(self._components)
+
+    @property
+    def n_components(self) -> int:
+        """Number of connected components of colors ``>= 1``, before any size filter."""
+        return len(self._sizes) - 1
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """ndarray, shape (n_components,), int: pixel count of each component (id ``i + 1`` at index ``i``)."""
+        return _readonly(self._sizes[1:])
+
+    @property
+    def component_colors(self) -> np.ndarray:
+        """ndarray, shape (n_components,), int32: color of each component (id ``i + 1`` at index ``i``)."""
+        return _readonly(self._component_colors[1:])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(shape={self._components.shape}, n_components={self.n_components})"
+
+    # -- decoding ----------------------------------------------------------------------------------------------------
+
+    def to_labels(self, *, min_size: float, merge_distance: float | None = None) -> Instances:
+        """Label image for a size threshold and an optional merge distance.
+
+        Parameters
+        ----------
+        min_size : float
+            Size threshold ``τ`` in pixels (voxels in 3D): components with fewer pixels become background.
+        merge_distance : float or None
+            Proximity threshold ``ρ`` in pixels: kept components of the same color whose symmetric Hausdorff distance
+            is strictly below it are merged into one instance, transitively. ``None`` or 0 merges nothing.
+
+        Returns
+        -------
+        Instances
+            ``labels`` int32 of the map's shape, numbered ``1..N`` in raster order; ``scores`` and ``colors`` (N,).
+
+        Raises
+        ------
+        ValueError
+            If ``min_size`` or ``merge_distance`` is negative or NaN.
+        """
+        min_size = _check_threshold("min_size", min_size)
+        merge_distance = 0.0 if merge_distance is None else _check_threshold("merge_distance", merge_distance)
+        keep = self._sizes >= min_size
+        keep[0] = False
+        kept = np.flatnonzero(keep)
+        n_nodes = len(self._sizes)
+
+        merged = self._merged_pairs(merge_distance, keep) if merge_distance > 0 and len(kept) > 1 else None
+        if merged is None or len(merged) == 0:
+            new_ids = np.arange(1, len(kept) + 1)
+        else:
+            graph = sparse.coo_matrix(
+                (np.ones(len(merged), dtype=np.int8), (merged[:, 0], merged[:, 1])), shape=(n_nodes, n_nodes)
+            )
+            group = connected_components(graph, directed=False)[1][kept]
+            # Number groups by their first (smallest-id, hence first in raster order) component.
+            _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+            rank = np.empty(len(first), dtype=np.intp)
+            rank[np.argsort(first)] = np.arange(len(first))
+            new_ids = rank[inverse] + 1
+
+        n = int(new_ids.max()) if len(new_ids) else 0
+        lut = np.zeros(n_nodes, dtype=np.int32)
+        lut[kept] = new_ids
+        labels = np.take(lut, self._components)
+        sizes = np.bincount(new_ids - 1, weights=self._sizes[kept], minlength=n)
+        sums = np.bincount(new_ids - 1, weights=self._prob_sums[kept], minlength=n)
+        colors = np.zeros(n, dtype=np.int32)
+        colors[new_ids - 1] = self._component_colors[kept]
+        scores = (sums / np.maximum(sizes, 1)).astype(np.float32)
+        return Instances(labels=labels, scores=scores, colors=colors)
+
+    def _merged_pairs(self, radius: float, keep: np.ndarray) -> np.ndarray:
+        """Pairs ``(i, j)``, shape (M, 2), of kept same-color components with Hausdorff distance ``< radius``."""
+        self._extend_candidates(radius)
+        i, j = self._pairs[:, 0], self._pairs[:, 1]
+        wanted = (self._pair_bounds < radius) & keep[i] & keep[j]
+        for k in np.flatnonzero(wanted & np.isnan(self._pair_dists)):
+            self._pair_dists[k] = self._hausdorff(i[k], j[k])
+        return self._pairs[wanted & (self._pair_dists < radius)]
+
+    def _extend_candidates(self, radius: float) -> None:
+        """Make the candidate pairs cover every same-color pair that may lie at Hausdorff distance ``< radius``.
+
+        Lower bound used for pruning, from the bounding boxes ``[lo, hi]`` of A and B: every point of A lies at least
+        the box gap away from B, and the point of A with the smallest coordinate on axis ``k`` lies at least
+        ``lo_B[k] - lo_A[k]`` away from B (same for the largest). Hence ``H(A, B) >= max(|gap|, max|lo_A - lo_B|,
+        max|hi_A - hi_B|)``; the last two are a Chebyshev distance, searched with a k-d tree on ``(lo, hi)``.
+        """
+        if radius <= self._pair_radius:
+            return
+        if self._boxes is None:
+            slices = ndi.find_objects(self._components)
+            boxes = np.zeros((len(self._sizes), 2 * self._components.ndim), dtype=np.float64)
+            boxes[1:] = [[s.start for s in sl] + [s.stop - 1 for s in sl] for sl in slices]
+            self._boxes = boxes
+        # No Hausdorff distance exceeds the image diagonal: a radius beyond it selects every same-color pair.
+        search = min(radius, math.hypot(*(s - 1 for s in self._components.shape)) + 1.0)
+        found = []
+        for c in np.unique(self._component_colors[1:]):
+            ids = np.flatnonzero(self._component_colors == c)
+            ids = ids[ids > 0]
+            if len(ids) > 1:
+                found.append(ids[cKDTree(self._boxes[ids]).query_pairs(search, p=np.inf, output_type="ndarray")])
+        pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.intp)
+        pairs = np.sort(pairs, axis=1)
+        lo_hi_a, lo_hi_b = self._boxes[pairs[:, 0]], self._boxes[pairs[:, 1]]
+        ndim = self._components.ndim
+        gap = np.maximum(0.0, np.maximum(lo_hi_b[:, :ndim] - lo_hi_a[:, ndim:], lo_hi_a[:, :ndim] - lo_hi_b[:, ndim:]))
+        bounds = np.maximum(np.abs(lo_hi_a - lo_hi_b).max(axis=1), np.sqrt((gap**2).sum(axis=1)))
+        pairs, bounds = pairs[bounds < radius], bounds[bounds < radius]
+        # Carry over the distances already computed (the old candidates are a subset of the new ones).
+        keys = pairs[:, 0].astype(np.int64) * len(self._sizes) + pairs[:, 1]
+        order = np.argsort(keys)
+        pairs, bounds, keys = pairs[order], bounds[order], keys[order]
+        dists = np.full(len(pairs), np.nan)
+        if len(self._pairs):
+            old_keys = self._pairs[:, 0].astype(np.int64) * len(self._sizes) + self._pairs[:, 1]
+            dists[np.searchsorted(keys, old_keys)] = self._pair_dists
+        self._pairs, self._pair_bounds, self._pair_dists = pairs, bounds, dists
+        self._pair_radius = radius
+
+    def _hausdorff(self, a: int, b: int) -> float:
+        """Exact symmetric Hausdorff distance, in pixels, between the pixel sets of components ``a`` and ``b``.
+
+        Euclidean distance transforms inside the union bounding box; the box holds both sets, so the distances to
+        each set are exact there. Interior pixels are included: with nested shapes they can be the farthest ones.
+        """
+        ndim = self._components.ndim
+        lo = np.minimum(self._boxes[a, :ndim], self._boxes[b, :ndim]).astype(int)
+        hi = np.maximum(self._boxes[a, ndim:], self._boxes[b, ndim:]).astype(int)
+        window = self._components[tuple(slice(l, h + 1) for l, h in zip(lo, hi))]
+        in_a, in_b = window == a, window == b
+        a_to_b = ndi.distance_transform_edt(~in_b)[in_a].max()
+        b_to_a = ndi.distance_transform_edt(~in_a)[in_b].max()
+        return float(max(a_to_b, b_to_a))
+
+
+def colors_to_labels(probs: npt.ArrayLike, *, min_size: float, merge_distance: float | None = None) -> Instances:
+    """Decode color probabilities into instances (deep coloring, section 3.1).
+
+    Argmax over colors, connected components per color ``>= 1`` (full connectivity: 8 in 2D, 26 in 3D), components
+    smaller than ``min_size`` dropped, same-color components closer than ``merge_distance`` (symmetric Hausdorff
+    distance) merged. For repeated decoding with different thresholds use :class:`ColorComponents`.
+
+    Parameters
+    ----------
+    probs : ndarray, shape (C, Y, X) or (C, Z, Y, X), float
+        Per-pixel probabilities of the ``C >= 2`` colors (softmax output); color 0 is background.
+    min_size : float
+        Size threshold ``τ`` in pixels: components with fewer pixels become background.
+    merge_distance : float or None
+        Proximity threshold ``ρ`` in pixels; ``None`` or 0 merges nothing.
+
+    Returns
+    -------
+    Instances
+        ``labels`` (Y, X) or (Z, Y, X) int32 with 0 = background and instances ``1..N``; ``scores`` (N,) float32, the
+        mean probability of each instance's color over its pixels; ``colors`` (N,) int32.
+
+    Raises
+    ------
+    ValueError
+        If ``probs`` is malformed (see :meth:`ColorComponents.from_probs`) or a threshold is negative.
+    """
+    min_size = _check_threshold("min_size", min_size)
+    if merge_distance is not None:
+        merge_distance = _check_threshold("merge_distance", merge_distance)
+    return ColorComponents.from_probs(probs).to_labels(min_size=min_size, merge_distance=merge_distance)
+
+
+def _check_probs(probs: npt.ArrayLike) -> np.ndarray:
+    probs = np.asarray(probs)
+    if probs.ndim not in (3, 4):
+        raise ValueError(f"expected probs of shape {_PROBS_SHAPES}, got shape {probs.shape}; "
+                         "drop any batch axis and put the colors first")
+    if probs.shape[0] < 2:
+        raise ValueError(f"expected probs with at least 2 colors (background + 1) on axis 0 of {_PROBS_SHAPES}, "
+                         f"got shape {probs.shape}")
+    if probs.size == 0:
+        raise ValueError(f"expected a non-empty image, got probs of shape {probs.shape}")
+    if not np.issubdtype(probs.dtype, np.floating):
+        raise ValueError(f"expected floating-point probs of shape {_PROBS_SHAPES}, got dtype {probs.dtype} with "
+                         f"shape {probs.shape}; to decode a color map use ColorComponents.from_colors")
+    return probs
+
+
+def _check_threshold(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"expected a number for {name}, got {value!r}")
+    if not value >= 0:  # also rejects NaN
+        raise ValueError(f"expected {name} >= 0 (in pixels), got {value}; use 0 to disable it")
+    return float(value)
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
