@@ -1,0 +1,125 @@
+"""Checkpoints: a safetensors file holding the weights, with the model config as JSON metadata.
+
+safetensors stores raw tensors and a JSON header: loading one never runs code, unlike a pickle. Files are written
+to a temporary name and renamed, so an interrupted save never leaves a broken checkpoint under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from napari_deepcolor.config import ConfigError, ModelConfig
+from napari_deepcolor.io import write_atomic
+
+if TYPE_CHECKING:
+    import torch
+
+FORMAT = "napari-deepcolor"
+FORMAT_VERSION = "1"
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable napari-deepcolor checkpoint."""
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint file holds.
+
+    Attributes
+    ----------
+    config : ModelConfig
+        Rebuilds the network (`napari_deepcolor.models.create_model`).
+    state_dict : dict of str to Tensor
+        The weights.
+    metadata : dict
+        JSON-serializable extras: training config, step, validation metrics, provenance.
+    """
+
+    config: ModelConfig
+    state_dict: dict[str, torch.Tensor]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
+    """Write a checkpoint atomically (temporary file in the same folder, then rename)."""
+    from safetensors.torch import save_file
+
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": json.dumps(checkpoint.config.to_dict()),
+        "metadata": json.dumps(checkpoint.metadata),
+    }
+    tensors = {k: v.detach().cpu().contiguous() for k, v in checkpoint.state_dict.items()}
+    return write_atomic(path, lambda tmp: save_file(tensors, tmp, metadata=header))
+
+
+def read_header(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
+    """Config and metadata of a checkpoint, without loading the weights (no torch needed)."""
+    path = Path(path)
+    header = _header(path)
+    return _parse(path, header)
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint; never executes code from the file.
+
+    Raises
+    ------
+    CheckpointError
+        The file is missing, corrupt, a pickle (refused: loading one can run code), or not ours.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    config, metadata = read_header(path)
+    try:
+        state_dict = load_file(path)
+    except Exception as error:  # noqa: BLE001 - safetensors' own error class is not public API
+        raise CheckpointError(f"{path} is corrupt ({error}); retrain or copy the checkpoint again") from error
+    return Checkpoint(config, state_dict, metadata)
+
+
+def _header(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {path}")
+    with open(path, "rb") as handle:
+        start = handle.read(9)
+        size = int.from_bytes(start[:8], "little") if len(start) == 9 else -1
+        # safetensors: an 8-byte little-endian header size, then the JSON header
+        looks_safetensors = start[8:9] == b"{" and 2 <= size <= min(100_000_000, path.stat().st_size - 8)
+        if not looks_safetensors and (start[:1] == b"\x80" or start[:4] == b"PK\x03\x04"):  # pickle, torch.save zip
+            raise CheckpointError(
+                f"{path} is a pickle (e.g. a torch.save file): it is refused because loading a pickle can run "
+                "code. Load the weights in your own trusted session and save them with "
+                "napari_deepcolor.checkpoint.save_checkpoint to get a .safetensors checkpoint")
+        if not looks_safetensors:
+            raise CheckpointError(f"{path} is not a napari-deepcolor checkpoint (not a safetensors file, or it "
+                                  "is truncated)")
+        handle.seek(8)
+        try:
+            header = json.loads(handle.read(size))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise CheckpointError(f"{path} is corrupt: its header is not valid JSON ({error})") from error
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a safetensors file but not a napari-deepcolor checkpoint (no model "
+                              "config in its metadata); train or fine-tune a model with deepcolor to get one")
+    return meta
+
+
+def _parse(path: Path, meta: dict[str, str]) -> tuple[ModelConfig, dict[str, Any]]:
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint format version {meta.get('format_version')!r}; this "
+                              f"napari-deepcolor reads version {FORMAT_VERSION}: upgrade the plugin")
+    try:
+        config = ModelConfig.from_dict(json.loads(meta["config"]))
+        metadata = json.loads(meta.get("metadata", "{}"))
+    except (KeyError, json.JSONDecodeError, ConfigError, TypeError) as error:
+        raise CheckpointError(f"{path} has an invalid model config ({error})") from error
+    return config, metadata

@@ -1,0 +1,242 @@
+"""The ``deepcolor`` command: train, predict, evaluate, models."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("napari_deepcolor")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``deepcolor``; returns the exit status (0 ok, 2 bad input)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, FileNotFoundError, PermissionError, RuntimeError) as error:
+        print(f"deepcolor {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"deepcolor {args.command}: interrupted; checkpoints written so far are intact", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deepcolor", description="Instance segmentation by deep coloring.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("predict", help="segment images with a model, one label TIFF per image")
+    p.add_argument("images", nargs="+", type=Path, help="image files (TIFF, PNG, JPEG), 2D gray or RGB")
+    p.add_argument("--model", required=True, help="bundled model name (see `deepcolor models`) or checkpoint file")
+    p.add_argument("--output", required=True, type=Path, help="folder for <stem>_labels.tif")
+    p.add_argument("--min-size", type=float, default=None, help="τ: drop instances smaller than this (pixels); "
+                   "default: the model's recommendation")
+    p.add_argument("--merge-distance", type=float, default=None, help="ρ: merge same-color pieces closer than this "
+                   "Hausdorff distance (pixels; 0 = off); default: the model's recommendation")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--save-probs", action="store_true", help="also write <stem>_probs.tif (C, Y, X) float32")
+    p.set_defaults(run=_predict)
+
+    t = commands.add_parser("train", help="train or fine-tune a coloring model on images and labels")
+    t.add_argument("--images", required=True, type=Path, help="folder of training images")
+    t.add_argument("--labels", required=True, type=Path, help="folder of label images (<stem>.tif, "
+                   "<stem>_labels.tif) or of per-object masks (<stem>_01.png, <stem>_02.png, ...)")
+    t.add_argument("--output", required=True, type=Path, help="folder for last.safetensors and best.safetensors")
+    t.add_argument("--val-images", type=Path, help="folder of validation images (with --val-labels)")
+    t.add_argument("--val-labels", type=Path)
+    t.add_argument("--val-last", type=int, default=0, help="hold out the last N training pairs (sorted by name) "
+                   "for validation instead")
+    t.add_argument("--init", help="start from this model (bundled name or file): fine-tuning")
+    t.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.safetensors")
+    t.add_argument("--colors", type=int, default=9, help="C, colors including background (default 9)")
+    t.add_argument("--margin", type=int, default=6, help="halo margin m in network pixels (default 6)")
+    t.add_argument("--halo-weight", type=float, default=2.0, help="μ (default 2)")
+    t.add_argument("--no-train-halo", action="store_true", help="use the halo term only to choose colors, not "
+                   "in the trained loss")
+    t.add_argument("--scale", type=float, default=1.0, help="resize images by this before the network")
+    t.add_argument("--depth", type=int, default=4)
+    t.add_argument("--width", type=int, default=16)
+    t.add_argument("--patch-size", type=int, default=160)
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--validate-every", type=int, default=200)
+    t.add_argument("--checkpoint-every", type=int, default=100)
+    t.add_argument("--min-size", type=float, default=0.0, help="τ stored as the model's recommendation")
+    t.add_argument("--merge-distance", type=float, default=0.0, help="ρ stored as the model's recommendation")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    t.set_defaults(run=_train)
+
+    e = commands.add_parser("evaluate", help="compare predicted label images with ground truth")
+    e.add_argument("pred_dir", type=Path, help="folder of <stem>_labels.tif (as written by predict)")
+    e.add_argument("gt_dir", type=Path, help="folder of label images or per-object masks")
+    e.set_defaults(run=_evaluate)
+
+    m = commands.add_parser("models", help="list the bundled models")
+    m.set_defaults(run=_models)
+    return parser
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=None)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from napari_deepcolor.inference import load_model, predict_probs
+    from napari_deepcolor.io import read_image, write_array, write_labels
+    from napari_deepcolor.postprocess import colors_to_labels
+
+    _check_writable(args.output)
+    for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance")):
+        if value is not None and value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    model = load_model(args.model, device=args.device)
+    min_size = model.config.min_size if args.min_size is None else args.min_size
+    merge = model.config.merge_distance if args.merge_distance is None else args.merge_distance
+    log.info("model %s on %s; τ = %g px, ρ = %g px", args.model, model.device, min_size, merge)
+    with _progress(len(args.images), "segmenting") as bar:
+        for path in args.images:
+            probs = predict_probs(model, read_image(path))
+            instances = colors_to_labels(probs, min_size=min_size, merge_distance=merge or None)
+            write_labels(args.output / f"{path.stem}_labels.tif", instances.labels)
+            if args.save_probs:
+                write_array(args.output / f"{path.stem}_probs.tif", probs)
+            bar.set_postfix(instances=int(instances.labels.max()))
+            bar.update()
+    log.info("wrote %d label images to %s", len(args.images), args.output)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from napari_deepcolor.config import ModelConfig, TrainConfig
+    from napari_deepcolor.data import make_sample
+    from napari_deepcolor.io import find_pairs, read_annotation, read_image
+    from napari_deepcolor.training import ValidationPair, train
+
+    _check_writable(args.output)
+    model_config = ModelConfig(n_colors=args.colors, depth=args.depth, width=args.width, scale=args.scale,
+                               min_size=args.min_size, merge_distance=args.merge_distance,
+                               in_channels=_channels(args))
+    train_config = TrainConfig(margin=args.margin, halo_weight=args.halo_weight, train_halo=not args.no_train_halo,
+                               patch_size=args.patch_size, batch_size=args.batch_size, steps=args.steps,
+                               learning_rate=args.lr, validate_every=args.validate_every,
+                               checkpoint_every=args.checkpoint_every, seed=args.seed)
+    pairs = find_pairs(args.images, args.labels)
+    val_pairs = find_pairs(args.val_images, args.val_labels) if args.val_images else []
+    if args.val_last:
+        if args.val_last >= len(pairs):
+            raise ValueError(f"--val-last {args.val_last} leaves no training pairs out of {len(pairs)}")
+        pairs, val_pairs = pairs[: -args.val_last], pairs[-args.val_last :] + val_pairs
+    log.info("training on %d pairs (%s … %s), validating on %d", len(pairs), pairs[0][0].stem, pairs[-1][0].stem,
+             len(val_pairs))
+    samples = [make_sample(read_image(img), read_annotation(ann), in_channels=model_config.in_channels,
+                           percentiles=model_config.percentiles, scale=model_config.scale) for img, ann in pairs]
+    validation = [ValidationPair(read_image(img), _truth(ann)) for img, ann in val_pairs]
+    from tqdm import tqdm
+
+    with tqdm(total=train_config.steps, desc="training", unit="step", file=sys.stderr, disable=None) as bar:
+        for event in train(samples, model_config=model_config, train_config=train_config, output=args.output,
+                           validation=validation, init=args.init, resume=args.resume, device=args.device):
+            bar.n = event.step
+            if event.kind == "step":
+                bar.set_postfix(loss=f"{event.loss:.4f}")
+                bar.refresh()
+            elif event.kind == "validation":
+                log.info("step %d (%.0f s): %s", event.step, event.elapsed,
+                         ", ".join(f"{k} {v:.3f}" for k, v in event.metrics.items()))
+            elif event.kind == "done":
+                log.info("done in %.0f s: %s", event.elapsed, event.path)
+    return 0
+
+
+def _truth(paths: list[Path]) -> np.ndarray:
+    from napari_deepcolor.io import read_annotation, read_mask_stack
+
+    if len(paths) > 1:
+        return read_mask_stack(paths)
+    return read_annotation(paths)
+
+
+def _channels(args: argparse.Namespace) -> int:
+    from napari_deepcolor.io import list_images, read_image
+
+    first = read_image(list_images(args.images)[0])
+    return 3 if first.ndim == 3 and first.shape[-1] in (3, 4) else 1
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from napari_deepcolor.io import read_labels
+    from napari_deepcolor.metrics import evaluate, summarize
+
+    preds = {p.stem.removesuffix("_labels"): p for p in sorted(args.pred_dir.glob("*_labels.tif"))}
+    if not preds:
+        raise FileNotFoundError(f"no <stem>_labels.tif files in {args.pred_dir}")
+    results = []
+    for stem, pred_path in preds.items():
+        ann = _annotation_for(stem, args.gt_dir)
+        if ann is None:
+            log.warning("no ground truth for %s in %s; skipped", stem, args.gt_dir)
+            continue
+        result = evaluate(_truth(ann), read_labels(pred_path))
+        results.append(result)
+        print(f"{stem}\t" + "\t".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                      for k, v in result.items()))
+    if not results:
+        raise ValueError(f"no prediction in {args.pred_dir} has ground truth in {args.gt_dir}")
+    summary = summarize(results)
+    print("mean\t" + "\t".join(f"{k} {v:.3f}" for k, v in summary.items()))
+    return 0
+
+
+def _annotation_for(stem: str, folder: Path) -> list[Path] | None:
+    from napari_deepcolor.io import IMAGE_SUFFIXES
+
+    files = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    for name in (stem, f"{stem}_labels", f"{stem}_masks"):
+        for p in files:
+            if p.stem == name:
+                return [p]
+    masks = [p for p in files if p.stem.startswith(f"{stem}_") and p.stem[len(stem) + 1 :].isdigit()]
+    return sorted(masks, key=lambda p: int(p.stem[len(stem) + 1 :])) or None
+
+
+def _models(args: argparse.Namespace) -> int:
+    from napari_deepcolor.inference import bundled_models, model_info
+
+    models = bundled_models()
+    if not models:
+        print("no bundled models")
+        return 0
+    for name, path in models.items():
+        config, metadata = model_info(path)
+        val = metadata.get("validation") or {}
+        scores = ", ".join(f"{k} {val[k]:.3f}" for k in ("ap50", "mean_ap", "sbd") if k in val)
+        print(f"{name}\t{config.method}, {config.n_colors} colors, scale {config.scale:g}, τ {config.min_size:g}, "
+              f"ρ {config.merge_distance:g}\t{metadata.get('description', '')} {scores}".rstrip())
+    return 0
+
+
+def _check_writable(folder: Path) -> None:
+    import os
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PermissionError(f"cannot create output folder {folder} ({error.strerror}); choose a writable "
+                              "location") from error
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"output folder {folder} is not writable; choose a writable location")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Model and training configurations: plain dataclasses, stored next to the weights as JSON.
+
+No torch here: a checkpoint's config can be read (and validated) without loading the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+METHODS = ("coloring", "semiconv")
+
+
+class ConfigError(ValueError):
+    """A configuration has an unknown key or an invalid value."""
+
+
+def _from_dict(cls: type, data: dict[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} keys {unknown}; valid keys are {sorted(names)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What a checkpoint needs to rebuild its own network and preprocess images like in training.
+
+    Attributes
+    ----------
+    method : {"coloring", "semiconv"}
+        Deep coloring (``n_colors`` softmax channels, color 0 = background) or semi-convolutional embeddings.
+    architecture : str
+        Name in the model registry (`napari_deepcolor.models.MODELS`).
+    in_channels : int
+        1 for gray images, 3 for RGB.
+    n_colors : int
+        Output colors C of a coloring network, background included.
+    depth, width : int
+        U-Net poolings and channels of the first level (doubled at each level).
+    batch_norm : bool
+        Batch normalization after each convolution.
+    scale : float
+        Images are resized by this factor before the network (0.5 = half resolution); outputs are resized back.
+    percentiles : tuple of float
+        Per-image intensity normalization: these percentiles are mapped to 0 and 1.
+    min_size, merge_distance : float
+        Recommended τ (pixels, at the input image's resolution) and ρ (0 = no merging) for decoding.
+    """
+
+    method: str = "coloring"
+    architecture: str = "unet"
+    in_channels: int = 1
+    n_colors: int = 9
+    depth: int = 4
+    width: int = 16
+    batch_norm: bool = True
+    scale: float = 1.0
+    percentiles: tuple[float, float] = (1.0, 99.8)
+    min_size: float = 0.0
+    merge_distance: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown method {self.method!r}; valid methods are {list(METHODS)}")
+        if self.in_channels not in (1, 3):
+            raise ConfigError(f"in_channels must be 1 (gray) or 3 (RGB), got {self.in_channels}")
+        if self.n_colors < 2:
+            raise ConfigError(f"n_colors must be at least 2 (background and one color), got {self.n_colors}")
+        if self.depth < 1 or self.width < 1:
+            raise ConfigError(f"depth and width must be positive, got depth={self.depth}, width={self.width}")
+        if not 0 < self.scale <= 4:
+            raise ConfigError(f"scale must be in (0, 4], got {self.scale}")
+        low, high = self.percentiles
+        if not 0 <= low < high <= 100:
+            raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
+        if self.min_size < 0 or self.merge_distance < 0:
+            raise ConfigError("min_size and merge_distance must be >= 0")
+
+    @property
+    def out_channels(self) -> int:
+        return self.n_colors
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of a training run (stored in the checkpoint for the record).
+
+    Attributes
+    ----------
+    margin : int
+        Halo margin m in network pixels (after ``ModelConfig.scale``): instances closer than this are neighbours
+        and must get different colors.
+    halo_weight : float
+        μ of eq. 2 (color choice); also the weight of the halo term in the loss when ``train_halo``.
+    train_halo : bool
+        Add μ × mean log(1 − p_c) over each instance's halo to the trained loss (see docs/training.md).
+    patch_size, batch_size, steps, learning_rate : training schedule.
+    validate_every, checkpoint_every : int
+        Steps between validations and between checkpoints.
+    seed : int
+        Seed of the patch sampler, augmentation and initialization.
+    """
+
+    margin: int = 6
+    halo_weight: float = 2.0
+    train_halo: bool = True
+    patch_size: int = 160
+    batch_size: int = 8
+    steps: int = 2000
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    validate_every: int = 200
+    checkpoint_every: int = 100
+    seed: int = 0
+    augment_intensity: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.margin < 1:
+            raise ConfigError(f"margin must be >= 1 pixel, got {self.margin}")
+        if self.halo_weight < 0:
+            raise ConfigError(f"halo_weight must be >= 0, got {self.halo_weight}")
+        if self.patch_size < 16 or self.batch_size < 1 or self.steps < 0:
+            raise ConfigError("patch_size must be >= 16, batch_size >= 1 and steps >= 0")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return _from_dict(cls, data)
+
+
+def dumps(config: ModelConfig | TrainConfig) -> str:
+    return json.dumps(config.to_dict(), sort_keys=True)

@@ -1,0 +1,193 @@
+"""Image preprocessing (channels, normalization, rescaling) and the training patch sampler.
+
+Preprocessing is plain numpy so inference and training share it; torch is used only to stack a batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from skimage.transform import resize
+
+IGNORE = -1
+
+
+def to_channels_first(image: np.ndarray, in_channels: int, *, channel_axis: int | None = None) -> np.ndarray:
+    """Bring one 2D plane to ``(in_channels, Y, X)`` float32.
+
+    Parameters
+    ----------
+    image : ndarray, shape (Y, X) gray, or (Y, X, 3|4) RGB(A) with ``channel_axis=-1`` (inferred when the last axis
+        has 3 or 4 entries and ``channel_axis`` is None), or channels on ``channel_axis``.
+    in_channels : int
+        What the network takes: 1 (gray; RGB is averaged) or 3 (RGB; gray is repeated).
+
+    Raises
+    ------
+    ValueError
+        Wrong dimensions, or NaN / infinite values.
+    """
+    image = np.asarray(image)
+    if channel_axis is None and image.ndim == 3 and image.shape[-1] in (3, 4):
+        channel_axis = -1
+    if channel_axis is not None:
+        if image.ndim != 3:
+            raise ValueError(f"expected a (Y, X, C) image with channel_axis={channel_axis}, got shape {image.shape}")
+        image = np.moveaxis(image, channel_axis, 0)
+        if image.shape[0] == 4:
+            image = image[:3]  # drop alpha
+    elif image.ndim == 2:
+        image = image[None]
+    else:
+        raise ValueError(f"expected a 2D gray (Y, X) or RGB (Y, X, 3) image, got shape {image.shape}; "
+                         "process stacks plane by plane")
+    if image.shape[0] not in (1, 3):
+        raise ValueError(f"expected 1 (gray) or 3 (RGB) channels, got {image.shape[0]} in shape {image.shape}")
+    image = image.astype(np.float32, copy=False)
+    if not np.isfinite(image).all():
+        raise ValueError("image contains NaN or infinite values; replace them (e.g. with 0) before segmenting")
+    if image.shape[0] == in_channels:
+        return image
+    if in_channels == 1:
+        return image.mean(axis=0, keepdims=True)
+    return np.repeat(image, in_channels, axis=0)
+
+
+def normalize(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8)) -> np.ndarray:
+    """Map the given percentiles of ``image (C, Y, X)`` (over all channels) to 0 and 1; float32."""
+    low, high = np.percentile(image, percentiles)
+    scale = high - low if high > low else 1.0
+    return ((image - low) / scale).astype(np.float32)
+
+
+def rescale_image(image: np.ndarray, scale: float) -> np.ndarray:
+    """Resize ``(C, Y, X)`` by ``scale`` with anti-aliasing (no-op for 1)."""
+    if scale == 1:
+        return image
+    shape = scaled_shape(image.shape[1:], scale)
+    return resize(image, (image.shape[0], *shape), order=1, anti_aliasing=scale < 1,
+                  preserve_range=True).astype(np.float32)
+
+
+def rescale_labels(labels: np.ndarray, scale: float) -> np.ndarray:
+    """Resize a label image ``(Y, X)`` by ``scale`` with nearest-neighbour sampling (no-op for 1)."""
+    if scale == 1:
+        return labels
+    return resize(labels, scaled_shape(labels.shape, scale), order=0, anti_aliasing=False,
+                  preserve_range=True).astype(np.int32)
+
+
+def scaled_shape(shape: tuple[int, ...], scale: float) -> tuple[int, ...]:
+    return tuple(max(1, int(round(s * scale))) for s in shape)
+
+
+def preprocess(image: np.ndarray, *, in_channels: int, percentiles: tuple[float, float], scale: float,
+               channel_axis: int | None = None) -> np.ndarray:
+    """Image as the network sees it: ``(in_channels, Y', X')`` float32, normalized and rescaled."""
+    planes = to_channels_first(image, in_channels, channel_axis=channel_axis)
+    return rescale_image(normalize(planes, percentiles=percentiles), scale)
+
+
+@dataclass
+class Sample:
+    """One preprocessed training pair: ``image (C, Y, X)`` float32 and ``labels (Y, X)`` int32 (-1 = ignore)."""
+
+    image: np.ndarray
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.image.shape[1:] != self.labels.shape:
+            raise ValueError(f"labels of shape {self.labels.shape} do not match image of shape "
+                             f"{self.image.shape[1:]}; they must be the same size")
+
+
+def make_sample(image: np.ndarray, labels: np.ndarray, *, in_channels: int, percentiles: tuple[float, float],
+                scale: float, channel_axis: int | None = None) -> Sample:
+    """Preprocess an (image, labels) pair for training, checking they fit together."""
+    planes = to_channels_first(image, in_channels, channel_axis=channel_axis)
+    labels = np.asarray(labels)
+    if planes.shape[1:] != labels.shape:
+        raise ValueError(f"labels of shape {labels.shape} do not match image of shape {planes.shape[1:]}; they "
+                         "must be the same size")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers (0 = background, -1 = ignore), got dtype {labels.dtype}")
+    return Sample(rescale_image(normalize(planes, percentiles=percentiles), scale),
+                  rescale_labels(labels.astype(np.int32), scale))
+
+
+class PatchSampler:
+    """Random training patches with flips, 90° rotations and intensity changes.
+
+    Half of the patches are centred on a random foreground pixel so sparse objects are seen often.
+
+    Parameters
+    ----------
+    samples : list of Sample
+        Preprocessed pairs; together they must contain at least one object.
+    patch_size : int
+        Side of the square patches (network pixels).
+    augment_intensity : bool
+        Random contrast, brightness and Gaussian noise.
+    seed : int
+    """
+
+    def __init__(self, samples: list[Sample], *, patch_size: int, augment_intensity: bool = True,
+                 seed: int = 0) -> None:
+        if not samples:
+            raise ValueError("no training pairs given")
+        if not any((s.labels > 0).any() for s in samples):
+            raise ValueError("the training labels contain no objects (all pixels are background or ignored); "
+                             "label at least one object")
+        self.samples = samples
+        self.patch_size = patch_size
+        self.augment_intensity = augment_intensity
+        self.rng = np.random.default_rng(seed)
+        self.foreground = [np.flatnonzero(s.labels > 0) for s in samples]
+
+    def patch(self) -> tuple[np.ndarray, np.ndarray]:
+        """One augmented patch: ``image (C, P, P)`` float32, ``labels (P, P)`` int32."""
+        rng = self.rng
+        index = int(rng.integers(len(self.samples)))
+        sample = self.samples[index]
+        image, labels = _pad_to(sample.image, sample.labels, self.patch_size)
+        height, width = labels.shape
+        size = self.patch_size
+        fg = self.foreground[index]
+        if fg.size and rng.random() < 0.5 and image.shape[1:] == sample.labels.shape:
+            y, x = np.unravel_index(fg[rng.integers(fg.size)], labels.shape)
+            top = int(np.clip(y - size // 2, 0, height - size))
+            left = int(np.clip(x - size // 2, 0, width - size))
+        else:
+            top = int(rng.integers(height - size + 1))
+            left = int(rng.integers(width - size + 1))
+        image = image[:, top : top + size, left : left + size]
+        labels = labels[top : top + size, left : left + size]
+        k = int(rng.integers(4))
+        image, labels = np.rot90(image, k, axes=(1, 2)), np.rot90(labels, k)
+        if rng.random() < 0.5:
+            image, labels = image[:, :, ::-1], labels[:, ::-1]
+        image = np.ascontiguousarray(image, dtype=np.float32)
+        if self.augment_intensity:
+            image = image * rng.uniform(0.75, 1.25) + rng.uniform(-0.15, 0.15)
+            image = image + rng.normal(0, rng.uniform(0, 0.04), image.shape).astype(np.float32)
+        return image.astype(np.float32), np.ascontiguousarray(labels)
+
+    def batch(self, batch_size: int):
+        """A batch as torch tensors: images ``(B, C, P, P)`` float32, labels ``(B, P, P)`` int64."""
+        import torch
+
+        patches = [self.patch() for _ in range(batch_size)]
+        images = torch.from_numpy(np.stack([p[0] for p in patches]))
+        labels = torch.from_numpy(np.stack([p[1] for p in patches]).astype(np.int64))
+        return images, labels
+
+
+def _pad_to(image: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pad (reflect for the image, ignore for labels) so both sides are at least ``size``."""
+    pad_y, pad_x = max(0, size - labels.shape[0]), max(0, size - labels.shape[1])
+    if not (pad_y or pad_x):
+        return image, labels
+    image = np.pad(image, ((0, 0), (0, pad_y), (0, pad_x)), mode="reflect" if min(image.shape[1:]) > 1 else "edge")
+    labels = np.pad(labels, ((0, pad_y), (0, pad_x)), constant_values=IGNORE)
+    return image, labels

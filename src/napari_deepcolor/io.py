@@ -1,0 +1,170 @@
+"""Reading images, label images and per-object mask folders; writing label images atomically. No torch."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+_MASK_NAME = re.compile(r"^(?P<stem>.+?)_(?P<index>\d+)$")
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file (TIFF through tifffile, other formats through imageio) as an array."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such image file: {path}")
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            return np.asarray(tifffile.imread(path))
+        import imageio.v3 as iio
+
+        return np.asarray(iio.imread(path))
+    except Exception as error:  # noqa: BLE001 - any decoder failure means the same thing to the user
+        raise ValueError(f"could not read {path} as an image ({error}); expected a TIFF, PNG or JPEG file") from error
+
+
+def read_labels(path: str | os.PathLike) -> np.ndarray:
+    """Read a label image (0 = background, one integer id per instance) as ``int32 (Y, X)``."""
+    labels = read_image(path)
+    if labels.ndim == 3 and labels.shape[-1] in (3, 4):
+        raise ValueError(f"{path} is an RGB(A) image of shape {labels.shape}; expected a label image with one "
+                         "integer id per object (or use a folder with one mask per object)")
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.equal(np.mod(labels, 1), 0)):
+            raise ValueError(f"{path} has non-integer values; expected a label image")
+    return labels.astype(np.int32)
+
+
+def read_mask_stack(paths: list[Path]) -> np.ndarray:
+    """Read one binary mask per object (any non-zero pixel is inside) as ``bool (K, Y, X)``."""
+    masks = []
+    for path in paths:
+        mask = read_image(path)
+        if mask.ndim == 3:
+            mask = mask[..., 0] if mask.shape[-1] in (3, 4) else mask
+        masks.append(mask > 0)
+    shapes = {m.shape for m in masks}
+    if len(shapes) > 1:
+        raise ValueError(f"masks have different shapes {sorted(shapes)}: {paths[0].parent}")
+    return np.stack(masks) if masks else np.zeros((0, 0, 0), dtype=bool)
+
+
+def masks_to_labels(masks: np.ndarray, *, overlap: int = -1) -> np.ndarray:
+    """Combine possibly overlapping masks ``(K, Y, X)`` into a label image ``int32 (Y, X)``.
+
+    Pixels inside exactly one mask get its id (1-based, in stack order), pixels in several get ``overlap``
+    (-1 = ignore in training).
+    """
+    count = masks.sum(axis=0)
+    ids = np.argmax(masks, axis=0).astype(np.int32) + 1
+    labels = np.where(count == 1, ids, 0).astype(np.int32)
+    labels[count > 1] = overlap
+    return labels
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files in a folder, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder: {folder}")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def find_pairs(image_dir: str | os.PathLike, label_dir: str | os.PathLike) -> list[tuple[Path, list[Path]]]:
+    """Match images to their annotations by file stem.
+
+    An image ``<stem>.<ext>`` matches a label image named ``<stem>.<ext>``, ``<stem>_labels.<ext>`` or
+    ``<stem>_masks.<ext>``, or one mask per object ``<stem>_<NN>.<ext>`` (the BBBC010 layout).
+
+    Returns
+    -------
+    list of (image path, list of annotation paths)
+        One label image, or the per-object masks in index order.
+    """
+    images = list_images(image_dir)
+    labels = list_images(label_dir)
+    by_stem = {p.stem: p for p in labels}
+    per_object: dict[str, list[tuple[int, Path]]] = defaultdict(list)
+    for p in labels:
+        match = _MASK_NAME.match(p.stem)
+        if match:
+            per_object[match["stem"]].append((int(match["index"]), p))
+    pairs = []
+    for image in images:
+        for name in (image.stem, f"{image.stem}_labels", f"{image.stem}_masks"):
+            if name in by_stem:
+                pairs.append((image, [by_stem[name]]))
+                break
+        else:
+            if image.stem in per_object:
+                pairs.append((image, [p for _, p in sorted(per_object[image.stem])]))
+    if not pairs:
+        raise ValueError(f"no image in {image_dir} has labels in {label_dir}: name label images like the image "
+                         "(<stem>.tif or <stem>_labels.tif) or masks <stem>_01.png, <stem>_02.png, ...")
+    return pairs
+
+
+def read_annotation(paths: list[Path]) -> np.ndarray:
+    """Labels ``int32 (Y, X)`` from one label image or from per-object masks (overlaps become -1)."""
+    if len(paths) == 1 and not _MASK_NAME.match(paths[0].stem):
+        return read_labels(paths[0])
+    if len(paths) == 1:
+        single = read_image(paths[0])
+        if single.dtype != bool and len(np.unique(single)) > 2:
+            return read_labels(paths[0])
+    return masks_to_labels(read_mask_stack(paths))
+
+
+def write_atomic(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it over ``path``.
+
+    A crash or a full disk never leaves a half-written file under the final name.
+    """
+    path = Path(path)
+    directory = path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PermissionError(f"cannot create output directory {directory} ({error.strerror}); choose a "
+                              "writable location") from error
+    if not os.access(directory, os.W_OK):
+        raise PermissionError(f"output directory {directory} is not writable; choose a writable location")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it the permissions of a normal new file
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
+    """Write a label image as a zlib-compressed TIFF (uint16 when the ids fit, else int32), atomically."""
+    import tifffile
+
+    labels = np.asarray(labels)
+    dtype = np.uint16 if labels.min(initial=0) >= 0 and labels.max(initial=0) < 2**16 else np.int32
+    return write_atomic(path, lambda tmp: tifffile.imwrite(tmp, labels.astype(dtype), compression="zlib"))
+
+
+def write_array(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write a float array (e.g. probabilities ``(C, Y, X)``) as a compressed TIFF, atomically."""
+    import tifffile
+
+    return write_atomic(path, lambda tmp: tifffile.imwrite(tmp, np.asarray(array), compression="zlib"))

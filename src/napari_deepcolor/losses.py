@@ -1,0 +1,195 @@
+"""Losses: the dynamic coloring loss of deep coloring (eqs. 1–3), vectorized over instances and pixels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IGNORE = -1
+
+
+@dataclass
+class ColoringInfo:
+    """What the color choice did on one batch (for logging and tests).
+
+    Attributes
+    ----------
+    colors : list of ndarray
+        Per sample, the color (>= 1) chosen for each instance, in the order of ``instance_masks``.
+    conflicts : int
+        Instances that had every color taken by a neighbour (fewer colors than the graph needs).
+    """
+
+    colors: list[np.ndarray]
+    conflicts: int
+
+
+def instance_masks(labels: torch.Tensor) -> torch.Tensor:
+    """One mask per instance of a label image.
+
+    Parameters
+    ----------
+    labels : Tensor, shape (H, W), int
+        0 = background, > 0 = instance ids, ``IGNORE`` (-1) = excluded from the loss.
+
+    Returns
+    -------
+    Tensor, shape (K, H, W), bool
+        Masks in increasing id order.
+    """
+    ids = torch.unique(labels)
+    ids = ids[ids > 0]
+    return labels[None] == ids[:, None, None]
+
+
+def dilate(masks: torch.Tensor, margin: int) -> torch.Tensor:
+    """Dilate masks ``(K, H, W)`` by ``margin`` pixels with a square structuring element (a max-pool)."""
+    if masks.shape[0] == 0:
+        return masks
+    pooled = F.max_pool2d(masks[:, None].float(), 2 * margin + 1, stride=1, padding=margin)
+    return pooled[:, 0] > 0
+
+
+def choose_colors(scores: np.ndarray, adjacency: np.ndarray) -> tuple[np.ndarray, int]:
+    """Pick one color per instance, never one already taken by a neighbour when a free one exists.
+
+    Instances are colored greedily, the most decided first (largest score); each takes its best-scoring color
+    among those not used by already colored neighbours. This is the graph-coloring constraint the paper describes
+    in words, added to eq. 2's argmax because the unconstrained argmax lets all instances collapse to one color.
+
+    Parameters
+    ----------
+    scores : ndarray, shape (K, C - 1), float
+        Eq. 2's objective for each instance and each non-background color.
+    adjacency : ndarray, shape (K, K), bool
+        True where two instances are within the margin of each other.
+
+    Returns
+    -------
+    colors : ndarray, shape (K,), int64
+        Chosen colors, 1..C-1.
+    conflicts : int
+        Instances whose neighbours had taken every color (they get their unconstrained best color).
+    """
+    n_instances, n_colors = scores.shape
+    colors = np.zeros(n_instances, dtype=np.int64)
+    conflicts = 0
+    for k in np.argsort(-scores.max(axis=1), kind="stable"):
+        taken = colors[adjacency[k] & (colors > 0)] - 1
+        allowed = np.ones(n_colors, dtype=bool)
+        allowed[taken] = False
+        if not allowed.any():
+            conflicts += 1
+            allowed[:] = True
+        colors[k] = int(np.argmax(np.where(allowed, scores[k], -np.inf))) + 1
+    return colors, conflicts
+
+
+def coloring_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    margin: int,
+    halo_weight: float,
+    train_halo: bool = True,
+) -> tuple[torch.Tensor, ColoringInfo]:
+    """Dynamic coloring loss (deep coloring, eqs. 1–3) over a batch.
+
+    For each instance k, eq. 2 scores every color c >= 1 by the mean log p_c inside the instance plus μ times the
+    mean log(1 − p_c) in its halo (its dilation by ``margin`` minus itself); colors are then chosen by
+    `choose_colors` (best score, neighbours differ). The loss is the pixel-wise log loss with those colors as
+    targets and color 0 on background, each instance's pixels weighted by 1/size (times the mean instance size, so
+    foreground keeps its pixel share), plus, if ``train_halo``, μ times the mean over instances of
+    −mean log(1 − p_{c_k}) over the halo. Pixels labelled ``IGNORE`` (overlaps, unannotated regions) count nowhere.
+
+    Parameters
+    ----------
+    logits : Tensor, shape (B, C, H, W), float
+        Network outputs before the softmax; channel 0 is background.
+    labels : Tensor, shape (B, H, W), int
+        0 = background, > 0 = instances, -1 = ignore.
+    margin : int
+        Halo margin m in pixels.
+    halo_weight : float
+        μ.
+    train_halo : bool
+        Whether the halo term is part of the trained loss (it is always part of the color choice).
+
+    Returns
+    -------
+    loss : Tensor, scalar
+    info : ColoringInfo
+    """
+    if logits.ndim != 4 or labels.shape != (logits.shape[0], *logits.shape[2:]):
+        raise ValueError(f"expected logits (B, C, H, W) and labels (B, H, W), got {tuple(logits.shape)} and "
+                         f"{tuple(labels.shape)}")
+    log_p = F.log_softmax(logits, dim=1)
+    # log(1 - p_c) = log(sum of the other channels' probabilities), stable for p_c -> 1.
+    log_not_p = _log_complement(log_p)
+    ce_sum = logits.new_zeros(())
+    weight_sum = logits.new_zeros(())
+    halo_terms = []
+    chosen, conflicts = [], 0
+    for b in range(logits.shape[0]):
+        valid = labels[b] != IGNORE
+        masks = instance_masks(labels[b])
+        target = torch.zeros_like(labels[b])
+        weight = valid.float()
+        if masks.shape[0]:
+            dilated = dilate(masks, margin)
+            halos = (dilated & ~masks & valid).flatten(1).float()
+            owned = masks.flatten(1).float()
+            sizes = owned.sum(1)
+            halo_sizes = halos.sum(1).clamp(min=1)
+            inside = (owned @ log_p[b, 1:].flatten(1).T) / sizes[:, None]
+            outside = (halos @ log_not_p[b, 1:].flatten(1).T) / halo_sizes[:, None]
+            scores = (inside + halo_weight * outside).detach()
+            adjacency = ((dilated.flatten(1).float() @ owned.T) > 0).cpu().numpy()
+            np.fill_diagonal(adjacency, False)
+            colors, n_conflicts = choose_colors(scores.cpu().numpy(), adjacency | adjacency.T)
+            chosen.append(colors)
+            conflicts += n_conflicts
+            colors_t = torch.as_tensor(colors, device=logits.device)
+            target = (owned.T @ colors_t.float()).round().long().view_as(target)
+            instance_weight = sizes.mean() / sizes
+            weight = torch.where(target > 0, (owned.T @ instance_weight).view_as(weight), weight)
+            if train_halo:
+                picked = outside.gather(1, (colors_t - 1)[:, None])[:, 0]
+                halo_terms.append(-picked[halos.sum(1) > 0])
+        else:
+            chosen.append(np.zeros(0, dtype=np.int64))
+        ce = F.nll_loss(log_p[b : b + 1], target[None].clamp(min=0), reduction="none")[0]
+        ce_sum = ce_sum + (ce * weight).sum()
+        weight_sum = weight_sum + weight.sum()
+    loss = ce_sum / weight_sum.clamp(min=1)
+    if train_halo and halo_terms:
+        loss = loss + halo_weight * torch.cat(halo_terms).mean()
+    return loss, ColoringInfo(chosen, conflicts)
+
+
+def _log_complement(log_p: torch.Tensor) -> torch.Tensor:
+    """log(1 − p_c) for every channel c of log-probabilities ``(B, C, H, W)``."""
+    channels = log_p.shape[1]
+    others = torch.stack(
+        [torch.logsumexp(torch.cat([log_p[:, :c], log_p[:, c + 1 :]], dim=1), dim=1) for c in range(channels)],
+        dim=1,
+    )
+    return others
+
+
+class ColoringLoss(nn.Module):
+    """`coloring_loss` as a module with its margin and halo weight fixed."""
+
+    def __init__(self, *, margin: int, halo_weight: float, train_halo: bool = True) -> None:
+        super().__init__()
+        self.margin = margin
+        self.halo_weight = halo_weight
+        self.train_halo = train_halo
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ColoringInfo]:
+        return coloring_loss(logits, labels, margin=self.margin, halo_weight=self.halo_weight,
+                             train_halo=self.train_halo)

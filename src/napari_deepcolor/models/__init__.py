@@ -1,0 +1,42 @@
+"""Model registry: a config names its architecture, `create_model` builds it (imports torch)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from napari_deepcolor.config import ConfigError, ModelConfig
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def _unet(config: ModelConfig) -> nn.Module:
+    from napari_deepcolor.models.unet import UNet
+
+    return UNet(
+        config.in_channels,
+        config.out_channels,
+        depth=config.depth,
+        width=config.width,
+        batch_norm=config.batch_norm,
+    )
+
+
+MODELS: dict[str, Callable[[ModelConfig], nn.Module]] = {"unet": _unet}
+
+
+def create_model(config: ModelConfig) -> nn.Module:
+    """Build the (untrained) network a config describes.
+
+    Raises
+    ------
+    ConfigError
+        If ``config.architecture`` is not registered; the message lists the valid names.
+    """
+    try:
+        build = MODELS[config.architecture]
+    except KeyError:
+        raise ConfigError(
+            f"unknown architecture {config.architecture!r}; valid names are {sorted(MODELS)}"
+        ) from None
+    return build(config)

@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+
+
+def blobs_pair(seed: int = 0, size: int = 48, n: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic gray image of bright rectangles, some touching, and their label image."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(0.1, 0.02, (size, size)).astype(np.float32)
+    labels = np.zeros((size, size), np.int32)
+    for i in range(1, n + 1):
+        y, x = rng.integers(0, size - 10, 2)
+        h, w = rng.integers(5, 10, 2)
+        labels[y : y + h, x : x + w] = i
+    image[labels > 0] += 0.8
+    return image, labels
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    """Path of an untrained tiny coloring checkpoint."""
+    torch = pytest.importorskip("torch")
+    from napari_deepcolor.checkpoint import Checkpoint, save_checkpoint
+    from napari_deepcolor.config import ModelConfig
+    from napari_deepcolor.models import create_model
+
+    torch.manual_seed(0)
+    config = ModelConfig(n_colors=4, depth=2, width=4, min_size=2.0)
+    return save_checkpoint(tmp_path / "tiny.safetensors", Checkpoint(config, create_model(config).state_dict(), {}))

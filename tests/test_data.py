@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+
+from napari_deepcolor.data import PatchSampler, make_sample, normalize, preprocess, to_channels_first
+from napari_deepcolor.io import find_pairs, masks_to_labels, read_annotation, write_labels
+
+
+def test_gray_rgb_and_rgba_become_channels_first():
+    gray = np.zeros((10, 12), np.uint16)
+    rgb = np.zeros((10, 12, 3), np.uint8)
+    rgba = np.zeros((10, 12, 4), np.uint8)
+    assert to_channels_first(gray, 1).shape == (1, 10, 12)
+    assert to_channels_first(gray, 3).shape == (3, 10, 12)
+    assert to_channels_first(rgb, 1).shape == (1, 10, 12)
+    assert to_channels_first(rgba, 3).shape == (3, 10, 12)
+    assert to_channels_first(np.zeros((3, 10, 12)), 3, channel_axis=0).shape == (3, 10, 12)
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 10, 12), (10, 12, 7)])
+def test_unexpected_dimensions_are_an_error_naming_the_shape(shape):
+    with pytest.raises(ValueError, match=r"got shape \(" + ", ".join(map(str, shape))):
+        to_channels_first(np.zeros(shape), 1)
+
+
+def test_nan_is_an_error():
+    image = np.zeros((8, 8), np.float32)
+    image[2, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        preprocess(image, in_channels=1, percentiles=(1, 99), scale=1.0)
+
+
+def test_normalize_maps_percentiles_and_survives_constant_images():
+    image = np.arange(100, dtype=np.float32).reshape(1, 10, 10)
+    out = normalize(image, percentiles=(0, 100))
+    assert out.min() == 0 and out.max() == 1
+    assert np.all(normalize(np.full((1, 4, 4), 7.0), percentiles=(1, 99)) == 0)
+
+
+def test_make_sample_rescales_image_and_labels_together():
+    image = np.random.default_rng(0).random((40, 60))
+    labels = np.zeros((40, 60), np.int32)
+    labels[10:20, 10:30] = 3
+    sample = make_sample(image, labels, in_channels=1, percentiles=(1, 99), scale=0.5)
+    assert sample.image.shape == (1, 20, 30) and sample.labels.shape == (20, 30)
+    assert set(np.unique(sample.labels)) == {0, 3}
+
+
+def test_mismatched_shapes_and_float_labels_are_errors():
+    with pytest.raises(ValueError, match=r"labels of shape \(5, 5\) do not match image of shape \(6, 6\)"):
+        make_sample(np.zeros((6, 6)), np.zeros((5, 5), np.int32), in_channels=1, percentiles=(1, 99), scale=1)
+    with pytest.raises(ValueError, match="integers"):
+        make_sample(np.zeros((6, 6)), np.zeros((6, 6)), in_channels=1, percentiles=(1, 99), scale=1)
+
+
+def test_empty_labels_cannot_train():
+    sample = make_sample(np.zeros((32, 32)), np.zeros((32, 32), np.int32), in_channels=1, percentiles=(1, 99),
+                         scale=1)
+    with pytest.raises(ValueError, match="no objects"):
+        PatchSampler([sample], patch_size=16)
+
+
+def test_patches_keep_image_and_labels_aligned():
+    image = np.zeros((50, 40), np.float32)
+    labels = np.zeros((50, 40), np.int32)
+    image[5:15, 5:35] = 1.0
+    labels[5:15, 5:35] = 1
+    sample = make_sample(image, labels, in_channels=1, percentiles=(0, 100), scale=1)
+    sampler = PatchSampler([sample], patch_size=24, augment_intensity=False, seed=3)
+    for _ in range(20):
+        patch, patch_labels = sampler.patch()
+        assert patch.shape == (1, 24, 24) and patch_labels.shape == (24, 24)
+        assert np.array_equal(patch[0] > 0.5, patch_labels > 0)
+
+
+def test_small_images_are_padded_with_ignore():
+    sample = make_sample(np.ones((10, 10)), np.ones((10, 10), np.int32), in_channels=1, percentiles=(0, 100),
+                         scale=1)
+    images, labels = PatchSampler([sample], patch_size=16, seed=0).batch(2)
+    assert images.shape == (2, 1, 16, 16)
+    assert (labels == -1).sum() == 2 * (16 * 16 - 100)
+
+
+def test_overlapping_masks_become_ignore():
+    masks = np.zeros((2, 4, 4), bool)
+    masks[0, :, :2] = True
+    masks[1, :, 1:3] = True
+    labels = masks_to_labels(masks)
+    assert labels[0].tolist() == [1, -1, 2, 0]
+
+
+def test_pairs_are_found_for_label_images_and_mask_folders(tmp_path):
+    import imageio.v3 as iio
+
+    (tmp_path / "img").mkdir()
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "masks").mkdir()
+    for stem in ("a", "b"):
+        iio.imwrite(tmp_path / "img" / f"{stem}.png", np.zeros((8, 8), np.uint8))
+    labels = np.zeros((8, 8), np.int32)
+    labels[:3, :3] = 5
+    write_labels(tmp_path / "lab" / "a_labels.tif", labels)
+    for i in (1, 2):
+        mask = np.zeros((8, 8), np.uint8)
+        mask[i * 3 : i * 3 + 2, :] = 255
+        iio.imwrite(tmp_path / "masks" / f"b_{i:02d}.png", mask)
+    pairs = find_pairs(tmp_path / "img", tmp_path / "lab")
+    assert [(p.name, [a.name for a in ann]) for p, ann in pairs] == [("a.png", ["a_labels.tif"])]
+    assert np.array_equal(read_annotation(pairs[0][1]), labels)
+    pairs = find_pairs(tmp_path / "img", tmp_path / "masks")
+    assert [a.name for a in pairs[0][1]] == ["b_01.png", "b_02.png"]
+    assert sorted(np.unique(read_annotation(pairs[0][1]))) == [0, 1, 2]
+    with pytest.raises(ValueError, match="no image"):
+        find_pairs(tmp_path / "lab", tmp_path / "img")
+
+
+def test_write_labels_refuses_an_unwritable_folder(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(PermissionError, match="cannot create output directory"):
+        write_labels(blocker / "out" / "x.tif", np.zeros((2, 2), np.int32))
+    assert blocker.read_text() == "not a folder"

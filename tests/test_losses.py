@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from napari_deepcolor.losses import IGNORE, choose_colors, coloring_loss, dilate, instance_masks  # noqa: E402
+
+
+def two_touching_bars(size: int = 32) -> torch.Tensor:
+    labels = torch.zeros(size, size, dtype=torch.long)
+    labels[4:12, 4:28] = 1
+    labels[12:20, 4:28] = 2
+    return labels
+
+
+def logits_from_colors(colors: torch.Tensor, n_colors: int, confidence: float = 6.0) -> torch.Tensor:
+    """Logits (1, C, H, W) that put ``confidence`` on the given color map."""
+    return torch.nn.functional.one_hot(colors, n_colors).permute(2, 0, 1)[None].float() * confidence
+
+
+def test_loss_prefers_a_correct_coloring_to_a_merged_one():
+    labels = two_touching_bars()
+    correct = labels.clone()  # instance 1 -> color 1, instance 2 -> color 2
+    merged = (labels > 0).long()  # both instances color 1: one connected component
+    loss_correct, _ = coloring_loss(logits_from_colors(correct, 4), labels[None], margin=3, halo_weight=1.0)
+    loss_merged, _ = coloring_loss(logits_from_colors(merged, 4), labels[None], margin=3, halo_weight=1.0)
+    assert loss_correct.item() < 0.05
+    assert loss_merged.item() > 10 * loss_correct.item()
+
+
+def test_adjacent_instances_get_different_colors_even_when_the_network_prefers_one():
+    labels = two_touching_bars()
+    merged = (labels > 0).long() * 3  # the network colors everything with color 3
+    _, info = coloring_loss(logits_from_colors(merged, 5), labels[None], margin=2, halo_weight=0.0)
+    colors = info.colors[0]
+    assert colors[0] != colors[1]
+    assert 3 in colors  # one of them keeps the preferred color
+
+
+def test_distant_instances_may_share_a_color():
+    labels = torch.zeros(40, 40, dtype=torch.long)
+    labels[2:8, 2:8] = 1
+    labels[30:36, 30:36] = 2
+    uniform = (labels > 0).long() * 2
+    _, info = coloring_loss(logits_from_colors(uniform, 4), labels[None], margin=3, halo_weight=1.0)
+    assert list(info.colors[0]) == [2, 2]
+
+
+def test_gradient_pushes_adjacent_instances_apart():
+    labels = two_touching_bars()
+    logits = logits_from_colors((labels > 0).long(), 3, confidence=2.0).requires_grad_(True)
+    loss, info = coloring_loss(logits, labels[None], margin=2, halo_weight=1.0)
+    loss.backward()
+    second = int(np.flatnonzero(info.colors[0] != 1)[0])  # the instance that was moved off color 1
+    pixels = labels == second + 1
+    # descending the gradient raises that instance's new color and lowers the shared one
+    assert (logits.grad[0, info.colors[0][second]][pixels] < 0).all()
+    assert (logits.grad[0, 1][pixels] > 0).all()
+
+
+def test_ignored_pixels_do_not_contribute():
+    labels = two_touching_bars()
+    labels_ignored = labels.clone()
+    labels_ignored[20:, :] = IGNORE
+    logits = torch.randn(1, 4, 32, 32, requires_grad=True)
+    loss, _ = coloring_loss(logits, labels_ignored[None], margin=2, halo_weight=1.0)
+    loss.backward()
+    assert torch.all(logits.grad[0, :, 21:, :] == 0)  # halo of the bars reaches row 21 at most, but ignored
+
+
+def test_halo_term_only_changes_the_loss_when_trained():
+    labels = two_touching_bars()
+    logits = torch.randn(2, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    with_halo, _ = coloring_loss(logits, torch.stack([labels, labels]), margin=2, halo_weight=2.0, train_halo=True)
+    without, _ = coloring_loss(logits, torch.stack([labels, labels]), margin=2, halo_weight=2.0, train_halo=False)
+    assert with_halo.item() > without.item()
+
+
+def test_empty_labels_train_background_only():
+    logits = torch.zeros(1, 3, 8, 8, requires_grad=True)
+    loss, info = coloring_loss(logits, torch.zeros(1, 8, 8, dtype=torch.long), margin=2, halo_weight=1.0)
+    assert loss.item() == pytest.approx(np.log(3), rel=1e-5)
+    assert info.colors[0].size == 0
+
+
+def test_choose_colors_respects_the_graph_and_reports_conflicts():
+    scores = np.array([[0.0, -1.0], [0.0, -1.0], [0.0, -1.0]])
+    triangle = ~np.eye(3, dtype=bool)
+    colors, conflicts = choose_colors(scores, triangle)
+    assert sorted(colors[:2]) == [1, 2] or len(set(colors)) == 2
+    assert conflicts == 1  # three mutual neighbours, two colors
+
+
+def test_masks_and_dilation():
+    labels = torch.zeros(9, 9, dtype=torch.long)
+    labels[4, 4] = 7
+    labels[0, 0] = IGNORE
+    masks = instance_masks(labels)
+    assert masks.shape == (1, 9, 9)
+    assert dilate(masks, 2)[0].sum() == 25
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="expected logits"):
+        coloring_loss(torch.zeros(1, 3, 8, 8), torch.zeros(1, 9, 9, dtype=torch.long), margin=1, halo_weight=1)

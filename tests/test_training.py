@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import blobs_pair  # noqa: E402
+from napari_deepcolor.checkpoint import load_checkpoint  # noqa: E402
+from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig  # noqa: E402
+from napari_deepcolor.data import make_sample  # noqa: E402
+from napari_deepcolor.inference import load_model, predict_probs  # noqa: E402
+from napari_deepcolor.training import ValidationPair, train  # noqa: E402
+
+MODEL = ModelConfig(n_colors=4, depth=2, width=8, min_size=4.0)
+
+
+def samples(n=3):
+    return [make_sample(*blobs_pair(seed), in_channels=1, percentiles=(1, 99.8), scale=1.0) for seed in range(n)]
+
+
+def test_a_few_steps_lower_the_loss_and_save_a_model_that_reloads(tmp_path):
+    config = TrainConfig(margin=2, halo_weight=1.0, patch_size=32, batch_size=4, steps=40, learning_rate=1e-2,
+                         validate_every=40, checkpoint_every=20)
+    validation = [ValidationPair(*blobs_pair(10))]
+    events = list(train(samples(), model_config=MODEL, train_config=config, output=tmp_path,
+                        validation=validation, device="cpu", log_every=5))
+    losses = [e.loss for e in events if e.kind == "step"]
+    assert len(losses) == 8
+    assert np.mean(losses[-2:]) < 0.8 * np.mean(losses[:2])
+    kinds = [e.kind for e in events]
+    assert kinds.count("checkpoint") == 1 and kinds.count("validation") == 1 and kinds[-1] == "done"
+    assert set(events[-1].metrics) >= {"ap50", "mean_ap", "sbd", "colors_used", "touching_same_color"}
+    checkpoint = load_checkpoint(tmp_path / "last.safetensors")
+    assert checkpoint.metadata["step"] == 40 and checkpoint.config == MODEL
+    model = load_model(tmp_path / "best.safetensors", device="cpu")
+    assert predict_probs(model, blobs_pair(11)[0]).shape == (4, 48, 48)
+
+
+def test_cancelling_keeps_the_last_checkpoint_and_resume_continues(tmp_path):
+    config = TrainConfig(margin=2, patch_size=32, batch_size=2, steps=10, checkpoint_every=3)
+    run = train(samples(1), model_config=MODEL, train_config=config, output=tmp_path, device="cpu", log_every=1)
+    for event in run:
+        if event.step == 4:
+            break
+    run.close()  # what a Cancel button does
+    assert load_checkpoint(tmp_path / "last.safetensors").metadata["step"] == 3
+    events = list(train(samples(1), model_config=MODEL, train_config=config, output=tmp_path, device="cpu",
+                        resume=True, log_every=1))
+    assert [e.step for e in events if e.kind == "step"] == list(range(4, 11))
+
+
+def test_fine_tuning_needs_the_same_network(tmp_path):
+    config = TrainConfig(patch_size=32, batch_size=2, steps=1)
+    list(train(samples(1), model_config=MODEL, train_config=config, output=tmp_path / "a", device="cpu"))
+    other = ModelConfig(n_colors=6, depth=2, width=8)
+    with pytest.raises(ConfigError, match="n_colors=4 vs 6"):
+        next(train(samples(1), model_config=other, train_config=config, output=tmp_path / "b",
+                   init=tmp_path / "a" / "last.safetensors", device="cpu"))
+
+
+def test_labels_without_objects_are_refused(tmp_path):
+    empty = make_sample(np.zeros((32, 32)), np.zeros((32, 32), np.int32), in_channels=1, percentiles=(1, 99),
+                        scale=1.0)
+    with pytest.raises(ValueError, match="no objects"):
+        next(train([empty], model_config=MODEL, train_config=TrainConfig(patch_size=16, steps=1), output=tmp_path,
+                   device="cpu"))
