@@ -167,4 +167,5 @@ def write_array(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Write a float array (e.g. probabilities ``(C, Y, X)``) as a compressed TIFF, atomically."""
     import tifffile
 
-    return write_atomic(path, lambda tmp: tifffile.imwrite(tmp, np.asarray(array), compression="zlib"))
+    return write_atomic(path, lambda tmp: tifffile.imwrite(tmp, np.asarray(array), compression="zlib",
+                                                         photometric="minisblack"))

@@ -1,0 +1,37 @@
+"""Copy a trained checkpoint into the package's model zoo with its recommended τ/ρ and a description.
+
+Usage::
+
+    python scripts/bundle_model.py runs/worms/best.safetensors --name worms --min-size 100 --merge-distance 0 \
+        --description "BBBC010 bright-field C. elegans"
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from napari_deepcolor.inference import zoo_dir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--min-size", type=float, required=True)
+    parser.add_argument("--merge-distance", type=float, default=0.0)
+    parser.add_argument("--description", required=True)
+    parser.add_argument("--card", default="", help="path of the model card in docs/")
+    args = parser.parse_args()
+    checkpoint = load_checkpoint(args.checkpoint)
+    config = dataclasses.replace(checkpoint.config, min_size=args.min_size, merge_distance=args.merge_distance)
+    metadata = {**checkpoint.metadata, "description": args.description, "card": args.card,
+                "source": args.checkpoint.name}
+    path = save_checkpoint(zoo_dir() / f"{args.name}.safetensors", Checkpoint(config, checkpoint.state_dict, metadata))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

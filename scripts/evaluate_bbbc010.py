@@ -1,0 +1,95 @@
+"""Validation numbers on BBBC010 (the 10 last of the 49 distributed wells), next to the trivial floor.
+
+Usage::
+
+    python scripts/evaluate_bbbc010.py --data ../shared/data/bbbc010/train --model runs/worms/best.safetensors
+
+Prints a markdown table: the floor (connected components of the human foreground annotation), the model at its
+stored τ/ρ, and a τ/ρ sweep (tuned on these same wells: optimistic, and labelled as such).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from skimage.measure import label
+
+from napari_deepcolor.inference import load_model, predict_probs
+from napari_deepcolor.io import find_pairs, read_image, read_mask_stack
+from napari_deepcolor.metrics import evaluate, summarize
+from napari_deepcolor.postprocess import ColorComponents
+from napari_deepcolor.training import touching_color_agreement
+
+VALIDATION_WELLS = 10  # the last 10 wells by name; the first 39 are for training
+
+
+def validation_pairs(data: Path) -> list[tuple[Path, list[Path]]]:
+    return find_pairs(data / "images", data / "masks")[-VALIDATION_WELLS:]
+
+
+def row(name: str, results: list[dict]) -> str:
+    s = summarize(results)
+    return (f"| {name} | {s['ap50']:.3f} | {s['ap75']:.3f} | {s['mean_ap']:.3f} | {s['sbd']:.3f} | "
+            f"{s['abs_dic']:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/bbbc010/train"))
+    parser.add_argument("--model", default="worms")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    pairs = validation_pairs(args.data)
+    truths = [read_mask_stack(ann) for _, ann in pairs]
+    print(f"validation wells: {', '.join(p.stem for p, _ in pairs)}\n")
+    print("| method | AP50 | AP75 | mean AP (0.5:0.95) | SBD | abs DiC |\n|---|---|---|---|---|---|")
+
+    floor = [evaluate(truth, label(read_image(args.data / "foreground" / f"{img.stem}.png")[..., 0] > 0,
+                                   connectivity=2).astype(np.int32))
+             for (img, _), truth in zip(pairs, truths)]
+    print(row("floor: connected components of the human foreground", floor))
+
+    model = load_model(args.model, device=args.device)
+    config = model.config
+    components, seconds, same, touching = [], [], 0, 0
+    usage = np.zeros(config.n_colors)
+    for img, _ in pairs:
+        image = read_image(img)
+        start = time.perf_counter()
+        probs = predict_probs(model, image)
+        seconds.append(time.perf_counter() - start)
+        components.append(ColorComponents.from_probs(probs))
+        usage += np.bincount(components[-1].colors.ravel(), minlength=config.n_colors)
+    for cc, truth in zip(components, truths):
+        s, t = touching_color_agreement(cc.colors, truth)
+        same, touching = same + s, touching + t
+
+    def results(min_size: float, merge: float) -> list[dict]:
+        return [evaluate(truth, cc.to_labels(min_size=min_size, merge_distance=merge or None).labels)
+                for cc, truth in zip(components, truths)]
+
+    print(row(f"deep coloring `{args.model}`, stored τ={config.min_size:g}, ρ={config.merge_distance:g}",
+              results(config.min_size, config.merge_distance)))
+    sweep = {(t, r): summarize(results(t, r)) for t in (25, 50, 100, 200, 400) for r in (0, 5, 10, 20, 40)}
+    (best_t, best_r), best = max(sweep.items(), key=lambda kv: kv[1]["ap50"])
+    print(row(f"same, τ={best_t}, ρ={best_r} (best AP50 of the sweep, tuned on these wells)",
+              results(best_t, best_r)))
+    fg = usage[1:].sum()
+    print(f"\ncolors used (>= 2 % of foreground pixels): {int((usage[1:] >= 0.02 * fg).sum())} of "
+          f"{config.n_colors - 1}; share per color: " + ", ".join(f"{u / fg:.2f}" for u in usage[1:]))
+    print(f"touching ground-truth pairs with the same majority color: {same}/{touching} "
+          f"({same / max(touching, 1):.1%})")
+    print(f"inference on {model.device}: {np.median(seconds) * 1000:.0f} ms median per 520x696 image")
+    print("\nτ/ρ sweep (AP50 / SBD):")
+    print("| τ \\ ρ | " + " | ".join(str(r) for r in (0, 5, 10, 20, 40)) + " |\n|---" * 6 + "|")
+    for t in (25, 50, 100, 200, 400):
+        print(f"| {t} | " + " | ".join(f"{sweep[t, r]['ap50']:.3f} / {sweep[t, r]['sbd']:.3f}"
+                                      for r in (0, 5, 10, 20, 40)) + " |")
+
+
+if __name__ == "__main__":
+    main()

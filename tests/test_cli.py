@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from conftest import blobs_pair  # noqa: E402
+from napari_deepcolor.cli import main  # noqa: E402
+from napari_deepcolor.io import read_labels, write_labels  # noqa: E402
+
+
+@pytest.fixture
+def image_file(tmp_path):
+    import tifffile
+
+    path = tmp_path / "cells.tif"
+    tifffile.imwrite(path, (blobs_pair(3)[0] * 1000).astype(np.uint16))
+    return path
+
+
+def test_predict_writes_one_label_image_per_input(tmp_path, tiny_model, image_file):
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(tiny_model), "--output", str(out), "--device", "cpu", "--min-size", "0",
+                 "--save-probs", str(image_file)]) == 0
+    labels = read_labels(out / "cells_labels.tif")
+    assert labels.shape == (48, 48)
+    assert (out / "cells_probs.tif").is_file()
+
+
+def test_evaluate_prints_metrics(tmp_path, capsys):
+    gt = blobs_pair(0)[1]
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "gt").mkdir()
+    write_labels(tmp_path / "pred" / "a_labels.tif", gt)
+    write_labels(tmp_path / "gt" / "a.tif", gt)
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt")]) == 0
+    out = capsys.readouterr().out
+    assert "ap50 1.000" in out and "sbd 1.000" in out and out.splitlines()[-1].startswith("mean")
+
+
+def test_train_from_folders_then_predict_with_the_result(tmp_path):
+    for name in ("images", "labels"):
+        (tmp_path / name).mkdir()
+    import tifffile
+
+    for seed in range(3):
+        image, labels = blobs_pair(seed)
+        tifffile.imwrite(tmp_path / "images" / f"s{seed}.tif", image)
+        write_labels(tmp_path / "labels" / f"s{seed}.tif", labels)
+    args = ["train", "--images", str(tmp_path / "images"), "--labels", str(tmp_path / "labels"), "--val-last", "1",
+            "--output", str(tmp_path / "run"), "--steps", "4", "--patch-size", "32", "--batch-size", "2",
+            "--depth", "2", "--width", "4", "--colors", "4", "--margin", "2", "--validate-every", "2",
+            "--device", "cpu"]
+    assert main(args) == 0
+    assert (tmp_path / "run" / "best.safetensors").is_file()
+    assert main(["predict", "--model", str(tmp_path / "run" / "last.safetensors"), "--output",
+                 str(tmp_path / "out"), str(tmp_path / "images" / "s2.tif")]) == 0
+
+
+def test_models_lists_bundled_models(capsys):
+    assert main(["models"]) == 0
+    assert capsys.readouterr().out.strip()
+
+
+@pytest.mark.parametrize("flag", ["--min-size", "--merge-distance"])
+def test_negative_thresholds_are_refused(tmp_path, tiny_model, image_file, flag, capsys):
+    code = main(["predict", "--model", str(tiny_model), "--output", str(tmp_path / "o"), flag, "-1",
+                 str(image_file)])
+    assert code == 2
+    assert f"{flag} must be >= 0" in capsys.readouterr().err
+
+
+def test_unwritable_output_is_refused(tmp_path, tiny_model, image_file, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["predict", "--model", str(tiny_model), "--output", str(blocker / "out"), str(image_file)]) == 2
+    assert "choose a writable location" in capsys.readouterr().err
+
+
+def test_pickled_model_is_refused(tmp_path, image_file, capsys):
+    import pickle
+
+    evil = tmp_path / "model.pt"
+    evil.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    assert main(["predict", "--model", str(evil), "--output", str(tmp_path / "o"), str(image_file)]) == 2
+    assert "pickle" in capsys.readouterr().err
+
+
+def test_bad_image_is_a_clear_error(tmp_path, tiny_model, capsys):
+    import tifffile
+
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, np.zeros((2, 5, 16, 16), np.uint8))
+    assert main(["predict", "--model", str(tiny_model), "--output", str(tmp_path / "o"), str(stack)]) == 2
+    assert "got shape (2, 5, 16, 16)" in capsys.readouterr().err
+
+
+def test_train_with_empty_labels_is_refused(tmp_path, capsys):
+    for name in ("images", "labels"):
+        (tmp_path / name).mkdir()
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "images" / "a.tif", np.ones((32, 32), np.float32))
+    write_labels(tmp_path / "labels" / "a.tif", np.zeros((32, 32), np.int32))
+    code = main(["train", "--images", str(tmp_path / "images"), "--labels", str(tmp_path / "labels"), "--output",
+                 str(tmp_path / "run"), "--steps", "1", "--patch-size", "16"])
+    assert code == 2 and "no objects" in capsys.readouterr().err
