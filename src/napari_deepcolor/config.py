@@ -33,7 +33,8 @@ class ModelConfig:
     Attributes
     ----------
     method : {"coloring", "semiconv"}
-        Deep coloring (``n_colors`` softmax channels, color 0 = background) or semi-convolutional embeddings.
+        Deep coloring (``n_colors`` softmax channels, color 0 = background) or semi-convolutional embeddings
+        (``embedding_dims`` embedding channels, then a foreground logit and a seed-confidence logit).
     architecture : str
         Name in the model registry (`napari_deepcolor.models.MODELS`).
     in_channels : int
@@ -50,6 +51,18 @@ class ModelConfig:
         Per-image intensity normalization: these percentiles are mapped to 0 and 1.
     min_size, merge_distance : float
         Recommended τ (pixels, at the input image's resolution) and ρ (0 = no merging) for decoding.
+    embedding_dims : int
+        Semiconv only: D >= 2 embedding dimensions. The first two are a predicted offset plus the pixel's position
+        (axis order y, x), the other D - 2 are appearance dimensions (semi-convolutional paper, sec. 3.3).
+    coordinate_scale : float
+        Semiconv only: network pixels per embedding unit. A pixel's position enters the embedding as
+        ``(y, x) / coordinate_scale`` (network pixels, i.e. after ``scale``), so an object of radius R network
+        pixels needs offsets of at most about R / coordinate_scale: of order 1 for R ≈ coordinate_scale, which a
+        network's last 1×1 convolution reaches without large weights.
+    kernel_threshold : float
+        Semiconv only: recommended threshold on K_σ(seed, u) in (0, 1) when growing an instance from a seed.
+    foreground_threshold : float
+        Semiconv only: pixels whose foreground probability is at least this are segmented.
     """
 
     method: str = "coloring"
@@ -63,6 +76,10 @@ class ModelConfig:
     percentiles: tuple[float, float] = (1.0, 99.8)
     min_size: float = 0.0
     merge_distance: float = 0.0
+    embedding_dims: int = 8
+    coordinate_scale: float = 32.0
+    kernel_threshold: float = 0.5
+    foreground_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -80,9 +97,22 @@ class ModelConfig:
             raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
         if self.min_size < 0 or self.merge_distance < 0:
             raise ConfigError("min_size and merge_distance must be >= 0")
+        if self.embedding_dims < 2:
+            raise ConfigError(f"embedding_dims must be at least 2 (the two offset dimensions), got "
+                              f"{self.embedding_dims}")
+        if not self.coordinate_scale > 0:
+            raise ConfigError(f"coordinate_scale must be > 0 (network pixels per embedding unit), got "
+                              f"{self.coordinate_scale}")
+        for name in ("kernel_threshold", "foreground_threshold"):
+            if not 0 < getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
 
     @property
     def out_channels(self) -> int:
+        """Network output channels: ``n_colors`` (coloring) or ``embedding_dims + 2`` (semiconv: embedding,
+        foreground logit, seed logit)."""
+        if self.method == "semiconv":
+            return self.embedding_dims + 2
         return self.n_colors
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +141,9 @@ class TrainConfig:
         Steps between validations and between checkpoints.
     seed : int
         Seed of the patch sampler, augmentation and initialization.
+    embedding_weight, foreground_weight, kernel_weight, seed_weight : float
+        Semiconv only: weights of eq. 5, of the foreground log loss, of the kernel cross-entropy (sec. 3.5) and of
+        the seed-confidence regression in the loss (`napari_deepcolor.losses_semiconv.semiconv_loss`).
     """
 
     margin: int = 6
@@ -125,6 +158,10 @@ class TrainConfig:
     checkpoint_every: int = 100
     seed: int = 0
     augment_intensity: bool = True
+    embedding_weight: float = 1.0
+    foreground_weight: float = 1.0
+    kernel_weight: float = 1.0
+    seed_weight: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -136,6 +173,9 @@ class TrainConfig:
             raise ConfigError("patch_size must be >= 16, batch_size >= 1 and steps >= 0")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        weights = ("embedding_weight", "foreground_weight", "kernel_weight", "seed_weight")
+        if any(getattr(self, name) < 0 for name in weights):
+            raise ConfigError(f"the loss weights {', '.join(weights)} must be >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,4 +1,8 @@
-"""Model registry: a config names its architecture, `create_model` builds it (imports torch)."""
+"""Model registry: a config names its architecture, `create_model` builds it (imports torch).
+
+The registry holds backbones; for ``method="semiconv"`` `create_model` wraps the backbone in
+`napari_deepcolor.models.semiconv.SemiConvNet`, which adds the learnable σ of the steered kernel.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,9 @@ MODELS: dict[str, Callable[[ModelConfig], nn.Module]] = {"unet": _unet}
 def create_model(config: ModelConfig) -> nn.Module:
     """Build the (untrained) network a config describes.
 
+    Coloring: the backbone with ``n_colors`` outputs. Semiconv: a `SemiConvNet` around the backbone with
+    ``embedding_dims + 2`` outputs.
+
     Raises
     ------
     ConfigError
@@ -39,4 +46,9 @@ def create_model(config: ModelConfig) -> nn.Module:
         raise ConfigError(
             f"unknown architecture {config.architecture!r}; valid names are {sorted(MODELS)}"
         ) from None
-    return build(config)
+    network = build(config)
+    if config.method == "semiconv":
+        from napari_deepcolor.models.semiconv import SemiConvNet
+
+        return SemiConvNet(network, config.embedding_dims)
+    return network
