@@ -16,6 +16,9 @@ size, color and probability sum) and :meth:`ColorComponents.to_labels` is cheap 
 bounding boxes allow a distance below the largest ``merge_distance`` asked so far. :func:`colors_to_labels` is the
 one-shot wrapper.
 
+Semi-convolutional embeddings ``(D, *spatial)`` plus a foreground map are decoded by :func:`cluster_embeddings`
+(seeded growing with the steered kernel K_σ of eq. 10 of Novotny et al. 2018) into the same :class:`Instances`.
+
 Only numpy, scipy and scikit-image are imported here: no torch, Qt or napari.
 """
 
@@ -33,7 +36,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from skimage.measure import label as _label
 
-__all__ = ["ColorComponents", "Instances", "colors_to_labels"]
+__all__ = ["ColorComponents", "Instances", "cluster_embeddings", "colors_to_labels"]
 
 _PROBS_SHAPES = "(C, Y, X) or (C, Z, Y, X)"
 _COLORS_SHAPES = "(Y, X) or (Z, Y, X)"
@@ -48,9 +51,11 @@ class Instances:
     labels : ndarray, shape (Y, X) or (Z, Y, X), int32
         Label image: 0 = background, instances numbered ``1..N`` consecutively, in raster order of their first pixel.
     scores : ndarray, shape (N,), float32
-        ``scores[i]`` is the mean probability of instance ``i + 1``'s color over its pixels.
+        ``scores[i]`` is the mean probability of instance ``i + 1``'s color over its pixels (for embeddings: the mean
+        kernel value K_σ(seed, u) over its pixels).
     colors : ndarray, shape (N,), int32
-        ``colors[i]`` is the color (``>= 1``) of instance ``i + 1``.
+        ``colors[i]`` is the color (``>= 1``) of instance ``i + 1``; 0 for instances decoded from embeddings, which
+        have no colors.
     """
 
     labels: np.ndarray
@@ -368,6 +373,132 @@ def colors_to_labels(probs: npt.ArrayLike, *, min_size: float, merge_distance: f
     if merge_distance is not None:
         merge_distance = _check_threshold("merge_distance", merge_distance)
     return ColorComponents.from_probs(probs).to_labels(min_size=min_size, merge_distance=merge_distance)
+
+
+def cluster_embeddings(
+    embeddings: npt.ArrayLike,
+    foreground: npt.ArrayLike,
+    *,
+    sigma: float,
+    threshold: float = 0.5,
+    min_size: float = 0.0,
+    seeds: npt.ArrayLike | None = None,
+    foreground_threshold: float = 0.5,
+) -> Instances:
+    """Decode semi-convolutional embeddings into instances by seeded growing with the steered kernel.
+
+    Repeatedly: the most confident foreground pixel not yet assigned is a seed ``s``; every unassigned foreground
+    pixel ``u`` with ``K_σ(s, u) = exp(-‖Ψ_u − Ψ_s‖ / σ) >= threshold`` (eq. 10), i.e. within embedding distance
+    ``-σ log(threshold)`` of the seed, joins its instance; until no foreground pixel is left. Instances smaller than
+    ``min_size`` become background (their pixels are used up all the same). An instance need not be connected in
+    the image (a worm crossed by another is two pieces).
+
+    Cost: one k-d tree over the foreground embeddings, then one ball query per seed, so about
+    ``O(N log N + sum of ball sizes)`` for ``N`` foreground pixels.
+
+    Parameters
+    ----------
+    embeddings : ndarray, shape (D, Y, X) or (D, Z, Y, X), float
+        Ψ of every pixel, in embedding units (the same units as ``sigma``).
+    foreground : ndarray, shape (Y, X) or (Z, Y, X), float probabilities or bool
+        Where objects are: pixels with probability ``>= foreground_threshold`` (or True) are segmented.
+    sigma : float
+        σ > 0 of the kernel, embedding units (the model's trained value).
+    threshold : float
+        Kernel threshold in (0, 1).
+    min_size : float
+        Size threshold ``τ`` in pixels (voxels in 3D).
+    seeds : ndarray, same shape as ``foreground``, float, optional
+        Seed confidence; seeds are taken in decreasing order of it (ties: raster order). Default: the foreground
+        probabilities (raster order for a bool foreground).
+    foreground_threshold : float
+        In (0, 1]; ignored for a bool foreground.
+
+    Returns
+    -------
+    Instances
+        ``labels`` int32 of the spatial shape, 0 = background, instances ``1..N`` in raster order of their first
+        pixel; ``scores`` (N,) float32, the mean ``K_σ(seed, u)`` over each instance; ``colors`` (N,) int32, all 0.
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes or dtypes, NaN or infinite values, ``sigma <= 0``, a threshold outside its range, or a negative
+        ``min_size``.
+    """
+    emb, mask, confidence = _check_embeddings(embeddings, foreground, seeds, foreground_threshold)
+    min_size = _check_threshold("min_size", min_size)
+    if isinstance(sigma, bool) or not isinstance(sigma, Real) or not 0 < sigma < math.inf:
+        raise ValueError(f"expected sigma > 0 (embedding units; a trained model stores it), got {sigma!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, Real) or not 0 < threshold < 1:
+        raise ValueError(f"expected a kernel threshold in (0, 1), got {threshold!r}")
+    radius = -float(sigma) * math.log(threshold)
+    pixels = np.flatnonzero(mask)
+    points = np.ascontiguousarray(emb.reshape(emb.shape[0], -1)[:, pixels].T, dtype=np.float64)
+    cluster = np.full(len(pixels), -1, dtype=np.intp)
+    kernel_sums, sizes = [], []
+    if len(pixels):
+        tree = cKDTree(points)
+        order = np.argsort(-confidence.ravel()[pixels], kind="stable")
+        for seed in order:
+            if cluster[seed] != -1:
+                continue
+            ball = np.asarray(tree.query_ball_point(points[seed], radius, p=2.0), dtype=np.intp)
+            members = ball[cluster[ball] == -1]
+            cluster[members] = len(sizes)
+            distance = np.sqrt(((points[members] - points[seed]) ** 2).sum(axis=1))
+            kernel_sums.append(float(np.exp(-distance / sigma).sum()))
+            sizes.append(len(members))
+    sizes_a = np.asarray(sizes, dtype=np.float64)
+    kept = sizes_a >= min_size
+    # Number kept clusters in raster order of their first pixel (pixels are in raster order).
+    ids, first = np.unique(cluster, return_index=True)
+    ids, first = ids[ids >= 0], first[ids >= 0]
+    ids = ids[np.argsort(first, kind="stable")]
+    ids = ids[kept[ids]]
+    lut = np.zeros(len(sizes), dtype=np.int32)  # every foreground pixel has a cluster: a seed joins its own ball
+    lut[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    labels.ravel()[pixels] = lut[cluster]
+    scores = (np.asarray(kernel_sums)[ids] / np.maximum(sizes_a[ids], 1)).astype(np.float32) if len(ids) \
+        else np.zeros(0, np.float32)
+    return Instances(labels=labels, scores=scores, colors=np.zeros(len(ids), dtype=np.int32))
+
+
+def _check_embeddings(embeddings: npt.ArrayLike, foreground: npt.ArrayLike, seeds: npt.ArrayLike | None,
+                      foreground_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    emb = np.asarray(embeddings)
+    if emb.ndim not in (3, 4) or emb.shape[0] < 1 or emb.size == 0:
+        raise ValueError(f"expected embeddings of shape (D, Y, X) or (D, Z, Y, X) with the embedding dimensions "
+                         f"first, got shape {emb.shape}")
+    if not np.issubdtype(emb.dtype, np.floating):
+        raise ValueError(f"expected floating-point embeddings, got dtype {emb.dtype}")
+    if not np.isfinite(emb).all():
+        raise ValueError(f"embeddings of shape {emb.shape} contain NaN or infinite values; check the network output")
+    fg = np.asarray(foreground)
+    if fg.shape != emb.shape[1:]:
+        raise ValueError(f"expected a foreground of shape {emb.shape[1:]} to match embeddings {emb.shape}, got shape "
+                         f"{fg.shape}")
+    if fg.dtype == bool:
+        mask = fg
+        default_seeds = np.zeros(fg.shape, np.float32)
+    elif np.issubdtype(fg.dtype, np.floating):
+        if np.isnan(fg).any():
+            raise ValueError("foreground contains NaN values; check the network output")
+        if isinstance(foreground_threshold, bool) or not 0 < foreground_threshold <= 1:
+            raise ValueError(f"expected foreground_threshold in (0, 1], got {foreground_threshold!r}")
+        mask = fg >= foreground_threshold
+        default_seeds = fg
+    else:
+        raise ValueError(f"expected foreground probabilities (float) or a bool mask, got dtype {fg.dtype}")
+    if seeds is None:
+        return emb, mask, default_seeds
+    conf = np.asarray(seeds)
+    if conf.shape != fg.shape:
+        raise ValueError(f"expected seeds of shape {fg.shape} (like foreground), got shape {conf.shape}")
+    if not np.issubdtype(conf.dtype, np.floating) or np.isnan(conf).any():
+        raise ValueError(f"expected float seed confidences without NaN, got dtype {conf.dtype}")
+    return emb, mask, conf
 
 
 def _check_probs(probs: npt.ArrayLike) -> np.ndarray:
