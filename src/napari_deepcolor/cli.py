@@ -29,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deepcolor", description="Instance segmentation by deep coloring.")
+    parser = argparse.ArgumentParser(prog="deepcolor", description="Instance segmentation by deep coloring or "
+                                     "semi-convolutional embeddings.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("predict", help="segment images with a model, one label TIFF per image")
@@ -38,13 +39,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, type=Path, help="folder for <stem>_labels.tif")
     p.add_argument("--min-size", type=float, default=None, help="τ: drop instances smaller than this (pixels); "
                    "default: the model's recommendation")
-    p.add_argument("--merge-distance", type=float, default=None, help="ρ: merge same-color pieces closer than this "
-                   "Hausdorff distance (pixels; 0 = off); default: the model's recommendation")
+    p.add_argument("--merge-distance", type=float, default=None, help="coloring models: ρ, merge same-color pieces "
+                   "closer than this Hausdorff distance (pixels; 0 = off); default: the model's recommendation")
+    p.add_argument("--threshold", type=float, default=None, help="semiconv models: grow an instance over the pixels "
+                   "whose kernel value K_σ(seed, u) is at least this, in (0, 1); default: the model's recommendation")
+    p.add_argument("--foreground-threshold", type=float, default=None, help="semiconv models: segment pixels whose "
+                   "foreground probability is at least this, in (0, 1]; default: the model's recommendation")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--save-probs", action="store_true", help="also write <stem>_probs.tif (C, Y, X) float32")
+    p.add_argument("--save-probs", action="store_true", help="also write the network output: <stem>_probs.tif "
+                   "(C, Y, X) float32 for coloring; <stem>_embeddings.tif (D, Y, X), <stem>_foreground.tif and "
+                   "<stem>_seeds.tif (Y, X) float32 for semiconv")
     p.set_defaults(run=_predict)
 
-    t = commands.add_parser("train", help="train or fine-tune a coloring model on images and labels")
+    t = commands.add_parser("train", help="train or fine-tune a model on images and labels")
     t.add_argument("--images", required=True, type=Path, help="folder of training images")
     t.add_argument("--labels", required=True, type=Path, help="folder of label images (<stem>.tif, "
                    "<stem>_labels.tif) or of per-object masks (<stem>_01.png, <stem>_02.png, ...)")
@@ -55,9 +62,19 @@ def _parser() -> argparse.ArgumentParser:
                    "for validation instead")
     t.add_argument("--init", help="start from this model (bundled name or file): fine-tuning")
     t.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.safetensors")
-    t.add_argument("--colors", type=int, default=9, help="C, colors including background (default 9)")
-    t.add_argument("--margin", type=int, default=6, help="halo margin m in network pixels (default 6)")
-    t.add_argument("--halo-weight", type=float, default=2.0, help="μ (default 2)")
+    t.add_argument("--method", default="coloring", choices=("coloring", "semiconv"), help="deep coloring "
+                   "(default) or semi-convolutional embeddings")
+    t.add_argument("--colors", type=int, default=9, help="coloring: C, colors including background (default 9)")
+    t.add_argument("--embedding-dims", type=int, default=8, help="semiconv: D >= 2 embedding dimensions, the "
+                   "first two positional (default 8)")
+    t.add_argument("--coordinate-scale", type=float, default=32.0, help="semiconv: network pixels per embedding "
+                   "unit of the positions (default 32)")
+    t.add_argument("--threshold", type=float, default=0.5, help="semiconv: kernel threshold stored as the model's "
+                   "recommendation (default 0.5)")
+    t.add_argument("--foreground-threshold", type=float, default=0.5, help="semiconv: foreground threshold stored "
+                   "as the model's recommendation (default 0.5)")
+    t.add_argument("--margin", type=int, default=6, help="coloring: halo margin m in network pixels (default 6)")
+    t.add_argument("--halo-weight", type=float, default=2.0, help="coloring: μ (default 2)")
     t.add_argument("--no-train-halo", action="store_true", help="use the halo term only to choose colors, not "
                    "in the trained loss")
     t.add_argument("--scale", type=float, default=1.0, help="resize images by this before the network")
@@ -70,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--validate-every", type=int, default=200)
     t.add_argument("--checkpoint-every", type=int, default=100)
     t.add_argument("--min-size", type=float, default=0.0, help="τ stored as the model's recommendation")
-    t.add_argument("--merge-distance", type=float, default=0.0, help="ρ stored as the model's recommendation")
+    t.add_argument("--merge-distance", type=float, default=0.0, help="coloring: ρ stored as the model's "
+                   "recommendation")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     t.set_defaults(run=_train)
@@ -92,25 +110,42 @@ def _progress(total: int, desc: str):
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from napari_deepcolor.inference import load_model, predict_probs
+    from napari_deepcolor.inference import load_model, segment
     from napari_deepcolor.io import read_image, write_array, write_labels
-    from napari_deepcolor.postprocess import colors_to_labels
 
     _check_writable(args.output)
     for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance")):
         if value is not None and value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
     model = load_model(args.model, device=args.device)
-    min_size = model.config.min_size if args.min_size is None else args.min_size
-    merge = model.config.merge_distance if args.merge_distance is None else args.merge_distance
-    log.info("model %s on %s; τ = %g px, ρ = %g px", args.model, model.device, min_size, merge)
+    config = model.config
+    min_size = config.min_size if args.min_size is None else args.min_size
+    knobs: dict = {"min_size": min_size}
+    if config.method == "semiconv":
+        if args.merge_distance:
+            raise ValueError(f"--merge-distance is for coloring models; {args.model} is a semiconv model (use "
+                             "--threshold and --foreground-threshold)")
+        knobs.update(threshold=args.threshold, foreground_threshold=args.foreground_threshold)
+        log.info("model %s (semiconv, σ = %.3g) on %s; τ = %g px, kernel threshold %g, foreground threshold %g",
+                 args.model, model.network.sigma.item(), model.device, min_size,
+                 config.kernel_threshold if args.threshold is None else args.threshold,
+                 config.foreground_threshold if args.foreground_threshold is None else args.foreground_threshold)
+    else:
+        if args.threshold is not None or args.foreground_threshold is not None:
+            raise ValueError(f"--threshold and --foreground-threshold are for semiconv models; {args.model} is a "
+                             "coloring model (use --min-size and --merge-distance)")
+        knobs["merge_distance"] = config.merge_distance if args.merge_distance is None else args.merge_distance
+        log.info("model %s on %s; τ = %g px, ρ = %g px", args.model, model.device, min_size, knobs["merge_distance"])
     with _progress(len(args.images), "segmenting") as bar:
         for path in args.images:
-            probs = predict_probs(model, read_image(path))
-            instances = colors_to_labels(probs, min_size=min_size, merge_distance=merge or None)
+            instances, output = segment(model, read_image(path), **knobs)
             write_labels(args.output / f"{path.stem}_labels.tif", instances.labels)
-            if args.save_probs:
-                write_array(args.output / f"{path.stem}_probs.tif", probs)
+            if args.save_probs and config.method == "semiconv":
+                write_array(args.output / f"{path.stem}_embeddings.tif", output.embeddings)
+                write_array(args.output / f"{path.stem}_foreground.tif", output.foreground)
+                write_array(args.output / f"{path.stem}_seeds.tif", output.seeds)
+            elif args.save_probs:
+                write_array(args.output / f"{path.stem}_probs.tif", output)
             bar.set_postfix(instances=int(instances.labels.max()))
             bar.update()
     log.info("wrote %d label images to %s", len(args.images), args.output)
@@ -124,9 +159,11 @@ def _train(args: argparse.Namespace) -> int:
     from napari_deepcolor.training import ValidationPair, train
 
     _check_writable(args.output)
-    model_config = ModelConfig(n_colors=args.colors, depth=args.depth, width=args.width, scale=args.scale,
-                               min_size=args.min_size, merge_distance=args.merge_distance,
-                               in_channels=_channels(args))
+    model_config = ModelConfig(method=args.method, n_colors=args.colors, depth=args.depth, width=args.width,
+                               scale=args.scale, min_size=args.min_size, merge_distance=args.merge_distance,
+                               in_channels=_channels(args), embedding_dims=args.embedding_dims,
+                               coordinate_scale=args.coordinate_scale, kernel_threshold=args.threshold,
+                               foreground_threshold=args.foreground_threshold)
     train_config = TrainConfig(margin=args.margin, halo_weight=args.halo_weight, train_halo=not args.no_train_halo,
                                patch_size=args.patch_size, batch_size=args.batch_size, steps=args.steps,
                                learning_rate=args.lr, validate_every=args.validate_every,
@@ -221,8 +258,13 @@ def _models(args: argparse.Namespace) -> int:
         config, metadata = model_info(path)
         val = metadata.get("validation") or {}
         scores = ", ".join(f"{k} {val[k]:.3f}" for k in ("ap50", "mean_ap", "sbd") if k in val)
-        print(f"{name}\t{config.method}, {config.n_colors} colors, scale {config.scale:g}, τ {config.min_size:g}, "
-              f"ρ {config.merge_distance:g}\t{metadata.get('description', '')} {scores}".rstrip())
+        if config.method == "semiconv":
+            knobs = (f"{config.embedding_dims} dims, σ {metadata.get('sigma', float('nan')):.3g}, scale "
+                     f"{config.scale:g}, τ {config.min_size:g}, threshold {config.kernel_threshold:g}")
+        else:
+            knobs = (f"{config.n_colors} colors, scale {config.scale:g}, τ {config.min_size:g}, "
+                     f"ρ {config.merge_distance:g}")
+        print(f"{name}\t{config.method}, {knobs}\t{metadata.get('description', '')} {scores}".rstrip())
     return 0
 
 

@@ -1,4 +1,8 @@
-"""Inference: load a model, normalize and rescale an image, run the network (tiled when large), get probabilities."""
+"""Inference: load a model, normalize and rescale an image, run the network (tiled when large).
+
+A coloring model gives color probabilities (`predict_probs`), a semi-convolutional one embeddings and a foreground
+(`predict_embeddings`); each function refuses the other method's model. `segment` does either and decodes.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from napari_deepcolor.data import preprocess
 
 if TYPE_CHECKING:
     import torch
+
+    from napari_deepcolor.postprocess import Instances
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -120,7 +126,157 @@ def predict_probs(
     -------
     probs : ndarray, shape (C, Y, X), float32
         Softmax probabilities at the input's resolution; channel 0 is background.
+
+    Raises
+    ------
+    ValueError
+        If the model is not a coloring model (use `predict_embeddings` for a semi-convolutional one), or the image
+        is malformed.
     """
+    import torch
+
+    _require_method(model, "coloring", "predict_probs")
+    t = _run_resized(model, image, channel_axis=channel_axis, tile_size=tile_size, overlap=overlap,
+                     progress=progress)
+    with torch.no_grad():
+        return torch.softmax(t, dim=1)[0].numpy()
+
+
+@dataclass
+class Embeddings:
+    """What a semi-convolutional network predicts for one image, at the image's resolution.
+
+    Attributes
+    ----------
+    embeddings : ndarray, shape (D, Y, X), float32
+        Ψ_u = Φ_u + û in embedding units: dimensions 0 and 1 are offset + position (y, x), with positions
+        ``(y, x) / unit`` for image pixel ``(y, x)``; the others are appearance dimensions.
+    foreground : ndarray, shape (Y, X), float32
+        Foreground probability.
+    seeds : ndarray, shape (Y, X), float32
+        Seed confidence (how central a pixel's embedding is in its object).
+    sigma : float
+        The trained σ of the kernel K_σ (eq. 10), embedding units.
+    unit : float
+        Image pixels per embedding unit (``coordinate_scale / scale``); ``embeddings[:2] * unit`` is the position,
+        in image pixels, a pixel votes for (its instance's centre c_k of eq. 4).
+    """
+
+    embeddings: np.ndarray
+    foreground: np.ndarray
+    seeds: np.ndarray
+    sigma: float
+    unit: float
+
+
+def predict_embeddings(
+    model: LoadedModel,
+    image: np.ndarray,
+    *,
+    channel_axis: int | None = None,
+    tile_size: int = 1024,
+    overlap: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> Embeddings:
+    """Embeddings, foreground and seed confidence of a semi-convolutional network for one 2D image.
+
+    Parameters are those of `predict_probs`. Tiles hold Φ only; the positions û are added once for the whole image
+    (at the network's resolution), so tiling changes nothing but border effects of the convolutions.
+
+    Returns
+    -------
+    Embeddings
+
+    Raises
+    ------
+    ValueError
+        If the model is not a semi-convolutional model (use `predict_probs` for a coloring one), or the image is
+        malformed.
+    """
+    import torch
+
+    from napari_deepcolor.models.semiconv import add_positions, split_output
+
+    _require_method(model, "semiconv", "predict_embeddings")
+    config = model.config
+
+    def with_positions(raw: torch.Tensor) -> torch.Tensor:
+        phi, fg, seed = split_output(raw, config.embedding_dims)
+        return torch.cat([add_positions(phi, config.coordinate_scale), fg[:, None], seed[:, None]], dim=1)
+
+    t = _run_resized(model, image, channel_axis=channel_axis, tile_size=tile_size, overlap=overlap,
+                     progress=progress, before_resize=with_positions)
+    dims = config.embedding_dims
+    with torch.no_grad():
+        out = t[0]
+        return Embeddings(out[:dims].numpy(), torch.sigmoid(out[dims]).numpy(), torch.sigmoid(out[dims + 1]).numpy(),
+                          sigma=semiconv_sigma(model), unit=config.coordinate_scale / config.scale)
+
+
+def semiconv_sigma(model: LoadedModel) -> float:
+    """The trained σ of a semi-convolutional model (stored in its weights as ``log_sigma``)."""
+    _require_method(model, "semiconv", "semiconv_sigma")
+    return float(model.network.sigma.detach().cpu())
+
+
+def segment(
+    model: LoadedModel,
+    image: np.ndarray,
+    *,
+    min_size: float | None = None,
+    merge_distance: float | None = None,
+    threshold: float | None = None,
+    foreground_threshold: float | None = None,
+    channel_axis: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Instances, np.ndarray | Embeddings]:
+    """Segment one image with either kind of model; None takes the model's recommended value.
+
+    Coloring: `predict_probs` then `colors_to_labels` (``min_size``, ``merge_distance``). Semiconv:
+    `predict_embeddings` then `cluster_embeddings` (``min_size``, ``threshold`` on the kernel,
+    ``foreground_threshold``); ``merge_distance`` must be None or 0 there.
+
+    Returns
+    -------
+    instances : Instances
+    output : ndarray (probs, (C, Y, X)) or Embeddings
+    """
+    from napari_deepcolor.postprocess import cluster_embeddings, colors_to_labels
+
+    config = model.config
+    min_size = config.min_size if min_size is None else min_size
+    if config.method == "coloring":
+        if threshold is not None or foreground_threshold is not None:
+            raise ValueError("threshold and foreground_threshold are decoding knobs of semi-convolutional models; "
+                             f"{model.source} is a coloring model (use min_size and merge_distance)")
+        merge = config.merge_distance if merge_distance is None else merge_distance
+        probs = predict_probs(model, image, channel_axis=channel_axis, progress=progress)
+        return colors_to_labels(probs, min_size=min_size, merge_distance=merge or None), probs
+    if merge_distance:
+        raise ValueError(f"merge_distance is a decoding knob of coloring models; {model.source} is a "
+                         "semi-convolutional model (use min_size, threshold and foreground_threshold)")
+    result = predict_embeddings(model, image, channel_axis=channel_axis, progress=progress)
+    instances = cluster_embeddings(
+        result.embeddings, result.foreground, sigma=result.sigma, seeds=result.seeds, min_size=min_size,
+        threshold=config.kernel_threshold if threshold is None else threshold,
+        foreground_threshold=config.foreground_threshold if foreground_threshold is None else foreground_threshold)
+    return instances, result
+
+
+_FUNCTIONS = {"coloring": "predict_probs", "semiconv": "predict_embeddings"}
+
+
+def _require_method(model: LoadedModel, method: str, function: str) -> None:
+    found = model.config.method
+    if found != method:
+        raise ValueError(f"{function} needs a {method} model, but {model.source} is a {found} model; use "
+                         f"{_FUNCTIONS[found]} (or segment, which handles both)")
+
+
+def _run_resized(model: LoadedModel, image: np.ndarray, *, channel_axis: int | None, tile_size: int, overlap: int,
+                 progress: Callable[[int, int], None] | None,
+                 before_resize: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Raw network output ``(1, out_channels, Y, X)`` at the input image's resolution (bilinear resize)."""
     import torch
 
     config = model.config
@@ -131,10 +287,12 @@ def predict_probs(
     logits = _run_tiled(model, x, tile_size=tile_size, overlap=overlap, progress=progress)
     with torch.no_grad():
         t = torch.from_numpy(logits)[None]
+        if before_resize is not None:
+            t = before_resize(t)
         if t.shape[-2:] != tuple(out_shape):
             t = torch.nn.functional.interpolate(t, size=tuple(int(s) for s in out_shape), mode="bilinear",
                                                 align_corners=False)
-        return torch.softmax(t, dim=1)[0].numpy()
+        return t
 
 
 def _tiles(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:

@@ -1,0 +1,316 @@
+"""Training as a generator of progress events, so the CLI prints them and a GUI can drive and cancel it.
+
+Stopping the iteration (``close()``, or just not asking for the next event) cancels training; the checkpoints
+already written stay valid because every save is atomic.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
+from napari_deepcolor.data import PatchSampler, Sample
+
+
+@dataclass
+class TrainEvent:
+    """One thing that happened during training.
+
+    Attributes
+    ----------
+    kind : {"step", "validation", "checkpoint", "done"}
+    step, total : int
+        Steps done and asked for.
+    loss : float
+        Mean training loss since the previous event of kind "step" (NaN before the first step).
+    elapsed : float
+        Seconds since training (this run) started.
+    metrics : dict
+        Validation metrics for "validation" (`evaluate_model`: ``ap50``, ``mean_ap``, ``sbd``, ``abs_dic``, and
+        ``colors_used``, ``touching_same_color`` for coloring or ``sigma``, ``foreground_iou`` for semiconv); empty
+        otherwise.
+    path : str or None
+        The checkpoint written, for "checkpoint" and "done".
+    """
+
+    kind: str
+    step: int
+    total: int
+    loss: float = math.nan
+    elapsed: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)
+    path: str | None = None
+
+
+@dataclass
+class ValidationPair:
+    """A validation image at its own resolution with its ground truth.
+
+    ``truth`` is a label image ``(Y, X)`` int or a stack of possibly overlapping masks ``(K, Y, X)`` bool.
+    """
+
+    image: np.ndarray
+    truth: np.ndarray
+
+
+def train(
+    samples: Sequence[Sample],
+    *,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    output: str | os.PathLike,
+    validation: Sequence[ValidationPair] = (),
+    init: str | os.PathLike | None = None,
+    resume: bool = False,
+    device: str = "auto",
+    log_every: int = 10,
+) -> Iterator[TrainEvent]:
+    """Train a network of either method (``model_config.method``), yielding events.
+
+    The loop, events, checkpoints and validation are shared; only the loss differs: `coloring_loss` for
+    ``"coloring"``, `napari_deepcolor.losses_semiconv.semiconv_loss` for ``"semiconv"`` (whose learnable σ is part
+    of the network, so it is saved with the weights and also written to the metadata as ``sigma``).
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+        Preprocessed training pairs (`napari_deepcolor.data.make_sample`, at ``model_config.scale``).
+    model_config, train_config : the network and the schedule.
+    output : path
+        Folder for ``last.safetensors`` (every ``checkpoint_every`` steps and at the end) and
+        ``best.safetensors`` (best validation AP50, when validation pairs are given).
+    validation : sequence of ValidationPair
+        Evaluated every ``validate_every`` steps and at the end.
+    init : path or bundled model name, optional
+        Start from these weights (fine-tuning); its config must match ``model_config``'s network.
+    resume : bool
+        Continue from ``output/last.safetensors`` if it exists (weights and step count; Adam restarts).
+    device : {"auto", "cpu", "cuda", "mps"}
+    log_every : int
+        Steps between "step" events.
+    """
+    import torch
+
+    from napari_deepcolor.inference import LoadedModel, resolve_device, resolve_model
+    from napari_deepcolor.models import create_model
+
+    output = Path(output)
+    device = resolve_device(device)
+    torch.manual_seed(train_config.seed)
+    sampler = PatchSampler(list(samples), patch_size=train_config.patch_size,
+                           augment_intensity=train_config.augment_intensity, seed=train_config.seed)
+    network = create_model(model_config)
+    start_step, best = 0, -math.inf
+    last_path, best_path = output / "last.safetensors", output / "best.safetensors"
+    if resume and last_path.is_file():
+        state = load_checkpoint(last_path)
+        _check_same_network(state.config, model_config, last_path)
+        network.load_state_dict(state.state_dict)
+        start_step = int(state.metadata.get("step", 0))
+        best = state.metadata.get("best_ap50") or -math.inf
+        sampler.rng = np.random.default_rng(train_config.seed + start_step)
+    elif init is not None:
+        state = load_checkpoint(resolve_model(init))
+        _check_same_network(state.config, model_config, init)
+        network.load_state_dict(state.state_dict)
+    network.to(device)
+    compute_loss = _loss_function(network, model_config, train_config)
+    optimizer = torch.optim.Adam(network.parameters(), lr=train_config.learning_rate,
+                                 weight_decay=train_config.weight_decay)
+    total = train_config.steps
+
+    def learning_rate(step: int) -> float:  # cosine from lr to lr / 20
+        t = min(step / max(total, 1), 1.0)
+        return train_config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def save(path: Path, step: int, metrics: dict[str, float]) -> Path:
+        metadata = {"step": step, "train_config": train_config.to_dict(), "validation": metrics,
+                    "best_ap50": best if best > -math.inf else None, "init": str(init) if init else None}
+        if model_config.method == "semiconv":
+            metadata["sigma"] = float(network.sigma.detach().cpu())
+        return save_checkpoint(path, Checkpoint(model_config, network.state_dict(), metadata))
+
+    def validate(step: int) -> dict[str, float]:
+        network.eval()
+        loaded = LoadedModel(network, model_config, {}, device, "training")
+        metrics = evaluate_model(loaded, validation)
+        network.train()
+        return metrics
+
+    started = time.perf_counter()
+    losses: list[float] = []
+    metrics: dict[str, float] = {}
+    network.train()
+    for step in range(start_step + 1, total + 1):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step)
+        images, labels = sampler.batch(train_config.batch_size)
+        loss = compute_loss(network(images.to(device)), labels.to(device))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        elapsed = time.perf_counter() - started
+        if step % log_every == 0 or step == total:
+            yield TrainEvent("step", step, total, float(np.mean(losses)), elapsed)
+            losses = []
+        if validation and (step % train_config.validate_every == 0 or step == total):
+            metrics = validate(step)
+            if metrics["ap50"] > best:
+                best = metrics["ap50"]
+                save(best_path, step, metrics)
+            yield TrainEvent("validation", step, total, elapsed=elapsed, metrics=metrics)
+        if step % train_config.checkpoint_every == 0 and step != total:
+            yield TrainEvent("checkpoint", step, total, elapsed=elapsed, path=str(save(last_path, step, metrics)))
+    final = save(last_path, total, metrics)
+    yield TrainEvent("done", total, total, elapsed=time.perf_counter() - started, metrics=metrics,
+                     path=str(best_path if best_path.is_file() else final))
+
+
+def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainConfig) -> Any:
+    """``loss(output, labels) -> scalar tensor`` for the config's method."""
+    if model_config.method == "semiconv":
+        from napari_deepcolor.losses_semiconv import semiconv_loss
+
+        def loss(output: Any, labels: Any) -> Any:
+            return semiconv_loss(output, labels, sigma=network.sigma, coordinate_scale=model_config.coordinate_scale,
+                                 embedding_weight=train_config.embedding_weight,
+                                 foreground_weight=train_config.foreground_weight,
+                                 kernel_weight=train_config.kernel_weight, seed_weight=train_config.seed_weight)[0]
+    else:
+        from napari_deepcolor.losses import coloring_loss
+
+        def loss(output: Any, labels: Any) -> Any:
+            return coloring_loss(output, labels, margin=train_config.margin, halo_weight=train_config.halo_weight,
+                                 train_halo=train_config.train_halo)[0]
+    return loss
+
+
+def _check_same_network(found: ModelConfig, wanted: ModelConfig, source: Any) -> None:
+    keys = ("method", "architecture", "in_channels", "n_colors", "depth", "width", "batch_norm", "embedding_dims",
+            "coordinate_scale")
+    diff = {k: (getattr(found, k), getattr(wanted, k)) for k in keys if getattr(found, k) != getattr(wanted, k)}
+    if diff:
+        raise ConfigError(f"{source} has a different network than asked for: "
+                          + ", ".join(f"{k}={a!r} vs {b!r}" for k, (a, b) in diff.items()))
+
+
+def evaluate_model(model: Any, pairs: Sequence[ValidationPair]) -> dict[str, float]:
+    """`evaluate_coloring` or `evaluate_semiconv`, by the model's method, at its recommended decoding knobs."""
+    if model.config.method == "semiconv":
+        return evaluate_semiconv(model, pairs)
+    return evaluate_coloring(model, pairs)
+
+
+def evaluate_semiconv(model: Any, pairs: Sequence[ValidationPair], *, min_size: float | None = None,
+                      threshold: float | None = None, foreground_threshold: float | None = None) -> dict[str, float]:
+    """Mean metrics of a semi-convolutional model over validation pairs.
+
+    Returns ``ap50``, ``mean_ap``, ``sbd``, ``abs_dic`` (means over images, like `evaluate_coloring`), ``sigma``
+    (the trained kernel width) and ``foreground_iou`` (IoU of the predicted foreground with the union of the
+    ground-truth instances, pooled over images). None takes the model's recommended knob.
+    """
+    from napari_deepcolor.inference import segment
+    from napari_deepcolor.metrics import evaluate
+
+    if model.config.method != "semiconv":
+        raise ConfigError(f"evaluate_semiconv needs a semiconv model, got a {model.config.method} model; use "
+                          "evaluate_coloring or evaluate_model")
+    per_image, inter, union, sigma = [], 0, 0, math.nan
+    for pair in pairs:
+        instances, result = segment(model, pair.image, min_size=min_size, threshold=threshold,
+                                    foreground_threshold=foreground_threshold)
+        per_image.append(evaluate(pair.truth, instances.labels))
+        truth_fg = pair.truth.any(axis=0) if pair.truth.dtype == bool else pair.truth > 0
+        fg_threshold = model.config.foreground_threshold if foreground_threshold is None else foreground_threshold
+        predicted = result.foreground >= fg_threshold
+        inter, union = inter + int((predicted & truth_fg).sum()), union + int((predicted | truth_fg).sum())
+        sigma = result.sigma
+    return {
+        "ap50": float(np.mean([m["ap50"] for m in per_image])) if per_image else math.nan,
+        "mean_ap": float(np.mean([m["mean_ap"] for m in per_image])) if per_image else math.nan,
+        "sbd": float(np.mean([m["sbd"] for m in per_image])) if per_image else math.nan,
+        "abs_dic": float(np.mean([m["abs_dic"] for m in per_image])) if per_image else math.nan,
+        "sigma": sigma,
+        "foreground_iou": inter / union if union else math.nan,
+    }
+
+
+def evaluate_coloring(model: Any, pairs: Sequence[ValidationPair], *, min_size: float | None = None,
+                      merge_distance: float | None = None) -> dict[str, float]:
+    """Mean metrics of a coloring model over validation pairs, plus how it uses its colors.
+
+    Returns ``ap50``, ``mean_ap``, ``sbd``, ``abs_dic`` (means over images), ``colors_used`` (colors taking at
+    least 2 % of the predicted foreground) and ``touching_same_color`` (fraction of touching ground-truth pairs
+    whose majority predicted colors agree: the merge rate the coloring is meant to keep low).
+    """
+    from napari_deepcolor.inference import predict_probs
+    from napari_deepcolor.metrics import evaluate
+    from napari_deepcolor.postprocess import colors_to_labels
+
+    config = model.config
+    if config.method != "coloring":
+        raise ConfigError(f"evaluate_coloring needs a coloring model, got a {config.method} model; use "
+                          "evaluate_semiconv or evaluate_model")
+    min_size = config.min_size if min_size is None else min_size
+    merge_distance = config.merge_distance if merge_distance is None else merge_distance
+    per_image, usage = [], np.zeros(config.n_colors)
+    same, touching = 0, 0
+    for pair in pairs:
+        probs = predict_probs(model, pair.image)
+        labels = colors_to_labels(probs, min_size=min_size, merge_distance=merge_distance or None).labels
+        per_image.append(evaluate(pair.truth, labels))
+        colors = probs.argmax(axis=0)
+        usage += np.bincount(colors.ravel(), minlength=config.n_colors)
+        s, t = touching_color_agreement(colors, pair.truth)
+        same, touching = same + s, touching + t
+    fg = usage[1:].sum()
+    return {
+        "ap50": float(np.mean([m["ap50"] for m in per_image])),
+        "mean_ap": float(np.mean([m["mean_ap"] for m in per_image])),
+        "sbd": float(np.mean([m["sbd"] for m in per_image])),
+        "abs_dic": float(np.mean([m["abs_dic"] for m in per_image])),
+        "colors_used": int((usage[1:] >= 0.02 * max(fg, 1)).sum()),
+        "touching_same_color": same / touching if touching else 0.0,
+    }
+
+
+def touching_color_agreement(colors: np.ndarray, truth: np.ndarray, *, gap: int = 2) -> tuple[int, int]:
+    """Count touching ground-truth instance pairs (within ``gap`` px) and those whose majority colors agree.
+
+    Parameters
+    ----------
+    colors : ndarray, shape (Y, X), int
+        Argmax color map.
+    truth : ndarray, shape (Y, X) int labels, or (K, Y, X) bool masks
+    """
+    from scipy import ndimage
+
+    masks = truth if truth.dtype == bool else np.stack([truth == i for i in np.unique(truth) if i > 0] or
+                                                        [np.zeros_like(truth, dtype=bool)])
+    majority = []
+    for mask in masks:
+        counts = np.bincount(colors[mask], minlength=2)
+        majority.append(int(np.argmax(counts[1:]) + 1) if counts[1:].any() else 0)
+    dilated = np.stack([ndimage.binary_dilation(m, iterations=gap) for m in masks])
+    flat_d = dilated.reshape(len(masks), -1).astype(np.float32)
+    flat_m = masks.reshape(len(masks), -1).astype(np.float32)
+    adjacency = (flat_d @ flat_m.T) > 0
+    same = touching = 0
+    for i in range(len(masks)):
+        for j in range(i + 1, len(masks)):
+            if adjacency[i, j] or adjacency[j, i]:
+                touching += 1
+                same += int(majority[i] == majority[j] and majority[i] > 0)
+    return same, touching
