@@ -100,14 +100,20 @@ def fit_dot_embedding(image: np.ndarray, labels: np.ndarray, *, semiconv: bool, 
         return (add_positions(phi, coordinate_scale) if semiconv else phi), phi
 
     losses = []
-    for _ in range(steps):
-        loss = embedding_loss(embed()[0], y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-    with torch.no_grad():
-        psi, phi = embed()
+    # A collapsing convolutional embedding drives values into subnormal floats, which are very slow on CPUs.
+    flush = torch.set_flush_denormal(True)
+    try:
+        for _ in range(steps):
+            loss = embedding_loss(embed()[0], y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        with torch.no_grad():
+            psi, phi = embed()
+    finally:
+        if flush:
+            torch.set_flush_denormal(False)
     return DotEmbedding(psi[0].numpy(), phi[0].numpy(), losses)
 
 
