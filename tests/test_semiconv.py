@@ -114,6 +114,14 @@ def test_each_method_refuses_the_other_methods_model(semiconv_model, tiny_model)
         segment(coloring, image, threshold=0.5)
 
 
+def test_bad_images_are_errors(semiconv_model):
+    model = load_model(semiconv_model, device="cpu")
+    with pytest.raises(ValueError, match=r"got shape \(2, 3, 16, 16\)"):
+        predict_embeddings(model, np.zeros((2, 3, 16, 16)))
+    with pytest.raises(ValueError, match="NaN"):
+        predict_embeddings(model, np.full((16, 16), np.nan))
+
+
 def test_segment_decodes_either_method(semiconv_model, tiny_model):
     image = blobs_pair(0)[0]
     instances, result = segment(load_model(semiconv_model, device="cpu"), image, foreground_threshold=0.01)
