@@ -153,13 +153,13 @@ def model_cases(args):
 
     model = load_model(args.model, device="cpu")
     cases = []
-    for image_path, masks in find_pairs(args.data / "images", args.data / "masks")[-10:]:
+    for image_path, masks in find_pairs(args.data / "images", args.data / "masks")[-10:][: args.wells]:
         result = predict_embeddings(model, read_image(image_path))
         truth = read_mask_stack(masks)
         fg = result.foreground >= model.config.foreground_threshold
         cases.append({"embeddings": result.embeddings, "fg": fg, "seeds": result.seeds, "truth": truth,
                       "k": len(truth), "sigma": result.sigma})
-    print(f"{len(cases)} BBBC010 validation wells, model {args.model}: σ = {cases[0]['sigma']:.3f}, "
+    print(f"{len(cases)} of the 10 BBBC010 validation wells, model {args.model}: σ = {cases[0]['sigma']:.3f}, "
           f"{np.median([c['fg'].sum() for c in cases]):.0f} foreground pixels per image (median)")
     return cases, model.config
 
@@ -193,7 +193,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a trained semiconv checkpoint: also benchmark on its BBBC010 embeddings")
     parser.add_argument("--data", type=Path, default=Path("../shared/data/bbbc010/train"))
-    parser.add_argument("--min-size", type=float, default=20, help="τ for every decoder (default 20)")
+    parser.add_argument("--wells", type=int, default=10, help="with --model: the first N of the 10 validation wells")
+    parser.add_argument("--min-size", type=float, default=20, help="τ for every decoder on the synthetic scene "
+                        "(default 20; on BBBC010 the model's stored τ)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-write", action="store_true")
@@ -220,13 +222,13 @@ def main(argv=None):
         cases, config = model_cases(args)
         model_sigma = cases[0]["sigma"]
         model_radius = -model_sigma * np.log(config.kernel_threshold)
-        real = run(cases, decoders_for(model_sigma, config.kernel_threshold, args.min_size, "trained seed head",
+        real = run(cases, decoders_for(model_sigma, config.kernel_threshold, config.min_size, "trained seed head",
                                        model_radius), args.repeats)
-        sections.append(f"""### Embeddings of the trained model on the 10 BBBC010 validation wells
+        sections.append(f"""### Embeddings of the trained model on {len(cases)} of the 10 BBBC010 validation wells
 
 `--model {args.model}`: σ = {model_sigma:.3f} (trained), threshold {config.kernel_threshold:g} (kernel radius
-{model_radius:.3f}), the model's foreground at {config.foreground_threshold:g}, τ = {args.min_size:g} px, 520 x 696
-images; decoding time per image (median over wells of the median of {args.repeats} runs), metrics against the
+{model_radius:.3f}), the model's foreground at {config.foreground_threshold:g}, its τ = {config.min_size:g} px,
+520 x 696 images; decoding time per image (median over wells of the median of {args.repeats} runs), metrics against the
 per-worm masks. Network inference is not included (the same for every decoder).
 
 {table(real, next(iter(real)))}
@@ -237,7 +239,10 @@ per-worm masks. Network inference is not included (the same for every decoder).
         import sklearn
 
         machine += f", scikit-learn {sklearn.__version__}"
-    command = "python benchmarks/bench_cluster_embeddings.py" + (f" --model {args.model}" if args.model else "")
+    command = "python benchmarks/bench_cluster_embeddings.py" + (f" --model {args.model}" if args.model else "") \
+        + (f" --wells {args.wells}" if args.model and args.wells != 10 else "") \
+        + (f" --repeats {args.repeats}" if args.repeats != 3 else "") \
+        + (f" --min-size {args.min_size:g}" if args.min_size != 20 else "")
     text = f"""{HEADING}
 
 `{command}`: seeded growing with the steered kernel (`cluster_embeddings`, (a)) against k-means told the true

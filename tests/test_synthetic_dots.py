@@ -1,4 +1,4 @@
-"""The paper's sec. 4.1 on a small grid: identical dots defeat a convolutional embedding, not a semi-convolutional one."""
+"""The paper's sec. 4.1 on a small grid: identical dots defeat a convolutional embedding, not a semi-convolutional."""
 
 import numpy as np
 import pytest
