@@ -115,3 +115,14 @@ def test_bad_shapes_are_errors():
         embedding_loss(torch.zeros(1, 3, 8, 8), torch.zeros(1, 9, 9, dtype=torch.long))
     with pytest.raises(ValueError, match="integers"):
         embedding_loss(torch.zeros(1, 3, 8, 8), torch.zeros(1, 8, 8))
+
+
+def test_foreground_term_weighs_foreground_and_background_equally():
+    labels = torch.zeros(1, 32, 32, dtype=torch.long)
+    labels[0, :2, :2] = 1  # 4 of 1024 pixels
+    output = torch.zeros(1, 6, 32, 32)
+    output[0, 4] = -3.0  # "background everywhere": cheap under a plain mean, not under the balanced one
+    _, info = semiconv_loss(output, labels, sigma=torch.tensor(0.5), coordinate_scale=8.0)
+    softplus = torch.nn.functional.softplus
+    expected = 0.5 * (softplus(torch.tensor(3.0)) + softplus(torch.tensor(-3.0)))
+    assert info.foreground == pytest.approx(expected.item(), rel=1e-5)

@@ -9,7 +9,9 @@
   pixel"). Positives (the instance) and negatives (every other valid pixel, background included) are averaged
   separately and weighted equally: an instance is a small part of a patch, and plain BCE is then dominated by easy
   far-away negatives. σ is learnable; this is the only term that gives it a gradient.
-- the foreground term: log loss of the foreground logit against ``labels > 0``.
+- the foreground term: log loss of the foreground logit against ``labels > 0``, averaged over foreground and over
+  background pixels separately and weighted equally (worms are 4–7 % of BBBC010's pixels: with a plain mean the
+  foreground head stayed below 0.5 everywhere after 400 steps).
 - the seed term: log loss of the seed logit against K_σ(Ψ_u, mean of u's instance) (detached) on instance pixels,
   so the seed confidence says how central a pixel's embedding is; decoding starts from the most confident pixel.
 
@@ -140,8 +142,7 @@ def semiconv_loss(
     psi = add_positions(phi, coordinate_scale) if positions else phi
     valid = labels != IGNORE
     fg_target = (labels > 0).to(output.dtype)
-    fg_loss = F.binary_cross_entropy_with_logits(fg_logit[valid], fg_target[valid]) if valid.any() \
-        else output.sum() * 0
+    fg_loss = _balanced_log_loss(fg_logit[valid], fg_target[valid], output)
     eq5, kernel, seed = [], [], []
     for b in range(output.shape[0]):
         per_instance, x, index, means = _per_sample(psi[b], labels[b])
@@ -173,6 +174,14 @@ def semiconv_loss(
     info = SemiconvInfo(float(eq5_loss.detach()), float(fg_loss.detach()), float(kernel_term.detach()),
                         float(seed_loss.detach()), sum(len(t) for t in eq5))
     return loss, info
+
+
+def _balanced_log_loss(logits: torch.Tensor, target: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Mean of the log losses of the positive and of the negative pixels (each a mean over its pixels)."""
+    loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    parts = [loss[target > 0.5].mean()] if (target > 0.5).any() else []
+    parts += [loss[target <= 0.5].mean()] if (target <= 0.5).any() else []
+    return torch.stack(parts).mean() if parts else like.sum() * 0
 
 
 def _check(embeddings: torch.Tensor, labels: torch.Tensor) -> None:
