@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
                    "recommendation (default 0.5)")
     t.add_argument("--foreground-threshold", type=float, default=0.5, help="semiconv: foreground threshold stored "
                    "as the model's recommendation (default 0.5)")
+    for term, default in (("embedding", 1.0), ("foreground", 1.0), ("kernel", 1.0), ("seed", 1.0)):
+        t.add_argument(f"--{term}-weight", type=float, default=default, help=f"semiconv: weight of the {term} term "
+                       f"of the loss (default {default:g})")
     t.add_argument("--margin", type=int, default=6, help="coloring: halo margin m in network pixels (default 6)")
     t.add_argument("--halo-weight", type=float, default=2.0, help="coloring: μ (default 2)")
     t.add_argument("--no-train-halo", action="store_true", help="use the halo term only to choose colors, not "
@@ -167,7 +170,9 @@ def _train(args: argparse.Namespace) -> int:
     train_config = TrainConfig(margin=args.margin, halo_weight=args.halo_weight, train_halo=not args.no_train_halo,
                                patch_size=args.patch_size, batch_size=args.batch_size, steps=args.steps,
                                learning_rate=args.lr, validate_every=args.validate_every,
-                               checkpoint_every=args.checkpoint_every, seed=args.seed)
+                               checkpoint_every=args.checkpoint_every, seed=args.seed,
+                               embedding_weight=args.embedding_weight, foreground_weight=args.foreground_weight,
+                               kernel_weight=args.kernel_weight, seed_weight=args.seed_weight)
     pairs = find_pairs(args.images, args.labels)
     val_pairs = find_pairs(args.val_images, args.val_labels) if args.val_images else []
     if args.val_last:
