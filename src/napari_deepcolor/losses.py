@@ -101,12 +101,12 @@ def coloring_loss(
 
     For each instance k, eq. 2 scores every color c >= 1 by the mean log p_c inside the instance plus μ times the
     mean log(1 − p_c) in its halo (its dilation by ``margin`` minus itself); colors are then chosen by
-    `choose_colors` (best score, neighbours differ). The loss is eq. 3 with its two parts balanced: the mean over
-    instances of −mean log p_{c_k} inside each instance, plus the mean over background pixels of −log p_0; plus, if
-    ``train_halo``, μ times the mean over instances of −mean log(1 − p_{c_k}) over the halo (so the trained loss is
-    then eq. 2's objective for the chosen colors). Giving background and instances one unit of weight each keeps
-    thin, sparse objects (4 % of BBBC010's pixels) from being drowned by background, which a per-pixel average did.
-    Pixels labelled ``IGNORE`` (overlaps, unannotated regions) count nowhere.
+    `choose_colors` (best score, neighbours differ). The loss is eq. 3 as a per-pixel average: −log p_0 on
+    background pixels and −log p_{c_k} on instance pixels, each instance's pixels weighted by (mean instance
+    size) / (its size) so that small instances count as much as large ones while the foreground keeps its share of
+    the pixels. If ``train_halo``, halo pixels add μ × −log(1 − p_{c_k}) with the same per-instance weighting (so μ
+    is a weight per pixel, comparable to the log loss). Pixels labelled ``IGNORE`` (overlaps, unannotated regions)
+    count nowhere.
 
     Parameters
     ----------
@@ -132,9 +132,8 @@ def coloring_loss(
     log_p = F.log_softmax(logits, dim=1)
     # log(1 - p_c) = log(sum of the other channels' probabilities), stable for p_c -> 1.
     log_not_p = _log_complement(log_p)
-    background_sum = logits.new_zeros(())
-    background_count = 0
-    instance_terms, halo_terms = [], []
+    total = logits.new_zeros(())
+    weight = 0.0
     chosen, conflicts = [], 0
     for b in range(logits.shape[0]):
         valid = labels[b] != IGNORE
@@ -154,21 +153,19 @@ def coloring_loss(
             chosen.append(colors)
             conflicts += n_conflicts
             index = torch.as_tensor(colors - 1, device=logits.device)[:, None]
-            instance_terms.append(-inside.gather(1, index)[:, 0])
+            # every instance weighs as much as an instance of mean size: sum_k mean_size * mean_k(-log p_ck)
+            total = total - sizes.mean() * inside.gather(1, index).sum()
+            weight += float(sizes.sum())
             if train_halo:
                 has_halo = halos.sum(1) > 0
-                halo_terms.append(-outside.gather(1, index)[:, 0][has_halo])
+                halo_mean_size = halos.sum(1)[has_halo].mean() if has_halo.any() else 0.0
+                total = total - halo_weight * halo_mean_size * outside.gather(1, index)[:, 0][has_halo].sum()
         else:
             chosen.append(np.zeros(0, dtype=np.int64))
         background = labels[b] == 0
-        background_sum = background_sum - log_p[b, 0][background].sum()
-        background_count += int(background.sum())
-    loss = background_sum / max(background_count, 1)
-    if instance_terms:
-        loss = loss + torch.cat(instance_terms).mean()
-    if train_halo and halo_terms and torch.cat(halo_terms).numel():
-        loss = loss + halo_weight * torch.cat(halo_terms).mean()
-    return loss, ColoringInfo(chosen, conflicts)
+        total = total - log_p[b, 0][background].sum()
+        weight += float(background.sum())
+    return total / max(weight, 1.0), ColoringInfo(chosen, conflicts)
 
 
 def _log_complement(log_p: torch.Tensor) -> torch.Tensor:
