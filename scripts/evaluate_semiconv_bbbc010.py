@@ -172,8 +172,8 @@ def main() -> None:
     print(f"inference on {model.device}: {np.median(seconds) * 1000:.0f} ms median per 520x696 image; decoding "
           f"{decode_s * 1000:.0f} ms per image")
     print("\nsweep (AP50 / mean AP), rows τ and kernel threshold, columns foreground threshold:")
-    print("| τ, threshold | " + " | ".join(str(t) for t in fg_thresholds) + " |\n|---" * (len(fg_thresholds) + 1)
-          + "|")
+    print("| τ, threshold | " + " | ".join(str(t) for t in fg_thresholds) + " |\n"
+          + "|---" * (len(fg_thresholds) + 1) + "|")
     for tau in taus:
         for thr in thresholds:
             cells = [f"{sweep[tau, thr, f]['ap50']:.3f} / {sweep[tau, thr, f]['mean_ap']:.3f}" for f in fg_thresholds]
