@@ -213,7 +213,7 @@ def main(argv=None):
 
 512 x 512 scene, {make_scene(seed=args.seed)[1].max()} overlapping ellipses, D = 8, noise 0.05 per dimension and
 3 % outliers (σ_noise 0.5); σ = {sigma}, threshold {threshold} (kernel radius {radius:.3f} embedding units), τ =
-{args.min_size:g} px. Median over {args.repeats} runs.
+{args.min_size:g} px. {"Median over " + str(args.repeats) + " runs" if args.repeats > 1 else "One run"}.
 
 {table(synthetic, first)}
 """]
@@ -228,7 +228,7 @@ def main(argv=None):
 
 `--model {args.model}`: σ = {model_sigma:.3f} (trained), threshold {config.kernel_threshold:g} (kernel radius
 {model_radius:.3f}), the model's foreground at {config.foreground_threshold:g}, its τ = {config.min_size:g} px,
-520 x 696 images; decoding time per image (median over wells of the median of {args.repeats} runs), metrics against the
+520 x 696 images; decoding time per image (median over wells of {args.repeats} run(s) each), metrics against the
 per-worm masks. Network inference is not included (the same for every decoder).
 
 {table(real, next(iter(real)))}
