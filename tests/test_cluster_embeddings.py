@@ -96,3 +96,15 @@ def test_bad_knobs_are_errors(kwargs, message):
     embeddings, labels = scene()
     with pytest.raises(ValueError, match=message):
         cluster_embeddings(embeddings, labels > 0, **kwargs)
+
+
+def test_decoding_and_display_import_neither_torch_nor_qt_nor_napari():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, napari_deepcolor.postprocess, napari_deepcolor.display; "
+        "print(sorted(m for m in ('torch', 'qtpy', 'PyQt5', 'PyQt6', 'napari') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
