@@ -85,7 +85,7 @@ def main() -> None:
           f"({same / max(touching, 1):.1%})")
     print(f"inference on {model.device}: {np.median(seconds) * 1000:.0f} ms median per 520x696 image")
     print("\nτ/ρ sweep (AP50 / SBD):")
-    print("| τ \\ ρ | " + " | ".join(str(r) for r in (0, 5, 10, 20, 40)) + " |\n|---" * 6 + "|")
+    print("| τ \\ ρ | " + " | ".join(str(r) for r in (0, 5, 10, 20, 40)) + " |\n" + "|---" * 6 + "|")
     for t in (25, 50, 100, 200, 400):
         print(f"| {t} | " + " | ".join(f"{sweep[t, r]['ap50']:.3f} / {sweep[t, r]['sbd']:.3f}"
                                       for r in (0, 5, 10, 20, 40)) + " |")

@@ -58,7 +58,17 @@ def test_train_from_folders_then_predict_with_the_result(tmp_path):
 
 def test_models_lists_bundled_models(capsys):
     assert main(["models"]) == 0
-    assert capsys.readouterr().out.strip()
+    out = capsys.readouterr().out
+    assert out.startswith("worms\tcoloring, 9 colors, scale 0.5")
+
+
+def test_predict_with_the_bundled_worms_model_on_the_bundled_sample(tmp_path):
+    from importlib import resources
+
+    sample = resources.files("napari_deepcolor") / "samples" / "bbbc010_A01.tif"
+    assert main(["predict", "--model", "worms", "--output", str(tmp_path), "--device", "cpu", str(sample)]) == 0
+    labels = read_labels(tmp_path / "bbbc010_A01_labels.tif")
+    assert labels.shape == (520, 696) and labels.max() >= 3
 
 
 @pytest.mark.parametrize("flag", ["--min-size", "--merge-distance"])
