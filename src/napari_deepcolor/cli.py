@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_deepcolor.io import ensure_writable_dir
+
 log = logging.getLogger("napari_deepcolor")
 
 
@@ -116,7 +118,7 @@ def _predict(args: argparse.Namespace) -> int:
     from napari_deepcolor.inference import load_model, segment
     from napari_deepcolor.io import read_image, write_array, write_labels
 
-    _check_writable(args.output)
+    ensure_writable_dir(args.output)
     for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance")):
         if value is not None and value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
@@ -161,7 +163,7 @@ def _train(args: argparse.Namespace) -> int:
     from napari_deepcolor.io import find_pairs, read_annotation, read_image
     from napari_deepcolor.training import ValidationPair, train
 
-    _check_writable(args.output)
+    ensure_writable_dir(args.output)
     model_config = ModelConfig(method=args.method, n_colors=args.colors, depth=args.depth, width=args.width,
                                scale=args.scale, min_size=args.min_size, merge_distance=args.merge_distance,
                                in_channels=_channels(args), embedding_dims=args.embedding_dims,
@@ -271,18 +273,6 @@ def _models(args: argparse.Namespace) -> int:
                      f"ρ {config.merge_distance:g}")
         print(f"{name}\t{config.method}, {knobs}\t{metadata.get('description', '')} {scores}".rstrip())
     return 0
-
-
-def _check_writable(folder: Path) -> None:
-    import os
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise PermissionError(f"cannot create output folder {folder} ({error.strerror}); choose a writable "
-                              "location") from error
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"output folder {folder} is not writable; choose a writable location")
 
 
 if __name__ == "__main__":

@@ -123,13 +123,9 @@ def read_annotation(paths: list[Path]) -> np.ndarray:
     return masks_to_labels(read_mask_stack(paths))
 
 
-def write_atomic(path: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it over ``path``.
-
-    A crash or a full disk never leaves a half-written file under the final name.
-    """
-    path = Path(path)
-    directory = path.parent
+def ensure_writable_dir(directory: str | os.PathLike) -> Path:
+    """Create ``directory`` if needed; `PermissionError` saying what to do if it cannot be written."""
+    directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -137,6 +133,16 @@ def write_atomic(path: str | os.PathLike, write) -> Path:
                               "writable location") from error
     if not os.access(directory, os.W_OK):
         raise PermissionError(f"output directory {directory} is not writable; choose a writable location")
+    return directory
+
+
+def write_atomic(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it over ``path``.
+
+    A crash or a full disk never leaves a half-written file under the final name.
+    """
+    path = Path(path)
+    directory = ensure_writable_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
