@@ -157,7 +157,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=15, help="repeats of our timings (median reported)")
     parser.add_argument("--baseline-repeats", type=int, default=3, help="repeats of the baseline timing")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
-    parser.add_argument("--note", default="2-core CPU shared with a training run",
+    parser.add_argument("--note", default="",
                         help="machine note written with the numbers")
     args = parser.parse_args(argv)
 
@@ -207,7 +207,8 @@ def main(argv=None):
         print(f"{name:<{width}}  {ms:9.1f} ms  {fastest:9.1f} ms  {ratio}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
-    machine = (f"{cpu_name()}, {os.cpu_count()} logical cores ({args.note}); Python {platform.python_version()}, "
+    note = f" ({args.note})" if args.note else ""
+    machine = (f"{cpu_name()}, {os.cpu_count()} logical cores{note}; Python {platform.python_version()}, "
                f"numpy {np.__version__}, scipy {scipy.__version__}, scikit-image {skimage.__version__}")
     table = "\n".join(f"| {name} | {ms:.1f} | {fastest:.1f} | {ratio or '1x'} |" for name, ms, fastest, ratio in rows)
     text = f"""{HEADING}
