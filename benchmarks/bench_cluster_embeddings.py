@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -38,6 +37,7 @@ from scipy.cluster.vq import kmeans2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _docs import write_section  # noqa: E402
 from napari_deepcolor.metrics import evaluate, summarize  # noqa: E402
 from napari_deepcolor.postprocess import cluster_embeddings  # noqa: E402
 
@@ -179,16 +179,6 @@ def decoders_for(sigma, threshold, min_size, with_seeds_label, bandwidth):
     return decoders
 
 
-def write_section(path, text):
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.write_text(new.rstrip("\n") + "\n")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a trained semiconv checkpoint: also benchmark on its BBBC010 embeddings")
@@ -256,7 +246,7 @@ Machine: {machine}. 1-minute load average during the run: {load:.1f}.
 {chr(10).join(sections)}"""
     print(text)
     if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", text)
+        write_section(ROOT / "docs" / "benchmarks.md", HEADING, text)
         print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
 
 

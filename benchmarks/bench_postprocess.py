@@ -34,6 +34,7 @@ from skimage.measure import label as sk_label
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _docs import write_section  # noqa: E402
 from napari_deepcolor.postprocess import ColorComponents, colors_to_labels  # noqa: E402
 
 HEADING = "## Post-processing (colors_to_labels)"
@@ -141,17 +142,6 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
-def write_section(path, text):
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new.rstrip("\n") + "\n")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15, help="repeats of our timings (median reported)")
@@ -229,7 +219,7 @@ machine gives.
 {table}
 """
     if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", text)
+        write_section(ROOT / "docs" / "benchmarks.md", HEADING, text)
         print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
 
 
