@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from napari_deepcolor.data import PatchSampler, make_sample, normalize, preprocess, to_channels_first
+from napari_deepcolor.config import ConfigError, TrainConfig
+from napari_deepcolor.data import (
+    PatchSampler,
+    Sample,
+    contact_pixels,
+    make_sample,
+    normalize,
+    preprocess,
+    to_channels_first,
+)
 from napari_deepcolor.io import find_pairs, masks_to_labels, read_annotation, write_labels
 
 
@@ -119,3 +128,42 @@ def test_write_labels_refuses_an_unwritable_folder(tmp_path):
     with pytest.raises(PermissionError, match="cannot create output directory"):
         write_labels(blocker / "out" / "x.tif", np.zeros((2, 2), np.int32))
     assert blocker.read_text() == "not a folder"
+
+
+def test_contact_pixels_lie_between_instances_closer_than_the_margin():
+    labels = np.zeros((20, 30), dtype=np.int32)
+    labels[5:10, 2:8] = 1
+    labels[5:10, 9:15] = 2  # one pixel from 1
+    labels[5:10, 25:29] = 3  # far from both
+    contact = contact_pixels(labels, 1)
+    assert contact[5:10, 8].all()
+    ys, xs = np.nonzero(contact)
+    assert xs.min() >= 7 and xs.max() <= 9 and ys.min() >= 4 and ys.max() <= 10
+    assert not contact_pixels(labels, 1)[:, 16:].any()
+    assert contact_pixels(labels, 6)[:, 15:25].any()  # instances 2 and 3 are 10 px apart: within 2 × 6
+    assert not contact_pixels((labels == 3).astype(np.int32), 3).any()  # one instance alone touches nothing
+
+
+def test_contact_patches_are_centred_where_instances_touch():
+    labels = np.zeros((200, 200), dtype=np.int32)
+    labels[100:104, 20:100] = 1
+    labels[104:108, 20:100] = 2  # touching the first
+    labels[20:24, 150:190] = 3  # alone
+    image = np.zeros((1, 200, 200), dtype=np.float32)
+    sampler = PatchSampler([Sample(image, labels)], patch_size=32, augment_intensity=False, contact_fraction=1.0,
+                           margin=2)
+    for _ in range(20):
+        _, patch = sampler.patch()
+        assert {1, 2} <= set(np.unique(patch))
+
+
+def test_orientation_prior_fades_out_over_its_steps():
+    config = TrainConfig(orientation_prior=4.0, prior_steps=100)
+    assert config.prior_weight(1) == 4.0
+    assert config.prior_weight(51) == pytest.approx(2.0)
+    assert config.prior_weight(101) == 0.0 and config.prior_weight(500) == 0.0
+    assert TrainConfig(orientation_prior=4.0).prior_weight(10_000) == 4.0
+    with pytest.raises(ConfigError, match="contact_fraction"):
+        TrainConfig(contact_fraction=1.5)
+    with pytest.raises(ConfigError, match="orientation_prior"):
+        TrainConfig(orientation_prior=-1)

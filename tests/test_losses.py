@@ -3,7 +3,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from napari_deepcolor.losses import IGNORE, choose_colors, coloring_loss, dilate, instance_masks  # noqa: E402
+from napari_deepcolor.losses import (  # noqa: E402
+    IGNORE,
+    choose_colors,
+    coloring_loss,
+    dilate,
+    instance_masks,
+    orientation_prior,
+)
 
 
 def two_touching_bars(size: int = 32) -> torch.Tensor:
@@ -103,3 +110,42 @@ def test_masks_and_dilation():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="expected logits"):
         coloring_loss(torch.zeros(1, 3, 8, 8), torch.zeros(1, 9, 9, dtype=torch.long), margin=1, halo_weight=1)
+
+
+def crossing_bars(size: int = 40) -> torch.Tensor:
+    """A horizontal and a vertical bar that touch (an L), as two instances."""
+    labels = torch.zeros(size, size, dtype=torch.long)
+    labels[18:22, 4:20] = 1
+    labels[4:36, 20:24] = 2
+    return labels
+
+
+def test_orientation_prior_prefers_the_color_of_each_axis_and_ignores_round_shapes():
+    masks = torch.zeros(3, 40, 40, dtype=torch.bool)
+    masks[0, 18:22, 5:35] = True  # horizontal: color 1 stands for 0°
+    masks[1, 5:35, 18:22] = True  # vertical: color 5 stands for 90° when C = 9
+    masks[2, 10:20, 10:20] = True  # a square has no axis
+    prior = orientation_prior(masks, 9).numpy()
+    assert prior.shape == (3, 8)
+    assert np.argmax(prior[0]) == 0 and np.argmax(prior[1]) == 4
+    assert prior[0, 0] == pytest.approx(-prior[0, 4], abs=1e-6) and prior[0, 0] > 0.9
+    np.testing.assert_allclose(prior[2], 0, atol=1e-6)
+
+
+def test_orientation_prior_overrides_an_undecided_network_consistently():
+    labels = crossing_bars()
+    undecided = torch.zeros(1, 9, *labels.shape)  # every color equally likely
+    _, without = coloring_loss(undecided, labels[None], margin=2, halo_weight=1.0)
+    _, with_prior = coloring_loss(undecided, labels[None], margin=2, halo_weight=1.0, prior_weight=1.0)
+    assert list(with_prior.colors[0]) == [1, 5]  # horizontal -> 0°, vertical -> 90°
+    assert without.colors[0][0] != without.colors[0][1]
+    # rotating the image by 90° swaps which bar is horizontal, and the colors follow the bars' axes
+    _, rotated = coloring_loss(undecided, torch.rot90(labels, 1)[None], margin=2, halo_weight=1.0, prior_weight=1.0)
+    assert list(rotated.colors[0]) == [5, 1]
+
+
+def test_a_decided_network_outweighs_a_weak_prior():
+    labels = crossing_bars()
+    logits = logits_from_colors(labels.clamp(max=2) * 3 % 9, 9)  # bar 1 confidently color 3, bar 2 color 6
+    _, info = coloring_loss(logits, labels[None], margin=2, halo_weight=1.0, prior_weight=0.1)
+    assert list(info.colors[0]) == [3, 6]

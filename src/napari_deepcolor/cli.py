@@ -82,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--halo-weight", type=float, default=2.0, help="coloring: μ (default 2)")
     t.add_argument("--no-train-halo", action="store_true", help="use the halo term only to choose colors, not "
                    "in the trained loss")
+    t.add_argument("--orientation-prior", type=float, default=0.0, help="coloring: weight of a preference for "
+                   "the color matching each object's orientation in the color choice, a symmetry breaker for "
+                   "touching elongated objects (default 0 = the paper's choice)")
+    t.add_argument("--prior-steps", type=int, default=0, help="coloring: steps over which --orientation-prior "
+                   "fades to 0 (default 0 = constant)")
+    t.add_argument("--contact-fraction", type=float, default=0.0, help="fraction of patches centred where two "
+                   "objects touch (default 0)")
     t.add_argument("--scale", type=float, default=1.0, help="resize images by this before the network")
     t.add_argument("--depth", type=int, default=4)
     t.add_argument("--width", type=int, default=16)
@@ -173,6 +180,8 @@ def _train(args: argparse.Namespace) -> int:
                                patch_size=args.patch_size, batch_size=args.batch_size, steps=args.steps,
                                learning_rate=args.lr, validate_every=args.validate_every,
                                checkpoint_every=args.checkpoint_every, seed=args.seed,
+                               orientation_prior=args.orientation_prior, prior_steps=args.prior_steps,
+                               contact_fraction=args.contact_fraction,
                                embedding_weight=args.embedding_weight, foreground_weight=args.foreground_weight,
                                kernel_weight=args.kernel_weight, seed_weight=args.seed_weight)
     pairs = find_pairs(args.images, args.labels)

@@ -141,6 +141,14 @@ class TrainConfig:
         Steps between validations and between checkpoints.
     seed : int
         Seed of the patch sampler, augmentation and initialization.
+    orientation_prior : float
+        Coloring only: weight of `napari_deepcolor.losses.orientation_prior` in the color choice at the start of
+        training (0 = the paper's choice alone).
+    prior_steps : int
+        Steps over which that weight falls linearly to 0 (0 = it stays constant).
+    contact_fraction : float
+        Fraction of patches centred on a pixel where two instances come within the margin of each other, so that
+        the network sees touching objects often; the rest are half foreground-centred, half uniform.
     embedding_weight, foreground_weight, kernel_weight, seed_weight : float
         Semiconv only: weights of eq. 5, of the foreground log loss, of the kernel cross-entropy (sec. 3.5) and of
         the seed-confidence regression in the loss (`napari_deepcolor.losses_semiconv.semiconv_loss`).
@@ -158,6 +166,9 @@ class TrainConfig:
     checkpoint_every: int = 100
     seed: int = 0
     augment_intensity: bool = True
+    orientation_prior: float = 0.0
+    prior_steps: int = 0
+    contact_fraction: float = 0.0
     embedding_weight: float = 1.0
     foreground_weight: float = 1.0
     kernel_weight: float = 1.0
@@ -173,12 +184,22 @@ class TrainConfig:
             raise ConfigError("patch_size must be >= 16, batch_size >= 1 and steps >= 0")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.orientation_prior < 0 or self.prior_steps < 0:
+            raise ConfigError("orientation_prior and prior_steps must be >= 0")
+        if not 0 <= self.contact_fraction <= 1:
+            raise ConfigError(f"contact_fraction must be in [0, 1], got {self.contact_fraction}")
         weights = ("embedding_weight", "foreground_weight", "kernel_weight", "seed_weight")
         if any(getattr(self, name) < 0 for name in weights):
             raise ConfigError(f"the loss weights {', '.join(weights)} must be >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def prior_weight(self, step: int) -> float:
+        """The orientation prior's weight at ``step`` (1-based)."""
+        if not self.prior_steps:
+            return self.orientation_prior
+        return self.orientation_prior * max(0.0, 1.0 - (step - 1) / self.prior_steps)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -119,7 +119,9 @@ def make_sample(image: np.ndarray, labels: np.ndarray, *, in_channels: int, perc
 class PatchSampler:
     """Random training patches with flips, 90° rotations and intensity changes.
 
-    Half of the patches are centred on a random foreground pixel so sparse objects are seen often.
+    A fraction ``contact_fraction`` of the patches is centred on a pixel where two instances come within
+    ``margin`` of each other (or overlap), where the coloring has to separate them; of the rest, half are centred
+    on a random foreground pixel so sparse objects are seen often, half are uniform.
 
     Parameters
     ----------
@@ -130,10 +132,13 @@ class PatchSampler:
     augment_intensity : bool
         Random contrast, brightness and Gaussian noise.
     seed : int
+    contact_fraction : float
+    margin : int
+        Distance (pixels) within which two instances count as touching for ``contact_fraction``.
     """
 
     def __init__(self, samples: list[Sample], *, patch_size: int, augment_intensity: bool = True,
-                 seed: int = 0) -> None:
+                 seed: int = 0, contact_fraction: float = 0.0, margin: int = 1) -> None:
         if not samples:
             raise ValueError("no training pairs given")
         if not any((s.labels > 0).any() for s in samples):
@@ -144,18 +149,27 @@ class PatchSampler:
         self.augment_intensity = augment_intensity
         self.rng = np.random.default_rng(seed)
         self.foreground = [np.flatnonzero(s.labels > 0) for s in samples]
+        self.contact_fraction = contact_fraction
+        self.contacts = [np.flatnonzero(contact_pixels(s.labels, margin)) for s in samples] if contact_fraction \
+            else [np.zeros(0, dtype=np.intp) for _ in samples]
+        self._with_contacts = [i for i, c in enumerate(self.contacts) if c.size]
 
     def patch(self) -> tuple[np.ndarray, np.ndarray]:
         """One augmented patch: ``image (C, P, P)`` float32, ``labels (P, P)`` int32."""
         rng = self.rng
-        index = int(rng.integers(len(self.samples)))
+        on_contact = bool(self._with_contacts) and rng.random() < self.contact_fraction
+        if on_contact:
+            index = self._with_contacts[int(rng.integers(len(self._with_contacts)))]
+        else:
+            index = int(rng.integers(len(self.samples)))
         sample = self.samples[index]
         image, labels = _pad_to(sample.image, sample.labels, self.patch_size)
         height, width = labels.shape
         size = self.patch_size
-        fg = self.foreground[index]
-        if fg.size and rng.random() < 0.5 and image.shape[1:] == sample.labels.shape:
-            y, x = np.unravel_index(fg[rng.integers(fg.size)], labels.shape)
+        centres = self.contacts[index] if on_contact else self.foreground[index]
+        unpadded = image.shape[1:] == sample.labels.shape
+        if centres.size and unpadded and (on_contact or rng.random() < 0.5):
+            y, x = np.unravel_index(centres[rng.integers(centres.size)], labels.shape)
             top = int(np.clip(y - size // 2, 0, height - size))
             left = int(np.clip(x - size // 2, 0, width - size))
         else:
@@ -183,6 +197,20 @@ class PatchSampler:
         images = torch.from_numpy(np.stack([p[0] for p in patches]))
         labels = torch.from_numpy(np.stack([p[1] for p in patches]).astype(np.int64))
         return images, labels
+
+
+def contact_pixels(labels: np.ndarray, margin: int) -> np.ndarray:
+    """Pixels within ``margin`` of two different instances: ``bool (Y, X)``.
+
+    Crossing objects count too: the pixels beside their overlap (label -1) are near both.
+    """
+    from scipy import ndimage as ndi
+
+    size = 2 * margin + 1
+    instances = np.where(labels > 0, labels, 0)
+    highest = ndi.maximum_filter(instances, size=size)
+    lowest = ndi.minimum_filter(np.where(labels > 0, labels, np.iinfo(np.int32).max).astype(np.int32), size=size)
+    return (highest > 0) & (lowest < highest)
 
 
 def _pad_to(image: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -89,6 +89,39 @@ def choose_colors(scores: np.ndarray, adjacency: np.ndarray) -> tuple[np.ndarray
     return colors, conflicts
 
 
+def orientation_prior(masks: torch.Tensor, n_colors: int) -> torch.Tensor:
+    """A preference of each instance for the colors whose angle is nearest its principal axis.
+
+    Color c (1..C-1) stands for the angle φ_c = (c − 1) · 180° / (C − 1); an instance whose principal axis (from
+    its second moments) lies at θ gets cos(2(θ − φ_c)) for color c: 1 for the nearest color's angle, −1 for the
+    perpendicular one. Round instances (no axis) get zeros.
+
+    Parameters
+    ----------
+    masks : Tensor, shape (K, H, W), bool
+    n_colors : int
+        C, including background.
+
+    Returns
+    -------
+    Tensor, shape (K, C - 1), float
+    """
+    k, height, width = masks.shape
+    owned = masks.flatten(1).float()
+    sizes = owned.sum(1).clamp(min=1)
+    ys = torch.arange(height, device=masks.device, dtype=torch.float32).repeat_interleave(width)
+    xs = torch.arange(width, device=masks.device, dtype=torch.float32).repeat(height)
+    mean_y, mean_x = owned @ ys / sizes, owned @ xs / sizes
+    cov_yy = owned @ (ys * ys) / sizes - mean_y**2
+    cov_xx = owned @ (xs * xs) / sizes - mean_x**2
+    cov_xy = owned @ (ys * xs) / sizes - mean_y * mean_x
+    # 2θ of the principal axis; its strength (anisotropy) scales the preference so round blobs stay neutral
+    two_theta = torch.atan2(2 * cov_xy, cov_xx - cov_yy)
+    anisotropy = torch.sqrt((cov_xx - cov_yy) ** 2 + 4 * cov_xy**2) / (cov_xx + cov_yy).clamp(min=1e-6)
+    angles = torch.arange(n_colors - 1, device=masks.device, dtype=torch.float32) * (torch.pi / (n_colors - 1))
+    return anisotropy[:, None] * torch.cos(two_theta[:, None] - 2 * angles[None, :])
+
+
 def coloring_loss(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -96,6 +129,7 @@ def coloring_loss(
     margin: int,
     halo_weight: float,
     train_halo: bool = True,
+    prior_weight: float = 0.0,
 ) -> tuple[torch.Tensor, ColoringInfo]:
     """Dynamic coloring loss (deep coloring, eqs. 1–3) over a batch.
 
@@ -120,6 +154,10 @@ def coloring_loss(
         μ.
     train_halo : bool
         Whether the halo term is part of the trained loss (it is always part of the color choice).
+    prior_weight : float
+        Adds this times `orientation_prior` to eq. 2's scores before the choice: a symmetry breaker the network
+        can learn from what it sees (touching worms often point different ways), so that early in training
+        neighbours get consistent, different colors instead of arbitrary ones (docs/training.md). 0 = the paper.
 
     Returns
     -------
@@ -147,6 +185,8 @@ def coloring_loss(
             inside = (owned @ log_p[b, 1:].flatten(1).T) / sizes[:, None]
             outside = (halos @ log_not_p[b, 1:].flatten(1).T) / halo_sizes[:, None]
             scores = (inside + halo_weight * outside).detach()
+            if prior_weight:
+                scores = scores + prior_weight * orientation_prior(masks, logits.shape[1])
             adjacency = ((dilated.flatten(1).float() @ owned.T) > 0).cpu().numpy()
             np.fill_diagonal(adjacency, False)
             colors, n_conflicts = choose_colors(scores.cpu().numpy(), adjacency | adjacency.T)
@@ -181,12 +221,14 @@ def _log_complement(log_p: torch.Tensor) -> torch.Tensor:
 class ColoringLoss(nn.Module):
     """`coloring_loss` as a module with its margin and halo weight fixed."""
 
-    def __init__(self, *, margin: int, halo_weight: float, train_halo: bool = True) -> None:
+    def __init__(self, *, margin: int, halo_weight: float, train_halo: bool = True,
+                 prior_weight: float = 0.0) -> None:
         super().__init__()
         self.margin = margin
         self.halo_weight = halo_weight
         self.train_halo = train_halo
+        self.prior_weight = prior_weight
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ColoringInfo]:
         return coloring_loss(logits, labels, margin=self.margin, halo_weight=self.halo_weight,
-                             train_halo=self.train_halo)
+                             train_halo=self.train_halo, prior_weight=self.prior_weight)

@@ -107,7 +107,8 @@ def train(
     device = resolve_device(device)
     torch.manual_seed(train_config.seed)
     sampler = PatchSampler(list(samples), patch_size=train_config.patch_size,
-                           augment_intensity=train_config.augment_intensity, seed=train_config.seed)
+                           augment_intensity=train_config.augment_intensity, seed=train_config.seed,
+                           contact_fraction=train_config.contact_fraction, margin=train_config.margin)
     network = create_model(model_config)
     start_step, best = 0, -math.inf
     last_path, best_path = output / "last.safetensors", output / "best.safetensors"
@@ -154,7 +155,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step)
         images, labels = sampler.batch(train_config.batch_size)
-        loss = compute_loss(network(images.to(device)), labels.to(device))
+        loss = compute_loss(network(images.to(device)), labels.to(device), step)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
@@ -179,11 +180,11 @@ def train(
 
 
 def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainConfig) -> Any:
-    """``loss(output, labels) -> scalar tensor`` for the config's method."""
+    """``loss(output, labels, step) -> scalar tensor`` for the config's method."""
     if model_config.method == "semiconv":
         from napari_deepcolor.losses_semiconv import semiconv_loss
 
-        def loss(output: Any, labels: Any) -> Any:
+        def loss(output: Any, labels: Any, step: int) -> Any:
             return semiconv_loss(output, labels, sigma=network.sigma, coordinate_scale=model_config.coordinate_scale,
                                  embedding_weight=train_config.embedding_weight,
                                  foreground_weight=train_config.foreground_weight,
@@ -191,9 +192,9 @@ def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainC
     else:
         from napari_deepcolor.losses import coloring_loss
 
-        def loss(output: Any, labels: Any) -> Any:
+        def loss(output: Any, labels: Any, step: int) -> Any:
             return coloring_loss(output, labels, margin=train_config.margin, halo_weight=train_config.halo_weight,
-                                 train_halo=train_config.train_halo)[0]
+                                 train_halo=train_config.train_halo, prior_weight=train_config.prior_weight(step))[0]
     return loss
 
 
