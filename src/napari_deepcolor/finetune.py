@@ -1,0 +1,177 @@
+"""Fine-tuning from layers: turn (image, labels) pairs as a user painted them into training planes, and run training
+as a generator the training widget drives from a worker thread.
+
+No torch or Qt at import: torch is loaded inside `finetune` only.
+
+Only what the user labeled counts:
+
+- in a stack ``(T, Y, X)``, planes whose labels are all 0 are left out (not annotated yet);
+- an optional ``region`` mask marks where the annotation is complete: pixels outside it become -1 (ignored by the
+  loss);
+- an optional ``ignore_label`` value, painted like any label, also becomes -1;
+- pixels already labelled -1 stay ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
+from napari_deepcolor.data import IGNORE
+from napari_deepcolor.presets import Preset
+
+SCRATCH = "from scratch"
+
+
+def annotated_planes(
+    image: np.ndarray,
+    labels: np.ndarray,
+    *,
+    rgb: bool = False,
+    region: np.ndarray | None = None,
+    ignore_label: int | None = None,
+    name: str = "labels",
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The annotated 2D planes of an (image, labels) pair, with unannotated pixels set to -1.
+
+    Parameters
+    ----------
+    image : ndarray, shape (..., Y, X) gray or (..., Y, X, 3|4) with ``rgb``
+    labels : ndarray, shape (..., Y, X), int
+        Same shape as the image without its channel axis. 0 = background, -1 = not annotated.
+    rgb : bool
+        The image's last axis holds color channels.
+    region : ndarray, shape (..., Y, X) or (Y, X), bool, optional
+        True where the annotation is complete (a painted labels layer > 0, or shapes drawn over the image); a 2D
+        region applies to every plane. Pixels outside it are ignored.
+    ignore_label : int, optional
+        A label value that means "not annotated" (ignored, not background).
+    name : str
+        The labels' name in error messages.
+
+    Returns
+    -------
+    list of (image plane (Y, X[, C]), labels plane (Y, X) int32)
+        Planes with at least one object (label > 0) after masking.
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match, labels that are not integers, or no annotated object at all.
+    """
+    image, labels = np.asarray(image), np.asarray(labels)
+    spatial = image.shape[:-1] if rgb else image.shape
+    if labels.shape != spatial:
+        raise ValueError(f"{name} has shape {labels.shape} but its image has shape {spatial}"
+                         f"{' (plus color channels)' if rgb else ''}; pick the labels layer painted on this image")
+    if len(spatial) < 2:
+        raise ValueError(f"expected an image with at least 2 dimensions, got shape {image.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers (0 = background), got dtype {labels.dtype}")
+    labels = labels.astype(np.int32, copy=True)
+    if ignore_label is not None:
+        labels[labels == ignore_label] = IGNORE
+    if region is not None:
+        region = np.asarray(region).astype(bool)
+        if region.shape not in (labels.shape, labels.shape[-2:]):
+            raise ValueError(f"the annotated region has shape {region.shape}; expected {labels.shape} or "
+                             f"{labels.shape[-2:]} like {name}")
+        labels[~np.broadcast_to(region, labels.shape)] = IGNORE
+    planes_image = image.reshape(-1, *image.shape[len(spatial) - 2 :])
+    planes_labels = labels.reshape(-1, *labels.shape[-2:])
+    kept = [(planes_image[i], planes_labels[i]) for i in range(len(planes_labels)) if (planes_labels[i] > 0).any()]
+    if not kept:
+        where = " inside the annotated region" if region is not None else ""
+        raise ValueError(f"{name} has no objects{where}: paint at least one object (label > 0) to train on")
+    return kept
+
+
+def model_config_for(start: str, preset: Preset, *, in_channels: int, method: str = "coloring") -> ModelConfig:
+    """The network to train: the starting model's (fine-tuning), with the preset's scale and min_size, or a new
+    ``method`` network of ``preset.n_colors`` colors and ``in_channels`` channels (``start == SCRATCH``).
+
+    ``start`` is `SCRATCH`, a bundled model name or a checkpoint path. Fine-tuning keeps the starting model's
+    method; asking for another one is a `ConfigError`.
+    """
+    if start == SCRATCH:
+        return ModelConfig(method=method, n_colors=preset.n_colors, in_channels=in_channels, scale=preset.scale,
+                           min_size=preset.min_size)
+    from dataclasses import replace
+
+    from napari_deepcolor.inference import model_info
+
+    config, _ = model_info(start)
+    if config.method != method:
+        raise ConfigError(f"{start} is a {config.method} model and cannot be fine-tuned as a {method} model; "
+                          f"choose the {config.method} method or start from scratch")
+    return replace(config, scale=preset.scale, min_size=preset.min_size)
+
+
+def train_config_for(preset: Preset, *, checkpoint_every: int | None = None) -> TrainConfig:
+    """The preset's schedule; a checkpoint every ~10 % of the steps (at least every 50) unless told."""
+    every = checkpoint_every or max(1, min(50, preset.steps // 10))
+    return TrainConfig(margin=preset.margin, halo_weight=preset.halo_weight, train_halo=preset.train_halo,
+                       patch_size=preset.patch_size, batch_size=preset.batch_size, steps=preset.steps,
+                       learning_rate=preset.learning_rate, checkpoint_every=every,
+                       validate_every=max(1, preset.steps // 4))
+
+
+def finetune(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    start: str,
+    preset: Preset,
+    method: str = "coloring",
+    output: str | os.PathLike,
+    validation: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+    device: str = "cpu",
+    threads: int | None = 1,
+    log_every: int = 1,
+):
+    """Train on annotated planes (`annotated_planes`), yielding `napari_deepcolor.training.TrainEvent`.
+
+    Parameters
+    ----------
+    pairs : sequence of (image (Y, X[, C]), labels (Y, X) int32)
+    start : str
+        `SCRATCH`, a bundled model name (e.g. ``"worms"``) or a checkpoint path.
+    preset : Preset
+    method : {"coloring", "semiconv"}
+        Only used from scratch; fine-tuning keeps the starting model's method (`model_config_for`).
+    output : path
+        Folder for ``last.safetensors`` / ``best.safetensors``.
+    validation : sequence of (image, labels)
+        Validation planes (`annotated_planes` of the validation pair: ignored pixels count as background there);
+        their metrics come in the "validation" events.
+    device : {"auto", "cpu", "cuda", "mps"}
+    threads : int, optional
+        torch's CPU threads for this process (`torch.set_num_threads`); 1 leaves the other core to the GUI thread.
+        None leaves torch's setting alone.
+
+    Closing the generator stops training; the checkpoints already written stay valid.
+    """
+    import torch
+
+    from napari_deepcolor.data import make_sample
+    from napari_deepcolor.training import ValidationPair, train
+
+    if threads:
+        torch.set_num_threads(threads)
+    in_channels = 3 if any(image.ndim == 3 for image, _ in pairs) else 1
+    model_config = model_config_for(start, preset, in_channels=in_channels, method=method)
+    samples = [make_sample(image, labels, in_channels=model_config.in_channels,
+                           percentiles=model_config.percentiles, scale=model_config.scale)
+               for image, labels in pairs]
+    checked = [ValidationPair(image, np.where(np.asarray(truth) > 0, truth, 0).astype(np.int32))
+               for image, truth in validation]
+    run = train(samples, model_config=model_config, train_config=train_config_for(preset), output=Path(output),
+                validation=checked, init=None if start == SCRATCH else start, device=device, log_every=log_every)
+    try:
+        yield from run
+    finally:
+        run.close()
+

@@ -1,0 +1,79 @@
+"""Training presets for the kinds of images the plugin was tried on: plain data, no torch, no Qt.
+
+A preset fills the training widget's knobs (and ``scripts/finetune_ecoli.py``); every field has a tooltip that says
+what it does, shown next to the widget's controls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Knobs of a training run for one kind of image.
+
+    Attributes
+    ----------
+    n_colors : int
+        Colors C of the network, background included (fixed by the starting model when fine-tuning).
+    scale : float
+        Images are resized by this factor before the network; objects should end up a few network pixels wide.
+    margin : int
+        Halo margin m (network pixels): objects closer than this must get different colors.
+    halo_weight : float
+        μ: how much the color choice avoids colors already predicted around an object.
+    train_halo : bool
+        Also push the object's color down in its halo during training.
+    patch_size, batch_size, steps : int
+        Training patches (network pixels), patches per step, and steps.
+    learning_rate : float
+        Adam's initial learning rate (it falls along a cosine to 1/20 of it).
+    min_size : float
+        Recommended smallest object (pixels at the image's resolution) for the trained model's decoding.
+    """
+
+    n_colors: int = 9
+    scale: float = 1.0
+    margin: int = 6
+    halo_weight: float = 2.0
+    train_halo: bool = False
+    patch_size: int = 128
+    batch_size: int = 8
+    steps: int = 300
+    learning_rate: float = 1e-3
+    min_size: float = 30.0
+
+
+TOOLTIPS = {
+    "n_colors": "Colors of the network, background included. Neighbouring objects get different colors, so dense "
+                "images need more. Fixed by the starting model when fine-tuning.",
+    "scale": "Images are resized by this factor before the network (0.5 = half resolution). Choose it so objects "
+             "are about 5-15 network pixels wide: smaller is faster, too small loses thin objects.",
+    "margin": "Halo margin m in network pixels: two objects closer than this must get different colors. Larger "
+              "separates touching objects more safely but needs more colors.",
+    "halo_weight": "Halo weight μ: how strongly an object's color is chosen to differ from what the network "
+                   "already predicts around it.",
+    "train_halo": "Also train the object's color to be absent from its halo (off in the bundled models).",
+    "patch_size": "Side of the square training patches in network pixels; larger sees more context per step "
+                  "and is slower.",
+    "batch_size": "Patches per training step.",
+    "steps": "Training steps. Fine-tuning needs a few hundred; training from scratch needs thousands.",
+    "learning_rate": "Adam's initial learning rate; it falls along a cosine to 1/20 of it. Lower it if the loss "
+                     "becomes NaN.",
+    "min_size": "Smallest object kept when the trained model segments (pixels at the image's resolution).",
+}
+
+#: Name shown in the widget → preset. Worms: the bundled model's own settings (docs/accuracy.md). E. coli: cells
+#: of 100-300 px² and about 6 px wide, as thick as a worm at half resolution, hence scale 1 and a smaller margin
+#: for the dense colony (docs/finetuning.md). Leaves: large RGB objects, half resolution.
+PRESETS: dict[str, Preset] = {
+    "C. elegans (worms)": Preset(n_colors=9, scale=0.5, margin=6, halo_weight=2.0, train_halo=False, patch_size=128,
+                                 steps=500, learning_rate=1e-3, min_size=100.0),
+    "E. coli (colony)": Preset(n_colors=9, scale=1.0, margin=3, halo_weight=2.0, train_halo=False, patch_size=128,
+                               steps=300, learning_rate=1e-3, min_size=30.0),
+    "Leaves (rosette)": Preset(n_colors=9, scale=0.5, margin=4, halo_weight=2.0, train_halo=False, patch_size=128,
+                               steps=500, learning_rate=1e-3, min_size=200.0),
+}
+
+assert set(TOOLTIPS) == {f.name for f in fields(Preset)}, "every preset field needs a tooltip"

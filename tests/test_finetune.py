@@ -1,0 +1,113 @@
+"""Fine-tuning from painted layers: which pixels count, the run itself, the model registry and the presets."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+import pytest
+
+from conftest import blobs_pair
+from napari_deepcolor import _user_models
+from napari_deepcolor.config import ConfigError
+from napari_deepcolor.finetune import SCRATCH, annotated_planes, model_config_for
+from napari_deepcolor.presets import PRESETS, TOOLTIPS, Preset
+
+TINY = Preset(n_colors=4, scale=1.0, margin=2, halo_weight=1.0, patch_size=32, batch_size=4, steps=40,
+              learning_rate=1e-2, min_size=4.0)
+
+
+def test_a_stack_keeps_only_its_annotated_planes():
+    image, labels = blobs_pair(0)
+    stack_image = np.stack([image, image + 1, image + 2])
+    stack_labels = np.stack([np.zeros_like(labels), labels, np.zeros_like(labels)])
+    planes = annotated_planes(stack_image, stack_labels)
+    assert len(planes) == 1
+    np.testing.assert_array_equal(planes[0][0], image + 1)
+    np.testing.assert_array_equal(planes[0][1], labels)
+
+
+def test_outside_the_region_and_the_ignore_label_are_ignored_not_background():
+    image, labels = blobs_pair(0)
+    labels = labels.copy()
+    labels[:4] = 99  # "not annotated", painted with the ignore label
+    region = np.zeros(labels.shape, bool)
+    region[:, :24] = True
+    [(_, masked)] = annotated_planes(image, labels, region=region, ignore_label=99)
+    assert (masked[:, 24:] == -1).all() and (masked[:4] == -1).all()
+    np.testing.assert_array_equal(masked[4:, :24], labels[4:, :24])
+    # a 2D region applies to every plane of a stack
+    planes = annotated_planes(np.stack([image, image]), np.stack([labels, labels]), region=region)
+    assert len(planes) == 2 and all((p[1][:, 24:] == -1).all() for p in planes)
+
+
+def test_rgb_images_and_their_labels_fit_together():
+    image, labels = blobs_pair(0)
+    [(plane, _)] = annotated_planes(np.stack([image] * 3, axis=-1), labels, rgb=True)
+    assert plane.shape == (*labels.shape, 3)
+
+
+@pytest.mark.parametrize(
+    ("image_shape", "labels", "region", "match"),
+    [
+        ((48, 48), np.zeros((48, 40), np.int32), None, r"has shape \(48, 40\) but its image has shape \(48, 48\)"),
+        ((48, 48), np.zeros((48, 48), np.int32), None, "has no objects: paint at least one"),
+        ((48, 48), np.ones((48, 48), np.float32), None, "must hold integers"),
+        ((48, 48), np.ones((48, 48), np.int32), np.zeros((48, 48), bool), "no objects inside the annotated region"),
+        ((48, 48), np.ones((48, 48), np.int32), np.ones((10, 10), bool), "annotated region has shape"),
+        ((48,), np.ones(48, np.int32), None, "at least 2 dimensions"),
+    ],
+)
+def test_bad_pairs_are_refused_with_a_message(image_shape, labels, region, match):
+    with pytest.raises(ValueError, match=match):
+        annotated_planes(np.zeros(image_shape), labels, region=region)
+
+
+def test_fine_tuning_keeps_the_starting_network_and_method(tiny_model):
+    config = model_config_for(str(tiny_model), TINY, in_channels=1)
+    assert (config.n_colors, config.depth, config.width, config.scale, config.min_size) == (4, 2, 4, 1.0, 4.0)
+    assert model_config_for(SCRATCH, PRESETS["C. elegans (worms)"], in_channels=3).in_channels == 3
+    with pytest.raises(ConfigError, match="cannot be fine-tuned as a semiconv model"):
+        model_config_for(str(tiny_model), TINY, in_channels=1, method="semiconv")
+
+
+def test_a_few_fine_tuning_steps_lower_the_loss_and_the_model_reloads(tiny_model, tmp_path):
+    pytest.importorskip("torch")
+    from napari_deepcolor.finetune import finetune
+    from napari_deepcolor.inference import load_model, predict_probs
+
+    pairs = [p for seed in range(3) for p in annotated_planes(*blobs_pair(seed))]
+    events = list(finetune(pairs, start=str(tiny_model), preset=TINY, output=tmp_path,
+                           validation=annotated_planes(*blobs_pair(10)), log_every=5))
+    losses = [e.loss for e in events if e.kind == "step"]
+    assert np.mean(losses[-2:]) < 0.8 * np.mean(losses[:2])
+    assert events[-1].kind == "done" and "ap50" in events[-1].metrics
+    model = load_model(events[-1].path, device="cpu")
+    assert model.metadata["init"] == str(tiny_model)
+    assert predict_probs(model, blobs_pair(11)[0]).shape == (4, 48, 48)
+
+
+def test_the_registry_names_paths_and_notifies(tmp_path):
+    _user_models.clear()
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    a.write_bytes(b"x")
+    b.write_bytes(b"y")
+    seen = []
+    unsubscribe = _user_models.subscribe(lambda name, path: seen.append((name, path.name)))
+    _user_models.subscribe(lambda name, path: 1 / 0)  # a broken subscriber does not stop the others
+    assert _user_models.add("mine", a) == "mine"
+    assert _user_models.add("mine", a) == "mine"  # same file again: nothing new
+    assert _user_models.add("mine", b) == "mine (2)"
+    assert _user_models.names() == ["mine", "mine (2)"] and _user_models.path("mine (2)") == b.resolve()
+    assert seen == [("mine", "a.safetensors"), ("mine (2)", "b.safetensors")]
+    unsubscribe()
+    with pytest.raises(KeyError, match="registered: \\['mine', 'mine \\(2\\)'\\]"):
+        _user_models.path("other")
+    with pytest.raises(FileNotFoundError):
+        _user_models.add("gone", tmp_path / "missing.safetensors")
+    _user_models.clear()
+
+
+def test_every_preset_knob_has_a_tooltip():
+    assert set(TOOLTIPS) == {f.name for f in fields(Preset)}
+    assert {"C. elegans (worms)", "E. coli (colony)", "Leaves (rosette)"} <= set(PRESETS)
