@@ -1,0 +1,487 @@
+"""The training widget: fine-tune a model on the labels a user corrected in napari, without blocking the window.
+
+Layout: training pairs (image + labels layers, optionally an annotated-region layer and an ignore label), the
+method and starting model, a preset and its knobs, an optional validation pair, then Train / Cancel, a progress
+bar, a live loss curve and the last validation metrics; "Save model…" copies the result to a file.
+
+Training runs in a napari ``thread_worker`` (`napari_deepcolor.finetune.finetune`, one torch thread so the GUI
+thread keeps a core); every finished or cancelled model is added to `napari_deepcolor._user_models`, where the
+Segment widget finds it. Torch is imported by the worker only, never when this module is imported.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from napari.qt.threading import GeneratorWorker, create_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QPointF, Qt
+from qtpy.QtGui import QPainter, QPen, QPolygonF
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_deepcolor import _user_models
+from napari_deepcolor.finetune import SCRATCH, annotated_planes, finetune
+from napari_deepcolor.presets import PRESETS, TOOLTIPS, Preset
+
+if TYPE_CHECKING:
+    import napari
+
+NONE = "(none)"
+MODEL_FILE = "model file…"
+
+
+class TrainingFailed(Exception):
+    """Training raised; wraps RuntimeErrors, which napari's worker would otherwise swallow as 'deleted worker'."""
+
+
+def _training(*args: Any, **kwargs: Any):
+    """`finetune` in the worker thread, with every error re-raised as `TrainingFailed` (shown as a notification)."""
+    try:
+        yield from finetune(*args, **kwargs)
+    except (GeneratorExit, KeyboardInterrupt):
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure becomes one clear notification
+        raise TrainingFailed(f"training failed: {error}") from error
+
+
+class LossPlot(QWidget):
+    """A live loss curve: one polyline of the losses so far, scaled to the widget (no plotting library)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.losses: list[float] = []
+        self.setMinimumHeight(90)
+        self.setToolTip("Training loss (mean over each step); it should fall, then level off")
+
+    def set_losses(self, losses: list[float]) -> None:
+        self.losses = [v for v in losses if math.isfinite(v)]
+        self.update()
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), self.palette().base())
+        width, height, pad = self.width(), self.height(), 6
+        painter.setPen(QPen(self.palette().text().color()))
+        if len(self.losses) < 2:
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "loss curve appears here while training")
+            return
+        low, high = min(self.losses), max(self.losses)
+        span = high - low or 1.0
+        n = len(self.losses) - 1
+        points = [QPointF(pad + (width - 2 * pad) * i / n, pad + (height - 2 * pad) * (high - v) / span)
+                  for i, v in enumerate(self.losses)]
+        pen = QPen(Qt.GlobalColor.cyan)
+        pen.setWidth(2)
+        painter.setPen(pen)
+        painter.drawPolyline(QPolygonF(points))
+        painter.setPen(QPen(self.palette().text().color()))
+        painter.drawText(pad, height - pad, f"{self.losses[-1]:.4f}  (max {high:.3f})")
+
+
+class TrainWidget(QWidget):
+    """Dock widget: fine-tune or train a model on labeled layers of the viewer.
+
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.worker: GeneratorWorker | None = None
+        self.pairs: list[tuple[str, str, str]] = []  # (image, labels, region) layer names
+        self.losses: list[float] = []
+        self.last_checkpoint: Path | None = None
+        self.last_step = 0
+        self.model_name = ""
+        self.model_path: Path | None = None
+        self.model_path_name = ""
+        self.model_file: str | None = None
+        self._build()
+        self.reset_choices()  # napari calls it again whenever layers change, once the widget is docked
+        self._unsubscribe = _user_models.subscribe(lambda *_: self._fill_starts())
+        self.destroyed.connect(self._unsubscribe)
+
+    # --- construction -------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+
+        data = QGroupBox("Training data")
+        form = QFormLayout(data)
+        self.image_combo, self.labels_combo, self.region_combo = QComboBox(), QComboBox(), QComboBox()
+        self.image_combo.setToolTip("Image layer to train on (a 2D image or a stack of planes)")
+        self.labels_combo.setToolTip("Labels layer painted on that image: 0 = background, one value per object. "
+                                     "In a stack, planes with no label at all are skipped.")
+        self.region_combo.setToolTip("Optional: a Labels or Shapes layer marking where the annotation is "
+                                     "complete. Only pixels inside it (painted > 0, or inside a shape) count; "
+                                     "the rest is ignored, not taken as background.")
+        self.ignore_spin = QSpinBox()
+        self.ignore_spin.setRange(0, 2**31 - 1)
+        self.ignore_spin.setSpecialValueText(NONE)
+        self.ignore_spin.setToolTip("Optional: a label value you paint where you have not annotated; those pixels "
+                                    "are ignored instead of counting as background (none = off)")
+        form.addRow("image", self.image_combo)
+        form.addRow("labels", self.labels_combo)
+        form.addRow("annotated region", self.region_combo)
+        form.addRow("ignore label", self.ignore_spin)
+        buttons = QHBoxLayout()
+        self.add_pair_button, self.remove_pair_button = QPushButton("Add pair"), QPushButton("Remove pair")
+        self.add_pair_button.setToolTip("Train on several images: add the current (image, labels) pair to the list. "
+                                        "With an empty list, the current pair is used.")
+        self.add_pair_button.clicked.connect(self.add_pair)
+        self.remove_pair_button.clicked.connect(self.remove_pair)
+        buttons.addWidget(self.add_pair_button)
+        buttons.addWidget(self.remove_pair_button)
+        form.addRow(buttons)
+        self.pair_list = QListWidget()
+        self.pair_list.setMaximumHeight(70)
+        form.addRow(self.pair_list)
+        layout.addWidget(data)
+
+        model = QGroupBox("Model")
+        form = QFormLayout(model)
+        self.method_combo = QComboBox()
+        self.method_combo.addItems(["coloring", "semiconv"])
+        self.method_combo.setToolTip("Deep coloring, or semi-convolutional embeddings (from scratch only: the "
+                                     "bundled models are coloring models)")
+        self.start_combo = QComboBox()
+        self.start_combo.setToolTip("Start from a bundled model, a model trained in this session, a model file, or "
+                                    "from scratch (needs thousands of steps)")
+        self.start_combo.activated.connect(self._start_chosen)
+        self.preset_combo = QComboBox()
+        self.preset_combo.addItems(list(PRESETS))
+        self.preset_combo.setToolTip("Fill the knobs below for this kind of image")
+        self.preset_combo.currentTextChanged.connect(self.apply_preset)
+        form.addRow("method", self.method_combo)
+        form.addRow("start from", self.start_combo)
+        form.addRow("preset", self.preset_combo)
+        self.knobs: dict[str, QWidget] = {}
+        for f in fields(Preset):
+            if f.type in ("int", int):
+                knob = QSpinBox()
+                knob.setRange(*{"n_colors": (2, 64), "margin": (1, 64), "patch_size": (16, 2048),
+                                "batch_size": (1, 256), "steps": (1, 1_000_000)}[f.name])
+            elif f.type in ("bool", bool):
+                knob = QCheckBox()
+            else:
+                knob = QDoubleSpinBox()
+                knob.setDecimals(5 if f.name == "learning_rate" else 2)
+                knob.setRange(*{"scale": (0.05, 4.0), "halo_weight": (0.0, 100.0), "learning_rate": (1e-5, 1.0),
+                                "min_size": (0.0, 1e6)}[f.name])
+                knob.setSingleStep(1e-4 if f.name == "learning_rate" else 0.1)
+            knob.setToolTip(TOOLTIPS[f.name])
+            self.knobs[f.name] = knob
+            form.addRow(f.name.replace("_", " "), knob)
+        layout.addWidget(model)
+
+        validation = QGroupBox("Validation (optional)")
+        form = QFormLayout(validation)
+        self.val_image_combo, self.val_labels_combo = QComboBox(), QComboBox()
+        self.val_image_combo.setToolTip("An image not used for training, to measure AP50 and SBD while training")
+        self.val_labels_combo.setToolTip("Its complete labels")
+        form.addRow("image", self.val_image_combo)
+        form.addRow("labels", self.val_labels_combo)
+        layout.addWidget(validation)
+
+        run = QGroupBox("Run")
+        form = QFormLayout(run)
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("fine-tuned <labels>")
+        self.name_edit.setToolTip("Name of the new model in the Segment widget's model list")
+        self.output_edit = QLineEdit(str(Path.home() / ".napari-deepcolor" / "runs"))
+        self.output_edit.setToolTip("Folder for the checkpoints (a subfolder per run); written atomically")
+        form.addRow("model name", self.name_edit)
+        form.addRow("checkpoints in", self.output_edit)
+        buttons = QHBoxLayout()
+        self.train_button, self.cancel_button = QPushButton("Train"), QPushButton("Cancel")
+        self.save_button = QPushButton("Save model…")
+        self.train_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.save_button.clicked.connect(self._save_clicked)
+        self.cancel_button.setEnabled(False)
+        self.save_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop after the current step; the last checkpoint is kept and offered")
+        self.save_button.setToolTip("Copy the trained model to a .safetensors file of your choice")
+        for button in (self.train_button, self.cancel_button, self.save_button):
+            buttons.addWidget(button)
+        form.addRow(buttons)
+        self.progress = QProgressBar()
+        self.progress.setFormat("step %v / %m")
+        form.addRow(self.progress)
+        self.plot = LossPlot()
+        form.addRow(self.plot)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        form.addRow(self.status)
+        layout.addWidget(run)
+        layout.addStretch()
+        self.apply_preset(self.preset_combo.currentText())
+
+    # --- choices ------------------------------------------------------------------------------------------
+    def reset_choices(self, *_: Any) -> None:
+        """Refill the layer and model lists from the viewer (called when layers are added or removed)."""
+        from napari.layers import Image, Labels, Shapes
+
+        images = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
+        labels = [layer.name for layer in self.viewer.layers if isinstance(layer, Labels)]
+        regions = [layer.name for layer in self.viewer.layers if isinstance(layer, (Labels, Shapes))]
+        for combo, names in ((self.image_combo, images), (self.labels_combo, labels),
+                             (self.region_combo, [NONE, *regions]), (self.val_image_combo, [NONE, *images]),
+                             (self.val_labels_combo, [NONE, *labels])):
+            _refill(combo, names)
+        self._fill_starts()
+
+    def _fill_starts(self) -> None:
+        from napari_deepcolor.inference import bundled_models
+
+        names = [*bundled_models(), *_user_models.names(), SCRATCH]
+        if self.model_file:
+            names.append(self.model_file)
+        _refill(self.start_combo, [*names, MODEL_FILE])
+
+    def _start_chosen(self, index: int) -> None:
+        if self.start_combo.itemText(index) != MODEL_FILE:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Start from model file", "", "Checkpoints (*.safetensors)")
+        if path:
+            self.model_file = path
+            self._fill_starts()
+            self.start_combo.setCurrentText(path)
+
+    def apply_preset(self, name: str) -> None:
+        """Set the knobs to a preset of `napari_deepcolor.presets.PRESETS`."""
+        preset = PRESETS[name]
+        for f in fields(Preset):
+            knob, value = self.knobs[f.name], getattr(preset, f.name)
+            if isinstance(knob, QCheckBox):
+                knob.setChecked(value)
+            else:
+                knob.setValue(value)
+
+    def preset(self) -> Preset:
+        """The knobs as a `Preset`."""
+        values = {name: knob.isChecked() if isinstance(knob, QCheckBox) else knob.value()
+                  for name, knob in self.knobs.items()}
+        return replace(Preset(), **values)
+
+    def add_pair(self) -> None:
+        pair = (self.image_combo.currentText(), self.labels_combo.currentText(), self.region_combo.currentText())
+        if not pair[0] or not pair[1]:
+            show_warning("choose an image layer and a labels layer first")
+            return
+        if pair not in self.pairs:
+            self.pairs.append(pair)
+            region = f" (inside {pair[2]})" if pair[2] != NONE else ""
+            self.pair_list.addItem(f"{pair[0]} + {pair[1]}{region}")
+
+    def remove_pair(self) -> None:
+        row = self.pair_list.currentRow()
+        if row < 0 and self.pairs:
+            row = len(self.pairs) - 1
+        if row >= 0:
+            self.pairs.pop(row)
+            self.pair_list.takeItem(row)
+
+    # --- data ---------------------------------------------------------------------------------------------
+    def training_planes(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Annotated planes of every pair (the list, or the current selection when the list is empty)."""
+        pairs = self.pairs or [(self.image_combo.currentText(), self.labels_combo.currentText(),
+                                self.region_combo.currentText())]
+        ignore = self.ignore_spin.value() or None
+        planes = []
+        for image_name, labels_name, region_name in pairs:
+            image, labels = self._layer(image_name, "image"), self._layer(labels_name, "labels")
+            region = None if region_name in (NONE, "") else self._region(region_name, labels.data.shape)
+            planes += annotated_planes(np.asarray(image.data), np.asarray(labels.data), rgb=bool(image.rgb),
+                                       region=region, ignore_label=ignore, name=f"labels layer {labels_name!r}")
+        return planes
+
+    def validation_planes(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        image_name, labels_name = self.val_image_combo.currentText(), self.val_labels_combo.currentText()
+        if NONE in (image_name, labels_name) or not image_name or not labels_name:
+            if (image_name not in (NONE, "")) != (labels_name not in (NONE, "")):
+                raise ValueError("validation needs both an image and a labels layer (or neither)")
+            return []
+        image, labels = self._layer(image_name, "image"), self._layer(labels_name, "labels")
+        return annotated_planes(np.asarray(image.data), np.asarray(labels.data), rgb=bool(image.rgb),
+                                name=f"validation labels {labels_name!r}")
+
+    def _layer(self, name: str, kind: str) -> Any:
+        if not name or name not in self.viewer.layers:
+            raise ValueError(f"no {kind} layer chosen; add one to the viewer and pick it")
+        return self.viewer.layers[name]
+
+    def _region(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        from napari.layers import Shapes
+
+        layer = self._layer(name, "annotated-region")
+        if isinstance(layer, Shapes):
+            if len(layer.data) == 0:
+                raise ValueError(f"the annotated-region layer {name!r} has no shapes; draw the annotated region")
+            return layer.to_labels(labels_shape=shape[-layer.ndim:]) > 0
+        return np.asarray(layer.data) > 0
+
+    # --- running ------------------------------------------------------------------------------------------
+    def start(self) -> GeneratorWorker | None:
+        """Check the inputs and start training in a worker thread; returns the worker (None on bad input)."""
+        if self.worker is not None:
+            show_warning("training is already running; cancel it first")
+            return None
+        try:
+            planes = self.training_planes()
+            validation = self.validation_planes()
+            start = self.start_combo.currentText()
+            if start in ("", MODEL_FILE):
+                raise ValueError("choose a model to start from (or 'from scratch')")
+            if start in _user_models.names():
+                start = str(_user_models.path(start))
+            from napari_deepcolor.io import ensure_writable_dir
+
+            labels_name = (self.pairs[0][1] if self.pairs else self.labels_combo.currentText())
+            self.model_name = self.name_edit.text().strip() or f"fine-tuned {labels_name}"
+            folder = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.model_name)
+            output = ensure_writable_dir(Path(self.output_edit.text()).expanduser()
+                                         / f"{folder}-{time.strftime('%Y%m%d-%H%M%S')}")
+        except (ValueError, OSError) as error:
+            show_error(str(error))
+            return None
+        preset = self.preset()
+        self.losses, self.last_checkpoint, self.last_step = [], None, 0
+        self.plot.set_losses([])
+        self.progress.setRange(0, preset.steps)
+        self.progress.setValue(0)
+        self.status.setText(f"training on {len(planes)} plane(s) from {start}…")
+        worker = create_worker(_training, planes, start=start, preset=preset, method=self.method_combo.currentText(),
+                               output=output, validation=validation, device="auto", threads=1, log_every=1,
+                               _start_thread=False)
+        worker.yielded.connect(self._on_event)
+        worker.errored.connect(self._on_error)
+        worker.aborted.connect(self._on_aborted)
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        self.train_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop after the current step; the last checkpoint becomes the model."""
+        if self.worker is not None:
+            self.status.setText("cancelling after this step…")
+            self.cancel_button.setEnabled(False)
+            self.worker.quit()
+
+    def _on_event(self, event: Any) -> None:
+        if event.kind == "step":
+            self.losses.append(event.loss)
+            self.plot.set_losses(self.losses)
+            self.progress.setValue(event.step)
+            self.status.setText(f"step {event.step}/{event.total}, loss {event.loss:.4f}, {event.elapsed:.0f} s")
+        elif event.kind == "validation":
+            self.status.setText(f"step {event.step}: validation AP50 {event.metrics['ap50']:.3f}, "
+                                f"SBD {event.metrics['sbd']:.3f}")
+            self.progress.setToolTip(self.status.text())
+        elif event.kind == "checkpoint":
+            self.last_checkpoint, self.last_step = Path(event.path), event.step
+        elif event.kind == "done":
+            self.last_checkpoint, self.last_step = Path(event.path), event.step
+            self._register(self.model_name)
+            metrics = (f"; validation AP50 {event.metrics['ap50']:.3f}, SBD {event.metrics['sbd']:.3f}"
+                       if event.metrics else "")
+            show_info(f"training done in {event.elapsed:.0f} s: model {self.model_path_name!r} is in the Segment "
+                      f"widget's model list{metrics}")
+
+    def _register(self, name: str) -> None:
+        if self.last_checkpoint is None or not self.last_checkpoint.is_file():
+            return
+        self.model_path_name = _user_models.add(name, self.last_checkpoint)
+        self.model_path = self.last_checkpoint
+        self.save_button.setEnabled(True)
+
+    def _on_aborted(self) -> None:
+        if self.last_checkpoint is not None:
+            self._register(f"{self.model_name} (step {self.last_step})")
+            show_info(f"training cancelled; the checkpoint of step {self.last_step} is kept as model "
+                      f"{self.model_path_name!r}")
+        else:
+            show_warning("training cancelled before its first checkpoint: no model was saved")
+
+    def _on_error(self, error: Exception) -> None:
+        kept = ""
+        if self.last_checkpoint is not None:
+            self._register(f"{self.model_name} (step {self.last_step})")
+            kept = f"; the checkpoint of step {self.last_step} is kept as model {self.model_path_name!r}"
+        show_error(f"{error}{kept}")
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.train_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if self.model_path is not None:
+            self.status.setText(f"{self.status.text()}\nmodel: {self.model_path_name}")
+
+    # --- saving -------------------------------------------------------------------------------------------
+    def _save_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", f"{self.model_name}.safetensors",
+                                              "Checkpoints (*.safetensors)")
+        if path:
+            self.save_model(path)
+
+    def save_model(self, path: str | Path) -> Path | None:
+        """Write the trained model to ``path`` atomically; a notification says where, or why it could not."""
+        if self.model_path is None:
+            show_warning("no trained model yet: train one first")
+            return None
+        from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
+
+        path = Path(path)
+        if path.suffix != ".safetensors":
+            path = path.with_name(path.name + ".safetensors")
+        try:
+            checkpoint = load_checkpoint(self.model_path)
+            checkpoint.metadata["name"] = self.model_path_name
+            written = save_checkpoint(path, checkpoint)
+        except (OSError, ValueError) as error:
+            show_error(f"could not save the model to {path}: {error}; choose another location")
+            return None
+        show_info(f"model saved to {written}")
+        return written
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        self._unsubscribe()
+        if self.worker is not None:
+            self.worker.quit()
+        super().closeEvent(event)
+
+
+def _refill(combo: QComboBox, names: list[str]) -> None:
+    """Replace a combo box's items, keeping the current one if it still exists."""
+    current = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(names)
+    if current in names:
+        combo.setCurrentText(current)
+    combo.blockSignals(False)

@@ -1,0 +1,139 @@
+"""The training widget, driven like a user would under Xvfb: pick layers, train, cancel, save, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from unittest.mock import patch
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("napari")
+
+from conftest import blobs_pair  # noqa: E402
+from napari_deepcolor import _user_models  # noqa: E402
+from napari_deepcolor._train_widget import TrainWidget  # noqa: E402
+
+pytestmark = pytest.mark.gui
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def widget(make_napari_viewer, tiny_model, tmp_path):
+    _user_models.clear()
+    viewer = make_napari_viewer()
+    image, labels = blobs_pair(0)
+    stack = np.stack([labels, np.zeros_like(labels)])  # only the first plane is annotated
+    viewer.add_image(np.stack([image, image]), name="cells")
+    viewer.add_labels(stack, name="corrected")
+    viewer.add_image(blobs_pair(10)[0], name="val image")
+    viewer.add_labels(blobs_pair(10)[1], name="val labels")
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.model_file = str(tiny_model)
+    widget.reset_choices()
+    widget.image_combo.setCurrentText("cells")
+    widget.labels_combo.setCurrentText("corrected")
+    widget.start_combo.setCurrentText(str(tiny_model))
+    values = {"n_colors": 4, "scale": 1.0, "margin": 2, "patch_size": 32, "batch_size": 2, "steps": 12,
+              "learning_rate": 1e-2, "min_size": 4.0}
+    for name, value in values.items():
+        widget.knobs[name].setValue(value)
+    widget.output_edit.setText(str(tmp_path / "runs"))
+    widget.name_edit.setText("my cells")
+    yield widget
+    _user_models.clear()
+
+
+def test_training_runs_in_the_background_and_offers_the_model(widget, qtbot, tmp_path):
+    widget.val_image_combo.setCurrentText("val image")
+    widget.val_labels_combo.setCurrentText("val labels")
+    worker = widget.start()
+    assert worker is not None and not widget.train_button.isEnabled()
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        pass
+    assert "my cells" in _user_models.names()
+    assert _user_models.path("my cells").is_file()
+    assert widget.progress.value() == 12 and len(widget.plot.losses) == 12
+    assert "validation AP50" in widget.progress.toolTip()
+    assert widget.train_button.isEnabled() and widget.save_button.isEnabled()
+    assert "my cells" in [widget.start_combo.itemText(i) for i in range(widget.start_combo.count())]
+
+    saved = widget.save_model(tmp_path / "kept" / "cells_model")
+    assert saved == tmp_path / "kept" / "cells_model.safetensors"
+    from napari_deepcolor.inference import load_model
+
+    assert load_model(saved, device="cpu").metadata["name"] == "my cells"
+
+
+def test_cancel_keeps_the_last_checkpoint(widget, qtbot):
+    widget.knobs["steps"].setValue(400)  # a checkpoint every 40 steps
+    worker = widget.start()
+    qtbot.waitUntil(lambda: widget.last_checkpoint is not None, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        widget.cancel()
+    [name] = _user_models.names()
+    assert name.startswith("my cells (step ") and widget.progress.value() < 400
+    assert widget.train_button.isEnabled() and widget.worker is None
+
+
+def test_cancel_before_the_first_checkpoint_saves_nothing_and_says_so(widget, qtbot):
+    widget.knobs["steps"].setValue(400)  # the first checkpoint comes at step 40
+    worker = widget.start()
+    with patch("napari_deepcolor._train_widget.show_warning") as warning:
+        with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+            widget.cancel()
+    assert _user_models.names() == [] and widget.last_checkpoint is None
+    assert "before its first checkpoint: no model was saved" in warning.call_args[0][0]
+    assert widget.train_button.isEnabled()
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda w: w.viewer.add_labels(np.zeros((2, 40, 48), np.int32), name="bad"), "has shape (2, 40, 48)"),
+        (lambda w: w.viewer.add_labels(np.zeros((2, 48, 48), np.int32), name="bad"), "has no objects"),
+    ],
+)
+def test_bad_labels_are_a_notification_not_a_run(widget, setup, message):
+    setup(widget)
+    widget.labels_combo.setCurrentText("bad")
+    with patch("napari_deepcolor._train_widget.show_error") as error:
+        assert widget.start() is None
+    assert message in error.call_args[0][0]
+    assert widget.train_button.isEnabled()
+
+
+def test_an_empty_validation_pair_is_refused(widget):
+    widget.viewer.add_labels(np.zeros((48, 48), np.int32), name="empty val")
+    widget.val_image_combo.setCurrentText("val image")
+    widget.val_labels_combo.setCurrentText("empty val")
+    with patch("napari_deepcolor._train_widget.show_error") as error:
+        assert widget.start() is None
+    assert "validation labels 'empty val' has no objects" in error.call_args[0][0]
+
+
+def test_a_region_layer_limits_training_to_what_was_annotated(widget):
+    widget.viewer.add_shapes([np.array([[0, 0], [0, 24], [48, 24], [48, 0]])], shape_type="polygon", name="done")
+    widget.region_combo.setCurrentText("done")
+    widget.add_pair()
+    [(_, labels)] = widget.training_planes()
+    assert (labels[:, 26:] == -1).all() and (labels[:, :22] >= 0).all()
+
+
+def test_an_unwritable_save_path_is_a_notification(widget, qtbot, tmp_path):
+    worker = widget.start()
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        pass
+    (tmp_path / "a file").write_text("not a folder")
+    with patch("napari_deepcolor._train_widget.show_error") as error:
+        assert widget.save_model(tmp_path / "a file" / "model.safetensors") is None
+    assert "could not save the model" in error.call_args[0][0]
+    assert "my cells" in _user_models.names()  # the trained model is still there
+
+
+def test_opening_the_widget_does_not_load_torch():
+    code = "import sys, napari_deepcolor._train_widget; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
