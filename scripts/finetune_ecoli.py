@@ -2,7 +2,7 @@
 
 Usage (from the repository root; one torch thread, as the widget uses)::
 
-    OMP_NUM_THREADS=1 python scripts/finetune_ecoli.py [--steps 200] [--batch-size 4] [--output runs/finetune_ecoli]
+    OMP_NUM_THREADS=1 python scripts/finetune_ecoli.py [--steps 300] [--batch-size 4] [--output runs/finetune_ecoli]
 
 The bundled Omnipose image and labels (``napari_deepcolor/samples/ecoli_colony*.tif``, 334 × 321) are split like
 the ``ecoli`` model's data: rows 0-166 train, rows 167-333 test. Cells cut by the split keep their visible part.
@@ -49,7 +49,7 @@ def score(model, image: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--output", type=Path, default=Path("runs/finetune_ecoli"))
     parser.add_argument("--only", choices=("baseline", "finetune", "scratch"), nargs="*",
@@ -59,7 +59,9 @@ def main() -> None:
     image = tifffile.imread(SAMPLES_DIR / "ecoli_colony.tif")
     labels = tifffile.imread(SAMPLES_DIR / "ecoli_colony_labels.tif").astype(np.int32)
     top, bottom = (image[:SPLIT_ROW], labels[:SPLIT_ROW]), (image[SPLIT_ROW:], labels[SPLIT_ROW:])
-    preset = replace(PRESETS["E. coli (colony)"], steps=args.steps, batch_size=args.batch_size)
+    preset = PRESETS["E. coli (colony)"]
+    preset = replace(preset, steps=args.steps, batch_size=args.batch_size,
+                     prior_steps=round(preset.prior_steps * args.steps / preset.steps))
     print(f"preset {preset}; {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}")
     args.output.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, float]] = {}

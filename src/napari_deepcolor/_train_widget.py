@@ -111,6 +111,8 @@ class TrainWidget(QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.worker: GeneratorWorker | None = None
+        #: torch CPU threads while training; 1 leaves the other core(s) to the GUI thread (docs/benchmarks.md)
+        self.threads = 1
         self.pairs: list[tuple[str, str, str]] = []  # (image, labels, region) layer names
         self.losses: list[float] = []
         self.last_checkpoint: Path | None = None
@@ -182,14 +184,16 @@ class TrainWidget(QWidget):
             if f.type in ("int", int):
                 knob = QSpinBox()
                 knob.setRange(*{"n_colors": (2, 64), "margin": (1, 64), "patch_size": (16, 2048),
-                                "batch_size": (1, 256), "steps": (1, 1_000_000)}[f.name])
+                                "batch_size": (1, 256), "steps": (1, 1_000_000),
+                                "prior_steps": (0, 1_000_000)}[f.name])
             elif f.type in ("bool", bool):
                 knob = QCheckBox()
             else:
                 knob = QDoubleSpinBox()
                 knob.setDecimals(5 if f.name == "learning_rate" else 2)
                 knob.setRange(*{"scale": (0.05, 4.0), "halo_weight": (0.0, 100.0), "learning_rate": (1e-5, 1.0),
-                                "min_size": (0.0, 1e6)}[f.name])
+                                "min_size": (0.0, 1e6), "orientation_prior": (0.0, 1000.0),
+                                "contact_fraction": (0.0, 1.0)}[f.name])
                 knob.setSingleStep(1e-4 if f.name == "learning_rate" else 0.1)
             knob.setToolTip(TOOLTIPS[f.name])
             self.knobs[f.name] = knob
@@ -374,8 +378,8 @@ class TrainWidget(QWidget):
         self.progress.setValue(0)
         self.status.setText(f"training on {len(planes)} plane(s) from {start}…")
         worker = create_worker(_training, planes, start=start, preset=preset, method=self.method_combo.currentText(),
-                               output=output, validation=validation, device="auto", threads=1, log_every=1,
-                               _start_thread=False)
+                               output=output, validation=validation, device="auto", threads=self.threads,
+                               log_every=1, _start_thread=False)
         worker.yielded.connect(self._on_event)
         worker.errored.connect(self._on_error)
         worker.aborted.connect(self._on_aborted)

@@ -117,6 +117,8 @@ def train_config_for(preset: Preset, *, checkpoint_every: int | None = None) -> 
     return TrainConfig(margin=preset.margin, halo_weight=preset.halo_weight, train_halo=preset.train_halo,
                        patch_size=preset.patch_size, batch_size=preset.batch_size, steps=preset.steps,
                        learning_rate=preset.learning_rate, checkpoint_every=every,
+                       orientation_prior=preset.orientation_prior, prior_steps=preset.prior_steps,
+                       contact_fraction=preset.contact_fraction,
                        validate_every=max(1, preset.steps // 4))
 
 

@@ -31,6 +31,12 @@ class Preset:
         Adam's initial learning rate (it falls along a cosine to 1/20 of it).
     min_size : float
         Recommended smallest object (pixels at the image's resolution) for the trained model's decoding.
+    orientation_prior, prior_steps : float, int
+        Weight of the orientation prior in the color choice at the start, and the steps over which it falls to 0
+        (`napari_deepcolor.config.TrainConfig`): elongated objects start with a color by their direction, which
+        keeps several colors in use.
+    contact_fraction : float
+        Fraction of training patches centred where two objects touch.
     """
 
     n_colors: int = 9
@@ -43,6 +49,9 @@ class Preset:
     steps: int = 300
     learning_rate: float = 1e-3
     min_size: float = 30.0
+    orientation_prior: float = 0.0
+    prior_steps: int = 0
+    contact_fraction: float = 0.0
 
 
 TOOLTIPS = {
@@ -62,16 +71,23 @@ TOOLTIPS = {
     "learning_rate": "Adam's initial learning rate; it falls along a cosine to 1/20 of it. Lower it if the loss "
                      "becomes NaN.",
     "min_size": "Smallest object kept when the trained model segments (pixels at the image's resolution).",
+    "orientation_prior": "At the start of training, elongated objects get a color by their direction (this weight; "
+                         "0 = off). It keeps the network from painting every object with one color.",
+    "prior_steps": "Steps over which the orientation prior fades out (0 = it never fades).",
+    "contact_fraction": "Fraction of training patches centred where two objects touch, where the colors must "
+                        "differ.",
 }
 
 #: Name shown in the widget → preset. Worms: the bundled model's own settings (docs/accuracy.md). E. coli: cells
 #: of 100-300 px² and about 6 px wide, as thick as a worm at half resolution, hence scale 1 and a smaller margin
-#: for the dense colony (docs/finetuning.md). Leaves: large RGB objects, half resolution.
+#: for the dense colony; rods, so the orientation prior spreads them over the colors (docs/finetuning.md). Leaves:
+#: large RGB objects, half resolution.
 PRESETS: dict[str, Preset] = {
     "C. elegans (worms)": Preset(n_colors=9, scale=0.5, margin=6, halo_weight=2.0, train_halo=False, patch_size=128,
                                  steps=500, learning_rate=1e-3, min_size=100.0),
     "E. coli (colony)": Preset(n_colors=9, scale=1.0, margin=3, halo_weight=2.0, train_halo=False, patch_size=128,
-                               steps=300, learning_rate=1e-3, min_size=30.0),
+                               steps=300, learning_rate=1e-3, min_size=30.0, orientation_prior=10.0,
+                               prior_steps=150, contact_fraction=0.3),
     "Leaves (rosette)": Preset(n_colors=9, scale=0.5, margin=4, halo_weight=2.0, train_halo=False, patch_size=128,
                                steps=500, learning_rate=1e-3, min_size=200.0),
 }
