@@ -106,6 +106,21 @@ def test_bad_labels_are_a_notification_not_a_run(widget, setup, message):
     assert widget.train_button.isEnabled()
 
 
+def test_fine_tuning_a_coloring_model_as_semiconv_is_refused(widget):
+    widget.method_combo.setCurrentText("semiconv")
+    with patch("napari_deepcolor._train_widget.show_error") as error:
+        assert widget.start() is None
+    assert "cannot be fine-tuned as a semiconv model" in error.call_args[0][0]
+
+
+def test_an_unwritable_checkpoint_folder_is_refused(widget, tmp_path):
+    (tmp_path / "a file").write_text("not a folder")
+    widget.output_edit.setText(str(tmp_path / "a file" / "runs"))
+    with patch("napari_deepcolor._train_widget.show_error") as error:
+        assert widget.start() is None
+    assert "choose a writable location" in error.call_args[0][0]
+
+
 def test_an_empty_validation_pair_is_refused(widget):
     widget.viewer.add_labels(np.zeros((48, 48), np.int32), name="empty val")
     widget.val_image_combo.setCurrentText("val image")

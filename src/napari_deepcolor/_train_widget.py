@@ -12,6 +12,7 @@ Segment widget finds it. Torch is imported by the worker only, never when this m
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -41,7 +42,8 @@ from qtpy.QtWidgets import (
 )
 
 from napari_deepcolor import _user_models
-from napari_deepcolor.finetune import SCRATCH, annotated_planes, finetune
+from napari_deepcolor.finetune import SCRATCH, annotated_planes, finetune, model_config_for
+from napari_deepcolor.io import ensure_writable_dir
 from napari_deepcolor.presets import PRESETS, TOOLTIPS, Preset
 
 if TYPE_CHECKING:
@@ -361,17 +363,17 @@ class TrainWidget(QWidget):
                 raise ValueError("choose a model to start from (or 'from scratch')")
             if start in _user_models.names():
                 start = str(_user_models.path(start))
-            from napari_deepcolor.io import ensure_writable_dir
-
+            preset = self.preset()
+            in_channels = 3 if any(image.ndim == 3 for image, _ in planes) else 1
+            model_config_for(start, preset, in_channels=in_channels, method=self.method_combo.currentText())
             labels_name = (self.pairs[0][1] if self.pairs else self.labels_combo.currentText())
             self.model_name = self.name_edit.text().strip() or f"fine-tuned {labels_name}"
             folder = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.model_name)
-            output = ensure_writable_dir(Path(self.output_edit.text()).expanduser()
-                                         / f"{folder}-{time.strftime('%Y%m%d-%H%M%S')}")
+            base = ensure_writable_dir(Path(self.output_edit.text()).expanduser())
+            output = Path(tempfile.mkdtemp(prefix=f"{folder}-{time.strftime('%Y%m%d-%H%M%S')}-", dir=base))
         except (ValueError, OSError) as error:
             show_error(str(error))
             return None
-        preset = self.preset()
         self.losses, self.last_checkpoint, self.last_step = [], None, 0
         self.plot.set_losses([])
         self.progress.setRange(0, preset.steps)
