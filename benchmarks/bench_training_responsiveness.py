@@ -150,9 +150,12 @@ def main() -> None:
     viewer.close()
 
     idle = results["idle"]
+
+    def seconds(r: dict[str, float]) -> str:
+        return f"{r['train_s']:.0f}" if "train_s" in r else "—"
+
     rows = [f"| {name} | {r['max_ms']:.0f} | {r['max_ms'] / idle['max_ms']:.1f}× | {r['p99_ms']:.0f} | "
-            f"{r['p99_ms'] / idle['p99_ms']:.1f}× | {r.get('train_s', float('nan')):.0f} |"
-            for name, r in results.items()]
+            f"{r['p99_ms'] / idle['p99_ms']:.1f}× | {seconds(r)} |" for name, r in results.items()]
     text = "\n".join([
         HEADING,
         "",
