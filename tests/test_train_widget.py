@@ -57,7 +57,7 @@ def test_training_runs_in_the_background_and_offers_the_model(widget, qtbot, tmp
     assert "my cells" in _user_models.names()
     assert _user_models.path("my cells").is_file()
     assert widget.progress.value() == 12 and len(widget.plot.losses) == 12
-    assert "validation AP50" in widget.progress.toolTip()
+    assert widget.metrics_label.text().startswith("validation at step 12: AP50 ")
     assert widget.train_button.isEnabled() and widget.save_button.isEnabled()
     assert "my cells" in [widget.start_combo.itemText(i) for i in range(widget.start_combo.count())]
 

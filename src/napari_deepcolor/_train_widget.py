@@ -241,6 +241,10 @@ class TrainWidget(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         form.addRow(self.status)
+        self.metrics_label = QLabel("")
+        self.metrics_label.setToolTip("The last validation: AP50 (matched objects at IoU 0.5 over all objects) and "
+                                      "SBD (symmetric best Dice)")
+        form.addRow(self.metrics_label)
         layout.addWidget(run)
         layout.addStretch()
         self.apply_preset(self.preset_combo.currentText())
@@ -376,6 +380,7 @@ class TrainWidget(QWidget):
             return None
         self.losses, self.last_checkpoint, self.last_step = [], None, 0
         self.plot.set_losses([])
+        self.metrics_label.setText("")
         self.progress.setRange(0, preset.steps)
         self.progress.setValue(0)
         self.status.setText(f"training on {len(planes)} plane(s) from {start}…")
@@ -406,9 +411,8 @@ class TrainWidget(QWidget):
             self.progress.setValue(event.step)
             self.status.setText(f"step {event.step}/{event.total}, loss {event.loss:.4f}, {event.elapsed:.0f} s")
         elif event.kind == "validation":
-            self.status.setText(f"step {event.step}: validation AP50 {event.metrics['ap50']:.3f}, "
-                                f"SBD {event.metrics['sbd']:.3f}")
-            self.progress.setToolTip(self.status.text())
+            self.metrics_label.setText(f"validation at step {event.step}: AP50 {event.metrics['ap50']:.3f}, "
+                                       f"SBD {event.metrics['sbd']:.3f}")
         elif event.kind == "checkpoint":
             self.last_checkpoint, self.last_step = Path(event.path), event.step
         elif event.kind == "done":
