@@ -447,8 +447,15 @@ class SegmentWidget(Container):
                          metadata={META_KEY: {"role": role, "source": run.source}}, **style)
             self._viewer.add_layer(layer)
         else:
-            layer.scale, layer.translate = scale, translate
-            layer.data = data
+            # each of these refreshes the layer (tens of ms at 1024 x 1024): set only what changed
+            if not np.array_equal(layer.scale, scale):
+                layer.scale = scale
+            if not np.array_equal(layer.translate, translate):
+                layer.translate = translate
+            if layer.data is data:  # changed in place (StackResult's arrays): refreshing costs half a new assignment
+                layer.refresh()
+            else:
+                layer.data = data
         return layer
 
     # -- live tuning -----------------------------------------------------------------------------------------------
