@@ -96,6 +96,8 @@ def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_
     np.testing.assert_array_equal(layers["instances"].translate, image.translate)
     np.testing.assert_array_equal(layers["probabilities"].scale, [1.0, 0.5, 0.25])
     np.testing.assert_array_equal(layers["probabilities"].translate, [0.0, 10.0, -4.0])
+    if hasattr(image, "axis_labels"):  # napari >= 0.6: the viewer's extra slider is called "color"
+        assert tuple(layers["probabilities"].axis_labels) == ("color", *image.axis_labels)
     assert "worms on cpu: 1 of 1 plane" in widget._status.value
     assert widget._run.text == "Run" and not [n for n in notes if n[0] == "error"]
 

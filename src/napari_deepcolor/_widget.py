@@ -70,6 +70,7 @@ class _Run:
     scale: np.ndarray
     translate: np.ndarray
     model: str
+    axis_labels: tuple[str, ...] | None = None  # the image's (napari >= 0.6 layers have them)
     start: float = field(default_factory=time.perf_counter)
     device: str = ""
     load_seconds: float = 0.0
@@ -294,8 +295,10 @@ class SegmentWidget(Container):
             return
         self._explain_input(layer, data, layout)
         self._cancel = threading.Event()
+        labels = getattr(layer, "axis_labels", None)
         run = _Run(source=layer.name, layout=layout, scale=np.asarray(layer.scale, float),
-                   translate=np.asarray(layer.translate, float), model=Path(str(self._model_value)).stem)
+                   translate=np.asarray(layer.translate, float), model=Path(str(self._model_value)).stem,
+                   axis_labels=None if labels is None else tuple(labels))
         worker = create_worker(_work, str(bundled_models().get(self._model_value, self._model_value)), data,
                                rgb=layer.rgb, device=self._device.value, cancel=self._cancel,
                                _progress={"total": layout.n_planes + 1, "desc": f"Segment {layer.name}"})
@@ -434,9 +437,12 @@ class SegmentWidget(Container):
 
     def _result_layer(self, run: _Run, role: str, kind: type[Layer], data: np.ndarray, *,
                       leading_axis: bool = False, **style: Any) -> Layer:
-        scale, translate = run.scale, run.translate
+        scale, translate, axis_labels = run.scale, run.translate, run.axis_labels
         if leading_axis:
             scale, translate = np.r_[1.0, scale], np.r_[0.0, translate]
+            axis_labels = None if axis_labels is None else ("color", *axis_labels)
+        if axis_labels is not None:
+            style["axis_labels"] = axis_labels
         layer = self._find_result_layer(run, role, kind)
         data_ndim = data.shape[-1] if kind is Vectors else data.ndim
         if layer is not None and layer.ndim != data_ndim:
