@@ -7,7 +7,8 @@ into the arrays the widget shows (probabilities, color map, foreground, labels) 
 keeps its `ColorComponents`, a semiconv plane its `Embeddings`.
 
 Only the generator `segment_stack` loads torch, when it runs; importing this module loads neither torch, Qt nor
-napari. This is the compute side of the Segment widget (`napari_deepcolor._widget`), usable without a GUI.
+napari, nor scipy (post-processing is imported when a plane is decoded), so the widget opens quickly. This is the
+compute side of the Segment widget (`napari_deepcolor._widget`), usable without a GUI.
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ import numpy as np
 import numpy.typing as npt
 
 from napari_deepcolor.config import ModelConfig
-from napari_deepcolor.display import displacement_vectors
-from napari_deepcolor.postprocess import ColorComponents, Instances, cluster_embeddings
 
 if TYPE_CHECKING:
     from napari_deepcolor.inference import Embeddings, LoadedModel
+    from napari_deepcolor.postprocess import Instances
 
 __all__ = [
     "Cancelled",
@@ -169,6 +169,8 @@ class ColoringPlane:
     """
 
     def __init__(self, probs: np.ndarray) -> None:
+        from napari_deepcolor.postprocess import ColorComponents
+
         self.components = ColorComponents.from_probs(probs)
 
     @property
@@ -189,6 +191,8 @@ class SemiconvPlane:
 
     def decode(self, knobs: Knobs) -> Instances:
         """Instances by `cluster_embeddings` with the knobs' τ, seed threshold, foreground threshold and σ scale."""
+        from napari_deepcolor.postprocess import cluster_embeddings
+
         e = self.embeddings
         return cluster_embeddings(e.embeddings, e.foreground, sigma=e.sigma * knobs.sigma_scale, seeds=e.seeds,
                                   threshold=knobs.threshold, min_size=knobs.min_size,
@@ -196,6 +200,8 @@ class SemiconvPlane:
 
     def vectors(self, knobs: Knobs, *, step: int) -> np.ndarray:
         """Displacement vectors ``(N, 2, 2)`` of foreground pixels sampled every ``step`` pixels (napari Vectors)."""
+        from napari_deepcolor.display import displacement_vectors
+
         e = self.embeddings
         return displacement_vectors(e.embeddings, unit=e.unit, foreground=e.foreground, step=step,
                                     foreground_threshold=knobs.foreground_threshold)
