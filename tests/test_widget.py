@@ -89,7 +89,8 @@ def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_
     run_and_wait(qtbot, widget)
     layers = result_layers(viewer)
     assert set(layers) == {"probabilities", "colors", "instances"}
-    assert layers["probabilities"].data.shape == (9, 520, 696)
+    n_colors = inference.model_info("worms")[0].n_colors
+    assert layers["probabilities"].data.shape == (n_colors, 520, 696)
     assert layers["instances"].data.shape == layers["colors"].data.shape == (520, 696)
     assert layers["instances"].name == "worms BBBC010 A01 instances"
     np.testing.assert_array_equal(layers["instances"].scale, image.scale)
@@ -321,3 +322,24 @@ def test_opening_the_widget_loads_no_torch():
         "viewer.close()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_an_unexpected_error_in_the_worker_leaves_the_widget_usable(qtbot, viewer_and_widget, tiny_model,
+                                                                    monkeypatch):
+    from napari_deepcolor import stack
+
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(tiny_model)
+    relayed = []
+    monkeypatch.setattr("napari.utils.notifications.notification_manager.receive_error",
+                        lambda *args, **kwargs: relayed.append(args))
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(stack, "predict_plane", broken)
+    run_and_wait(qtbot, widget)
+    assert len(relayed) == 1 and relayed[0][0] is KeyError  # napari's error notification, with its traceback
+    assert widget._status.value == "tiny: failed (see the notification)"
+    assert widget._run.text == "Run" and widget._image.enabled

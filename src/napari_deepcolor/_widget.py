@@ -299,9 +299,13 @@ class SegmentWidget(Container):
         run = _Run(source=layer.name, layout=layout, scale=np.asarray(layer.scale, float),
                    translate=np.asarray(layer.translate, float), model=Path(str(self._model_value)).stem,
                    axis_labels=None if labels is None else tuple(labels))
+        # An exception is a bug (expected failures come back as messages): the "errored" handler shows napari's error
+        # notification with its traceback; connecting it here keeps the worker from re-raising it in the event loop.
         worker = create_worker(_work, str(bundled_models().get(self._model_value, self._model_value)), data,
                                rgb=layer.rgb, device=self._device.value, cancel=self._cancel,
-                               _progress={"total": layout.n_planes + 1, "desc": f"Segment {layer.name}"})
+                               _progress={"total": layout.n_planes + 1, "desc": f"Segment {layer.name}"},
+                               _connect={"errored": lambda error: self._handle(run, "errored", error)},
+                               _start_thread=False)
         # napari's progress bars call processEvents(), which would re-enter these handlers: queue, then drain.
         worker.yielded.connect(lambda event: self._handle(run, "event", event))
         worker.returned.connect(lambda value: self._handle(run, "returned", value))
@@ -378,6 +382,9 @@ class SegmentWidget(Container):
             run.outcome, message = payload
             if run.outcome == "failed":
                 self._notify("error", f"segmenting '{run.source}' failed: {message}")
+        elif kind == "errored":
+            run.outcome = "failed"
+            notifications.notification_manager.receive_error(type(payload), payload, payload.__traceback__)
         elif kind == "finished":
             run.seconds = time.perf_counter() - run.start
             if not run.outcome:  # no return value: napari's own cancel (worker.quit) stopped it
