@@ -343,3 +343,29 @@ def test_an_unexpected_error_in_the_worker_leaves_the_widget_usable(qtbot, viewe
     assert len(relayed) == 1 and relayed[0][0] is KeyError  # napari's error notification, with its traceback
     assert widget._status.value == "tiny: failed (see the notification)"
     assert widget._run.text == "Run" and widget._image.enabled
+
+
+def test_load_file_opens_a_dialog_and_cancelling_it_keeps_the_model(viewer_and_widget, tiny_model, monkeypatch):
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_deepcolor._widget import LOAD_FILE
+
+    viewer, widget = viewer_and_widget
+    before = widget._model.value
+    answers = iter([("", ""), (str(tiny_model), "")])
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: next(answers))
+    widget._model.value = LOAD_FILE  # the dialog is cancelled
+    assert widget._model.value == before
+    widget._model.value = LOAD_FILE  # a file is chosen
+    assert widget._model.value == str(tiny_model) and widget._config.n_colors == 4
+    assert widget._status.value == "tiny: coloring, 4 colors (0 = background), gray input"
+
+
+def test_a_multiscale_image_is_segmented_at_full_resolution(qtbot, viewer_and_widget, tiny_model, notes):
+    viewer, widget = viewer_and_widget
+    full = blobs_pair(0, size=64)[0]
+    widget._image.value = viewer.add_image([full, full[::2, ::2]], name="pyramid", multiscale=True)
+    widget.add_model_file(tiny_model)
+    run_and_wait(qtbot, widget)
+    assert ("info", "'pyramid' is multiscale: its full-resolution level is segmented") in notes
+    assert result_layers(viewer)["instances"].data.shape == (64, 64)

@@ -217,7 +217,7 @@ class SegmentWidget(Container):
         self._model_value, self._config = value, config
         self._set_knob_defaults(config)
         self._on_knob_changed()  # the labels shown follow the sliders
-        kind = (f"coloring, {config.n_colors - 1} colors" if config.method == "coloring"
+        kind = (f"coloring, {config.n_colors} colors (0 = background)" if config.method == "coloring"
                 else f"semi-convolutional, {config.embedding_dims} dimensions")
         self._model_text = f"{Path(str(value)).stem}: {kind}, {'RGB' if config.in_channels == 3 else 'gray'} input"
         if self._active is None and self._shown is None:

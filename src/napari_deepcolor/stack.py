@@ -355,6 +355,7 @@ class StackResult:
         self.knobs = knobs
         self.labels = np.zeros(layout.shape, np.int32)
         self.planes: dict[tuple[int, ...], Plane] = {}
+        self._counts: dict[tuple[int, ...], int] = {}  # instances per plane, for n_instances()
         self.probs = self.colors = self.foreground = None
         if config.method == "coloring":
             # np.zeros leaves untouched pages unallocated; a 2D image takes the network's array as it is (add()).
@@ -380,6 +381,7 @@ class StackResult:
         self.planes[index] = plane
         instances = plane.decode(self.knobs)
         self.labels[index] = instances.labels
+        self._counts[index] = instances.n_instances
         return instances
 
     def set_knobs(self, knobs: Knobs, *, indices: list[tuple[int, ...]] | None = None) -> list[tuple[int, ...]]:
@@ -393,7 +395,9 @@ class StackResult:
         self.knobs = knobs
         todo = list(self.planes) if indices is None else [i for i in indices if i in self.planes]
         for index in todo:
-            self.labels[index] = self.planes[index].decode(knobs).labels
+            instances = self.planes[index].decode(knobs)
+            self.labels[index] = instances.labels
+            self._counts[index] = instances.n_instances
         return todo
 
     def vectors(self, *, step: int = 8) -> np.ndarray:
@@ -413,4 +417,4 @@ class StackResult:
 
     def n_instances(self) -> int:
         """Instances over all planes added so far (each plane counts its own)."""
-        return int(sum(self.labels[i].max(initial=0) for i in self.planes))  # numbered 1..N in each plane
+        return sum(self._counts.values())
