@@ -26,3 +26,36 @@ def tiny_model(tmp_path):
     torch.manual_seed(0)
     config = ModelConfig(n_colors=4, depth=2, width=4, min_size=2.0)
     return save_checkpoint(tmp_path / "tiny.safetensors", Checkpoint(config, create_model(config).state_dict(), {}))
+
+
+@pytest.fixture
+def tiny_semiconv_model(tmp_path):
+    """Path of an untrained tiny semi-convolutional checkpoint (σ = 0.5 embedding units)."""
+    torch = pytest.importorskip("torch")
+    from napari_deepcolor.checkpoint import Checkpoint, save_checkpoint
+    from napari_deepcolor.config import ModelConfig
+    from napari_deepcolor.models import create_model
+
+    torch.manual_seed(0)
+    config = ModelConfig(method="semiconv", embedding_dims=4, depth=2, width=4, coordinate_scale=8.0, min_size=2.0)
+    return save_checkpoint(tmp_path / "tiny_semiconv.safetensors",
+                           Checkpoint(config, create_model(config).state_dict(), {}))
+
+
+@pytest.fixture
+def spotty_model(tmp_path):
+    """Path of an untrained tiny coloring checkpoint whose argmax varies across an image (head weights × 30).
+
+    The plain `tiny_model` paints a whole image one color (one component); tests of τ and ρ need several.
+    """
+    torch = pytest.importorskip("torch")
+    from napari_deepcolor.checkpoint import Checkpoint, save_checkpoint
+    from napari_deepcolor.config import ModelConfig
+    from napari_deepcolor.models import create_model
+
+    torch.manual_seed(0)
+    config = ModelConfig(n_colors=4, depth=2, width=4, min_size=2.0)
+    network = create_model(config)
+    with torch.no_grad():
+        network.head.weight.mul_(30)
+    return save_checkpoint(tmp_path / "spotty.safetensors", Checkpoint(config, network.state_dict(), {}))

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from skimage.transform import resize
 
 IGNORE = -1
 
@@ -65,6 +64,8 @@ def rescale_image(image: np.ndarray, scale: float) -> np.ndarray:
     """Resize ``(C, Y, X)`` by ``scale`` with anti-aliasing (no-op for 1)."""
     if scale == 1:
         return image
+    from skimage.transform import resize  # loads scipy.ndimage (seconds on a busy machine): only when resizing
+
     shape = scaled_shape(image.shape[1:], scale)
     return resize(image, (image.shape[0], *shape), order=1, anti_aliasing=scale < 1,
                   preserve_range=True).astype(np.float32)
@@ -74,6 +75,8 @@ def rescale_labels(labels: np.ndarray, scale: float) -> np.ndarray:
     """Resize a label image ``(Y, X)`` by ``scale`` with nearest-neighbour sampling (no-op for 1)."""
     if scale == 1:
         return labels
+    from skimage.transform import resize
+
     return resize(labels, scaled_shape(labels.shape, scale), order=0, anti_aliasing=False,
                   preserve_range=True).astype(np.int32)
 

@@ -165,7 +165,14 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
     import tifffile
 
     labels = np.asarray(labels)
-    dtype = np.uint16 if labels.min(initial=0) >= 0 and labels.max(initial=0) < 2**16 else np.int32
+    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
+        raise ValueError(f"expected integer labels, got dtype {labels.dtype}; a label image holds one integer id "
+                         "per object")
+    low, high = labels.min(initial=0), labels.max(initial=0)
+    if low < np.iinfo(np.int32).min or high > np.iinfo(np.int32).max:
+        raise ValueError(f"label ids {low}..{high} do not fit in int32; renumber them (e.g. "
+                         "skimage.segmentation.relabel_sequential) before saving")
+    dtype = np.uint16 if low >= 0 and high < 2**16 else np.int32
     return write_atomic(path, lambda tmp: tifffile.imwrite(tmp, labels.astype(dtype), compression="zlib"))
 
 

@@ -1,0 +1,522 @@
+"""The Segment dock widget: pick an image and a model, run the network in a worker, tune the decoding live.
+
+The GUI side only: layer and model pickers, the worker's life cycle, result layers and notifications. The compute
+side is `napari_deepcolor.stack` (plane-by-plane prediction, cached network outputs, re-decoding); torch is imported
+only inside the worker, so opening the widget does not load it.
+
+Result layers are found again by their metadata (``layer.metadata["napari_deepcolor"] == {"role": ..., "source":
+image name}``), so a second run updates them instead of adding new ones, and a layer the user made is never
+touched, whatever its name.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, FloatSlider, Label, PushButton
+from napari.layers import Image, Labels, Layer, Vectors
+from napari.qt.threading import create_worker
+from napari.utils import notifications
+from qtpy.QtCore import QTimer
+
+from napari_deepcolor.checkpoint import CheckpointError, read_header
+from napari_deepcolor.inference import DEVICES, bundled_models
+
+if TYPE_CHECKING:
+    import napari
+
+    from napari_deepcolor.config import ModelConfig
+    from napari_deepcolor.stack import Knobs, ModelLoaded, PlaneDone, StackLayout, StackResult
+
+META_KEY = "napari_deepcolor"
+LOAD_FILE = "<load file...>"
+NO_IMAGE = ("there is no image to segment: open one (File > Open, or File > Open Sample > Deep Coloring) and choose "
+            "it under 'image'")
+
+
+def _work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.Event):
+    """The worker: `segment_stack`'s events, then ``(outcome, message)`` with outcome done, cancelled or failed.
+
+    Expected failures (a model that does not load, a device that is not there, a bad image, memory) come back as a
+    message for a notification rather than as an exception (which napari would show with a traceback).
+    """
+    from napari_deepcolor.stack import Cancelled, segment_stack
+
+    try:
+        yield from segment_stack(model, image, rgb=rgb, device=device, cancel=cancel)
+    except Cancelled:
+        return "cancelled", ""
+    except CheckpointError as error:
+        return "failed", f"could not load the model: {error}"
+    except MemoryError:
+        return "failed", ("out of memory: close other programs or layers, or segment a smaller image (crop it, or "
+                          "split a stack into layers)")
+    except (ValueError, RuntimeError) as error:
+        return "failed", str(error)
+    return "done", ""
+
+
+@dataclass
+class _Run:
+    """One press of Run: what it segments, and what it has produced so far."""
+
+    source: str
+    layout: StackLayout
+    scale: np.ndarray
+    translate: np.ndarray
+    model: str
+    axis_labels: tuple[str, ...] | None = None  # the image's (napari >= 0.6 layers have them)
+    start: float = field(default_factory=time.perf_counter)
+    device: str = ""
+    load_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    seconds: float = 0.0
+    planes: int = 0
+    outcome: str = ""  # "" while running, then done, cancelled or failed
+    result: StackResult | None = None
+    worker: Any = None
+
+    def summary(self) -> str:
+        n = self.layout.n_planes
+        text = (f"{self.model} on {self.device}: {self.planes} of {n} plane{'s' * (n > 1)} in {self.seconds:.1f} s "
+                f"(model loading {self.load_seconds:.1f} s, prediction {self.predict_seconds:.1f} s)")
+        if self.outcome == "cancelled":
+            text = f"cancelled; {text}"
+        if self.result is not None:
+            text += f"; {self.result.n_instances()} instances"
+        return text
+
+
+class SegmentWidget(Container):
+    """Segment an Image layer with a bundled or saved model; τ/ρ (or the kernel knobs) re-decode live.
+
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+        Injected by napari when the widget is opened from the Plugins menu.
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self._model_files: list[str] = []
+        self._config: ModelConfig | None = None
+        self._model_value: str | None = None
+        self._worker = None
+        self._cancel = threading.Event()
+        self._active: _Run | None = None  # the run in progress
+        self._shown: _Run | None = None  # the run whose result the layers show and the sliders re-decode
+        self._last: _Run | None = None  # the last run that finished
+        self._queue: list[tuple[_Run, str, Any]] = []
+        self._busy = False
+        self._closed = False
+        self._model_text = ""
+
+        self._image = ComboBox(label="image", choices=self._image_choices,
+                               tooltip="The image to segment: 2D gray or RGB(A), or a stack of 2D planes (time, z)")
+        self._model = ComboBox(label="model", choices=self._model_choices,
+                               tooltip="A model bundled with the plugin, or a checkpoint file made by deepcolor train")
+        self._device = ComboBox(label="device", choices=list(DEVICES), value="auto",
+                                tooltip="auto: CUDA if there is one, then Apple MPS, else the CPU")
+        self._run = PushButton(text="Run", tooltip="Run the network on the image (click again to cancel)")
+        self._min_size = FloatSlider(label="min size τ (px)", min=0, max=1000, step=1,
+                                     tooltip="τ: instances with fewer pixels are dropped")
+        self._merge_distance = FloatSlider(label="merge distance ρ (px)", min=0, max=100, step=0.5,
+                                           tooltip="ρ: pieces of one color closer than this (Hausdorff distance) "
+                                                   "become one instance; 0 = never merge")
+        self._threshold = FloatSlider(label="seed threshold", min=0.01, max=0.99, step=0.01,
+                                      tooltip="A pixel joins a seed's instance when the kernel K(seed, pixel) is at "
+                                              "least this")
+        self._sigma_scale = FloatSlider(label="kernel scale (× σ)", min=0.1, max=5, step=0.05, value=1.0,
+                                        tooltip="Widens (> 1) or narrows (< 1) the trained kernel σ: wider merges "
+                                                "more pixels into each instance")
+        self._foreground_threshold = FloatSlider(label="foreground threshold", min=0.01, max=1.0, step=0.01,
+                                                 tooltip="Pixels whose foreground probability is at least this are "
+                                                         "segmented")
+        self._status = Label(value="")
+        self._status.native.setWordWrap(True)
+        self._knob_widgets = (self._min_size, self._merge_distance, self._threshold, self._sigma_scale,
+                              self._foreground_threshold)
+        self.extend([self._image, self._model, self._device, self._run, *self._knob_widgets, self._status])
+
+        # Live tuning: the visible plane at once (coalesced per event-loop pass), every plane after a pause.
+        self._live_timer = QTimer(self.native, singleShot=True, interval=0)
+        self._live_timer.timeout.connect(lambda: self._apply_knobs(full=False))
+        self._full_timer = QTimer(self.native, singleShot=True, interval=300)
+        self._full_timer.timeout.connect(lambda: self._apply_knobs(full=True))
+
+        self._run.changed.connect(self._on_run_clicked)
+        self.native.destroyed.connect(self._on_destroyed)
+        self._model.changed.connect(self._on_model_changed)
+        for widget in self._knob_widgets:
+            widget.changed.connect(self._on_knob_changed)
+        if self._model.value != LOAD_FILE:  # no file dialog when the widget opens, even without bundled models
+            self._on_model_changed(self._model.value)
+
+    # -- pickers ---------------------------------------------------------------------------------------------------
+
+    def _image_choices(self, _widget: Any = None) -> list[tuple[str, Layer]]:
+        """Image layers first, then the other layers (chosen, they get a notification saying what to do)."""
+        layers = [layer for layer in self._viewer.layers if META_KEY not in layer.metadata]
+        images = [layer for layer in layers if isinstance(layer, Image)]
+        others = [layer for layer in layers if not isinstance(layer, Image)]
+        return [(layer.name, layer) for layer in images] + [
+            (f"{layer.name} ({type(layer).__name__})", layer) for layer in others]
+
+    def _model_choices(self, _widget: Any = None) -> list[tuple[str, str]]:
+        bundled = [(f"{name} (bundled)", name) for name in bundled_models()]
+        files = [(Path(path).name, path) for path in self._model_files]
+        return [*bundled, *files, ("load file...", LOAD_FILE)]
+
+    def add_model_file(self, path: str | Path) -> bool:
+        """Offer a checkpoint file in the model picker and select it; False (and a notification) if it is unreadable."""
+        path = str(Path(path).expanduser())
+        try:
+            read_header(path)
+        except CheckpointError as error:
+            self._notify("error", f"could not load the model file: {error}. Choose a napari-deepcolor checkpoint "
+                                  "(.safetensors, as written by deepcolor train) or a bundled model.")
+            self._restore_model_choice()
+            return False
+        if path not in self._model_files:
+            self._model_files.append(path)
+        self._model.reset_choices()
+        self._model.value = path
+        return True
+
+    def _restore_model_choice(self) -> None:
+        with self._model.changed.blocked():
+            self._model.reset_choices()
+            if self._model_value is not None:
+                self._model.value = self._model_value
+
+    def _on_model_changed(self, value: str | None) -> None:
+        if value == LOAD_FILE:
+            from qtpy.QtWidgets import QFileDialog
+
+            path, _ = QFileDialog.getOpenFileName(self.native, "Load a napari-deepcolor model", "",
+                                                  "napari-deepcolor checkpoints (*.safetensors);;All files (*)")
+            if path:
+                self.add_model_file(path)
+            else:
+                self._restore_model_choice()
+            return
+        if value is None:
+            return
+        try:
+            config, _ = read_header(bundled_models().get(value, value))
+        except CheckpointError as error:
+            self._notify("error", f"could not load the model {value!r}: {error}")
+            self._restore_model_choice()
+            return
+        self._model_value, self._config = value, config
+        self._set_knob_defaults(config)
+        self._on_knob_changed()  # the labels shown follow the sliders
+        kind = (f"coloring, {config.n_colors} colors (0 = background)" if config.method == "coloring"
+                else f"semi-convolutional, {config.embedding_dims} dimensions")
+        self._model_text = f"{Path(str(value)).stem}: {kind}, {'RGB' if config.in_channels == 3 else 'gray'} input"
+        if self._active is None and self._shown is None:
+            self._render_status()
+
+    def _set_knob_defaults(self, config: ModelConfig) -> None:
+        """The model's recommended knobs; the sliders of the other method are hidden."""
+        from napari_deepcolor.stack import Knobs
+
+        knobs = Knobs.from_config(config)
+        coloring = config.method == "coloring"
+        with self._knobs_blocked():
+            self._min_size.max = max(1000.0, 5 * knobs.min_size)
+            self._merge_distance.max = max(100.0, 5 * knobs.merge_distance)
+            self._min_size.value = knobs.min_size
+            self._merge_distance.value = knobs.merge_distance
+            self._threshold.value = knobs.threshold
+            self._foreground_threshold.value = knobs.foreground_threshold
+            self._sigma_scale.value = 1.0
+        self._merge_distance.visible = coloring
+        for widget in (self._threshold, self._sigma_scale, self._foreground_threshold):
+            widget.visible = not coloring
+
+    def _knobs_blocked(self):
+        from contextlib import ExitStack
+
+        stack = ExitStack()
+        for widget in self._knob_widgets:
+            stack.enter_context(widget.changed.blocked())
+        return stack
+
+    def knobs(self) -> Knobs:
+        """The decoding knobs the sliders show."""
+        from napari_deepcolor.stack import Knobs
+
+        return Knobs(min_size=self._min_size.value, merge_distance=self._merge_distance.value,
+                     threshold=self._threshold.value, foreground_threshold=self._foreground_threshold.value,
+                     sigma_scale=self._sigma_scale.value)
+
+    # -- running ---------------------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def _on_run_clicked(self, *_: Any) -> None:
+        if self.running:
+            self.cancel()
+        else:
+            self.run()
+
+    def run(self) -> None:
+        """Start segmenting the chosen image with the chosen model (what Run does)."""
+        from napari_deepcolor.stack import stack_layout
+
+        if self.running:
+            return
+        layer = self._image.value
+        if layer is None or layer not in self._viewer.layers:
+            self._notify("error", NO_IMAGE)
+            return
+        if not isinstance(layer, Image):
+            self._notify("error", f"'{layer.name}' is a {type(layer).__name__} layer, not an image: choose an Image "
+                                  "layer under 'image'. (If it holds intensities, right-click it in the layer list "
+                                  "and convert it to an Image layer.)")
+            return
+        if self._config is None or self._model_value is None:
+            self._notify("error", "choose a model under 'model' (a bundled one, or load a checkpoint file)")
+            return
+        data = layer.data[0] if layer.multiscale else layer.data
+        try:
+            layout = stack_layout(data, rgb=layer.rgb)
+        except ValueError as error:
+            self._notify("error", f"cannot segment '{layer.name}': {error}")
+            return
+        self._explain_input(layer, data, layout)
+        self._cancel = threading.Event()
+        labels = getattr(layer, "axis_labels", None)
+        run = _Run(source=layer.name, layout=layout, scale=np.asarray(layer.scale, float),
+                   translate=np.asarray(layer.translate, float), model=Path(str(self._model_value)).stem,
+                   axis_labels=None if labels is None else tuple(labels))
+        # An exception is a bug (expected failures come back as messages): the "errored" handler shows napari's error
+        # notification with its traceback; connecting it here keeps the worker from re-raising it in the event loop.
+        worker = create_worker(_work, str(bundled_models().get(self._model_value, self._model_value)), data,
+                               rgb=layer.rgb, device=self._device.value, cancel=self._cancel,
+                               _progress={"total": layout.n_planes + 1, "desc": f"Segment {layer.name}"},
+                               _connect={"errored": lambda error: self._handle(run, "errored", error)},
+                               _start_thread=False)
+        # napari's progress bars call processEvents(), which would re-enter these handlers: queue, then drain.
+        worker.yielded.connect(lambda event: self._handle(run, "event", event))
+        worker.returned.connect(lambda value: self._handle(run, "returned", value))
+        worker.finished.connect(lambda: self._handle(run, "finished", worker))
+        self._worker, self._active, run.worker = worker, run, worker
+        self._set_running(True)
+        self._render_status()
+        worker.start()
+
+    def cancel(self) -> None:
+        """Ask the running worker to stop after the current tile (what Cancel does)."""
+        if self.running:
+            self._cancel.set()
+            self._run.text = "Cancelling..."
+            self._run.enabled = False
+
+    def _explain_input(self, layer: Image, data: Any, layout: StackLayout) -> None:
+        model = Path(str(self._model_value)).stem
+        if layer.multiscale:
+            self._notify("info", f"'{layer.name}' is multiscale: its full-resolution level is segmented")
+        if layout.rgb and self._config.in_channels == 1:
+            alpha = " (alpha ignored)" if data.shape[-1] == 4 else ""
+            self._notify("info", f"'{layer.name}' is RGB{alpha} and the model {model} takes gray images: its "
+                                 "channels are averaged into one gray image")
+        elif not layout.rgb and self._config.in_channels == 3:
+            self._notify("info", f"'{layer.name}' is gray and the model {model} takes RGB images: the gray "
+                                 "image is used for all three channels")
+
+    def _set_running(self, running: bool) -> None:
+        self._run.text = "Cancel" if running else "Run"
+        self._run.enabled = True
+        for widget in (self._image, self._model, self._device):
+            widget.enabled = not running
+
+    def _on_destroyed(self, *_: Any) -> None:
+        """The dock widget or the viewer was closed: stop the worker, ignore what it still sends."""
+        self._closed = True
+        self._cancel.set()
+
+    def _handle(self, run: _Run, kind: str, payload: Any) -> None:
+        if not self._closed:
+            self._queue.append((run, kind, payload))
+            self._drain()
+
+    def _drain(self) -> None:
+        """Handle the worker's queued signals in order, one at a time (never nested in another handler)."""
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            while self._queue:
+                self._dispatch(*self._queue.pop(0))
+        finally:
+            self._busy = False
+
+    def _dispatch(self, run: _Run, kind: str, payload: Any) -> None:
+        from napari_deepcolor.stack import ModelLoaded, StackResult
+
+        if kind == "event" and isinstance(payload, ModelLoaded):
+            run.device, run.load_seconds = payload.device, payload.seconds
+            run.result = StackResult(run.layout, payload.config, self.knobs())
+        elif kind == "event":
+            run.result.set_knobs(self.knobs(), indices=[])  # the sliders may have moved since the run started
+            run.result.add(payload.index, payload.output, payload.plane)
+            run.planes += 1
+            run.predict_seconds += payload.seconds
+            n = run.layout.n_planes
+            self._shown = run
+            pbar = getattr(run.worker, "pbar", None)
+            if pbar is not None and n > 1:
+                pbar.set_description(f"Segment {run.source}: plane {run.planes}/{n}")
+            self._publish(run, vectors=n == 1)
+        elif kind == "returned":
+            run.outcome, message = payload
+            if run.outcome == "failed":
+                self._notify("error", f"segmenting '{run.source}' failed: {message}")
+        elif kind == "errored":
+            run.outcome = "failed"
+            notifications.notification_manager.receive_error(type(payload), payload, payload.__traceback__)
+        elif kind == "finished":
+            run.seconds = time.perf_counter() - run.start
+            if not run.outcome:  # no return value: napari's own cancel (worker.quit) stopped it
+                run.outcome = "cancelled" if payload.abort_requested else "done"
+            if self._worker is payload:
+                self._worker, self._active = None, None
+                self._set_running(False)
+            self._last = run
+            if run.outcome == "cancelled":
+                n = run.layout.n_planes
+                self._notify("info", f"cancelled: {run.planes} of {n} planes of '{run.source}' were segmented; "
+                                     "their results are kept")
+            if run.result is not None and run.planes and run.outcome != "failed":
+                self._publish(run, vectors=True)
+        self._render_status()
+
+    def _render_status(self) -> None:
+        run = self._active
+        if run is not None:
+            text = (f"running {run.model} on {run.device}: plane {run.planes} of {run.layout.n_planes}"
+                    if run.device else f"loading {run.model} ...")
+        elif self._last is not None and self._last.outcome == "failed":
+            text = f"{self._last.model}: failed (see the notification)"
+        elif self._shown is not None:
+            text = self._shown.summary()
+        else:
+            text = self._model_text
+        self._status.value = text
+
+    # -- result layers ---------------------------------------------------------------------------------------------
+
+    def _publish(self, run: _Run, *, vectors: bool) -> None:
+        """Show a run's arrays in its result layers (created on first use, updated afterwards)."""
+        result = run.result
+        if result.method == "coloring":
+            self._result_layer(run, "probabilities", Image, result.probs, leading_axis=True, visible=False,
+                               colormap="magma", contrast_limits=(0.0, 1.0))
+            self._result_layer(run, "colors", Labels, result.colors, visible=False)
+        else:
+            self._result_layer(run, "foreground", Image, result.foreground, visible=False, colormap="gray",
+                               contrast_limits=(0.0, 1.0))
+            if vectors:
+                self._publish_vectors(run)
+        self._result_layer(run, "instances", Labels, result.labels)
+
+    def _publish_vectors(self, run: _Run) -> None:
+        step = max(8, max(run.layout.plane) // 128)  # at most ~128 arrows along a side
+        self._result_layer(run, "displacements", Vectors, run.result.vectors(step=step), edge_color="yellow",
+                           edge_width=1.0)
+
+    def _find_result_layer(self, run: _Run, role: str, kind: type[Layer]) -> Layer | None:
+        tag = {"role": role, "source": run.source}
+        for layer in self._viewer.layers:
+            if layer.metadata.get(META_KEY) == tag and type(layer) is kind:
+                return layer
+        return None
+
+    def _result_layer(self, run: _Run, role: str, kind: type[Layer], data: np.ndarray, *,
+                      leading_axis: bool = False, **style: Any) -> Layer:
+        scale, translate, axis_labels = run.scale, run.translate, run.axis_labels
+        if leading_axis:
+            scale, translate = np.r_[1.0, scale], np.r_[0.0, translate]
+            axis_labels = None if axis_labels is None else ("color", *axis_labels)
+        if axis_labels is not None:
+            style["axis_labels"] = axis_labels
+        layer = self._find_result_layer(run, role, kind)
+        data_ndim = data.shape[-1] if kind is Vectors else data.ndim
+        if layer is not None and layer.ndim != data_ndim:
+            self._viewer.layers.remove(layer)
+            layer = None
+        if layer is None:
+            layer = kind(data, name=f"{run.source} {role}", scale=scale, translate=translate,
+                         metadata={META_KEY: {"role": role, "source": run.source}}, **style)
+            self._viewer.add_layer(layer)
+        else:
+            # each of these refreshes the layer (tens of ms at 1024 x 1024): set only what changed
+            if not np.array_equal(layer.scale, scale):
+                layer.scale = scale
+            if not np.array_equal(layer.translate, translate):
+                layer.translate = translate
+            if layer.data is data:  # changed in place (StackResult's arrays): refreshing costs half a new assignment
+                layer.refresh()
+            else:
+                layer.data = data
+        return layer
+
+    # -- live tuning -----------------------------------------------------------------------------------------------
+
+    def _on_knob_changed(self, *_: Any) -> None:
+        run = self._shown
+        if run is None:
+            return
+        self._live_timer.start()
+        if run.layout.leading:
+            self._full_timer.start()
+
+    def _apply_knobs(self, *, full: bool) -> None:
+        """Re-decode from the cached network output: the displayed plane (live), or every plane (after a pause)."""
+        run = self._shown
+        if run is None:
+            return
+        if self._busy:  # inside another handler (napari may process events there): try again right after
+            (self._full_timer if full else self._live_timer).start()
+            return
+        self._busy = True
+        try:
+            knobs = self.knobs()
+            if full or not run.layout.leading:
+                run.result.set_knobs(knobs)
+                if run.result.method == "semiconv":
+                    self._publish_vectors(run)
+            else:
+                run.result.set_knobs(knobs, indices=[self._displayed_plane(run)])
+            self._result_layer(run, "instances", Labels, run.result.labels)
+        finally:
+            self._busy = False
+        if self._active is None:
+            self._render_status()
+        self._drain()  # worker signals that arrived meanwhile
+
+    def _displayed_plane(self, run: _Run) -> tuple[int, ...]:
+        """Index of the plane of the run's result that the viewer shows now."""
+        leading = run.layout.leading
+        layer = self._find_result_layer(run, "instances", Labels)
+        if layer is None:
+            return (0,) * len(leading)
+        point = layer.world_to_data(self._viewer.dims.point)
+        return tuple(int(np.clip(round(p), 0, n - 1)) for p, n in zip(point[: len(leading)], leading))
+
+    # -- notifications ---------------------------------------------------------------------------------------------
+
+    def _notify(self, level: str, message: str) -> None:
+        """A napari notification: ``level`` is "error", "warning" or "info"."""
+        {"error": notifications.show_error, "warning": notifications.show_warning,
+         "info": notifications.show_info}[level](message)

@@ -1,0 +1,420 @@
+"""Images as napari holds them, segmented one 2D plane at a time, with each plane's network output kept.
+
+An image is a stack of 2D planes: ``(..., Y, X)`` gray or ``(..., Y, X, 3|4)`` RGB(A), with up to two leading axes
+(time, z). `segment_stack` loads a model and runs the network once per plane; `StackResult` collects the planes
+into the arrays the widget shows (probabilities, color map, foreground, labels) and re-decodes them for new knobs
+(`Knobs`: τ and ρ for coloring, the kernel knobs for semiconv) without running the network again: a coloring plane
+keeps its `ColorComponents`, a semiconv plane its `Embeddings`.
+
+Only the generator `segment_stack` loads torch, when it runs; importing this module loads neither torch, Qt nor
+napari, nor scipy (post-processing is imported when a plane is decoded), so the widget opens quickly. This is the
+compute side of the Segment widget (`napari_deepcolor._widget`), usable without a GUI.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from napari_deepcolor.config import ModelConfig
+
+if TYPE_CHECKING:
+    from napari_deepcolor.inference import Embeddings, LoadedModel
+    from napari_deepcolor.postprocess import Instances
+
+__all__ = [
+    "Cancelled",
+    "ColoringPlane",
+    "Knobs",
+    "ModelLoaded",
+    "PlaneDone",
+    "SemiconvPlane",
+    "StackLayout",
+    "StackResult",
+    "predict_plane",
+    "segment_stack",
+    "stack_layout",
+]
+
+MAX_LEADING_AXES = 2  # time and z
+
+
+class Cancelled(Exception):  # noqa: N818 - a request, not an error
+    """Raised inside `segment_stack` when its ``cancel`` event is set."""
+
+
+@dataclass(frozen=True)
+class StackLayout:
+    """How the axes of an image are read.
+
+    Attributes
+    ----------
+    leading : tuple of int
+        Sizes of the plane axes (time, z), ``()`` for a single 2D image.
+    plane : (int, int)
+        ``(Y, X)`` of each plane.
+    rgb : bool
+        Whether a last axis of 3 or 4 channels follows ``(Y, X)``.
+    """
+
+    leading: tuple[int, ...]
+    plane: tuple[int, int]
+    rgb: bool
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the label image: ``(*leading, Y, X)``."""
+        return (*self.leading, *self.plane)
+
+    @property
+    def n_planes(self) -> int:
+        return int(np.prod(self.leading, dtype=np.int64))
+
+    def indices(self) -> Iterator[tuple[int, ...]]:
+        """Index of every plane in the leading axes, in C order (``()`` once for a 2D image)."""
+        return np.ndindex(*self.leading)
+
+
+def stack_layout(image: npt.ArrayLike, *, rgb: bool) -> StackLayout:
+    """Check that ``image`` can be segmented plane by plane, and say how its axes are read.
+
+    Reads only the shape and dtype (a lazy dask array stays unread).
+
+    Parameters
+    ----------
+    image : array, shape (..., Y, X) or, with ``rgb``, (..., Y, X, 3|4)
+        At most `MAX_LEADING_AXES` leading axes; any real dtype (bool, integers, floats).
+    rgb : bool
+        Whether the last axis holds RGB(A) channels (napari's ``Image.rgb``).
+
+    Returns
+    -------
+    StackLayout
+
+    Raises
+    ------
+    ValueError
+        Saying what was wrong and what to do: too few or too many axes, an empty image, a non-real dtype.
+    """
+    shape = tuple(int(s) for s in np.shape(image))
+    dtype = np.dtype(getattr(image, "dtype", None) or np.asarray(image).dtype)
+    if rgb and (len(shape) < 3 or shape[-1] not in (3, 4)):
+        raise ValueError(f"expected an RGB(A) image with 3 or 4 channels on its last axis, got shape {shape}")
+    spatial = shape[:-1] if rgb else shape
+    if len(spatial) < 2:
+        raise ValueError(f"expected a 2D image (Y, X) or a stack of 2D planes, got shape {shape}: a 2D image "
+                         "needs two axes")
+    if len(spatial) > 2 + MAX_LEADING_AXES:
+        kind = "RGB " if rgb else ""
+        raise ValueError(f"expected a 2D {kind}image or a stack of 2D planes with at most {MAX_LEADING_AXES} more "
+                         f"axes (time, z), got shape {shape}; split the extra axes into separate layers first "
+                         "(right-click the layer > Split Stack)")
+    if 0 in spatial:
+        raise ValueError(f"the image is empty (shape {shape}); choose an image with pixels")
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating) or dtype == bool):
+        raise ValueError(f"expected an image of integers or floats, got dtype {dtype} (shape {shape}); convert it "
+                         "to a real-valued image first")
+    return StackLayout(leading=spatial[:-2], plane=(spatial[-2], spatial[-1]), rgb=rgb)
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Decoding knobs, all in the input image's pixels.
+
+    Attributes
+    ----------
+    min_size : float
+        τ: instances with fewer pixels become background (both methods).
+    merge_distance : float
+        ρ, coloring only: same-color components closer than this (symmetric Hausdorff distance) merge; 0 = never.
+    threshold : float
+        Semiconv only, in (0, 1): a pixel joins a seed's instance when K_σ(seed, pixel) >= this ("seed threshold").
+    foreground_threshold : float
+        Semiconv only, in (0, 1]: pixels whose foreground probability is at least this are segmented.
+    sigma_scale : float
+        Semiconv only, > 0: the kernel's σ is the model's trained σ times this ("kernel scale"). With the threshold
+        it sets the kernel radius ``−σ · sigma_scale · log(threshold)`` in embedding units.
+    """
+
+    min_size: float = 0.0
+    merge_distance: float = 0.0
+    threshold: float = 0.5
+    foreground_threshold: float = 0.5
+    sigma_scale: float = 1.0
+
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> Knobs:
+        """The model's recommended knobs (stored in its checkpoint)."""
+        return cls(min_size=config.min_size, merge_distance=config.merge_distance,
+                   threshold=config.kernel_threshold, foreground_threshold=config.foreground_threshold)
+
+    def replace(self, **changes: float) -> Knobs:
+        return replace(self, **changes)
+
+
+class ColoringPlane:
+    """What a coloring network predicted for one plane, reduced to what decoding needs.
+
+    Parameters
+    ----------
+    probs : ndarray, shape (C, Y, X), float
+        Color probabilities; not kept (the `ColorComponents` hold the color map and per-component statistics).
+    """
+
+    def __init__(self, probs: np.ndarray) -> None:
+        from napari_deepcolor.postprocess import ColorComponents
+
+        self.components = ColorComponents.from_probs(probs)
+
+    @property
+    def colors(self) -> np.ndarray:
+        """ndarray, shape (Y, X), integer: the argmax color of every pixel, 0 = background."""
+        return self.components.colors
+
+    def decode(self, knobs: Knobs) -> Instances:
+        """Instances for τ = ``knobs.min_size`` and ρ = ``knobs.merge_distance``; milliseconds at 1024 × 1024."""
+        return self.components.to_labels(min_size=knobs.min_size, merge_distance=knobs.merge_distance or None)
+
+
+class SemiconvPlane:
+    """What a semi-convolutional network predicted for one plane (embeddings, foreground, seeds, σ)."""
+
+    def __init__(self, embeddings: Embeddings) -> None:
+        self.embeddings = embeddings
+
+    def decode(self, knobs: Knobs) -> Instances:
+        """Instances by `cluster_embeddings` with the knobs' τ, seed threshold, foreground threshold and σ scale."""
+        from napari_deepcolor.postprocess import cluster_embeddings
+
+        e = self.embeddings
+        return cluster_embeddings(e.embeddings, e.foreground, sigma=e.sigma * knobs.sigma_scale, seeds=e.seeds,
+                                  threshold=knobs.threshold, min_size=knobs.min_size,
+                                  foreground_threshold=knobs.foreground_threshold)
+
+    def vectors(self, knobs: Knobs, *, step: int) -> np.ndarray:
+        """Displacement vectors ``(N, 2, 2)`` of foreground pixels sampled every ``step`` pixels (napari Vectors)."""
+        from napari_deepcolor.display import displacement_vectors
+
+        e = self.embeddings
+        return displacement_vectors(e.embeddings, unit=e.unit, foreground=e.foreground, step=step,
+                                    foreground_threshold=knobs.foreground_threshold)
+
+
+Plane = ColoringPlane | SemiconvPlane
+
+
+def predict_plane(model: LoadedModel, plane: np.ndarray, *, rgb: bool = False, tile_size: int = 1024,
+                  overlap: int = 64, progress: Callable[[int, int], None] | None = None,
+                  ) -> tuple[np.ndarray | Embeddings, Plane]:
+    """Run the network on one plane.
+
+    Parameters
+    ----------
+    model : LoadedModel
+    plane : ndarray, shape (Y, X), or (Y, X, 3|4) with ``rgb``
+    tile_size, overlap, progress
+        As in `napari_deepcolor.inference.predict_probs` (tiled inference, per-tile progress).
+
+    Returns
+    -------
+    output : ndarray (probs, shape (C, Y, X), float32) or Embeddings
+    plane : ColoringPlane or SemiconvPlane
+    """
+    from napari_deepcolor import inference
+
+    kwargs = {"channel_axis": -1 if rgb else None, "tile_size": tile_size, "overlap": overlap, "progress": progress}
+    if model.config.method == "coloring":
+        probs = inference.predict_probs(model, plane, **kwargs)
+        return probs, ColoringPlane(probs)
+    embeddings = inference.predict_embeddings(model, plane, **kwargs)
+    return embeddings, SemiconvPlane(embeddings)
+
+
+@dataclass(frozen=True)
+class ModelLoaded:
+    """First event of `segment_stack`: the model is on its device."""
+
+    config: ModelConfig
+    device: str
+    source: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PlaneDone:
+    """One plane predicted by `segment_stack`: ``index`` into the leading axes, the network output, the plane."""
+
+    index: tuple[int, ...]
+    output: np.ndarray | Embeddings
+    plane: Plane
+    seconds: float
+
+
+def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool = False, device: str = "auto",
+                  tile_size: int = 1024, overlap: int = 64, cancel: threading.Event | None = None,
+                  ) -> Iterator[ModelLoaded | PlaneDone]:
+    """Load a model, then predict an image plane by plane: a generator for a napari ``thread_worker``.
+
+    Parameters
+    ----------
+    model : str or path
+        A bundled model name or a checkpoint file.
+    image : array, shape (..., Y, X) or (..., Y, X, 3|4)
+        See `stack_layout`; planes are read one at a time (``np.asarray(image[index])``), so a lazy array is
+        loaded plane by plane.
+    rgb : bool
+        Whether the last axis holds RGB(A) channels.
+    device : {"auto", "cpu", "cuda", "mps"}
+    tile_size, overlap : int
+        Tiled inference within a plane (`napari_deepcolor.inference.predict_probs`).
+    cancel : threading.Event, optional
+        Checked before every plane and after every tile; when set, `Cancelled` is raised.
+
+    Yields
+    ------
+    ModelLoaded
+        Once, first.
+    PlaneDone
+        Once per plane, in C order of the leading axes.
+
+    Raises
+    ------
+    ValueError
+        The image cannot be segmented (see `stack_layout`), or the device is unknown or not available here.
+    napari_deepcolor.checkpoint.CheckpointError
+        The model file cannot be loaded.
+    Cancelled
+        ``cancel`` was set.
+    """
+    from napari_deepcolor.inference import load_model, resolve_device
+
+    layout = stack_layout(image, rgb=rgb)
+
+    def check_cancel(*_: int) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled
+
+    check_cancel()
+    start = time.perf_counter()
+    try:
+        resolved = resolve_device(device)
+    except RuntimeError as error:
+        raise ValueError(f"the device {device!r} is not available on this machine ({error}); choose 'auto' (CUDA, "
+                         "then Apple MPS, else CPU) or 'cpu'") from error
+    loaded = load_model(model, device=resolved)
+    yield ModelLoaded(loaded.config, loaded.device, loaded.source, time.perf_counter() - start)
+    for index in layout.indices():
+        check_cancel()
+        start = time.perf_counter()
+        plane = np.asarray(image[index]) if index else np.asarray(image)
+        output, decoder = predict_plane(loaded, plane, rgb=rgb, tile_size=tile_size, overlap=overlap,
+                                        progress=check_cancel)
+        yield PlaneDone(index, output, decoder, time.perf_counter() - start)
+
+
+class StackResult:
+    """The planes of one run, gathered into the arrays the widget shows, and re-decoded for new knobs.
+
+    Parameters
+    ----------
+    layout : StackLayout
+    config : ModelConfig
+        The model's config (method, number of colors).
+    knobs : Knobs
+        Decoding knobs for the planes as they are added.
+
+    Attributes
+    ----------
+    labels : ndarray, shape (*leading, Y, X), int32
+        Instances of each plane, numbered from 1 within the plane; 0 = background and planes not yet predicted.
+    probs : ndarray, shape (C, *leading, Y, X), float32, or None
+        Coloring: color probabilities, the color axis first (so that napari aligns the other axes with the image).
+    colors : ndarray, shape (*leading, Y, X), uint8, or None
+        Coloring: the argmax color map, 0 = background.
+    foreground : ndarray, shape (*leading, Y, X), float32, or None
+        Semiconv: foreground probability.
+    planes : dict of tuple to ColoringPlane or SemiconvPlane
+        The planes added so far, by index into the leading axes.
+
+    Notes
+    -----
+    Not meant to be shared between threads: fill and decode it in one thread (the GUI's), from events a worker
+    yields.
+    """
+
+    def __init__(self, layout: StackLayout, config: ModelConfig, knobs: Knobs) -> None:
+        self.layout = layout
+        self.config = config
+        self.knobs = knobs
+        self.labels = np.zeros(layout.shape, np.int32)
+        self.planes: dict[tuple[int, ...], Plane] = {}
+        self._counts: dict[tuple[int, ...], int] = {}  # instances per plane, for n_instances()
+        self.probs = self.colors = self.foreground = None
+        if config.method == "coloring":
+            # np.zeros leaves untouched pages unallocated; a 2D image takes the network's array as it is (add()).
+            self.probs = None if not layout.leading else np.zeros((config.n_colors, *layout.shape), np.float32)
+            self.colors = np.zeros(layout.shape, np.uint8)
+        else:
+            self.foreground = np.zeros(layout.shape, np.float32)
+
+    @property
+    def method(self) -> str:
+        return self.config.method
+
+    def add(self, index: tuple[int, ...], output: np.ndarray | Embeddings, plane: Plane) -> Instances:
+        """Store a predicted plane and decode it with the current knobs; returns its instances."""
+        if self.method == "coloring":
+            if self.layout.leading:
+                self.probs[(slice(None), *index)] = output
+            else:
+                self.probs = np.asarray(output, np.float32)
+            self.colors[index] = plane.colors
+        else:
+            self.foreground[index] = output.foreground
+        self.planes[index] = plane
+        instances = plane.decode(self.knobs)
+        self.labels[index] = instances.labels
+        self._counts[index] = instances.n_instances
+        return instances
+
+    def set_knobs(self, knobs: Knobs, *, indices: list[tuple[int, ...]] | None = None) -> list[tuple[int, ...]]:
+        """Re-decode the planes (all, or those of ``indices`` that were added) for new knobs; no network.
+
+        Returns
+        -------
+        list of tuple
+            The indices of the planes whose labels were recomputed.
+        """
+        self.knobs = knobs
+        todo = list(self.planes) if indices is None else [i for i in indices if i in self.planes]
+        for index in todo:
+            instances = self.planes[index].decode(knobs)
+            self.labels[index] = instances.labels
+            self._counts[index] = instances.n_instances
+        return todo
+
+    def vectors(self, *, step: int = 8) -> np.ndarray:
+        """Semiconv: displacement vectors of all planes, ``(N, 2, ndim)`` float32 in the labels' axes."""
+        if self.method != "semiconv":
+            raise ValueError("displacement vectors exist for semiconv models only; this result is from a coloring "
+                             "model")
+        ndim = len(self.layout.shape)
+        parts = [np.zeros((0, 2, ndim), np.float32)]
+        for index, plane in self.planes.items():
+            plane_vectors = plane.vectors(self.knobs, step=step)
+            full = np.zeros((len(plane_vectors), 2, ndim), np.float32)
+            full[:, 0, : len(index)] = index
+            full[:, :, len(index):] = plane_vectors
+            parts.append(full)
+        return np.concatenate(parts)
+
+    def n_instances(self) -> int:
+        """Instances over all planes added so far (each plane counts its own)."""
+        return sum(self._counts.values())

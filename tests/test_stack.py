@@ -1,0 +1,205 @@
+"""Plane-by-plane segmentation with cached network outputs (the compute side of the Segment widget)."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import blobs_pair
+from napari_deepcolor.config import ModelConfig
+from napari_deepcolor.stack import Knobs, StackLayout, stack_layout
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "rgb", "leading", "plane"),
+    [
+        ((30, 40), np.uint16, False, (), (30, 40)),
+        ((5, 30, 40), np.float32, False, (5,), (30, 40)),
+        ((2, 5, 30, 40), np.uint8, False, (2, 5), (30, 40)),
+        ((30, 40, 3), np.uint8, True, (), (30, 40)),
+        ((7, 30, 40, 4), np.uint16, True, (7,), (30, 40)),
+        ((30, 40), bool, False, (), (30, 40)),
+    ],
+)
+def test_layouts(shape, dtype, rgb, leading, plane):
+    layout = stack_layout(np.zeros(shape, dtype), rgb=rgb)
+    assert layout == StackLayout(leading, plane, rgb)
+    assert layout.shape == (*leading, *plane)
+    assert len(list(layout.indices())) == layout.n_planes == int(np.prod(leading))
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "rgb", "message"),
+    [
+        ((40,), np.uint8, False, r"needs two axes"),
+        ((2, 3, 4, 30, 40), np.uint8, False, r"at most 2 more axes \(time, z\).*Split Stack"),
+        ((30, 40, 2), np.uint8, True, r"3 or 4 channels"),
+        ((0, 40), np.uint8, False, r"empty"),
+        ((30, 40), np.complex64, False, r"integers or floats.*complex64"),
+    ],
+)
+def test_unsupported_images_say_what_to_do(shape, dtype, rgb, message):
+    with pytest.raises(ValueError, match=message):
+        stack_layout(np.zeros(shape, dtype), rgb=rgb)
+
+
+def test_knobs_from_config():
+    config = ModelConfig(min_size=12, merge_distance=3, kernel_threshold=0.4, foreground_threshold=0.6)
+    assert Knobs.from_config(config) == Knobs(12, 3, 0.4, 0.6, 1.0)
+    assert Knobs().replace(min_size=5).min_size == 5
+
+
+torch = pytest.importorskip("torch")
+
+from napari_deepcolor import inference  # noqa: E402
+from napari_deepcolor.postprocess import cluster_embeddings, colors_to_labels  # noqa: E402
+from napari_deepcolor.stack import (  # noqa: E402
+    Cancelled,
+    ColoringPlane,
+    ModelLoaded,
+    PlaneDone,
+    SemiconvPlane,
+    StackResult,
+    segment_stack,
+)
+
+
+def run_stack(model, image, *, rgb=False, knobs=None, **kwargs):
+    events = list(segment_stack(model, image, rgb=rgb, device="cpu", **kwargs))
+    loaded = events[0]
+    assert isinstance(loaded, ModelLoaded) and loaded.device == "cpu"
+    result = StackResult(stack_layout(image, rgb=rgb), loaded.config, knobs or Knobs.from_config(loaded.config))
+    for event in events[1:]:
+        assert isinstance(event, PlaneDone)
+        result.add(event.index, event.output, event.plane)
+    return result, events
+
+
+@pytest.fixture
+def network_calls(monkeypatch):
+    """Counts the tiles the network runs on."""
+    calls = []
+    run_tiled = inference._run_tiled
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return run_tiled(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "_run_tiled", counting)
+    return calls
+
+
+def test_a_stack_is_predicted_plane_by_plane(tiny_model):
+    stack = np.stack([blobs_pair(seed)[0] for seed in range(3)])
+    result, events = run_stack(tiny_model, stack, knobs=Knobs(min_size=0))
+    assert [e.index for e in events[1:]] == [(0,), (1,), (2,)]
+    assert result.probs.shape == (4, 3, 48, 48) and result.labels.shape == (3, 48, 48)
+    model = inference.load_model(tiny_model, device="cpu")
+    for k in range(3):
+        probs = inference.predict_probs(model, stack[k])
+        np.testing.assert_allclose(result.probs[:, k], probs, atol=1e-6)
+        np.testing.assert_array_equal(result.colors[k], probs.argmax(0))
+        np.testing.assert_array_equal(result.labels[k], colors_to_labels(probs, min_size=0).labels)
+    assert result.n_instances() == sum(int(result.labels[k].max()) for k in range(3)) > 0
+
+
+def test_a_2d_image_keeps_the_network_output_without_a_copy(tiny_model):
+    image = blobs_pair(0)[0]
+    result, events = run_stack(tiny_model, image)
+    assert result.probs is events[1].output and result.probs.shape == (4, 48, 48)
+    assert isinstance(events[1].plane, ColoringPlane)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float64])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_rgb_images_of_any_dtype(tiny_model, dtype, channels):
+    rng = np.random.default_rng(0)
+    image = (rng.random((2, 32, 40, channels)) * (200 if dtype != np.float64 else 1)).astype(dtype)
+    result, _ = run_stack(tiny_model, image, rgb=True)
+    assert result.labels.shape == (2, 32, 40) and result.probs.shape == (4, 2, 32, 40)
+
+
+def test_new_knobs_redecode_without_the_network(spotty_model, network_calls):
+    stack = np.stack([blobs_pair(seed)[0] for seed in range(2)])
+    result, _ = run_stack(spotty_model, stack, knobs=Knobs(min_size=0))
+    calls = len(network_calls)
+    before = result.labels.copy()
+    assert result.set_knobs(Knobs(min_size=30)) == [(0,), (1,)]
+    assert len(network_calls) == calls
+    assert not np.array_equal(before, result.labels)
+    for k in range(2):
+        np.testing.assert_array_equal(
+            result.labels[k], colors_to_labels(result.probs[:, k], min_size=30).labels)
+    assert result.set_knobs(Knobs(min_size=0), indices=[(1,), (5,)]) == [(1,)]
+    np.testing.assert_array_equal(result.labels[1], before[1])
+
+
+def test_cancel_stops_before_the_next_plane_or_tile(tiny_model):
+    cancel = threading.Event()
+    stack = np.zeros((4, 48, 48), np.float32)
+    events = []
+    with pytest.raises(Cancelled):
+        for event in segment_stack(tiny_model, stack, device="cpu", cancel=cancel):
+            events.append(event)
+            if isinstance(event, PlaneDone):
+                cancel.set()
+    assert [type(e) for e in events] == [ModelLoaded, PlaneDone]
+    cancel.clear()
+    tiles = segment_stack(tiny_model, np.zeros((100, 100), np.float32), device="cpu", cancel=cancel, tile_size=48,
+                          overlap=8)
+    next(tiles)
+    cancel.set()
+    with pytest.raises(Cancelled):
+        next(tiles)
+
+
+def test_bad_images_devices_and_models_are_errors(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match="at most 2 more axes"):
+        next(segment_stack(tiny_model, np.zeros((2, 2, 2, 8, 8)), device="cpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device 'cuda' is not available.*choose 'auto'.*or 'cpu'"):
+            next(segment_stack(tiny_model, np.zeros((8, 8)), device="cuda"))
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(inference.CheckpointError, match="not a napari-deepcolor checkpoint"):
+        next(segment_stack(broken, np.zeros((8, 8)), device="cpu"))
+
+
+def test_a_lazy_stack_is_read_plane_by_plane(tiny_model):
+    da = pytest.importorskip("dask.array")
+    stack = np.stack([blobs_pair(seed)[0] for seed in range(2)])
+    lazy, _ = run_stack(tiny_model, da.from_array(stack, chunks=(1, 48, 48)))
+    eager, _ = run_stack(tiny_model, stack)
+    np.testing.assert_array_equal(lazy.labels, eager.labels)
+
+
+def test_semiconv_stack_foreground_vectors_and_kernel_knobs(tiny_semiconv_model, network_calls):
+    stack = np.stack([blobs_pair(seed)[0] for seed in range(2)])
+    knobs = Knobs(min_size=0, threshold=0.5, foreground_threshold=0.3)
+    result, events = run_stack(tiny_semiconv_model, stack, knobs=knobs)
+    assert result.probs is None and result.colors is None
+    assert result.foreground.shape == result.labels.shape == (2, 48, 48)
+    plane = events[1].plane
+    assert isinstance(plane, SemiconvPlane)
+    e = plane.embeddings
+    np.testing.assert_array_equal(result.foreground[0], e.foreground)
+    expected = cluster_embeddings(e.embeddings, e.foreground, sigma=e.sigma, seeds=e.seeds, threshold=0.5,
+                                  foreground_threshold=0.3)
+    np.testing.assert_array_equal(result.labels[0], expected.labels)
+    calls = len(network_calls)
+    # a wider kernel (larger σ) never gives more instances
+    result.set_knobs(knobs.replace(sigma_scale=20.0))
+    wide = [int(result.labels[k].max()) for k in range(2)]
+    result.set_knobs(knobs.replace(sigma_scale=0.05))
+    narrow = [int(result.labels[k].max()) for k in range(2)]
+    assert len(network_calls) == calls
+    assert all(w <= n for w, n in zip(wide, narrow)) and wide != narrow
+    vectors = result.vectors(step=4)
+    assert vectors.ndim == 3 and vectors.shape[1:] == (2, 3)
+    assert set(np.unique(vectors[:, 0, 0])) <= {0.0, 1.0} and (vectors[:, 1, 0] == 0).all()
+
+
+def test_vectors_are_for_semiconv_only(tiny_model):
+    result, _ = run_stack(tiny_model, blobs_pair(0)[0])
+    with pytest.raises(ValueError, match="semiconv models only"):
+        result.vectors()

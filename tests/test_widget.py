@@ -1,0 +1,371 @@
+"""The Segment dock widget in a real napari viewer (Xvfb): runs, result layers, live tuning, cancel, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+torch = pytest.importorskip("torch")
+
+from conftest import blobs_pair  # noqa: E402
+from napari_deepcolor import inference  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    """Notifications the widget shows, as (level, message)."""
+    from napari.utils import notifications
+
+    seen = []
+    for level in ("error", "warning", "info"):
+        monkeypatch.setattr(notifications, f"show_{level}", lambda message, level=level: seen.append((level, message)))
+    return seen
+
+
+@pytest.fixture
+def network_calls(monkeypatch):
+    """Counts network runs (tiles) and can slow them down (``calls.delay``, seconds)."""
+
+    class Calls(list):
+        delay = 0.0
+
+    calls = Calls()
+    run_tiled = inference._run_tiled
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        time.sleep(calls.delay)
+        return run_tiled(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "_run_tiled", counting)
+    return calls
+
+
+@pytest.fixture
+def viewer_and_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-deepcolor", "Segment")
+    widget._device.value = "cpu"
+    return viewer, widget
+
+
+def run_and_wait(qtbot, widget, timeout=60_000):
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
+
+
+def result_layers(viewer):
+    return {layer.metadata["napari_deepcolor"]["role"]: layer for layer in viewer.layers
+            if "napari_deepcolor" in layer.metadata}
+
+
+def test_the_widget_comes_from_the_manifest(viewer_and_widget):
+    from napari_deepcolor._widget import LOAD_FILE, SegmentWidget
+
+    viewer, widget = viewer_and_widget
+    assert isinstance(widget, SegmentWidget)
+    assert [value for value in widget._model.choices] == [*inference.bundled_models(), LOAD_FILE]
+    assert widget._device.choices == ("auto", "cpu", "cuda", "mps")
+    assert widget._run.text == "Run"
+
+
+def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_them(qtbot, viewer_and_widget,
+                                                                                      notes):
+    viewer, widget = viewer_and_widget
+    viewer.open_sample("napari-deepcolor", "worms")
+    image, truth = viewer.layers
+    image.scale, image.translate = (0.5, 0.25), (10.0, -4.0)
+    truth_before = truth.data.copy()
+    widget._image.value = image
+    widget._model.value = "worms"
+    run_and_wait(qtbot, widget)
+    layers = result_layers(viewer)
+    assert set(layers) == {"probabilities", "colors", "instances"}
+    n_colors = inference.model_info("worms")[0].n_colors
+    assert layers["probabilities"].data.shape == (n_colors, 520, 696)
+    assert layers["instances"].data.shape == layers["colors"].data.shape == (520, 696)
+    assert layers["instances"].name == "worms BBBC010 A01 instances"
+    np.testing.assert_array_equal(layers["instances"].scale, image.scale)
+    np.testing.assert_array_equal(layers["instances"].translate, image.translate)
+    np.testing.assert_array_equal(layers["probabilities"].scale, [1.0, 0.5, 0.25])
+    np.testing.assert_array_equal(layers["probabilities"].translate, [0.0, 10.0, -4.0])
+    if hasattr(image, "axis_labels"):  # napari >= 0.6: the viewer's extra slider is called "color"
+        assert tuple(layers["probabilities"].axis_labels) == ("color", *image.axis_labels)
+    assert "worms on cpu: 1 of 1 plane" in widget._status.value
+    assert widget._run.text == "Run" and not [n for n in notes if n[0] == "error"]
+
+    n_layers = len(viewer.layers)
+    run_and_wait(qtbot, widget)
+    assert len(viewer.layers) == n_layers
+    assert result_layers(viewer)["instances"] is layers["instances"]
+    np.testing.assert_array_equal(truth.data, truth_before)
+    assert [layer.name for layer in viewer.layers][:2] == ["worms BBBC010 A01", "worms BBBC010 A01 labels"]
+
+
+def test_a_user_layer_with_a_result_name_is_left_alone(qtbot, viewer_and_widget, tiny_model):
+    viewer, widget = viewer_and_widget
+    image = viewer.add_image(blobs_pair(0)[0], name="cells")
+    mine = viewer.add_labels(np.full((48, 48), 7, np.int32), name="cells instances")
+    widget._image.value = image
+    widget.add_model_file(tiny_model)
+    run_and_wait(qtbot, widget)
+    assert (mine.data == 7).all() and mine.name == "cells instances"
+    assert result_layers(viewer)["instances"].name == "cells instances [1]"
+
+
+def test_moving_tau_changes_the_labels_without_running_the_network(qtbot, viewer_and_widget, spotty_model,
+                                                                    network_calls):
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(spotty_model)
+    widget._min_size.value = 0
+    run_and_wait(qtbot, widget)
+    instances = result_layers(viewer)["instances"]
+    before, calls = instances.data.copy(), len(network_calls)
+    assert before.max() > 1
+    widget._min_size.value = 40
+    qtbot.waitUntil(lambda: not np.array_equal(instances.data, before), timeout=5000)
+    assert len(network_calls) == calls
+    np.testing.assert_array_equal(np.unique(instances.data)[1:], np.arange(1, instances.data.max() + 1))
+    assert instances.data.max() < before.max()
+    widget._merge_distance.value = 60  # ρ merges pieces of one color: never more instances
+    qtbot.wait(50)
+    assert instances.data.max() <= result_layers(viewer)["instances"].data.max() <= before.max()
+    assert len(network_calls) == calls
+
+
+def test_a_stack_is_segmented_plane_by_plane_and_tau_updates_every_plane(qtbot, viewer_and_widget, spotty_model,
+                                                                         network_calls):
+    viewer, widget = viewer_and_widget
+    stack = np.stack([blobs_pair(seed)[0] for seed in range(3)])
+    widget._image.value = viewer.add_image(stack, name="timelapse")
+    widget.add_model_file(spotty_model)
+    widget._min_size.value = 0
+    run_and_wait(qtbot, widget)
+    layers = result_layers(viewer)
+    assert layers["probabilities"].data.shape == (4, 3, 48, 48) and layers["instances"].data.shape == (3, 48, 48)
+    assert len(network_calls) == 3
+    assert "3 of 3 planes" in widget._status.value
+    before = layers["instances"].data.copy()
+    viewer.dims.set_current_step(1, 2)  # the viewer shows plane 2 (axis 1 of the world: color, time, y, x)
+    assert widget._displayed_plane(widget._shown) == (2,)
+    widget._min_size.value = 40
+    qtbot.waitUntil(lambda: not np.array_equal(layers["instances"].data[2], before[2]), timeout=5000)
+    qtbot.waitUntil(lambda: not np.array_equal(layers["instances"].data[0], before[0]), timeout=5000)
+    assert len(network_calls) == 3
+
+
+def test_cancel_stops_the_worker(qtbot, viewer_and_widget, tiny_model, monkeypatch, notes):
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(np.random.default_rng(0).random((20, 32, 32)), name="movie")
+    widget.add_model_file(tiny_model)
+    # the network runs once freely, then waits for the test: a deterministic moment to press Cancel
+    gate, calls, run_tiled = threading.Event(), [], inference._run_tiled
+
+    def gated(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            gate.wait(timeout=30)
+        return run_tiled(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "_run_tiled", gated)
+    widget._run.native.click()
+    assert widget.running and widget._run.text == "Cancel" and not widget._model.enabled
+    qtbot.waitUntil(lambda: "instances" in result_layers(viewer), timeout=30_000)
+    widget._run.native.click()  # Cancel
+    assert widget._run.text == "Cancelling..."
+    gate.set()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30_000)
+    assert len(calls) == 2
+    assert widget._run.text == "Run" and widget._model.enabled
+    assert ("info", "cancelled: 1 of 20 planes of 'movie' were segmented; their results are kept") in notes
+    assert widget._status.value.startswith("cancelled; tiny on cpu: 1 of 20 planes")
+    assert result_layers(viewer)["probabilities"].data.shape == (4, 20, 32, 32)
+
+
+def test_semiconv_gives_vectors_foreground_and_live_kernel_knobs(qtbot, viewer_and_widget, tiny_semiconv_model,
+                                                                 network_calls):
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(tiny_semiconv_model)
+    assert not widget._threshold.native.isHidden() and not widget._sigma_scale.native.isHidden()
+    assert widget._merge_distance.native.isHidden()
+    widget._min_size.value = 0
+    widget._foreground_threshold.value = 0.3
+    run_and_wait(qtbot, widget)
+    layers = result_layers(viewer)
+    assert set(layers) == {"foreground", "displacements", "instances"}
+    assert layers["displacements"].data.shape[1:] == (2, 2)
+    calls, before = len(network_calls), layers["instances"].data.copy()
+    widget._sigma_scale.value = 0.1
+    qtbot.waitUntil(lambda: not np.array_equal(layers["instances"].data, before), timeout=5000)
+    widget._threshold.value = 0.9
+    qtbot.wait(50)
+    assert len(network_calls) == calls
+
+
+def test_rgb_input_to_a_gray_model_is_averaged_with_a_notification(qtbot, viewer_and_widget, tiny_model, notes):
+    viewer, widget = viewer_and_widget
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)
+    widget._image.value = viewer.add_image(rgb, name="photo", rgb=True)
+    widget.add_model_file(tiny_model)
+    run_and_wait(qtbot, widget)
+    assert ("info", "'photo' is RGB and the model tiny takes gray images: its channels are averaged into one "
+                    "gray image") in notes
+    assert result_layers(viewer)["instances"].data.shape == (40, 50)
+
+
+# -- bad input: a notification saying what to do, and the widget stays usable --------------------------------------
+
+
+def errors(notes):
+    return [message for level, message in notes if level == "error"]
+
+
+def test_no_image_layer(viewer_and_widget, notes):
+    viewer, widget = viewer_and_widget
+    widget.run()
+    assert errors(notes) == [
+        "there is no image to segment: open one (File > Open, or File > Open Sample > Deep Coloring) and choose it "
+        "under 'image'"]
+    assert not widget.running
+
+
+@pytest.mark.parametrize("kind", ["labels", "points"])
+def test_a_labels_or_points_layer_as_input(viewer_and_widget, notes, kind):
+    viewer, widget = viewer_and_widget
+    layer = (viewer.add_labels(np.zeros((8, 8), np.int32), name="mask") if kind == "labels"
+             else viewer.add_points([[1, 2]], name="mask"))
+    widget._image.reset_choices()
+    widget._image.value = layer
+    widget.run()
+    assert errors(notes) == [f"'mask' is a {type(layer).__name__} layer, not an image: choose an Image layer under "
+                             "'image'. (If it holds intensities, right-click it in the layer list and convert it to "
+                             "an Image layer.)"]
+    assert not widget.running
+
+
+def test_unsupported_dimensions(viewer_and_widget, notes):
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(np.zeros((2, 2, 2, 16, 16), np.float32), name="5d")
+    widget.run()
+    (message,) = errors(notes)
+    assert message.startswith("cannot segment '5d': expected a 2D image or a stack of 2D planes with at most 2 more "
+                              "axes (time, z), got shape (2, 2, 2, 16, 16)")
+    assert "Split Stack" in message and not widget.running
+
+
+def test_a_model_file_that_does_not_load(qtbot, viewer_and_widget, notes, tmp_path, tiny_model):
+    viewer, widget = viewer_and_widget
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x80\x04not a checkpoint at all")
+    chosen = widget._model.value
+    assert not widget.add_model_file(garbage)
+    (message,) = errors(notes)
+    assert message.startswith(f"could not load the model file: {garbage} is a pickle")
+    assert message.endswith("Choose a napari-deepcolor checkpoint (.safetensors, as written by deepcolor train) "
+                            "or a bundled model.")
+    assert widget._model.value == chosen and str(garbage) not in widget._model_files
+
+    # a readable header over weights that do not fit its network fails in the worker, with a notification
+    from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from napari_deepcolor.config import ModelConfig
+
+    checkpoint = load_checkpoint(tiny_model)
+    mismatched = save_checkpoint(tmp_path / "mismatched.safetensors",
+                                 Checkpoint(ModelConfig(n_colors=4, depth=3, width=4), checkpoint.state_dict, {}))
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    assert widget.add_model_file(mismatched)
+    run_and_wait(qtbot, widget)
+    message = errors(notes)[-1]
+    assert message.startswith("segmenting 'cells' failed: could not load the model: ")
+    assert "weights do not fit the unet network" in message
+    assert widget._run.text == "Run" and widget._image.enabled
+    assert not result_layers(viewer)
+    # the window stays usable: the next run works
+    widget.add_model_file(tiny_model)
+    run_and_wait(qtbot, widget)
+    assert "instances" in result_layers(viewer)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_that_is_not_available(qtbot, viewer_and_widget, notes, tiny_model):
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(tiny_model)
+    widget._device.value = "cuda"
+    run_and_wait(qtbot, widget)
+    (message,) = errors(notes)
+    assert message.startswith("segmenting 'cells' failed: the device 'cuda' is not available on this machine")
+    assert message.endswith("choose 'auto' (CUDA, then Apple MPS, else CPU) or 'cpu'")
+    widget._device.value = "auto"
+    run_and_wait(qtbot, widget)
+    assert "on cpu" in widget._status.value and len(errors(notes)) == 1
+
+
+def test_opening_the_widget_loads_no_torch():
+    code = (
+        "import sys, napari\n"
+        "viewer = napari.Viewer(show=False)\n"
+        "viewer.add_image(__import__('numpy').zeros((8, 8)))\n"
+        "_, widget = viewer.window.add_plugin_dock_widget('napari-deepcolor', 'Segment')\n"
+        "widget._model.value = widget._model.choices[0]\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "viewer.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_an_unexpected_error_in_the_worker_leaves_the_widget_usable(qtbot, viewer_and_widget, tiny_model,
+                                                                    monkeypatch):
+    from napari_deepcolor import stack
+
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(tiny_model)
+    relayed = []
+    monkeypatch.setattr("napari.utils.notifications.notification_manager.receive_error",
+                        lambda *args, **kwargs: relayed.append(args))
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(stack, "predict_plane", broken)
+    run_and_wait(qtbot, widget)
+    assert len(relayed) == 1 and relayed[0][0] is KeyError  # napari's error notification, with its traceback
+    assert widget._status.value == "tiny: failed (see the notification)"
+    assert widget._run.text == "Run" and widget._image.enabled
+
+
+def test_load_file_opens_a_dialog_and_cancelling_it_keeps_the_model(viewer_and_widget, tiny_model, monkeypatch):
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_deepcolor._widget import LOAD_FILE
+
+    viewer, widget = viewer_and_widget
+    before = widget._model.value
+    answers = iter([("", ""), (str(tiny_model), "")])
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: next(answers))
+    widget._model.value = LOAD_FILE  # the dialog is cancelled
+    assert widget._model.value == before
+    widget._model.value = LOAD_FILE  # a file is chosen
+    assert widget._model.value == str(tiny_model) and widget._config.n_colors == 4
+    assert widget._status.value == "tiny: coloring, 4 colors (0 = background), gray input"
+
+
+def test_a_multiscale_image_is_segmented_at_full_resolution(qtbot, viewer_and_widget, tiny_model, notes):
+    viewer, widget = viewer_and_widget
+    full = blobs_pair(0, size=64)[0]
+    widget._image.value = viewer.add_image([full, full[::2, ::2]], name="pyramid", multiscale=True)
+    widget.add_model_file(tiny_model)
+    run_and_wait(qtbot, widget)
+    assert ("info", "'pyramid' is multiscale: its full-resolution level is segmented") in notes
+    assert result_layers(viewer)["instances"].data.shape == (64, 64)
