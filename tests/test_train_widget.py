@@ -48,6 +48,11 @@ def widget(make_napari_viewer, tiny_model, tmp_path):
 
 
 def test_training_runs_in_the_background_and_offers_the_model(widget, qtbot, tmp_path):
+    from napari_deepcolor._widget import SegmentWidget
+
+    segment = SegmentWidget(widget.viewer)
+    widget.viewer.window.add_dock_widget(segment)
+    chosen_before = segment._model.value
     widget.val_image_combo.setCurrentText("val image")
     widget.val_labels_combo.setCurrentText("val labels")
     worker = widget.start()
@@ -60,6 +65,11 @@ def test_training_runs_in_the_background_and_offers_the_model(widget, qtbot, tmp
     assert widget.metrics_label.text().startswith("validation at step 12: AP50 ")
     assert widget.train_button.isEnabled() and widget.save_button.isEnabled()
     assert "my cells" in [widget.start_combo.itemText(i) for i in range(widget.start_combo.count())]
+    # the Segment widget offers the fine-tuned model at once, without changing what the user had chosen
+    picker = segment._model
+    offered = dict(zip([picker.native.itemText(i) for i in range(picker.native.count())], picker.choices))
+    assert offered["my cells (trained)"] == str(_user_models.path("my cells"))
+    assert segment._model.value == chosen_before
 
     saved = widget.save_model(tmp_path / "kept" / "cells_model")
     assert saved == tmp_path / "kept" / "cells_model.safetensors"

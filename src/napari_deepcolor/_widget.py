@@ -24,6 +24,7 @@ from napari.qt.threading import create_worker
 from napari.utils import notifications
 from qtpy.QtCore import QTimer
 
+from napari_deepcolor import _user_models
 from napari_deepcolor.checkpoint import CheckpointError, read_header
 from napari_deepcolor.inference import DEVICES, bundled_models
 
@@ -153,6 +154,7 @@ class SegmentWidget(Container):
         self._run.changed.connect(self._on_run_clicked)
         self.native.destroyed.connect(self._on_destroyed)
         self._model.changed.connect(self._on_model_changed)
+        self._unsubscribe = _user_models.subscribe(self._on_user_model_added)
         for widget in self._knob_widgets:
             widget.changed.connect(self._on_knob_changed)
         if self._model.value != LOAD_FILE:  # no file dialog when the widget opens, even without bundled models
@@ -170,8 +172,14 @@ class SegmentWidget(Container):
 
     def _model_choices(self, _widget: Any = None) -> list[tuple[str, str]]:
         bundled = [(f"{name} (bundled)", name) for name in bundled_models()]
+        trained = [(f"{name} (trained)", str(_user_models.path(name))) for name in _user_models.names()]
         files = [(Path(path).name, path) for path in self._model_files]
-        return [*bundled, *files, ("load file...", LOAD_FILE)]
+        return [*bundled, *trained, *files, ("load file...", LOAD_FILE)]
+
+    def _on_user_model_added(self, _name: str, _path: Path) -> None:
+        """A model trained in this session (training widget) joins the picker at once; the selection stays."""
+        if not self._closed:
+            self._restore_model_choice()
 
     def add_model_file(self, path: str | Path) -> bool:
         """Offer a checkpoint file in the model picker and select it; False (and a notification) if it is unreadable."""
@@ -343,6 +351,7 @@ class SegmentWidget(Container):
     def _on_destroyed(self, *_: Any) -> None:
         """The dock widget or the viewer was closed: stop the worker, ignore what it still sends."""
         self._closed = True
+        self._unsubscribe()
         self._cancel.set()
 
     def _handle(self, run: _Run, kind: str, payload: Any) -> None:
