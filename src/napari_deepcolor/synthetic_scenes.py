@@ -90,7 +90,7 @@ def ecoli_colony(seed: int = 0, *, shape: tuple[int, int] = (256, 256), width: t
     colony = np.hypot(u, v / stretch) <= radius * (1 + wobble)
     # orientation domains: Voronoi cells of a few seeds, each packed with parallel rows of rods laid end to end,
     # like the domains of aligned cells in a growing colony
-    n_domains = int(rng.integers(3, 9))
+    n_domains = int(rng.integers(5, 15))
     seeds = np.stack([rng.uniform(cy - radius, cy + radius, n_domains), rng.uniform(cx - radius, cx + radius,
                                                                                     n_domains)], 1)
     domain = np.argmin((yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2, axis=-1)
@@ -122,8 +122,9 @@ def ecoli_colony(seed: int = 0, *, shape: tuple[int, int] = (256, 256), width: t
                 next_label += 1
 
     diagonal = math.hypot(height, wide)
+    domain_angles = rng.uniform(0, np.pi, n_domains)
     for d in range(n_domains):
-        angle = rng.uniform(0, np.pi)
+        angle = domain_angles[d]
         ay, ax = math.sin(angle), math.cos(angle)  # along the rows
         cell_width = rng.uniform(*width)
         pitch = cell_width + rng.uniform(0.0, 1.0)
@@ -144,6 +145,13 @@ def ecoli_colony(seed: int = 0, *, shape: tuple[int, int] = (256, 256), width: t
                 place((y, x), angle + rng.normal(0, 0.05), cell_length,
                       np.clip(cell_width + rng.normal(0, 0.3), *width) / 2)
             offset += pitch
+    # fill the holes left where domains meet: random short cells, oriented like their domain
+    inside = np.flatnonzero(colony & ~ndi.binary_dilation(occupied, iterations=3))
+    for _ in range(300 if inside.size else 0):
+        y, x = np.unravel_index(inside[rng.integers(inside.size)], shape)
+        if not occupied[y, x]:
+            place((float(y), float(x)), domain_angles[domain[y, x]] + rng.normal(0, 0.5),
+                  rng.uniform(length[0], (length[0] + length[1]) / 2), rng.uniform(*width) / 2)
     # a few cells that swam off or grew apart from the colony
     outside = np.flatnonzero(~ndi.binary_dilation(colony, iterations=12))
     for _ in range(int(rng.integers(0, stragglers + 1))):
@@ -324,7 +332,7 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (256, 256), leaves: tuple
     # lighting: exposure, colour cast, a gradient, then a little blur and sensor noise
     yy, xx = np.mgrid[:height, :wide].astype(np.float32)
     gradient = 1 + rng.uniform(-0.25, 0.25) * (yy / height - 0.5) + rng.uniform(-0.25, 0.25) * (xx / wide - 0.5)
-    cast = 1 + rng.normal(0, 0.06, 3)
+    cast = 1 + rng.normal(0, 0.04, 3)
     image = image * rng.uniform(0.7, 1.35) * cast[None, None, :] * gradient[..., None]
     image = ndi.gaussian_filter(image, (rng.uniform(0.4, 0.9),) * 2 + (0,))
     image = image + rng.normal(0, rng.uniform(0.005, 0.02), image.shape)
