@@ -346,7 +346,8 @@ def _models(args: argparse.Namespace) -> int:
         else:
             knobs = (f"{config.n_colors} colors, scale {config.scale:g}, τ {config.min_size:g}, "
                      f"ρ {config.merge_distance:g}")
-        print(f"{name}\t{config.method}, {knobs}\t{metadata.get('description', '')} {scores}".rstrip())
+        card = f" (card: {metadata['card']})" if metadata.get("card") else ""
+        print(f"{name}\t{config.method}, {knobs}\t{metadata.get('description', '')} {scores}".rstrip() + card)
     return 0
 
 
