@@ -58,8 +58,23 @@ def test_train_from_folders_then_predict_with_the_result(tmp_path):
 
 def test_models_lists_bundled_models(capsys):
     assert main(["models"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("worms\tcoloring, 9 colors, scale 0.5")
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("worms\tcoloring, 9 colors, scale 0.5") for line in lines)
+    by_name = {line.split("\t")[0]: line for line in lines}
+    assert {"worms", "ecoli", "leaves"} <= set(by_name)
+    for name in ("ecoli", "leaves"):
+        assert by_name[name].startswith(f"{name}\tcoloring, ") and f"(card: docs/models/{name}.md)" in by_name[name]
+
+
+@pytest.mark.parametrize(("model", "sample", "shape"), [("ecoli", "ecoli_colony.tif", (334, 321)),
+                                                        ("leaves", "rosette.tif", (256, 256))])
+def test_predict_with_each_bundled_model_on_its_sample(tmp_path, model, sample, shape):
+    from importlib import resources
+
+    path = resources.files("napari_deepcolor") / "samples" / sample
+    assert main(["predict", "--model", model, "--output", str(tmp_path), "--device", "cpu", str(path)]) == 0
+    labels = read_labels(tmp_path / f"{sample.removesuffix('.tif')}_labels.tif")
+    assert labels.shape == shape and labels.max() >= 3
 
 
 def test_predict_with_the_bundled_worms_model_on_the_bundled_sample(tmp_path):
