@@ -32,7 +32,7 @@ from napari_deepcolor.postprocess import ColorComponents
 from napari_deepcolor.synthetic_scenes import rosette
 from napari_deepcolor.training import touching_color_agreement
 
-MIN_SIZES = (0, 30, 60, 100, 150)
+MIN_SIZES = {"ecoli": (0, 30, 60, 100, 150), "leaves": (0, 30, 60, 100, 150, 250, 400)}
 MERGE_DISTANCES = (0, 2, 4, 8)
 ECOLI_ROWS = {"val": (128, 167), "test": (167, 334)}
 FOREGROUND = "connected components of the ground-truth foreground"
@@ -117,7 +117,7 @@ def main() -> None:
 
     val = make_pairs("val")
     val_cc, _ = decode(val)
-    sweep = {(t, r): summarize(results(val_cc, val, t, r)) for t in MIN_SIZES for r in MERGE_DISTANCES}
+    sweep = {(t, r): summarize(results(val_cc, val, t, r)) for t in MIN_SIZES[args.kind] for r in MERGE_DISTANCES}
     # best AP50, ties to the higher mean AP, then to the smaller τ and ρ
     (best_t, best_r), _ = max(sweep.items(), key=lambda kv: (round(kv[1]["ap50"], 6), round(kv[1]["mean_ap"], 6),
                                                              -kv[0][0], -kv[0][1]))
@@ -126,7 +126,7 @@ def main() -> None:
     print("validation τ/ρ sweep (AP50 / mean AP / SBD):\n")
     print("| τ \\ ρ | " + " | ".join(str(r) for r in MERGE_DISTANCES) + " |\n" + "|---" * (len(MERGE_DISTANCES) + 1)
           + "|")
-    for t in MIN_SIZES:
+    for t in MIN_SIZES[args.kind]:
         print(f"| {t} | " + " | ".join(f"{sweep[t, r]['ap50']:.3f} / {sweep[t, r]['mean_ap']:.3f} / "
                                       f"{sweep[t, r]['sbd']:.3f}" for r in MERGE_DISTANCES) + " |")
     print(f"\nchosen on validation: τ = {best_t}, ρ = {best_r}\n")
