@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
 from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -24,11 +25,15 @@ def main() -> None:
     parser.add_argument("--merge-distance", type=float, default=0.0)
     parser.add_argument("--description", required=True)
     parser.add_argument("--card", default="", help="path of the model card in docs/")
+    parser.add_argument("--validation-json", help="validation metrics at the bundled τ/ρ, as JSON (e.g. the last "
+                        "line of scripts/evaluate_zoo.py), replacing those recorded during training at its τ/ρ")
     args = parser.parse_args()
     checkpoint = load_checkpoint(args.checkpoint)
     config = dataclasses.replace(checkpoint.config, min_size=args.min_size, merge_distance=args.merge_distance)
     metadata = {**checkpoint.metadata, "description": args.description, "card": args.card,
                 "source": args.checkpoint.name}
+    if args.validation_json:
+        metadata["validation"] = json.loads(args.validation_json)
     path = save_checkpoint(zoo_dir() / f"{args.name}.safetensors", Checkpoint(config, checkpoint.state_dict, metadata))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 

@@ -58,8 +58,23 @@ def test_train_from_folders_then_predict_with_the_result(tmp_path):
 
 def test_models_lists_bundled_models(capsys):
     assert main(["models"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("worms\tcoloring, 9 colors, scale 0.5")
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("worms\tcoloring, 9 colors, scale 0.5") for line in lines)
+    by_name = {line.split("\t")[0]: line for line in lines}
+    assert {"worms", "ecoli", "leaves"} <= set(by_name)
+    for name in ("ecoli", "leaves"):
+        assert by_name[name].startswith(f"{name}\tcoloring, ") and f"(card: docs/models/{name}.md)" in by_name[name]
+
+
+@pytest.mark.parametrize(("model", "sample", "shape"), [("ecoli", "ecoli_colony.tif", (334, 321)),
+                                                        ("leaves", "rosette.tif", (256, 256))])
+def test_predict_with_each_bundled_model_on_its_sample(tmp_path, model, sample, shape):
+    from importlib import resources
+
+    path = resources.files("napari_deepcolor") / "samples" / sample
+    assert main(["predict", "--model", model, "--output", str(tmp_path), "--device", "cpu", str(path)]) == 0
+    labels = read_labels(tmp_path / f"{sample.removesuffix('.tif')}_labels.tif")
+    assert labels.shape == shape and labels.max() >= 3
 
 
 def test_predict_with_the_bundled_worms_model_on_the_bundled_sample(tmp_path):
@@ -114,3 +129,78 @@ def test_train_with_empty_labels_is_refused(tmp_path, capsys):
     code = main(["train", "--images", str(tmp_path / "images"), "--labels", str(tmp_path / "labels"), "--output",
                  str(tmp_path / "run"), "--steps", "1", "--patch-size", "16"])
     assert code == 2 and "no objects" in capsys.readouterr().err
+
+
+def _recipe_folder(tmp_path, text):
+    import tifffile
+
+    for name in ("images", "labels"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+    for seed in range(2):
+        image, labels = blobs_pair(seed)
+        tifffile.imwrite(tmp_path / "data" / "images" / f"s{seed}.tif", image)
+        write_labels(tmp_path / "data" / "labels" / f"s{seed}.tif", labels)
+    (tmp_path / "cfg").mkdir()
+    recipe = tmp_path / "cfg" / "r.toml"
+    recipe.write_text(text)
+    return recipe
+
+
+RECIPE = """
+[data]
+images = "../data/images"
+labels = "../data/labels"
+val-last = 1
+output = "../run"
+[model]
+depth = 2
+width = 4
+colors = 4
+min-size = 3
+[training]
+margin = 2
+steps = 2
+patch-size = 32
+batch-size = 2
+validate-every = 2
+seed = 3
+device = "cpu"
+"""
+
+
+def test_train_from_a_recipe_with_command_line_overrides(tmp_path, monkeypatch):
+    from napari_deepcolor.checkpoint import read_header
+
+    recipe = _recipe_folder(tmp_path, RECIPE)
+    monkeypatch.chdir(tmp_path / "data")  # paths in the recipe are relative to its own folder, not the cwd
+    assert main(["train", "--config", str(recipe), "--steps", "3", "--colors", "3"]) == 0
+    config, metadata = read_header(tmp_path / "run" / "last.safetensors")
+    assert metadata["step"] == 3 and config.n_colors == 3  # overridden on the command line
+    assert config.depth == 2 and config.min_size == 3 and metadata["train_config"]["seed"] == 3  # from the recipe
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("colours = 4\n", "unknown key 'colours'"),
+    ('[training]\ndevice = "gpu"\n', "'device' must be one of"),
+    ("[data]\nsteps = 2\n", "--output is required"),
+])
+def test_bad_recipe_is_a_clear_error(tmp_path, capsys, text, message):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(text)
+    assert main(["train", "--config", str(recipe)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_train_on_generated_rosettes_only(tmp_path):
+    from napari_deepcolor.checkpoint import read_header
+
+    assert main(["train", "--synthetic", "rosette", "--synthetic-count", "2", "--synthetic-val", "1", "--output",
+                 str(tmp_path / "run"), "--steps", "2", "--patch-size", "32", "--batch-size", "2", "--depth", "2",
+                 "--width", "4", "--scale", "0.25", "--validate-every", "2", "--device", "cpu"]) == 0
+    config, metadata = read_header(tmp_path / "run" / "best.safetensors")
+    assert config.in_channels == 3 and "ap50" in metadata["validation"]
+
+
+def test_train_without_data_is_refused(tmp_path, capsys):
+    assert main(["train", "--output", str(tmp_path / "run")]) == 2
+    assert "--images and --labels, or --synthetic" in capsys.readouterr().err

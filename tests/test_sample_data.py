@@ -16,13 +16,14 @@ from napari_deepcolor import _sample_data
     [
         (_sample_data.worms_sample, (520, 696), np.uint16, 15),
         (_sample_data.ecoli_sample, (334, 321), np.uint16, 159),
+        (_sample_data.leaves_sample, (256, 256), np.uint8, 14),
     ],
 )
 def test_sample_returns_image_and_labels(loader, shape, image_dtype, n_labels) -> None:
     layers = loader()
     assert [layer_type for _, _, layer_type in layers] == ["image", "labels"]
     (image, image_kwargs, _), (labels, labels_kwargs, _) = layers
-    assert image.shape == labels.shape == shape
+    assert image.shape[:2] == labels.shape == shape
     assert image.dtype == image_dtype
     assert labels.dtype == np.int32
     assert labels.min() == 0
@@ -54,10 +55,22 @@ def test_samples_open_in_napari(make_napari_viewer) -> None:
     viewer = make_napari_viewer()
     viewer.open_sample("napari-deepcolor", "worms")
     viewer.open_sample("napari-deepcolor", "ecoli")
+    viewer.open_sample("napari-deepcolor", "leaves")
     assert [layer.name for layer in viewer.layers] == [
         "worms BBBC010 A01",
         "worms BBBC010 A01 labels",
         "E. coli colony",
         "E. coli colony labels",
+        "rosette (synthetic)",
+        "rosette (synthetic) labels",
     ]
+    assert viewer.layers["rosette (synthetic)"].rgb
     assert viewer.layers["E. coli colony labels"].data.max() == 159
+
+
+def test_leaves_sample_is_the_generated_rosette() -> None:
+    from napari_deepcolor.synthetic_scenes import rosette
+
+    (image, _, _), (labels, _, _) = _sample_data.leaves_sample()
+    expected_image, expected_labels = rosette(2_000_007)
+    assert np.array_equal(image, expected_image) and np.array_equal(labels, expected_labels)

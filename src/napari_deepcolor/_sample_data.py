@@ -26,7 +26,7 @@ def _read_pair(
     Parameters
     ----------
     image_file, labels_file : str
-        File names inside ``samples/``.
+        File names inside ``samples/``; the image is gray ``(Y, X)`` or RGB ``(Y, X, 3)``.
     name : str
         Layer name; the labels layer is called ``f"{name} labels"``.
 
@@ -38,13 +38,14 @@ def _read_pair(
     """
     image = tifffile.imread(SAMPLES_DIR / image_file)
     labels = tifffile.imread(SAMPLES_DIR / labels_file).astype(np.int32)
-    if image.shape != labels.shape:
+    rgb = image.ndim == 3 and image.shape[-1] == 3
+    if image.shape[: image.ndim - rgb] != labels.shape:
         raise ValueError(
             f"sample {name!r} is damaged: image shape {image.shape} differs from labels shape "
             f"{labels.shape}; reinstall napari-deepcolor"
         )
     return [
-        (image, {"name": name}, "image"),
+        (image, {"name": name, "rgb": True} if rgb else {"name": name}, "image"),
         (labels, {"name": f"{name} labels"}, "labels"),
     ]
 
@@ -73,3 +74,16 @@ def ecoli_sample() -> list[napari.types.LayerDataTuple]:
         Omnipose's own segmentation (silver standard), not a manual annotation.
     """
     return _read_pair("ecoli_colony.tif", "ecoli_colony_labels.tif", "E. coli colony")
+
+
+def leaves_sample() -> list[napari.types.LayerDataTuple]:
+    """A generated plant rosette on soil (RGB) and its leaf labels.
+
+    Returns
+    -------
+    list of (data, kwargs, layer_type)
+        image : ndarray, shape (256, 256, 3), uint8 RGB;
+        labels : ndarray, shape (256, 256), int32, 14 leaves, 0 = background. Made by
+        ``napari_deepcolor.synthetic_scenes.rosette(2_000_007)``: synthetic, not a photograph.
+    """
+    return _read_pair("rosette.tif", "rosette_labels.tif", "rosette (synthetic)")

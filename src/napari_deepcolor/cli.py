@@ -21,6 +21,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        if getattr(args, "config", None) is not None:
+            args = _apply_recipe(parser, argv, args.config)
         return int(args.run(args) or 0)
     except (ValueError, FileNotFoundError, PermissionError, RuntimeError) as error:
         print(f"deepcolor {args.command}: error: {error}", file=sys.stderr)
@@ -54,10 +56,20 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_predict)
 
     t = commands.add_parser("train", help="train or fine-tune a model on images and labels")
-    t.add_argument("--images", required=True, type=Path, help="folder of training images")
-    t.add_argument("--labels", required=True, type=Path, help="folder of label images (<stem>.tif, "
-                   "<stem>_labels.tif) or of per-object masks (<stem>_01.png, <stem>_02.png, ...)")
-    t.add_argument("--output", required=True, type=Path, help="folder for last.safetensors and best.safetensors")
+    t.add_argument("--config", type=Path, help="TOML recipe whose keys are these options (docs/training.md); "
+                   "options given on the command line override it")
+    t.add_argument("--images", type=Path, help="folder of training images (required unless --synthetic)")
+    t.add_argument("--labels", type=Path, help="folder of label images (<stem>.tif, <stem>_labels.tif) or of "
+                   "per-object masks (<stem>_01.png, <stem>_02.png, ...)")
+    t.add_argument("--repeat", type=int, default=1, help="count each pair from --images this many times when "
+                   "drawing patches, to weigh a few real images against many generated ones (default 1)")
+    t.add_argument("--synthetic", choices=("ecoli", "rosette"), help="also train on generated scenes "
+                   "(napari_deepcolor.synthetic_scenes): phase-contrast E. coli colonies or RGB plant rosettes")
+    t.add_argument("--synthetic-count", type=int, default=200, help="number of generated training scenes, "
+                   "seeds 0..N-1 (default 200)")
+    t.add_argument("--synthetic-val", type=int, default=0, help="also validate on this many generated scenes, "
+                   "seeds 1000000.. (never trained on; default 0)")
+    t.add_argument("--output", type=Path, help="folder for last.safetensors and best.safetensors (required)")
     t.add_argument("--val-images", type=Path, help="folder of validation images (with --val-labels)")
     t.add_argument("--val-labels", type=Path)
     t.add_argument("--val-last", type=int, default=0, help="hold out the last N training pairs (sorted by name) "
@@ -104,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     t.set_defaults(run=_train)
+    parser.train_parser = t  # type: ignore[attr-defined] - for _apply_recipe
 
     e = commands.add_parser("evaluate", help="compare predicted label images with ground truth")
     e.add_argument("pred_dir", type=Path, help="folder of <stem>_labels.tif (as written by predict)")
@@ -164,12 +177,48 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Seed of the first generated validation scene; training scenes use seeds 0..synthetic_count-1.
+SYNTHETIC_VAL_SEED = 1_000_000
+
+
+def _apply_recipe(parser: argparse.ArgumentParser, argv: Sequence[str] | None, recipe: Path) -> argparse.Namespace:
+    """Parse again with the recipe's values as defaults, so options given on the command line win."""
+    from napari_deepcolor.config import read_recipe
+
+    train_parser = parser.train_parser  # type: ignore[attr-defined]
+    options: dict = {}
+    paths = []
+    for action in train_parser._actions:  # noqa: SLF001 - argparse has no public list of its options
+        if not action.option_strings or action.dest in ("help", "config"):
+            continue
+        kind = bool if action.nargs == 0 else action.type or str
+        if kind is Path:
+            paths.append(action.dest)
+        options[action.dest] = kind
+    values = read_recipe(recipe, options, path_options=paths)
+    for action in train_parser._actions:  # noqa: SLF001
+        if action.dest in values and action.choices is not None and values[action.dest] not in action.choices:
+            raise ValueError(f"{recipe}: {action.dest!r} must be one of {list(action.choices)}, got "
+                             f"{values[action.dest]!r}")
+    train_parser.set_defaults(**values)
+    return parser.parse_args(argv)
+
+
 def _train(args: argparse.Namespace) -> int:
     from napari_deepcolor.config import ModelConfig, TrainConfig
     from napari_deepcolor.data import make_sample
     from napari_deepcolor.io import find_pairs, read_annotation, read_image
     from napari_deepcolor.training import ValidationPair, train
 
+    if args.output is None:
+        raise ValueError("--output is required (on the command line or as `output` in the --config file)")
+    if args.images is None and args.synthetic is None:
+        raise ValueError("give training data: --images and --labels, or --synthetic (on the command line or in "
+                         "the --config file)")
+    if (args.images is None) != (args.labels is None):
+        raise ValueError("--images and --labels go together")
+    if args.synthetic_count < 0 or args.synthetic_val < 0 or args.repeat < 1:
+        raise ValueError("--synthetic-count and --synthetic-val must be >= 0, --repeat >= 1")
     ensure_writable_dir(args.output)
     model_config = ModelConfig(method=args.method, n_colors=args.colors, depth=args.depth, width=args.width,
                                scale=args.scale, min_size=args.min_size, merge_distance=args.merge_distance,
@@ -184,17 +233,29 @@ def _train(args: argparse.Namespace) -> int:
                                contact_fraction=args.contact_fraction,
                                embedding_weight=args.embedding_weight, foreground_weight=args.foreground_weight,
                                kernel_weight=args.kernel_weight, seed_weight=args.seed_weight)
-    pairs = find_pairs(args.images, args.labels)
+    pairs = find_pairs(args.images, args.labels) if args.images else []
     val_pairs = find_pairs(args.val_images, args.val_labels) if args.val_images else []
     if args.val_last:
         if args.val_last >= len(pairs):
             raise ValueError(f"--val-last {args.val_last} leaves no training pairs out of {len(pairs)}")
         pairs, val_pairs = pairs[: -args.val_last], pairs[-args.val_last :] + val_pairs
-    log.info("training on %d pairs (%s … %s), validating on %d", len(pairs), pairs[0][0].stem, pairs[-1][0].stem,
-             len(val_pairs))
+    if pairs:
+        log.info("training on %d pairs (%s … %s), validating on %d", len(pairs), pairs[0][0].stem,
+                 pairs[-1][0].stem, len(val_pairs))
     samples = [make_sample(read_image(img), read_annotation(ann), in_channels=model_config.in_channels,
                            percentiles=model_config.percentiles, scale=model_config.scale) for img, ann in pairs]
+    samples = samples * args.repeat  # the same arrays several times: more patches from them, no more memory
     validation = [ValidationPair(read_image(img), _truth(ann)) for img, ann in val_pairs]
+    if args.synthetic:
+        from napari_deepcolor.synthetic_scenes import synthetic_pairs
+
+        samples += [make_sample(image, labels, in_channels=model_config.in_channels,
+                                percentiles=model_config.percentiles, scale=model_config.scale)
+                    for image, labels in synthetic_pairs(args.synthetic, args.synthetic_count)]
+        validation += [ValidationPair(image, labels) for image, labels in
+                       synthetic_pairs(args.synthetic, args.synthetic_val, seed=SYNTHETIC_VAL_SEED)]
+        log.info("with %d generated %s scenes for training and %d for validation", args.synthetic_count,
+                 args.synthetic, args.synthetic_val)
     from tqdm import tqdm
 
     with tqdm(total=train_config.steps, desc="training", unit="step", file=sys.stderr, disable=None) as bar:
@@ -223,7 +284,12 @@ def _truth(paths: list[Path]) -> np.ndarray:
 def _channels(args: argparse.Namespace) -> int:
     from napari_deepcolor.io import list_images, read_image
 
-    first = read_image(list_images(args.images)[0])
+    if args.images is None:
+        from napari_deepcolor.synthetic_scenes import GENERATORS
+
+        first = GENERATORS[args.synthetic](0)[0]
+    else:
+        first = read_image(list_images(args.images)[0])
     return 3 if first.ndim == 3 and first.shape[-1] in (3, 4) else 1
 
 
@@ -280,7 +346,8 @@ def _models(args: argparse.Namespace) -> int:
         else:
             knobs = (f"{config.n_colors} colors, scale {config.scale:g}, τ {config.min_size:g}, "
                      f"ρ {config.merge_distance:g}")
-        print(f"{name}\t{config.method}, {knobs}\t{metadata.get('description', '')} {scores}".rstrip())
+        card = f" (card: {metadata['card']})" if metadata.get("card") else ""
+        print(f"{name}\t{config.method}, {knobs}\t{metadata.get('description', '')} {scores}".rstrip() + card)
     return 0
 
 

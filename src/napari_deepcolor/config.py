@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,3 +210,88 @@ class TrainConfig:
 
 def dumps(config: ModelConfig | TrainConfig) -> str:
     return json.dumps(config.to_dict(), sort_keys=True)
+
+
+def read_recipe(path: str | os.PathLike, options: dict[str, type | None], *, path_options: Iterable[str] = ()
+                ) -> dict[str, Any]:
+    """Read a training recipe: a TOML file whose keys are command-line options.
+
+    Keys are the long option names, with dashes or underscores (``val-last`` or ``val_last``), at the top level
+    or inside the tables ``[data]``, ``[model]`` and ``[training]`` (which only group them for the reader).
+    Relative paths are resolved against the TOML file's folder, so a recipe works from any working directory.
+
+    Parameters
+    ----------
+    path : path
+        The TOML file.
+    options : dict
+        Valid keys (underscore spelling) and the type of their value: ``int``, ``float``, ``str``, ``bool`` (a
+        switch), ``Path`` (resolved as above), or None (any).
+    path_options : iterable of str
+        Keys whose values are paths.
+
+    Returns
+    -------
+    dict
+        Values by key (underscore spelling).
+
+    Raises
+    ------
+    ConfigError
+        Unreadable TOML, an unknown key or table (the message names it and lists the valid ones), or a value of
+        the wrong type.
+    """
+    import sys
+    from pathlib import Path
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such recipe file: {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from error
+    flat: dict[str, tuple[Any, str]] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            if key not in RECIPE_TABLES:
+                raise ConfigError(f"{path}: unknown table [{key}]; tables are {list(RECIPE_TABLES)} (or none)")
+            items = [(k, v, f"[{key}] {k}") for k, v in value.items()]
+        else:
+            items = [(key, value, key)]
+        for k, v, where in items:
+            name = k.replace("-", "_")
+            if name not in options:
+                raise ConfigError(f"{path}: unknown key {where!r}; valid keys are "
+                                  f"{', '.join(sorted(options))}")
+            if name in flat:
+                raise ConfigError(f"{path}: {name!r} is given twice ({flat[name][1]!r} and {where!r})")
+            flat[name] = (_check_recipe_value(path, where, v, options[name]), where)
+    base = path.resolve().parent
+    paths = set(path_options)
+    return {k: (base / v if k in paths else v) for k, (v, _) in flat.items()}
+
+
+#: Tables a recipe may group its keys in (`read_recipe`).
+RECIPE_TABLES = ("data", "model", "training")
+
+
+def _check_recipe_value(path: Any, where: str, value: Any, kind: type | None) -> Any:
+    ok = {
+        None: True,
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }.get(kind, isinstance(value, str))  # paths are strings in TOML
+    if not ok:
+        wanted = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(kind, "a path "
+                                                                                                       "string")
+        raise ConfigError(f"{path}: {where!r} must be {wanted}, got {value!r}")
+    return float(value) if kind is float else value

@@ -1,0 +1,159 @@
+"""Numbers of the `ecoli` and `leaves` model cards: τ/ρ chosen on validation data, then the held-out test set,
+next to trivial floors.
+
+Usage::
+
+    python scripts/evaluate_zoo.py ecoli --model runs/ecoli/best.safetensors
+    python scripts/evaluate_zoo.py leaves --model runs/leaves/best.safetensors
+
+ecoli: validation = rows 128-166 of the bundled Omnipose image, test = rows 167-333 (the bottom half, never used in
+training or tuning); ground truth = Omnipose's labels (silver standard). leaves: validation = generated rosettes
+with seeds 1,000,000-1,000,019 (those ``deepcolor train --synthetic-val 20`` used), test = 50 more with seeds
+3,000,000-3,000,049. Prints markdown: the τ/ρ sweep on validation, the chosen pair on the test set, the floors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import tifffile
+from scipy import ndimage as ndi
+from skimage.filters import threshold_multiotsu, threshold_otsu
+from skimage.measure import label
+from skimage.segmentation import expand_labels, watershed
+
+from napari_deepcolor._sample_data import SAMPLES_DIR
+from napari_deepcolor.inference import load_model, predict_probs
+from napari_deepcolor.metrics import evaluate, summarize
+from napari_deepcolor.postprocess import ColorComponents
+from napari_deepcolor.synthetic_scenes import rosette
+from napari_deepcolor.training import touching_color_agreement
+
+MIN_SIZES = {"ecoli": (0, 30, 60, 100, 150), "leaves": (0, 30, 60, 100, 150, 250, 400)}
+MERGE_DISTANCES = (0, 2, 4, 8)
+ECOLI_ROWS = {"val": (128, 167), "test": (167, 334)}
+FOREGROUND = "connected components of the ground-truth foreground"
+OTSU = "connected components of an Otsu threshold (darkest of 3 classes for E. coli, excess green for leaves)"
+WATERSHED = "watershed of that threshold's distance transform"
+# (both E. coli floors grown by one pixel, as Omnipose's labels include the cells' rim)
+LEAVES_SEEDS = {"val": range(1_000_000, 1_000_020), "test": range(3_000_000, 3_000_050)}
+
+
+def ecoli_pairs(part: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    top, bottom = ECOLI_ROWS[part]
+    image = tifffile.imread(SAMPLES_DIR / "ecoli_colony.tif")
+    labels = tifffile.imread(SAMPLES_DIR / "ecoli_colony_labels.tif").astype(np.int32)
+    return [(image[top:bottom], labels[top:bottom])]
+
+
+def leaves_pairs(part: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [rosette(seed) for seed in LEAVES_SEEDS[part]]
+
+
+def row(name: str, results: list[dict]) -> str:
+    s = summarize(results)
+    return (f"| {name} | {s['ap50']:.3f} | {s['ap75']:.3f} | {s['mean_ap']:.3f} | {s['sbd']:.3f} | "
+            f"{s['abs_dic']:.1f} | {s['n_gt']} / {s['n_pred']} |")
+
+
+def floors(kind: str, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, list[dict]]:
+    """Trivial segmentations of each image: connected components of the true foreground, of an Otsu threshold
+    (dark pixels for phase contrast, excess green for plants) and, for E. coli, a distance-transform watershed of
+    the latter. Fixed settings, not tuned on the test data."""
+    out: dict[str, list[dict]] = {FOREGROUND: [], OTSU: []}
+    if kind == "ecoli":
+        out[WATERSHED] = []
+    for image, truth in pairs:
+        out[FOREGROUND].append(
+            evaluate(truth, label(truth > 0).astype(np.int32)))
+        if kind == "ecoli":
+            smooth = ndi.gaussian_filter(image.astype(np.float32), 1)
+            # three classes (cells < background < halo); the darkest are the cells
+            mask = smooth < threshold_multiotsu(smooth, classes=3)[0]
+        else:
+            rgb = image.astype(np.float32)
+            green = 2 * rgb[..., 1] - rgb[..., 0] - rgb[..., 2]
+            mask = green > threshold_otsu(green)
+        components = label(mask).astype(np.int32)
+        small = np.bincount(components.ravel()) < 30
+        small[0] = False
+        mask &= ~small[components]
+        components = label(mask).astype(np.int32)
+        # Omnipose's labels reach a pixel into the bright rim around each dark cell: grow by one pixel to match
+        grow = 1 if kind == "ecoli" else 0
+        out[OTSU].append(evaluate(truth, expand_labels(components, grow)))
+        if kind == "ecoli":
+            distance = ndi.distance_transform_edt(mask)
+            peaks = label(distance >= 0.7 * ndi.maximum_filter(distance, size=9)) * (distance > 2)
+            out[WATERSHED].append(
+                evaluate(truth, expand_labels(watershed(-distance, peaks, mask=mask).astype(np.int32), grow)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=("ecoli", "leaves"))
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    make_pairs = ecoli_pairs if args.kind == "ecoli" else leaves_pairs
+    model = load_model(args.model, device=args.device)
+    config = model.config
+
+    def decode(pairs):
+        components, seconds = [], []
+        for image, _ in pairs:
+            start = time.perf_counter()
+            components.append(ColorComponents.from_probs(predict_probs(model, image)))
+            seconds.append(time.perf_counter() - start)
+        return components, seconds
+
+    def results(components, pairs, min_size, merge):
+        return [evaluate(truth, cc.to_labels(min_size=min_size, merge_distance=merge or None).labels)
+                for cc, (_, truth) in zip(components, pairs)]
+
+    val = make_pairs("val")
+    val_cc, _ = decode(val)
+    sweep = {(t, r): summarize(results(val_cc, val, t, r)) for t in MIN_SIZES[args.kind] for r in MERGE_DISTANCES}
+    # best AP50, ties to the higher mean AP, then to the smaller τ and ρ
+    (best_t, best_r), _ = max(sweep.items(), key=lambda kv: (round(kv[1]["ap50"], 6), round(kv[1]["mean_ap"], 6),
+                                                             -kv[0][0], -kv[0][1]))
+    print(f"model {args.model}: {config.method}, {config.n_colors} colors, depth {config.depth}, width "
+          f"{config.width}, scale {config.scale:g}; step {model.metadata.get('step')}\n")
+    print("validation τ/ρ sweep (AP50 / mean AP / SBD):\n")
+    print("| τ \\ ρ | " + " | ".join(str(r) for r in MERGE_DISTANCES) + " |\n" + "|---" * (len(MERGE_DISTANCES) + 1)
+          + "|")
+    for t in MIN_SIZES[args.kind]:
+        print(f"| {t} | " + " | ".join(f"{sweep[t, r]['ap50']:.3f} / {sweep[t, r]['mean_ap']:.3f} / "
+                                      f"{sweep[t, r]['sbd']:.3f}" for r in MERGE_DISTANCES) + " |")
+    print(f"\nchosen on validation: τ = {best_t}, ρ = {best_r}\n")
+    chosen = {k: round(float(sweep[best_t, best_r][k]), 4) for k in ("ap50", "ap75", "mean_ap", "sbd")}
+
+    test = make_pairs("test")
+    test_cc, seconds = decode(test)
+    header = "| method | AP50 | AP75 | mean AP (0.5:0.95) | SBD | abs DiC | instances true / predicted |"
+    print("test set:\n\n" + header + "\n" + "|---" * 7 + "|")
+    print(row(f"`{args.kind}` model, τ = {best_t}, ρ = {best_r} (chosen on validation)",
+              results(test_cc, test, best_t, best_r)))
+    for name, floor in floors(args.kind, test).items():
+        print(row(f"floor: {name}", floor))
+    same = touching = 0
+    usage = np.zeros(config.n_colors)
+    for cc, (_, truth) in zip(test_cc, test):
+        s, t = touching_color_agreement(cc.colors, truth)
+        same, touching = same + s, touching + t
+        usage += np.bincount(cc.colors.ravel(), minlength=config.n_colors)
+    fg = usage[1:].sum()
+    print(f"\ncolors used (>= 2 % of the predicted foreground): {int((usage[1:] >= 0.02 * fg).sum())} of "
+          f"{config.n_colors - 1}; touching true pairs with the same majority color: {same}/{touching}")
+    print(f"inference on {model.device}: {np.median(seconds) * 1000:.0f} ms median per test image "
+          f"{test[0][0].shape}")
+    print("\nvalidation metrics at the chosen τ/ρ, for scripts/bundle_model.py --validation-json:")
+    print(json.dumps({**chosen, "set": "validation", "min_size": best_t, "merge_distance": best_r}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""Synthetic training scenes with exact labels: phase-contrast E. coli colonies and RGB plant rosettes.
+
+Each generator is a pure function of its seed and returns ``(image, labels)``; `synthetic_pairs` makes many, and
+``deepcolor train --synthetic KIND`` trains on them in memory (``scripts/make_synthetic.py`` writes them to a
+folder). They stand in for data that cannot be shipped or that does not exist here: one real E. coli image, and no
+redistributable leaf images at all. What they are modelled on, and how close they come, is in docs/models/.
+
+No torch here; numpy and scipy only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import numpy as np
+from scipy import ndimage as ndi
+
+#: Background level of the E. coli images in camera units (the real Omnipose image's background is ~10,400).
+ECOLI_BACKGROUND = 10_000.0
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """Gaussian-filtered white noise scaled to unit standard deviation: ``float32 (Y, X)``."""
+    field = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="wrap")
+    return field / max(float(field.std()), 1e-6)
+
+
+def _capsule(shape: tuple[int, int], centre: tuple[float, float], angle: float, length: float, radius: float
+             ) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    """A rod with round caps: its bounding box in the image and its mask there (None when fully outside)."""
+    cy, cx = centre
+    half = max(length / 2 - radius, 0.0)
+    dy, dx = math.sin(angle), math.cos(angle)
+    reach = half + radius + 1
+    y0, y1 = max(int(cy - reach), 0), min(int(cy + reach) + 2, shape[0])
+    x0, x1 = max(int(cx - reach), 0), min(int(cx + reach) + 2, shape[1])
+    if y0 >= y1 or x0 >= x1:
+        return None
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    py, px = yy - cy, xx - cx
+    t = np.clip(py * dy + px * dx, -half, half)  # position along the axis
+    inside = (py - t * dy) ** 2 + (px - t * dx) ** 2 <= radius**2
+    return (slice(y0, y1), slice(x0, x1)), inside
+
+
+def ecoli_colony(seed: int = 0, *, shape: tuple[int, int] = (256, 256), width: tuple[float, float] = (9.0, 11.0),
+                 length: tuple[float, float] = (17.0, 40.0), dividing: float = 0.25, stragglers: int = 4
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """A phase-contrast image of a packed E. coli micro-colony and its cell labels.
+
+    Rod cells (capsules) are packed into an irregular colony with locally aligned orientations; some are dividing
+    (two daughters end to end with a constriction). The image follows phase contrast: cells darker than the
+    background, a bright halo around the colony and in the gaps between cells, optical blur, uneven illumination
+    and shot-like noise. Sizes and intensities follow the real Omnipose image bundled as the ``ecoli`` sample
+    (cells 9–11 px wide, 100–300 px²; cells at ~0.8, halo up to ~2–3 times the background).
+
+    Parameters
+    ----------
+    seed : int
+        Everything is drawn from ``numpy.random.default_rng(seed)``.
+    shape : (int, int)
+        Image size (Y, X), pixels.
+    width, length : (float, float)
+        Ranges of cell width and length (pixels).
+    dividing : float
+        Fraction of rods drawn as two daughters with a constriction.
+    stragglers : int
+        Up to this many single cells outside the colony.
+
+    Returns
+    -------
+    image : ndarray, shape (Y, X), uint16
+        Background ~10,000, like a camera image.
+    labels : ndarray, shape (Y, X), int32
+        Cells ``1..N`` (consecutive), 0 = background.
+    """
+    rng = np.random.default_rng(seed)
+    height, wide = shape
+    # colony: a blob of random radius and wobbly outline
+    cy, cx = height / 2 + rng.uniform(-0.1, 0.1) * height, wide / 2 + rng.uniform(-0.1, 0.1) * wide
+    radius = rng.uniform(0.3, 0.55) * min(shape)
+    yy, xx = np.mgrid[:height, :wide].astype(np.float32)
+    theta = np.arctan2(yy - cy, xx - cx)
+    wobble = sum(rng.uniform(0, 0.12) * np.cos(k * theta + rng.uniform(0, 2 * np.pi)) for k in range(2, 6))
+    stretch = rng.uniform(0.75, 1.0)
+    phi = rng.uniform(0, np.pi)
+    u = (yy - cy) * math.cos(phi) + (xx - cx) * math.sin(phi)
+    v = -(yy - cy) * math.sin(phi) + (xx - cx) * math.cos(phi)
+    colony = np.hypot(u, v / stretch) <= radius * (1 + wobble)
+    # orientation domains: Voronoi cells of a few seeds, each packed with parallel rows of rods laid end to end,
+    # like the domains of aligned cells in a growing colony
+    n_domains = int(rng.integers(5, 15))
+    seeds = np.stack([rng.uniform(cy - radius, cy + radius, n_domains), rng.uniform(cx - radius, cx + radius,
+                                                                                    n_domains)], 1)
+    domain = np.argmin((yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2, axis=-1)
+
+    labels = np.zeros(shape, np.int32)
+    occupied = np.zeros(shape, bool)
+    next_label = 1
+
+    def place(centre: tuple[float, float], angle: float, cell_length: float, cell_radius: float) -> None:
+        nonlocal next_label
+        y, x = centre
+        if rng.random() < dividing and cell_length > 28:
+            half = (cell_length - 0.5) / 2
+            shift = (half + 0.5) / 2
+            parts = [((y + s * shift * math.sin(angle), x + s * shift * math.cos(angle)), half) for s in (-1, 1)]
+        else:
+            parts = [((y, x), cell_length)]
+        shapes = [_capsule(shape, c, angle, part_length, cell_radius) for c, part_length in parts]
+        if any(s is None or not s[1].any() for s in shapes):
+            return
+        # a cell may squeeze into at most 8 % of already occupied pixels (cells press on each other)
+        if any(occupied[box][mask].mean() > 0.08 for box, mask in shapes):
+            return
+        for box, mask in shapes:
+            free = mask & ~occupied[box]
+            if free.sum() >= 60:
+                labels[box][free] = next_label
+                occupied[box] |= free
+                next_label += 1
+
+    diagonal = math.hypot(height, wide)
+    domain_angles = rng.uniform(0, np.pi, n_domains)
+    for d in range(n_domains):
+        angle = domain_angles[d]
+        ay, ax = math.sin(angle), math.cos(angle)  # along the rows
+        cell_width = rng.uniform(*width)
+        pitch = cell_width + rng.uniform(0.0, 1.0)
+        offset = -diagonal / 2 + rng.uniform(0, pitch)
+        while offset < diagonal / 2:
+            position = -diagonal / 2 + rng.uniform(0, length[1])
+            while position < diagonal / 2:
+                cell_length = rng.uniform(*length)
+                along = position + cell_length / 2
+                y = cy + along * ay - offset * ax + rng.normal(0, 0.6)
+                x = cx + along * ax + offset * ay + rng.normal(0, 0.6)
+                position += cell_length + rng.uniform(0.5, 3.0)
+                iy, ix = int(round(y)), int(round(x))
+                if not (0 <= iy < height and 0 <= ix < wide) or domain[iy, ix] != d or not colony[iy, ix]:
+                    continue
+                if rng.random() < 0.02:  # a hole in the colony
+                    continue
+                place((y, x), angle + rng.normal(0, 0.05), cell_length,
+                      np.clip(cell_width + rng.normal(0, 0.3), *width) / 2)
+            offset += pitch
+    # fill the holes left where domains meet: random short cells, oriented like their domain
+    inside = np.flatnonzero(colony & ~ndi.binary_dilation(occupied, iterations=3))
+    for _ in range(300 if inside.size else 0):
+        y, x = np.unravel_index(inside[rng.integers(inside.size)], shape)
+        if not occupied[y, x]:
+            place((float(y), float(x)), domain_angles[domain[y, x]] + rng.normal(0, 0.5),
+                  rng.uniform(length[0], (length[0] + length[1]) / 2), rng.uniform(*width) / 2)
+    # a few cells that swam off or grew apart from the colony
+    outside = np.flatnonzero(~ndi.binary_dilation(colony, iterations=12))
+    for _ in range(int(rng.integers(0, stragglers + 1))):
+        if outside.size:
+            y, x = np.unravel_index(outside[rng.integers(outside.size)], shape)
+            place((float(y), float(x)), rng.uniform(0, np.pi), rng.uniform(*length), rng.uniform(*width) / 2)
+    labels = _relabel_small(labels, min_size=60)
+
+    # phase contrast: dark cell bodies (touching cells show a seam), a bright
+    # halo at two scales around every dark mass, blur, uneven illumination, noise
+    cells = labels > 0
+    seams = (ndi.grey_dilation(labels, size=3) != labels) & cells
+    # the labels reach into the bright rim, like Omnipose's: the dark mass is a pixel thinner than the cell
+    body = ndi.binary_erosion(cells & ~seams).astype(np.float32)
+    body = ndi.gaussian_filter(body, 0.8)
+    darkness = rng.uniform(0.15, 0.3)
+    near, far = ndi.gaussian_filter(body, rng.uniform(1.5, 2.5)), ndi.gaussian_filter(body, rng.uniform(6, 10))
+    halo = rng.uniform(1.8, 2.8)
+    image = 1.0 - darkness * body + halo * (0.7 * np.clip(near - body, 0, None) + 0.4 * np.clip(far - body, 0, None))
+    # cells have a little internal texture and vary in darkness
+    shade = np.zeros(next_label + 1, np.float32)
+    shade[1:] = rng.normal(0, 0.04, next_label)
+    image = image + shade[labels] * body
+    image = ndi.gaussian_filter(image, rng.uniform(0.7, 1.1))
+    illumination = 1 + rng.uniform(0.02, 0.06) * _smooth_noise(rng, shape, 60)
+    gradient = 1 + rng.uniform(-0.08, 0.08) * (yy / height - 0.5) + rng.uniform(-0.08, 0.08) * (xx / wide - 0.5)
+    image = np.clip(image, 0.05, None) * illumination * gradient * ECOLI_BACKGROUND
+    noise_level = rng.uniform(0.01, 0.03)
+    image = image + rng.standard_normal(shape).astype(np.float32) * noise_level * np.sqrt(image * ECOLI_BACKGROUND)
+    return np.clip(image, 0, 65535).astype(np.uint16), labels
+
+
+def _relabel_small(labels: np.ndarray, *, min_size: int) -> np.ndarray:
+    """Drop labels smaller than ``min_size`` pixels and number the rest ``1..N``."""
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= min_size
+    keep[0] = False
+    lut = np.zeros(sizes.size, np.int32)
+    lut[keep] = np.arange(1, keep.sum() + 1, dtype=np.int32)
+    return lut[labels]
+
+
+def _leaf_mask(shape: tuple[int, int], base: tuple[float, float], angle: float, petiole: float, blade: float,
+               half_width: float, petiole_width: float, tip: float
+               ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray] | None:
+    """One leaf (a stalk then an ovate blade) along ``angle`` from ``base``.
+
+    Returns the bounding box, the mask there, and per pixel the position along the leaf (0 at the base, 1 at the
+    tip) and across it (-1..1 at the blade's edges).
+    """
+    by, bx = base
+    dy, dx = math.sin(angle), math.cos(angle)
+    reach = petiole + blade + half_width + 2
+    ey, ex = by + dy * (petiole + blade), bx + dx * (petiole + blade)
+    y0, y1 = max(int(min(by, ey) - half_width - 2), 0), min(int(max(by, ey) + half_width + 3), shape[0])
+    x0, x1 = max(int(min(bx, ex) - half_width - 2), 0), min(int(max(bx, ex) + half_width + 3), shape[1])
+    if y0 >= y1 or x0 >= x1 or reach <= 0:
+        return None
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    along = (yy - by) * dy + (xx - bx) * dx
+    across = -(yy - by) * dx + (xx - bx) * dy
+    t = (along - petiole) / blade
+    # ovate blade: widest at ~40 % of its length, rounded towards the tip (``tip`` sharpens it)
+    profile = np.where((t > 0) & (t < 1), np.clip(t, 0, 1) ** 0.45 * np.clip(1 - t, 0, 1) ** tip, 0.0)
+    peak = (0.45 / (0.45 + tip)) ** 0.45 * (tip / (0.45 + tip)) ** tip
+    width_here = half_width * profile / peak
+    in_blade = np.abs(across) <= width_here
+    in_stalk = (along >= 0) & (along <= petiole + 0.15 * blade) & (np.abs(across) <= petiole_width)
+    mask = in_blade | in_stalk
+    rel_across = np.where(width_here > 0, across / np.maximum(width_here, 1e-3), across / max(petiole_width, 1))
+    return (slice(y0, y1), slice(x0, x1)), mask, np.clip(along / (petiole + blade), 0, 1), np.clip(rel_across, -1, 1)
+
+
+def _soil(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Textured soil: brown to grey-brown, clumps at two scales, grains and pebbles. ``float32 (Y, X, 3)`` in 0..1."""
+    base = np.array([0.36, 0.27, 0.19]) * rng.uniform(0.7, 1.25) + rng.uniform(-0.04, 0.04, 3)
+    grey = rng.uniform(0, 0.5)
+    base = (1 - grey) * base + grey * base.mean()
+    texture = 0.10 * _smooth_noise(rng, shape, 6) + 0.06 * _smooth_noise(rng, shape, 1.5) + \
+        0.05 * _smooth_noise(rng, shape, 0.6)
+    image = base[None, None, :] * (1 + texture[..., None])
+    # grains: a few bright and dark specks; pebbles: a few larger pale blobs
+    specks = rng.random(shape)
+    image[specks < 0.01] *= 0.55
+    image[specks > 0.993] = image[specks > 0.993] * 1.6 + 0.05
+    for _ in range(int(rng.integers(0, 8))):
+        box = _capsule(shape, (rng.uniform(0, shape[0]), rng.uniform(0, shape[1])), rng.uniform(0, np.pi),
+                       rng.uniform(3, 9), rng.uniform(1.5, 3.5))
+        if box is not None:
+            (sy, sx), mask = box
+            image[sy, sx][mask] = np.array([0.55, 0.5, 0.45]) * rng.uniform(0.7, 1.1)
+    return np.clip(image, 0, 1).astype(np.float32)
+
+
+def rosette(seed: int = 0, *, shape: tuple[int, int] = (256, 256), leaves: tuple[int, int] = (5, 14),
+            radius: tuple[float, float] = (0.18, 0.45), min_visible: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """An RGB top view of a plant rosette on soil and its leaf labels.
+
+    Leaves radiate from a centre in a phyllotactic spiral (golden angle with jitter); older leaves are longer and
+    lie below younger ones, so leaves overlap and the labels hold each leaf's visible part. Each plant gets its own
+    green (yellowish to bluish, light to dark), leaves shade darker towards their edges with a paler midrib, cast
+    a soft shadow on what lies below, and the whole scene gets a random exposure, colour cast and light gradient.
+
+    Parameters
+    ----------
+    seed : int
+        Everything is drawn from ``numpy.random.default_rng(seed)``.
+    shape : (int, int)
+        Image size (Y, X), pixels.
+    leaves : (int, int)
+        Range of the number of leaves drawn (inclusive); hidden or tiny ones are dropped afterwards.
+    radius : (float, float)
+        Range of the rosette's radius as a fraction of the image's smaller side.
+    min_visible : int
+        Leaves with fewer visible pixels than this are not drawn.
+
+    Returns
+    -------
+    image : ndarray, shape (Y, X, 3), uint8
+        RGB.
+    labels : ndarray, shape (Y, X), int32
+        Leaves ``1..N`` (consecutive, oldest first), 0 = background.
+    """
+    rng = np.random.default_rng(seed)
+    height, wide = shape
+    soil = _soil(rng, shape)
+    centre = (height / 2 + rng.uniform(-0.12, 0.12) * height, wide / 2 + rng.uniform(-0.12, 0.12) * wide)
+    plant_radius = rng.uniform(*radius) * min(shape)
+    n_leaves = int(rng.integers(leaves[0], leaves[1] + 1))
+    start = rng.uniform(0, 2 * np.pi)
+    golden = math.radians(137.5)
+    green = np.array([0.22, 0.45, 0.14]) * rng.uniform(0.7, 1.3) + np.array([rng.uniform(-0.06, 0.1),
+                                                                              rng.uniform(-0.05, 0.05),
+                                                                              rng.uniform(-0.05, 0.08)])
+    drawn = []
+    for i in range(n_leaves):  # i = 0 is the oldest (outermost, longest) leaf
+        age = 1 - i / max(n_leaves, 2)
+        reach = plant_radius * (0.35 + 0.65 * age) * rng.uniform(0.85, 1.1)
+        petiole = reach * rng.uniform(0.15, 0.4)
+        blade = reach - petiole
+        half_width = blade * rng.uniform(0.22, 0.38)
+        angle = start + i * golden + rng.normal(0, 0.15)
+        base = (centre[0] + rng.normal(0, 1.0), centre[1] + rng.normal(0, 1.0))
+        leaf = _leaf_mask(shape, base, angle, petiole, blade, half_width, max(1.2, half_width * 0.12),
+                          rng.uniform(0.5, 0.9))
+        if leaf is None or not leaf[1].any():
+            continue
+        colour = green * rng.uniform(0.85, 1.15) + rng.normal(0, 0.015, 3) + 0.06 * (1 - age)  # young: paler
+        drawn.append((leaf, colour))
+    # keep leaves with enough visible area, then paint them in order (younger on top)
+    keep = list(range(len(drawn)))
+    for _ in range(3):
+        owner = np.full(shape, -1, np.int32)
+        for k in keep:
+            (box, mask, _, _), _ = drawn[k]
+            owner[box][mask] = k
+        visible = np.bincount(owner[owner >= 0], minlength=len(drawn))
+        still = [k for k in keep if visible[k] >= min_visible]
+        if still == keep:
+            break
+        keep = still
+
+    image = soil.copy()
+    labels = np.zeros(shape, np.int32)
+    texture = _smooth_noise(rng, shape, 1.2)
+    for number, k in enumerate(keep, start=1):
+        (box, mask, along, across), colour = drawn[k]
+        # a soft shadow of this leaf on what lies below it
+        below = ndi.gaussian_filter(mask.astype(np.float32), 2.0)
+        region = image[box]
+        region *= (1 - 0.35 * below * ~mask)[..., None]
+        edge = np.abs(across) ** 2
+        midrib = np.exp(-(np.abs(across) * 12) ** 2) * (along > 0.1)
+        light = 1.05 - 0.35 * edge + 0.25 * midrib + 0.04 * texture[box] + 0.15 * (along - 0.5)
+        leaf_rgb = colour[None, None, :] * light[..., None] + 0.08 * midrib[..., None]
+        region[mask] = leaf_rgb[mask]
+        labels[box][mask] = number
+    # lighting: exposure, colour cast, a gradient, then a little blur and sensor noise
+    yy, xx = np.mgrid[:height, :wide].astype(np.float32)
+    gradient = 1 + rng.uniform(-0.25, 0.25) * (yy / height - 0.5) + rng.uniform(-0.25, 0.25) * (xx / wide - 0.5)
+    cast = 1 + rng.normal(0, 0.04, 3)
+    image = image * rng.uniform(0.7, 1.35) * cast[None, None, :] * gradient[..., None]
+    image = ndi.gaussian_filter(image, (rng.uniform(0.4, 0.9),) * 2 + (0,))
+    image = image + rng.normal(0, rng.uniform(0.005, 0.02), image.shape)
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8), labels
+
+
+#: Generators by the name ``deepcolor train --synthetic`` and ``scripts/make_synthetic.py`` take.
+GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {"ecoli": ecoli_colony, "rosette": rosette}
+
+
+def synthetic_pairs(kind: str, count: int, *, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``count`` pairs from generator ``kind``, the i-th drawn with seed ``seed + i``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``kind`` (the message lists the valid ones) or negative ``count``.
+    """
+    if kind not in GENERATORS:
+        raise ValueError(f"unknown synthetic data {kind!r}; valid kinds are {sorted(GENERATORS)}")
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    generator = GENERATORS[kind]
+    for i in range(count):
+        yield generator(seed + i)

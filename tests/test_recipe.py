@@ -1,0 +1,55 @@
+from pathlib import Path
+
+import pytest
+
+from napari_deepcolor.config import ConfigError, read_recipe
+
+OPTIONS = {"images": Path, "steps": int, "lr": float, "no_train_halo": bool, "method": str}
+
+
+def write(tmp_path, text):
+    path = tmp_path / "sub" / "r.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_keys_in_tables_with_dashes_and_paths_relative_to_the_file(tmp_path):
+    path = write(tmp_path, 'images = "../data"\n[training]\nsteps = 5\nlr = 1\nno-train-halo = true\n')
+    values = read_recipe(path, OPTIONS, path_options=["images"])
+    assert values == {"images": tmp_path.resolve() / "sub" / "../data", "steps": 5, "lr": 1.0,
+                      "no_train_halo": True}
+    assert isinstance(values["lr"], float)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("colours = 3\n", "unknown key 'colours'"),
+    ("[model]\nstep = 3\n", "unknown key '[model] step'"),
+    ("[optim]\nlr = 3\n", "unknown table [optim]"),
+    ('steps = "100"\n', "'steps' must be an integer"),
+    ("steps = 1.5\n", "'steps' must be an integer"),
+    ("no_train_halo = 1\n", "must be true or false"),
+    ("steps = 1\n[training]\nsteps = 2\n", "given twice"),
+    ("steps = = 1\n", "not valid TOML"),
+])
+def test_bad_recipes_are_clear_errors(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        read_recipe(write(tmp_path, text), OPTIONS)
+
+
+def test_missing_recipe_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such recipe file"):
+        read_recipe(tmp_path / "none.toml", OPTIONS)
+
+
+@pytest.mark.parametrize("name", ["ecoli", "leaves", "worms"])
+def test_shipped_recipes_name_only_train_options(name):
+    pytest.importorskip("torch")
+    from napari_deepcolor.cli import _parser
+
+    parser = _parser()
+    options = {a.dest: (bool if a.nargs == 0 else a.type or str) for a in parser.train_parser._actions
+               if a.option_strings and a.dest not in ("help", "config")}
+    values = read_recipe(Path(__file__).parents[1] / "configs" / f"{name}.toml", options,
+                         path_options=[k for k, v in options.items() if v is Path])
+    assert "output" in values
