@@ -14,6 +14,7 @@ model and every path must be visible to the workers under the same names (a shar
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import threading
 import time
@@ -26,6 +27,8 @@ from napari_deepcolor.io import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from napari_deepcolor.inference import LoadedModel
+
+log = logging.getLogger("napari_deepcolor")
 
 #: Folder suffix of zarr images, found in folders like image files.
 ZARR_SUFFIX = ".zarr"
@@ -225,6 +228,9 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
         result = segment_large(model, job.image, job.labels, min_size=settings.min_size,
                                merge_distance=settings.merge_distance, tile_size=settings.tile_size,
                                halo=settings.halo, progress=progress)
+        if result.skipped_pairs:
+            log.warning("%s: %d pairs of same-color instances spanning more than 32 M pixels were not tested for "
+                        "merging (ρ)", job.image, result.skipped_pairs)
         return JobResult(job.image, result.n_instances, time.perf_counter() - start, True)
     knobs: dict[str, Any] = {"min_size": settings.min_size}
     if model.config.method == "semiconv":
