@@ -137,3 +137,10 @@ def test_dask_on_a_local_cluster_of_processes_resumes_too(tiny_model, plates, tm
 def test_job_outputs_and_finished():
     job = Job(image=__import__("pathlib").Path("a.tif"), labels=__import__("pathlib").Path("/nonexistent/a.tif"))
     assert job.outputs == (job.labels,) and not job.finished()
+
+
+def test_a_corrupt_tiff_fails_alone(tiny_model, plates, tmp_path, capsys):
+    (plates / "p1" / "broken.tif").write_bytes(b"II*\x00 not really a tiff")
+    assert predict(tiny_model, tmp_path / "out", plates / "p1") == 2
+    assert "broken.tif: " in capsys.readouterr().err
+    assert len(list((tmp_path / "out").glob("*_labels.tif"))) == 2

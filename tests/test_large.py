@@ -151,3 +151,14 @@ def test_semiconv_models_are_refused(tmp_path):
     path = save_checkpoint(tmp_path / "semi.safetensors", Checkpoint(config, create_model(config).state_dict(), {}))
     with pytest.raises(ValueError, match="needs a coloring model"):
         segment_large(load_model(path, device="cpu"), np.zeros((64, 64), np.float32), tmp_path / "labels.tif")
+
+
+def test_a_killed_runs_temporary_tiles_are_removed_by_the_next_run(worms, tmp_path):
+    stale = tmp_path / ".labels.tif.abc123.tiles"
+    stale.mkdir()
+    np.save(stale / "0_0.npy", np.zeros((4, 4), np.uint32))
+    keep = tmp_path / ".labels.tif.other.tiles"  # not ours: holds something else
+    keep.mkdir()
+    (keep / "notes.txt").write_text("x")
+    segment_large(worms, np.zeros((64, 64), np.uint16), tmp_path / "labels.tif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".labels.tif.other.tiles", "labels.tif"]

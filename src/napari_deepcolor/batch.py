@@ -70,7 +70,7 @@ class Settings:
     foreground_threshold: float | None = None
     save_probs: bool = False
     output_format: str = "tif"
-    out_of_core_pixels: int = 32 * 2**20
+    out_of_core_pixels: int = 32_000_000
     tile_size: int | None = None
     halo: int | None = None
     torch_threads: int | None = None
@@ -129,7 +129,7 @@ def find_images(specs: Sequence[str | os.PathLike]) -> list[Path]:
             found.extend(images)
         elif path.exists():
             raise FileNotFoundError(f"{path} is not an image ({', '.join(IMAGE_SUFFIXES)} or {ZARR_SUFFIX})")
-        elif glob.has_magic(str(spec)):
+        elif any(char in str(spec) for char in "*?["):
             images = sorted(Path(p) for p in glob.glob(str(spec), recursive=True) if _is_image(Path(p)))
             if not images:
                 raise FileNotFoundError(f"the pattern {str(spec)!r} matches no images")
@@ -165,8 +165,12 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
                              "segment them into different output folders")
         seen[stem] = image
         suffix = image.suffix.lower()
-        large = suffix == ZARR_SUFFIX or (
-            suffix in (".tif", ".tiff") and _pixels(image_shape(image)) > settings.out_of_core_pixels)
+        large = suffix == ZARR_SUFFIX
+        if suffix in (".tif", ".tiff"):
+            try:
+                large = _pixels(image_shape(image)) > settings.out_of_core_pixels
+            except (ValueError, OSError):
+                large = False  # unreadable: the job fails with the reader's message, the others go on
         if large and method != "coloring":
             why = "a zarr image" if suffix == ZARR_SUFFIX else "more pixels than --out-of-core-above"
             raise ValueError(f"{image} is segmented out of core ({why}), which needs a coloring model; this is a "

@@ -168,7 +168,7 @@ def _predict(args: argparse.Namespace) -> int:
                         channels_last=args.channels_last, compile=args.compile, min_size=args.min_size,
                         merge_distance=args.merge_distance, threshold=args.threshold,
                         foreground_threshold=args.foreground_threshold, save_probs=args.save_probs,
-                        output_format=args.output_format, out_of_core_pixels=int(args.out_of_core_above * 2**20),
+                        output_format=args.output_format, out_of_core_pixels=int(args.out_of_core_above * 1e6),
                         tile_size=args.tile_size, halo=args.halo)
     jobs = plan_jobs(find_images(args.images), args.output, settings, method=config.method)
     todo = jobs if args.overwrite else [job for job in jobs if not job.finished()]

@@ -23,6 +23,7 @@ provisional ids in a temporary folder next to the output, removed at the end.
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import shutil
@@ -30,6 +31,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -299,23 +301,30 @@ def network_alignment(model: LoadedModel) -> int:
 
 
 class _TileStore:
-    """Provisional ids of each tile in a temporary folder, one ``.npy`` file per tile; regions read back on demand."""
+    """Provisional ids of the tiles of a grid in a temporary folder, one ``.npy`` file per tile; regions read back."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, tiles: list[Tile]) -> None:
         self.directory = directory
-        self._tiles: list[tuple[int, int, int, int]] = []  # y0, x0, y1, x1
+        self._rows = sorted({t.keep[0].start for t in tiles})
+        self._cols = sorted({t.keep[1].start for t in tiles})
+        self._shape = (max(t.keep[0].stop for t in tiles), max(t.keep[1].stop for t in tiles))
+
+    def _path(self, y0: int, x0: int) -> Path:
+        return self.directory / f"{y0}_{x0}.npy"
 
     def write(self, origin: tuple[int, int], ids: np.ndarray) -> None:
-        np.save(self.directory / f"{len(self._tiles)}.npy", ids)
-        self._tiles.append((origin[0], origin[1], origin[0] + ids.shape[0], origin[1] + ids.shape[1]))
+        np.save(self._path(*origin), ids)
 
     def read(self, region: tuple[slice, slice]) -> np.ndarray:
         (r0, r1), (c0, c1) = (region[0].start, region[0].stop), (region[1].start, region[1].stop)
         out = np.zeros((r1 - r0, c1 - c0), np.uint32)
-        for index, (y0, x0, y1, x1) in enumerate(self._tiles):
-            if y0 < r1 and r0 < y1 and x0 < c1 and c0 < x1:
-                # a memory map copies just the rows needed and is dropped at once: resident memory stays small
-                ids = np.load(self.directory / f"{index}.npy", mmap_mode="r")
+        rows = self._rows[bisect.bisect_right(self._rows, r0) - 1 : bisect.bisect_left(self._rows, r1)]
+        cols = self._cols[bisect.bisect_right(self._cols, c0) - 1 : bisect.bisect_left(self._cols, c1)]
+        for y0 in rows:
+            for x0 in cols:
+                # a memory map copies just the part needed and is dropped at once: resident memory stays small
+                ids = np.load(self._path(y0, x0), mmap_mode="r")
+                y1, x1 = y0 + ids.shape[0], x0 + ids.shape[1]
                 ry, rx = slice(max(r0, y0), min(r1, y1)), slice(max(c0, x0), min(c1, x1))
                 out[ry.start - r0 : ry.stop - r0, rx.start - c0 : rx.stop - c0] = \
                     ids[ry.start - y0 : ry.stop - y0, rx.start - x0 : rx.stop - x0]
@@ -399,9 +408,10 @@ def segment_large(
     limits = image_limits(source, percentiles=config.percentiles, in_channels=config.in_channels,
                           channel_axis=channel_axis)
     ensure_writable_dir(output.parent)
+    _remove_stale_scratch(output)
     stitcher = TileStitcher(shape)
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:
-        store = _TileStore(Path(scratch))
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.", suffix=SCRATCH_SUFFIX) as scratch:
+        store = _TileStore(Path(scratch), tiles)
         for done, tile in enumerate(tiles, start=1):
             window = _read(source, tile.read, y_axis, x_axis)
             network_size = max(scaled_shape((window.shape[y_axis], window.shape[x_axis]), config.scale))
@@ -422,6 +432,17 @@ def segment_large(
         progress(len(tiles) + 1, len(tiles) + 1)
     return LargeResult(output, stitched.n_instances, stitched.scores, stitched.colors, len(tiles),
                        stitched.skipped_pairs)
+
+
+#: Suffix of the temporary folder of provisional ids next to an output.
+SCRATCH_SUFFIX = ".tiles"
+
+
+def _remove_stale_scratch(output: Path) -> None:
+    """Delete the temporary folders an earlier, killed run on the same output left behind (``.NAME.*.tiles``)."""
+    for stale in output.parent.glob(f".{glob_escape(output.name)}.*{SCRATCH_SUFFIX}"):
+        if stale.is_dir() and all(p.suffix == ".npy" for p in stale.iterdir()):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 # -- writing --------------------------------------------------------------------------------------------------------
