@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -146,6 +147,11 @@ def _predict(args: argparse.Namespace) -> int:
     from napari_deepcolor.batch import Settings, find_images, plan_jobs, run_jobs
     from napari_deepcolor.inference import model_info
 
+    if args.dask not in (None, "local") and not _looks_like_address(args.dask):
+        # `--dask plates/`: argparse took the first image for the optional address
+        args.images.insert(0, args.dask)
+        args.dask = "local"
+
     for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance"),
                         (args.out_of_core_above, "--out-of-core-above"), (args.halo, "--halo")):
         if value is not None and value < 0:
@@ -227,6 +233,11 @@ def _predict(args: argparse.Namespace) -> int:
               "command again to retry them", file=sys.stderr)
         return 2
     return 0
+
+
+def _looks_like_address(value: str) -> bool:
+    """A dask scheduler address: ``protocol://...`` or ``host:port``."""
+    return "://" in value or re.fullmatch(r"[\w.\-\[\]:]+:\d+", value) is not None and not Path(value).exists()
 
 
 def _knob_text(config, args: argparse.Namespace) -> str:
