@@ -184,8 +184,9 @@ def _predict(args: argparse.Namespace) -> int:
     if not todo:
         return 0
     if args.dask is None:
-        from napari_deepcolor.batch import cached_model
+        from napari_deepcolor.batch import cached_model, reuse_large_buffers
 
+        reuse_large_buffers()
         model = cached_model(settings)  # load errors end the command before any image
         log.info("model %s (%s) on %s%s; τ = %g px%s", args.model, config.method, model.device,
                  "" if model.precision == "float32" else f" ({model.precision})",
