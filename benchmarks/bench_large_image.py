@@ -134,9 +134,10 @@ OMP_NUM_THREADS={args.threads} /usr/bin/time -v deepcolor predict --model worms 
 |---|---:|---:|---:|---:|---:|---:|
 | {args.size} x {args.size} | {megapixels:.0f} | {n_instances} | {peak_kib / 2**20:.2f} GiB | {seconds / 60:.1f} min | {(user + system) / 60:.1f} min ({user:.0f} s + {system:.0f} s) | {megapixels / (user + system):.2f} |
 
-With one torch thread the process uses at most one core, so on an otherwise idle core the wall time would be close
-to the CPU time; here the wall time was {seconds / (user + system):.1f} times the CPU time because other processes
-kept both cores busy (1-minute load average {load_before:.1f} at the start, {load_after:.1f} at the end).
+With one torch thread the process uses at most one core; the wall time was {seconds / (user + system):.1f} times
+the CPU time, with other processes (training runs among them) sharing the 2 cores: 1-minute load average
+{load_before:.1f} at the start, {load_after:.1f} at the end. Peak memory varies between runs with the heap's
+fragmentation (1.9 to 2.4 GiB in two runs of the same code; see docs/scale.md for the allocator setting behind it).
 
 Peak resident memory is `/usr/bin/time`'s "Maximum resident set size" of the whole `deepcolor` process (Python,
 torch, the model, one window (tile plus halo) with its 9 probability maps, the stitcher's statistics). The in-memory path

@@ -264,18 +264,19 @@ MMAP_THRESHOLD = 1 << 30
 
 
 def reuse_large_buffers() -> bool:
-    """Make glibc's malloc keep freed buffers of up to 1 GiB for reuse instead of unmapping them (Linux only).
+    """Make glibc's malloc serve buffers of up to 1 GiB from its heap, where freed ones are reused (Linux only).
 
-    By default glibc gives every freed buffer above 32 MiB back to the kernel, and the next one of the same size is
-    faulted in again page by page. Out-of-core segmentation allocates hundreds of MB per window (activations,
-    probabilities), so that churn cost 40 % of the CPU time of `segment_large` on this project's machines (system
-    time 10 s of 25 s on a 4096 x 4096 image); with this it was 2 s, at about 0.4 GB more peak memory. Same as the
+    By default glibc maps every buffer above 32 MiB afresh and unmaps it when freed, so each window of an out-of-core
+    run faults its activations and probabilities in again page by page. On a 16384 x 16384 image with the bundled
+    model (`benchmarks/bench_large_image.py`, one torch thread) that was 181 s of system time next to 223 s of user
+    time, at 1.08 GiB peak memory; with this setting 21 to 38 s next to 203 s, at 1.9 to 2.4 GiB. Same as the
     environment variable ``MALLOC_MMAP_THRESHOLD_=1073741824``. Returns whether it was applied.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
-        # -3 = M_MMAP_THRESHOLD, -1 = M_TRIM_THRESHOLD (free memory kept at the top of the heap)
-        return bool(libc.mallopt(-3, MMAP_THRESHOLD)) and bool(libc.mallopt(-1, MMAP_THRESHOLD))
+        # -3 = M_MMAP_THRESHOLD (keeping more free memory at the top of the heap, M_TRIM_THRESHOLD, saved another
+        # 31 s of system time on that image for 0.7 GiB more peak memory: not worth it)
+        return bool(libc.mallopt(-3, MMAP_THRESHOLD))
     except (OSError, AttributeError):
         return False
 

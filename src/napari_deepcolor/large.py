@@ -389,7 +389,7 @@ def segment_large(
     config = model.config
     if config.method != "coloring":
         raise ValueError(f"out-of-core segmentation needs a coloring model, but {model.source} is a {config.method} "
-                         "model; segment the image in memory (deepcolor predict without --tile-size) instead")
+                         "model, whose decoding needs the whole image in memory (use segment)")
     output = Path(output)
     if output.suffix.lower() not in LABEL_SUFFIXES:
         raise ValueError(f"unknown output format {output.name!r}; name it *.zarr or *.tif")
