@@ -58,3 +58,40 @@ def test_bad_images_are_errors(tiny_model):
         predict_probs(model, np.zeros((2, 3, 16, 16)))
     with pytest.raises(ValueError, match="NaN"):
         predict_probs(model, np.full((16, 16), np.nan))
+
+
+def test_fixed_limits_equal_to_the_image_percentiles_change_nothing(tiny_model):
+    from napari_deepcolor.data import intensity_limits, to_channels_first
+
+    model = load_model(tiny_model, device="cpu")
+    image = np.random.default_rng(2).integers(0, 4096, (40, 52), dtype=np.uint16)
+    limits = intensity_limits(to_channels_first(image, 1), percentiles=model.config.percentiles)
+    np.testing.assert_array_equal(predict_probs(model, image, limits=limits), predict_probs(model, image))
+    assert not np.array_equal(predict_probs(model, image, limits=(0.0, 1.0)), predict_probs(model, image))
+
+
+def test_cuda_speed_options_leave_cpu_results_unchanged_or_are_refused(tiny_model):
+    image = np.random.default_rng(3).random((40, 52)).astype(np.float32)
+    plain = load_model(tiny_model, device="cpu")
+    auto = load_model(tiny_model, device="cpu", precision="auto")
+    assert (auto.precision, auto.channels_last, auto.compiled) == ("float32", False, None)
+    np.testing.assert_array_equal(predict_probs(auto, image), predict_probs(plain, image))
+    for options, message in (({"precision": "bfloat16"}, "precision bfloat16 is a CUDA option"),
+                             ({"precision": "float16"}, "precision float16 is a CUDA option"),
+                             ({"channels_last": True}, "channels_last is a CUDA option"),
+                             ({"compile": True, "channels_last": True}, "channels_last and compile are CUDA options")):
+        with pytest.raises(ValueError, match=message):
+            load_model(tiny_model, device="cpu", **options)
+    with pytest.raises(ValueError, match="unknown precision"):
+        load_model(tiny_model, device="cpu", precision="int8")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_speed_options_agree_with_float32(tiny_model):
+    image = np.random.default_rng(4).random((256, 320)).astype(np.float32)
+    reference = predict_probs(load_model(tiny_model, device="cuda"), image)
+    for options in ({"precision": "bfloat16"}, {"precision": "float16"}, {"channels_last": True},
+                    {"compile": True}):
+        probs = predict_probs(load_model(tiny_model, device="cuda", **options), image)
+        assert probs.dtype == np.float32
+        assert np.abs(probs - reference).max() < 0.05, options

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +20,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``deepcolor``; returns the exit status (0 ok, 2 bad input)."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # our messages at INFO; other libraries' (dask.distributed logs every worker's start and stop) only from WARNING
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)
     try:
         if getattr(args, "config", None) is not None:
             args = _apply_recipe(parser, argv, args.config)
@@ -37,10 +40,16 @@ def _parser() -> argparse.ArgumentParser:
                                      "semi-convolutional embeddings.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("predict", help="segment images with a model, one label TIFF per image")
-    p.add_argument("images", nargs="+", type=Path, help="image files (TIFF, PNG, JPEG), 2D gray or RGB")
+    p = commands.add_parser("predict", help="segment images with a model, one label image per image; images "
+                            "already segmented are skipped")
+    p.add_argument("images", nargs="+", help="image files (TIFF, PNG, JPEG; 2D gray or RGB), zarr arrays "
+                   "(*.zarr), folders of them, or quoted glob patterns ('plates/**/*.tif')")
     p.add_argument("--model", required=True, help="bundled model name (see `deepcolor models`) or checkpoint file")
-    p.add_argument("--output", required=True, type=Path, help="folder for <stem>_labels.tif")
+    p.add_argument("--output", required=True, type=Path, help="folder for <stem>_labels.tif (or .zarr)")
+    p.add_argument("--output-format", default="tif", choices=("tif", "zarr"), help="label images as TIFF "
+                   "(default; BigTIFF for out-of-core images) or zarr arrays")
+    p.add_argument("--overwrite", action="store_true", help="segment images whose outputs exist again (by default "
+                   "they are skipped, so an interrupted batch resumes where it stopped)")
     p.add_argument("--min-size", type=float, default=None, help="τ: drop instances smaller than this (pixels); "
                    "default: the model's recommendation")
     p.add_argument("--merge-distance", type=float, default=None, help="coloring models: ρ, merge same-color pieces "
@@ -52,7 +61,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--save-probs", action="store_true", help="also write the network output: <stem>_probs.tif "
                    "(C, Y, X) float32 for coloring; <stem>_embeddings.tif (D, Y, X), <stem>_foreground.tif and "
-                   "<stem>_seeds.tif (Y, X) float32 for semiconv")
+                   "<stem>_seeds.tif (Y, X) float32 for semiconv (in-memory images only)")
+    large = p.add_argument_group("huge images (out of core, coloring models)")
+    large.add_argument("--out-of-core-above", type=float, default=32.0, metavar="MEGAPIXELS", help="segment TIFFs "
+                       "with more megapixels than this tile by tile, without loading them (default 32; 0 = every "
+                       "TIFF); zarr inputs always are")
+    large.add_argument("--tile-size", type=int, default=None, metavar="PIXELS", help="out-of-core tile size in "
+                       "image pixels (default: 1024 network pixels, i.e. 2048 at the model's scale 0.5)")
+    large.add_argument("--halo", type=int, default=None, metavar="PIXELS", help="margin read around each tile, image "
+                       "pixels (default: 64 network pixels)")
+    many = p.add_argument_group("many images")
+    many.add_argument("--dask", nargs="?", const="local", default=None, metavar="ADDRESS", help="run the images as "
+                      "dask.distributed tasks: on a local cluster without ADDRESS, or on the scheduler at ADDRESS "
+                      "(tcp://host:8786; paths and the model must be visible to its workers)")
+    many.add_argument("--workers", type=int, default=None, help="worker processes of the local dask cluster "
+                      "(default: CPU cores; 1 with CUDA)")
+    gpu = p.add_argument_group("CUDA speed options (refused on other devices)")
+    gpu.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "float16", "auto"),
+                     help="network precision: reduced ones run under CUDA autocast; auto = bfloat16 (float16 where "
+                     "unsupported) on CUDA, float32 elsewhere (default float32)")
+    gpu.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    gpu.add_argument("--compile", action="store_true", help="torch.compile the network (slow first tiles)")
     p.set_defaults(run=_predict)
 
     t = commands.add_parser("train", help="train or fine-tune a model on images and labels")
@@ -135,45 +164,95 @@ def _progress(total: int, desc: str):
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from napari_deepcolor.inference import load_model, segment
-    from napari_deepcolor.io import read_image, write_array, write_labels
+    from napari_deepcolor.batch import Settings, find_images, plan_jobs, run_jobs
+    from napari_deepcolor.inference import model_info
 
-    ensure_writable_dir(args.output)
-    for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance")):
+    if args.dask not in (None, "local") and not _looks_like_address(args.dask):
+        # `--dask plates/`: argparse took the first image for the optional address
+        args.images.insert(0, args.dask)
+        args.dask = "local"
+
+    for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance"),
+                        (args.out_of_core_above, "--out-of-core-above"), (args.halo, "--halo")):
         if value is not None and value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
-    model = load_model(args.model, device=args.device)
-    config = model.config
-    min_size = config.min_size if args.min_size is None else args.min_size
-    knobs: dict = {"min_size": min_size}
+    for value, name in ((args.tile_size, "--tile-size"), (args.workers, "--workers")):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if args.workers is not None and args.dask != "local":
+        raise ValueError("--workers sets the size of the local dask cluster; use it with --dask without an address")
+    ensure_writable_dir(args.output)
+    config, _ = model_info(args.model)
     if config.method == "semiconv":
         if args.merge_distance:
             raise ValueError(f"--merge-distance is for coloring models; {args.model} is a semiconv model (use "
                              "--threshold and --foreground-threshold)")
-        knobs.update(threshold=args.threshold, foreground_threshold=args.foreground_threshold)
-        log.info("model %s (semiconv, σ = %.3g) on %s; τ = %g px, kernel threshold %g, foreground threshold %g",
-                 args.model, model.network.sigma.item(), model.device, min_size,
-                 config.kernel_threshold if args.threshold is None else args.threshold,
-                 config.foreground_threshold if args.foreground_threshold is None else args.foreground_threshold)
+    elif args.threshold is not None or args.foreground_threshold is not None:
+        raise ValueError(f"--threshold and --foreground-threshold are for semiconv models; {args.model} is a "
+                         "coloring model (use --min-size and --merge-distance)")
+    settings = Settings(model=args.model, device=args.device, precision=args.precision,
+                        channels_last=args.channels_last, compile=args.compile, min_size=args.min_size,
+                        merge_distance=args.merge_distance, threshold=args.threshold,
+                        foreground_threshold=args.foreground_threshold, save_probs=args.save_probs,
+                        output_format=args.output_format, out_of_core_pixels=int(args.out_of_core_above * 1e6),
+                        tile_size=args.tile_size, halo=args.halo)
+    jobs = plan_jobs(find_images(args.images), args.output, settings, method=config.method)
+    todo = jobs if args.overwrite else [job for job in jobs if not job.finished()]
+    if len(todo) < len(jobs):
+        log.info("skipping %d of %d images whose outputs exist in %s (--overwrite redoes them)", len(jobs) - len(todo),
+                 len(jobs), args.output)
+    if not todo:
+        return 0
+    if args.dask is None:
+        from napari_deepcolor.batch import cached_model, reuse_large_buffers
+
+        reuse_large_buffers()
+        model = cached_model(settings)  # load errors end the command before any image
+        log.info("model %s (%s) on %s%s; τ = %g px%s", args.model, config.method, model.device,
+                 "" if model.precision == "float32" else f" ({model.precision})",
+                 config.min_size if args.min_size is None else args.min_size, _knob_text(config, args))
     else:
-        if args.threshold is not None or args.foreground_threshold is not None:
-            raise ValueError(f"--threshold and --foreground-threshold are for semiconv models; {args.model} is a "
-                             "coloring model (use --min-size and --merge-distance)")
-        knobs["merge_distance"] = config.merge_distance if args.merge_distance is None else args.merge_distance
-        log.info("model %s on %s; τ = %g px, ρ = %g px", args.model, model.device, min_size, knobs["merge_distance"])
-    with _progress(len(args.images), "segmenting") as bar:
-        for path in args.images:
-            instances, output = segment(model, read_image(path), **knobs)
-            write_labels(args.output / f"{path.stem}_labels.tif", instances.labels)
-            if args.save_probs and config.method == "semiconv":
-                write_array(args.output / f"{path.stem}_embeddings.tif", output.embeddings)
-                write_array(args.output / f"{path.stem}_foreground.tif", output.foreground)
-                write_array(args.output / f"{path.stem}_seeds.tif", output.seeds)
-            elif args.save_probs:
-                write_array(args.output / f"{path.stem}_probs.tif", output)
-            bar.set_postfix(instances=int(instances.labels.max()))
+        try:
+            import distributed  # noqa: F401 - configures its loggers when imported
+        except ImportError as error:
+            raise RuntimeError("--dask needs dask.distributed: pip install 'napari-deepcolor[dask]'") from error
+        # distributed logs every worker's start and stop at INFO; a local cluster's workers that have loaded torch
+        # often outlive the 4 s the nanny gives them at shutdown and are killed with a warning, after all outputs are
+        # written: keep only errors then
+        logging.getLogger("distributed").setLevel(logging.ERROR if args.dask == "local" else logging.WARNING)
+        log.info("model %s (%s) on dask (%s); τ = %g px%s", args.model, config.method,
+                 "local cluster" if args.dask == "local" else args.dask,
+                 config.min_size if args.min_size is None else args.min_size, _knob_text(config, args))
+    failures = []
+    with _progress(len(todo), "segmenting") as bar:
+        def on_result(job, result, error):
+            if error is not None:
+                failures.append(job)
+                bar.write(f"deepcolor predict: error: {job.image}: {error}", file=sys.stderr)
+            else:
+                bar.set_postfix(instances=result.n_instances)
             bar.update()
-    log.info("wrote %d label images to %s", len(args.images), args.output)
+
+        def tile_progress(job):
+            if not job.out_of_core:
+                return None
+            from tqdm import tqdm
+
+            tiles = tqdm(desc=job.image.name, unit="tile", file=sys.stderr, disable=None, leave=False)
+
+            def update(done, total):
+                tiles.total = total
+                tiles.update(done - tiles.n)
+                if done == total:
+                    tiles.close()
+            return update
+
+        run_jobs(todo, settings, dask=args.dask, workers=args.workers, on_result=on_result, progress=tile_progress)
+    log.info("wrote %d label images to %s", len(todo) - len(failures), args.output)
+    if failures:
+        print(f"deepcolor predict: error: {len(failures)} of {len(todo)} images failed (see above); run the same "
+              "command again to retry them", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -202,6 +281,18 @@ def _apply_recipe(parser: argparse.ArgumentParser, argv: Sequence[str] | None, r
                              f"{values[action.dest]!r}")
     train_parser.set_defaults(**values)
     return parser.parse_args(argv)
+
+def _looks_like_address(value: str) -> bool:
+    """A dask scheduler address: ``protocol://...`` or ``host:port``."""
+    return "://" in value or re.fullmatch(r"[\w.\-\[\]:]+:\d+", value) is not None and not Path(value).exists()
+
+
+def _knob_text(config, args: argparse.Namespace) -> str:
+    if config.method == "semiconv":
+        return (f", kernel threshold {config.kernel_threshold if args.threshold is None else args.threshold:g}, "
+                f"foreground threshold "
+                f"{config.foreground_threshold if args.foreground_threshold is None else args.foreground_threshold:g}")
+    return f", ρ = {config.merge_distance if args.merge_distance is None else args.merge_distance:g} px"
 
 
 def _train(args: argparse.Namespace) -> int:

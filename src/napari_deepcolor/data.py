@@ -53,10 +53,23 @@ def to_channels_first(image: np.ndarray, in_channels: int, *, channel_axis: int 
     return np.repeat(image, in_channels, axis=0)
 
 
-def normalize(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8)) -> np.ndarray:
-    """Map the given percentiles of ``image (C, Y, X)`` (over all channels) to 0 and 1; float32."""
+def intensity_limits(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8)) -> tuple[float, float]:
+    """The given percentiles of ``image (C, Y, X)`` over all channels: what `normalize` maps to 0 and 1."""
     low, high = np.percentile(image, percentiles)
-    scale = high - low if high > low else 1.0
+    return float(low), float(high)
+
+
+def normalize(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8),
+              limits: tuple[float, float] | None = None) -> np.ndarray:
+    """Map the given percentiles of ``image (C, Y, X)`` (over all channels) to 0 and 1; float32.
+
+    ``limits`` (low, high) replaces the image's own percentiles, e.g. those of a whole image when normalizing one
+    tile of it.
+    """
+    low, high = intensity_limits(image, percentiles=percentiles) if limits is None else limits
+    # float64 limits, as np.percentile returns them: the arithmetic (and its rounding) is the same either way
+    low, high = np.float64(low), np.float64(high)
+    scale = high - low if high > low else np.float64(1.0)
     return ((image - low) / scale).astype(np.float32)
 
 
@@ -86,10 +99,13 @@ def scaled_shape(shape: tuple[int, ...], scale: float) -> tuple[int, ...]:
 
 
 def preprocess(image: np.ndarray, *, in_channels: int, percentiles: tuple[float, float], scale: float,
-               channel_axis: int | None = None) -> np.ndarray:
-    """Image as the network sees it: ``(in_channels, Y', X')`` float32, normalized and rescaled."""
+               channel_axis: int | None = None, limits: tuple[float, float] | None = None) -> np.ndarray:
+    """Image as the network sees it: ``(in_channels, Y', X')`` float32, normalized and rescaled.
+
+    ``limits``: intensities mapped to 0 and 1 instead of the image's own ``percentiles`` (see `normalize`).
+    """
     planes = to_channels_first(image, in_channels, channel_axis=channel_axis)
-    return rescale_image(normalize(planes, percentiles=percentiles), scale)
+    return rescale_image(normalize(planes, percentiles=percentiles, limits=limits), scale)
 
 
 @dataclass

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from napari_deepcolor.postprocess import Instances
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: Precisions of the network's forward pass; the reduced ones run under CUDA autocast ("auto" picks one on CUDA).
+PRECISIONS = ("float32", "bfloat16", "float16", "auto")
 
 
 def zoo_dir() -> Path:
@@ -68,19 +70,51 @@ def resolve_device(device: str = "auto") -> str:
 
 @dataclass
 class LoadedModel:
-    """A network ready for inference, with its config and metadata."""
+    """A network ready for inference, with its config and metadata.
+
+    ``precision``, ``channels_last`` and ``compiled`` are the CUDA speed options of `load_model`; on other devices
+    they are always ``"float32"``, False and None.
+    """
 
     network: torch.nn.Module
     config: ModelConfig
     metadata: dict[str, Any]
     device: str
     source: str
+    precision: str = "float32"
+    channels_last: bool = False
+    compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
-def load_model(name_or_path: str | os.PathLike, *, device: str = "auto") -> LoadedModel:
-    """Load a bundled model by name or a checkpoint file onto a device, in eval mode."""
+def load_model(name_or_path: str | os.PathLike, *, device: str = "auto", precision: str = "float32",
+               channels_last: bool = False, compile: bool = False) -> LoadedModel:
+    """Load a bundled model by name or a checkpoint file onto a device, in eval mode.
+
+    Parameters
+    ----------
+    name_or_path : str or path
+        Bundled model name (`bundled_models`) or checkpoint file.
+    device : {"auto", "cpu", "cuda", "mps"}
+    precision : {"float32", "bfloat16", "float16", "auto"}
+        Precision of the forward pass. The reduced ones run the network under CUDA autocast (outputs are converted
+        back to float32); "auto" is bfloat16 on a CUDA GPU that supports it, else float16 on CUDA, and float32 on
+        any other device.
+    channels_last : bool
+        CUDA only: channels-last memory format for the weights and the input tiles.
+    compile : bool
+        CUDA only: run the network through ``torch.compile`` (the first tiles of each size compile, which takes
+        time; worth it for many tiles).
+
+    Raises
+    ------
+    ValueError
+        A CUDA option asked for on another device (on CPU the network always runs in float32, unchanged), or an
+        unknown precision.
+    """
     from napari_deepcolor.models import create_model
 
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {list(PRECISIONS)}")
     path = resolve_model(name_or_path)
     checkpoint = load_checkpoint(path)
     network = create_model(checkpoint.config)
@@ -90,7 +124,34 @@ def load_model(name_or_path: str | os.PathLike, *, device: str = "auto") -> Load
         raise CheckpointError(f"{path}: weights do not fit the {checkpoint.config.architecture} network its "
                               f"config describes ({str(error).splitlines()[0]})") from error
     resolved = resolve_device(device)
-    return LoadedModel(network.to(resolved).eval(), checkpoint.config, checkpoint.metadata, resolved, str(path))
+    precision = _resolve_precision(precision, resolved)
+    if resolved != "cuda":
+        asked = [name for name, on in (("channels_last", channels_last), ("compile", compile)) if on]
+        if asked:
+            raise ValueError(f"{' and '.join(asked)} {'is a CUDA option' if len(asked) == 1 else 'are CUDA options'}"
+                             f", but the model runs on {resolved}; leave {'it' if len(asked) == 1 else 'them'} off "
+                             "there")
+    import torch
+
+    network = network.to(resolved).eval()
+    if channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    compiled = torch.compile(network) if compile else None
+    return LoadedModel(network, checkpoint.config, checkpoint.metadata, resolved, str(path), precision=precision,
+                       channels_last=channels_last, compiled=compiled)
+
+
+def _resolve_precision(precision: str, device: str) -> str:
+    import torch
+
+    if precision == "auto":
+        if device != "cuda":
+            return "float32"
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    if precision != "float32" and device != "cuda":
+        raise ValueError(f"precision {precision} is a CUDA option (autocast), but the model runs on {device}, "
+                         "where it stays float32; use precision float32 or auto")
+    return precision
 
 
 def model_info(name_or_path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
@@ -106,6 +167,7 @@ def predict_probs(
     tile_size: int = 1024,
     overlap: int = 64,
     progress: Callable[[int, int], None] | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Color probabilities of a coloring network for one 2D image.
 
@@ -121,6 +183,9 @@ def predict_probs(
         centre, so the result does not depend on the tiling except at float rounding.
     progress : callable(done, total), optional
         Called after each tile.
+    limits : (float, float), optional
+        Intensities mapped to 0 and 1 instead of the image's own ``config.percentiles``; `segment_large` passes
+        those of the whole image when it predicts one window of it.
 
     Returns
     -------
@@ -137,7 +202,7 @@ def predict_probs(
 
     _require_method(model, "coloring", "predict_probs")
     t = _run_resized(model, image, channel_axis=channel_axis, tile_size=tile_size, overlap=overlap,
-                     progress=progress)
+                     progress=progress, limits=limits)
     with torch.no_grad():
         return torch.softmax(t, dim=1)[0].numpy()
 
@@ -275,14 +340,15 @@ def _require_method(model: LoadedModel, method: str, function: str) -> None:
 
 def _run_resized(model: LoadedModel, image: np.ndarray, *, channel_axis: int | None, tile_size: int, overlap: int,
                  progress: Callable[[int, int], None] | None,
-                 before_resize: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+                 before_resize: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 limits: tuple[float, float] | None = None) -> torch.Tensor:
     """Raw network output ``(1, out_channels, Y, X)`` at the input image's resolution (bilinear resize)."""
     import torch
 
     config = model.config
     planes = np.asarray(image)
     x = preprocess(planes, in_channels=config.in_channels, percentiles=config.percentiles, scale=config.scale,
-                   channel_axis=channel_axis)
+                   channel_axis=channel_axis, limits=limits)
     out_shape = planes.shape[:2] if channel_axis in (None, -1, 2) else np.delete(planes.shape, channel_axis)
     logits = _run_tiled(model, x, tile_size=tile_size, overlap=overlap, progress=progress)
     with torch.no_grad():
@@ -324,9 +390,26 @@ def _run_tiled(model: LoadedModel, x: np.ndarray, *, tile_size: int, overlap: in
         for r0, r1, k0, k1 in rows:
             for c0, c1, l0, l1 in cols:
                 tile = torch.from_numpy(np.ascontiguousarray(x[:, r0:r1, c0:c1]))[None].to(model.device)
-                logits = model.network(tile)[0].float().cpu().numpy()
+                logits = forward(model, tile)[0].float().cpu().numpy()
                 out[:, k0:k1, l0:l1] = logits[:, k0 - r0 : k1 - r0, l0 - c0 : l1 - c0]
                 done += 1
                 if progress is not None:
                     progress(done, total)
     return out
+
+
+def forward(model: LoadedModel, batch: torch.Tensor) -> torch.Tensor:
+    """Network output for a batch ``(B, in_channels, H, W)`` on the model's device, with its speed options.
+
+    Call it under ``torch.inference_mode()``. Reduced precisions give reduced-precision outputs (convert them with
+    ``.float()``); on CPU this is ``model.network(batch)``.
+    """
+    import torch
+
+    if model.channels_last:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    run = model.compiled if model.compiled is not None else model.network
+    if model.precision == "float32":
+        return run(batch)
+    with torch.autocast(device_type="cuda", dtype=getattr(torch, model.precision)):
+        return run(batch)

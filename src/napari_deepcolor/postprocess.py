@@ -214,6 +214,11 @@ class ColorComponents:
         return _readonly(self._sizes[1:])
 
     @property
+    def prob_sums(self) -> np.ndarray:
+        """ndarray, shape (n_components,), float64: sum over each component's pixels of its color's probability."""
+        return _readonly(self._prob_sums[1:])
+
+    @property
     def component_colors(self) -> np.ndarray:
         """ndarray, shape (n_components,), int32: color of each component (id ``i + 1`` at index ``i``)."""
         return _readonly(self._component_colors[1:])

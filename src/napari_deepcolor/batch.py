@@ -1,0 +1,350 @@
+"""Batch segmentation: files, folders and glob patterns → one label file per image; resumable; optionally on dask.
+
+`find_images` expands the inputs, `plan_jobs` names each image's outputs and decides whether it is segmented in
+memory or out of core (`napari_deepcolor.large`), `run_jobs` runs the jobs that are not finished yet, here one after
+the other or as dask.distributed tasks (a local cluster, or a scheduler's address). A job is finished when all its
+outputs exist: every output is written under a temporary name and renamed, so a file under its final name is
+complete, and a rerun after an interruption skips it.
+
+The work of one job, `predict_job`, is a plain function of picklable arguments: it loads the model once per process
+(cached) and writes its outputs itself, so a dask worker returns only a small `JobResult`. With a remote cluster the
+model and every path must be visible to the workers under the same names (a shared file system).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from napari_deepcolor.io import IMAGE_SUFFIXES
+
+if TYPE_CHECKING:
+    from napari_deepcolor.inference import LoadedModel
+
+log = logging.getLogger("napari_deepcolor")
+
+#: Folder suffix of zarr images, found in folders like image files.
+ZARR_SUFFIX = ".zarr"
+OUTPUT_FORMATS = ("tif", "zarr")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every job of a batch shares (picklable, sent to dask workers).
+
+    Attributes
+    ----------
+    model : str
+        Bundled model name or checkpoint path.
+    device, precision, channels_last, compile
+        See `napari_deepcolor.inference.load_model`.
+    min_size, merge_distance, threshold, foreground_threshold : float or None
+        Decoding knobs (None: the model's recommendation); see `napari_deepcolor.inference.segment`.
+    save_probs : bool
+        Also write the network output (in-memory jobs only).
+    output_format : {"tif", "zarr"}
+        ``<stem>_labels.tif`` or ``<stem>_labels.zarr``.
+    out_of_core_pixels : int
+        TIFF images with more pixels, and every zarr image, are segmented out of core (0: every TIFF too).
+    tile_size, halo : int or None
+        Out-of-core tiling in input pixels (None: the defaults of `segment_large`).
+    torch_threads : int or None
+        Threads torch may use in each process (None: torch's default).
+    """
+
+    model: str
+    device: str = "auto"
+    precision: str = "float32"
+    channels_last: bool = False
+    compile: bool = False
+    min_size: float | None = None
+    merge_distance: float | None = None
+    threshold: float | None = None
+    foreground_threshold: float | None = None
+    save_probs: bool = False
+    output_format: str = "tif"
+    out_of_core_pixels: int = 32_000_000
+    tile_size: int | None = None
+    halo: int | None = None
+    torch_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image and the files it produces."""
+
+    image: Path
+    labels: Path
+    extras: tuple[Path, ...] = ()
+    out_of_core: bool = False
+
+    @property
+    def outputs(self) -> tuple[Path, ...]:
+        return (self.labels, *self.extras)
+
+    def finished(self) -> bool:
+        """All outputs exist (each was renamed into place only when complete)."""
+        return all(path.exists() for path in self.outputs)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a job reports back."""
+
+    image: Path
+    n_instances: int
+    seconds: float
+    out_of_core: bool
+
+
+# -- inputs ---------------------------------------------------------------------------------------------------------
+
+
+def find_images(specs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Image files and zarr folders named by ``specs``: files, folders (their images, not recursive) and glob patterns
+    (``*``, ``?``, ``[...]``; ``**`` recurses). Order: as given, each folder or pattern sorted; duplicates dropped.
+
+    Raises
+    ------
+    FileNotFoundError
+        A path that does not exist, or a folder or pattern without images.
+    """
+    found: list[Path] = []
+    for spec in specs:
+        path = Path(spec)
+        if _is_image(path):
+            found.append(path)
+        elif path.is_dir():
+            images = sorted(p for p in path.iterdir() if _is_image(p))
+            if not images:
+                raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)} files or {ZARR_SUFFIX} folders) in "
+                                        f"{path}")
+            found.extend(images)
+        elif path.exists():
+            raise FileNotFoundError(f"{path} is not an image ({', '.join(IMAGE_SUFFIXES)} or {ZARR_SUFFIX})")
+        elif any(char in str(spec) for char in "*?["):
+            images = sorted(Path(p) for p in glob.glob(str(spec), recursive=True) if _is_image(Path(p)))
+            if not images:
+                raise FileNotFoundError(f"the pattern {str(spec)!r} matches no images")
+            found.extend(images)
+        else:
+            raise FileNotFoundError(f"no such image file, folder or pattern: {path}")
+    return list(dict.fromkeys(found))
+
+
+def _is_image(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    return (suffix in IMAGE_SUFFIXES and path.is_file()) or (suffix == ZARR_SUFFIX and path.is_dir())
+
+
+def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, method: str = "coloring") -> list[Job]:
+    """One `Job` per image: ``output/<stem>_labels.<format>`` (plus the network outputs with ``save_probs``).
+
+    Raises
+    ------
+    ValueError
+        Two images with the same stem (their outputs would collide), an out-of-core image with ``save_probs`` or
+        with a semi-convolutional model (``method``), or an unknown output format.
+    """
+    from napari_deepcolor.large import image_shape
+
+    if settings.output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {settings.output_format!r}; choose one of {list(OUTPUT_FORMATS)}")
+    jobs, seen = [], {}
+    for image in images:
+        stem = image.stem
+        if stem in seen:
+            raise ValueError(f"{seen[stem]} and {image} would both write {stem}_labels.{settings.output_format}; "
+                             "segment them into different output folders")
+        seen[stem] = image
+        suffix = image.suffix.lower()
+        large = suffix == ZARR_SUFFIX
+        if suffix in (".tif", ".tiff"):
+            try:
+                large = _pixels(image_shape(image)) > settings.out_of_core_pixels
+            except (ValueError, OSError):
+                large = False  # unreadable: the job fails with the reader's message, the others go on
+        if large and method != "coloring":
+            why = "a zarr image" if suffix == ZARR_SUFFIX else "more pixels than --out-of-core-above"
+            raise ValueError(f"{image} is segmented out of core ({why}), which needs a coloring model; this is a "
+                             f"{method} model")
+        if large and settings.save_probs:
+            raise ValueError(f"{image} is segmented out of core, which does not keep the network output; drop "
+                             "--save-probs (or raise --out-of-core-above for TIFFs that fit in memory)")
+        extras: tuple[Path, ...] = ()
+        if settings.save_probs:
+            names = ("embeddings", "foreground", "seeds") if method == "semiconv" else ("probs",)
+            extras = tuple(output / f"{stem}_{name}.tif" for name in names)
+        jobs.append(Job(image, output / f"{stem}_labels.{settings.output_format}", extras, large))
+    return jobs
+
+
+def _pixels(shape: tuple[int, ...]) -> int:
+    """Pixels of a plane: ``(Y, X)``, ``(Y, X, C)`` or ``(C, Y, X)`` (C = 3 or 4), leading length-1 axes ignored."""
+    shape = tuple(int(s) for s in shape)
+    while len(shape) > 2 and shape[0] == 1:
+        shape = shape[1:]
+    if len(shape) < 2:
+        return shape[0] if shape else 0
+    if len(shape) == 3 and shape[0] in (3, 4) and shape[-1] not in (3, 4):
+        return shape[1] * shape[2]
+    return shape[0] * shape[1]
+
+
+# -- one job --------------------------------------------------------------------------------------------------------
+
+_models: dict[tuple, LoadedModel] = {}
+_models_lock = threading.Lock()
+
+
+def cached_model(settings: Settings) -> LoadedModel:
+    """The settings' model, loaded once per process (dask workers reuse it across tasks)."""
+    from napari_deepcolor.inference import load_model
+
+    key = (settings.model, settings.device, settings.precision, settings.channels_last, settings.compile)
+    with _models_lock:
+        if key not in _models:
+            _models[key] = load_model(settings.model, device=settings.device, precision=settings.precision,
+                                      channels_last=settings.channels_last, compile=settings.compile)
+        return _models[key]
+
+
+def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], None] | None = None) -> JobResult:
+    """Segment one image and write its outputs atomically. Runs here or on a dask worker."""
+    from napari_deepcolor.inference import segment
+    from napari_deepcolor.io import read_image, write_array, write_labels
+    from napari_deepcolor.large import segment_large, write_label_blocks
+
+    start = time.perf_counter()
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    model = cached_model(settings)
+    if job.out_of_core:
+        result = segment_large(model, job.image, job.labels, min_size=settings.min_size,
+                               merge_distance=settings.merge_distance, tile_size=settings.tile_size,
+                               halo=settings.halo, progress=progress)
+        if result.skipped_pairs:
+            log.warning("%s: %d pairs of same-color instances spanning more than 32 M pixels were not tested for "
+                        "merging (ρ)", job.image, result.skipped_pairs)
+        return JobResult(job.image, result.n_instances, time.perf_counter() - start, True)
+    knobs: dict[str, Any] = {"min_size": settings.min_size}
+    if model.config.method == "semiconv":
+        knobs.update(threshold=settings.threshold, foreground_threshold=settings.foreground_threshold)
+    else:
+        knobs["merge_distance"] = settings.merge_distance
+    instances, output = segment(model, read_image(job.image), progress=progress, **knobs)
+    if settings.save_probs and model.config.method == "semiconv":
+        for path, array in zip(job.extras, (output.embeddings, output.foreground, output.seeds)):
+            write_array(path, array)
+    elif settings.save_probs:
+        write_array(job.extras[0], output)
+    # labels last: they mark the job finished
+    if job.labels.suffix == ".zarr":
+        write_label_blocks(job.labels, instances.labels.shape, instances.n_instances,
+                           lambda region: instances.labels[region])
+    else:
+        write_labels(job.labels, instances.labels)
+    return JobResult(job.image, instances.n_instances, time.perf_counter() - start, False)
+
+
+# -- many jobs ------------------------------------------------------------------------------------------------------
+
+#: Largest buffer glibc's malloc serves from its heap (and keeps for reuse when freed) after `reuse_large_buffers`.
+MMAP_THRESHOLD = 1 << 30
+
+
+def reuse_large_buffers() -> bool:
+    """Make glibc's malloc serve buffers of up to 1 GiB from its heap, where freed ones are reused (Linux only).
+
+    By default glibc maps every buffer above 32 MiB afresh and unmaps it when freed, so each window of an out-of-core
+    run faults its activations and probabilities in again page by page. On a 16384 x 16384 image with the bundled
+    model (`benchmarks/bench_large_image.py`, one torch thread) that was 181 s of system time next to 223 s of user
+    time, at 1.08 GiB peak memory; with this setting 21 to 38 s next to 203 s, at 1.9 to 2.4 GiB. Same as the
+    environment variable ``MALLOC_MMAP_THRESHOLD_=1073741824``. Returns whether it was applied.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        # -3 = M_MMAP_THRESHOLD (keeping more free memory at the top of the heap, M_TRIM_THRESHOLD, saved another
+        # 31 s of system time on that image for 0.7 GiB more peak memory: not worth it)
+        return bool(libc.mallopt(-3, MMAP_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
+
+
+def run_jobs(jobs: Sequence[Job], settings: Settings, *, dask: str | None = None, workers: int | None = None,
+             on_result: Callable[[Job, JobResult | None, BaseException | None], None] | None = None,
+             progress: Callable[[Job], Callable[[int, int], None] | None] | None = None) -> list[JobResult]:
+    """Run jobs here, one after the other, or as dask.distributed tasks; a failing job does not stop the others.
+
+    Parameters
+    ----------
+    jobs : sequence of Job
+    settings : Settings
+    dask : str, optional
+        ``"local"`` for a `distributed.LocalCluster` of ``workers`` processes (one thread each; torch gets the
+        machine's cores divided among them), or a scheduler address (``tcp://host:8786``) of a running cluster.
+        None runs the jobs here.
+    workers : int, optional
+        Local cluster only; default: the number of CPU cores (1 when the device is CUDA).
+    on_result : callable(job, result or None, error or None), optional
+        Called as each job finishes or fails.
+    progress : callable(job) -> per-tile progress callback or None, optional
+        Here only (not with dask): a callback for the tiles of each job.
+
+    Returns
+    -------
+    list of JobResult
+        Of the jobs that succeeded, in the order they finished.
+    """
+    results: list[JobResult] = []
+
+    def report(job: Job, result: JobResult | None, error: BaseException | None) -> None:
+        if result is not None:
+            results.append(result)
+        if on_result is not None:
+            on_result(job, result, error)
+
+    if dask is None:
+        for job in jobs:
+            try:
+                result = predict_job(job, settings, progress(job) if progress else None)
+            except (ValueError, FileNotFoundError, PermissionError, RuntimeError, OSError) as error:
+                report(job, None, error)
+            else:
+                report(job, result, None)
+        return results
+
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if dask == "local":
+        workers = workers or (1 if settings.device == "cuda" else os.cpu_count() or 1)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               env={"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)})  # see reuse_large_buffers
+        if settings.torch_threads is None:
+            settings = replace(settings, torch_threads=max(1, (os.cpu_count() or 1) // workers))
+    try:
+        with Client(cluster if cluster is not None else dask) as client:
+            futures = {client.submit(predict_job, job, settings, pure=False): job for job in jobs}
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    result = future.result()
+                except Exception as error:  # noqa: BLE001 - any task failure is reported, the others go on
+                    report(job, None, error)
+                else:
+                    report(job, result, None)
+    finally:
+        if cluster is not None:
+            cluster.close()
+    return results

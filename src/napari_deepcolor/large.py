@@ -1,0 +1,508 @@
+"""Out-of-core segmentation of 2D images larger than memory, with a coloring model.
+
+Data flow, one tile of a grid at a time, never the whole image:
+
+image (zarr array, TIFF read by regions, or any array-like) → intensity limits of the whole image (one pass) →
+per tile: window = tile + halo → `predict_probs` with those limits → probs of the tile (halo dropped) →
+`ColorComponents` → `TileStitcher` (provisional ids on disk in a temporary folder, statistics in memory) →
+`TileStitcher.finish` (components joined across tile borders, τ on whole objects, ρ) → labels written tile by tile
+to a zarr array or a tiled BigTIFF, atomically.
+
+Agreement with the in-memory path (`inference.segment`): windows start on multiples of the network's stride (in
+input pixels, after ``config.scale``), so the network sees the same pixels in the same pooling grid; a halo at least
+as wide as the network's reach makes each tile's probabilities those of the whole image up to float rounding, and the
+stitching is exact (see `napari_deepcolor.stitch`). The default halo (64 network pixels, like `predict_probs`'
+overlap) is smaller than a depth-4 U-Net's full receptive field, so a few pixels near tile borders may take another
+color; `tests/test_large.py` measures the agreement. Semi-convolutional models are not supported here (their
+decoding clusters the whole image at once).
+
+Memory: one window's probabilities (``C × (tile + 2 halo)²`` float32 at the input resolution, three copies at the
+peak), the network's activations for one window, and a few dozen bytes per component. Disk: 4 bytes per pixel of
+provisional ids in a temporary folder next to the output, removed at the end.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from glob import escape as glob_escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from napari_deepcolor.data import scaled_shape, to_channels_first
+from napari_deepcolor.io import ensure_writable_dir, write_atomic
+
+if TYPE_CHECKING:
+    from napari_deepcolor.inference import LoadedModel
+
+#: Output suffixes `segment_large` writes.
+LABEL_SUFFIXES = (".zarr", ".tif", ".tiff")
+#: Network pixels of a tile (without halo) by default, and of the halo on each side.
+DEFAULT_TILE = 1024
+DEFAULT_HALO = 64
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile of the grid: the window read from the image, and the part of it that is kept."""
+
+    read: tuple[slice, slice]
+    keep: tuple[slice, slice]
+
+
+@dataclass(frozen=True)
+class LargeResult:
+    """What `segment_large` wrote.
+
+    Attributes
+    ----------
+    path : Path
+        The label image (zarr folder or TIFF), ``(Y, X)``, uint16 when the ids fit, else int32; 0 = background.
+    n_instances : int
+    scores, colors : ndarray, shape (N,)
+        Mean color probability and color of each instance (as in `Instances`).
+    tiles : int
+        Tiles of the grid.
+    skipped_pairs : int
+        Same-color pairs not tested for ρ because they span more than ``max_merge_pixels`` (see `TileStitcher`).
+    """
+
+    path: Path
+    n_instances: int
+    scores: np.ndarray
+    colors: np.ndarray
+    tiles: int
+    skipped_pairs: int = 0
+
+
+# -- reading images region by region ------------------------------------------------------------------------------
+
+
+class RawTiff:
+    """An uncompressed, contiguous TIFF read region by region with ``os.pread`` (the layout `tifffile.memmap` maps).
+
+    Reading rows from the file rather than through a memory map keeps the process's resident memory to what it
+    copies, which makes a memory measurement honest.
+    """
+
+    def __init__(self, path: str | os.PathLike, offset: int, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.path = Path(path)
+        self.offset = offset
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._row_items = int(np.prod(self.shape[1:]))
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        rows = key[0]
+        start, stop, step = rows.indices(self.shape[0])
+        if step != 1:
+            raise IndexError("RawTiff reads contiguous row ranges only")
+        count = max(0, stop - start) * self._row_items
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset + start * self._row_items * self.dtype.itemsize)
+            data = np.fromfile(handle, dtype=self.dtype, count=count)
+        if data.size != count:
+            raise ValueError(f"{self.path} is shorter than its TIFF header says; the file may be truncated")
+        return data.reshape(max(0, stop - start), *self.shape[1:])[(slice(None), *key[1:])]
+
+
+def open_image(path: str | os.PathLike) -> Any:
+    """An image file as an array-like read on demand: ``shape``, ``dtype``, ``ndim`` and slicing.
+
+    - ``*.zarr``: the zarr array (in a group: level 0 of an OME-Zarr multiscale image, or the group's only array);
+    - TIFF, uncompressed and contiguous: a `RawTiff`;
+    - other TIFFs: a zarr view of the file's strips or tiles (``tifffile.imread(aszarr=True)``); only the chunks a
+      region touches are decoded, so memory stays bounded when the file is tiled or striped (a compressed TIFF
+      stored as one strip is decoded whole for every region);
+    - anything else (PNG, JPEG): read whole with `napari_deepcolor.io.read_image`.
+
+    Leading axes of length 1 (OME-Zarr's T, C, Z) are dropped.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file, or one that is not an image.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such image: {path}")
+    if path.suffix.lower() == ".zarr":
+        return _squeeze_leading(_open_zarr(path))
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                offset, shape, dtype = series.dataoffset, series.shape, series.dtype
+        except Exception as error:  # noqa: BLE001 - any parser failure means the same thing to the user
+            raise ValueError(f"could not read {path} as a TIFF ({error})") from error
+        if offset is not None:
+            while len(shape) > 2 and shape[0] == 1:
+                shape = shape[1:]
+            return RawTiff(path, offset, shape, dtype)
+        zarr = _import_zarr(f"reading the compressed TIFF {path} region by region")
+        return _squeeze_leading(zarr.open(tifffile.imread(path, aszarr=True), mode="r"))
+    from napari_deepcolor.io import read_image
+
+    return read_image(path)
+
+
+def image_shape(path: str | os.PathLike) -> tuple[int, ...]:
+    """Shape of an image file from its header when it has one (TIFF, zarr), else by reading it."""
+    return tuple(open_image(path).shape)
+
+
+def _open_zarr(path: Path) -> Any:
+    zarr = _import_zarr(f"reading {path}")
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as error:  # noqa: BLE001
+        raise ValueError(f"could not open {path} as a zarr array ({error})") from error
+    if hasattr(node, "shape"):
+        return node
+    multiscales = node.attrs.get("multiscales") or node.attrs.get("ome", {}).get("multiscales")
+    if multiscales:
+        return node[multiscales[0]["datasets"][0]["path"]]
+    arrays = list(node.array_keys())
+    if len(arrays) == 1:
+        return node[arrays[0]]
+    raise ValueError(f"{path} is a zarr group with {len(arrays)} arrays and no OME-Zarr multiscales; give the path "
+                     "of the array to segment")
+
+
+def _import_zarr(why: str) -> Any:
+    try:
+        import zarr
+    except ImportError as error:
+        raise RuntimeError(f"{why} needs the zarr package (version 3, Python >= 3.11): pip install zarr") from error
+    return zarr
+
+
+class _Squeezed:
+    """An array-like without its leading length-1 axes."""
+
+    def __init__(self, array: Any, lead: int) -> None:
+        self._array, self._lead = array, lead
+        self.shape = tuple(array.shape[lead:])
+        self.dtype = array.dtype
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        return np.asarray(self._array[(0,) * self._lead + (key if isinstance(key, tuple) else (key,))])
+
+
+def _squeeze_leading(array: Any) -> Any:
+    lead = 0
+    while len(array.shape) - lead > 2 and array.shape[lead] == 1:
+        lead += 1
+    return _Squeezed(array, lead) if lead else array
+
+
+# -- the whole image's intensity limits ---------------------------------------------------------------------------
+
+
+def image_limits(image: Any, *, percentiles: tuple[float, float], in_channels: int, channel_axis: int | None = None,
+                 max_samples: int = 2**24) -> tuple[float, float]:
+    """Intensity percentiles of a whole image, read in row blocks (what `normalize` maps to 0 and 1).
+
+    Images of up to ``max_samples`` pixels use every pixel, so the limits equal those of the in-memory path exactly;
+    larger ones use a regular grid of every s-th row and column, ``s = ceil(sqrt(pixels / max_samples))``.
+
+    Parameters
+    ----------
+    image : array-like, shape (Y, X) or (Y, X, 3|4), or with channels on ``channel_axis``
+    percentiles : (float, float)
+    in_channels : int
+        The network's input channels (RGB is averaged to gray for 1, as in `to_channels_first`).
+
+    Returns
+    -------
+    (low, high) : floats
+    """
+    y_axis, x_axis, channel_axis = _axes(image, channel_axis)
+    height, width = image.shape[y_axis], image.shape[x_axis]
+    step = max(1, math.ceil(math.sqrt(height * width / max_samples)))
+    chunk_rows = getattr(image, "chunks", None)
+    block = max(step, (chunk_rows[y_axis] if chunk_rows else 512) // step * step)
+    samples = []
+    for r0 in range(0, height, block):
+        planes = _read(image, (slice(r0, min(height, r0 + block)), slice(0, width)), y_axis, x_axis)
+        sub = [slice(None)] * planes.ndim
+        sub[y_axis], sub[x_axis] = slice(None, None, step), slice(None, None, step)
+        samples.append(to_channels_first(planes[tuple(sub)], in_channels, channel_axis=channel_axis).reshape(
+            in_channels, -1))
+    low, high = np.percentile(np.concatenate(samples, axis=1), percentiles)
+    return float(low), float(high)
+
+
+def _axes(image: Any, channel_axis: int | None) -> tuple[int, int, int | None]:
+    """(y axis, x axis, channel axis or None) of a 2D gray or 3D color image."""
+    ndim = len(image.shape)
+    if ndim == 2 and channel_axis is None:
+        return 0, 1, None
+    if ndim == 3:
+        if channel_axis is None and image.shape[-1] in (3, 4):
+            channel_axis = 2
+        if channel_axis is not None:
+            channel_axis %= 3
+            y_axis, x_axis = (a for a in range(3) if a != channel_axis)
+            return y_axis, x_axis, channel_axis
+    raise ValueError(f"expected a 2D gray (Y, X) or RGB (Y, X, 3) image, got shape {tuple(image.shape)}; "
+                     "process stacks plane by plane")
+
+
+def _read(image: Any, region: tuple[slice, slice], y_axis: int, x_axis: int) -> np.ndarray:
+    key = [slice(None)] * len(image.shape)
+    key[y_axis], key[x_axis] = region
+    return np.asarray(image[tuple(key)])
+
+
+# -- tiles --------------------------------------------------------------------------------------------------------
+
+
+def plan_tiles(shape: tuple[int, int], tile_size: int, halo: int, *, align: int = 1) -> list[Tile]:
+    """A grid of tiles over ``shape (Y, X)``, each read with ``halo`` pixels around it (clipped at the edges).
+
+    ``tile_size`` and ``halo`` are rounded up to multiples of ``align``, so every window starts on a multiple of it.
+    """
+    if tile_size < 1 or halo < 0 or align < 1:
+        raise ValueError(f"expected tile_size >= 1, halo >= 0 and align >= 1, got {tile_size}, {halo}, {align}")
+    tile = -(-tile_size // align) * align
+    halo = -(-halo // align) * align
+    spans = [[(k, min(k + tile, n)) for k in range(0, n, tile)] for n in shape]
+    return [Tile(read=(slice(max(0, y0 - halo), min(shape[0], y1 + halo)),
+                       slice(max(0, x0 - halo), min(shape[1], x1 + halo))),
+                 keep=(slice(y0, y1), slice(x0, x1)))
+            for y0, y1 in spans[0] for x0, x1 in spans[1]]
+
+
+def network_alignment(model: LoadedModel) -> int:
+    """Input pixels between window starts that put the network's pooling grid (and the rescaling grid) in place.
+
+    A U-Net of depth d pools ``2**d`` network pixels into one; at ``scale = p / q`` that is ``q * 2**d`` input
+    pixels. Scales that are not a simple fraction (denominator above 64) get ``2**d``.
+    """
+    stride = 2 ** model.config.depth
+    scale = Fraction(model.config.scale).limit_denominator(64)
+    if abs(float(scale) - model.config.scale) > 1e-9:
+        return stride
+    return scale.denominator * stride
+
+
+class _TileStore:
+    """Provisional ids of the tiles of a grid in a temporary folder, one ``.npy`` file per tile; regions read back."""
+
+    def __init__(self, directory: Path, tiles: list[Tile]) -> None:
+        self.directory = directory
+        self._rows = sorted({t.keep[0].start for t in tiles})
+        self._cols = sorted({t.keep[1].start for t in tiles})
+        self._shape = (max(t.keep[0].stop for t in tiles), max(t.keep[1].stop for t in tiles))
+
+    def _path(self, y0: int, x0: int) -> Path:
+        return self.directory / f"{y0}_{x0}.npy"
+
+    def write(self, origin: tuple[int, int], ids: np.ndarray) -> None:
+        np.save(self._path(*origin), ids)
+
+    def read(self, region: tuple[slice, slice]) -> np.ndarray:
+        (r0, r1), (c0, c1) = (region[0].start, region[0].stop), (region[1].start, region[1].stop)
+        out = np.zeros((r1 - r0, c1 - c0), np.uint32)
+        rows = self._rows[bisect.bisect_right(self._rows, r0) - 1 : bisect.bisect_left(self._rows, r1)]
+        cols = self._cols[bisect.bisect_right(self._cols, c0) - 1 : bisect.bisect_left(self._cols, c1)]
+        for y0 in rows:
+            for x0 in cols:
+                # a memory map copies just the part needed and is dropped at once: resident memory stays small
+                ids = np.load(self._path(y0, x0), mmap_mode="r")
+                y1, x1 = y0 + ids.shape[0], x0 + ids.shape[1]
+                ry, rx = slice(max(r0, y0), min(r1, y1)), slice(max(c0, x0), min(c1, x1))
+                out[ry.start - r0 : ry.stop - r0, rx.start - c0 : rx.stop - c0] = \
+                    ids[ry.start - y0 : ry.stop - y0, rx.start - x0 : rx.stop - x0]
+                del ids
+        return out
+
+
+# -- segmentation ---------------------------------------------------------------------------------------------------
+
+
+def segment_large(
+    model: LoadedModel,
+    image: str | os.PathLike | Any,
+    output: str | os.PathLike,
+    *,
+    min_size: float | None = None,
+    merge_distance: float | None = None,
+    tile_size: int | None = None,
+    halo: int | None = None,
+    channel_axis: int | None = None,
+    max_merge_pixels: int = 2**25,
+    progress: Callable[[int, int], None] | None = None,
+) -> LargeResult:
+    """Segment a 2D image tile by tile and write the labels to a zarr array or a BigTIFF, atomically.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        A coloring model.
+    image : path or array-like
+        A file for `open_image`, or an array-like ``(Y, X)`` / ``(Y, X, 3|4)`` with ``shape`` and slicing (numpy,
+        memory map, zarr, dask).
+    output : path
+        ``*.zarr`` (a zarr array, chunks of 512²) or ``*.tif`` / ``*.tiff`` (BigTIFF, 512² tiles, zlib). Written under
+        a temporary name and renamed, so an interrupted run leaves nothing under this name. An existing output is
+        replaced.
+    min_size, merge_distance : float, optional
+        τ and ρ in pixels of the image; None takes the model's recommendation.
+    tile_size, halo : int, optional
+        Input pixels of a tile and of the margin read around it; default 1024 and 64 network pixels (scaled by
+        ``1 / config.scale``). Both are rounded up to `network_alignment`.
+    channel_axis : int, optional
+        Axis of the color channels when it is not the last one.
+    max_merge_pixels : int
+        See `TileStitcher.finish`.
+    progress : callable(done, total), optional
+        Called after each tile (the network's work), and once more when the labels are written.
+
+    Returns
+    -------
+    LargeResult
+
+    Raises
+    ------
+    ValueError
+        A semi-convolutional model, a malformed image, an unknown output suffix or negative thresholds.
+    """
+    from napari_deepcolor.inference import predict_probs
+    from napari_deepcolor.postprocess import ColorComponents
+    from napari_deepcolor.stitch import TileStitcher
+
+    config = model.config
+    if config.method != "coloring":
+        raise ValueError(f"out-of-core segmentation needs a coloring model, but {model.source} is a {config.method} "
+                         "model, whose decoding needs the whole image in memory (use segment)")
+    output = Path(output)
+    if output.suffix.lower() not in LABEL_SUFFIXES:
+        raise ValueError(f"unknown output format {output.name!r}; name it *.zarr or *.tif")
+    min_size = config.min_size if min_size is None else min_size
+    merge_distance = config.merge_distance if merge_distance is None else merge_distance
+    if not min_size >= 0 or not merge_distance >= 0:
+        raise ValueError(f"expected min_size >= 0 and merge_distance >= 0 (pixels), got {min_size} and "
+                         f"{merge_distance}")
+    source = open_image(image) if isinstance(image, (str, os.PathLike)) else image
+    y_axis, x_axis, channel_axis = _axes(source, channel_axis)
+    shape = (int(source.shape[y_axis]), int(source.shape[x_axis]))
+    align = network_alignment(model)
+    tile_size = round(DEFAULT_TILE / config.scale) if tile_size is None else tile_size
+    halo = round(DEFAULT_HALO / config.scale) if halo is None else halo
+    tiles = plan_tiles(shape, tile_size, halo, align=align)
+    limits = image_limits(source, percentiles=config.percentiles, in_channels=config.in_channels,
+                          channel_axis=channel_axis)
+    ensure_writable_dir(output.parent)
+    _remove_stale_scratch(output)
+    stitcher = TileStitcher(shape)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.", suffix=SCRATCH_SUFFIX) as scratch:
+        store = _TileStore(Path(scratch), tiles)
+        for done, tile in enumerate(tiles, start=1):
+            window = _read(source, tile.read, y_axis, x_axis)
+            network_size = max(scaled_shape((window.shape[y_axis], window.shape[x_axis]), config.scale))
+            probs = predict_probs(model, window, channel_axis=channel_axis, limits=limits, tile_size=network_size,
+                                  overlap=0)
+            core = probs[:, tile.keep[0].start - tile.read[0].start : tile.keep[0].stop - tile.read[0].start,
+                         tile.keep[1].start - tile.read[1].start : tile.keep[1].stop - tile.read[1].start]
+            origin = (tile.keep[0].start, tile.keep[1].start)
+            store.write(origin, stitcher.add_tile(origin, ColorComponents.from_probs(core)))
+            del probs, core
+            if progress is not None:
+                progress(done, len(tiles) + 1)
+        stitched = stitcher.finish(min_size=min_size, merge_distance=merge_distance or None, read_ids=store.read,
+                                   max_merge_pixels=max_merge_pixels)
+        write_label_blocks(output, shape, stitched.n_instances,
+                           lambda region: stitched.lut[store.read(region)])
+    if progress is not None:
+        progress(len(tiles) + 1, len(tiles) + 1)
+    return LargeResult(output, stitched.n_instances, stitched.scores, stitched.colors, len(tiles),
+                       stitched.skipped_pairs)
+
+
+#: Suffix of the temporary folder of provisional ids next to an output.
+SCRATCH_SUFFIX = ".tiles"
+
+
+def _remove_stale_scratch(output: Path) -> None:
+    """Delete the temporary folders an earlier, killed run on the same output left behind (``.NAME.*.tiles``)."""
+    for stale in output.parent.glob(f".{glob_escape(output.name)}.*{SCRATCH_SUFFIX}"):
+        if stale.is_dir() and all(p.suffix == ".npy" for p in stale.iterdir()):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+# -- writing --------------------------------------------------------------------------------------------------------
+
+#: Rows and columns of the output's zarr chunks and TIFF tiles.
+BLOCK = 512
+
+
+def write_label_blocks(path: str | os.PathLike, shape: tuple[int, int], n_instances: int,
+                       read: Callable[[tuple[slice, slice]], np.ndarray]) -> Path:
+    """Write a label image block by block (``read(region)`` gives each block) to ``*.zarr`` or a tiled BigTIFF.
+
+    The dtype is uint16 when ``n_instances`` fits, else int32, as in `napari_deepcolor.io.write_labels`. Atomic: the
+    file or folder appears under its name only when complete; an existing one is replaced.
+    """
+    path = Path(path)
+    dtype = np.dtype(np.uint16 if n_instances < 2**16 else np.int32)
+    blocks = [(slice(y, min(y + BLOCK, shape[0])), slice(x, min(x + BLOCK, shape[1])))
+              for y in range(0, shape[0], BLOCK) for x in range(0, shape[1], BLOCK)]
+    if path.suffix.lower() == ".zarr":
+        zarr = _import_zarr(f"writing {path}")
+
+        def write_zarr(tmp: Path) -> None:
+            array = zarr.create_array(store=str(tmp), shape=shape, chunks=(BLOCK, BLOCK), dtype=dtype, fill_value=0)
+            for region in blocks:
+                array[region] = read(region).astype(dtype)
+
+        return write_atomic_dir(path, write_zarr)
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        raise ValueError(f"unknown label format {path.name!r}; name it *.zarr or *.tif")
+    import tifffile
+
+    def tiles():
+        for region in blocks:
+            block = np.zeros((BLOCK, BLOCK), dtype)
+            data = read(region)
+            block[: data.shape[0], : data.shape[1]] = data
+            yield block
+
+    return write_atomic(path, lambda tmp: tifffile.imwrite(
+        tmp, tiles(), shape=shape, dtype=dtype, tile=(BLOCK, BLOCK), compression="zlib", bigtiff=True,
+        photometric="minisblack"))
+
+
+def write_atomic_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_folder)`` for a folder (a zarr store) next to ``path``, then rename it to ``path``.
+
+    An existing ``path`` is removed just before the rename; a crash never leaves a half-written folder under it.
+    """
+    path = Path(path)
+    directory = ensure_writable_dir(path.parent)
+    tmp = Path(tempfile.mkdtemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        write(tmp)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path

@@ -1,0 +1,147 @@
+"""Batch prediction: folders and globs, resuming, out-of-core images, dask.distributed (local clusters)."""
+
+import logging
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+tifffile = pytest.importorskip("tifffile")
+
+from conftest import blobs_pair  # noqa: E402
+from napari_deepcolor.batch import Job, Settings, find_images, plan_jobs  # noqa: E402
+from napari_deepcolor.cli import main  # noqa: E402
+from napari_deepcolor.io import read_labels  # noqa: E402
+
+
+@pytest.fixture
+def plates(tmp_path):
+    """Two folders of small gray images (and a text file that is not an image)."""
+    for plate, seeds in (("p1", (0, 1)), ("p2", (2, 3, 4))):
+        (tmp_path / plate).mkdir()
+        for seed in seeds:
+            tifffile.imwrite(tmp_path / plate / f"w{seed}.tif", (blobs_pair(seed)[0] * 1000).astype(np.uint16))
+    (tmp_path / "p1" / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def predict(tiny_model, output, *inputs, extra=()):
+    return main(["predict", "--model", str(tiny_model), "--output", str(output), "--device", "cpu", "--min-size", "0",
+                 *extra, *map(str, inputs)])
+
+
+def test_find_images_from_files_folders_and_patterns(plates):
+    assert [p.name for p in find_images([plates / "p1"])] == ["w0.tif", "w1.tif"]
+    assert [p.name for p in find_images([str(plates / "*" / "w[34].tif")])] == ["w3.tif", "w4.tif"]
+    assert len(find_images([str(plates / "**" / "*.tif"), plates / "p1" / "w0.tif"])) == 5  # duplicates dropped
+    for spec, message in ((plates / "missing", "no such image"), (plates / "p1" / "notes.txt", "is not an image"),
+                          (str(plates / "*.png"), "matches no images")):
+        with pytest.raises(FileNotFoundError, match=message):
+            find_images([spec])
+    (plates / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no images"):
+        find_images([plates / "empty"])
+
+
+def test_plan_names_outputs_and_refuses_collisions(plates, tmp_path):
+    jobs = plan_jobs(find_images([plates / "p1"]), tmp_path / "out", Settings("m", save_probs=True))
+    assert [(j.labels.name, [e.name for e in j.extras], j.out_of_core) for j in jobs] == [
+        ("w0_labels.tif", ["w0_probs.tif"], False), ("w1_labels.tif", ["w1_probs.tif"], False)]
+    (plates / "p3").mkdir()
+    tifffile.imwrite(plates / "p3" / "w0.tif", np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match="would both write w0_labels.tif"):
+        plan_jobs(find_images([plates / "p1", plates / "p3"]), tmp_path / "out", Settings("m"))
+    big = plan_jobs([plates / "p1" / "w0.tif"], tmp_path, Settings("m", out_of_core_pixels=0, output_format="zarr"))
+    assert big[0].out_of_core and big[0].labels.name == "w0_labels.zarr"
+    with pytest.raises(ValueError, match="needs a coloring model"):
+        plan_jobs([plates / "p1" / "w0.tif"], tmp_path, Settings("m", out_of_core_pixels=0), method="semiconv")
+
+
+def test_folders_and_globs_then_a_rerun_skips_finished_images(tiny_model, plates, tmp_path, caplog):
+    out = tmp_path / "out"
+    assert predict(tiny_model, out, plates / "p1", plates / "p2" / "w[23].tif") == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["w0_labels.tif", "w1_labels.tif", "w2_labels.tif", "w3_labels.tif"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    # a leftover temporary file of an interrupted write does not count as finished
+    (out / ".w4_labels.tif.x1y2.tmp").write_bytes(b"half")
+    with caplog.at_level(logging.INFO, logger="napari_deepcolor"):
+        assert predict(tiny_model, out, plates / "p1", plates / "p2") == 0
+    assert "skipping 4 of 5 images" in caplog.text
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in stamps} == stamps
+    assert (out / "w4_labels.tif").is_file()
+    assert predict(tiny_model, out, plates / "p1", extra=["--overwrite"]) == 0
+    assert (out / "w0_labels.tif").stat().st_mtime_ns != stamps["w0_labels.tif"]
+
+
+def test_a_failing_image_does_not_stop_the_batch_and_is_retried(tiny_model, plates, tmp_path, capsys):
+    out = tmp_path / "out"
+    tifffile.imwrite(plates / "p1" / "bad.tif", np.zeros((2, 5, 16, 16), np.uint8))
+    assert predict(tiny_model, out, plates / "p1") == 2
+    err = capsys.readouterr().err
+    assert "bad.tif: expected a 2D gray" in err and "1 of 3 images failed" in err
+    assert sorted(p.name for p in out.iterdir()) == ["w0_labels.tif", "w1_labels.tif"]
+    tifffile.imwrite(plates / "p1" / "bad.tif", np.zeros((16, 16), np.uint8))  # fixed: the rerun does only this one
+    assert predict(tiny_model, out, plates / "p1") == 0
+    assert (out / "bad_labels.tif").is_file()
+
+
+def test_out_of_core_and_zarr_outputs_match_the_in_memory_labels(tiny_model, plates, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    assert predict(tiny_model, tmp_path / "mem", plates / "p2") == 0
+    assert predict(tiny_model, tmp_path / "ooc", plates / "p2", extra=["--out-of-core-above", "0", "--tile-size",
+                                                                       "16", "--halo", "16"]) == 0
+    assert predict(tiny_model, tmp_path / "zarr", plates / "p2", extra=["--output-format", "zarr"]) == 0
+    for name in ("w2", "w3", "w4"):
+        expected = read_labels(tmp_path / "mem" / f"{name}_labels.tif")
+        np.testing.assert_array_equal(read_labels(tmp_path / "ooc" / f"{name}_labels.tif"), expected)
+        np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "zarr" / f"{name}_labels.zarr"))[:], expected)
+    with tifffile.TiffFile(tmp_path / "ooc" / "w2_labels.tif") as tif:
+        assert tif.is_bigtiff and tif.pages[0].is_tiled
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--save-probs", "--out-of-core-above", "0"], "drop --save-probs"),
+    (["--workers", "2"], "use it with --dask without an address"),
+    (["--tile-size", "0"], "--tile-size must be >= 1"),
+    (["--precision", "bfloat16"], "precision bfloat16 is a CUDA option"),
+    (["--channels-last"], "channels_last is a CUDA option"),
+])
+def test_bad_option_combinations_are_refused(tiny_model, plates, tmp_path, capsys, flags, message):
+    assert predict(tiny_model, tmp_path / "out", plates / "p1", extra=flags) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_dask_on_a_running_cluster_by_address(tiny_model, plates, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert predict(tiny_model, tmp_path / "out", plates / "p1", plates / "p2",
+                       extra=["--dask", cluster.scheduler_address]) == 0
+    assert len(list((tmp_path / "out").glob("*_labels.tif"))) == 5
+    assert predict(tiny_model, tmp_path / "mem", plates / "p1") == 0
+    np.testing.assert_array_equal(read_labels(tmp_path / "out" / "w0_labels.tif"),
+                                  read_labels(tmp_path / "mem" / "w0_labels.tif"))
+
+
+def test_dask_on_a_local_cluster_of_processes_resumes_too(tiny_model, plates, tmp_path, caplog):
+    pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    assert predict(tiny_model, out, plates / "p1" / "w0.tif") == 0
+    with caplog.at_level(logging.INFO, logger="napari_deepcolor"):
+        # `--dask` right before the images: the first image is not taken for a scheduler address
+        assert predict(tiny_model, out, plates / "p1", plates / "p2", extra=["--workers", "1", "--dask"]) == 0
+    assert "skipping 1 of 5 images" in caplog.text and "wrote 4 label images" in caplog.text
+    assert len(list(out.glob("*_labels.tif"))) == 5
+
+
+def test_job_outputs_and_finished():
+    job = Job(image=__import__("pathlib").Path("a.tif"), labels=__import__("pathlib").Path("/nonexistent/a.tif"))
+    assert job.outputs == (job.labels,) and not job.finished()
+
+
+def test_a_corrupt_tiff_fails_alone(tiny_model, plates, tmp_path, capsys):
+    (plates / "p1" / "broken.tif").write_bytes(b"II*\x00 not really a tiff")
+    assert predict(tiny_model, tmp_path / "out", plates / "p1") == 2
+    assert "broken.tif: " in capsys.readouterr().err
+    assert len(list((tmp_path / "out").glob("*_labels.tif"))) == 2
