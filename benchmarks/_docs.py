@@ -6,6 +6,16 @@ import re
 from pathlib import Path
 
 
+#: The page every benchmark records its section in.
+BENCHMARKS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def record(heading: str, text: str) -> None:
+    """Write a benchmark's section into docs/benchmarks.md and say so."""
+    write_section(BENCHMARKS_PAGE, heading, text)
+    print(f"wrote {BENCHMARKS_PAGE}")
+
+
 def write_section(path: Path, heading: str, text: str) -> None:
     """Replace the section starting with ``heading`` (up to the next ``## ``) by ``text``, or append it."""
     old = path.read_text() if path.exists() else "# Benchmarks\n"

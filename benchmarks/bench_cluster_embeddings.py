@@ -37,7 +37,7 @@ from scipy.cluster.vq import kmeans2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _docs import write_section  # noqa: E402
+from _docs import record  # noqa: E402
 from napari_deepcolor.metrics import evaluate, summarize  # noqa: E402
 from napari_deepcolor.postprocess import cluster_embeddings  # noqa: E402
 
@@ -246,8 +246,7 @@ Machine: {machine}. 1-minute load average during the run: {load:.1f}.
 {chr(10).join(sections)}"""
     print(text)
     if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", HEADING, text)
-        print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
+        record(HEADING, text)
 
 
 if __name__ == "__main__":

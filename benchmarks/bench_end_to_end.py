@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _docs import write_section  # noqa: E402
+from _docs import record  # noqa: E402
 
 HEADING = "## End to end on BBBC010"
 WELLS = Path("/work/shared/data/bbbc010/train/images")
@@ -152,8 +152,7 @@ Machine: {platform.machine()}, {os.cpu_count()} logical cores{note}; torch {torc
 {table}
 """
     if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", HEADING, text)
-        print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
+        record(HEADING, text)
 
 
 if __name__ == "__main__":

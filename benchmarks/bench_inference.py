@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _docs import write_section  # noqa: E402
+from _docs import record  # noqa: E402
 from bench_large_image import WELLS, make_mosaic, well_images  # noqa: E402
 
 
@@ -151,8 +151,7 @@ Device: {device_name}{note}. 1-minute load average at the end: {load:.1f}. glibc
 {table}
 """
     if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", heading, text)
-        print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
+        record(heading, text)
 
 
 if __name__ == "__main__":

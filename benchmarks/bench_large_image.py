@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _docs import write_section  # noqa: E402
+from _docs import record  # noqa: E402
 
 HEADING = "## Out-of-core segmentation of a huge image"
 WELLS = Path("/work/shared/data/bbbc010/train/images")
@@ -149,8 +149,7 @@ the end.
 Machine: {platform.machine()}, {os.cpu_count()} logical cores{note}; torch with OMP_NUM_THREADS={args.threads}.
 """
     if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", HEADING, text)
-        print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
+        record(HEADING, text)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from skimage.measure import label as sk_label
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _docs import write_section  # noqa: E402
+from _docs import record  # noqa: E402
 from napari_deepcolor.postprocess import ColorComponents, colors_to_labels  # noqa: E402
 
 HEADING = "## Post-processing (colors_to_labels)"
@@ -218,8 +218,7 @@ machine gives.
 {table}
 """
     if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", HEADING, text)
-        print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
+        record(HEADING, text)
 
 
 if __name__ == "__main__":

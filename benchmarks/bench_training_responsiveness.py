@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _docs import write_section  # noqa: E402
+from _docs import record  # noqa: E402
 
 HEADING = "## GUI responsiveness while training"
 TICK_MS = 10
@@ -173,7 +173,7 @@ def main() -> None:
     ])
     print(text)
     if not args.no_docs:
-        write_section(ROOT / "docs" / "benchmarks.md", HEADING, text)
+        record(HEADING, text)
 
 
 if __name__ == "__main__":

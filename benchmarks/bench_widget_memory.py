@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _docs import write_section  # noqa: E402
+from _docs import record  # noqa: E402
 from bench_postprocess import cpu_name  # noqa: E402
 
 HEADING = "## Segment widget: memory on a large image"
@@ -143,8 +143,7 @@ full-image arrays. The widget adds no copy of its own: a 2D image's probabilitie
 layer as it is. What it keeps afterwards ("kept") is the probabilities, the color map and the labels.
 """
     if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", HEADING, text)
-        print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
+        record(HEADING, text)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _docs import write_section  # noqa: E402
+from _docs import record  # noqa: E402
 from bench_postprocess import cpu_name, make_probs, time_ms  # noqa: E402
 from napari_deepcolor.config import ModelConfig  # noqa: E402
 from napari_deepcolor.stack import ColoringPlane, Knobs, StackResult, stack_layout  # noqa: E402
@@ -198,8 +198,7 @@ machine gives.
 {table}
 """
     if not args.no_write:
-        write_section(ROOT / "docs" / "benchmarks.md", HEADING, text)
-        print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
+        record(HEADING, text)
 
 
 if __name__ == "__main__":
