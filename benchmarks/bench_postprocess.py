@@ -39,6 +39,11 @@ from napari_deepcolor.postprocess import ColorComponents, colors_to_labels  # no
 HEADING = "## Post-processing (colors_to_labels)"
 
 
+#: The τ/ρ moves timed on the synthetic map: τ, the τ it moves to, ρ, a smaller ρ (cached pairs) and a larger ρ
+#: (new pairs).
+SETTINGS = (20, 40, 30.0, 15.0, 45.0)
+
+
 def make_probs(shape=(1024, 1024), n_colors=9, n_objects=320, n_bars=40, seed=0):
     """Synthetic coloring-network output: probs (C, Y, X) float32 and the true instance map (Y, X) int32."""
     rng = np.random.default_rng(seed)
@@ -150,7 +155,7 @@ def main(argv=None):
                         help="machine note written with the numbers")
     args = parser.parse_args(argv)
 
-    tau, tau2, rho, rho_small, rho_big = 20, 40, 30.0, 15.0, 45.0
+    tau, tau2, rho, rho_small, rho_big = SETTINGS
     probs, _ = make_probs()
     components = ColorComponents.from_probs(probs)
     decoded = components.to_labels(min_size=tau, merge_distance=rho)

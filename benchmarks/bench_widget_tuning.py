@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from _docs import record  # noqa: E402
-from bench_postprocess import cpu_name, make_probs, time_ms  # noqa: E402
+from bench_postprocess import SETTINGS, cpu_name, make_probs, time_ms  # noqa: E402
 from napari_deepcolor.config import ModelConfig  # noqa: E402
 from napari_deepcolor.stack import ColoringPlane, Knobs, StackResult, stack_layout  # noqa: E402
 
@@ -111,7 +111,7 @@ def main(argv=None):
     from napari_deepcolor.inference import load_model, predict_probs
     from napari_deepcolor.postprocess import colors_to_labels
 
-    tau, tau2, rho, rho_small, rho_big = 20, 40, 30.0, 15.0, 45.0
+    tau, tau2, rho, rho_small, rho_big = SETTINGS  # the moves bench_postprocess times
     probs, _ = make_probs()
     layout = stack_layout(probs[0], rgb=False)
     config = ModelConfig(n_colors=probs.shape[0], min_size=tau, merge_distance=rho)
