@@ -139,8 +139,8 @@ class PatchSampler:
     """Random training patches with flips, 90° rotations and intensity changes.
 
     A fraction ``contact_fraction`` of the patches is centred on a pixel where two instances come within
-    ``margin`` of each other (or overlap), where the coloring has to separate them; of the rest, half are centred
-    on a random foreground pixel so sparse objects are seen often, half are uniform.
+    ``margin`` of each other (`contact_pixels`; crossing objects count), where the coloring has to separate them;
+    of the rest, half are centred on a random foreground pixel so sparse objects are seen often, half are uniform.
 
     Parameters
     ----------
