@@ -45,6 +45,24 @@ def test_normalize_maps_percentiles_and_survives_constant_images():
     assert np.all(normalize(np.full((1, 4, 4), 7.0), percentiles=(1, 99)) == 0)
 
 
+def test_intensity_max_clips_bright_pixels_and_keeps_faint_contrast():
+    # a dim background with a faint object (+2) and a few pixels 100 times brighter, like BBBC010's live and dead
+    # worms: with the 98th percentile mapped to 1 and values clipped at 3, the faint object stays well visible
+    image = np.full((1, 50, 50), 100.0, dtype=np.float32)
+    image[0, :, :4] = 102.0
+    image[0, 0, :10] += np.arange(10) * 100.0
+    out = normalize(image, percentiles=(0, 98), clip_max=3)
+    assert out.max() == 3
+    assert out[0, 20, 0] == out[0, 20, 3] > out[0, 20, 20] == 0
+    assert out[0, 20, 0] == 1  # the 98th percentile is the faint object's level
+    unclipped = normalize(image, percentiles=(0, 98))
+    assert unclipped.max() > 400 and np.array_equal(unclipped[0, 1:], out[0, 1:])
+    assert preprocess(image[0], in_channels=1, percentiles=(0, 98), scale=1, clip_max=3).max() == 3
+    sample = make_sample(image[0], np.zeros((50, 50), np.int32), in_channels=1, percentiles=(0, 98), scale=1,
+                         clip_max=3)
+    assert sample.image.max() == 3
+
+
 def test_make_sample_rescales_image_and_labels_together():
     image = np.random.default_rng(0).random((40, 60))
     labels = np.zeros((40, 60), np.int32)

@@ -131,6 +131,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--contact-fraction", type=float, default=0.0, help="fraction of patches centred where two "
                    "objects touch (default 0)")
     t.add_argument("--scale", type=float, default=1.0, help="resize images by this before the network")
+    t.add_argument("--upper-percentile", type=float, default=99.8,
+                   help="intensity percentile mapped to 1 (the 1st percentile maps to 0; default 99.8)")
+    t.add_argument("--intensity-max", type=float, default=None,
+                   help="clip normalized intensities above this (default: no clipping); with a low "
+                        "--upper-percentile it keeps faint objects visible next to very bright ones")
     t.add_argument("--depth", type=int, default=4)
     t.add_argument("--width", type=int, default=16)
     t.add_argument("--patch-size", type=int, default=160)
@@ -312,7 +317,8 @@ def _train(args: argparse.Namespace) -> int:
         raise ValueError("--synthetic-count and --synthetic-val must be >= 0, --repeat >= 1")
     ensure_writable_dir(args.output)
     model_config = ModelConfig(method=args.method, n_colors=args.colors, depth=args.depth, width=args.width,
-                               scale=args.scale, min_size=args.min_size, merge_distance=args.merge_distance,
+                               scale=args.scale, percentiles=(1.0, args.upper_percentile),
+                               intensity_max=args.intensity_max, min_size=args.min_size, merge_distance=args.merge_distance,
                                in_channels=_channels(args), embedding_dims=args.embedding_dims,
                                coordinate_scale=args.coordinate_scale, kernel_threshold=args.threshold,
                                foreground_threshold=args.foreground_threshold)
@@ -334,14 +340,16 @@ def _train(args: argparse.Namespace) -> int:
         log.info("training on %d pairs (%s … %s), validating on %d", len(pairs), pairs[0][0].stem,
                  pairs[-1][0].stem, len(val_pairs))
     samples = [make_sample(read_image(img), read_annotation(ann), in_channels=model_config.in_channels,
-                           percentiles=model_config.percentiles, scale=model_config.scale) for img, ann in pairs]
+                           percentiles=model_config.percentiles, scale=model_config.scale,
+                           clip_max=model_config.intensity_max) for img, ann in pairs]
     samples = samples * args.repeat  # the same arrays several times: more patches from them, no more memory
     validation = [ValidationPair(read_image(img), _truth(ann)) for img, ann in val_pairs]
     if args.synthetic:
         from napari_deepcolor.synthetic_scenes import synthetic_pairs
 
         samples += [make_sample(image, labels, in_channels=model_config.in_channels,
-                                percentiles=model_config.percentiles, scale=model_config.scale)
+                                percentiles=model_config.percentiles, scale=model_config.scale,
+                                clip_max=model_config.intensity_max)
                     for image, labels in synthetic_pairs(args.synthetic, args.synthetic_count)]
         validation += [ValidationPair(image, labels) for image, labels in
                        synthetic_pairs(args.synthetic, args.synthetic_val, seed=SYNTHETIC_VAL_SEED)]

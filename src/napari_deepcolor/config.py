@@ -51,6 +51,10 @@ class ModelConfig:
         Images are resized by this factor before the network (0.5 = half resolution); outputs are resized back.
     percentiles : tuple of float
         Per-image intensity normalization: these percentiles are mapped to 0 and 1.
+    intensity_max : float or None
+        Normalized intensities above this are clipped to it (None: no clipping). With a low upper percentile it
+        keeps faint objects' contrast the same from image to image while a few very bright ones cannot dominate
+        the input (BBBC010: faint live worms next to bright dead ones).
     min_size, merge_distance : float
         Recommended τ (pixels, at the input image's resolution) and ρ (0 = no merging) for decoding.
     embedding_dims : int
@@ -76,6 +80,7 @@ class ModelConfig:
     batch_norm: bool = True
     scale: float = 1.0
     percentiles: tuple[float, float] = (1.0, 99.8)
+    intensity_max: float | None = None
     min_size: float = 0.0
     merge_distance: float = 0.0
     embedding_dims: int = 8
@@ -97,6 +102,8 @@ class ModelConfig:
         low, high = self.percentiles
         if not 0 <= low < high <= 100:
             raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
+        if self.intensity_max is not None and not self.intensity_max > 0:
+            raise ConfigError(f"intensity_max must be > 0 (1 = the upper percentile) or None, got {self.intensity_max}")
         if self.min_size < 0 or self.merge_distance < 0:
             raise ConfigError("min_size and merge_distance must be >= 0")
         if self.embedding_dims < 2:

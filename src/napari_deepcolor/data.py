@@ -60,17 +60,18 @@ def intensity_limits(image: np.ndarray, *, percentiles: tuple[float, float] = (1
 
 
 def normalize(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8),
-              limits: tuple[float, float] | None = None) -> np.ndarray:
+              limits: tuple[float, float] | None = None, clip_max: float | None = None) -> np.ndarray:
     """Map the given percentiles of ``image (C, Y, X)`` (over all channels) to 0 and 1; float32.
 
     ``limits`` (low, high) replaces the image's own percentiles, e.g. those of a whole image when normalizing one
-    tile of it.
+    tile of it. ``clip_max``: values above it become it (`ModelConfig.intensity_max`).
     """
     low, high = intensity_limits(image, percentiles=percentiles) if limits is None else limits
     # float64 limits, as np.percentile returns them: the arithmetic (and its rounding) is the same either way
     low, high = np.float64(low), np.float64(high)
     scale = high - low if high > low else np.float64(1.0)
-    return ((image - low) / scale).astype(np.float32)
+    out = ((image - low) / scale).astype(np.float32)
+    return out if clip_max is None else np.minimum(out, np.float32(clip_max), out=out)
 
 
 def rescale_image(image: np.ndarray, scale: float) -> np.ndarray:
@@ -99,13 +100,15 @@ def scaled_shape(shape: tuple[int, ...], scale: float) -> tuple[int, ...]:
 
 
 def preprocess(image: np.ndarray, *, in_channels: int, percentiles: tuple[float, float], scale: float,
-               channel_axis: int | None = None, limits: tuple[float, float] | None = None) -> np.ndarray:
+               channel_axis: int | None = None, limits: tuple[float, float] | None = None,
+               clip_max: float | None = None) -> np.ndarray:
     """Image as the network sees it: ``(in_channels, Y', X')`` float32, normalized and rescaled.
 
-    ``limits``: intensities mapped to 0 and 1 instead of the image's own ``percentiles`` (see `normalize`).
+    ``limits``: intensities mapped to 0 and 1 instead of the image's own ``percentiles``; ``clip_max``: the
+    highest normalized value kept (see `normalize`).
     """
     planes = to_channels_first(image, in_channels, channel_axis=channel_axis)
-    return rescale_image(normalize(planes, percentiles=percentiles, limits=limits), scale)
+    return rescale_image(normalize(planes, percentiles=percentiles, limits=limits, clip_max=clip_max), scale)
 
 
 @dataclass
@@ -122,7 +125,7 @@ class Sample:
 
 
 def make_sample(image: np.ndarray, labels: np.ndarray, *, in_channels: int, percentiles: tuple[float, float],
-                scale: float, channel_axis: int | None = None) -> Sample:
+                scale: float, channel_axis: int | None = None, clip_max: float | None = None) -> Sample:
     """Preprocess an (image, labels) pair for training, checking they fit together."""
     planes = to_channels_first(image, in_channels, channel_axis=channel_axis)
     labels = np.asarray(labels)
@@ -131,7 +134,7 @@ def make_sample(image: np.ndarray, labels: np.ndarray, *, in_channels: int, perc
                          "must be the same size")
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers (0 = background, -1 = ignore), got dtype {labels.dtype}")
-    return Sample(rescale_image(normalize(planes, percentiles=percentiles), scale),
+    return Sample(rescale_image(normalize(planes, percentiles=percentiles, clip_max=clip_max), scale),
                   rescale_labels(labels.astype(np.int32), scale))
 
 

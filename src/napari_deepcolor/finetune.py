@@ -166,7 +166,8 @@ def finetune(
     in_channels = 3 if any(image.ndim == 3 for image, _ in pairs) else 1
     model_config = model_config_for(start, preset, in_channels=in_channels, method=method)
     samples = [make_sample(image, labels, in_channels=model_config.in_channels,
-                           percentiles=model_config.percentiles, scale=model_config.scale)
+                           percentiles=model_config.percentiles, scale=model_config.scale,
+                           clip_max=model_config.intensity_max)
                for image, labels in pairs]
     checked = [ValidationPair(image, np.where(np.asarray(truth) > 0, truth, 0).astype(np.int32))
                for image, truth in validation]
