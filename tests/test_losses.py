@@ -83,6 +83,27 @@ def test_halo_term_only_changes_the_loss_when_trained():
     assert with_halo.item() > without.item()
 
 
+def test_background_weight_reweights_background_pixels_in_the_mean():
+    labels = two_touching_bars()
+    logits = torch.randn(1, 4, 32, 32, generator=torch.Generator().manual_seed(1))
+    n_background, n_instance = float((labels == 0).sum()), float((labels > 0).sum())
+    background_sum = -torch.log_softmax(logits, 1)[0, 0][labels == 0].sum().item()
+    full, _ = coloring_loss(logits, labels[None], margin=2, halo_weight=1.0, train_halo=False)
+    instance_sum = full.item() * (n_instance + n_background) - background_sum  # both bars are the same size
+    light, _ = coloring_loss(logits, labels[None], margin=2, halo_weight=1.0, train_halo=False,
+                             background_weight=0.25)
+    expected = (instance_sum + 0.25 * background_sum) / (n_instance + 0.25 * n_background)
+    assert light.item() == pytest.approx(expected, rel=1e-5)
+    # what it is for: a pixel of a faint object gets a larger push away from the background
+    grads = []
+    for weight in (1.0, 0.25):
+        x = logits.clone().requires_grad_(True)
+        coloring_loss(x, labels[None], margin=2, halo_weight=1.0, train_halo=False,
+                      background_weight=weight)[0].backward()
+        grads.append(x.grad[0, 0][labels > 0].sum().item())  # d loss / d background logit on object pixels
+    assert grads[1] > grads[0] > 0
+
+
 def test_empty_labels_train_background_only():
     logits = torch.zeros(1, 3, 8, 8, requires_grad=True)
     loss, info = coloring_loss(logits, torch.zeros(1, 8, 8, dtype=torch.long), margin=2, halo_weight=1.0)

@@ -130,6 +130,9 @@ def _parser() -> argparse.ArgumentParser:
                    "fades to 0 (default 0 = constant)")
     t.add_argument("--contact-fraction", type=float, default=0.0, help="fraction of patches centred where two "
                    "objects touch (default 0)")
+    t.add_argument("--background-weight", type=float, default=1.0, help="coloring: weight of a background pixel "
+                   "relative to an object pixel in the loss (default 1 = the paper; below 1 for sparse, faint "
+                   "objects)")
     t.add_argument("--scale", type=float, default=1.0, help="resize images by this before the network")
     t.add_argument("--upper-percentile", type=float, default=99.8,
                    help="intensity percentile mapped to 1 (the 1st percentile maps to 0; default 99.8)")
@@ -327,7 +330,7 @@ def _train(args: argparse.Namespace) -> int:
                                learning_rate=args.lr, validate_every=args.validate_every,
                                checkpoint_every=args.checkpoint_every, seed=args.seed,
                                orientation_prior=args.orientation_prior, prior_steps=args.prior_steps,
-                               contact_fraction=args.contact_fraction,
+                               contact_fraction=args.contact_fraction, background_weight=args.background_weight,
                                embedding_weight=args.embedding_weight, foreground_weight=args.foreground_weight,
                                kernel_weight=args.kernel_weight, seed_weight=args.seed_weight)
     pairs = find_pairs(args.images, args.labels) if args.images else []

@@ -158,6 +158,10 @@ class TrainConfig:
     contact_fraction : float
         Fraction of patches centred on a pixel where two instances come within the margin of each other, so that
         the network sees touching objects often; the rest are half foreground-centred, half uniform.
+    background_weight : float
+        Coloring only: weight of each background pixel in eq. 3 relative to an instance pixel (1 = the paper).
+        Below 1 it counters sparse objects' class imbalance: faint objects whose probability is spread over
+        several colors then still beat the background in the argmax.
     embedding_weight, foreground_weight, kernel_weight, seed_weight : float
         Semiconv only: weights of eq. 5, of the foreground log loss, of the kernel cross-entropy (sec. 3.5) and of
         the seed-confidence regression in the loss (`napari_deepcolor.losses_semiconv.semiconv_loss`).
@@ -178,6 +182,7 @@ class TrainConfig:
     orientation_prior: float = 0.0
     prior_steps: int = 0
     contact_fraction: float = 0.0
+    background_weight: float = 1.0
     embedding_weight: float = 1.0
     foreground_weight: float = 1.0
     kernel_weight: float = 1.0
@@ -197,6 +202,8 @@ class TrainConfig:
             raise ConfigError("orientation_prior and prior_steps must be >= 0")
         if not 0 <= self.contact_fraction <= 1:
             raise ConfigError(f"contact_fraction must be in [0, 1], got {self.contact_fraction}")
+        if not self.background_weight > 0:
+            raise ConfigError(f"background_weight must be > 0, got {self.background_weight}")
         weights = ("embedding_weight", "foreground_weight", "kernel_weight", "seed_weight")
         if any(getattr(self, name) < 0 for name in weights):
             raise ConfigError(f"the loss weights {', '.join(weights)} must be >= 0")

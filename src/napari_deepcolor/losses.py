@@ -130,6 +130,7 @@ def coloring_loss(
     halo_weight: float,
     train_halo: bool = True,
     prior_weight: float = 0.0,
+    background_weight: float = 1.0,
 ) -> tuple[torch.Tensor, ColoringInfo]:
     """Dynamic coloring loss (deep coloring, eqs. 1–3) over a batch.
 
@@ -158,6 +159,9 @@ def coloring_loss(
         Adds this times `orientation_prior` to eq. 2's scores before the choice: a symmetry breaker the network
         can learn from what it sees (touching worms often point different ways), so that early in training
         neighbours get consistent, different colors instead of arbitrary ones (docs/training.md). 0 = the paper.
+    background_weight : float
+        Weight of a background pixel relative to an instance pixel in eq. 3 (1 = the paper); the average is taken
+        over the weights, so the loss stays a per-pixel mean.
 
     Returns
     -------
@@ -203,8 +207,8 @@ def coloring_loss(
         else:
             chosen.append(np.zeros(0, dtype=np.int64))
         background = labels[b] == 0
-        total = total - log_p[b, 0][background].sum()
-        weight += float(background.sum())
+        total = total - background_weight * log_p[b, 0][background].sum()
+        weight += background_weight * float(background.sum())
     return total / max(weight, 1.0), ColoringInfo(chosen, conflicts)
 
 

@@ -194,7 +194,8 @@ def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainC
 
         def loss(output: Any, labels: Any, step: int) -> Any:
             return coloring_loss(output, labels, margin=train_config.margin, halo_weight=train_config.halo_weight,
-                                 train_halo=train_config.train_halo, prior_weight=train_config.prior_weight(step))[0]
+                                 train_halo=train_config.train_halo, prior_weight=train_config.prior_weight(step),
+                                 background_weight=train_config.background_weight)[0]
     return loss
 
 
