@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 from napari_deepcolor.checkpoint import (  # noqa: E402
     Checkpoint,
     CheckpointError,
+    average_checkpoints,
     load_checkpoint,
     read_header,
     save_checkpoint,
@@ -125,3 +126,26 @@ def test_header_sizes_whose_first_byte_looks_like_a_pickle_still_load(tmp_path):
             assert load_checkpoint(path).metadata["p"] == "x" * pad
             return
     pytest.fail("no header size starting with 0x80 was produced")
+
+
+def test_average_of_checkpoints_is_the_mean_of_their_weights(tmp_path):
+    paths, nets = [], []
+    for step in (10, 20, 30):
+        torch.manual_seed(step)
+        nets.append(create_model(CONFIG))
+        paths.append(save_checkpoint(tmp_path / f"s{step}.safetensors",
+                                     Checkpoint(CONFIG, nets[-1].state_dict(), {"step": step, "validation": {}})))
+    mean = average_checkpoints(paths)
+    for name, tensor in mean.state_dict.items():
+        stacked = torch.stack([n.state_dict()[name].float() for n in nets])
+        expected = stacked.mean(0) if tensor.is_floating_point() else nets[-1].state_dict()[name]
+        assert torch.allclose(tensor.float(), expected.float(), atol=1e-6), name
+    assert mean.config == CONFIG and [a["step"] for a in mean.metadata["averaged"]] == [10, 20, 30]
+    assert "validation" not in mean.metadata
+    other = save_checkpoint(tmp_path / "other.safetensors",
+                            Checkpoint(ModelConfig(n_colors=3, depth=2, width=4), create_model(
+                                ModelConfig(n_colors=3, depth=2, width=4)).state_dict()))
+    with pytest.raises(CheckpointError, match="same network"):
+        average_checkpoints([paths[0], other])
+    with pytest.raises(ValueError, match="at least one"):
+        average_checkpoints([])

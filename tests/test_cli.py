@@ -49,13 +49,14 @@ def test_train_from_folders_then_predict_with_the_result(tmp_path):
     args = ["train", "--images", str(tmp_path / "images"), "--labels", str(tmp_path / "labels"), "--val-last", "1",
             "--output", str(tmp_path / "run"), "--steps", "4", "--patch-size", "32", "--batch-size", "2",
             "--depth", "2", "--width", "4", "--colors", "4", "--margin", "2", "--validate-every", "2",
-            "--upper-percentile", "98", "--intensity-max", "3", "--device", "cpu"]
+            "--upper-percentile", "98", "--intensity-max", "3", "--keep-history", "--device", "cpu"]
     assert main(args) == 0
     assert (tmp_path / "run" / "best.safetensors").is_file()
     from napari_deepcolor.checkpoint import read_header
 
     config, _ = read_header(tmp_path / "run" / "last.safetensors")
     assert config.percentiles == (1.0, 98.0) and config.intensity_max == 3
+    assert [p.name for p in (tmp_path / "run" / "history").iterdir()] == ["step-4.safetensors"]
     assert main(["predict", "--model", str(tmp_path / "run" / "last.safetensors"), "--output",
                  str(tmp_path / "out"), str(tmp_path / "images" / "s2.tif")]) == 0
 

@@ -59,6 +59,36 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     return write_atomic(path, lambda tmp: save_file(tensors, tmp, metadata=header))
 
 
+def average_checkpoints(paths: list[str | os.PathLike]) -> Checkpoint:
+    """The mean of several checkpoints of one network (weight averaging, as in SWA).
+
+    Floating-point tensors (weights and batch-norm running statistics) are averaged; integer ones (batch-norm's
+    batch counter) are taken from the last file. The config and metadata are the last file's, with the sources
+    and their steps recorded under ``metadata["averaged"]``. Averaging late checkpoints of one run smooths the
+    step-to-step noise of a small-batch run.
+    """
+    import torch
+
+    if not paths:
+        raise ValueError("average_checkpoints needs at least one checkpoint")
+    states = [load_checkpoint(p) for p in paths]
+    first = states[-1]
+    for path, state in zip(paths, states):
+        if state.config != first.config or state.state_dict.keys() != first.state_dict.keys():
+            raise CheckpointError(f"{path} is not the same network as {paths[-1]}; only checkpoints of one run "
+                                  "(same config) can be averaged")
+    averaged = {}
+    for name, tensor in first.state_dict.items():
+        if tensor.is_floating_point():
+            averaged[name] = torch.stack([s.state_dict[name].double() for s in states]).mean(0).to(tensor.dtype)
+        else:
+            averaged[name] = tensor.clone()
+    metadata = dict(first.metadata)
+    metadata["averaged"] = [{"path": str(p), "step": s.metadata.get("step")} for p, s in zip(paths, states)]
+    metadata.pop("validation", None)  # the sources' validation numbers do not describe the average
+    return Checkpoint(first.config, averaged, metadata)
+
+
 def read_header(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
     """Config and metadata of a checkpoint, without loading the weights (no torch needed)."""
     path = Path(path)

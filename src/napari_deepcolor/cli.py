@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--val-last", type=int, default=0, help="hold out the last N training pairs (sorted by name) "
                    "for validation instead")
     t.add_argument("--init", help="start from this model (bundled name or file): fine-tuning")
+    t.add_argument("--keep-history", action="store_true", help="also keep every checkpoint as "
+                   "OUTPUT/history/step-N.safetensors (for scripts/average_checkpoints.py)")
     t.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.safetensors")
     t.add_argument("--method", default="coloring", choices=("coloring", "semiconv"), help="deep coloring "
                    "(default) or semi-convolutional embeddings")
@@ -362,7 +364,8 @@ def _train(args: argparse.Namespace) -> int:
 
     with tqdm(total=train_config.steps, desc="training", unit="step", file=sys.stderr, disable=None) as bar:
         for event in train(samples, model_config=model_config, train_config=train_config, output=args.output,
-                           validation=validation, init=args.init, resume=args.resume, device=args.device):
+                           validation=validation, init=args.init, resume=args.resume, device=args.device,
+                           keep_history=args.keep_history):
             bar.n = event.step
             if event.kind == "step":
                 bar.set_postfix(loss=f"{event.loss:.4f}")

@@ -73,6 +73,7 @@ def train(
     resume: bool = False,
     device: str = "auto",
     log_every: int = 10,
+    keep_history: bool = False,
 ) -> Iterator[TrainEvent]:
     """Train a network of either method (``model_config.method``), yielding events.
 
@@ -97,6 +98,9 @@ def train(
     device : {"auto", "cpu", "cuda", "mps"}
     log_every : int
         Steps between "step" events.
+    keep_history : bool
+        Also keep every checkpoint as ``output/history/step-<N>.safetensors`` (for weight averaging,
+        `napari_deepcolor.checkpoint.average_checkpoints`).
     """
     import torch
 
@@ -173,7 +177,11 @@ def train(
                 save(best_path, step, metrics)
             yield TrainEvent("validation", step, total, elapsed=elapsed, metrics=metrics)
         if step % train_config.checkpoint_every == 0 and step != total:
+            if keep_history:
+                save(output / "history" / f"step-{step}.safetensors", step, metrics)
             yield TrainEvent("checkpoint", step, total, elapsed=elapsed, path=str(save(last_path, step, metrics)))
+    if keep_history:
+        save(output / "history" / f"step-{total}.safetensors", total, metrics)
     final = save(last_path, total, metrics)
     yield TrainEvent("done", total, total, elapsed=time.perf_counter() - started, metrics=metrics,
                      path=str(best_path if best_path.is_file() else final))
