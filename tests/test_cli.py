@@ -184,6 +184,20 @@ def test_train_from_a_recipe_with_command_line_overrides(tmp_path, monkeypatch):
     assert config.depth == 2 and config.min_size == 3 and metadata["train_config"]["seed"] == 3  # from the recipe
 
 
+def test_a_recipe_can_start_from_the_output_of_another(tmp_path, monkeypatch):
+    # a staged recipe: the second stage's init is the first stage's checkpoint, relative to the recipe's folder
+    from napari_deepcolor.checkpoint import read_header
+
+    recipe = _recipe_folder(tmp_path, RECIPE)
+    assert main(["train", "--config", str(recipe)]) == 0
+    stage2 = tmp_path / "cfg" / "stage2.toml"
+    stage2.write_text(RECIPE.replace('output = "../run"', 'output = "../run2"\ninit = "../run/last.safetensors"'))
+    monkeypatch.chdir(tmp_path / "data")
+    assert main(["train", "--config", str(stage2)]) == 0
+    _, metadata = read_header(tmp_path / "run2" / "last.safetensors")
+    assert metadata["init"] == str(tmp_path / "cfg" / ".." / "run" / "last.safetensors")
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("colours = 4\n", "unknown key 'colours'"),
     ('[training]\ndevice = "gpu"\n', "'device' must be one of"),

@@ -285,6 +285,9 @@ def _apply_recipe(parser: argparse.ArgumentParser, argv: Sequence[str] | None, r
             paths.append(action.dest)
         options[action.dest] = kind
     values = read_recipe(recipe, options, path_options=paths)
+    init = values.get("init")
+    if init is not None and ("/" in init or init.endswith(".safetensors")):  # a file, not a bundled model's name
+        values["init"] = str(Path(recipe).parent / init)
     for action in train_parser._actions:  # noqa: SLF001
         if action.dest in values and action.choices is not None and values[action.dest] not in action.choices:
             raise ValueError(f"{recipe}: {action.dest!r} must be one of {list(action.choices)}, got "
