@@ -74,10 +74,18 @@ def main() -> None:
 
     print(row(f"deep coloring `{args.model}`, stored τ={config.min_size:g}, ρ={config.merge_distance:g}",
               results(config.min_size, config.merge_distance)))
-    sweep = {(t, r): summarize(results(t, r)) for t in (25, 50, 100, 200, 400) for r in (0, 5, 10, 20, 40)}
+    sweep = {(t, r): summarize(results(t, r)) for t in (25, 50, 100, 200, 400, 600, 800) for r in (0, 5, 10, 20, 40)}
     (best_t, best_r), best = max(sweep.items(), key=lambda kv: kv[1]["ap50"])
     print(row(f"same, τ={best_t}, ρ={best_r} (best AP50 of the sweep, tuned on these wells)",
               results(best_t, best_r)))
+    stored = results(config.min_size, config.merge_distance)
+    treated = [int(img.stem[1:]) <= 12 for img, _ in pairs]  # columns 01-12: live worms (the data's README)
+    print("\nAP50 by group of wells (model at its stored τ/ρ; floor):")
+    for name, keep in (("treated, live worms", True), ("untreated, dead worms", False)):
+        chosen = [i for i, t in enumerate(treated) if t == keep]
+        wells = ", ".join(pairs[i][0].stem for i in chosen)
+        print(f"| {name} ({wells}) | {summarize([stored[i] for i in chosen])['ap50']:.3f} | "
+              f"{summarize([floor[i] for i in chosen])['ap50']:.3f} |")
     fg = usage[1:].sum()
     print(f"\ncolors used (>= 2 % of foreground pixels): {int((usage[1:] >= 0.02 * fg).sum())} of "
           f"{config.n_colors - 1}; share per color: " + ", ".join(f"{u / fg:.2f}" for u in usage[1:]))
@@ -86,7 +94,7 @@ def main() -> None:
     print(f"inference on {model.device}: {np.median(seconds) * 1000:.0f} ms median per 520x696 image")
     print("\nτ/ρ sweep (AP50 / SBD):")
     print("| τ \\ ρ | " + " | ".join(str(r) for r in (0, 5, 10, 20, 40)) + " |\n" + "|---" * 6 + "|")
-    for t in (25, 50, 100, 200, 400):
+    for t in (25, 50, 100, 200, 400, 600, 800):
         print(f"| {t} | " + " | ".join(f"{sweep[t, r]['ap50']:.3f} / {sweep[t, r]['sbd']:.3f}"
                                       for r in (0, 5, 10, 20, 40)) + " |")
 

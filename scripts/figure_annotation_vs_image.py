@@ -1,0 +1,46 @@
+"""docs/img/bbbc010_annotation_vs_image.png: two validation wells with the per-worm annotation outlined.
+
+Usage: python scripts/figure_annotation_vs_image.py [--data ../shared/data/bbbc010/train] [--output PNG]
+
+Top: E01 (a treated well, live worms); bottom: D17 (untreated, dead worms). Left the image (1st and 98th
+percentiles mapped to black and white), right the same with every annotated worm's outline in red.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from skimage.io import imsave
+from skimage.segmentation import find_boundaries
+
+from napari_deepcolor.io import read_image, read_mask_stack
+
+WELLS = ("E01", "D17")
+CROP = (slice(60, 480), slice(130, 580))
+
+
+def panel(data: Path, well: str) -> np.ndarray:
+    image = read_image(data / "images" / f"{well}.tif").astype(np.float64)
+    low, high = np.percentile(image, (1, 98))
+    gray = np.clip((image - low) / (high - low), 0, 1)
+    rgb = np.stack([gray] * 3, axis=-1)
+    outlined = rgb.copy()
+    for mask in read_mask_stack(sorted((data / "masks").glob(f"{well}_*.png"))):
+        outlined[find_boundaries(mask > 0, mode="outer")] = (1.0, 0.2, 0.2)
+    return np.concatenate([rgb[CROP], outlined[CROP]], axis=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/bbbc010/train"))
+    parser.add_argument("--output", type=Path, default=Path("docs/img/bbbc010_annotation_vs_image.png"))
+    args = parser.parse_args()
+    figure = np.concatenate([panel(args.data, well) for well in WELLS], axis=0)
+    imsave(args.output, (figure * 255).astype(np.uint8))
+    print(args.output)
+
+
+if __name__ == "__main__":
+    main()
