@@ -42,7 +42,7 @@ def test_missing_recipe_file(tmp_path):
         read_recipe(tmp_path / "none.toml", OPTIONS)
 
 
-@pytest.mark.parametrize("name", ["ecoli", "leaves", "worms"])
+@pytest.mark.parametrize("name", ["ecoli", "leaves", "worms-stage1", "worms-stage2", "worms"])
 def test_shipped_recipes_name_only_train_options(name):
     pytest.importorskip("torch")
     from napari_deepcolor.cli import _parser
