@@ -7,10 +7,12 @@ from napari_deepcolor.data import (
     Sample,
     contact_pixels,
     make_sample,
+    model_sample,
     normalize,
     preprocess,
     to_channels_first,
 )
+from napari_deepcolor.config import ModelConfig
 from napari_deepcolor.io import find_pairs, masks_to_labels, read_annotation, write_labels
 
 
@@ -61,6 +63,9 @@ def test_intensity_max_clips_bright_pixels_and_keeps_faint_contrast():
     sample = make_sample(image[0], np.zeros((50, 50), np.int32), in_channels=1, percentiles=(0, 98), scale=1,
                          clip_max=3)
     assert sample.image.max() == 3
+    from_config = model_sample(image[0], np.zeros((50, 50), np.int32),
+                               ModelConfig(percentiles=(0.0, 98.0), intensity_max=3.0))
+    assert np.array_equal(from_config.image, sample.image)
 
 
 def test_make_sample_rescales_image_and_labels_together():

@@ -295,6 +295,7 @@ def _apply_recipe(parser: argparse.ArgumentParser, argv: Sequence[str] | None, r
     train_parser.set_defaults(**values)
     return parser.parse_args(argv)
 
+
 def _looks_like_address(value: str) -> bool:
     """A dask scheduler address: ``protocol://...`` or ``host:port``."""
     return "://" in value or re.fullmatch(r"[\w.\-\[\]:]+:\d+", value) is not None and not Path(value).exists()
@@ -310,7 +311,7 @@ def _knob_text(config, args: argparse.Namespace) -> str:
 
 def _train(args: argparse.Namespace) -> int:
     from napari_deepcolor.config import ModelConfig, TrainConfig
-    from napari_deepcolor.data import make_sample
+    from napari_deepcolor.data import model_sample
     from napari_deepcolor.io import find_pairs, read_annotation, read_image
     from napari_deepcolor.training import ValidationPair, train
 
@@ -326,7 +327,8 @@ def _train(args: argparse.Namespace) -> int:
     ensure_writable_dir(args.output)
     model_config = ModelConfig(method=args.method, n_colors=args.colors, depth=args.depth, width=args.width,
                                scale=args.scale, percentiles=(1.0, args.upper_percentile),
-                               intensity_max=args.intensity_max, min_size=args.min_size, merge_distance=args.merge_distance,
+                               intensity_max=args.intensity_max, min_size=args.min_size,
+                               merge_distance=args.merge_distance,
                                in_channels=_channels(args), embedding_dims=args.embedding_dims,
                                coordinate_scale=args.coordinate_scale, kernel_threshold=args.threshold,
                                foreground_threshold=args.foreground_threshold)
@@ -347,17 +349,13 @@ def _train(args: argparse.Namespace) -> int:
     if pairs:
         log.info("training on %d pairs (%s … %s), validating on %d", len(pairs), pairs[0][0].stem,
                  pairs[-1][0].stem, len(val_pairs))
-    samples = [make_sample(read_image(img), read_annotation(ann), in_channels=model_config.in_channels,
-                           percentiles=model_config.percentiles, scale=model_config.scale,
-                           clip_max=model_config.intensity_max) for img, ann in pairs]
+    samples = [model_sample(read_image(img), read_annotation(ann), model_config) for img, ann in pairs]
     samples = samples * args.repeat  # the same arrays several times: more patches from them, no more memory
     validation = [ValidationPair(read_image(img), _truth(ann)) for img, ann in val_pairs]
     if args.synthetic:
         from napari_deepcolor.synthetic_scenes import synthetic_pairs
 
-        samples += [make_sample(image, labels, in_channels=model_config.in_channels,
-                                percentiles=model_config.percentiles, scale=model_config.scale,
-                                clip_max=model_config.intensity_max)
+        samples += [model_sample(image, labels, model_config)
                     for image, labels in synthetic_pairs(args.synthetic, args.synthetic_count)]
         validation += [ValidationPair(image, labels) for image, labels in
                        synthetic_pairs(args.synthetic, args.synthetic_val, seed=SYNTHETIC_VAL_SEED)]

@@ -6,8 +6,12 @@ Preprocessing is plain numpy so inference and training share it; torch is used o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from napari_deepcolor.config import ModelConfig
 
 IGNORE = -1
 
@@ -136,6 +140,14 @@ def make_sample(image: np.ndarray, labels: np.ndarray, *, in_channels: int, perc
         raise ValueError(f"labels must be integers (0 = background, -1 = ignore), got dtype {labels.dtype}")
     return Sample(rescale_image(normalize(planes, percentiles=percentiles, clip_max=clip_max), scale),
                   rescale_labels(labels.astype(np.int32), scale))
+
+
+def model_sample(image: np.ndarray, labels: np.ndarray, config: ModelConfig, *,
+                 channel_axis: int | None = None) -> Sample:
+    """`make_sample` with the preprocessing a model's config asks for (its channels, percentiles, intensity clip
+    and scale), so training data is prepared exactly as `napari_deepcolor.inference` prepares images."""
+    return make_sample(image, labels, in_channels=config.in_channels, percentiles=config.percentiles,
+                       scale=config.scale, channel_axis=channel_axis, clip_max=config.intensity_max)
 
 
 class PatchSampler:

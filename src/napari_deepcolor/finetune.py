@@ -158,17 +158,14 @@ def finetune(
     """
     import torch
 
-    from napari_deepcolor.data import make_sample
+    from napari_deepcolor.data import model_sample
     from napari_deepcolor.training import ValidationPair, train
 
     if threads:
         torch.set_num_threads(threads)
     in_channels = 3 if any(image.ndim == 3 for image, _ in pairs) else 1
     model_config = model_config_for(start, preset, in_channels=in_channels, method=method)
-    samples = [make_sample(image, labels, in_channels=model_config.in_channels,
-                           percentiles=model_config.percentiles, scale=model_config.scale,
-                           clip_max=model_config.intensity_max)
-               for image, labels in pairs]
+    samples = [model_sample(image, labels, model_config) for image, labels in pairs]
     checked = [ValidationPair(image, np.where(np.asarray(truth) > 0, truth, 0).astype(np.int32))
                for image, truth in validation]
     run = train(samples, model_config=model_config, train_config=train_config_for(preset), output=Path(output),
