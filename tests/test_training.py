@@ -17,6 +17,18 @@ def samples(n=3):
     return [make_sample(*blobs_pair(seed), in_channels=1, percentiles=(1, 99.8), scale=1.0) for seed in range(n)]
 
 
+def test_keep_history_keeps_every_checkpoint_as_written(tmp_path):
+    config = TrainConfig(margin=2, patch_size=32, batch_size=2, steps=5, checkpoint_every=2)
+    events = list(train(samples(1), model_config=MODEL, train_config=config, output=tmp_path, device="cpu",
+                        keep_history=True))
+    history = tmp_path / "history"
+    assert sorted(p.name for p in history.iterdir()) == ["step-2.safetensors", "step-4.safetensors",
+                                                          "step-5.safetensors"]
+    assert (history / "step-5.safetensors").read_bytes() == (tmp_path / "last.safetensors").read_bytes()
+    assert [load_checkpoint(history / f"step-{n}.safetensors").metadata["step"] for n in (2, 4, 5)] == [2, 4, 5]
+    assert events[-1].kind == "done"
+
+
 def test_a_few_steps_lower_the_loss_and_save_a_model_that_reloads(tmp_path):
     config = TrainConfig(margin=2, halo_weight=1.0, patch_size=32, batch_size=4, steps=40, learning_rate=1e-2,
                          validate_every=40, checkpoint_every=20)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import numpy as np
 from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
 from napari_deepcolor.data import PatchSampler, Sample
+from napari_deepcolor.io import write_atomic
 
 
 @dataclass
@@ -84,7 +86,7 @@ def train(
     Parameters
     ----------
     samples : sequence of Sample
-        Preprocessed training pairs (`napari_deepcolor.data.make_sample`, at ``model_config.scale``).
+        Preprocessed training pairs (`napari_deepcolor.data.model_sample` with ``model_config``).
     model_config, train_config : the network and the schedule.
     output : path
         Folder for ``last.safetensors`` (every ``checkpoint_every`` steps and at the end) and
@@ -144,6 +146,12 @@ def train(
             metadata["sigma"] = float(network.sigma.detach().cpu())
         return save_checkpoint(path, Checkpoint(model_config, network.state_dict(), metadata))
 
+    def save_last(step: int, metrics: dict[str, float]) -> Path:
+        path = save(last_path, step, metrics)
+        if keep_history:  # the same bytes under the step's name, copied rather than serialized again
+            write_atomic(output / "history" / f"step-{step}.safetensors", lambda tmp: shutil.copyfile(path, tmp))
+        return path
+
     def validate(step: int) -> dict[str, float]:
         network.eval()
         loaded = LoadedModel(network, model_config, {}, device, "training")
@@ -177,12 +185,8 @@ def train(
                 save(best_path, step, metrics)
             yield TrainEvent("validation", step, total, elapsed=elapsed, metrics=metrics)
         if step % train_config.checkpoint_every == 0 and step != total:
-            if keep_history:
-                save(output / "history" / f"step-{step}.safetensors", step, metrics)
-            yield TrainEvent("checkpoint", step, total, elapsed=elapsed, path=str(save(last_path, step, metrics)))
-    if keep_history:
-        save(output / "history" / f"step-{total}.safetensors", total, metrics)
-    final = save(last_path, total, metrics)
+            yield TrainEvent("checkpoint", step, total, elapsed=elapsed, path=str(save_last(step, metrics)))
+    final = save_last(total, metrics)
     yield TrainEvent("done", total, total, elapsed=time.perf_counter() - started, metrics=metrics,
                      path=str(best_path if best_path.is_file() else final))
 
