@@ -72,13 +72,12 @@ def main() -> None:
         return [evaluate(truth, cc.to_labels(min_size=min_size, merge_distance=merge or None).labels)
                 for cc, truth in zip(components, truths)]
 
-    print(row(f"deep coloring `{args.model}`, stored τ={config.min_size:g}, ρ={config.merge_distance:g}",
-              results(config.min_size, config.merge_distance)))
+    stored = results(config.min_size, config.merge_distance)
+    print(row(f"deep coloring `{args.model}`, stored τ={config.min_size:g}, ρ={config.merge_distance:g}", stored))
     sweep = {(t, r): summarize(results(t, r)) for t in (25, 50, 100, 200, 400, 600, 800) for r in (0, 5, 10, 20, 40)}
     (best_t, best_r), best = max(sweep.items(), key=lambda kv: kv[1]["ap50"])
     print(row(f"same, τ={best_t}, ρ={best_r} (best AP50 of the sweep, tuned on these wells)",
               results(best_t, best_r)))
-    stored = results(config.min_size, config.merge_distance)
     treated = [int(img.stem[1:]) <= 12 for img, _ in pairs]  # columns 01-12: live worms (the data's README)
     print("\nAP50 by group of wells (model at its stored τ/ρ; floor):")
     for name, keep in (("treated, live worms", True), ("untreated, dead worms", False)):

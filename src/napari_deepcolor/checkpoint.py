@@ -72,21 +72,21 @@ def average_checkpoints(paths: list[str | os.PathLike]) -> Checkpoint:
     if not paths:
         raise ValueError("average_checkpoints needs at least one checkpoint")
     states = [load_checkpoint(p) for p in paths]
-    first = states[-1]
+    last = states[-1]
     for path, state in zip(paths, states):
-        if state.config != first.config or state.state_dict.keys() != first.state_dict.keys():
+        if state.config != last.config or state.state_dict.keys() != last.state_dict.keys():
             raise CheckpointError(f"{path} is not the same network as {paths[-1]}; only checkpoints of one run "
                                   "(same config) can be averaged")
     averaged = {}
-    for name, tensor in first.state_dict.items():
+    for name, tensor in last.state_dict.items():
         if tensor.is_floating_point():
             averaged[name] = torch.stack([s.state_dict[name].double() for s in states]).mean(0).to(tensor.dtype)
         else:
             averaged[name] = tensor.clone()
-    metadata = dict(first.metadata)
+    metadata = dict(last.metadata)
     metadata["averaged"] = [{"path": str(p), "step": s.metadata.get("step")} for p, s in zip(paths, states)]
     metadata.pop("validation", None)  # the sources' validation numbers do not describe the average
-    return Checkpoint(first.config, averaged, metadata)
+    return Checkpoint(last.config, averaged, metadata)
 
 
 def read_header(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
