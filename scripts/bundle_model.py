@@ -23,13 +23,16 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--min-size", type=float, required=True)
     parser.add_argument("--merge-distance", type=float, default=0.0)
+    parser.add_argument("--absorb-fragments", action="store_true", help="recommend joining fragments below τ to a "
+                        "touching neighbour (postprocess.fragment_absorbers)")
     parser.add_argument("--description", required=True)
     parser.add_argument("--card", default="", help="path of the model card in docs/")
     parser.add_argument("--validation-json", help="validation metrics at the bundled τ/ρ, as JSON (e.g. the last "
                         "line of scripts/evaluate_zoo.py), replacing those recorded during training at its τ/ρ")
     args = parser.parse_args()
     checkpoint = load_checkpoint(args.checkpoint)
-    config = dataclasses.replace(checkpoint.config, min_size=args.min_size, merge_distance=args.merge_distance)
+    config = dataclasses.replace(checkpoint.config, min_size=args.min_size, merge_distance=args.merge_distance,
+                                 absorb_fragments=args.absorb_fragments)
     metadata = {**checkpoint.metadata, "description": args.description, "card": args.card,
                 "source": args.checkpoint.name}
     if args.validation_json:

@@ -26,6 +26,23 @@ def test_predict_writes_one_label_image_per_input(tmp_path, tiny_model, image_fi
     assert (out / "cells_probs.tif").is_file()
 
 
+def test_predict_can_join_fragments_below_tau(tmp_path, spotty_model, image_file):
+    import tifffile
+
+    from napari_deepcolor.postprocess import colors_to_labels
+
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(spotty_model), "--output", str(out), "--device", "cpu", "--min-size", "40",
+                 "--absorb-fragments", "--save-probs", str(image_file)]) == 0
+    probs = tifffile.imread(out / "cells_probs.tif")
+    joined = colors_to_labels(probs, min_size=40, absorb_fragments=True).labels
+    assert (joined > 0).sum() > (colors_to_labels(probs, min_size=40).labels > 0).sum()
+    np.testing.assert_array_equal(read_labels(out / "cells_labels.tif"), joined)
+    assert main(["predict", "--model", str(spotty_model), "--output", str(out), "--device", "cpu", "--min-size", "40",
+                 "--no-absorb-fragments", "--overwrite", str(image_file)]) == 0
+    np.testing.assert_array_equal(read_labels(out / "cells_labels.tif"), colors_to_labels(probs, min_size=40).labels)
+
+
 def test_evaluate_prints_metrics(tmp_path, capsys):
     gt = blobs_pair(0)[1]
     (tmp_path / "pred").mkdir()

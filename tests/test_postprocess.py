@@ -382,3 +382,104 @@ def test_constructor_rejects_bad_color_maps():
 
 def re_shape(shape):
     return r"\(" + r", ".join(str(s) for s in shape) + r"\)"
+
+
+# -- joining fragments below τ to a neighbour (absorb_fragments) -----------------------------------------------------
+
+
+def reference_absorbed(probs, min_size):
+    """Brute force of absorb_fragments: redo the contact counts on the image after every join."""
+    colors = probs.argmax(0)
+    groups = sk_label(colors, background=0, connectivity=colors.ndim)  # ids in raster order, like ColorComponents
+    offsets = [o for o in np.ndindex(*(3,) * colors.ndim) if next((v - 1 for v in o if v != 1), 0) > 0]
+    while True:
+        sizes = np.bincount(groups.ravel())
+        contacts = {}
+        for o in offsets:
+            step = [v - 1 for v in o]
+            a = groups[tuple(slice(max(0, -s), n - max(0, s)) for s, n in zip(step, groups.shape))]
+            b = groups[tuple(slice(max(0, s), n - max(0, -s)) for s, n in zip(step, groups.shape))]
+            for u, v in zip(a.ravel(), b.ravel()):
+                if u and v and u != v:
+                    for p, q in ((u, v), (v, u)):
+                        contacts.setdefault(p, {}).setdefault(q, 0)
+                        contacts[p][q] += 1
+        fragments = [g for g in contacts if sizes[g] < min_size]
+        if not fragments:
+            break
+        g = min(fragments, key=lambda k: (sizes[k], k))
+        target = min(contacts[g], key=lambda k: (-contacts[g][k], k))
+        groups[groups == g] = target
+    sizes = np.bincount(groups.ravel())
+    groups[sizes[groups] < min_size] = 0
+    return canonical(groups)
+
+
+def test_absorb_fragments_joins_an_object_split_between_colors():
+    colors = np.zeros((6, 40), dtype=int)
+    colors[2:4, 2:12], colors[2:4, 12:24], colors[2:4, 24:38] = 1, 2, 3  # a bar in three colors: 20, 24, 28 px
+    colors[0, 0] = 2  # an isolated speck
+    probs = probs_from_colors(colors)
+    assert colors_to_labels(probs, min_size=30).n_instances == 0  # every piece is below τ
+
+    joined = colors_to_labels(probs, min_size=30, absorb_fragments=True)
+    expected = np.zeros_like(colors)
+    expected[2:4, 2:38] = 1  # one instance; the speck touches nothing and is dropped
+    np.testing.assert_array_equal(joined.labels, expected)
+    # smallest first: 1 (20 px) joins 2, whose group (44 px) is past τ: the instance has color 2
+    assert list(joined.colors) == [2]
+    np.testing.assert_allclose(joined.scores, [0.9], rtol=1e-6)
+    # with a τ the middle piece already reaches, only the first piece joins; the last piece stays itself
+    assert colors_to_labels(probs, min_size=24, absorb_fragments=True).labels[2, [2, 20, 30]].tolist() == [1, 1, 2]
+
+
+def test_absorb_fragments_never_joins_two_objects_above_tau():
+    colors = np.zeros((20, 20), dtype=int)
+    colors[9:11, :] = 1  # a horizontal worm
+    colors[:, 9:11] = 2  # crossing a vertical one
+    colors[9:11, 9:11] = 3  # the crossing in a third color, 4 px: four arms of 18 px remain
+    labels = colors_to_labels(probs_from_colors(colors), min_size=10, absorb_fragments=True).labels
+    arms = [labels[9:11, :9], labels[9:11, 11:], labels[:9, 9:11], labels[11:, 9:11]]
+    assert labels.max() == 4 and sorted(int(np.unique(arm)[0]) for arm in arms) == [1, 2, 3, 4]
+    assert all(len(np.unique(arm)) == 1 for arm in arms)  # no arm lost a pixel or joined another
+    assert len(np.unique(labels[colors == 3])) == 1 and labels[9, 9] > 0  # the crossing joined one arm
+
+
+def test_fragment_absorbers_prefers_the_longest_boundary_and_breaks_ties_by_order():
+    from napari_deepcolor.postprocess import fragment_absorbers
+
+    sizes = [0, 5, 100, 100, 3]
+    pairs = [(1, 2), (1, 3), (3, 4)]
+    absorber = fragment_absorbers(sizes, pairs, [2, 7, 1], min_size=10)
+    assert absorber.tolist() == [0, 3, 2, 3, 3]
+    tie = fragment_absorbers(sizes, pairs, [4, 4, 1], min_size=10)
+    assert tie[1] == 2
+    assert fragment_absorbers(sizes, pairs, [4, 4, 1], min_size=10, order=[0, 1, 3, 2, 4])[1] == 3
+    assert fragment_absorbers(sizes, pairs, [2, 7, 1], min_size=3).tolist() == [0, 1, 2, 3, 4]  # none below τ
+
+
+@pytest.mark.parametrize(("shape", "seed"), [((40, 50), 0), ((40, 50), 1), ((40, 50), 2), ((9, 14, 16), 3)])
+@pytest.mark.parametrize("min_size", [5, 30, 80])
+def test_absorb_fragments_matches_brute_force(shape, seed, min_size):
+    colors = blob_colors(shape, n_blobs=40, n_colors=5, seed=seed)
+    probs = probs_from_colors(colors, n_colors=5)
+    components = ColorComponents.from_probs(probs)
+    got = components.to_labels(min_size=min_size, absorb_fragments=True)
+    np.testing.assert_array_equal(got.labels, reference_absorbed(probs, min_size))
+    assert got.n_instances > 0
+    # the plain decoding is unchanged by the cached adjacency
+    np.testing.assert_array_equal(components.to_labels(min_size=min_size).labels,
+                                  reference_labels(probs, min_size, None))
+
+
+def test_absorb_fragments_then_merge_uses_the_joined_pixels():
+    colors = np.zeros((10, 60), dtype=int)
+    colors[2:5, 2:20], colors[2:5, 20:23] = 1, 2  # a piece of color 1 with a fragment of color 2 at its end
+    colors[2:5, 30:48] = 1  # a second piece of color 1, 10 px further
+    probs = probs_from_colors(colors)
+    components = ColorComponents.from_probs(probs)
+    # Hausdorff from the first joined piece (2..22) to the second (30..47): 28 px at x = 2 -> 30 ... both ways 28
+    assert components.to_labels(min_size=20, merge_distance=28.5, absorb_fragments=True).n_instances == 1
+    assert components.to_labels(min_size=20, merge_distance=27.5, absorb_fragments=True).n_instances == 2
+    # without joining, the fragment is dropped and the first piece ends at x = 19
+    assert components.to_labels(min_size=20, merge_distance=28.5).labels[3, 21] == 0

@@ -108,8 +108,10 @@ def test_each_method_refuses_the_other_methods_model(semiconv_model, tiny_model)
         evaluate_coloring(semiconv, [ValidationPair(*blobs_pair(0))])
     with pytest.raises(ConfigError, match="evaluate_semiconv needs a semiconv model"):
         evaluate_semiconv(coloring, [ValidationPair(*blobs_pair(0))])
-    with pytest.raises(ValueError, match="merge_distance is a decoding knob of coloring"):
+    with pytest.raises(ValueError, match="merge_distance and absorb_fragments are decoding knobs of coloring"):
         segment(semiconv, image, merge_distance=5)
+    with pytest.raises(ValueError, match="merge_distance and absorb_fragments are decoding knobs of coloring"):
+        segment(semiconv, image, absorb_fragments=True)
     with pytest.raises(ValueError, match="threshold and foreground_threshold are decoding knobs of semi"):
         segment(coloring, image, threshold=0.5)
 

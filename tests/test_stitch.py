@@ -20,10 +20,10 @@ def random_probs(shape=(150, 210), n_colors=5, seed=0, smooth=3.0):
     return (probs / probs.sum(axis=0)).astype(np.float32)
 
 
-def stitch(probs, tile, *, min_size, merge_distance=None, max_merge_pixels=2**25):
+def stitch(probs, tile, *, min_size, merge_distance=None, max_merge_pixels=2**25, absorb_fragments=False):
     """Decode ``probs`` in a grid of ``tile`` (rows, cols) tiles, added in a shuffled order."""
     height, width = probs.shape[1:]
-    stitcher = TileStitcher((height, width))
+    stitcher = TileStitcher((height, width), adjacency=absorb_fragments)
     ids = np.zeros((height, width), np.uint32)
     origins = [(y, x) for y in range(0, height, tile[0]) for x in range(0, width, tile[1])]
     for k in np.random.default_rng(1).permutation(len(origins)):
@@ -31,7 +31,7 @@ def stitch(probs, tile, *, min_size, merge_distance=None, max_merge_pixels=2**25
         window = (slice(y, y + tile[0]), slice(x, x + tile[1]))
         ids[window] = stitcher.add_tile((y, x), ColorComponents.from_probs(probs[(slice(None), *window)]))
     result = stitcher.finish(min_size=min_size, merge_distance=merge_distance, read_ids=lambda region: ids[region],
-                             max_merge_pixels=max_merge_pixels)
+                             max_merge_pixels=max_merge_pixels, absorb_fragments=absorb_fragments)
     return result.lut[ids], result
 
 
@@ -46,6 +46,26 @@ def test_stitched_labels_equal_the_whole_map_decoding(tile, min_size, merge_dist
     np.testing.assert_array_equal(result.colors, whole.colors)
     np.testing.assert_allclose(result.scores, whole.scores, rtol=1e-6)
     np.testing.assert_array_equal(result.sizes, np.bincount(whole.labels.ravel())[1:])
+
+
+@pytest.mark.parametrize("tile", [(16, 16), (37, 50), (150, 64), (200, 300)])
+@pytest.mark.parametrize(("min_size", "merge_distance"), [(15, None), (60, None), (40, 12.0)])
+def test_stitched_absorption_equals_the_whole_map_decoding(tile, min_size, merge_distance):
+    probs = random_probs(n_colors=6, smooth=2.0)  # many small pieces touching across tile borders and corners
+    whole = colors_to_labels(probs, min_size=min_size, merge_distance=merge_distance, absorb_fragments=True)
+    labels, result = stitch(probs, tile, min_size=min_size, merge_distance=merge_distance, absorb_fragments=True)
+    assert whole.n_instances > 10
+    assert whole.n_instances < colors_to_labels(probs, min_size=0).n_instances
+    np.testing.assert_array_equal(labels, whole.labels)
+    np.testing.assert_array_equal(result.colors, whole.colors)
+    np.testing.assert_allclose(result.scores, whole.scores, rtol=1e-6)
+
+
+def test_absorption_needs_a_stitcher_that_records_contacts():
+    stitcher = TileStitcher((10, 10))
+    stitcher.add_tile((0, 0), ColorComponents.from_probs(random_probs((10, 10))))
+    with pytest.raises(ValueError, match="adjacency=True"):
+        stitcher.finish(min_size=5, absorb_fragments=True)
 
 
 def one_object_probs(mask, color=1, n_colors=3):

@@ -142,6 +142,26 @@ def test_moving_tau_changes_the_labels_without_running_the_network(qtbot, viewer
     assert len(network_calls) == calls
 
 
+def test_joining_fragments_below_tau_is_a_live_knob(qtbot, viewer_and_widget, spotty_model, network_calls):
+    from napari_deepcolor.postprocess import colors_to_labels
+
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(spotty_model)
+    assert not widget._absorb.native.isHidden() and widget._absorb.value is False  # the model's recommendation
+    widget._min_size.value = 40
+    run_and_wait(qtbot, widget)
+    layers = result_layers(viewer)
+    probs, calls = np.asarray(layers["probabilities"].data), len(network_calls)
+    plain = colors_to_labels(probs, min_size=40).labels
+    joined = colors_to_labels(probs, min_size=40, absorb_fragments=True).labels
+    np.testing.assert_array_equal(layers["instances"].data, plain)
+    assert (joined > 0).sum() > (plain > 0).sum()  # fragments were joined, not dropped
+    widget._absorb.value = True
+    qtbot.waitUntil(lambda: np.array_equal(layers["instances"].data, joined), timeout=5000)
+    assert widget.knobs().absorb_fragments and len(network_calls) == calls
+
+
 def test_a_stack_is_segmented_plane_by_plane_and_tau_updates_every_plane(qtbot, viewer_and_widget, spotty_model,
                                                                          network_calls):
     viewer, widget = viewer_and_widget
@@ -197,7 +217,7 @@ def test_semiconv_gives_vectors_foreground_and_live_kernel_knobs(qtbot, viewer_a
     widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
     widget.add_model_file(tiny_semiconv_model)
     assert not widget._threshold.native.isHidden() and not widget._sigma_scale.native.isHidden()
-    assert widget._merge_distance.native.isHidden()
+    assert widget._merge_distance.native.isHidden() and widget._absorb.native.isHidden()
     widget._min_size.value = 0
     widget._foreground_threshold.value = 0.3
     run_and_wait(qtbot, widget)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FloatSlider, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, Label, PushButton
 from napari.layers import Image, Labels, Layer, Vectors
 from napari.qt.threading import create_worker
 from napari.utils import notifications
@@ -130,6 +130,10 @@ class SegmentWidget(Container):
         self._merge_distance = FloatSlider(label="merge distance ρ (px)", min=0, max=100, step=0.5,
                                            tooltip="ρ: pieces of one color closer than this (Hausdorff distance) "
                                                    "become one instance; 0 = never merge")
+        self._absorb = CheckBox(text="join fragments below τ to a neighbour",
+                                tooltip="Pieces smaller than τ that touch another piece join the one they share the "
+                                        "longest border with instead of being dropped (for objects the network "
+                                        "split between colors)")
         self._threshold = FloatSlider(label="seed threshold", min=0.01, max=0.99, step=0.01,
                                       tooltip="A pixel joins a seed's instance when the kernel K(seed, pixel) is at "
                                               "least this")
@@ -141,8 +145,8 @@ class SegmentWidget(Container):
                                                          "segmented")
         self._status = Label(value="")
         self._status.native.setWordWrap(True)
-        self._knob_widgets = (self._min_size, self._merge_distance, self._threshold, self._sigma_scale,
-                              self._foreground_threshold)
+        self._knob_widgets = (self._min_size, self._merge_distance, self._absorb, self._threshold,
+                              self._sigma_scale, self._foreground_threshold)
         self.extend([self._image, self._model, self._device, self._run, *self._knob_widgets, self._status])
 
         # Live tuning: the visible plane at once (coalesced per event-loop pass), every plane after a pause.
@@ -242,10 +246,12 @@ class SegmentWidget(Container):
             self._merge_distance.max = max(100.0, 5 * knobs.merge_distance)
             self._min_size.value = knobs.min_size
             self._merge_distance.value = knobs.merge_distance
+            self._absorb.value = knobs.absorb_fragments
             self._threshold.value = knobs.threshold
             self._foreground_threshold.value = knobs.foreground_threshold
             self._sigma_scale.value = 1.0
         self._merge_distance.visible = coloring
+        self._absorb.visible = coloring
         for widget in (self._threshold, self._sigma_scale, self._foreground_threshold):
             widget.visible = not coloring
 
@@ -263,7 +269,7 @@ class SegmentWidget(Container):
 
         return Knobs(min_size=self._min_size.value, merge_distance=self._merge_distance.value,
                      threshold=self._threshold.value, foreground_threshold=self._foreground_threshold.value,
-                     sigma_scale=self._sigma_scale.value)
+                     sigma_scale=self._sigma_scale.value, absorb_fragments=self._absorb.value)
 
     # -- running ---------------------------------------------------------------------------------------------------
 

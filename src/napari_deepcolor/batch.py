@@ -46,7 +46,7 @@ class Settings:
         Bundled model name or checkpoint path.
     device, precision, channels_last, compile
         See `napari_deepcolor.inference.load_model`.
-    min_size, merge_distance, threshold, foreground_threshold : float or None
+    min_size, merge_distance, absorb_fragments, threshold, foreground_threshold : float, bool or None
         Decoding knobs (None: the model's recommendation); see `napari_deepcolor.inference.segment`.
     save_probs : bool
         Also write the network output (in-memory jobs only).
@@ -67,6 +67,7 @@ class Settings:
     compile: bool = False
     min_size: float | None = None
     merge_distance: float | None = None
+    absorb_fragments: bool | None = None
     threshold: float | None = None
     foreground_threshold: float | None = None
     save_probs: bool = False
@@ -231,7 +232,8 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
     model = cached_model(settings)
     if job.out_of_core:
         result = segment_large(model, job.image, job.labels, min_size=settings.min_size,
-                               merge_distance=settings.merge_distance, tile_size=settings.tile_size,
+                               merge_distance=settings.merge_distance,
+                               absorb_fragments=settings.absorb_fragments, tile_size=settings.tile_size,
                                halo=settings.halo, progress=progress)
         if result.skipped_pairs:
             log.warning("%s: %d pairs of same-color instances spanning more than 32 M pixels were not tested for "
@@ -241,7 +243,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
     if model.config.method == "semiconv":
         knobs.update(threshold=settings.threshold, foreground_threshold=settings.foreground_threshold)
     else:
-        knobs["merge_distance"] = settings.merge_distance
+        knobs.update(merge_distance=settings.merge_distance, absorb_fragments=settings.absorb_fragments)
     instances, output = segment(model, read_image(job.image), progress=progress, **knobs)
     if settings.save_probs and model.config.method == "semiconv":
         for path, array in zip(job.extras, (output.embeddings, output.foreground, output.seeds)):

@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                    "default: the model's recommendation")
     p.add_argument("--merge-distance", type=float, default=None, help="coloring models: ρ, merge same-color pieces "
                    "closer than this Hausdorff distance (pixels; 0 = off); default: the model's recommendation")
+    p.add_argument("--absorb-fragments", action=argparse.BooleanOptionalAction, default=None, help="coloring "
+                   "models: pieces below τ that touch another piece join it instead of being dropped (for objects "
+                   "split between colors); default: the model's recommendation")
     p.add_argument("--threshold", type=float, default=None, help="semiconv models: grow an instance over the pixels "
                    "whose kernel value K_σ(seed, u) is at least this, in (0, 1); default: the model's recommendation")
     p.add_argument("--foreground-threshold", type=float, default=None, help="semiconv models: segment pixels whose "
@@ -152,6 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--min-size", type=float, default=0.0, help="τ stored as the model's recommendation")
     t.add_argument("--merge-distance", type=float, default=0.0, help="coloring: ρ stored as the model's "
                    "recommendation")
+    t.add_argument("--absorb-fragments", action="store_true", help="coloring: decode by joining pieces below τ to "
+                   "a touching neighbour (stored as the model's recommendation, used for validation)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     t.set_defaults(run=_train)
@@ -194,15 +199,17 @@ def _predict(args: argparse.Namespace) -> int:
     ensure_writable_dir(args.output)
     config, _ = model_info(args.model)
     if config.method == "semiconv":
-        if args.merge_distance:
-            raise ValueError(f"--merge-distance is for coloring models; {args.model} is a semiconv model (use "
-                             "--threshold and --foreground-threshold)")
+        if args.merge_distance or args.absorb_fragments:
+            flag = "--merge-distance" if args.merge_distance else "--absorb-fragments"
+            raise ValueError(f"{flag} is for coloring models; {args.model} is a semiconv model (use --threshold and "
+                             "--foreground-threshold)")
     elif args.threshold is not None or args.foreground_threshold is not None:
         raise ValueError(f"--threshold and --foreground-threshold are for semiconv models; {args.model} is a "
                          "coloring model (use --min-size and --merge-distance)")
     settings = Settings(model=args.model, device=args.device, precision=args.precision,
                         channels_last=args.channels_last, compile=args.compile, min_size=args.min_size,
-                        merge_distance=args.merge_distance, threshold=args.threshold,
+                        merge_distance=args.merge_distance, absorb_fragments=args.absorb_fragments,
+                        threshold=args.threshold,
                         foreground_threshold=args.foreground_threshold, save_probs=args.save_probs,
                         output_format=args.output_format, out_of_core_pixels=int(args.out_of_core_above * 1e6),
                         tile_size=args.tile_size, halo=args.halo)
@@ -306,7 +313,9 @@ def _knob_text(config, args: argparse.Namespace) -> str:
         return (f", kernel threshold {config.kernel_threshold if args.threshold is None else args.threshold:g}, "
                 f"foreground threshold "
                 f"{config.foreground_threshold if args.foreground_threshold is None else args.foreground_threshold:g}")
-    return f", ρ = {config.merge_distance if args.merge_distance is None else args.merge_distance:g} px"
+    absorb = config.absorb_fragments if args.absorb_fragments is None else args.absorb_fragments
+    return (f", ρ = {config.merge_distance if args.merge_distance is None else args.merge_distance:g} px"
+            + (", fragments below τ joined to a neighbour" if absorb else ""))
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -328,7 +337,7 @@ def _train(args: argparse.Namespace) -> int:
     model_config = ModelConfig(method=args.method, n_colors=args.colors, depth=args.depth, width=args.width,
                                scale=args.scale, percentiles=(1.0, args.upper_percentile),
                                intensity_max=args.intensity_max, min_size=args.min_size,
-                               merge_distance=args.merge_distance,
+                               merge_distance=args.merge_distance, absorb_fragments=args.absorb_fragments,
                                in_channels=_channels(args), embedding_dims=args.embedding_dims,
                                coordinate_scale=args.coordinate_scale, kernel_threshold=args.threshold,
                                foreground_threshold=args.foreground_threshold)
@@ -451,7 +460,7 @@ def _models(args: argparse.Namespace) -> int:
                      f"{config.scale:g}, τ {config.min_size:g}, threshold {config.kernel_threshold:g}")
         else:
             knobs = (f"{config.n_colors} colors, scale {config.scale:g}, τ {config.min_size:g}, "
-                     f"ρ {config.merge_distance:g}")
+                     f"ρ {config.merge_distance:g}" + (", fragments joined" if config.absorb_fragments else ""))
         card = f" (card: {metadata['card']})" if metadata.get("card") else ""
         print(f"{name}\t{config.method}, {knobs}\t{metadata.get('description', '')} {scores}".rstrip() + card)
     return 0

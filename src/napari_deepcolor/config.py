@@ -57,6 +57,9 @@ class ModelConfig:
         the input (BBBC010: faint live worms next to bright dead ones).
     min_size, merge_distance : float
         Recommended τ (pixels, at the input image's resolution) and ρ (0 = no merging) for decoding.
+    absorb_fragments : bool
+        Recommended decoding: components below τ that touch other components join the neighbour they share the
+        longest boundary with instead of being dropped (`postprocess.fragment_absorbers`; not in the paper).
     embedding_dims : int
         Semiconv only: D >= 2 embedding dimensions. The first two are a predicted offset plus the pixel's position
         (axis order y, x), the other D - 2 are appearance dimensions (semi-convolutional paper, sec. 3.3).
@@ -83,6 +86,7 @@ class ModelConfig:
     intensity_max: float | None = None
     min_size: float = 0.0
     merge_distance: float = 0.0
+    absorb_fragments: bool = False
     embedding_dims: int = 8
     coordinate_scale: float = 32.0
     kernel_threshold: float = 0.5

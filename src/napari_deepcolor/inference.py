@@ -294,6 +294,7 @@ def segment(
     *,
     min_size: float | None = None,
     merge_distance: float | None = None,
+    absorb_fragments: bool | None = None,
     threshold: float | None = None,
     foreground_threshold: float | None = None,
     channel_axis: int | None = None,
@@ -301,9 +302,9 @@ def segment(
 ) -> tuple[Instances, np.ndarray | Embeddings]:
     """Segment one image with either kind of model; None takes the model's recommended value.
 
-    Coloring: `predict_probs` then `colors_to_labels` (``min_size``, ``merge_distance``). Semiconv:
-    `predict_embeddings` then `cluster_embeddings` (``min_size``, ``threshold`` on the kernel,
-    ``foreground_threshold``); ``merge_distance`` must be None or 0 there.
+    Coloring: `predict_probs` then `colors_to_labels` (``min_size``, ``merge_distance``, ``absorb_fragments``).
+    Semiconv: `predict_embeddings` then `cluster_embeddings` (``min_size``, ``threshold`` on the kernel,
+    ``foreground_threshold``); ``merge_distance`` must be None or 0 and ``absorb_fragments`` None or False there.
 
     Returns
     -------
@@ -319,11 +320,12 @@ def segment(
             raise ValueError("threshold and foreground_threshold are decoding knobs of semi-convolutional models; "
                              f"{model.source} is a coloring model (use min_size and merge_distance)")
         merge = config.merge_distance if merge_distance is None else merge_distance
+        absorb = config.absorb_fragments if absorb_fragments is None else absorb_fragments
         probs = predict_probs(model, image, channel_axis=channel_axis, progress=progress)
-        return colors_to_labels(probs, min_size=min_size, merge_distance=merge or None), probs
-    if merge_distance:
-        raise ValueError(f"merge_distance is a decoding knob of coloring models; {model.source} is a "
-                         "semi-convolutional model (use min_size, threshold and foreground_threshold)")
+        return colors_to_labels(probs, min_size=min_size, merge_distance=merge or None, absorb_fragments=absorb), probs
+    if merge_distance or absorb_fragments:
+        raise ValueError(f"merge_distance and absorb_fragments are decoding knobs of coloring models; {model.source} "
+                         "is a semi-convolutional model (use min_size, threshold and foreground_threshold)")
     result = predict_embeddings(model, image, channel_axis=channel_axis, progress=progress)
     instances = cluster_embeddings(
         result.embeddings, result.foreground, sigma=result.sigma, seeds=result.seeds, min_size=min_size,

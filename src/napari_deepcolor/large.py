@@ -342,6 +342,7 @@ def segment_large(
     *,
     min_size: float | None = None,
     merge_distance: float | None = None,
+    absorb_fragments: bool | None = None,
     tile_size: int | None = None,
     halo: int | None = None,
     channel_axis: int | None = None,
@@ -363,6 +364,8 @@ def segment_large(
         replaced.
     min_size, merge_distance : float, optional
         τ and ρ in pixels of the image; None takes the model's recommendation.
+    absorb_fragments : bool, optional
+        Fragments below τ join a touching neighbour (`postprocess.fragment_absorbers`); None: the model's choice.
     tile_size, halo : int, optional
         Input pixels of a tile and of the margin read around it; default 1024 and 64 network pixels (scaled by
         ``1 / config.scale``). Both are rounded up to `network_alignment`.
@@ -395,6 +398,7 @@ def segment_large(
         raise ValueError(f"unknown output format {output.name!r}; name it *.zarr or *.tif")
     min_size = config.min_size if min_size is None else min_size
     merge_distance = config.merge_distance if merge_distance is None else merge_distance
+    absorb_fragments = config.absorb_fragments if absorb_fragments is None else absorb_fragments
     if not min_size >= 0 or not merge_distance >= 0:
         raise ValueError(f"expected min_size >= 0 and merge_distance >= 0 (pixels), got {min_size} and "
                          f"{merge_distance}")
@@ -409,7 +413,7 @@ def segment_large(
                           channel_axis=channel_axis)
     ensure_writable_dir(output.parent)
     _remove_stale_scratch(output)
-    stitcher = TileStitcher(shape)
+    stitcher = TileStitcher(shape, adjacency=absorb_fragments)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.", suffix=SCRATCH_SUFFIX) as scratch:
         store = _TileStore(Path(scratch), tiles)
         for done, tile in enumerate(tiles, start=1):
@@ -425,7 +429,7 @@ def segment_large(
             if progress is not None:
                 progress(done, len(tiles) + 1)
         stitched = stitcher.finish(min_size=min_size, merge_distance=merge_distance or None, read_ids=store.read,
-                                   max_merge_pixels=max_merge_pixels)
+                                   max_merge_pixels=max_merge_pixels, absorb_fragments=absorb_fragments)
         write_label_blocks(output, shape, stitched.n_instances,
                            lambda region: stitched.lut[store.read(region)])
     if progress is not None:

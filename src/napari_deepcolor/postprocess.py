@@ -6,6 +6,11 @@ connected components of each color ``>= 1`` are instance candidates; components 
 below the proximity threshold ``ρ = merge_distance`` are merged (transitively), which reunites objects split by an
 occluder.
 
+Optionally (``absorb_fragments=True``, not in the paper) a component smaller than τ that touches other foreground
+components is not dropped but joins the neighbour it shares the longest boundary with (smallest first, repeatedly,
+see :func:`fragment_absorbers`); only isolated fragments are dropped. This reunites an object whose pixels the network
+split between several colors, each piece below τ (thin worms at 4 colors, docs/accuracy.md).
+
 The same code handles 2D ``(C, Y, X)`` and 3D ``(C, Z, Y, X)`` maps. Connectivity is full: 8-connectivity in 2D,
 26-connectivity in 3D (pixels touching by a corner belong to one component when they have the same color; pixels of
 different colors never do). Distances are Euclidean, in pixels, between pixel centres.
@@ -24,6 +29,8 @@ Only numpy, scipy and scikit-image are imported here: no torch, Qt or napari.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 from dataclasses import dataclass
 from numbers import Real
@@ -36,7 +43,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from skimage.measure import label as _label
 
-__all__ = ["ColorComponents", "Instances", "cluster_embeddings", "colors_to_labels"]
+__all__ = ["ColorComponents", "Instances", "cluster_embeddings", "colors_to_labels", "fragment_absorbers"]
 
 _PROBS_SHAPES = "(C, Y, X) or (C, Z, Y, X)"
 _COLORS_SHAPES = "(Y, X) or (Z, Y, X)"
@@ -127,6 +134,8 @@ class ColorComponents:
         self._pairs = np.empty((0, 2), dtype=np.intp)
         self._pair_bounds = np.empty(0)
         self._pair_dists = np.empty(0)
+        # Filled by adjacency(): touching pairs of components (different colors) and their contact counts.
+        self._adjacency: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_probs(cls, probs: npt.ArrayLike) -> ColorComponents:
@@ -228,7 +237,25 @@ class ColorComponents:
 
     # -- decoding ----------------------------------------------------------------------------------------------------
 
-    def to_labels(self, *, min_size: float, merge_distance: float | None = None) -> Instances:
+    def adjacency(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs of touching components (full connectivity) and how many neighbouring pixel pairs join them.
+
+        Touching components always have different colors (same-colored touching pixels are one component).
+        Computed once, on first use.
+
+        Returns
+        -------
+        pairs : ndarray, shape (E, 2), intp
+            Component ids ``(a, b)`` with ``a < b``, sorted.
+        contacts : ndarray, shape (E,), int64
+            Number of pixel pairs ``(p in a, q in b)`` that are neighbours: a measure of the shared boundary.
+        """
+        if self._adjacency is None:
+            self._adjacency = _touching_pairs(self._components, len(self._sizes))
+        return self._adjacency
+
+    def to_labels(self, *, min_size: float, merge_distance: float | None = None,
+                  absorb_fragments: bool = False) -> Instances:
         """Label image for a size threshold and an optional merge distance.
 
         Parameters
@@ -238,6 +265,10 @@ class ColorComponents:
         merge_distance : float or None
             Proximity threshold ``ρ`` in pixels: kept components of the same color whose symmetric Hausdorff distance
             is strictly below it are merged into one instance, transitively. ``None`` or 0 merges nothing.
+        absorb_fragments : bool
+            If True, a component smaller than ``min_size`` that touches others joins the one it shares the longest
+            boundary with (:func:`fragment_absorbers`) instead of being dropped; the instance takes the color of the
+            component that absorbed it, and ``min_size`` then applies to the joined sizes. Not in the paper.
 
         Returns
         -------
@@ -251,21 +282,36 @@ class ColorComponents:
         """
         min_size = _check_threshold("min_size", min_size)
         merge_distance = 0.0 if merge_distance is None else _check_threshold("merge_distance", merge_distance)
-        keep = self._sizes >= min_size
+        n_nodes = len(self._sizes)
+        if absorb_fragments:
+            # group[i]: the smallest id of i's group (smallest id = first in raster order); colors of the absorbers
+            pairs, contacts = self.adjacency()
+            absorber = fragment_absorbers(self._sizes, pairs, contacts, min_size=min_size)
+            group = _smallest_member(absorber)
+            node_colors = np.zeros(n_nodes, dtype=np.int32)
+            node_colors[group] = self._component_colors[absorber]
+            sizes = np.bincount(group, weights=self._sizes, minlength=n_nodes)
+            prob_sums = np.bincount(group, weights=self._prob_sums, minlength=n_nodes)
+            keep = (sizes >= min_size) & (group == np.arange(n_nodes))
+        else:
+            group, node_colors, sizes, prob_sums = None, self._component_colors, self._sizes, self._prob_sums
+            keep = sizes >= min_size
         keep[0] = False
         kept = np.flatnonzero(keep)
-        n_nodes = len(self._sizes)
 
-        merged = self._merged_pairs(merge_distance, keep) if merge_distance > 0 and len(kept) > 1 else None
+        merged = None
+        if merge_distance > 0 and len(kept) > 1:
+            merged = (self._merged_pairs(merge_distance, keep) if group is None
+                      else self._merged_groups(merge_distance, keep, group, node_colors))
         if merged is None or len(merged) == 0:
             new_ids = np.arange(1, len(kept) + 1)
         else:
             graph = sparse.coo_matrix(
                 (np.ones(len(merged), dtype=np.int8), (merged[:, 0], merged[:, 1])), shape=(n_nodes, n_nodes)
             )
-            group = connected_components(graph, directed=False)[1][kept]
+            linked = connected_components(graph, directed=False)[1][kept]
             # Number groups by their first (smallest-id, hence first in raster order) component.
-            _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+            _, first, inverse = np.unique(linked, return_index=True, return_inverse=True)
             rank = np.empty(len(first), dtype=np.intp)
             rank[np.argsort(first)] = np.arange(len(first))
             new_ids = rank[inverse] + 1
@@ -273,13 +319,40 @@ class ColorComponents:
         n = int(new_ids.max()) if len(new_ids) else 0
         lut = np.zeros(n_nodes, dtype=np.int32)
         lut[kept] = new_ids
+        if group is not None:
+            lut = lut[group]
         labels = np.take(lut, self._components)
-        sizes = np.bincount(new_ids - 1, weights=self._sizes[kept], minlength=n)
-        sums = np.bincount(new_ids - 1, weights=self._prob_sums[kept], minlength=n)
+        sizes = np.bincount(new_ids - 1, weights=sizes[kept], minlength=n)
+        sums = np.bincount(new_ids - 1, weights=prob_sums[kept], minlength=n)
         colors = np.zeros(n, dtype=np.int32)
-        colors[new_ids - 1] = self._component_colors[kept]
+        colors[new_ids - 1] = node_colors[kept]
         scores = (sums / np.maximum(sizes, 1)).astype(np.float32)
         return Instances(labels=labels, scores=scores, colors=colors)
+
+    def _merged_groups(self, radius: float, keep: np.ndarray, group: np.ndarray,
+                       node_colors: np.ndarray) -> np.ndarray:
+        """Pairs of kept same-color groups (after absorption) with Hausdorff distance ``< radius``; not cached.
+
+        Groups change with τ, so their distances are computed for each call, pruned by the same bounding-box bound
+        as `_extend_candidates`.
+        """
+        self._ensure_boxes()
+        ndim = self._components.ndim
+        boxes = np.empty_like(self._boxes)
+        boxes[:, :ndim], boxes[:, ndim:] = np.inf, -np.inf
+        np.minimum.at(boxes[:, :ndim], group, self._boxes[:, :ndim])
+        np.maximum.at(boxes[:, ndim:], group, self._boxes[:, ndim:])
+        merged = []
+        for c in np.unique(node_colors[keep]):
+            ids = np.flatnonzero(keep & (node_colors == c))
+            for k, a in enumerate(ids[:-1]):
+                others = ids[k + 1:]
+                near = others[_hausdorff_lower_bound(boxes[a][None], boxes[others], ndim) < radius]
+                for b in near:
+                    window = group[self._components[_union_box(boxes[a], boxes[b], ndim)]]
+                    if _hausdorff_in(window, a, b) < radius:
+                        merged.append((a, b))
+        return np.asarray(merged, dtype=np.intp).reshape(-1, 2)
 
     def _merged_pairs(self, radius: float, keep: np.ndarray) -> np.ndarray:
         """Pairs ``(i, j)``, shape (M, 2), of kept same-color components with Hausdorff distance ``< radius``."""
@@ -300,11 +373,7 @@ class ColorComponents:
         """
         if radius <= self._pair_radius:
             return
-        if self._boxes is None:
-            slices = ndi.find_objects(self._components)
-            boxes = np.zeros((len(self._sizes), 2 * self._components.ndim), dtype=np.float64)
-            boxes[1:] = [[s.start for s in sl] + [s.stop - 1 for s in sl] for sl in slices]
-            self._boxes = boxes
+        self._ensure_boxes()
         # No Hausdorff distance exceeds the image diagonal: a radius beyond it selects every same-color pair.
         search = min(radius, math.hypot(*(s - 1 for s in self._components.shape)) + 1.0)
         found = []
@@ -315,10 +384,7 @@ class ColorComponents:
                 found.append(ids[cKDTree(self._boxes[ids]).query_pairs(search, p=np.inf, output_type="ndarray")])
         pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.intp)
         pairs = np.sort(pairs, axis=1)
-        lo_hi_a, lo_hi_b = self._boxes[pairs[:, 0]], self._boxes[pairs[:, 1]]
-        ndim = self._components.ndim
-        gap = np.maximum(0.0, np.maximum(lo_hi_b[:, :ndim] - lo_hi_a[:, ndim:], lo_hi_a[:, :ndim] - lo_hi_b[:, ndim:]))
-        bounds = np.maximum(np.abs(lo_hi_a - lo_hi_b).max(axis=1), np.sqrt((gap**2).sum(axis=1)))
+        bounds = _hausdorff_lower_bound(self._boxes[pairs[:, 0]], self._boxes[pairs[:, 1]], self._components.ndim)
         pairs, bounds = pairs[bounds < radius], bounds[bounds < radius]
         # Carry over the distances already computed (the old candidates are a subset of the new ones).
         keys = pairs[:, 0].astype(np.int64) * len(self._sizes) + pairs[:, 1]
@@ -331,23 +397,140 @@ class ColorComponents:
         self._pairs, self._pair_bounds, self._pair_dists = pairs, bounds, dists
         self._pair_radius = radius
 
+    def _ensure_boxes(self) -> None:
+        """Bounding boxes ``(lo..., hi...)`` of every component, float64, row 0 (background) unused."""
+        if self._boxes is None:
+            slices = ndi.find_objects(self._components)
+            boxes = np.zeros((len(self._sizes), 2 * self._components.ndim), dtype=np.float64)
+            boxes[1:] = [[s.start for s in sl] + [s.stop - 1 for s in sl] for sl in slices]
+            self._boxes = boxes
+
     def _hausdorff(self, a: int, b: int) -> float:
-        """Exact symmetric Hausdorff distance, in pixels, between the pixel sets of components ``a`` and ``b``.
-
-        Euclidean distance transforms inside the union bounding box; the box holds both sets, so the distances to
-        each set are exact there. Interior pixels are included: with nested shapes they can be the farthest ones.
-        """
-        ndim = self._components.ndim
-        lo = np.minimum(self._boxes[a, :ndim], self._boxes[b, :ndim]).astype(int)
-        hi = np.maximum(self._boxes[a, ndim:], self._boxes[b, ndim:]).astype(int)
-        window = self._components[tuple(slice(l, h + 1) for l, h in zip(lo, hi))]
-        in_a, in_b = window == a, window == b
-        a_to_b = ndi.distance_transform_edt(~in_b)[in_a].max()
-        b_to_a = ndi.distance_transform_edt(~in_a)[in_b].max()
-        return float(max(a_to_b, b_to_a))
+        """Exact symmetric Hausdorff distance, in pixels, between the pixel sets of components ``a`` and ``b``."""
+        window = self._components[_union_box(self._boxes[a], self._boxes[b], self._components.ndim)]
+        return _hausdorff_in(window, a, b)
 
 
-def colors_to_labels(probs: npt.ArrayLike, *, min_size: float, merge_distance: float | None = None) -> Instances:
+def fragment_absorbers(sizes: npt.ArrayLike, pairs: npt.ArrayLike, contacts: npt.ArrayLike, *,
+                       min_size: float, order: npt.ArrayLike | None = None) -> np.ndarray:
+    """Join every fragment smaller than ``min_size`` to the touching neighbour it shares the longest boundary with.
+
+    Fragments are taken smallest first; a fragment that joined a neighbour makes one group with it (summed size,
+    pooled boundaries), and that group is taken again while it is still below ``min_size``. Components of at least
+    ``min_size`` never join another. A fragment with no neighbour stays alone (and is dropped by τ afterwards).
+    Ties (equal sizes, equal boundaries) go to the node first in ``order``, so the result is deterministic.
+
+    Parameters
+    ----------
+    sizes : ndarray, shape (n,), int
+        Size of each node (component); node 0 is background and never joins or absorbs.
+    pairs : ndarray, shape (E, 2), int
+        Touching nodes ``(a, b)``, each pair once, ``a != b``, no 0.
+    contacts : ndarray, shape (E,), int
+        Boundary length of each pair (e.g. neighbouring pixel pairs, :meth:`ColorComponents.adjacency`).
+    min_size : float
+        τ: nodes (or groups) below it are fragments.
+    order : ndarray, shape (n,), optional
+        Tie-break rank of each node, smaller first (e.g. its first pixel in raster order); default: the node ids.
+
+    Returns
+    -------
+    absorber : ndarray, shape (n,), intp
+        For each node, the node of its group that was never absorbed (its own id if it was not absorbed).
+    """
+    sizes = np.asarray(sizes, dtype=np.float64)
+    pairs = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
+    contacts = np.asarray(contacts)
+    n = len(sizes)
+    parent = np.arange(n)
+    rank = parent.tolist() if order is None else np.asarray(order).tolist()
+    small = sizes < min_size
+    small[0] = False
+    # Only edges with a fragment at one end can ever be used: a component >= τ never joins, and a group that
+    # reached τ stops joining.
+    useful = small[pairs[:, 0]] | small[pairs[:, 1]]
+    if not useful.any():
+        return parent
+    neighbours: dict[int, dict[int, int]] = {}
+    for (a, b), c in zip(pairs[useful].tolist(), contacts[useful].tolist()):
+        neighbours.setdefault(a, {})[b] = neighbours.setdefault(a, {}).get(b, 0) + c
+        neighbours.setdefault(b, {})[a] = neighbours.setdefault(b, {}).get(a, 0) + c
+    size = sizes.tolist()
+    heap = [(size[i], rank[i], i) for i in np.flatnonzero(small).tolist() if i in neighbours]
+    heapq.heapify(heap)
+    while heap:
+        s, _, i = heapq.heappop(heap)
+        if parent[i] != i or s != size[i] or s >= min_size or not neighbours.get(i):
+            continue  # absorbed meanwhile, stale entry, grown past τ, or isolated
+        around = neighbours.pop(i)
+        j = min(around, key=lambda k: (-around[k], rank[k]))
+        parent[i] = j
+        size[j] += size[i]
+        into = neighbours[j]
+        del into[i]
+        for k, c in around.items():
+            if k != j:
+                del neighbours[k][i]
+                neighbours[k][j] = neighbours[k].get(j, 0) + c
+                into[k] = into.get(k, 0) + c
+        if size[j] < min_size:
+            heapq.heappush(heap, (size[j], rank[j], j))
+    while True:  # path compression: parent of parent until every node points at its absorber
+        up = parent[parent]
+        if np.array_equal(up, parent):
+            return parent
+        parent = up
+
+
+def _smallest_member(absorber: np.ndarray) -> np.ndarray:
+    """Relabel groups ``absorber`` by their smallest node id."""
+    smallest = np.full(len(absorber), len(absorber), dtype=np.intp)
+    np.minimum.at(smallest, absorber, np.arange(len(absorber)))
+    return smallest[absorber]
+
+
+def _touching_pairs(components: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(pairs (E, 2), contacts (E,))`` of touching different components, full connectivity, over ``ndim``."""
+    keys = []
+    ndim = components.ndim
+    for offset in itertools.product((-1, 0, 1), repeat=ndim):
+        if next((o for o in offset if o), 0) <= 0:
+            continue  # each neighbour direction once: the first nonzero step is +1
+        a = components[tuple(slice(max(0, -o), components.shape[k] - max(0, o)) for k, o in enumerate(offset))]
+        b = components[tuple(slice(max(0, o), components.shape[k] - max(0, -o)) for k, o in enumerate(offset))]
+        touching = (a != b) & (a > 0) & (b > 0)
+        u, v = a[touching].astype(np.int64), b[touching].astype(np.int64)
+        keys.append(np.minimum(u, v) * n + np.maximum(u, v))
+    unique, contacts = np.unique(np.concatenate(keys), return_counts=True)
+    return np.stack([unique // n, unique % n], axis=1).astype(np.intp), contacts.astype(np.int64)
+
+
+def _hausdorff_lower_bound(boxes_a: np.ndarray, boxes_b: np.ndarray, ndim: int) -> np.ndarray:
+    """Lower bound of the Hausdorff distance from bounding boxes ``(lo..., hi...)`` (see `_extend_candidates`)."""
+    gap = np.maximum(0.0, np.maximum(boxes_b[:, :ndim] - boxes_a[:, ndim:], boxes_a[:, :ndim] - boxes_b[:, ndim:]))
+    return np.maximum(np.abs(boxes_a - boxes_b).max(axis=1), np.sqrt((gap**2).sum(axis=1)))
+
+
+def _union_box(box_a: np.ndarray, box_b: np.ndarray, ndim: int) -> tuple[slice, ...]:
+    lo = np.minimum(box_a[:ndim], box_b[:ndim]).astype(int)
+    hi = np.maximum(box_a[ndim:], box_b[ndim:]).astype(int)
+    return tuple(slice(l, h + 1) for l, h in zip(lo, hi))
+
+
+def _hausdorff_in(window: np.ndarray, a: int, b: int) -> float:
+    """Exact symmetric Hausdorff distance between the pixels ``== a`` and ``== b`` of a window holding both sets.
+
+    Euclidean distance transforms inside the window; it holds both sets, so the distances to each set are exact
+    there. Interior pixels are included: with nested shapes they can be the farthest ones.
+    """
+    in_a, in_b = window == a, window == b
+    a_to_b = ndi.distance_transform_edt(~in_b)[in_a].max()
+    b_to_a = ndi.distance_transform_edt(~in_a)[in_b].max()
+    return float(max(a_to_b, b_to_a))
+
+
+def colors_to_labels(probs: npt.ArrayLike, *, min_size: float, merge_distance: float | None = None,
+                     absorb_fragments: bool = False) -> Instances:
     """Decode color probabilities into instances (deep coloring, section 3.1).
 
     Argmax over colors, connected components per color ``>= 1`` (full connectivity: 8 in 2D, 26 in 3D), components
@@ -362,6 +545,9 @@ def colors_to_labels(probs: npt.ArrayLike, *, min_size: float, merge_distance: f
         Size threshold ``τ`` in pixels: components with fewer pixels become background.
     merge_distance : float or None
         Proximity threshold ``ρ`` in pixels; ``None`` or 0 merges nothing.
+    absorb_fragments : bool
+        Fragments below ``min_size`` join their touching neighbour instead of being dropped (not in the paper; see
+        :meth:`ColorComponents.to_labels`).
 
     Returns
     -------
@@ -377,7 +563,8 @@ def colors_to_labels(probs: npt.ArrayLike, *, min_size: float, merge_distance: f
     min_size = _check_threshold("min_size", min_size)
     if merge_distance is not None:
         merge_distance = _check_threshold("merge_distance", merge_distance)
-    return ColorComponents.from_probs(probs).to_labels(min_size=min_size, merge_distance=merge_distance)
+    return ColorComponents.from_probs(probs).to_labels(min_size=min_size, merge_distance=merge_distance,
+                                                       absorb_fragments=absorb_fragments)
 
 
 def cluster_embeddings(

@@ -141,6 +141,9 @@ class Knobs:
     sigma_scale : float
         Semiconv only, > 0: the kernel's σ is the model's trained σ times this ("kernel scale"). With the threshold
         it sets the kernel radius ``−σ · sigma_scale · log(threshold)`` in embedding units.
+    absorb_fragments : bool
+        Coloring only: components below τ join the touching neighbour they share the longest boundary with instead
+        of being dropped (`postprocess.fragment_absorbers`).
     """
 
     min_size: float = 0.0
@@ -148,14 +151,16 @@ class Knobs:
     threshold: float = 0.5
     foreground_threshold: float = 0.5
     sigma_scale: float = 1.0
+    absorb_fragments: bool = False
 
     @classmethod
     def from_config(cls, config: ModelConfig) -> Knobs:
         """The model's recommended knobs (stored in its checkpoint)."""
         return cls(min_size=config.min_size, merge_distance=config.merge_distance,
-                   threshold=config.kernel_threshold, foreground_threshold=config.foreground_threshold)
+                   threshold=config.kernel_threshold, foreground_threshold=config.foreground_threshold,
+                   absorb_fragments=config.absorb_fragments)
 
-    def replace(self, **changes: float) -> Knobs:
+    def replace(self, **changes: float | bool) -> Knobs:
         return replace(self, **changes)
 
 
@@ -179,8 +184,9 @@ class ColoringPlane:
         return self.components.colors
 
     def decode(self, knobs: Knobs) -> Instances:
-        """Instances for τ = ``knobs.min_size`` and ρ = ``knobs.merge_distance``; milliseconds at 1024 × 1024."""
-        return self.components.to_labels(min_size=knobs.min_size, merge_distance=knobs.merge_distance or None)
+        """Instances for τ = ``knobs.min_size``, ρ = ``knobs.merge_distance`` and ``knobs.absorb_fragments``."""
+        return self.components.to_labels(min_size=knobs.min_size, merge_distance=knobs.merge_distance or None,
+                                         absorb_fragments=knobs.absorb_fragments)
 
 
 class SemiconvPlane:

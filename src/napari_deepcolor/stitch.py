@@ -6,7 +6,9 @@ sum, color, bounding box, first pixel) and the pixels on the tile's four borders
 then joins provisional components that touch across a tile border in the same color (union-find), which gives
 exactly the connected components of the whole color map (full connectivity, like `colors_to_labels`), applies the
 size threshold τ to the joined sizes, merges same-color instances closer than ρ, and returns a lookup table from
-provisional ids to final labels.
+provisional ids to final labels. With ``absorb_fragments`` (a stitcher made with ``adjacency=True``), joined
+components below τ join their touching neighbour as in `ColorComponents.to_labels`: the contacts between components
+of different colors are counted inside each tile and across its borders.
 
 Exactness: with the same color map and probabilities, the labels equal ``colors_to_labels(probs, ...)`` on the whole
 map, numbering included (instances in raster order of their first pixel); scores agree up to float rounding of the
@@ -29,7 +31,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from napari_deepcolor.postprocess import ColorComponents
+from napari_deepcolor.postprocess import ColorComponents, fragment_absorbers
 
 __all__ = ["Stitched", "TileStitcher"]
 
@@ -75,6 +77,8 @@ class TileStitcher:
     ----------
     shape : (int, int)
         ``(Y, X)`` of the whole map. Tiles must form a grid covering it, each added once, in any order.
+    adjacency : bool
+        Also record which components of different colors touch (needed by ``finish(absorb_fragments=True)``).
 
     Notes
     -----
@@ -82,10 +86,12 @@ class TileStitcher:
     are not kept (the caller stores the provisional ids that `add_tile` returns, e.g. on disk).
     """
 
-    def __init__(self, shape: tuple[int, int]) -> None:
+    def __init__(self, shape: tuple[int, int], *, adjacency: bool = False) -> None:
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(f"expected the (Y, X) shape of a non-empty 2D map, got {shape}")
         self.shape = (int(shape[0]), int(shape[1]))
+        self.adjacency = adjacency
+        self._touching: list[tuple[np.ndarray, np.ndarray]] = []  # per tile: provisional id pairs, contacts
         self._n = 0  # provisional ids handed out so far
         self._stats: list[tuple[np.ndarray, ...]] = []  # per tile: sizes, prob sums, colors, first pixel, boxes
         self._borders: dict[str, dict[int, list[tuple[int, np.ndarray]]]] = {
@@ -139,6 +145,9 @@ class TileStitcher:
         first = (first_local[1:] // w + y0) * self.shape[1] + first_local[1:] % w + x0
         self._stats.append((np.asarray(components.sizes, dtype=np.int64), np.asarray(components.prob_sums),
                             np.asarray(components.component_colors, dtype=np.int32), first, boxes))
+        if self.adjacency:
+            pairs, contacts = components.adjacency()
+            self._touching.append((pairs.astype(np.int64) + self._n, contacts))
         self._n += n
         for side, key, strip in (("top", y0, ids[0]), ("bottom", y0 + h, ids[-1]),
                                  ("left", x0, ids[:, 0]), ("right", x0 + w, ids[:, -1])):
@@ -149,7 +158,7 @@ class TileStitcher:
 
     def finish(self, *, min_size: float, merge_distance: float | None = None,
                read_ids: Callable[[tuple[slice, slice]], np.ndarray] | None = None,
-               max_merge_pixels: int = 2**25) -> Stitched:
+               max_merge_pixels: int = 2**25, absorb_fragments: bool = False) -> Stitched:
         """Join components across tile borders, then apply τ and ρ to the joined instances.
 
         Parameters
@@ -163,6 +172,9 @@ class TileStitcher:
             Reads the provisional ids of a region of the map (as `add_tile` returned them); needed when ρ > 0.
         max_merge_pixels : int
             Largest union bounding box (pixels) read to test a pair for ρ; larger pairs are skipped and counted.
+        absorb_fragments : bool
+            Joined components below τ join the touching neighbour they share the longest boundary with
+            (`postprocess.fragment_absorbers`) instead of being dropped; needs ``adjacency=True``.
 
         Returns
         -------
@@ -171,7 +183,8 @@ class TileStitcher:
         Raises
         ------
         ValueError
-            If the tiles do not cover the map, a threshold is negative, or ρ > 0 without ``read_ids``.
+            If the tiles do not cover the map, a threshold is negative, ρ > 0 without ``read_ids``, or
+            ``absorb_fragments`` without ``adjacency``.
         """
         if self._covered != self.shape[0] * self.shape[1]:
             raise ValueError(f"the tiles added cover {self._covered} of the {self.shape[0] * self.shape[1]} pixels "
@@ -181,28 +194,27 @@ class TileStitcher:
                              f"{merge_distance}")
         if merge_distance and read_ids is None:
             raise ValueError("merging with merge_distance > 0 needs read_ids to read the pixels of the instances")
+        if absorb_fragments and not self.adjacency:
+            raise ValueError("absorb_fragments needs the contacts between components: make the stitcher with "
+                             "TileStitcher(shape, adjacency=True)")
         n = self._n + 1  # node 0 is background
         sizes, prob_sums, colors, first, boxes = self._concatenated()
 
         # 1. components touching across a tile border in the same color are one object
-        edges = self._seam_edges(colors)
+        edges, touching = self._seam_edges(colors)
         groups = _union(n, edges)
         n_groups = int(groups.max()) + 1
-        g_sizes = np.bincount(groups, weights=sizes, minlength=n_groups).astype(np.int64)
-        g_sums = np.bincount(groups, weights=prob_sums, minlength=n_groups)
         g_colors = np.zeros(n_groups, np.int32)
         g_colors[groups] = colors
-        g_first = np.full(n_groups, np.iinfo(np.int64).max, np.int64)
-        np.minimum.at(g_first, groups, first)
-        g_boxes = np.empty((n_groups, 4), np.int64)
-        g_boxes[:, :2], g_boxes[:, 2:] = np.iinfo(np.int64).max, -1
-        np.minimum.at(g_boxes[:, 0], groups, boxes[:, 0])
-        np.minimum.at(g_boxes[:, 1], groups, boxes[:, 1])
-        np.maximum.at(g_boxes[:, 2], groups, boxes[:, 2])
-        np.maximum.at(g_boxes[:, 3], groups, boxes[:, 3])
+        g_sizes, g_sums, g_first, g_boxes = _group_stats(groups, n_groups, sizes, prob_sums, first, boxes)
 
-        # 2. τ on the joined sizes
-        keep = g_sizes >= min_size
+        # 2. τ on the joined sizes, after joining fragments below τ to a neighbour if asked
+        if absorb_fragments:
+            pairs, contacts = self._touching_groups(groups, n_groups, touching)
+            absorber = fragment_absorbers(g_sizes, pairs, contacts, min_size=min_size, order=g_first)
+            groups = absorber[groups]  # an absorbed group keeps its absorber's id, hence its color
+            g_sizes, g_sums, g_first, g_boxes = _group_stats(groups, n_groups, sizes, prob_sums, first, boxes)
+        keep = (g_sizes >= min_size) & (g_sizes > 0)
         keep[groups[0]] = False  # background
 
         # 3. ρ between kept objects of the same color
@@ -243,9 +255,16 @@ class TileStitcher:
                       np.zeros((1, 4), np.int64))
         return tuple(np.concatenate([bg, *part]) for bg, part in zip(background, parts))
 
-    def _seam_edges(self, colors: np.ndarray) -> np.ndarray:
-        """Pairs of provisional ids, shape (E, 2), that touch across a tile border (8-connectivity) in one color."""
+    def _seam_edges(self, colors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs of provisional ids that touch across a tile border (8-connectivity): ``(same (E, 2), other (F, 2))``.
+
+        ``same``: one color, unique pairs. ``other``: different colors, one row per neighbouring pixel pair (empty
+        unless the stitcher records adjacency).
+        """
         found = [np.empty((0, 2), np.int64)]
+        across = [np.empty((0, 2), np.int64)]
+        row_starts = np.zeros(self.shape[0] + 1, bool)  # rows where a tile begins: horizontal seams
+        row_starts[list(self._borders["top"])] = True
         for before, after, length in (("bottom", "top", self.shape[1]), ("right", "left", self.shape[0])):
             for line, strips in self._borders[before].items():
                 if line not in self._borders[after]:
@@ -255,9 +274,27 @@ class TileStitcher:
                 for d in (-1, 0, 1):  # b[i + d] touches a[i]
                     lo, hi = max(0, -d), length - max(0, d)
                     u, v = a[lo:hi].astype(np.int64), b[lo + d : hi + d].astype(np.int64)
-                    same = (u > 0) & (v > 0) & (colors[u] == colors[v])
+                    both = (u > 0) & (v > 0)
+                    same = both & (colors[u] == colors[v])
                     found.append(np.stack([u[same], v[same]], axis=1))
-        return np.unique(np.concatenate(found), axis=0)
+                    if self.adjacency:
+                        other = both & ~same
+                        if before == "right" and d:
+                            # a diagonal step that also crosses a horizontal seam was counted on that seam's line
+                            i = np.arange(lo, hi)
+                            other &= ~row_starts[np.maximum(i, i + d)]
+                        across.append(np.stack([u[other], v[other]], axis=1))
+        return np.unique(np.concatenate(found), axis=0), np.concatenate(across)
+
+    def _touching_groups(self, groups: np.ndarray, n_groups: int,
+                         across: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs of touching joined components ``(a < b)`` and their contacts, inside tiles and across borders."""
+        pairs = groups[np.concatenate([*(pairs for pairs, _ in self._touching), across]).astype(np.int64)]
+        contacts = np.concatenate([*(contacts for _, contacts in self._touching), np.ones(len(across), np.int64)])
+        keys = np.minimum(pairs[:, 0], pairs[:, 1]) * n_groups + np.maximum(pairs[:, 0], pairs[:, 1])
+        unique, inverse = np.unique(keys, return_inverse=True)
+        summed = np.bincount(inverse.ravel(), weights=contacts, minlength=len(unique)).astype(np.int64)
+        return np.stack([unique // n_groups, unique % n_groups], axis=1), summed
 
     def _merge_pairs(self, radius: float, keep: np.ndarray, colors: np.ndarray, boxes: np.ndarray,
                      groups: np.ndarray, read_ids: Callable[[tuple[slice, slice]], np.ndarray],
@@ -299,6 +336,22 @@ def _assemble(strips: list[tuple[int, np.ndarray]], length: int) -> np.ndarray:
     for start, strip in strips:
         line[start : start + len(strip)] = strip
     return line
+
+
+def _group_stats(groups: np.ndarray, n_groups: int, sizes: np.ndarray, prob_sums: np.ndarray, first: np.ndarray,
+                 boxes: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Size, probability sum, first pixel and bounding box of each group of provisional ids."""
+    g_sizes = np.bincount(groups, weights=sizes, minlength=n_groups).astype(np.int64)
+    g_sums = np.bincount(groups, weights=prob_sums, minlength=n_groups)
+    g_first = np.full(n_groups, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(g_first, groups, first)
+    g_boxes = np.empty((n_groups, 4), np.int64)
+    g_boxes[:, :2], g_boxes[:, 2:] = np.iinfo(np.int64).max, -1
+    np.minimum.at(g_boxes[:, 0], groups, boxes[:, 0])
+    np.minimum.at(g_boxes[:, 1], groups, boxes[:, 1])
+    np.maximum.at(g_boxes[:, 2], groups, boxes[:, 2])
+    np.maximum.at(g_boxes[:, 3], groups, boxes[:, 3])
+    return g_sizes, g_sums, g_first, g_boxes
 
 
 def _union(n: int, edges: np.ndarray) -> np.ndarray:

@@ -262,7 +262,7 @@ def evaluate_semiconv(model: Any, pairs: Sequence[ValidationPair], *, min_size: 
 
 
 def evaluate_coloring(model: Any, pairs: Sequence[ValidationPair], *, min_size: float | None = None,
-                      merge_distance: float | None = None) -> dict[str, float]:
+                      merge_distance: float | None = None, absorb_fragments: bool | None = None) -> dict[str, float]:
     """Mean metrics of a coloring model over validation pairs, plus how it uses its colors.
 
     Returns ``ap50``, ``mean_ap``, ``sbd``, ``abs_dic`` (means over images), ``colors_used`` (colors taking at
@@ -279,11 +279,13 @@ def evaluate_coloring(model: Any, pairs: Sequence[ValidationPair], *, min_size: 
                           "evaluate_semiconv or evaluate_model")
     min_size = config.min_size if min_size is None else min_size
     merge_distance = config.merge_distance if merge_distance is None else merge_distance
+    absorb_fragments = config.absorb_fragments if absorb_fragments is None else absorb_fragments
     per_image, usage = [], np.zeros(config.n_colors)
     same, touching = 0, 0
     for pair in pairs:
         probs = predict_probs(model, pair.image)
-        labels = colors_to_labels(probs, min_size=min_size, merge_distance=merge_distance or None).labels
+        labels = colors_to_labels(probs, min_size=min_size, merge_distance=merge_distance or None,
+                                  absorb_fragments=absorb_fragments).labels
         per_image.append(evaluate(pair.truth, labels))
         colors = probs.argmax(axis=0)
         usage += np.bincount(colors.ravel(), minlength=config.n_colors)
