@@ -33,8 +33,10 @@ def main() -> None:
     checkpoint = load_checkpoint(args.checkpoint)
     config = dataclasses.replace(checkpoint.config, min_size=args.min_size, merge_distance=args.merge_distance,
                                  absorb_fragments=args.absorb_fragments)
+    # re-bundling a bundled model (new decoding knobs) keeps the name of the run's file it came from
+    rebundled = args.checkpoint.resolve().parent == zoo_dir().resolve() and "source" in checkpoint.metadata
     metadata = {**checkpoint.metadata, "description": args.description, "card": args.card,
-                "source": args.checkpoint.name}
+                "source": checkpoint.metadata["source"] if rebundled else args.checkpoint.name}
     if args.validation_json:
         metadata["validation"] = json.loads(args.validation_json)
     path = save_checkpoint(zoo_dir() / f"{args.name}.safetensors", Checkpoint(config, checkpoint.state_dict, metadata))

@@ -1,7 +1,14 @@
-"""Choose τ and ρ for a BBBC010 model on training wells, so the validation wells stay untouched by the choice.
+"""Choose τ and ρ (and a checkpoint) for a BBBC010 model on training wells, so the validation wells stay untouched.
 
-Usage: python scripts/choose_tau_on_training_wells.py --model CKPT [--data ../shared/data/bbbc010/train]
-Prints mean AP50 / SBD per (τ, ρ) on every 4th of the 39 training wells (A01, A09, ...; 10 wells).
+Usage::
+
+    python scripts/choose_tau_on_training_wells.py --model CKPT [--absorb-fragments] [--data ../shared/data/bbbc010/train]
+    python scripts/choose_tau_on_training_wells.py --model runs/worms-stage3/history/*.safetensors --min-sizes 600 \
+        --merge-distances 0 --absorb-fragments
+
+Prints mean AP50 / SBD per (τ, ρ) on every 4th of the 39 training wells (A01, A09, ...; 10 wells), one table per
+model; with several models, a last line names the one with the best AP50 (a checkpoint chosen without the
+validation wells).
 """
 
 from __future__ import annotations
@@ -17,29 +24,38 @@ from napari_deepcolor.metrics import evaluate
 from napari_deepcolor.postprocess import ColorComponents
 
 TRAINING_WELLS = 39
-MIN_SIZES = (100, 200, 400, 600, 800)
-MERGE_DISTANCES = (0, 10, 20)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/bbbc010/train"))
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", required=True, nargs="+")
+    parser.add_argument("--min-sizes", type=float, nargs="+", default=[100, 200, 400, 600, 800])
+    parser.add_argument("--merge-distances", type=float, nargs="+", default=[0, 10, 20])
+    parser.add_argument("--absorb-fragments", action="store_true", help="decode with fragments below τ joined to a "
+                        "touching neighbour")
     args = parser.parse_args()
     pairs = find_pairs(args.data / "images", args.data / "masks")[:TRAINING_WELLS:4]
-    model = load_model(args.model, device="cpu")
-    decoded = [(ColorComponents.from_probs(predict_probs(model, read_image(image))), read_mask_stack(masks))
-               for image, masks in pairs]
-    print(f"wells: {', '.join(image.stem for image, _ in pairs)}")
-    print("| τ \\ ρ | " + " | ".join(str(r) for r in MERGE_DISTANCES) + " |")
-    print("|---|" + "---|" * len(MERGE_DISTANCES))
-    for tau in MIN_SIZES:
-        cells = []
-        for rho in MERGE_DISTANCES:
-            results = [evaluate(components.to_labels(min_size=tau, merge_distance=rho).labels, truth)
-                       for components, truth in decoded]
-            cells.append(f"{np.mean([r['ap50'] for r in results]):.3f} / {np.mean([r['sbd'] for r in results]):.3f}")
-        print(f"| {tau} | " + " | ".join(cells) + " |")
+    truths = [read_mask_stack(masks) for _, masks in pairs]
+    print(f"wells: {', '.join(image.stem for image, _ in pairs)}; absorb_fragments={args.absorb_fragments}")
+    best = (-1.0, "", 0.0, 0.0)
+    for name in args.model:
+        model = load_model(name, device="cpu")
+        decoded = [ColorComponents.from_probs(predict_probs(model, read_image(image))) for image, _ in pairs]
+        print(f"\n{name}\n\n| τ \\ ρ | " + " | ".join(f"{r:g}" for r in args.merge_distances) + " |")
+        print("|---|" + "---|" * len(args.merge_distances))
+        for tau in args.min_sizes:
+            cells = []
+            for rho in args.merge_distances:
+                results = [evaluate(truth, components.to_labels(min_size=tau, merge_distance=rho,
+                                                                absorb_fragments=args.absorb_fragments).labels)
+                           for components, truth in zip(decoded, truths)]
+                ap50, sbd = np.mean([r["ap50"] for r in results]), np.mean([r["sbd"] for r in results])
+                best = max(best, (ap50, name, tau, rho))
+                cells.append(f"{ap50:.3f} / {sbd:.3f}")
+            print(f"| {tau:g} | " + " | ".join(cells) + " |", flush=True)
+    if len(args.model) > 1:
+        print(f"\nbest AP50 on the training wells: {best[0]:.3f}, {best[1]} at τ = {best[2]:g}, ρ = {best[3]:g}")
 
 
 if __name__ == "__main__":

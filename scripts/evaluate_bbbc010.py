@@ -68,12 +68,17 @@ def main() -> None:
         s, t = touching_color_agreement(cc.colors, truth)
         same, touching = same + s, touching + t
 
-    def results(min_size: float, merge: float) -> list[dict]:
-        return [evaluate(truth, cc.to_labels(min_size=min_size, merge_distance=merge or None).labels)
+    def results(min_size: float, merge: float, absorb: bool = config.absorb_fragments) -> list[dict]:
+        return [evaluate(truth, cc.to_labels(min_size=min_size, merge_distance=merge or None,
+                                             absorb_fragments=absorb).labels)
                 for cc, truth in zip(components, truths)]
 
     stored = results(config.min_size, config.merge_distance)
-    print(row(f"deep coloring `{args.model}`, stored τ={config.min_size:g}, ρ={config.merge_distance:g}", stored))
+    joined = ", fragments below τ joined" if config.absorb_fragments else ""
+    print(row(f"deep coloring `{args.model}`, stored τ={config.min_size:g}, ρ={config.merge_distance:g}{joined}",
+              stored))
+    print(row(f"same, fragments below τ {'dropped (the paper)' if config.absorb_fragments else 'joined'}",
+              results(config.min_size, config.merge_distance, not config.absorb_fragments)))
     sweep = {(t, r): summarize(results(t, r)) for t in (25, 50, 100, 200, 400, 600, 800) for r in (0, 5, 10, 20, 40)}
     (best_t, best_r), best = max(sweep.items(), key=lambda kv: kv[1]["ap50"])
     print(row(f"same, τ={best_t}, ρ={best_r} (best AP50 of the sweep, tuned on these wells)",

@@ -4,7 +4,7 @@ next to trivial floors.
 Usage::
 
     python scripts/evaluate_zoo.py ecoli --model runs/ecoli/best.safetensors
-    python scripts/evaluate_zoo.py leaves --model runs/leaves/best.safetensors
+    python scripts/evaluate_zoo.py leaves --model runs/leaves/best.safetensors [--absorb-fragments]
 
 ecoli: validation = rows 128-166 of the bundled Omnipose image, test = rows 167-333 (the bottom half, never used in
 training or tuning); ground truth = Omnipose's labels (silver standard). leaves: validation = generated rosettes
@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("kind", choices=("ecoli", "leaves"))
     parser.add_argument("--model", required=True)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--absorb-fragments", action="store_true", help="decode with fragments below τ joined to a "
+                        "touching neighbour (postprocess.fragment_absorbers)")
     args = parser.parse_args()
     make_pairs = ecoli_pairs if args.kind == "ecoli" else leaves_pairs
     model = load_model(args.model, device=args.device)
@@ -112,7 +114,8 @@ def main() -> None:
         return components, seconds
 
     def results(components, pairs, min_size, merge):
-        return [evaluate(truth, cc.to_labels(min_size=min_size, merge_distance=merge or None).labels)
+        return [evaluate(truth, cc.to_labels(min_size=min_size, merge_distance=merge or None,
+                                             absorb_fragments=args.absorb_fragments).labels)
                 for cc, (_, truth) in zip(components, pairs)]
 
     val = make_pairs("val")
@@ -122,7 +125,8 @@ def main() -> None:
     (best_t, best_r), _ = max(sweep.items(), key=lambda kv: (round(kv[1]["ap50"], 6), round(kv[1]["mean_ap"], 6),
                                                              -kv[0][0], -kv[0][1]))
     print(f"model {args.model}: {config.method}, {config.n_colors} colors, depth {config.depth}, width "
-          f"{config.width}, scale {config.scale:g}; step {model.metadata.get('step')}\n")
+          f"{config.width}, scale {config.scale:g}; step {model.metadata.get('step')}; absorb_fragments="
+          f"{args.absorb_fragments}\n")
     print("validation τ/ρ sweep (AP50 / mean AP / SBD):\n")
     print("| τ \\ ρ | " + " | ".join(str(r) for r in MERGE_DISTANCES) + " |\n" + "|---" * (len(MERGE_DISTANCES) + 1)
           + "|")
@@ -152,7 +156,8 @@ def main() -> None:
     print(f"inference on {model.device}: {np.median(seconds) * 1000:.0f} ms median per test image "
           f"{test[0][0].shape}")
     print("\nvalidation metrics at the chosen τ/ρ, for scripts/bundle_model.py --validation-json:")
-    print(json.dumps({**chosen, "set": "validation", "min_size": best_t, "merge_distance": best_r}))
+    print(json.dumps({**chosen, "set": "validation", "min_size": best_t, "merge_distance": best_r,
+                      "absorb_fragments": args.absorb_fragments}))
 
 
 if __name__ == "__main__":
