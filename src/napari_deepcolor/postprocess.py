@@ -453,8 +453,8 @@ def fragment_absorbers(sizes: npt.ArrayLike, pairs: npt.ArrayLike, contacts: npt
         return parent
     neighbours: dict[int, dict[int, int]] = {}
     for (a, b), c in zip(pairs[useful].tolist(), contacts[useful].tolist()):
-        neighbours.setdefault(a, {})[b] = neighbours.setdefault(a, {}).get(b, 0) + c
-        neighbours.setdefault(b, {})[a] = neighbours.setdefault(b, {}).get(a, 0) + c
+        neighbours.setdefault(a, {})[b] = c
+        neighbours.setdefault(b, {})[a] = c
     size = sizes.tolist()
     heap = [(size[i], rank[i], i) for i in np.flatnonzero(small).tolist() if i in neighbours]
     heapq.heapify(heap)
