@@ -11,6 +11,7 @@ stored τ/ρ, and a τ/ρ sweep (tuned on these same wells: optimistic, and labe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/bbbc010/train"))
     parser.add_argument("--model", default="worms")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--min-size", type=float, help="τ instead of the one stored in the model")
+    parser.add_argument("--absorb-fragments", action=argparse.BooleanOptionalAction, default=None,
+                        help="join (or drop) fragments below τ instead of what the model stores")
     args = parser.parse_args()
 
     pairs = validation_pairs(args.data)
@@ -55,6 +59,10 @@ def main() -> None:
 
     model = load_model(args.model, device=args.device)
     config = model.config
+    if args.min_size is not None:
+        config = dataclasses.replace(config, min_size=args.min_size)
+    if args.absorb_fragments is not None:
+        config = dataclasses.replace(config, absorb_fragments=args.absorb_fragments)
     components, seconds, same, touching = [], [], 0, 0
     usage = np.zeros(config.n_colors)
     for img, _ in pairs:
@@ -75,11 +83,11 @@ def main() -> None:
 
     stored = results(config.min_size, config.merge_distance)
     joined = ", fragments below τ joined" if config.absorb_fragments else ""
-    print(row(f"deep coloring `{args.model}`, stored τ={config.min_size:g}, ρ={config.merge_distance:g}{joined}",
+    print(row(f"deep coloring `{args.model}`, τ={config.min_size:g}, ρ={config.merge_distance:g}{joined}",
               stored))
     print(row(f"same, fragments below τ {'dropped (the paper)' if config.absorb_fragments else 'joined'}",
               results(config.min_size, config.merge_distance, not config.absorb_fragments)))
-    sweep = {(t, r): summarize(results(t, r)) for t in (25, 50, 100, 200, 400, 600, 800) for r in (0, 5, 10, 20, 40)}
+    sweep = {(t, r): summarize(results(t, r)) for t in (25, 50, 100, 200, 400, 500, 600, 800) for r in (0, 5, 10, 20, 40)}
     (best_t, best_r), best = max(sweep.items(), key=lambda kv: kv[1]["ap50"])
     print(row(f"same, τ={best_t}, ρ={best_r} (best AP50 of the sweep, tuned on these wells)",
               results(best_t, best_r)))
@@ -98,7 +106,7 @@ def main() -> None:
     print(f"inference on {model.device}: {np.median(seconds) * 1000:.0f} ms median per 520x696 image")
     print("\nτ/ρ sweep (AP50 / SBD):")
     print("| τ \\ ρ | " + " | ".join(str(r) for r in (0, 5, 10, 20, 40)) + " |\n" + "|---" * 6 + "|")
-    for t in (25, 50, 100, 200, 400, 600, 800):
+    for t in (25, 50, 100, 200, 400, 500, 600, 800):
         print(f"| {t} | " + " | ".join(f"{sweep[t, r]['ap50']:.3f} / {sweep[t, r]['sbd']:.3f}"
                                       for r in (0, 5, 10, 20, 40)) + " |")
 
