@@ -342,16 +342,9 @@ class ColorComponents:
         boxes[:, :ndim], boxes[:, ndim:] = np.inf, -np.inf
         np.minimum.at(boxes[:, :ndim], group, self._boxes[:, :ndim])
         np.maximum.at(boxes[:, ndim:], group, self._boxes[:, ndim:])
-        merged = []
-        for c in np.unique(node_colors[keep]):
-            ids = np.flatnonzero(keep & (node_colors == c))
-            for k, a in enumerate(ids[:-1]):
-                others = ids[k + 1:]
-                near = others[_hausdorff_lower_bound(boxes[a][None], boxes[others], ndim) < radius]
-                for b in near:
-                    window = group[self._components[_union_box(boxes[a], boxes[b], ndim)]]
-                    if _hausdorff_in(window, a, b) < radius:
-                        merged.append((a, b))
+        pairs, _ = _same_color_candidates(boxes, node_colors, np.flatnonzero(keep), radius, self._components.shape)
+        merged = [(a, b) for a, b in pairs
+                  if _hausdorff_in(group[self._components[_union_box(boxes[a], boxes[b], ndim)]], a, b) < radius]
         return np.asarray(merged, dtype=np.intp).reshape(-1, 2)
 
     def _merged_pairs(self, radius: float, keep: np.ndarray) -> np.ndarray:
@@ -374,18 +367,8 @@ class ColorComponents:
         if radius <= self._pair_radius:
             return
         self._ensure_boxes()
-        # No Hausdorff distance exceeds the image diagonal: a radius beyond it selects every same-color pair.
-        search = min(radius, math.hypot(*(s - 1 for s in self._components.shape)) + 1.0)
-        found = []
-        for c in np.unique(self._component_colors[1:]):
-            ids = np.flatnonzero(self._component_colors == c)
-            ids = ids[ids > 0]
-            if len(ids) > 1:
-                found.append(ids[cKDTree(self._boxes[ids]).query_pairs(search, p=np.inf, output_type="ndarray")])
-        pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.intp)
-        pairs = np.sort(pairs, axis=1)
-        bounds = _hausdorff_lower_bound(self._boxes[pairs[:, 0]], self._boxes[pairs[:, 1]], self._components.ndim)
-        pairs, bounds = pairs[bounds < radius], bounds[bounds < radius]
+        pairs, bounds = _same_color_candidates(self._boxes, self._component_colors, np.arange(1, len(self._sizes)),
+                                              radius, self._components.shape)
         # Carry over the distances already computed (the old candidates are a subset of the new ones).
         keys = pairs[:, 0].astype(np.int64) * len(self._sizes) + pairs[:, 1]
         order = np.argsort(keys)
@@ -503,6 +486,28 @@ def _touching_pairs(components: np.ndarray, n: int) -> tuple[np.ndarray, np.ndar
         keys.append(np.minimum(u, v) * n + np.maximum(u, v))
     unique, contacts = np.unique(np.concatenate(keys), return_counts=True)
     return np.stack([unique // n, unique % n], axis=1).astype(np.intp), contacts.astype(np.int64)
+
+
+def _same_color_candidates(boxes: np.ndarray, colors: np.ndarray, ids: np.ndarray, radius: float,
+                          shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs among ``ids`` of one color whose Hausdorff distance may be ``< radius``, judged by bounding boxes.
+
+    ``boxes`` ``(n, 2 * ndim)`` are ``(lo..., hi...)`` per id and ``colors`` ``(n,)`` the color per id; ``shape`` is
+    the map's. Candidates come from a k-d tree on the boxes (Chebyshev distance, see `_extend_candidates`), then the
+    lower bound `_hausdorff_lower_bound`. Returns ``pairs (M, 2)`` with ``a < b`` and their bounds ``(M,)``.
+    """
+    # No Hausdorff distance exceeds the image diagonal: a radius beyond it selects every same-color pair.
+    search = min(radius, math.hypot(*(s - 1 for s in shape)) + 1.0)
+    found = [np.empty((0, 2), dtype=np.intp)]
+    for c in np.unique(colors[ids]):
+        same = ids[colors[ids] == c]
+        if len(same) > 1:
+            found.append(same[cKDTree(np.asarray(boxes[same], dtype=np.float64)).query_pairs(
+                search, p=np.inf, output_type="ndarray")])
+    pairs = np.sort(np.concatenate(found), axis=1)
+    bounds = _hausdorff_lower_bound(boxes[pairs[:, 0]].astype(np.float64), boxes[pairs[:, 1]].astype(np.float64),
+                                    len(shape))
+    return pairs[bounds < radius], bounds[bounds < radius]
 
 
 def _hausdorff_lower_bound(boxes_a: np.ndarray, boxes_b: np.ndarray, ndim: int) -> np.ndarray:

@@ -21,7 +21,6 @@ Only numpy, scipy and scikit-image are imported here: no torch, Qt or napari.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,9 +28,13 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
-from napari_deepcolor.postprocess import ColorComponents, fragment_absorbers
+from napari_deepcolor.postprocess import (  # the private two: the same ρ test as ColorComponents'
+    ColorComponents,
+    _hausdorff_in,
+    _same_color_candidates,
+    fragment_absorbers,
+)
 
 __all__ = ["Stitched", "TileStitcher"]
 
@@ -304,18 +307,7 @@ class TileStitcher:
         Candidates by the bounding-box lower bound of `ColorComponents` (Chebyshev distance of the box corners,
         gap between the boxes); the distance itself from distance transforms in the union box, exactly.
         """
-        search = min(radius, math.hypot(*(s - 1 for s in self.shape)) + 1.0)
-        pairs = []
-        for c in np.unique(colors[keep]):
-            ids = np.flatnonzero(keep & (colors == c))
-            if len(ids) > 1:
-                pairs.append(ids[cKDTree(boxes[ids].astype(np.float64)).query_pairs(search, p=np.inf,
-                                                                                    output_type="ndarray")])
-        pairs = np.sort(np.concatenate(pairs), axis=1) if pairs else np.empty((0, 2), np.int64)
-        a, b = boxes[pairs[:, 0]].astype(np.float64), boxes[pairs[:, 1]].astype(np.float64)
-        gap = np.maximum(0.0, np.maximum(b[:, :2] - a[:, 2:], a[:, :2] - b[:, 2:]))
-        bounds = np.maximum(np.abs(a - b).max(axis=1), np.sqrt((gap**2).sum(axis=1)))
-        pairs = pairs[bounds < radius]
+        pairs, _ = _same_color_candidates(boxes, colors, np.flatnonzero(keep), radius, self.shape)
         merged, skipped = [], 0
         for g, h in pairs:
             lo = np.minimum(boxes[g, :2], boxes[h, :2])
@@ -324,9 +316,7 @@ class TileStitcher:
                 skipped += 1
                 continue
             window = groups[read_ids((slice(lo[0], hi[0] + 1), slice(lo[1], hi[1] + 1))).astype(np.int64)]
-            in_g, in_h = window == g, window == h
-            distance = max(ndi.distance_transform_edt(~in_h)[in_g].max(), ndi.distance_transform_edt(~in_g)[in_h].max())
-            if distance < radius:
+            if _hausdorff_in(window, g, h) < radius:
                 merged.append((g, h))
         return np.asarray(merged, np.int64).reshape(-1, 2), skipped
 
