@@ -17,25 +17,24 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from bbbc010_split import DEFAULT_DATA, tuning_pairs
 
 from napari_deepcolor.inference import load_model, predict_probs
-from napari_deepcolor.io import find_pairs, read_image, read_mask_stack
+from napari_deepcolor.io import read_image, read_mask_stack
 from napari_deepcolor.metrics import evaluate
 from napari_deepcolor.postprocess import ColorComponents
-
-TRAINING_WELLS = 39
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/bbbc010/train"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", required=True, nargs="+")
     parser.add_argument("--min-sizes", type=float, nargs="+", default=[100, 200, 400, 600, 800])
     parser.add_argument("--merge-distances", type=float, nargs="+", default=[0, 10, 20])
     parser.add_argument("--absorb-fragments", action="store_true", help="decode with fragments below τ joined to a "
                         "touching neighbour")
     args = parser.parse_args()
-    pairs = find_pairs(args.data / "images", args.data / "masks")[:TRAINING_WELLS:4]
+    pairs = tuning_pairs(args.data)
     truths = [read_mask_stack(masks) for _, masks in pairs]
     print(f"wells: {', '.join(image.stem for image, _ in pairs)}; absorb_fragments={args.absorb_fragments}")
     best = (-1.0, "", 0.0, 0.0)

@@ -16,11 +16,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from bbbc010_split import DEFAULT_DATA, both_sets
 from scipy import ndimage as ndi
 from skimage.morphology import disk
 
 from napari_deepcolor.inference import load_model, predict_probs
-from napari_deepcolor.io import find_pairs, read_image, read_mask_stack
+from napari_deepcolor.io import read_image, read_mask_stack
 from napari_deepcolor.metrics import evaluate, summarize
 from napari_deepcolor.postprocess import ColorComponents
 
@@ -47,11 +48,10 @@ def gap_joined(probs: np.ndarray, tau: float, gap: int) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/bbbc010/train"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", default="worms")
     args = parser.parse_args()
-    pairs = find_pairs(args.data / "images", args.data / "masks")
-    sets = {"training wells": pairs[0:39:4], "validation wells": pairs[-10:]}
+    sets = both_sets(args.data)
     model = load_model(args.model, device="cpu")
     decodings = {
         "argmax, fragments dropped (the paper)": lambda p, cc, t: cc.to_labels(min_size=t).labels,

@@ -16,19 +16,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bbbc010_split import DEFAULT_DATA, validation_pairs
 from skimage.measure import label
 
 from napari_deepcolor.inference import load_model, predict_probs
-from napari_deepcolor.io import find_pairs, read_image, read_mask_stack
+from napari_deepcolor.io import read_image, read_mask_stack
 from napari_deepcolor.metrics import evaluate, summarize
 from napari_deepcolor.postprocess import ColorComponents
 from napari_deepcolor.training import touching_color_agreement
-
-VALIDATION_WELLS = 10  # the last 10 wells by name; the first 39 are for training
-
-
-def validation_pairs(data: Path) -> list[tuple[Path, list[Path]]]:
-    return find_pairs(data / "images", data / "masks")[-VALIDATION_WELLS:]
 
 
 def row(name: str, results: list[dict]) -> str:
@@ -39,7 +34,7 @@ def row(name: str, results: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/bbbc010/train"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", default="worms")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--min-size", type=float, help="τ instead of the one stored in the model")

@@ -21,14 +21,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bbbc010_split import DEFAULT_DATA, validation_pairs
 from skimage.measure import label
 
 from napari_deepcolor.inference import load_model, predict_embeddings, predict_probs
-from napari_deepcolor.io import find_pairs, read_image, read_mask_stack
+from napari_deepcolor.io import read_image, read_mask_stack
 from napari_deepcolor.metrics import THRESHOLDS, evaluate, iou_matrix, summarize
 from napari_deepcolor.postprocess import cluster_embeddings, colors_to_labels
-
-VALIDATION_WELLS = 10  # the last 10 wells by name; the first 39 are for training
 
 
 def coco_ap(truths: list[np.ndarray], predictions: list[np.ndarray], scores: list[np.ndarray]) -> dict[str, float]:
@@ -93,13 +92,13 @@ def row(name: str, results: list[dict], coco: dict | None = None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/bbbc010/train"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", required=True, help="semiconv checkpoint")
     parser.add_argument("--coloring", help="a coloring checkpoint to evaluate on the same wells")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
 
-    pairs = find_pairs(args.data / "images", args.data / "masks")[-VALIDATION_WELLS:]
+    pairs = validation_pairs(args.data)
     truths = [read_mask_stack(ann) for _, ann in pairs]
     images = [read_image(img) for img, _ in pairs]
     print(f"validation wells: {', '.join(p.stem for p, _ in pairs)}\n")

@@ -16,13 +16,13 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from bbbc010_split import DEFAULT_DATA, tuning_pairs, validation_pairs
 from skimage.filters import gaussian
 from skimage.measure import label
 
-from napari_deepcolor.io import find_pairs, read_image, read_mask_stack
+from napari_deepcolor.io import read_image, read_mask_stack
 from napari_deepcolor.metrics import evaluate, summarize
 
-TRAINING_WELLS, VALIDATION_WELLS = 39, 10
 MIN_SIZE = 400
 THRESHOLDS = (2, 3, 4, 6, 8)
 
@@ -43,10 +43,9 @@ def score(pairs, k: float) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/bbbc010/train"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
-    pairs = find_pairs(args.data / "images", args.data / "masks")
-    tuning, validation = pairs[:TRAINING_WELLS:4], pairs[-VALIDATION_WELLS:]
+    tuning, validation = tuning_pairs(args.data), validation_pairs(args.data)
     ap50 = {k: summarize(score(tuning, k))["ap50"] for k in THRESHOLDS}
     print("training wells, AP50 by k:", {k: round(v, 3) for k, v in ap50.items()})
     best = max(ap50, key=ap50.get)

@@ -17,10 +17,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from bbbc010_split import DEFAULT_DATA, both_sets
 from scipy.optimize import linear_sum_assignment
 
 from napari_deepcolor.inference import load_model, predict_probs
-from napari_deepcolor.io import find_pairs, read_image, read_mask_stack
+from napari_deepcolor.io import read_image, read_mask_stack
 from napari_deepcolor.metrics import evaluate, summarize
 from napari_deepcolor.postprocess import ColorComponents
 
@@ -48,11 +49,10 @@ def aligned(reference: np.ndarray, probs: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/bbbc010/train"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", default="worms")
     args = parser.parse_args()
-    pairs = find_pairs(args.data / "images", args.data / "masks")
-    sets = {"training wells": pairs[0:39:4], "validation wells": pairs[-10:]}
+    sets = both_sets(args.data)
     model = load_model(args.model, device="cpu")
     results: dict[tuple, list] = {}
     for name, chosen in sets.items():
