@@ -42,7 +42,14 @@ def test_missing_recipe_file(tmp_path):
         read_recipe(tmp_path / "none.toml", OPTIONS)
 
 
-@pytest.mark.parametrize("name", ["ecoli", "leaves", "worms-stage1", "worms-stage2", "worms"])
+SHIPPED_RECIPES = sorted(path.stem for path in (Path(__file__).parents[1] / "configs").glob("*.toml"))
+
+
+def test_every_bundled_model_has_a_recipe():
+    assert {"ecoli", "leaves", "worms"} <= set(SHIPPED_RECIPES)
+
+
+@pytest.mark.parametrize("name", SHIPPED_RECIPES)
 def test_shipped_recipes_name_only_train_options(name):
     pytest.importorskip("torch")
     from napari_deepcolor.cli import _parser
