@@ -2,15 +2,16 @@
 
 Usage (from the repository root; one torch thread, as the widget uses)::
 
-    OMP_NUM_THREADS=1 python scripts/finetune_ecoli.py [--steps 300] [--batch-size 4] [--output runs/finetune_ecoli]
+    OMP_NUM_THREADS=1 python scripts/finetune_ecoli.py [--start worms|ecoli|FILE] [--steps 300] [--batch-size 4] \
+        [--learning-rate LR] [--output runs/finetune_ecoli]
 
 The bundled Omnipose image and labels (``napari_deepcolor/samples/ecoli_colony*.tif``, 334 × 321) are split like
 the ``ecoli`` model's data: rows 0-166 train, rows 167-333 test. Cells cut by the split keep their visible part.
 Four results on the bottom half, each with AP50, AP75, mean AP (IoU 0.5-0.95), SBD and the time taken:
 
-1. ``worms`` as bundled (scale 0.5, τ = 200 px, meant for worms);
-2. ``worms`` with the E. coli preset's decoding (scale 1, τ = 30 px), no training;
-3. ``worms`` fine-tuned for ``--steps`` steps of ``--batch-size`` patches on the top half with the "E. coli (colony)"
+1. the ``--start`` model (default ``worms``) as it is, with its own scale and τ;
+2. the same with the E. coli preset's decoding (scale 1, τ = 30 px), no training;
+3. the same fine-tuned for ``--steps`` steps of ``--batch-size`` patches on the top half with the "E. coli (colony)"
    preset;
 4. the same network trained from scratch for the same steps.
 
@@ -49,8 +50,10 @@ def score(model, image: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--start", default="worms", help="bundled model name or checkpoint to fine-tune")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--learning-rate", type=float, help="instead of the preset's")
     parser.add_argument("--output", type=Path, default=Path("runs/finetune_ecoli"))
     parser.add_argument("--only", choices=("baseline", "finetune", "scratch"), nargs="*",
                         default=["baseline", "finetune", "scratch"])
@@ -61,7 +64,8 @@ def main() -> None:
     top, bottom = (image[:SPLIT_ROW], labels[:SPLIT_ROW]), (image[SPLIT_ROW:], labels[SPLIT_ROW:])
     preset = PRESETS["E. coli (colony)"]
     preset = replace(preset, steps=args.steps, batch_size=args.batch_size,
-                     prior_steps=round(preset.prior_steps * args.steps / preset.steps))
+                     prior_steps=round(preset.prior_steps * args.steps / preset.steps),
+                     learning_rate=args.learning_rate or preset.learning_rate)
     print(f"preset {preset}; {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}")
     args.output.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, float]] = {}
@@ -73,11 +77,11 @@ def main() -> None:
         (args.output / f"{name}.json").write_text(json.dumps(result, indent=1))
 
     if "baseline" in args.only:
-        worms = load_model("worms", device="cpu")
-        report("worms_as_bundled", score(worms, *bottom))
-        worms.config = replace(worms.config, scale=preset.scale, min_size=preset.min_size)
-        report("worms_ecoli_scale", score(worms, *bottom))
-    for name, start in (("finetune", "worms"), ("scratch", SCRATCH)):
+        start = load_model(args.start, device="cpu")
+        report("start_as_it_is", score(start, *bottom))
+        start.config = replace(start.config, scale=preset.scale, min_size=preset.min_size)
+        report("start_at_preset_scale_and_tau", score(start, *bottom))
+    for name, start in (("finetune", args.start), ("scratch", SCRATCH)):
         if name not in args.only:
             continue
         done = None
