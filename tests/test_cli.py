@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -84,8 +86,9 @@ def test_models_lists_bundled_models(capsys):
     assert any(line.startswith("worms\tcoloring, 9 colors, scale 0.5") for line in lines)
     by_name = {line.split("\t")[0]: line for line in lines}
     assert {"worms", "ecoli", "leaves"} <= set(by_name)
-    for name in ("ecoli", "leaves"):
+    for name in ("worms", "ecoli", "leaves"):
         assert by_name[name].startswith(f"{name}\tcoloring, ") and f"(card: docs/models/{name}.md)" in by_name[name]
+        assert (Path(__file__).parents[1] / "docs" / "models" / f"{name}.md").is_file()
 
 
 @pytest.mark.parametrize(("model", "sample", "shape"), [("ecoli", "ecoli_colony.tif", (334, 321)),
