@@ -7,8 +7,8 @@ Usage::
         --merge-distances 0 --absorb-fragments
 
 Prints mean AP50 / SBD per (τ, ρ) on every 4th of the 39 training wells (A01, A09, ...; 10 wells), one table per
-model; with several models, a last line names the one with the best AP50 (a checkpoint chosen without the
-validation wells).
+model (for a semiconv model, per τ, kernel threshold and foreground threshold); with several models, or a semiconv
+one, a last line names the best AP50 (a checkpoint and knobs chosen without the validation wells).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 from bbbc010_split import DEFAULT_DATA, tuning_pairs
+from evaluate_zoo import decoding
 
-from napari_deepcolor.inference import load_model, predict_probs
+from napari_deepcolor.inference import load_model
 from napari_deepcolor.io import read_image, read_mask_stack
 from napari_deepcolor.metrics import evaluate
-from napari_deepcolor.postprocess import ColorComponents
 
 
 def main() -> None:
@@ -37,24 +37,31 @@ def main() -> None:
     pairs = tuning_pairs(args.data)
     truths = [read_mask_stack(masks) for _, masks in pairs]
     print(f"wells: {', '.join(image.stem for image, _ in pairs)}; absorb_fragments={args.absorb_fragments}")
-    best = (-1.0, "", 0.0, 0.0)
+    best = (-1.0, "", ())
     for name in args.model:
         model = load_model(name, device="cpu")
-        decoded = [ColorComponents.from_probs(predict_probs(model, read_image(image))) for image, _ in pairs]
-        print(f"\n{name}\n\n| τ \\ ρ | " + " | ".join(f"{r:g}" for r in args.merge_distances) + " |")
-        print("|---|" + "---|" * len(args.merge_distances))
-        for tau in args.min_sizes:
-            cells = []
-            for rho in args.merge_distances:
-                results = [evaluate(truth, components.to_labels(min_size=tau, merge_distance=rho,
-                                                                absorb_fragments=args.absorb_fragments).labels)
-                           for components, truth in zip(decoded, truths)]
-                ap50, sbd = np.mean([r["ap50"] for r in results]), np.mean([r["sbd"] for r in results])
-                best = max(best, (ap50, name, tau, rho))
-                cells.append(f"{ap50:.3f} / {sbd:.3f}")
-            print(f"| {tau:g} | " + " | ".join(cells) + " |", flush=True)
-    if len(args.model) > 1:
-        print(f"\nbest AP50 on the training wells: {best[0]:.3f}, {best[1]} at τ = {best[2]:g}, ρ = {best[3]:g}")
+        names, grid, predict, to_labels = decoding(model, args.min_sizes, args.merge_distances,
+                                                   args.absorb_fragments and model.config.method == "coloring")
+        outputs = [predict(read_image(image)) for image, _ in pairs]
+        sweep = {}
+        for knobs in grid:
+            results = [evaluate(truth, to_labels(out, knobs)) for out, truth in zip(outputs, truths)]
+            sweep[knobs] = (np.mean([r["ap50"] for r in results]), np.mean([r["sbd"] for r in results]))
+            best = max(best, (sweep[knobs][0], name, knobs))
+        print(f"\n{name}\n")
+        if model.config.method == "coloring":
+            print("| τ \\ ρ | " + " | ".join(f"{r:g}" for r in args.merge_distances) + " |")
+            print("|---|" + "---|" * len(args.merge_distances))
+            for tau in args.min_sizes:
+                print(f"| {tau:g} | " + " | ".join(f"{sweep[tau, rho][0]:.3f} / {sweep[tau, rho][1]:.3f}"
+                                                   for rho in args.merge_distances) + " |")
+        else:
+            print("| " + " | ".join(names) + " | AP50 / SBD |\n" + "|---" * (len(names) + 1) + "|")
+            for knobs, (ap50, sbd) in sweep.items():
+                print("| " + " | ".join(f"{k:g}" for k in knobs) + f" | {ap50:.3f} / {sbd:.3f} |")
+    if len(args.model) > 1 or len(best[2]) > 2:
+        print(f"\nbest AP50 on the training wells: {best[0]:.3f}, {best[1]} at "
+              + ", ".join(f"{n} = {k:g}" for n, k in zip(names, best[2])))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Numbers of the `ecoli` and `leaves` model cards: τ/ρ chosen on validation data, then the held-out test set,
-next to trivial floors.
+next to trivial floors; coloring or semiconv models.
 
 Usage::
 
@@ -9,7 +9,8 @@ Usage::
 ecoli: validation = rows 128-166 of the bundled Omnipose image, test = rows 167-333 (the bottom half, never used in
 training or tuning); ground truth = Omnipose's labels (silver standard). leaves: validation = generated rosettes
 with seeds 1,000,000-1,000,019 (those ``deepcolor train --synthetic-val 20`` used), test = 50 more with seeds
-3,000,000-3,000,049. Prints markdown: the τ/ρ sweep on validation, the chosen pair on the test set, the floors.
+3,000,000-3,000,049. Prints markdown: the sweep on validation (τ and ρ for coloring; τ, the kernel threshold and the
+foreground threshold for semiconv), the chosen knobs on the test set, the floors.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import partial
 
 import numpy as np
 import tifffile
@@ -26,9 +28,9 @@ from skimage.measure import label
 from skimage.segmentation import expand_labels, watershed
 
 from napari_deepcolor._sample_data import SAMPLES_DIR
-from napari_deepcolor.inference import load_model, predict_probs
+from napari_deepcolor.inference import load_model, predict_embeddings, predict_probs
 from napari_deepcolor.metrics import evaluate, summarize
-from napari_deepcolor.postprocess import ColorComponents
+from napari_deepcolor.postprocess import ColorComponents, cluster_embeddings
 from napari_deepcolor.synthetic_scenes import rosette
 from napari_deepcolor.training import touching_color_agreement
 
@@ -93,71 +95,109 @@ def floors(kind: str, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, l
     return out
 
 
+KERNEL_THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+FOREGROUND_THRESHOLDS = (0.5, 0.7, 0.9)
+
+
+def decoding(model, min_sizes, merge_distances, absorb_fragments: bool):
+    """What a sweep varies, for the model's method: (knob names, grid of knob tuples, predict(image) -> network
+    output, to_labels(output, knobs) -> label image). Coloring: τ × ρ; semiconv: τ × kernel threshold ×
+    foreground threshold (``merge_distances`` unused)."""
+    if model.config.method == "semiconv":
+        def to_labels(out, knobs):
+            min_size, threshold, foreground = knobs
+            return cluster_embeddings(out.embeddings, out.foreground, sigma=out.sigma, threshold=threshold,
+                                      min_size=min_size, seeds=out.seeds, foreground_threshold=foreground).labels
+
+        grid = [(t, k, f) for t in min_sizes for k in KERNEL_THRESHOLDS for f in FOREGROUND_THRESHOLDS]
+        return ("τ", "kernel threshold", "foreground threshold"), grid, partial(predict_embeddings, model), to_labels
+
+    def to_labels(out, knobs):
+        min_size, merge = knobs
+        return out.to_labels(min_size=min_size, merge_distance=merge or None, absorb_fragments=absorb_fragments).labels
+
+    grid = [(t, r) for t in min_sizes for r in merge_distances]
+    return ("τ", "ρ"), grid, lambda image: ColorComponents.from_probs(predict_probs(model, image)), to_labels
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=("ecoli", "leaves"))
     parser.add_argument("--model", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--absorb-fragments", action="store_true", help="decode with fragments below τ joined to a "
-                        "touching neighbour (postprocess.fragment_absorbers)")
+                        "touching neighbour (postprocess.fragment_absorbers; coloring models only)")
     args = parser.parse_args()
     make_pairs = ecoli_pairs if args.kind == "ecoli" else leaves_pairs
     model = load_model(args.model, device=args.device)
     config = model.config
+    if config.method == "semiconv" and args.absorb_fragments:
+        parser.error("--absorb-fragments is a coloring decoding; a semiconv model has no fragments to join")
+    names, grid, predict, to_labels = decoding(model, MIN_SIZES[args.kind], MERGE_DISTANCES, args.absorb_fragments)
 
     def decode(pairs):
-        components, seconds = [], []
+        outputs, seconds = [], []
         for image, _ in pairs:
             start = time.perf_counter()
-            components.append(ColorComponents.from_probs(predict_probs(model, image)))
+            outputs.append(predict(image))
             seconds.append(time.perf_counter() - start)
-        return components, seconds
+        return outputs, seconds
 
-    def results(components, pairs, min_size, merge):
-        return [evaluate(truth, cc.to_labels(min_size=min_size, merge_distance=merge or None,
-                                             absorb_fragments=args.absorb_fragments).labels)
-                for cc, (_, truth) in zip(components, pairs)]
+    def results(outputs, pairs, knobs):
+        return [evaluate(truth, to_labels(out, knobs)) for out, (_, truth) in zip(outputs, pairs)]
+
+    def knob_text(knobs):
+        return ", ".join(f"{n} = {k:g}" for n, k in zip(names, knobs))
 
     val = make_pairs("val")
-    val_cc, _ = decode(val)
-    sweep = {(t, r): summarize(results(val_cc, val, t, r)) for t in MIN_SIZES[args.kind] for r in MERGE_DISTANCES}
-    # best AP50, ties to the higher mean AP, then to the smaller τ and ρ
-    (best_t, best_r), _ = max(sweep.items(), key=lambda kv: (round(kv[1]["ap50"], 6), round(kv[1]["mean_ap"], 6),
-                                                             -kv[0][0], -kv[0][1]))
-    print(f"model {args.model}: {config.method}, {config.n_colors} colors, depth {config.depth}, width "
-          f"{config.width}, scale {config.scale:g}; step {model.metadata.get('step')}; absorb_fragments="
-          f"{args.absorb_fragments}\n")
-    print("validation τ/ρ sweep (AP50 / mean AP / SBD):\n")
-    print("| τ \\ ρ | " + " | ".join(str(r) for r in MERGE_DISTANCES) + " |\n" + "|---" * (len(MERGE_DISTANCES) + 1)
-          + "|")
-    for t in MIN_SIZES[args.kind]:
-        print(f"| {t} | " + " | ".join(f"{sweep[t, r]['ap50']:.3f} / {sweep[t, r]['mean_ap']:.3f} / "
-                                      f"{sweep[t, r]['sbd']:.3f}" for r in MERGE_DISTANCES) + " |")
-    print(f"\nchosen on validation: τ = {best_t}, ρ = {best_r}\n")
-    chosen = {k: round(float(sweep[best_t, best_r][k]), 4) for k in ("ap50", "ap75", "mean_ap", "sbd")}
+    val_out, _ = decode(val)
+    sweep = {knobs: summarize(results(val_out, val, knobs)) for knobs in grid}
+    # best AP50, ties to the higher mean AP, then to the smaller knobs
+    best, _ = max(sweep.items(), key=lambda kv: (round(kv[1]["ap50"], 6), round(kv[1]["mean_ap"], 6),
+                                                 *(-k for k in kv[0])))
+    colors = f"{config.n_colors} colors" if config.method == "coloring" else f"{config.embedding_dims} dimensions"
+    print(f"model {args.model}: {config.method}, {colors}, depth {config.depth}, width {config.width}, scale "
+          f"{config.scale:g}; step {model.metadata.get('step')}; absorb_fragments={args.absorb_fragments}\n")
+    print("validation sweep (AP50 / mean AP / SBD):\n")
+    if config.method == "coloring":
+        print("| τ \\ ρ | " + " | ".join(str(r) for r in MERGE_DISTANCES) + " |\n"
+              + "|---" * (len(MERGE_DISTANCES) + 1) + "|")
+        for t in MIN_SIZES[args.kind]:
+            print(f"| {t} | " + " | ".join(f"{sweep[t, r]['ap50']:.3f} / {sweep[t, r]['mean_ap']:.3f} / "
+                                          f"{sweep[t, r]['sbd']:.3f}" for r in MERGE_DISTANCES) + " |")
+    else:
+        print("| " + " | ".join(names) + " | AP50 / mean AP / SBD |\n" + "|---" * (len(names) + 1) + "|")
+        for knobs in grid:
+            s = sweep[knobs]
+            print("| " + " | ".join(f"{k:g}" for k in knobs) + f" | {s['ap50']:.3f} / {s['mean_ap']:.3f} / "
+                  f"{s['sbd']:.3f} |")
+    print(f"\nchosen on validation: {knob_text(best)}\n")
+    chosen = {k: round(float(sweep[best][k]), 4) for k in ("ap50", "ap75", "mean_ap", "sbd")}
 
     test = make_pairs("test")
-    test_cc, seconds = decode(test)
+    test_out, seconds = decode(test)
     header = "| method | AP50 | AP75 | mean AP (0.5:0.95) | SBD | abs DiC | instances true / predicted |"
     print("test set:\n\n" + header + "\n" + "|---" * 7 + "|")
-    print(row(f"`{args.kind}` model, τ = {best_t}, ρ = {best_r} (chosen on validation)",
-              results(test_cc, test, best_t, best_r)))
+    print(row(f"`{args.kind}` model, {knob_text(best)} (chosen on validation)", results(test_out, test, best)))
     for name, floor in floors(args.kind, test).items():
         print(row(f"floor: {name}", floor))
-    same = touching = 0
-    usage = np.zeros(config.n_colors)
-    for cc, (_, truth) in zip(test_cc, test):
-        s, t = touching_color_agreement(cc.colors, truth)
-        same, touching = same + s, touching + t
-        usage += np.bincount(cc.colors.ravel(), minlength=config.n_colors)
-    fg = usage[1:].sum()
-    print(f"\ncolors used (>= 2 % of the predicted foreground): {int((usage[1:] >= 0.02 * fg).sum())} of "
-          f"{config.n_colors - 1}; touching true pairs with the same majority color: {same}/{touching}")
+    if config.method == "coloring":
+        same = touching = 0
+        usage = np.zeros(config.n_colors)
+        for cc, (_, truth) in zip(test_out, test):
+            s, t = touching_color_agreement(cc.colors, truth)
+            same, touching = same + s, touching + t
+            usage += np.bincount(cc.colors.ravel(), minlength=config.n_colors)
+        fg = usage[1:].sum()
+        print(f"\ncolors used (>= 2 % of the predicted foreground): {int((usage[1:] >= 0.02 * fg).sum())} of "
+              f"{config.n_colors - 1}; touching true pairs with the same majority color: {same}/{touching}")
     print(f"inference on {model.device}: {np.median(seconds) * 1000:.0f} ms median per test image "
           f"{test[0][0].shape}")
-    print("\nvalidation metrics at the chosen τ/ρ, for scripts/bundle_model.py --validation-json:")
-    print(json.dumps({**chosen, "set": "validation", "min_size": best_t, "merge_distance": best_r,
-                      "absorb_fragments": args.absorb_fragments}))
+    print("\nvalidation metrics at the chosen knobs, for scripts/bundle_model.py --validation-json:")
+    knobs = (dict(zip(("min_size", "merge_distance"), best), absorb_fragments=args.absorb_fragments)
+             if config.method == "coloring" else
+             dict(zip(("min_size", "kernel_threshold", "foreground_threshold"), best)))
+    print(json.dumps({**chosen, "set": "validation", **knobs}))
 
 
 if __name__ == "__main__":

@@ -457,7 +457,8 @@ def _models(args: argparse.Namespace) -> int:
         scores = ", ".join(f"{k} {val[k]:.3f}" for k in ("ap50", "mean_ap", "sbd") if k in val)
         if config.method == "semiconv":
             knobs = (f"{config.embedding_dims} dims, σ {metadata.get('sigma', float('nan')):.3g}, scale "
-                     f"{config.scale:g}, τ {config.min_size:g}, threshold {config.kernel_threshold:g}")
+                     f"{config.scale:g}, τ {config.min_size:g}, threshold {config.kernel_threshold:g}, foreground "
+                     f"{config.foreground_threshold:g}")
         else:
             knobs = (f"{config.n_colors} colors, scale {config.scale:g}, τ {config.min_size:g}, "
                      f"ρ {config.merge_distance:g}" + (", fragments joined" if config.absorb_fragments else ""))
