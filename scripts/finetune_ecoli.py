@@ -33,7 +33,7 @@ import torch
 
 from napari_deepcolor._sample_data import SAMPLES_DIR
 from napari_deepcolor.finetune import SCRATCH, annotated_planes, finetune
-from napari_deepcolor.inference import load_model, segment
+from napari_deepcolor.inference import load_model, model_info, segment
 from napari_deepcolor.metrics import evaluate
 from napari_deepcolor.presets import PRESETS
 
@@ -85,8 +85,9 @@ def main() -> None:
         if name not in args.only:
             continue
         done = None
+        method = "coloring" if start == SCRATCH else model_info(start)[0].method  # fine-tuning keeps the method
         for event in finetune(annotated_planes(*top), start=start, preset=preset, output=args.output / name,
-                              log_every=25):
+                              method=method, log_every=25):
             if event.kind == "step":
                 print(f"  {name} step {event.step}/{event.total} loss {event.loss:.4f} ({event.elapsed:.0f} s)",
                       flush=True)

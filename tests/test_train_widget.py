@@ -123,6 +123,19 @@ def test_fine_tuning_a_coloring_model_as_semiconv_is_refused(widget):
     assert "cannot be fine-tuned as a semiconv model" in error.call_args[0][0]
 
 
+def test_the_method_follows_the_starting_model(widget):
+    from napari_deepcolor.finetune import SCRATCH
+
+    widget.start_combo.setCurrentText("ecoli-semiconv")
+    assert widget.method_combo.currentText() == "semiconv" and not widget.method_combo.isEnabled()
+    widget.start_combo.setCurrentText("worms")
+    assert widget.method_combo.currentText() == "coloring" and not widget.method_combo.isEnabled()
+    widget.start_combo.setCurrentText(SCRATCH)
+    assert widget.method_combo.isEnabled()
+    widget.method_combo.setCurrentText("semiconv")
+    assert widget.method_combo.currentText() == "semiconv"
+
+
 def test_an_unwritable_checkpoint_folder_is_refused(widget, tmp_path):
     (tmp_path / "a file").write_text("not a folder")
     widget.output_edit.setText(str(tmp_path / "a file" / "runs"))

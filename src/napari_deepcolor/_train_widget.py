@@ -168,12 +168,13 @@ class TrainWidget(QWidget):
         form = QFormLayout(model)
         self.method_combo = QComboBox()
         self.method_combo.addItems(["coloring", "semiconv"])
-        self.method_combo.setToolTip("Deep coloring, or semi-convolutional embeddings (from scratch only: the "
-                                     "bundled models are coloring models)")
+        self.method_combo.setToolTip("Deep coloring, or semi-convolutional embeddings. Chosen here when training "
+                                     "from scratch; a starting model fixes it (e.g. ecoli-semiconv is semiconv)")
         self.start_combo = QComboBox()
         self.start_combo.setToolTip("Start from a bundled model, a model trained in this session, a model file, or "
                                     "from scratch (needs thousands of steps)")
         self.start_combo.activated.connect(self._start_chosen)
+        self.start_combo.currentTextChanged.connect(self._follow_start_method)
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(list(PRESETS))
         self.preset_combo.setToolTip("Fill the knobs below for this kind of image")
@@ -279,6 +280,21 @@ class TrainWidget(QWidget):
             self.model_file = path
             self._fill_starts()
             self.start_combo.setCurrentText(path)
+
+    def _follow_start_method(self, start: str) -> None:
+        """Fine-tuning keeps the starting model's method: show it, and lock the method while a model is chosen."""
+        from napari_deepcolor.inference import model_info
+
+        if start in ("", SCRATCH, MODEL_FILE):
+            self.method_combo.setEnabled(True)
+            return
+        try:
+            config, _ = model_info(_user_models.path(start) if start in _user_models.names() else start)
+        except (OSError, ValueError):  # CheckpointError and ConfigError are ValueErrors
+            self.method_combo.setEnabled(True)  # an unreadable choice is reported when training starts
+            return
+        self.method_combo.setCurrentText(config.method)
+        self.method_combo.setEnabled(False)
 
     def apply_preset(self, name: str) -> None:
         """Set the knobs to a preset of `napari_deepcolor.presets.PRESETS`."""
