@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from bbbc010_split import DEFAULT_DATA, tuning_pairs
-from evaluate_zoo import decoding
+from evaluate_zoo import decoding, print_sweep
 
 from napari_deepcolor.inference import load_model
 from napari_deepcolor.io import read_image, read_mask_stack
@@ -48,17 +48,9 @@ def main() -> None:
             results = [evaluate(truth, to_labels(out, knobs)) for out, truth in zip(outputs, truths)]
             sweep[knobs] = (np.mean([r["ap50"] for r in results]), np.mean([r["sbd"] for r in results]))
             best = max(best, (sweep[knobs][0], name, knobs))
-        print(f"\n{name}\n")
-        if model.config.method == "coloring":
-            print("| τ \\ ρ | " + " | ".join(f"{r:g}" for r in args.merge_distances) + " |")
-            print("|---|" + "---|" * len(args.merge_distances))
-            for tau in args.min_sizes:
-                print(f"| {tau:g} | " + " | ".join(f"{sweep[tau, rho][0]:.3f} / {sweep[tau, rho][1]:.3f}"
-                                                   for rho in args.merge_distances) + " |")
-        else:
-            print("| " + " | ".join(names) + " | AP50 / SBD |\n" + "|---" * (len(names) + 1) + "|")
-            for knobs, (ap50, sbd) in sweep.items():
-                print("| " + " | ".join(f"{k:g}" for k in knobs) + f" | {ap50:.3f} / {sbd:.3f} |")
+        print(f"\n{name}\n\nAP50 / SBD:\n")
+        print_sweep(model.config.method, names, grid, args.min_sizes, args.merge_distances,
+                    lambda knobs, sweep=sweep: f"{sweep[knobs][0]:.3f} / {sweep[knobs][1]:.3f}")
     if len(args.model) > 1 or len(best[2]) > 2:
         print(f"\nbest AP50 on the training wells: {best[0]:.3f}, {best[1]} at "
               + ", ".join(f"{n} = {k:g}" for n, k in zip(names, best[2])))

@@ -120,6 +120,20 @@ def decoding(model, min_sizes, merge_distances, absorb_fragments: bool):
     return ("τ", "ρ"), grid, lambda image: ColorComponents.from_probs(predict_probs(model, image)), to_labels
 
 
+def print_sweep(method: str, names, grid, min_sizes, merge_distances, cell) -> None:
+    """A sweep as markdown: a τ × ρ table for coloring, one row per knob tuple for semiconv; ``cell(knobs)`` is the
+    text of one result."""
+    if method == "coloring":
+        print("| τ \\ ρ | " + " | ".join(f"{r:g}" for r in merge_distances) + " |\n"
+              + "|---" * (len(merge_distances) + 1) + "|")
+        for t in min_sizes:
+            print(f"| {t:g} | " + " | ".join(cell((t, r)) for r in merge_distances) + " |", flush=True)
+    else:
+        print("| " + " | ".join(names) + " | result |\n" + "|---" * (len(names) + 1) + "|")
+        for knobs in grid:
+            print("| " + " | ".join(f"{k:g}" for k in knobs) + f" | {cell(knobs)} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=("ecoli", "leaves"))
@@ -159,18 +173,8 @@ def main() -> None:
     print(f"model {args.model}: {config.method}, {colors}, depth {config.depth}, width {config.width}, scale "
           f"{config.scale:g}; step {model.metadata.get('step')}; absorb_fragments={args.absorb_fragments}\n")
     print("validation sweep (AP50 / mean AP / SBD):\n")
-    if config.method == "coloring":
-        print("| τ \\ ρ | " + " | ".join(str(r) for r in MERGE_DISTANCES) + " |\n"
-              + "|---" * (len(MERGE_DISTANCES) + 1) + "|")
-        for t in MIN_SIZES[args.kind]:
-            print(f"| {t} | " + " | ".join(f"{sweep[t, r]['ap50']:.3f} / {sweep[t, r]['mean_ap']:.3f} / "
-                                          f"{sweep[t, r]['sbd']:.3f}" for r in MERGE_DISTANCES) + " |")
-    else:
-        print("| " + " | ".join(names) + " | AP50 / mean AP / SBD |\n" + "|---" * (len(names) + 1) + "|")
-        for knobs in grid:
-            s = sweep[knobs]
-            print("| " + " | ".join(f"{k:g}" for k in knobs) + f" | {s['ap50']:.3f} / {s['mean_ap']:.3f} / "
-                  f"{s['sbd']:.3f} |")
+    print_sweep(config.method, names, grid, MIN_SIZES[args.kind], MERGE_DISTANCES,
+                lambda knobs: f"{sweep[knobs]['ap50']:.3f} / {sweep[knobs]['mean_ap']:.3f} / {sweep[knobs]['sbd']:.3f}")
     print(f"\nchosen on validation: {knob_text(best)}\n")
     chosen = {k: round(float(sweep[best][k]), 4) for k in ("ap50", "ap75", "mean_ap", "sbd")}
 

@@ -101,6 +101,12 @@ class LossPlot(QWidget):
         painter.drawText(pad, height - pad, f"{self.losses[-1]:.4f}  (max {high:.3f})")
 
 
+def _start_path(start: str) -> str:
+    """What ``finetune`` takes for a *start from* choice: a session model's checkpoint path, else the choice itself
+    (a bundled model name, a file path or `SCRATCH`)."""
+    return str(_user_models.path(start)) if start in _user_models.names() else start
+
+
 class TrainWidget(QWidget):
     """Dock widget: fine-tune or train a model on labeled layers of the viewer.
 
@@ -289,7 +295,7 @@ class TrainWidget(QWidget):
             self.method_combo.setEnabled(True)
             return
         try:
-            config, _ = model_info(_user_models.path(start) if start in _user_models.names() else start)
+            config, _ = model_info(_start_path(start))
         except (OSError, ValueError):  # CheckpointError and ConfigError are ValueErrors
             self.method_combo.setEnabled(True)  # an unreadable choice is reported when training starts
             return
@@ -381,8 +387,7 @@ class TrainWidget(QWidget):
             start = self.start_combo.currentText()
             if start in ("", MODEL_FILE):
                 raise ValueError("choose a model to start from (or 'from scratch')")
-            if start in _user_models.names():
-                start = str(_user_models.path(start))
+            start = _start_path(start)
             preset = self.preset()
             in_channels = 3 if any(image.ndim == 3 for image, _ in planes) else 1
             model_config_for(start, preset, in_channels=in_channels, method=self.method_combo.currentText())
