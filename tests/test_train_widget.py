@@ -136,6 +136,16 @@ def test_the_method_follows_the_starting_model(widget):
     assert widget.method_combo.currentText() == "semiconv"
 
 
+def test_a_new_widget_shows_the_method_of_the_model_it_starts_from(make_napari_viewer):
+    from napari_deepcolor.inference import model_info
+
+    widget = TrainWidget(make_napari_viewer())
+    widget.reset_choices()  # fills "start from" without a change signal; the first bundled model is chosen
+    start = widget.start_combo.currentText()
+    assert widget.method_combo.currentText() == model_info(start)[0].method
+    assert not widget.method_combo.isEnabled()
+
+
 def test_an_unwritable_checkpoint_folder_is_refused(widget, tmp_path):
     (tmp_path / "a file").write_text("not a folder")
     widget.output_edit.setText(str(tmp_path / "a file" / "runs"))

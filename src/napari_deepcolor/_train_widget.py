@@ -277,6 +277,7 @@ class TrainWidget(QWidget):
         if self.model_file:
             names.append(self.model_file)
         _refill(self.start_combo, [*names, MODEL_FILE])
+        self._follow_start_method(self.start_combo.currentText())  # _refill changes the choice without signals
 
     def _start_chosen(self, index: int) -> None:
         if self.start_combo.itemText(index) != MODEL_FILE:
