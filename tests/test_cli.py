@@ -2,6 +2,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 
 pytest.importorskip("torch")
 
@@ -55,6 +56,17 @@ def test_evaluate_prints_metrics(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "ap50 1.000" in out and "sbd 1.000" in out and out.splitlines()[-1].startswith("mean")
 
+
+
+def test_evaluate_prefers_the_labels_file_over_an_image_of_the_same_stem(tmp_path, capsys):
+    image, gt = blobs_pair(0)
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "gt").mkdir()
+    write_labels(tmp_path / "pred" / "a_labels.tif", gt)
+    write_labels(tmp_path / "gt" / "a_labels.tif", gt)
+    tifffile.imwrite(tmp_path / "gt" / "a.tif", (image * 1000).astype(np.uint16))  # integer, so readable as labels
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt")]) == 0
+    assert "ap50 1.000" in capsys.readouterr().out
 
 def test_train_from_folders_then_predict_with_the_result(tmp_path):
     for name in ("images", "labels"):

@@ -145,6 +145,19 @@ def test_pairs_are_found_for_label_images_and_mask_folders(tmp_path):
         find_pairs(tmp_path / "lab", tmp_path / "img")
 
 
+
+def test_find_pairs_in_one_folder_of_images_and_labels(tmp_path):
+    import imageio.v3 as iio
+
+    labels = np.zeros((8, 8), np.int32)
+    labels[:3, :3] = 5
+    for stem in ("a", "b"):
+        iio.imwrite(tmp_path / f"{stem}.png", np.full((8, 8), 7, np.uint8))
+        write_labels(tmp_path / f"{stem}_labels.tif", labels)
+    pairs = find_pairs(tmp_path, tmp_path)
+    assert [(p.name, [a.name for a in ann]) for p, ann in pairs] == [("a.png", ["a_labels.tif"]),
+                                                                      ("b.png", ["b_labels.tif"])]
+
 def test_write_labels_refuses_an_unwritable_folder(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

@@ -409,15 +409,15 @@ def _channels(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from napari_deepcolor.io import read_labels
+    from napari_deepcolor.io import annotation_for, list_images, read_labels
     from napari_deepcolor.metrics import evaluate, summarize
 
     preds = {p.stem.removesuffix("_labels"): p for p in sorted(args.pred_dir.glob("*_labels.tif"))}
     if not preds:
         raise FileNotFoundError(f"no <stem>_labels.tif files in {args.pred_dir}")
-    results = []
+    truths, results = list_images(args.gt_dir), []
     for stem, pred_path in preds.items():
-        ann = _annotation_for(stem, args.gt_dir)
+        ann = annotation_for(stem, truths)
         if ann is None:
             log.warning("no ground truth for %s in %s; skipped", stem, args.gt_dir)
             continue
@@ -430,18 +430,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     summary = summarize(results)
     print("mean\t" + "\t".join(f"{k} {v:.3f}" for k, v in summary.items()))
     return 0
-
-
-def _annotation_for(stem: str, folder: Path) -> list[Path] | None:
-    from napari_deepcolor.io import IMAGE_SUFFIXES
-
-    files = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
-    for name in (stem, f"{stem}_labels", f"{stem}_masks"):
-        for p in files:
-            if p.stem == name:
-                return [p]
-    masks = [p for p in files if p.stem.startswith(f"{stem}_") and p.stem[len(stem) + 1 :].isdigit()]
-    return sorted(masks, key=lambda p: int(p.stem[len(stem) + 1 :])) or None
 
 
 def _models(args: argparse.Namespace) -> int:

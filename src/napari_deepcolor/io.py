@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -79,37 +78,39 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 
 
 def find_pairs(image_dir: str | os.PathLike, label_dir: str | os.PathLike) -> list[tuple[Path, list[Path]]]:
-    """Match images to their annotations by file stem.
+    """Match images to their annotations by file stem (`annotation_for`).
 
-    An image ``<stem>.<ext>`` matches a label image named ``<stem>.<ext>``, ``<stem>_labels.<ext>`` or
-    ``<stem>_masks.<ext>``, or one mask per object ``<stem>_<NN>.<ext>`` (the BBBC010 layout).
+    An image ``<stem>.<ext>`` matches a label image named ``<stem>_labels.<ext>``, ``<stem>_masks.<ext>`` or
+    ``<stem>.<ext>``, or one mask per object ``<stem>_<NN>.<ext>`` (the BBBC010 layout). Images and labels may share
+    a folder: a file that is another image's annotation is not an image.
 
     Returns
     -------
     list of (image path, list of annotation paths)
         One label image, or the per-object masks in index order.
     """
-    images = list_images(image_dir)
     labels = list_images(label_dir)
-    by_stem = {p.stem: p for p in labels}
-    per_object: dict[str, list[tuple[int, Path]]] = defaultdict(list)
-    for p in labels:
-        match = _MASK_NAME.match(p.stem)
-        if match:
-            per_object[match["stem"]].append((int(match["index"]), p))
-    pairs = []
-    for image in images:
-        for name in (image.stem, f"{image.stem}_labels", f"{image.stem}_masks"):
-            if name in by_stem:
-                pairs.append((image, [by_stem[name]]))
-                break
-        else:
-            if image.stem in per_object:
-                pairs.append((image, [p for _, p in sorted(per_object[image.stem])]))
+    pairs = [(image, annotation) for image in list_images(image_dir)
+             if (annotation := annotation_for(image.stem, labels, exclude=image)) is not None]
+    used = {path for _, annotation in pairs for path in annotation}
+    pairs = [(image, annotation) for image, annotation in pairs if image not in used]
     if not pairs:
         raise ValueError(f"no image in {image_dir} has labels in {label_dir}: name label images like the image "
-                         "(<stem>.tif or <stem>_labels.tif) or masks <stem>_01.png, <stem>_02.png, ...")
+                         "(<stem>_labels.tif or <stem>.tif) or masks <stem>_01.png, <stem>_02.png, ...")
     return pairs
+
+
+def annotation_for(stem: str, files: list[Path], *, exclude: Path | None = None) -> list[Path] | None:
+    """The annotation of image ``<stem>`` among ``files`` (except ``exclude``, the image itself): ``<stem>_labels``,
+    ``<stem>_masks`` or ``<stem>``, in that order, so a folder holding both an image and its ``_labels`` file gives
+    the labels; else the per-object masks ``<stem>_<NN>`` in index order. None if there is none."""
+    files = [p for p in files if p != exclude]
+    by_stem = {p.stem: p for p in files}
+    for name in (f"{stem}_labels", f"{stem}_masks", stem):
+        if name in by_stem:
+            return [by_stem[name]]
+    masks = [(int(m["index"]), p) for p in files if (m := _MASK_NAME.match(p.stem)) and m["stem"] == stem]
+    return [p for _, p in sorted(masks)] or None
 
 
 def read_annotation(paths: list[Path]) -> np.ndarray:
