@@ -140,10 +140,48 @@ def test_a_new_widget_shows_the_method_of_the_model_it_starts_from(make_napari_v
     from napari_deepcolor.inference import model_info
 
     widget = TrainWidget(make_napari_viewer())
-    widget.reset_choices()  # fills "start from" without a change signal; the first bundled model is chosen
+    widget.reset_choices()  # refills "start from" without a change signal
     start = widget.start_combo.currentText()
     assert widget.method_combo.currentText() == model_info(start)[0].method
     assert not widget.method_combo.isEnabled()
+
+
+def test_a_new_widget_starts_from_its_presets_model_with_that_models_scale_and_tau(make_napari_viewer):
+    from napari_deepcolor.inference import model_info
+    from napari_deepcolor.presets import FINETUNE_LEARNING_RATE
+
+    widget = TrainWidget(make_napari_viewer())
+    assert widget.preset_combo.currentText() == "C. elegans (worms)"
+    assert widget.start_combo.currentText() == "worms"
+    config = model_info("worms")[0]
+    assert widget.knobs["scale"].value() == config.scale and widget.knobs["min_size"].value() == config.min_size
+    assert widget.knobs["n_colors"].value() == config.n_colors and not widget.knobs["n_colors"].isEnabled()
+    assert widget.knobs["learning_rate"].value() == pytest.approx(FINETUNE_LEARNING_RATE)
+
+
+def test_a_preset_starts_from_its_bundled_model_and_a_bundled_model_picks_its_preset(widget):
+    from napari_deepcolor.finetune import SCRATCH
+    from napari_deepcolor.presets import PRESETS
+
+    widget.start_combo.setCurrentText("worms")
+    widget.preset_combo.setCurrentText("E. coli (colony)")
+    assert widget.start_combo.currentText() == "ecoli-semiconv"
+    assert widget.method_combo.currentText() == "semiconv" and widget.knobs["scale"].value() == 1.0
+    widget.start_combo.setCurrentText("leaves")
+    assert widget.preset_combo.currentText() == "Leaves (rosette)" and widget.knobs["scale"].value() == 0.5
+    assert widget.knobs["margin"].value() == PRESETS["Leaves (rosette)"].margin
+    widget.start_combo.setCurrentText(SCRATCH)  # from scratch: the preset's own values, colors editable again
+    assert widget.knobs["learning_rate"].value() == pytest.approx(PRESETS["Leaves (rosette)"].learning_rate)
+    assert widget.knobs["n_colors"].isEnabled()
+    widget.preset_combo.setCurrentText("C. elegans (worms)")
+    assert widget.start_combo.currentText() == SCRATCH  # the user's own choice of start is kept
+
+
+def test_a_preset_keeps_a_model_of_the_users_own(widget, tiny_model):
+    widget.start_combo.setCurrentText(str(tiny_model))
+    widget.preset_combo.setCurrentText("Leaves (rosette)")
+    assert widget.start_combo.currentText() == str(tiny_model)
+    assert widget.knobs["scale"].value() == 1.0  # the model's, not the preset's 0.5
 
 
 def test_an_unwritable_checkpoint_folder_is_refused(widget, tmp_path):

@@ -44,7 +44,7 @@ from qtpy.QtWidgets import (
 from napari_deepcolor import _user_models
 from napari_deepcolor.finetune import SCRATCH, annotated_planes, finetune, model_config_for
 from napari_deepcolor.io import ensure_writable_dir
-from napari_deepcolor.presets import PRESETS, TOOLTIPS, Preset
+from napari_deepcolor.presets import FINETUNE_LEARNING_RATE, PRESET_MODELS, PRESETS, TOOLTIPS, Preset, preset_for_model
 
 if TYPE_CHECKING:
     import napari
@@ -180,11 +180,12 @@ class TrainWidget(QWidget):
         self.start_combo.setToolTip("Start from a bundled model, a model trained in this session, a model file, or "
                                     "from scratch (needs thousands of steps)")
         self.start_combo.activated.connect(self._start_chosen)
-        self.start_combo.currentTextChanged.connect(self._follow_start_method)
+        self.start_combo.currentTextChanged.connect(self._follow_start)
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(list(PRESETS))
-        self.preset_combo.setToolTip("Fill the knobs below for this kind of image")
-        self.preset_combo.currentTextChanged.connect(self.apply_preset)
+        self.preset_combo.setToolTip("Fill the knobs below for this kind of image, and start from its bundled model "
+                                     "(unless you chose a model of your own)")
+        self.preset_combo.currentTextChanged.connect(self._preset_chosen)
         form.addRow("method", self.method_combo)
         form.addRow("start from", self.start_combo)
         form.addRow("preset", self.preset_combo)
@@ -273,11 +274,18 @@ class TrainWidget(QWidget):
     def _fill_starts(self) -> None:
         from napari_deepcolor.inference import bundled_models
 
-        names = [*bundled_models(), *_user_models.names(), SCRATCH]
+        first = self.start_combo.count() == 0
+        bundled = bundled_models()
+        names = [*bundled, *_user_models.names(), SCRATCH]
         if self.model_file:
             names.append(self.model_file)
         _refill(self.start_combo, [*names, MODEL_FILE])
-        self._follow_start_method(self.start_combo.currentText())  # _refill changes the choice without signals
+        model = PRESET_MODELS[self.preset_combo.currentText()]
+        if first and model in bundled:  # a new widget starts from its preset's model, not the first in the list
+            self.start_combo.blockSignals(True)
+            self.start_combo.setCurrentText(model)
+            self.start_combo.blockSignals(False)
+        self._follow_start(self.start_combo.currentText())  # _refill changes the choice without signals
 
     def _start_chosen(self, index: int) -> None:
         if self.start_combo.itemText(index) != MODEL_FILE:
@@ -288,20 +296,53 @@ class TrainWidget(QWidget):
             self._fill_starts()
             self.start_combo.setCurrentText(path)
 
-    def _follow_start_method(self, start: str) -> None:
-        """Fine-tuning keeps the starting model's method: show it, and lock the method while a model is chosen."""
-        from napari_deepcolor.inference import model_info
+    def _follow_start(self, start: str) -> None:
+        """Fine-tuning keeps the starting model's network: show its method (locked), colors (locked), scale and τ,
+        and the fine-tuning learning rate; a bundled model also selects its kind's preset. From scratch, the
+        preset's values come back."""
+        from napari_deepcolor.inference import bundled_models, model_info
 
         if start in ("", SCRATCH, MODEL_FILE):
             self.method_combo.setEnabled(True)
+            self.knobs["n_colors"].setEnabled(True)
+            if start == SCRATCH:
+                self.apply_preset(self.preset_combo.currentText())
             return
         try:
             config, _ = model_info(_start_path(start))
         except (OSError, ValueError):  # CheckpointError and ConfigError are ValueErrors
             self.method_combo.setEnabled(True)  # an unreadable choice is reported when training starts
             return
+        preset = preset_for_model(start) if start in bundled_models() else None
+        if preset is not None and preset != self.preset_combo.currentText():
+            self.preset_combo.blockSignals(True)
+            self.preset_combo.setCurrentText(preset)
+            self.preset_combo.blockSignals(False)
+            self.apply_preset(preset)
         self.method_combo.setCurrentText(config.method)
         self.method_combo.setEnabled(False)
+        self._take_model_knobs(config)
+
+    def _take_model_knobs(self, config: Any) -> None:
+        """The starting model's colors (locked: fine-tuning keeps them), scale and τ, and the fine-tuning rate."""
+        if config.method == "coloring":
+            self.knobs["n_colors"].setValue(config.n_colors)
+        self.knobs["n_colors"].setEnabled(False)
+        self.knobs["scale"].setValue(config.scale)
+        self.knobs["min_size"].setValue(config.min_size)
+        self.knobs["learning_rate"].setValue(min(FINETUNE_LEARNING_RATE, PRESETS[self.preset_combo.currentText()]
+                                                 .learning_rate))
+
+    def _preset_chosen(self, name: str) -> None:
+        """Apply a preset; while the start is a bundled model (or nothing yet), start from the preset's model."""
+        from napari_deepcolor.inference import bundled_models
+
+        self.apply_preset(name)
+        start, model, bundled = self.start_combo.currentText(), PRESET_MODELS[name], bundled_models()
+        if model in bundled and (start in bundled or start == "") and start != model:
+            self.start_combo.setCurrentText(model)  # _follow_start takes the model's knobs
+        else:
+            self._follow_start(start)
 
     def apply_preset(self, name: str) -> None:
         """Set the knobs to a preset of `napari_deepcolor.presets.PRESETS`."""

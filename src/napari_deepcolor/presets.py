@@ -93,4 +93,23 @@ PRESETS: dict[str, Preset] = {
                                steps=500, learning_rate=1e-3, min_size=200.0),
 }
 
+#: Preset → the bundled model it fine-tunes by default (the better of each kind's two, docs/models/).
+PRESET_MODELS: dict[str, str] = {
+    "C. elegans (worms)": "worms",
+    "E. coli (colony)": "ecoli-semiconv",
+    "Leaves (rosette)": "leaves-semiconv",
+}
+
+#: Learning rate when fine-tuning a model that already works on such images: 3e-4 did better than the presets'
+#: 1e-3 (meant for training from scratch) for `ecoli` and `ecoli-semiconv` (docs/finetuning.md).
+FINETUNE_LEARNING_RATE = 3e-4
+
+
+def preset_for_model(name: str) -> str | None:
+    """The preset of a bundled model (``ecoli`` and ``ecoli-semiconv`` → "E. coli (colony)"), None for others."""
+    kind = name.removesuffix("-semiconv")
+    return next((preset for preset, model in PRESET_MODELS.items() if model.removesuffix("-semiconv") == kind), None)
+
+
+assert set(PRESET_MODELS) == set(PRESETS), "every preset needs a bundled model to start from"
 assert set(TOOLTIPS) == {f.name for f in fields(Preset)}, "every preset field needs a tooltip"
