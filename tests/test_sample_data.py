@@ -12,14 +12,14 @@ from napari_deepcolor import _sample_data
 
 
 @pytest.mark.parametrize(
-    ("loader", "shape", "image_dtype", "n_labels"),
+    ("loader", "shape", "image_dtype", "n_labels", "model"),
     [
-        (_sample_data.worms_sample, (520, 696), np.uint16, 15),
-        (_sample_data.ecoli_sample, (334, 321), np.uint16, 159),
-        (_sample_data.leaves_sample, (256, 256), np.uint8, 14),
+        (_sample_data.worms_sample, (520, 696), np.uint16, 15, "worms"),
+        (_sample_data.ecoli_sample, (334, 321), np.uint16, 159, "ecoli-semiconv"),
+        (_sample_data.leaves_sample, (256, 256), np.uint8, 14, "leaves-semiconv"),
     ],
 )
-def test_sample_returns_image_and_labels(loader, shape, image_dtype, n_labels) -> None:
+def test_sample_returns_image_and_labels(loader, shape, image_dtype, n_labels, model) -> None:
     layers = loader()
     assert [layer_type for _, _, layer_type in layers] == ["image", "labels"]
     (image, image_kwargs, _), (labels, labels_kwargs, _) = layers
@@ -29,6 +29,7 @@ def test_sample_returns_image_and_labels(loader, shape, image_dtype, n_labels) -
     assert labels.min() == 0
     assert len(np.unique(labels)) - 1 == n_labels
     assert image_kwargs["name"] and labels_kwargs["name"] != image_kwargs["name"]
+    assert image_kwargs["metadata"] == {_sample_data.MODEL_KEY: model}  # the Segment widget starts from it
 
 
 def test_damaged_sample_is_reported(tmp_path, monkeypatch) -> None:
@@ -38,7 +39,7 @@ def test_damaged_sample_is_reported(tmp_path, monkeypatch) -> None:
     tifffile.imwrite(tmp_path / "labels.tif", np.zeros((4, 6), np.uint16))
     monkeypatch.setattr(_sample_data, "SAMPLES_DIR", tmp_path)
     with pytest.raises(ValueError, match="image shape"):
-        _sample_data._read_pair("image.tif", "labels.tif", "broken")
+        _sample_data._read_pair("image.tif", "labels.tif", "broken", "worms")
 
 
 def test_import_loads_neither_torch_nor_napari() -> None:

@@ -77,6 +77,21 @@ def test_the_widget_comes_from_the_manifest(viewer_and_widget):
     assert widget._run.text == "Run"
 
 
+
+def test_the_model_follows_the_sample_image_until_the_user_picks_one(viewer_and_widget):
+    viewer, widget = viewer_and_widget
+    assert widget._model.value == "worms"  # a new widget: the C. elegans model, not the first name in the list
+    for sample, model in (("ecoli", "ecoli-semiconv"), ("leaves", "leaves-semiconv"), ("worms", "worms")):
+        viewer.open_sample("napari-deepcolor", sample)
+        widget._image.value = viewer.layers[-2]
+        assert widget._model.value == model, sample
+    viewer.add_image(np.zeros((64, 64, 3), np.uint8), name="my plant", rgb=True)  # not a sample: by its kind
+    widget._image.value = viewer.layers["my plant"]
+    assert widget._model.value == "leaves-semiconv"
+    widget._model.value = "ecoli"  # the user's choice stays, whatever image comes next
+    widget._image.value = viewer.layers["worms BBBC010 A01"]
+    assert widget._model.value == "ecoli"
+
 def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_them(qtbot, viewer_and_widget,
                                                                                       notes):
     viewer, widget = viewer_and_widget

@@ -16,10 +16,12 @@ if TYPE_CHECKING:
     import napari.types
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
+#: Image-layer metadata key naming the bundled model that suits the image; the Segment widget starts from it.
+MODEL_KEY = "napari_deepcolor_model"
 
 
 def _read_pair(
-    image_file: str, labels_file: str, name: str
+    image_file: str, labels_file: str, name: str, model: str
 ) -> list[napari.types.LayerDataTuple]:
     """Read an image and its label image from ``samples/`` as two napari layer-data tuples.
 
@@ -29,11 +31,13 @@ def _read_pair(
         File names inside ``samples/``; the image is gray ``(Y, X)`` or RGB ``(Y, X, 3)``.
     name : str
         Layer name; the labels layer is called ``f"{name} labels"``.
+    model : str
+        The bundled model for this image, stored in the image layer's metadata under `MODEL_KEY`.
 
     Returns
     -------
     list of (data, kwargs, layer_type)
-        ``[(image, {"name": name}, "image"), (labels, {"name": ...}, "labels")]``;
+        ``[(image, {"name": name, "metadata": ...}, "image"), (labels, {"name": ...}, "labels")]``;
         ``labels`` is int32 with 0 = background.
     """
     image = tifffile.imread(SAMPLES_DIR / image_file)
@@ -45,7 +49,7 @@ def _read_pair(
             f"{labels.shape}; reinstall napari-deepcolor"
         )
     return [
-        (image, {"name": name, "rgb": True} if rgb else {"name": name}, "image"),
+        (image, {"name": name, "metadata": {MODEL_KEY: model}, **({"rgb": True} if rgb else {})}, "image"),
         (labels, {"name": f"{name} labels"}, "labels"),
     ]
 
@@ -60,7 +64,7 @@ def worms_sample() -> list[napari.types.LayerDataTuple]:
         labels : ndarray, shape (520, 696), int32, 15 worms, 0 = background. Where worms overlap,
         the pixel belongs to the worm with the higher mask number.
     """
-    return _read_pair("bbbc010_A01.tif", "bbbc010_A01_labels.tif", "worms BBBC010 A01")
+    return _read_pair("bbbc010_A01.tif", "bbbc010_A01_labels.tif", "worms BBBC010 A01", "worms")
 
 
 def ecoli_sample() -> list[napari.types.LayerDataTuple]:
@@ -73,7 +77,7 @@ def ecoli_sample() -> list[napari.types.LayerDataTuple]:
         labels : ndarray, shape (334, 321), int32, 159 cells, 0 = background. The labels are
         Omnipose's own segmentation (silver standard), not a manual annotation.
     """
-    return _read_pair("ecoli_colony.tif", "ecoli_colony_labels.tif", "E. coli colony")
+    return _read_pair("ecoli_colony.tif", "ecoli_colony_labels.tif", "E. coli colony", "ecoli-semiconv")
 
 
 def leaves_sample() -> list[napari.types.LayerDataTuple]:
@@ -86,4 +90,4 @@ def leaves_sample() -> list[napari.types.LayerDataTuple]:
         labels : ndarray, shape (256, 256), int32, 14 leaves, 0 = background. Made by
         ``napari_deepcolor.synthetic_scenes.rosette(2_000_007)``: synthetic, not a photograph.
     """
-    return _read_pair("rosette.tif", "rosette_labels.tif", "rosette (synthetic)")
+    return _read_pair("rosette.tif", "rosette_labels.tif", "rosette (synthetic)", "leaves-semiconv")

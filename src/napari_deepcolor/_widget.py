@@ -25,6 +25,7 @@ from napari.utils import notifications
 from qtpy.QtCore import QTimer
 
 from napari_deepcolor import _user_models
+from napari_deepcolor._sample_data import MODEL_KEY
 from napari_deepcolor.checkpoint import CheckpointError, read_header
 from napari_deepcolor.inference import DEVICES, bundled_models
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from napari_deepcolor.stack import Knobs, ModelLoaded, PlaneDone, StackLayout, StackResult
 
 META_KEY = "napari_deepcolor"
+#: Bundled models the widget starts from: gray images (and a new widget), RGB images (`SegmentWidget._suggest_model`)
+DEFAULT_MODEL, RGB_MODEL = "worms", "leaves-semiconv"
 LOAD_FILE = "<load file...>"
 NO_IMAGE = ("there is no image to segment: open one (File > Open, or File > Open Sample > Deep Coloring) and choose "
             "it under 'image'")
@@ -117,6 +120,8 @@ class SegmentWidget(Container):
         self._busy = False
         self._closed = False
         self._model_text = ""
+        self._model_chosen = False  # the user picked a model: the image no longer suggests one
+        self._suggesting = False
 
         self._image = ComboBox(label="image", choices=self._image_choices,
                                tooltip="The image to segment: 2D gray or RGB(A), or a stack of 2D planes (time, z)")
@@ -157,12 +162,20 @@ class SegmentWidget(Container):
 
         self._run.changed.connect(self._on_run_clicked)
         self.native.destroyed.connect(self._on_destroyed)
+        if DEFAULT_MODEL in bundled_models():
+            self._model.value = DEFAULT_MODEL
         self._model.changed.connect(self._on_model_changed)
+        self._image.changed.connect(self._suggest_model)
         self._unsubscribe = _user_models.subscribe(self._on_user_model_added)
         for widget in self._knob_widgets:
             widget.changed.connect(self._on_knob_changed)
         if self._model.value != LOAD_FILE:  # no file dialog when the widget opens, even without bundled models
-            self._on_model_changed(self._model.value)
+            self._suggesting = True
+            try:
+                self._on_model_changed(self._model.value)
+            finally:
+                self._suggesting = False
+        self._suggest_model(self._image.value)
 
     # -- pickers ---------------------------------------------------------------------------------------------------
 
@@ -207,7 +220,31 @@ class SegmentWidget(Container):
             if self._model_value is not None:
                 self._model.value = self._model_value
 
+    def _suggest_model(self, layer: Layer | None) -> None:
+        """Until the user picks a model, follow the image: a sample's own model (`MODEL_KEY` in its metadata), else
+        a bundled model of the image's kind when the current one takes the other (RGB: `leaves-semiconv`, gray:
+        `worms`)."""
+        if self._model_chosen or not isinstance(layer, Image):
+            return
+        bundled, current = bundled_models(), self._model.value
+        name = layer.metadata.get(MODEL_KEY)
+        if name not in bundled:
+            wants_rgb = bool(layer.rgb)
+            if self._config is None or (self._config.in_channels == 3) == wants_rgb:
+                return
+            name = RGB_MODEL if wants_rgb else DEFAULT_MODEL
+            if name not in bundled:
+                return
+        if name != current:
+            self._suggesting = True
+            try:
+                self._model.value = name
+            finally:
+                self._suggesting = False
+
     def _on_model_changed(self, value: str | None) -> None:
+        if not self._suggesting and value != LOAD_FILE:
+            self._model_chosen = True
         if value == LOAD_FILE:
             from qtpy.QtWidgets import QFileDialog
 
