@@ -49,6 +49,8 @@ from napari_deepcolor.presets import FINETUNE_LEARNING_RATE, PRESET_MODELS, PRES
 if TYPE_CHECKING:
     import napari
 
+    from napari_deepcolor.config import ModelConfig
+
 NONE = "(none)"
 MODEL_FILE = "model file…"
 
@@ -323,7 +325,7 @@ class TrainWidget(QWidget):
         self.method_combo.setEnabled(False)
         self._take_model_knobs(config)
 
-    def _take_model_knobs(self, config: Any) -> None:
+    def _take_model_knobs(self, config: ModelConfig) -> None:
         """The starting model's colors (locked: fine-tuning keeps them), scale and τ, and the fine-tuning rate."""
         if config.method == "coloring":
             self.knobs["n_colors"].setValue(config.n_colors)
