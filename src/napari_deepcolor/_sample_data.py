@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import tifffile
 
+from napari_deepcolor.presets import PRESET_MODELS
+
 if TYPE_CHECKING:
     import napari.types
 
@@ -64,7 +66,8 @@ def worms_sample() -> list[napari.types.LayerDataTuple]:
         labels : ndarray, shape (520, 696), int32, 15 worms, 0 = background. Where worms overlap,
         the pixel belongs to the worm with the higher mask number.
     """
-    return _read_pair("bbbc010_A01.tif", "bbbc010_A01_labels.tif", "worms BBBC010 A01", "worms")
+    return _read_pair("bbbc010_A01.tif", "bbbc010_A01_labels.tif", "worms BBBC010 A01",
+                      PRESET_MODELS["C. elegans (worms)"])
 
 
 def ecoli_sample() -> list[napari.types.LayerDataTuple]:
@@ -77,7 +80,8 @@ def ecoli_sample() -> list[napari.types.LayerDataTuple]:
         labels : ndarray, shape (334, 321), int32, 159 cells, 0 = background. The labels are
         Omnipose's own segmentation (silver standard), not a manual annotation.
     """
-    return _read_pair("ecoli_colony.tif", "ecoli_colony_labels.tif", "E. coli colony", "ecoli-semiconv")
+    return _read_pair("ecoli_colony.tif", "ecoli_colony_labels.tif", "E. coli colony",
+                      PRESET_MODELS["E. coli (colony)"])
 
 
 def leaves_sample() -> list[napari.types.LayerDataTuple]:
@@ -90,4 +94,5 @@ def leaves_sample() -> list[napari.types.LayerDataTuple]:
         labels : ndarray, shape (256, 256), int32, 14 leaves, 0 = background. Made by
         ``napari_deepcolor.synthetic_scenes.rosette(2_000_007)``: synthetic, not a photograph.
     """
-    return _read_pair("rosette.tif", "rosette_labels.tif", "rosette (synthetic)", "leaves-semiconv")
+    return _read_pair("rosette.tif", "rosette_labels.tif", "rosette (synthetic)",
+                      PRESET_MODELS["Leaves (rosette)"])

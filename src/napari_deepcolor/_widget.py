@@ -28,6 +28,7 @@ from napari_deepcolor import _user_models
 from napari_deepcolor._sample_data import MODEL_KEY
 from napari_deepcolor.checkpoint import CheckpointError, read_header
 from napari_deepcolor.inference import DEVICES, bundled_models
+from napari_deepcolor.presets import PRESET_MODELS
 
 if TYPE_CHECKING:
     import napari
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 META_KEY = "napari_deepcolor"
 #: Bundled models the widget starts from: gray images (and a new widget), RGB images (`SegmentWidget._suggest_model`)
-DEFAULT_MODEL, RGB_MODEL = "worms", "leaves-semiconv"
+DEFAULT_MODEL, RGB_MODEL = PRESET_MODELS["C. elegans (worms)"], PRESET_MODELS["Leaves (rosette)"]
 LOAD_FILE = "<load file...>"
 NO_IMAGE = ("there is no image to segment: open one (File > Open, or File > Open Sample > Deep Coloring) and choose "
             "it under 'image'")

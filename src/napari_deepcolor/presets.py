@@ -101,7 +101,7 @@ PRESET_MODELS: dict[str, str] = {
 }
 
 #: Learning rate when fine-tuning a model that already works on such images: 3e-4 did better than the presets'
-#: 1e-3 (meant for training from scratch) for `ecoli` and `ecoli-semiconv` (docs/finetuning.md).
+#: 1e-3 (meant for training from scratch) for `ecoli` (docs/finetuning.md).
 FINETUNE_LEARNING_RATE = 3e-4
 
 
