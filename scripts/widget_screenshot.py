@@ -41,7 +41,7 @@ def main(argv=None):
     while widget.running and time.time() - start < 600:
         app.processEvents()
         time.sleep(0.02)
-    instances = next(layer for layer in viewer.layers if layer.name.endswith(" instances"))
+    instances = next(layer for layer in viewer.layers if layer.metadata.get("napari_deepcolor", {}).get("role") == "instances")
     instances.opacity = 0.6
     viewer.layers.selection.active = instances
     viewer.reset_view()

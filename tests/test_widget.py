@@ -107,7 +107,7 @@ def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_
     n_colors = inference.model_info("worms")[0].n_colors
     assert layers["probabilities"].data.shape == (n_colors, 520, 696)
     assert layers["instances"].data.shape == layers["colors"].data.shape == (520, 696)
-    assert layers["instances"].name == "worms BBBC010 A01 instances"
+    assert layers["instances"].name == "worms BBBC010 A01 instances (worms)"
     np.testing.assert_array_equal(layers["instances"].scale, image.scale)
     np.testing.assert_array_equal(layers["instances"].translate, image.translate)
     np.testing.assert_array_equal(layers["probabilities"].scale, [1.0, 0.5, 0.25])
@@ -128,12 +128,66 @@ def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_
 def test_a_user_layer_with_a_result_name_is_left_alone(qtbot, viewer_and_widget, tiny_model):
     viewer, widget = viewer_and_widget
     image = viewer.add_image(blobs_pair(0)[0], name="cells")
-    mine = viewer.add_labels(np.full((48, 48), 7, np.int32), name="cells instances")
+    mine = viewer.add_labels(np.full((48, 48), 7, np.int32), name="cells instances (tiny)")
     widget._image.value = image
     widget.add_model_file(tiny_model)
     run_and_wait(qtbot, widget)
-    assert (mine.data == 7).all() and mine.name == "cells instances"
-    assert result_layers(viewer)["instances"].name == "cells instances [1]"
+    assert (mine.data == 7).all() and mine.name == "cells instances (tiny)"
+    assert result_layers(viewer)["instances"].name == "cells instances (tiny) [1]"
+
+
+def test_painting_on_the_instances_makes_them_the_users_layer(qtbot, viewer_and_widget, spotty_model, notes):
+    """Corrections by hand survive the sliders and a new run (they are what a user fine-tunes on)."""
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(spotty_model)
+    widget._min_size.value = 0
+    run_and_wait(qtbot, widget)
+    instances = result_layers(viewer)["instances"]
+    instances.selected_label = 99
+    instances.paint((5, 5), 99)  # what the brush does: an undoable edit, napari's paint event
+    painted = instances.data.copy()
+    assert (painted == 99).any()
+    assert instances.name == "cells instances (spotty) (edited)" and "napari_deepcolor" not in instances.metadata
+    assert any(level == "info" and "edited by hand" in message for level, message in notes)
+    widget._min_size.value = 40  # the sliders now write a new layer
+    qtbot.waitUntil(lambda: "instances" in result_layers(viewer), timeout=5000)
+    run_and_wait(qtbot, widget)
+    np.testing.assert_array_equal(instances.data, painted)
+    assert result_layers(viewer)["instances"] is not instances
+
+
+def test_another_model_keeps_the_first_models_results(qtbot, viewer_and_widget, spotty_model, tiny_model):
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(spotty_model)
+    widget._min_size.value = 0
+    run_and_wait(qtbot, widget)
+    first = result_layers(viewer)["instances"]
+    shown = first.data.copy()
+    widget.add_model_file(tiny_model)  # its knobs fill the sliders, the result on screen is not decoded again
+    qtbot.wait(50)
+    np.testing.assert_array_equal(first.data, shown)
+    assert "press Run" in widget._status.value
+    run_and_wait(qtbot, widget)
+    names = sorted(layer.name for layer in viewer.layers if layer.name.startswith("cells instances"))
+    assert names == ["cells instances (spotty)", "cells instances (tiny)"]
+    np.testing.assert_array_equal(first.data, shown)
+
+
+def test_deleting_the_image_stops_the_sliders(qtbot, viewer_and_widget, spotty_model):
+    """The result of a deleted image does not come back over the next image when a slider moves."""
+    viewer, widget = viewer_and_widget
+    image = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget._image.value = image
+    widget.add_model_file(spotty_model)
+    run_and_wait(qtbot, widget)
+    viewer.layers.clear()
+    viewer.add_image(np.zeros((30, 30), np.float32), name="next")
+    widget._min_size.value = 10
+    qtbot.wait(100)
+    assert [layer.name for layer in viewer.layers] == ["next"]
+    assert "press Run" in widget._status.value
 
 
 def test_moving_tau_changes_the_labels_without_running_the_network(qtbot, viewer_and_widget, spotty_model,
@@ -393,7 +447,7 @@ def test_load_file_opens_a_dialog_and_cancelling_it_keeps_the_model(viewer_and_w
     assert widget._model.value == before
     widget._model.value = LOAD_FILE  # a file is chosen
     assert widget._model.value == str(tiny_model) and widget._config.n_colors == 4
-    assert widget._status.value == "tiny: coloring, 4 colors (0 = background), gray input"
+    assert widget._status.value == "tiny: coloring, 4 colors (0 = background), gray input; press Run to segment"
 
 
 def test_a_multiscale_image_is_segmented_at_full_resolution(qtbot, viewer_and_widget, tiny_model, notes):

@@ -5,8 +5,10 @@ side is `napari_deepcolor.stack` (plane-by-plane prediction, cached network outp
 only inside the worker, so opening the widget does not load it.
 
 Result layers are found again by their metadata (``layer.metadata["napari_deepcolor"] == {"role": ..., "source":
-image name}``), so a second run updates them instead of adding new ones, and a layer the user made is never
-touched, whatever its name.
+image name, "model": model name}``), so a second run of the same model updates them instead of adding new ones,
+another model's results stay beside them for comparison, and a layer the user made is never touched, whatever its
+name. An instances layer the user paints on becomes theirs: its metadata tag is removed (`_on_result_painted`), so
+neither the sliders nor a new run write over their corrections.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class _Run:
     """One press of Run: what it segments, and what it has produced so far."""
 
     source: str
+    source_layer: Layer
     layout: StackLayout
     scale: np.ndarray
     translate: np.ndarray
@@ -163,6 +166,7 @@ class SegmentWidget(Container):
 
         self._run.changed.connect(self._on_run_clicked)
         self.native.destroyed.connect(self._on_destroyed)
+        self._viewer.layers.events.removed.connect(self._on_layer_removed)
         if DEFAULT_MODEL in bundled_models():
             self._model.value = DEFAULT_MODEL
         self._model.changed.connect(self._on_model_changed)
@@ -215,6 +219,17 @@ class SegmentWidget(Container):
         self._model.value = path
         return True
 
+    def _model_name(self, value: str) -> str:
+        """A short name for a model choice, as in layer names and the status line: the bundled or trained name, else
+        the file's stem (its folder's name for ``last`` / ``best``, as ``deepcolor train`` names them)."""
+        if value in bundled_models():
+            return value
+        for name in _user_models.names():
+            if str(_user_models.path(name)) == value:
+                return name
+        path = Path(value)
+        return path.parent.name if path.stem in ("last", "best") and path.parent.name else path.stem
+
     def _restore_model_choice(self) -> None:
         with self._model.changed.blocked():
             self._model.reset_choices()
@@ -265,12 +280,15 @@ class SegmentWidget(Container):
             self._restore_model_choice()
             return
         self._model_value, self._config = value, config
+        # The sliders take the new model's values: they no longer describe the result on screen, which stays as it
+        # was decoded (and stays beside the new model's results after the next Run).
+        self._shown = None
         self._set_knob_defaults(config)
-        self._on_knob_changed()  # the labels shown follow the sliders
         kind = (f"coloring, {config.n_colors} colors (0 = background)" if config.method == "coloring"
                 else f"semi-convolutional, {config.embedding_dims} dimensions")
-        self._model_text = f"{Path(str(value)).stem}: {kind}, {'RGB' if config.in_channels == 3 else 'gray'} input"
-        if self._active is None and self._shown is None:
+        self._model_text = (f"{self._model_name(value)}: {kind}, {'RGB' if config.in_channels == 3 else 'gray'} "
+                            "input; press Run to segment")
+        if self._active is None:
             self._render_status()
 
     def _set_knob_defaults(self, config: ModelConfig) -> None:
@@ -348,8 +366,8 @@ class SegmentWidget(Container):
         self._explain_input(layer, data, layout)
         self._cancel = threading.Event()
         labels = getattr(layer, "axis_labels", None)
-        run = _Run(source=layer.name, layout=layout, scale=np.asarray(layer.scale, float),
-                   translate=np.asarray(layer.translate, float), model=Path(str(self._model_value)).stem,
+        run = _Run(source=layer.name, source_layer=layer, layout=layout, scale=np.asarray(layer.scale, float),
+                   translate=np.asarray(layer.translate, float), model=self._model_name(str(self._model_value)),
                    axis_labels=None if labels is None else tuple(labels))
         # An exception is a bug (expected failures come back as messages): the "errored" handler shows napari's error
         # notification with its traceback; connecting it here keeps the worker from re-raising it in the event loop.
@@ -375,7 +393,7 @@ class SegmentWidget(Container):
             self._run.enabled = False
 
     def _explain_input(self, layer: Image, data: Any, layout: StackLayout) -> None:
-        model = Path(str(self._model_value)).stem
+        model = self._model_name(str(self._model_value))
         if layer.multiscale:
             self._notify("info", f"'{layer.name}' is multiscale: its full-resolution level is segmented")
         if layout.rgb and self._config.in_channels == 1:
@@ -397,6 +415,18 @@ class SegmentWidget(Container):
         self._closed = True
         self._unsubscribe()
         self._cancel.set()
+        try:
+            self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
+        except (RuntimeError, TypeError, ValueError):  # the viewer went first
+            pass
+
+    def _on_layer_removed(self, event: Any) -> None:
+        """The image of the result on screen was deleted: the sliders stop re-decoding it (they would bring its
+        layers back over whatever image comes next)."""
+        if self._shown is not None and event.value is self._shown.source_layer:
+            self._shown = None
+            if self._active is None:
+                self._render_status()
 
     def _handle(self, run: _Run, kind: str, payload: Any) -> None:
         if not self._closed:
@@ -489,7 +519,7 @@ class SegmentWidget(Container):
                            edge_width=1.0)
 
     def _find_result_layer(self, run: _Run, role: str, kind: type[Layer]) -> Layer | None:
-        tag = {"role": role, "source": run.source}
+        tag = {"role": role, "source": run.source, "model": run.model}
         for layer in self._viewer.layers:
             if layer.metadata.get(META_KEY) == tag and type(layer) is kind:
                 return layer
@@ -509,8 +539,10 @@ class SegmentWidget(Container):
             self._viewer.layers.remove(layer)
             layer = None
         if layer is None:
-            layer = kind(data, name=f"{run.source} {role}", scale=scale, translate=translate,
-                         metadata={META_KEY: {"role": role, "source": run.source}}, **style)
+            layer = kind(data, name=f"{run.source} {role} ({run.model})", scale=scale, translate=translate,
+                         metadata={META_KEY: {"role": role, "source": run.source, "model": run.model}}, **style)
+            if role == "instances":
+                layer.events.paint.connect(lambda event, layer=layer: self._on_result_painted(layer))
             self._viewer.add_layer(layer)
         else:
             # each of these refreshes the layer (tens of ms at 1024 x 1024): set only what changed
@@ -524,11 +556,30 @@ class SegmentWidget(Container):
                 layer.data = data
         return layer
 
+    def _on_result_painted(self, layer: Labels) -> None:
+        """The user corrected an instances layer by hand: it becomes theirs (renamed "... (edited)", no longer a
+        result layer), so the sliders and later runs write a new layer instead of over the corrections."""
+        if META_KEY not in layer.metadata:
+            return
+        layer.metadata = {k: v for k, v in layer.metadata.items() if k != META_KEY}
+        for run in (self._shown, self._active, self._last):  # the layer shares its array with the run's result
+            if run is not None and run.result is not None and run.result.labels is layer.data:
+                run.result.labels = run.result.labels.copy()
+        old = layer.name
+        layer.name = f"{old} (edited)"
+        self._image.reset_choices()
+        self._notify("info", f"'{old}' was edited by hand, so it is now your layer '{layer.name}': the sliders and "
+                             "Run no longer change it (they write a new instances layer). Use it to fine-tune a "
+                             "model in Train / fine-tune.")
+
     # -- live tuning -----------------------------------------------------------------------------------------------
 
     def _on_knob_changed(self, *_: Any) -> None:
         run = self._shown
         if run is None:
+            return
+        if run.source_layer not in self._viewer.layers:  # its image is gone (see _on_layer_removed)
+            self._shown = None
             return
         self._live_timer.start()
         if run.layout.leading:
