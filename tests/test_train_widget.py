@@ -223,3 +223,55 @@ def test_an_unwritable_save_path_is_a_notification(widget, qtbot, tmp_path):
 def test_opening_the_widget_does_not_load_torch():
     code = "import sys, napari_deepcolor._train_widget; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_failure_in_the_worker_is_one_notification_and_the_widget_stays_usable(widget, qtbot, tmp_path, tiny_model):
+    """Weights that do not fit their network fail in the worker: one clear error (no second one with a traceback,
+    nothing re-raised in the event loop), a status that says so, and Train works again."""
+    from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from napari_deepcolor.config import ModelConfig
+
+    checkpoint = load_checkpoint(tiny_model)
+    mismatched = save_checkpoint(tmp_path / "mismatched.safetensors",
+                                 Checkpoint(ModelConfig(n_colors=4, depth=3, width=4), checkpoint.state_dict, {}))
+    widget.model_file = str(mismatched)
+    widget.reset_choices()
+    widget.start_combo.setCurrentText(str(mismatched))
+    with patch("napari_deepcolor._train_widget.show_error") as error:
+        worker = widget.start()
+        assert worker is not None
+        with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+            pass
+    (message,) = [call.args[0] for call in error.call_args_list]
+    assert "weights do not fit" in message and "tensors missing" in message and len(message) < 600
+    assert widget.status.text().startswith("training failed") and widget.train_button.isEnabled()
+
+
+def test_an_image_with_nan_is_refused_before_training_starts(widget):
+    image = widget.viewer.layers["cells"].data.astype(np.float32)
+    image[0, 3, 3] = np.nan
+    widget.viewer.add_image(image, name="holes")
+    widget.image_combo.setCurrentText("holes")
+    with patch("napari_deepcolor._train_widget.show_error") as error:
+        assert widget.start() is None
+    assert "contains NaN or infinite values" in error.call_args[0][0]
+
+
+def test_the_preset_follows_the_image_until_the_user_picks_one(make_napari_viewer):
+    viewer = make_napari_viewer()
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    viewer.open_sample("napari-deepcolor", "ecoli")
+    widget.reset_choices()
+    widget.image_combo.setCurrentText(viewer.layers[0].name)
+    assert widget.preset_combo.currentText() == "E. coli (colony)"
+    assert widget.start_combo.currentText() == "ecoli-semiconv"
+    viewer.add_image(np.zeros((32, 32, 3), np.uint8), name="my plant", rgb=True)  # not a sample: by its kind
+    widget.reset_choices()
+    widget.image_combo.setCurrentText("my plant")
+    assert widget.preset_combo.currentText() == "Leaves (rosette)"
+    widget.preset_combo.setCurrentText("E. coli (colony)")
+    widget.preset_combo.activated.emit(widget.preset_combo.currentIndex())  # what a user's click sends
+    widget.image_combo.setCurrentText(viewer.layers[0].name)
+    widget.image_combo.setCurrentText("my plant")
+    assert widget.preset_combo.currentText() == "E. coli (colony)"

@@ -42,6 +42,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_deepcolor import _user_models
+from napari_deepcolor._sample_data import MODEL_KEY
 from napari_deepcolor.finetune import SCRATCH, annotated_planes, finetune, model_config_for
 from napari_deepcolor.io import ensure_writable_dir
 from napari_deepcolor.presets import FINETUNE_LEARNING_RATE, PRESET_MODELS, PRESETS, TOOLTIPS, Preset, preset_for_model
@@ -131,6 +132,8 @@ class TrainWidget(QWidget):
         self.model_path: Path | None = None
         self.model_path_name = ""
         self.model_file: str | None = None
+        self._failed = False  # the last training ended in an error
+        self._model_chosen = False  # the user chose a preset or a start: the image no longer suggests one
         self._build()
         self.reset_choices()  # napari calls it again whenever layers change, once the widget is docked
         self._unsubscribe = _user_models.subscribe(lambda *_: self._fill_starts())
@@ -144,6 +147,7 @@ class TrainWidget(QWidget):
         form = QFormLayout(data)
         self.image_combo, self.labels_combo, self.region_combo = QComboBox(), QComboBox(), QComboBox()
         self.image_combo.setToolTip("Image layer to train on (a 2D image or a stack of planes)")
+        self.image_combo.currentTextChanged.connect(self._suggest_preset)
         self.labels_combo.setToolTip("Labels layer painted on that image: 0 = background, one value per object. "
                                      "In a stack, planes with no label at all are skipped.")
         self.region_combo.setToolTip("Optional: a Labels or Shapes layer marking where the annotation is "
@@ -182,12 +186,14 @@ class TrainWidget(QWidget):
         self.start_combo.setToolTip("Start from a bundled model, a model trained in this session, a model file, or "
                                     "from scratch (needs thousands of steps)")
         self.start_combo.activated.connect(self._start_chosen)
+        self.start_combo.activated.connect(self._user_chose)
         self.start_combo.currentTextChanged.connect(self._follow_start)
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(list(PRESETS))
         self.preset_combo.setToolTip("Fill the knobs below for this kind of image, and start from its bundled model "
                                      "(unless you chose a model of your own)")
         self.preset_combo.currentTextChanged.connect(self._preset_chosen)
+        self.preset_combo.activated.connect(self._user_chose)
         form.addRow("method", self.method_combo)
         form.addRow("start from", self.start_combo)
         form.addRow("preset", self.preset_combo)
@@ -272,6 +278,7 @@ class TrainWidget(QWidget):
                              (self.val_labels_combo, [NONE, *labels])):
             _refill(combo, names)
         self._fill_starts()
+        self._suggest_preset(self.image_combo.currentText())  # _refill changes the image without signals
 
     def _fill_starts(self) -> None:
         from napari_deepcolor.inference import bundled_models
@@ -297,6 +304,32 @@ class TrainWidget(QWidget):
             self.model_file = path
             self._fill_starts()
             self.start_combo.setCurrentText(path)
+
+    def _user_chose(self, *_: Any) -> None:
+        self._model_chosen = True
+
+    def _suggest_preset(self, image_name: str) -> None:
+        """Until the user picks a preset or a start, follow the image like the Segment widget: a sample's own model
+        (`MODEL_KEY` in its metadata) selects its preset; else an RGB image selects the leaves preset, and a gray
+        one leaves it for the C. elegans preset."""
+        from napari.layers import Image
+
+        from napari_deepcolor.inference import bundled_models
+
+        if self._model_chosen or image_name not in self.viewer.layers:
+            return
+        layer = self.viewer.layers[image_name]
+        if not isinstance(layer, Image):
+            return
+        model, current = layer.metadata.get(MODEL_KEY), self.preset_combo.currentText()
+        preset = preset_for_model(model) if model in bundled_models() else None
+        if preset is None:
+            rgb_preset = "Leaves (rosette)"
+            if bool(layer.rgb) == (current == rgb_preset):
+                return
+            preset = rgb_preset if layer.rgb else "C. elegans (worms)"
+        if preset != current:
+            self.preset_combo.setCurrentText(preset)  # _preset_chosen starts from its bundled model
 
     def _follow_start(self, start: str) -> None:
         """Fine-tuning keeps the starting model's network: show its method (locked), colors (locked), scale and τ,
@@ -434,7 +467,7 @@ class TrainWidget(QWidget):
             start = _start_path(start)
             preset = self.preset()
             in_channels = 3 if any(image.ndim == 3 for image, _ in planes) else 1
-            model_config_for(start, preset, in_channels=in_channels, method=self.method_combo.currentText())
+            config = model_config_for(start, preset, in_channels=in_channels, method=self.method_combo.currentText())
             labels_name = (self.pairs[0][1] if self.pairs else self.labels_combo.currentText())
             self.model_name = self.name_edit.text().strip() or f"fine-tuned {labels_name}"
             folder = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.model_name)
@@ -443,17 +476,23 @@ class TrainWidget(QWidget):
         except (ValueError, OSError) as error:
             show_error(str(error))
             return None
-        self.losses, self.last_checkpoint, self.last_step = [], None, 0
+        if config.in_channels != in_channels:
+            show_info(f"the image is {'RGB' if in_channels == 3 else 'gray'} and {Path(start).stem} takes "
+                      f"{'RGB' if config.in_channels == 3 else 'gray'} images: "
+                      + ("its channels are averaged into one gray image (start from a leaves model, or from "
+                         "scratch, to train on color)" if in_channels == 3 else "it is used for all three channels"))
+        self.losses, self.last_checkpoint, self.last_step, self._failed = [], None, 0, False
         self.plot.set_losses([])
         self.metrics_label.setText("")
         self.progress.setRange(0, preset.steps)
         self.progress.setValue(0)
         self.status.setText(f"training on {len(planes)} plane(s) from {start}…")
+        # The "errored" handler given here (not connected afterwards) keeps the worker from also re-raising the
+        # error in the event loop, which napari would show a second time with a traceback.
         worker = create_worker(_training, planes, start=start, preset=preset, method=self.method_combo.currentText(),
                                output=output, validation=validation, device="auto", threads=self.threads,
-                               log_every=1, _start_thread=False)
+                               log_every=1, _connect={"errored": self._on_error}, _start_thread=False)
         worker.yielded.connect(self._on_event)
-        worker.errored.connect(self._on_error)
         worker.aborted.connect(self._on_aborted)
         worker.finished.connect(self._on_finished)
         self.worker = worker
@@ -508,13 +547,15 @@ class TrainWidget(QWidget):
         if self.last_checkpoint is not None:
             self._register(f"{self.model_name} (step {self.last_step})")
             kept = f"; the checkpoint of step {self.last_step} is kept as model {self.model_path_name!r}"
+        self._failed = True
+        self.status.setText(f"training failed (see the notification){kept}")
         show_error(f"{error}{kept}")
 
     def _on_finished(self) -> None:
         self.worker = None
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        if self.model_path is not None:
+        if self.last_checkpoint is not None and self.model_path is not None and not self._failed:
             self.status.setText(f"{self.status.text()}\nmodel: {self.model_path_name}")
 
     # --- saving -------------------------------------------------------------------------------------------

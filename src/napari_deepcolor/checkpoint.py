@@ -89,6 +89,30 @@ def average_checkpoints(paths: list[str | os.PathLike]) -> Checkpoint:
     return Checkpoint(last.config, averaged, metadata)
 
 
+def load_weights(network: Any, checkpoint: Checkpoint, source: Any) -> None:
+    """Put a checkpoint's weights into ``network`` (a `torch.nn.Module` built from its config).
+
+    Raises
+    ------
+    CheckpointError
+        Weights that do not fit: a short count of what is missing, extra or of another shape, naming ``source``
+        (torch's own message lists every tensor, kilobytes of names).
+    """
+    expected = network.state_dict()
+    found = checkpoint.state_dict
+    missing = [k for k in expected if k not in found]
+    extra = [k for k in found if k not in expected]
+    reshaped = [k for k in expected if k in found and tuple(expected[k].shape) != tuple(found[k].shape)]
+    if missing or extra or reshaped:
+        example = (missing or extra or reshaped)[0]
+        raise CheckpointError(
+            f"{source}: its weights do not fit the {checkpoint.config.architecture} network its config describes "
+            f"({len(missing)} tensors missing, {len(extra)} unexpected, {len(reshaped)} of another shape; e.g. "
+            f"{example!r}); the file is damaged or was not written by napari-deepcolor: retrain it or choose another "
+            "model")
+    network.load_state_dict(found)
+
+
 def read_header(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
     """Config and metadata of a checkpoint, without loading the weights (no torch needed)."""
     path = Path(path)

@@ -49,7 +49,7 @@ def to_channels_first(image: np.ndarray, in_channels: int, *, channel_axis: int 
         raise ValueError(f"expected 1 (gray) or 3 (RGB) channels, got {image.shape[0]} in shape {image.shape}")
     image = image.astype(np.float32, copy=False)
     if not np.isfinite(image).all():
-        raise ValueError("image contains NaN or infinite values; replace them (e.g. with 0) before segmenting")
+        raise ValueError("image contains NaN or infinite values; replace them (e.g. with 0) first")
     if image.shape[0] == in_channels:
         return image
     if in_channels == 1:

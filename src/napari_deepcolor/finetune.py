@@ -61,7 +61,7 @@ def annotated_planes(
     Raises
     ------
     ValueError
-        Shapes that do not match, labels that are not integers, or no annotated object at all.
+        Shapes that do not match, labels that are not integers, NaN or infinite pixels, or no annotated object.
     """
     image, labels = np.asarray(image), np.asarray(labels)
     spatial = image.shape[:-1] if rgb else image.shape
@@ -81,6 +81,8 @@ def annotated_planes(
             raise ValueError(f"the annotated region has shape {region.shape}; expected {labels.shape} or "
                              f"{labels.shape[-2:]} like {name}")
         labels[~np.broadcast_to(region, labels.shape)] = IGNORE
+    if np.issubdtype(image.dtype, np.inexact) and not np.isfinite(image).all():
+        raise ValueError(f"the image of {name} contains NaN or infinite values; replace them (e.g. with 0) first")
     planes_image = image.reshape(-1, *image.shape[len(spatial) - 2 :])
     planes_labels = labels.reshape(-1, *labels.shape[-2:])
     kept = [(planes_image[i], planes_labels[i]) for i in range(len(planes_labels)) if (planes_labels[i] > 0).any()]

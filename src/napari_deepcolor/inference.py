@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from napari_deepcolor.checkpoint import CheckpointError, load_checkpoint, read_header
+from napari_deepcolor.checkpoint import CheckpointError, load_checkpoint, load_weights, read_header
 from napari_deepcolor.config import ModelConfig
 from napari_deepcolor.data import preprocess
 
@@ -118,11 +118,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: str = "auto", precisi
     path = resolve_model(name_or_path)
     checkpoint = load_checkpoint(path)
     network = create_model(checkpoint.config)
-    try:
-        network.load_state_dict(checkpoint.state_dict)
-    except RuntimeError as error:
-        raise CheckpointError(f"{path}: weights do not fit the {checkpoint.config.architecture} network its "
-                              f"config describes ({str(error).splitlines()[0]})") from error
+    load_weights(network, checkpoint, path)
     resolved = resolve_device(device)
     precision = _resolve_precision(precision, resolved)
     if resolved != "cuda":

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, load_weights, save_checkpoint
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
 from napari_deepcolor.data import PatchSampler, Sample
 from napari_deepcolor.io import write_atomic
@@ -121,14 +121,14 @@ def train(
     if resume and last_path.is_file():
         state = load_checkpoint(last_path)
         _check_same_network(state.config, model_config, last_path)
-        network.load_state_dict(state.state_dict)
+        load_weights(network, state, last_path)
         start_step = int(state.metadata.get("step", 0))
         best = state.metadata.get("best_ap50") or -math.inf
         sampler.rng = np.random.default_rng(train_config.seed + start_step)
     elif init is not None:
         state = load_checkpoint(resolve_model(init))
         _check_same_network(state.config, model_config, init)
-        network.load_state_dict(state.state_dict)
+        load_weights(network, state, init)
     network.to(device)
     compute_loss = _loss_function(network, model_config, train_config)
     optimizer = torch.optim.Adam(network.parameters(), lr=train_config.learning_rate,
