@@ -43,6 +43,27 @@ def test_find_images_from_files_folders_and_patterns(plates):
         find_images([plates / "empty"])
 
 
+def test_a_folder_does_not_give_the_annotations_or_outputs_of_its_images(plates, tmp_path):
+    """A user's labels next to their image, and an earlier run's outputs, are not images to segment."""
+    folder = plates / "p1"
+    for name in ("w0_labels.tif", "w0_probs.tif", "w1_01.tif", "w1_02.tif"):
+        tifffile.imwrite(folder / name, np.zeros((8, 8), np.uint8))
+    assert [p.name for p in find_images([folder])] == ["w0.tif", "w1.tif"]
+    assert [p.name for p in find_images([str(folder / "*.tif")])] == ["w0.tif", "w1.tif"]
+    assert [p.name for p in find_images([folder / "w0_labels.tif"])] == ["w0_labels.tif"]  # named: segmented
+    # an output folder inside the input tree, found by a recursive pattern on the rerun
+    (plates / "p2" / "seg").mkdir()
+    tifffile.imwrite(plates / "p2" / "seg" / "w2_labels.tif", np.zeros((8, 8), np.uint8))
+    assert "w2_labels.tif" not in [p.name for p in find_images([str(plates / "p2" / "**" / "*.tif")])]
+
+
+def test_an_output_never_overwrites_an_input(plates):
+    folder = plates / "p1"
+    tifffile.imwrite(folder / "w0_labels.tif", np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match="would overwrite the input"):
+        plan_jobs([folder / "w0.tif", folder / "w0_labels.tif"], folder, Settings("m"))
+
+
 def test_plan_names_outputs_and_refuses_collisions(plates, tmp_path):
     jobs = plan_jobs(find_images([plates / "p1"]), tmp_path / "out", Settings("m", save_probs=True))
     assert [(j.labels.name, [e.name for e in j.extras], j.out_of_core) for j in jobs] == [

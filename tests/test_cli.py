@@ -68,6 +68,31 @@ def test_evaluate_prefers_the_labels_file_over_an_image_of_the_same_stem(tmp_pat
     assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt")]) == 0
     assert "ap50 1.000" in capsys.readouterr().out
 
+def test_evaluate_takes_the_masks_over_an_image_of_the_same_stem(tmp_path, capsys):
+    """The BBBC010 layout in one folder: the image next to one mask per object."""
+    image, gt = blobs_pair(0)
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "gt").mkdir()
+    write_labels(tmp_path / "pred" / "a_labels.tif", gt)
+    tifffile.imwrite(tmp_path / "gt" / "a.tif", (image * 1000).astype(np.uint16))
+    for k in range(1, gt.max() + 1):
+        tifffile.imwrite(tmp_path / "gt" / f"a_{k:02d}.tif", ((gt == k) * 255).astype(np.uint8))
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt")]) == 0
+    assert "ap50 1.000" in capsys.readouterr().out
+
+
+def test_predict_into_the_input_folder_leaves_the_users_labels_alone(tmp_path, tiny_model):
+    image, gt = blobs_pair(0)
+    tifffile.imwrite(tmp_path / "a.tif", (image * 1000).astype(np.uint16))
+    write_labels(tmp_path / "a_labels.tif", gt)
+    before = (tmp_path / "a_labels.tif").read_bytes()
+    args = ["predict", "--model", str(tiny_model), "--output", str(tmp_path), "--device", "cpu", str(tmp_path)]
+    assert main(args) == 2  # a_labels.tif may be the user's: neither taken as a's finished output nor overwritten
+    assert main([*args, "--overwrite"]) == 2
+    assert (tmp_path / "a_labels.tif").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.glob("*.tif")) == ["a.tif", "a_labels.tif"]
+
+
 def test_train_from_folders_then_predict_with_the_result(tmp_path):
     for name in ("images", "labels"):
         (tmp_path / name).mkdir()
@@ -274,3 +299,94 @@ def test_train_on_generated_rosettes_only(tmp_path):
 def test_train_without_data_is_refused(tmp_path, capsys):
     assert main(["train", "--output", str(tmp_path / "run")]) == 2
     assert "--images and --labels, or --synthetic" in capsys.readouterr().err
+
+
+def _pairs(tmp_path, seeds=(0, 1)):
+    for name in ("images", "labels"):
+        (tmp_path / name).mkdir(exist_ok=True)
+    for seed in seeds:
+        image, labels = blobs_pair(seed)
+        tifffile.imwrite(tmp_path / "images" / f"s{seed}.tif", image)
+        write_labels(tmp_path / "labels" / f"s{seed}.tif", labels)
+    return ["--images", str(tmp_path / "images"), "--labels", str(tmp_path / "labels")]
+
+
+TINY = ["--depth", "2", "--width", "4", "--colors", "3", "--patch-size", "32", "--batch-size", "2", "--margin", "2",
+        "--device", "cpu"]
+
+
+def test_fine_tuning_keeps_the_starting_models_settings_unless_given(tmp_path, caplog):
+    from napari_deepcolor.checkpoint import read_header
+    from napari_deepcolor.config import ModelConfig
+
+    data = _pairs(tmp_path)
+    start = tmp_path / "start"
+    assert main(["train", *data, *TINY, "--steps", "1", "--output", str(start), "--scale", "0.5",
+                 "--upper-percentile", "98", "--intensity-max", "3", "--min-size", "7", "--absorb-fragments"]) == 0
+    assert main(["train", *data, "--steps", "1", "--patch-size", "32", "--batch-size", "2", "--margin", "2",
+                 "--device", "cpu", "--init", str(start / "last.safetensors"), "--output", str(tmp_path / "ft"),
+                 "--min-size", "0"]) == 0
+    config, _ = read_header(tmp_path / "ft" / "last.safetensors")
+    assert (config.scale, config.percentiles, config.intensity_max, config.absorb_fragments) == (0.5, (1.0, 98.0),
+                                                                                              3.0, True)
+    assert config.min_size == 0 and config.depth == 2 and config.n_colors == 3  # given: changed; network: kept
+    assert ModelConfig().scale == 1.0  # (the default that a bare --init used to train at)
+    assert "keeping its scale 0.5" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--checkpoint-every", "0"], "checkpoint_every must be >= 1"),
+        (["--validate-every", "0"], "validate_every and checkpoint_every must be >= 1"),
+        (["--val-images", "IMAGES"], "--val-images and --val-labels go together"),
+        (["--lr", "1e30", "--steps", "30"], "lower the learning rate"),
+    ],
+)
+def test_bad_training_options_are_clear_errors(tmp_path, capsys, extra, message):
+    data = _pairs(tmp_path)
+    extra = [data[1] if value == "IMAGES" else value for value in extra]
+    code = main(["train", *data, *TINY, "--steps", "2", "--output", str(tmp_path / "run"), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_training_data_errors_name_the_file_and_come_before_training(tmp_path, capsys):
+    data = _pairs(tmp_path)
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--images", str(tmp_path / "empty"), "--labels", str(tmp_path / "labels"), "--output",
+                 str(tmp_path / "r0")]) == 2
+    assert "no images in" in capsys.readouterr().err
+    (tmp_path / "val" / "images").mkdir(parents=True)
+    (tmp_path / "val" / "labels").mkdir()
+    tifffile.imwrite(tmp_path / "val" / "images" / "v.tif", blobs_pair(5)[0])
+    write_labels(tmp_path / "val" / "labels" / "v.tif", np.zeros((40, 40), np.int32))
+    code = main(["train", *data, *TINY, "--steps", "50", "--validate-every", "40", "--output", str(tmp_path / "r1"),
+                 "--val-images", str(tmp_path / "val" / "images"), "--val-labels", str(tmp_path / "val" / "labels")])
+    err = capsys.readouterr().err
+    assert code == 2 and "v.tif: its ground truth has shape (40, 40)" in err
+    assert not (tmp_path / "r1" / "last.safetensors").exists()  # refused before the first step
+
+
+def test_training_into_an_existing_run_needs_resume(tmp_path, capsys):
+    data = _pairs(tmp_path)
+    args = ["train", *data, *TINY, "--steps", "1", "--output", str(tmp_path / "run")]
+    assert main(args) == 0
+    before = (tmp_path / "run" / "last.safetensors").read_bytes()
+    assert main(args) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (tmp_path / "run" / "last.safetensors").read_bytes() == before
+    assert main([*args, "--resume", "--steps", "2"]) == 0
+
+
+def test_a_recipe_path_that_is_a_folder(tmp_path, capsys):
+    assert main(["train", "--config", str(tmp_path)]) == 2
+    assert "is a folder; --config takes a recipe file" in capsys.readouterr().err
+
+
+def test_dask_followed_by_a_folder_takes_it_as_the_images(tmp_path):
+    from napari_deepcolor.cli import _dask_without_address
+
+    assert _dask_without_address(["predict", "--dask", str(tmp_path), "--output", "o"]) == [
+        "predict", "--dask=local", str(tmp_path), "--output", "o"]
+    assert _dask_without_address(["predict", "--dask", "tcp://10.0.0.1:8786", "x.tif"])[1] == "--dask"

@@ -17,6 +17,7 @@ import ctypes
 import glob
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -109,9 +110,18 @@ class JobResult:
 # -- inputs ---------------------------------------------------------------------------------------------------------
 
 
+#: ``<stem>_labels``, ``_masks``, ``_probs``, ...: what predict writes and how annotations are named, next to image
+#: ``<stem>``; ``<stem>_<NN>`` is a per-object mask (`napari_deepcolor.io.annotation_for`).
+_DERIVED_NAME = re.compile(r"^(?P<stem>.+)_(?:labels|masks|probs|embeddings|foreground|seeds|\d+)$")
+
+
 def find_images(specs: Sequence[str | os.PathLike]) -> list[Path]:
     """Image files and zarr folders named by ``specs``: files, folders (their images, not recursive) and glob patterns
     (``*``, ``?``, ``[...]``; ``**`` recurses). Order: as given, each folder or pattern sorted; duplicates dropped.
+
+    A folder or pattern does not give the files derived from one of the images found (``<stem>_labels``,
+    ``<stem>_probs``, ``<stem>_01``, ... next to ``<stem>``: annotations, or outputs of an earlier run), so a rerun
+    never segments its own outputs nor a user's labels; they are logged. Files named one by one are all kept.
 
     Raises
     ------
@@ -119,6 +129,7 @@ def find_images(specs: Sequence[str | os.PathLike]) -> list[Path]:
         A path that does not exist, or a folder or pattern without images.
     """
     found: list[Path] = []
+    listed: set[Path] = set()
     for spec in specs:
         path = Path(spec)
         if _is_image(path):
@@ -129,6 +140,7 @@ def find_images(specs: Sequence[str | os.PathLike]) -> list[Path]:
                 raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)} files or {ZARR_SUFFIX} folders) in "
                                         f"{path}")
             found.extend(images)
+            listed.update(images)
         elif path.exists():
             raise FileNotFoundError(f"{path} is not an image ({', '.join(IMAGE_SUFFIXES)} or {ZARR_SUFFIX})")
         elif any(char in str(spec) for char in "*?["):
@@ -136,9 +148,21 @@ def find_images(specs: Sequence[str | os.PathLike]) -> list[Path]:
             if not images:
                 raise FileNotFoundError(f"the pattern {str(spec)!r} matches no images")
             found.extend(images)
+            listed.update(images)
         else:
             raise FileNotFoundError(f"no such image file, folder or pattern: {path}")
-    return list(dict.fromkeys(found))
+    found = list(dict.fromkeys(found))
+    stems = {p.stem for p in found}
+    derived = [p for p in found if p in listed and (m := _DERIVED_NAME.match(p.stem)) and m["stem"] in stems]
+    if derived:
+        log.info("not segmenting %d file(s) named after another image (annotations or earlier outputs: %s%s); name "
+                 "them one by one to segment them", len(derived), ", ".join(p.name for p in derived[:3]),
+                 ", ..." if len(derived) > 3 else "")
+    found = [p for p in found if p not in derived]
+    if not found:
+        raise FileNotFoundError("every image found is another image's annotation or output (<stem>_labels, ...); "
+                                "name the images to segment")
+    return found
 
 
 def _is_image(path: Path) -> bool:
@@ -153,7 +177,9 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
     ------
     ValueError
         Two images with the same stem (their outputs would collide), an out-of-core image with ``save_probs`` or
-        with a semi-convolutional model (``method``), or an unknown output format.
+        with a semi-convolutional model (``method``), an unknown output format, an output that is one of the
+        ``images``, or an output that exists already in the image's own folder (a user's ``<stem>_labels`` file
+        there is never taken as done, nor overwritten).
     """
     from napari_deepcolor.large import image_shape
 
@@ -185,6 +211,16 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
             names = ("embeddings", "foreground", "seeds") if method == "semiconv" else ("probs",)
             extras = tuple(output / f"{stem}_{name}.tif" for name in names)
         jobs.append(Job(image, output / f"{stem}_labels.{settings.output_format}", extras, large))
+    inputs = {image.resolve(): image for image in images}
+    for job in jobs:
+        for path in job.outputs:
+            if path.resolve() in inputs:
+                raise ValueError(f"the output {path} would overwrite the input {inputs[path.resolve()]}; choose "
+                                 "another --output folder")
+            if path.exists() and path.parent.resolve() == job.image.parent.resolve():
+                raise ValueError(f"{path.name} already exists next to {job.image.name}: it may be your annotation, so "
+                                 "it is neither taken as done nor overwritten; write the outputs to another --output "
+                                 "folder (or move that file away)")
     return jobs
 
 

@@ -19,6 +19,7 @@ log = logging.getLogger("napari_deepcolor")
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``deepcolor``; returns the exit status (0 ok, 2 bad input)."""
     parser = _parser()
+    argv = _dask_without_address(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     # our messages at INFO; other libraries' (dask.distributed logs every worker's start and stop) only from WARNING
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -26,13 +27,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "config", None) is not None:
             args = _apply_recipe(parser, argv, args.config)
+        if args.command == "train":
+            args.given_options = _given_options(argv)
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError, PermissionError, RuntimeError) as error:
+    except (ValueError, OSError, RuntimeError, FloatingPointError) as error:
         print(f"deepcolor {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"deepcolor {args.command}: interrupted; checkpoints written so far are intact", file=sys.stderr)
+        kept = {"train": "checkpoints written so far are intact (continue with --resume)",
+                "predict": "the label images written so far are complete (run the same command to continue)"}
+        print(f"deepcolor {args.command}: interrupted; {kept.get(args.command, 'nothing was written')}",
+              file=sys.stderr)
         return 130
+
+
+def _dask_without_address(argv: list[str]) -> list[str]:
+    """``--dask plates/``: the optional address of ``--dask`` would swallow the only image argument (and argparse
+    then asks for images); a value that is not an address is an image, and ``--dask`` means a local cluster."""
+    for i, token in enumerate(argv[:-1]):
+        following = argv[i + 1]
+        if token == "--dask" and not following.startswith("-") and not _looks_like_address(following):
+            argv[i] = "--dask=local"
+    return argv
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -182,11 +198,6 @@ def _predict(args: argparse.Namespace) -> int:
     from napari_deepcolor.batch import Settings, find_images, plan_jobs, run_jobs
     from napari_deepcolor.inference import model_info
 
-    if args.dask not in (None, "local") and not _looks_like_address(args.dask):
-        # `--dask plates/`: argparse took the first image for the optional address
-        args.images.insert(0, args.dask)
-        args.dask = "local"
-
     for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance"),
                         (args.out_of_core_above, "--out-of-core-above"), (args.halo, "--halo")):
         if value is not None and value < 0:
@@ -300,7 +311,18 @@ def _apply_recipe(parser: argparse.ArgumentParser, argv: Sequence[str] | None, r
             raise ValueError(f"{recipe}: {action.dest!r} must be one of {list(action.choices)}, got "
                              f"{values[action.dest]!r}")
     train_parser.set_defaults(**values)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.recipe_options = set(values)
+    return args
+
+
+def _given_options(argv: Sequence[str] | None) -> set[str]:
+    """The ``deepcolor train`` options given on the command line (their dests), whatever their values."""
+    parser = _parser()
+    for action in parser.train_parser._actions:  # noqa: SLF001 - argparse has no public list of its options
+        action.default = argparse.SUPPRESS
+    given = vars(parser.parse_args(argv))
+    return set(given) - {"command", "run"}
 
 
 def _looks_like_address(value: str) -> bool:
@@ -319,7 +341,7 @@ def _knob_text(config, args: argparse.Namespace) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from napari_deepcolor.config import ModelConfig, TrainConfig
+    from napari_deepcolor.config import TrainConfig
     from napari_deepcolor.data import model_sample
     from napari_deepcolor.io import find_pairs, read_annotation, read_image
     from napari_deepcolor.training import ValidationPair, train
@@ -333,14 +355,17 @@ def _train(args: argparse.Namespace) -> int:
         raise ValueError("--images and --labels go together")
     if args.synthetic_count < 0 or args.synthetic_val < 0 or args.repeat < 1:
         raise ValueError("--synthetic-count and --synthetic-val must be >= 0, --repeat >= 1")
+    if (args.val_images is None) != (args.val_labels is None):
+        raise ValueError("--val-images and --val-labels go together")
     ensure_writable_dir(args.output)
-    model_config = ModelConfig(method=args.method, n_colors=args.colors, depth=args.depth, width=args.width,
-                               scale=args.scale, percentiles=(1.0, args.upper_percentile),
-                               intensity_max=args.intensity_max, min_size=args.min_size,
-                               merge_distance=args.merge_distance, absorb_fragments=args.absorb_fragments,
-                               in_channels=_channels(args), embedding_dims=args.embedding_dims,
-                               coordinate_scale=args.coordinate_scale, kernel_threshold=args.threshold,
-                               foreground_threshold=args.foreground_threshold)
+    existing = [name for name in ("last.safetensors", "best.safetensors") if (args.output / name).is_file()]
+    if existing and not args.resume:
+        raise ValueError(f"{args.output} already holds a run ({', '.join(existing)}): continue it with --resume, or "
+                         "choose a new --output folder")
+    if args.resume and not existing:
+        log.info("--resume: no checkpoint in %s yet, so training starts %s", args.output,
+                 f"from {args.init}" if args.init else "from scratch")
+    model_config = _model_config(args)
     train_config = TrainConfig(margin=args.margin, halo_weight=args.halo_weight, train_halo=not args.no_train_halo,
                                patch_size=args.patch_size, batch_size=args.batch_size, steps=args.steps,
                                learning_rate=args.lr, validate_every=args.validate_every,
@@ -358,9 +383,15 @@ def _train(args: argparse.Namespace) -> int:
     if pairs:
         log.info("training on %d pairs (%s … %s), validating on %d", len(pairs), pairs[0][0].stem,
                  pairs[-1][0].stem, len(val_pairs))
-    samples = [model_sample(read_image(img), read_annotation(ann), model_config) for img, ann in pairs]
+    def sample(image: Path, annotation: list[Path]):
+        return model_sample(read_image(image), read_annotation(annotation), model_config)
+
+    def validation_pair(image: Path, annotation: list[Path]):
+        return _validation_pair(read_image(image), _truth(annotation), model_config)
+
+    samples = [_named(sample, img, ann) for img, ann in pairs]
     samples = samples * args.repeat  # the same arrays several times: more patches from them, no more memory
-    validation = [ValidationPair(read_image(img), _truth(ann)) for img, ann in val_pairs]
+    validation = [_named(validation_pair, img, ann) for img, ann in val_pairs]
     if args.synthetic:
         from napari_deepcolor.synthetic_scenes import synthetic_pairs
 
@@ -388,6 +419,59 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_config(args: argparse.Namespace):
+    """The network to train. From scratch: the options. Fine-tuning (``--init``): the starting model's own config
+    (its network, normalization, scale and decoding knobs), with only the options given on the command line or in
+    the recipe changed, so a bare ``--init worms`` keeps worms' half resolution and τ."""
+    import dataclasses
+
+    from napari_deepcolor.config import ModelConfig
+    from napari_deepcolor.inference import model_info
+
+    fields = {"method": "method", "colors": "n_colors", "depth": "depth", "width": "width", "scale": "scale",
+              "intensity_max": "intensity_max", "min_size": "min_size", "merge_distance": "merge_distance",
+              "absorb_fragments": "absorb_fragments", "embedding_dims": "embedding_dims",
+              "coordinate_scale": "coordinate_scale", "threshold": "kernel_threshold",
+              "foreground_threshold": "foreground_threshold"}
+    if args.init is None:
+        values = {field: getattr(args, dest) for dest, field in fields.items()}
+        return ModelConfig(**values, percentiles=(1.0, args.upper_percentile), in_channels=_channels(args))
+    start, _ = model_info(args.init)
+    given = args.given_options | getattr(args, "recipe_options", set())
+    changes = {field: getattr(args, dest) for dest, field in fields.items() if dest in given}
+    if "upper_percentile" in given:
+        changes["percentiles"] = (start.percentiles[0], args.upper_percentile)
+    config = dataclasses.replace(start, **changes)
+    shown = ("scale", "percentiles", "intensity_max", "min_size") + (
+        ("kernel_threshold", "foreground_threshold") if start.method == "semiconv" else
+        ("n_colors", "merge_distance", "absorb_fragments"))
+    kept = [f"{field} {getattr(start, field)}" for field in shown
+            if field not in changes and not (field == "percentiles" and "upper_percentile" in given)]
+    log.info("fine-tuning %s: keeping its %s (options given override them)", args.init, ", ".join(kept))
+    return config
+
+
+def _named(read, image: Path, annotation: list[Path]):
+    """``read(image, annotation)``, with the image file named in a `ValueError` (one bad pair among many is
+    otherwise hard to find)."""
+    try:
+        return read(image, annotation)
+    except ValueError as error:
+        raise ValueError(f"{image}: {error}") from error
+
+
+def _validation_pair(image: np.ndarray, truth: np.ndarray, config):
+    """A `ValidationPair`, checked now rather than at the first validation, after training time is spent."""
+    from napari_deepcolor.data import to_channels_first
+    from napari_deepcolor.training import ValidationPair
+
+    channels = to_channels_first(image, config.in_channels)
+    if truth.shape[-2:] != channels.shape[-2:]:
+        raise ValueError(f"its ground truth has shape {truth.shape} but the image has {channels.shape[-2:]} pixels; "
+                         "pair each validation image with its own labels")
+    return ValidationPair(image, truth)
+
+
 def _truth(paths: list[Path]) -> np.ndarray:
     from napari_deepcolor.io import read_annotation, read_mask_stack
 
@@ -404,7 +488,10 @@ def _channels(args: argparse.Namespace) -> int:
 
         first = GENERATORS[args.synthetic](0)[0]
     else:
-        first = read_image(list_images(args.images)[0])
+        images = list_images(args.images)
+        if not images:
+            raise FileNotFoundError(f"no images in {args.images} (tif, png, jpg, ...)")
+        first = read_image(images[0])
     return 3 if first.ndim == 3 and first.shape[-1] in (3, 4) else 1
 
 

@@ -200,6 +200,9 @@ class TrainConfig:
             raise ConfigError(f"halo_weight must be >= 0, got {self.halo_weight}")
         if self.patch_size < 16 or self.batch_size < 1 or self.steps < 0:
             raise ConfigError("patch_size must be >= 16, batch_size >= 1 and steps >= 0")
+        if self.validate_every < 1 or self.checkpoint_every < 1:
+            raise ConfigError(f"validate_every and checkpoint_every must be >= 1 step, got {self.validate_every} and "
+                              f"{self.checkpoint_every}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.orientation_prior < 0 or self.prior_steps < 0:
@@ -273,6 +276,8 @@ def read_recipe(path: str | os.PathLike, options: dict[str, type | None], *, pat
             data = tomllib.load(file)
     except FileNotFoundError:
         raise FileNotFoundError(f"no such recipe file: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; --config takes a recipe file (.toml), e.g. configs/worms.toml") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from error
     flat: dict[str, tuple[Any, str]] = {}

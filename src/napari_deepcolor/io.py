@@ -80,8 +80,8 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 def find_pairs(image_dir: str | os.PathLike, label_dir: str | os.PathLike) -> list[tuple[Path, list[Path]]]:
     """Match images to their annotations by file stem (`annotation_for`).
 
-    An image ``<stem>.<ext>`` matches a label image named ``<stem>_labels.<ext>``, ``<stem>_masks.<ext>`` or
-    ``<stem>.<ext>``, or one mask per object ``<stem>_<NN>.<ext>`` (the BBBC010 layout). Images and labels may share
+    An image ``<stem>.<ext>`` matches a label image named ``<stem>_labels.<ext>`` or ``<stem>_masks.<ext>``, one
+    mask per object ``<stem>_<NN>.<ext>`` (the BBBC010 layout), or ``<stem>.<ext>`` in the labels folder. Images and labels may share
     a folder: a file that is another image's annotation is not an image.
 
     Returns
@@ -101,16 +101,18 @@ def find_pairs(image_dir: str | os.PathLike, label_dir: str | os.PathLike) -> li
 
 
 def annotation_for(stem: str, files: list[Path], *, exclude: Path | None = None) -> list[Path] | None:
-    """The annotation of image ``<stem>`` among ``files`` (except ``exclude``, the image itself): ``<stem>_labels``,
-    ``<stem>_masks`` or ``<stem>``, in that order, so a folder holding both an image and its ``_labels`` file gives
-    the labels; else the per-object masks ``<stem>_<NN>`` in index order. None if there is none."""
+    """The annotation of image ``<stem>`` among ``files`` (except ``exclude``, the image itself): ``<stem>_labels``
+    or ``<stem>_masks``; else the per-object masks ``<stem>_<NN>`` in index order; else ``<stem>``. So a folder
+    holding an image next to its ``_labels`` file or its masks gives those, never the image. None if there is none."""
     files = [p for p in files if p != exclude]
     by_stem = {p.stem: p for p in files}
-    for name in (f"{stem}_labels", f"{stem}_masks", stem):
+    for name in (f"{stem}_labels", f"{stem}_masks"):
         if name in by_stem:
             return [by_stem[name]]
     masks = [(int(m["index"]), p) for p in files if (m := _MASK_NAME.match(p.stem)) and m["stem"] == stem]
-    return [p for _, p in sorted(masks)] or None
+    if masks:
+        return [p for _, p in sorted(masks)]
+    return [by_stem[stem]] if stem in by_stem else None
 
 
 def read_annotation(paths: list[Path]) -> np.ndarray:
