@@ -36,6 +36,8 @@ def test_layouts(shape, dtype, rgb, leading, plane):
         ((30, 40, 2), np.uint8, True, r"3 or 4 channels"),
         ((0, 40), np.uint8, False, r"empty"),
         ((30, 40), np.complex64, False, r"integers or floats.*complex64"),
+        ((256, 256, 2), np.uint8, False, r"last axis .* \(2\) looks like color channels.*Split Stack"),
+        ((5, 7), np.uint8, False, r"each plane is 5 × 7 pixels .*too small"),
     ],
 )
 def test_unsupported_images_say_what_to_do(shape, dtype, rgb, message):

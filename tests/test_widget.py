@@ -458,3 +458,30 @@ def test_a_multiscale_image_is_segmented_at_full_resolution(qtbot, viewer_and_wi
     run_and_wait(qtbot, widget)
     assert ("info", "'pyramid' is multiscale: its full-resolution level is segmented") in notes
     assert result_layers(viewer)["instances"].data.shape == (64, 64)
+
+
+def test_an_image_too_large_for_memory_is_refused_before_any_work(viewer_and_widget, notes, monkeypatch, tiny_model):
+    import collections
+
+    import psutil
+
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(tiny_model)
+    memory = collections.namedtuple("memory", "available")
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: memory(available=10_000))  # 10 kB free
+    widget.run()
+    assert not widget.running
+    (message,) = [m for level, m in notes if level == "error"]
+    assert "needs about" in message and "deepcolor predict" in message
+
+
+def test_a_two_channel_image_is_not_taken_for_a_stack_of_slivers(viewer_and_widget, notes, tiny_model):
+    viewer, widget = viewer_and_widget
+    image = blobs_pair(0)[0]
+    widget._image.value = viewer.add_image(np.stack([image, image], -1), name="two channels")
+    widget.add_model_file(tiny_model)
+    widget.run()
+    assert not widget.running
+    (message,) = [m for level, m in notes if level == "error"]
+    assert "looks like color channels" in message

@@ -363,6 +363,8 @@ class SegmentWidget(Container):
         except ValueError as error:
             self._notify("error", f"cannot segment '{layer.name}': {error}")
             return
+        if not self._fits_in_memory(layer, layout):
+            return
         self._explain_input(layer, data, layout)
         self._cancel = threading.Event()
         labels = getattr(layer, "axis_labels", None)
@@ -384,6 +386,24 @@ class SegmentWidget(Container):
         self._set_running(True)
         self._render_status()
         worker.start()
+
+    def _fits_in_memory(self, layer: Image, layout: StackLayout) -> bool:
+        """Refuse (with a notification) an image whose results cannot fit in the memory that is free now."""
+        from napari_deepcolor.stack import memory_needed
+
+        try:
+            import psutil
+        except ImportError:  # napari brings psutil; without it, MemoryError is still caught later
+            return True
+        needed, free = memory_needed(layout, self._config), psutil.virtual_memory().available
+        if needed <= free:
+            return True
+        megapixels = np.prod(layout.shape) / 1e6
+        self._notify("error", f"'{layer.name}' has {megapixels:,.0f} megapixels: segmenting it here needs about "
+                              f"{needed / 2**30:,.1f} GiB of memory and {free / 2**30:,.1f} GiB are free. Crop it (or "
+                              "segment a few planes), or segment the file out of core from the command line: "
+                              "deepcolor predict (docs/scale.md)")
+        return False
 
     def cancel(self) -> None:
         """Ask the running worker to stop after the current tile (what Cancel does)."""
@@ -449,8 +469,14 @@ class SegmentWidget(Container):
 
         if kind == "event" and isinstance(payload, ModelLoaded):
             run.device, run.load_seconds = payload.device, payload.seconds
-            run.result = StackResult(run.layout, payload.config, self.knobs())
-        elif kind == "event":
+            try:
+                run.result = StackResult(run.layout, payload.config, self.knobs())
+            except MemoryError:
+                self._notify("error", f"segmenting '{run.source}' failed: out of memory for its results: crop it, or "
+                                      "segment the file out of core with deepcolor predict (docs/scale.md)")
+                run.outcome = "failed"
+                self.cancel()
+        elif kind == "event" and run.result is not None:
             run.result.set_knobs(self.knobs(), indices=[])  # the sliders may have moved since the run started
             run.result.add(payload.index, payload.output, payload.plane)
             run.planes += 1
@@ -461,7 +487,7 @@ class SegmentWidget(Container):
             if pbar is not None and n > 1:
                 pbar.set_description(f"Segment {run.source}: plane {run.planes}/{n}")
             self._publish(run, vectors=n == 1)
-        elif kind == "returned":
+        elif kind == "returned" and run.outcome != "failed":  # (failed already: no room for the results)
             run.outcome, message = payload
             if run.outcome == "failed":
                 self._notify("error", f"segmenting '{run.source}' failed: {message}")

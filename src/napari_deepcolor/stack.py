@@ -82,6 +82,10 @@ class StackLayout:
         return np.ndindex(*self.leading)
 
 
+#: Planes narrower than this are refused: a (Y, X, 2) two-channel image is otherwise Y planes of X × 2 pixels.
+MIN_PLANE_SIDE = 8
+
+
 def stack_layout(image: npt.ArrayLike, *, rgb: bool) -> StackLayout:
     """Check that ``image`` can be segmented plane by plane, and say how its axes are read.
 
@@ -101,7 +105,8 @@ def stack_layout(image: npt.ArrayLike, *, rgb: bool) -> StackLayout:
     Raises
     ------
     ValueError
-        Saying what was wrong and what to do: too few or too many axes, an empty image, a non-real dtype.
+        Saying what was wrong and what to do: too few or too many axes, an empty image, a non-real dtype, planes
+        with a side under `MIN_PLANE_SIDE` (channels napari did not read as RGB).
     """
     shape = tuple(int(s) for s in np.shape(image))
     dtype = np.dtype(getattr(image, "dtype", None) or np.asarray(image).dtype)
@@ -121,7 +126,25 @@ def stack_layout(image: npt.ArrayLike, *, rgb: bool) -> StackLayout:
     if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating) or dtype == bool):
         raise ValueError(f"expected an image of integers or floats, got dtype {dtype} (shape {shape}); convert it "
                          "to a real-valued image first")
+    if min(spatial[-2:]) < MIN_PLANE_SIDE:
+        y, x = spatial[-2:]
+        if not rgb and len(spatial) > 2 and x < MIN_PLANE_SIDE:
+            raise ValueError(f"the last axis of shape {shape} ({x}) looks like color channels, so the planes would "
+                             f"be {y} × {x} pixels: split the channels into layers (right-click the layer > Split "
+                             "Stack) and segment one, or open a 3- or 4-channel image as RGB")
+        raise ValueError(f"each plane is {y} × {x} pixels (shape {shape}): too small to segment; planes need at "
+                         f"least {MIN_PLANE_SIDE} pixels along each side")
     return StackLayout(leading=spatial[:-2], plane=(spatial[-2], spatial[-1]), rgb=rgb)
+
+
+def memory_needed(layout: StackLayout, config: ModelConfig) -> int:
+    """Bytes a `StackResult` of ``layout`` keeps for a model of ``config`` (labels, network outputs, colors or
+    foreground, decoding caches), plus one plane's network output in flight: an estimate to refuse what cannot fit
+    before any work starts."""
+    pixels = int(np.prod(layout.shape))
+    channels = config.n_colors if config.method == "coloring" else config.embedding_dims + 1
+    per_pixel = 4 + 4 * channels + 8  # labels, outputs, colors/foreground and the components or seeds
+    return pixels * per_pixel + 2 * 4 * channels * layout.plane[0] * layout.plane[1]
 
 
 @dataclass(frozen=True)
