@@ -275,3 +275,7 @@ def test_the_preset_follows_the_image_until_the_user_picks_one(make_napari_viewe
     widget.image_combo.setCurrentText(viewer.layers[0].name)
     widget.image_combo.setCurrentText("my plant")
     assert widget.preset_combo.currentText() == "E. coli (colony)"
+
+
+def test_the_widget_scrolls_instead_of_growing_past_a_laptop_screen(widget):
+    assert widget.minimumSizeHint().height() < 400  # its content is over 1000 px tall
