@@ -12,7 +12,7 @@ from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, read_header
 from napari_deepcolor.cli import main  # noqa: E402
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig  # noqa: E402
 from napari_deepcolor.data import make_sample  # noqa: E402
-from napari_deepcolor.display import displacement_vectors, embedding_rgb, offset_image  # noqa: E402
+from napari_deepcolor.display import displacement_vectors, embedding_rgb, offset_image, vectors_on_target  # noqa: E402
 from napari_deepcolor.inference import (  # noqa: E402
     Embeddings,
     load_model,
@@ -233,3 +233,16 @@ def test_display_arrays_for_napari():
         offset_image(embeddings, unit=0)
     with pytest.raises(ValueError, match="expected float embeddings"):
         offset_image(embeddings[0], unit=1)
+
+
+def test_vectors_on_target_counts_arrows_ending_in_their_own_instance():
+    labels = np.zeros((20, 20), np.int32)
+    labels[2:8, 2:8], labels[12:18, 12:18] = 1, 2
+    vectors = np.array([[[3, 3], [2, 2]],      # 1 -> 1: on target
+                        [[13, 13], [2, 2]],    # 2 -> 2: on target
+                        [[4, 4], [10, 10]],    # 1 -> 2: off
+                        [[3, 3], [-3, -3]],    # 1 -> background (0, 0): off
+                        [[10, 10], [1, 1]]],   # starts on background: not counted
+                       np.float32)
+    assert vectors_on_target(vectors, labels) == 0.5
+    assert np.isnan(vectors_on_target(vectors[4:], labels))

@@ -485,3 +485,15 @@ def test_a_two_channel_image_is_not_taken_for_a_stack_of_slivers(viewer_and_widg
     assert not widget.running
     (message,) = [m for level, m in notes if level == "error"]
     assert "looks like color channels" in message
+
+
+def test_meaningless_displacement_arrows_are_hidden_and_explained(qtbot, viewer_and_widget, notes):
+    """leaves-semiconv separates leaves by its appearance dimensions: its arrows all run to one corner."""
+    viewer, widget = viewer_and_widget
+    viewer.open_sample("napari-deepcolor", "leaves")
+    widget._image.value = viewer.layers[0]
+    assert widget._model.value == "leaves-semiconv"
+    run_and_wait(qtbot, widget)
+    arrows = result_layers(viewer)["displacements"]
+    assert not arrows.visible
+    assert any("displacement arrows end inside their own object" in m for level, m in notes if level == "info")

@@ -88,6 +88,7 @@ class _Run:
     outcome: str = ""  # "" while running, then done, cancelled or failed
     result: StackResult | None = None
     worker: Any = None
+    vectors_explained: bool = False  # the arrows were hidden as meaningless, and the user told
 
     def summary(self) -> str:
         n = self.layout.n_planes
@@ -540,9 +541,21 @@ class SegmentWidget(Container):
         self._result_layer(run, "instances", Labels, result.labels)
 
     def _publish_vectors(self, run: _Run) -> None:
+        """The displacement arrows, hidden (and said so, once per run) when they do not point into their objects."""
+        from napari_deepcolor.display import vectors_on_target
+
         step = max(8, max(run.layout.plane) // 128)  # at most ~128 arrows along a side
-        self._result_layer(run, "displacements", Vectors, run.result.vectors(step=step), edge_color="yellow",
-                           edge_width=1.0)
+        vectors = run.result.vectors(step=step)
+        on_target = vectors_on_target(vectors, run.result.labels) if len(vectors) else float("nan")
+        meaningful = not on_target < 0.5  # NaN (nothing segmented yet): no verdict
+        layer = self._result_layer(run, "displacements", Vectors, vectors, edge_color="yellow", edge_width=1.0,
+                                   visible=meaningful)
+        if not meaningful and not run.vectors_explained:
+            run.vectors_explained = True
+            layer.visible = False
+            self._notify("info", f"{run.model} separates objects by its appearance dimensions: only "
+                                 f"{on_target:.0%} of its displacement arrows end inside their own object, so the "
+                                 f"'{layer.name}' layer is hidden (they are not object centres for this model)")
 
     def _find_result_layer(self, run: _Run, role: str, kind: type[Layer]) -> Layer | None:
         tag = {"role": role, "source": run.source, "model": run.model}

@@ -96,6 +96,35 @@ def displacement_vectors(embeddings: npt.ArrayLike, *, unit: float, foreground: 
     return np.stack([starts, directions], axis=1).astype(np.float32)
 
 
+def vectors_on_target(vectors: npt.ArrayLike, labels: npt.ArrayLike) -> float:
+    """The fraction of displacement vectors that start in an instance and end in the same one.
+
+    A model whose positional embedding dimensions point at its objects (Ψ_u near the object's centre) scores near 1
+    (the bundled ``ecoli-semiconv``: 0.98 on its sample); one that separates objects by its appearance dimensions
+    alone, with the positional ones nearly constant, scores near 0 (``leaves-semiconv``: 0.0, its arrows all run to
+    one corner), and its arrows say nothing about the objects.
+
+    Parameters
+    ----------
+    vectors : ndarray, shape (N, 2, ndim)
+        napari Vectors data: start positions and displacements, in the axes of ``labels``.
+    labels : ndarray, shape (...), int
+        Instances, 0 = background.
+
+    Returns
+    -------
+    float
+        NaN when no vector starts in an instance.
+    """
+    vectors, labels = np.asarray(vectors, np.float64), np.asarray(labels)
+    limit = np.array(labels.shape) - 1
+    start = np.clip(np.round(vectors[:, 0]).astype(int), 0, limit)
+    end = np.clip(np.round(vectors[:, 0] + vectors[:, 1]).astype(int), 0, limit)
+    at_start, at_end = labels[tuple(start.T)], labels[tuple(end.T)]
+    inside = at_start > 0
+    return float(np.mean(at_end[inside] == at_start[inside])) if inside.any() else float("nan")
+
+
 def embedding_rgb(embeddings: npt.ArrayLike, *, foreground: npt.ArrayLike | None = None,
                   foreground_threshold: float = 0.5) -> np.ndarray:
     """The embeddings projected on their 3 principal components (over the foreground) as an RGB image.
