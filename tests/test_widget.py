@@ -497,3 +497,17 @@ def test_meaningless_displacement_arrows_are_hidden_and_explained(qtbot, viewer_
     arrows = result_layers(viewer)["displacements"]
     assert not arrows.visible
     assert any("displacement arrows end inside their own object" in m for level, m in notes if level == "info")
+
+
+def test_a_run_keeps_the_users_zoom_and_the_sample_opens_readable(qtbot, viewer_and_widget):
+    viewer, widget = viewer_and_widget
+    viewer.open_sample("napari-deepcolor", "worms")
+    image, truth = viewer.layers
+    low, high = image.contrast_limits
+    assert np.mean(image.data > high) < 0.01 and low > image.data.min()  # percentiles, not min/max
+    assert not truth.visible  # the results are not drawn over the ground truth
+    viewer.camera.zoom, viewer.camera.center = 4.0, (0.0, 100.0, 200.0)
+    widget._image.value = image
+    run_and_wait(qtbot, widget)
+    assert viewer.camera.zoom == pytest.approx(4.0)
+    assert tuple(viewer.camera.center)[-2:] == pytest.approx((100.0, 200.0))

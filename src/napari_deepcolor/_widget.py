@@ -582,7 +582,12 @@ class SegmentWidget(Container):
                          metadata={META_KEY: {"role": role, "source": run.source, "model": run.model}}, **style)
             if role == "instances":
                 layer.events.paint.connect(lambda event, layer=layer: self._on_result_painted(layer))
+            # a new layer with another number of axes (the probabilities' color axis) resets napari's view: keep the
+            # user's zoom and position
+            camera = self._viewer.camera
+            zoom, center = camera.zoom, tuple(camera.center)
             self._viewer.add_layer(layer)
+            camera.zoom, camera.center = zoom, center
         else:
             # each of these refreshes the layer (tens of ms at 1024 x 1024): set only what changed
             if not np.array_equal(layer.scale, scale):
