@@ -390,3 +390,23 @@ def test_dask_followed_by_a_folder_takes_it_as_the_images(tmp_path):
     assert _dask_without_address(["predict", "--dask", str(tmp_path), "--output", "o"]) == [
         "predict", "--dask=local", str(tmp_path), "--output", "o"]
     assert _dask_without_address(["predict", "--dask", "tcp://10.0.0.1:8786", "x.tif"])[1] == "--dask"
+
+
+def test_predict_input_mistakes_are_caught_before_the_network_runs(tmp_path, tiny_model, image_file, capsys):
+    channels_first = tmp_path / "cf.tif"
+    tifffile.imwrite(channels_first, np.zeros((3, 32, 32), np.uint8))
+    a_file = tmp_path / "out.txt"
+    a_file.write_text("")
+    base = ["predict", "--model", str(tiny_model), "--device", "cpu"]
+    cases = [
+        ([*base, "--output", str(tmp_path / "o"), str(channels_first)], "channels first?"),
+        ([*base, "--output", str(a_file), str(image_file)], "is a file, not a folder"),
+        ([*base, "--output", str(tmp_path / "o"), "--foreground-threshold", "0", str(image_file)],
+         "--foreground-threshold must be in (0, 1]"),
+        ([*base, "--output", str(tmp_path / "o"), "--min-size", "nan", str(image_file)], "--min-size must be a number"),
+        (["evaluate", str(tmp_path / "nowhere"), str(tmp_path)], "no such folder"),
+    ]
+    for args, message in cases:
+        assert main(args) == 2, message
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err

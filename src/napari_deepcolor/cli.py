@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import re
 import sys
 from collections.abc import Sequence
@@ -207,6 +208,14 @@ def _predict(args: argparse.Namespace) -> int:
             raise ValueError(f"{name} must be >= 1, got {value}")
     if args.workers is not None and args.dask != "local":
         raise ValueError("--workers sets the size of the local dask cluster; use it with --dask without an address")
+    for value, name, low, high in ((args.threshold, "--threshold", 0.0, 1.0),
+                                   (args.foreground_threshold, "--foreground-threshold", 0.0, 1.0)):
+        if value is not None and not low < value <= high:
+            raise ValueError(f"{name} must be in ({low:g}, {high:g}], got {value}")
+    for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance"),
+                        (args.out_of_core_above, "--out-of-core-above")):
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{name} must be a number, got {value}")
     ensure_writable_dir(args.output)
     config, _ = model_info(args.model)
     if config.method == "semiconv":
@@ -276,10 +285,11 @@ def _predict(args: argparse.Namespace) -> int:
             return update
 
         run_jobs(todo, settings, dask=args.dask, workers=args.workers, on_result=on_result, progress=tile_progress)
-    log.info("wrote %d label images to %s", len(todo) - len(failures), args.output)
+    written = len(todo) - len(failures)
+    log.info("wrote %d label image%s to %s", written, "" if written == 1 else "s", args.output)
     if failures:
-        print(f"deepcolor predict: error: {len(failures)} of {len(todo)} images failed (see above); run the same "
-              "command again to retry them", file=sys.stderr)
+        print(f"deepcolor predict: error: {len(failures)} of {len(todo)} images failed (see above); fix what is "
+              "reported and run the same command again: the finished images are skipped", file=sys.stderr)
         return 2
     return 0
 
@@ -499,9 +509,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     from napari_deepcolor.io import annotation_for, list_images, read_labels
     from napari_deepcolor.metrics import evaluate, summarize
 
+    for folder in (args.pred_dir, args.gt_dir):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no such folder: {folder}")
     preds = {p.stem.removesuffix("_labels"): p for p in sorted(args.pred_dir.glob("*_labels.tif"))}
     if not preds:
-        raise FileNotFoundError(f"no <stem>_labels.tif files in {args.pred_dir}")
+        zarr = " (evaluate reads TIFF label images: predict with --output-format tif)" if any(
+            args.pred_dir.glob("*_labels.zarr")) else ""
+        raise FileNotFoundError(f"no <stem>_labels.tif files in {args.pred_dir}{zarr}")
     truths, results = list_images(args.gt_dir), []
     for stem, pred_path in preds.items():
         ann = annotation_for(stem, truths)
@@ -515,7 +530,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not results:
         raise ValueError(f"no prediction in {args.pred_dir} has ground truth in {args.gt_dir}")
     summary = summarize(results)
-    print("mean\t" + "\t".join(f"{k} {v:.3f}" for k, v in summary.items()))
+    print("mean\t" + "\t".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.3f}" for k, v in summary.items()))
     return 0
 
 

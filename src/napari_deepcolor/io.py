@@ -129,6 +129,9 @@ def read_annotation(paths: list[Path]) -> np.ndarray:
 def ensure_writable_dir(directory: str | os.PathLike) -> Path:
     """Create ``directory`` if needed; `PermissionError` saying what to do if it cannot be written."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise PermissionError(f"{directory} is a file, not a folder: the output goes into a folder; choose a folder "
+                              "name")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
