@@ -107,7 +107,7 @@ def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_
     n_colors = inference.model_info("worms")[0].n_colors
     assert layers["probabilities"].data.shape == (n_colors, 520, 696)
     assert layers["instances"].data.shape == layers["colors"].data.shape == (520, 696)
-    assert layers["instances"].name == "worms BBBC010 A01 instances (worms)"
+    assert layers["instances"].name == "worms BBBC010 A01 (worms) instances"
     np.testing.assert_array_equal(layers["instances"].scale, image.scale)
     np.testing.assert_array_equal(layers["instances"].translate, image.translate)
     np.testing.assert_array_equal(layers["probabilities"].scale, [1.0, 0.5, 0.25])
@@ -128,12 +128,12 @@ def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_
 def test_a_user_layer_with_a_result_name_is_left_alone(qtbot, viewer_and_widget, tiny_model):
     viewer, widget = viewer_and_widget
     image = viewer.add_image(blobs_pair(0)[0], name="cells")
-    mine = viewer.add_labels(np.full((48, 48), 7, np.int32), name="cells instances (tiny)")
+    mine = viewer.add_labels(np.full((48, 48), 7, np.int32), name="cells (tiny) instances")
     widget._image.value = image
     widget.add_model_file(tiny_model)
     run_and_wait(qtbot, widget)
-    assert (mine.data == 7).all() and mine.name == "cells instances (tiny)"
-    assert result_layers(viewer)["instances"].name == "cells instances (tiny) [1]"
+    assert (mine.data == 7).all() and mine.name == "cells (tiny) instances"
+    assert result_layers(viewer)["instances"].name == "cells (tiny) instances [1]"
 
 
 def test_painting_on_the_instances_makes_them_the_users_layer(qtbot, viewer_and_widget, spotty_model, notes):
@@ -148,7 +148,7 @@ def test_painting_on_the_instances_makes_them_the_users_layer(qtbot, viewer_and_
     instances.paint((5, 5), 99)  # what the brush does: an undoable edit, napari's paint event
     painted = instances.data.copy()
     assert (painted == 99).any()
-    assert instances.name == "cells instances (spotty) (edited)" and "napari_deepcolor" not in instances.metadata
+    assert instances.name == "cells (spotty) instances (edited)" and "napari_deepcolor" not in instances.metadata
     assert any(level == "info" and "edited by hand" in message for level, message in notes)
     widget._min_size.value = 40  # the sliders now write a new layer
     qtbot.waitUntil(lambda: "instances" in result_layers(viewer), timeout=5000)
@@ -170,8 +170,8 @@ def test_another_model_keeps_the_first_models_results(qtbot, viewer_and_widget, 
     np.testing.assert_array_equal(first.data, shown)
     assert "press Run" in widget._status.value
     run_and_wait(qtbot, widget)
-    names = sorted(layer.name for layer in viewer.layers if layer.name.startswith("cells instances"))
-    assert names == ["cells instances (spotty)", "cells instances (tiny)"]
+    names = sorted(layer.name for layer in viewer.layers if layer.name.endswith(" instances"))
+    assert names == ["cells (spotty) instances", "cells (tiny) instances"]
     np.testing.assert_array_equal(first.data, shown)
 
 

@@ -25,6 +25,7 @@ from napari.layers import Image, Labels, Layer, Vectors
 from napari.qt.threading import create_worker
 from napari.utils import notifications
 from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QSizePolicy
 
 from napari_deepcolor import _user_models
 from napari_deepcolor._sample_data import MODEL_KEY
@@ -158,6 +159,8 @@ class SegmentWidget(Container):
         self._knob_widgets = (self._min_size, self._merge_distance, self._absorb, self._threshold,
                               self._sigma_scale, self._foreground_threshold)
         self.extend([self._image, self._model, self._device, self._run, *self._knob_widgets, self._status])
+        # no taller than its content: a Train / fine-tune dock below it gets the rest of the column
+        self.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
         # Live tuning: the visible plane at once (coalesced per event-loop pass), every plane after a pause.
         self._live_timer = QTimer(self.native, singleShot=True, interval=0)
@@ -578,7 +581,7 @@ class SegmentWidget(Container):
             self._viewer.layers.remove(layer)
             layer = None
         if layer is None:
-            layer = kind(data, name=f"{run.source} {role} ({run.model})", scale=scale, translate=translate,
+            layer = kind(data, name=f"{run.source} ({run.model}) {role}", scale=scale, translate=translate,
                          metadata={META_KEY: {"role": role, "source": run.source, "model": run.model}}, **style)
             if role == "instances":
                 layer.events.paint.connect(lambda event, layer=layer: self._on_result_painted(layer))
