@@ -205,3 +205,31 @@ def test_vectors_are_for_semiconv_only(tiny_model):
     result, _ = run_stack(tiny_model, blobs_pair(0)[0])
     with pytest.raises(ValueError, match="semiconv models only"):
         result.vectors()
+
+
+def test_a_semiconv_plane_keeps_its_clustering_and_decodes_every_knob_move_as_from_scratch():
+    """τ re-numbers the kept clustering, the kernel knobs reuse the k-d tree; each result equals a fresh
+    cluster_embeddings with the same knobs, whatever the order of the moves."""
+    from napari_deepcolor.inference import Embeddings
+    from napari_deepcolor.postprocess import cluster_embeddings
+    from napari_deepcolor.stack import SemiconvPlane
+
+    rng = np.random.default_rng(0)
+    labels = np.zeros((40, 50), np.int32)
+    labels[3:15, 4:20], labels[20:35, 5:12], labels[25:27, 40:42] = 1, 2, 3
+    embeddings = rng.normal(0, 0.2, (3, 40, 50)).astype(np.float32)
+    for k, centre in {1: [0.0, 0.0, 1.0], 2: [2.0, 0.5, 0.0], 3: [0.0, 3.0, 0.0]}.items():
+        embeddings[:, labels == k] += np.asarray(centre, np.float32)[:, None]
+    foreground = np.where(labels > 0, 0.9, 0.1).astype(np.float32) + rng.uniform(0, 0.05, labels.shape).astype(
+        np.float32)
+    e = Embeddings(embeddings=embeddings, foreground=foreground, seeds=foreground, sigma=0.5, unit=1.0)
+    plane = SemiconvPlane(e)
+    knobs = Knobs(min_size=0, merge_distance=0, threshold=0.5, foreground_threshold=0.5, sigma_scale=1.0,
+                  absorb_fragments=False)
+    for change in ({}, {"min_size": 5}, {"threshold": 0.3}, {"min_size": 0}, {"sigma_scale": 0.5},
+                   {"foreground_threshold": 0.92}, {"min_size": 5}, {"foreground_threshold": 0.5}):
+        knobs = knobs.replace(**change)
+        expected = cluster_embeddings(embeddings, foreground, sigma=0.5 * knobs.sigma_scale, seeds=foreground,
+                                      threshold=knobs.threshold, min_size=knobs.min_size,
+                                      foreground_threshold=knobs.foreground_threshold).labels
+        np.testing.assert_array_equal(plane.decode(knobs).labels, expected, err_msg=str(change))

@@ -623,43 +623,91 @@ def cluster_embeddings(
         Wrong shapes or dtypes, NaN or infinite values, ``sigma <= 0``, a threshold outside its range, or a negative
         ``min_size``.
     """
-    emb, mask, confidence = _check_embeddings(embeddings, foreground, seeds, foreground_threshold)
     min_size = _check_threshold("min_size", min_size)
-    if isinstance(sigma, bool) or not isinstance(sigma, Real) or not 0 < sigma < math.inf:
-        raise ValueError(f"expected sigma > 0 (embedding units; a trained model stores it), got {sigma!r}")
-    if isinstance(threshold, bool) or not isinstance(threshold, Real) or not 0 < threshold < 1:
-        raise ValueError(f"expected a kernel threshold in (0, 1), got {threshold!r}")
-    radius = -float(sigma) * math.log(threshold)
-    pixels = np.flatnonzero(mask)
-    points = np.ascontiguousarray(emb.reshape(emb.shape[0], -1)[:, pixels].T, dtype=np.float64)
-    cluster = np.full(len(pixels), -1, dtype=np.intp)
-    kernel_sums, sizes = [], []
-    if len(pixels):
-        tree = cKDTree(points)
-        order = np.argsort(-confidence.ravel()[pixels], kind="stable")
-        for seed in order:
-            if cluster[seed] != -1:
-                continue
-            ball = np.asarray(tree.query_ball_point(points[seed], radius, p=2.0), dtype=np.intp)
-            members = ball[cluster[ball] == -1]
-            cluster[members] = len(sizes)
-            distance = np.sqrt(((points[members] - points[seed]) ** 2).sum(axis=1))
-            kernel_sums.append(float(np.exp(-distance / sigma).sum()))
-            sizes.append(len(members))
-    sizes_a = np.asarray(sizes, dtype=np.float64)
-    kept = sizes_a >= min_size
-    # Number kept clusters in raster order of their first pixel (pixels are in raster order).
-    ids, first = np.unique(cluster, return_index=True)
-    ids, first = ids[ids >= 0], first[ids >= 0]
-    ids = ids[np.argsort(first, kind="stable")]
-    ids = ids[kept[ids]]
-    lut = np.zeros(len(sizes), dtype=np.int32)  # every foreground pixel has a cluster: a seed joins its own ball
-    lut[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
-    labels = np.zeros(mask.shape, dtype=np.int32)
-    labels.ravel()[pixels] = lut[cluster]
-    scores = (np.asarray(kernel_sums)[ids] / np.maximum(sizes_a[ids], 1)).astype(np.float32) if len(ids) \
-        else np.zeros(0, np.float32)
-    return Instances(labels=labels, scores=scores, colors=np.zeros(len(ids), dtype=np.int32))
+    clustering = seeded_clusters(embeddings, foreground, sigma=sigma, threshold=threshold, seeds=seeds,
+                                 foreground_threshold=foreground_threshold)
+    return clustering.instances(min_size)
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """`cluster_embeddings` before τ: every foreground pixel's cluster, each cluster's size and kernel sum.
+
+    τ only drops small clusters at the end (their pixels are used up all the same), so one clustering serves every
+    τ: the Segment widget's τ slider re-numbers it instead of clustering again.
+    """
+
+    shape: tuple[int, ...]
+    pixels: np.ndarray  # (N,) flat indices of the foreground pixels, raster order
+    cluster: np.ndarray  # (N,) intp, the cluster of each foreground pixel
+    sizes: np.ndarray  # (K,) float64
+    kernel_sums: np.ndarray  # (K,) float64, the sum of K_σ(seed, u) over each cluster
+
+    def instances(self, min_size: float = 0.0) -> Instances:
+        """Clusters of at least ``min_size`` pixels, numbered 1..N in raster order of their first pixel."""
+        min_size = _check_threshold("min_size", min_size)
+        kept = self.sizes >= min_size
+        ids, first = np.unique(self.cluster, return_index=True)
+        ids = ids[np.argsort(first, kind="stable")]
+        ids = ids[kept[ids]]
+        lut = np.zeros(len(self.sizes), dtype=np.int32)  # every foreground pixel has a cluster (a seed joins its ball)
+        lut[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
+        labels = np.zeros(self.shape, dtype=np.int32)
+        labels.ravel()[self.pixels] = lut[self.cluster]
+        scores = (self.kernel_sums[ids] / np.maximum(self.sizes[ids], 1)).astype(np.float32)
+        return Instances(labels=labels, scores=scores, colors=np.zeros(len(ids), dtype=np.int32))
+
+
+#: Seeds are looked for in chunks of the confidence order: one numpy test per chunk skips the pixels that earlier
+#: balls took, instead of one Python iteration per foreground pixel.
+_SEED_CHUNK = 4096
+
+
+class SeedSearch:
+    """What `cluster_embeddings` needs that does not depend on σ or the kernel threshold: the foreground pixels,
+    their embeddings in a k-d tree, and the seed order. Built once per foreground threshold, it clusters at any
+    σ and threshold (`clusters`), so those sliders do not rebuild the tree."""
+
+    def __init__(self, embeddings: npt.ArrayLike, foreground: npt.ArrayLike, *, seeds: npt.ArrayLike | None = None,
+                 foreground_threshold: float = 0.5) -> None:
+        emb, mask, confidence = _check_embeddings(embeddings, foreground, seeds, foreground_threshold)
+        self.shape = mask.shape
+        self.pixels = np.flatnonzero(mask)
+        self.points = np.ascontiguousarray(emb.reshape(emb.shape[0], -1)[:, self.pixels].T, dtype=np.float64)
+        self.order = np.argsort(-confidence.ravel()[self.pixels], kind="stable")
+        self.tree = cKDTree(self.points) if len(self.pixels) else None
+
+    def clusters(self, *, sigma: float, threshold: float) -> Clustering:
+        """Seeded growing (`cluster_embeddings`) at this σ and kernel threshold, before τ."""
+        if isinstance(sigma, bool) or not isinstance(sigma, Real) or not 0 < sigma < math.inf:
+            raise ValueError(f"expected sigma > 0 (embedding units; a trained model stores it), got {sigma!r}")
+        if isinstance(threshold, bool) or not isinstance(threshold, Real) or not 0 < threshold < 1:
+            raise ValueError(f"expected a kernel threshold in (0, 1), got {threshold!r}")
+        radius = -float(sigma) * math.log(threshold)
+        points, order = self.points, self.order
+        cluster = np.full(len(self.pixels), -1, dtype=np.intp)
+        kernel_sums, sizes = [], []
+        for start in range(0, len(order), _SEED_CHUNK):
+            chunk = order[start : start + _SEED_CHUNK]
+            for seed in chunk[cluster[chunk] == -1]:
+                if cluster[seed] != -1:  # taken by a ball grown from an earlier seed of this chunk
+                    continue
+                ball = np.asarray(self.tree.query_ball_point(points[seed], radius, p=2.0), dtype=np.intp)
+                members = ball[cluster[ball] == -1]
+                cluster[members] = len(sizes)
+                distance = np.sqrt(((points[members] - points[seed]) ** 2).sum(axis=1))
+                kernel_sums.append(float(np.exp(-distance / sigma).sum()))
+                sizes.append(len(members))
+        return Clustering(shape=self.shape, pixels=self.pixels, cluster=cluster,
+                          sizes=np.asarray(sizes, dtype=np.float64),
+                          kernel_sums=np.asarray(kernel_sums, dtype=np.float64))
+
+
+def seeded_clusters(embeddings: npt.ArrayLike, foreground: npt.ArrayLike, *, sigma: float, threshold: float = 0.5,
+                    seeds: npt.ArrayLike | None = None, foreground_threshold: float = 0.5) -> Clustering:
+    """The seeded growing of `cluster_embeddings` (same parameters but τ), kept for any τ (`Clustering`)."""
+    search = SeedSearch(embeddings, foreground, seeds=seeds, foreground_threshold=foreground_threshold)
+    return search.clusters(sigma=sigma, threshold=threshold)
 
 
 def _check_embeddings(embeddings: npt.ArrayLike, foreground: npt.ArrayLike, seeds: npt.ArrayLike | None,

@@ -27,7 +27,7 @@ from napari_deepcolor.config import ModelConfig
 
 if TYPE_CHECKING:
     from napari_deepcolor.inference import Embeddings, LoadedModel
-    from napari_deepcolor.postprocess import Instances
+    from napari_deepcolor.postprocess import Clustering, Instances, SeedSearch
 
 __all__ = [
     "Cancelled",
@@ -217,15 +217,27 @@ class SemiconvPlane:
 
     def __init__(self, embeddings: Embeddings) -> None:
         self.embeddings = embeddings
+        self._search: tuple[float, SeedSearch] | None = None
+        self._clustering: tuple[tuple[float, float, float], Clustering] | None = None
 
     def decode(self, knobs: Knobs) -> Instances:
-        """Instances by `cluster_embeddings` with the knobs' τ, seed threshold, foreground threshold and σ scale."""
-        from napari_deepcolor.postprocess import cluster_embeddings
+        """Instances by `cluster_embeddings` with the knobs' τ, seed threshold, foreground threshold and σ scale.
+
+        What the last knobs computed is kept: the k-d tree of the foreground embeddings (per foreground threshold)
+        and the clustering (per seed threshold and σ scale), so moving τ only re-numbers clusters (tens of ms a
+        megapixel) and the kernel knobs do not rebuild the tree."""
+        from napari_deepcolor.postprocess import SeedSearch
 
         e = self.embeddings
-        return cluster_embeddings(e.embeddings, e.foreground, sigma=e.sigma * knobs.sigma_scale, seeds=e.seeds,
-                                  threshold=knobs.threshold, min_size=knobs.min_size,
-                                  foreground_threshold=knobs.foreground_threshold)
+        if self._search is None or self._search[0] != knobs.foreground_threshold:
+            self._search = knobs.foreground_threshold, SeedSearch(e.embeddings, e.foreground, seeds=e.seeds,
+                                                                  foreground_threshold=knobs.foreground_threshold)
+            self._clustering = None
+        key = (knobs.threshold, knobs.sigma_scale, knobs.foreground_threshold)
+        if self._clustering is None or self._clustering[0] != key:
+            self._clustering = key, self._search[1].clusters(sigma=e.sigma * knobs.sigma_scale,
+                                                             threshold=knobs.threshold)
+        return self._clustering[1].instances(knobs.min_size)
 
     def vectors(self, knobs: Knobs, *, step: int) -> np.ndarray:
         """Displacement vectors ``(N, 2, 2)`` of foreground pixels sampled every ``step`` pixels (napari Vectors)."""
