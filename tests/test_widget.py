@@ -312,6 +312,16 @@ def test_rgb_input_to_a_gray_model_is_averaged_with_a_notification(qtbot, viewer
     assert result_layers(viewer)["instances"].data.shape == (40, 50)
 
 
+def test_rgba_input_to_an_rgb_model_says_the_alpha_is_ignored(qtbot, viewer_and_widget, notes):
+    viewer, widget = viewer_and_widget
+    rgba = np.random.default_rng(0).integers(0, 255, (48, 48, 4), dtype=np.uint8)
+    widget._image.value = viewer.add_image(rgba, name="leaf", rgb=True)
+    widget._model.value = "leaves-semiconv"
+    run_and_wait(qtbot, widget)
+    assert ("info", "'leaf' is RGBA: the model leaves-semiconv uses its RGB channels, the alpha channel is "
+                    "ignored") in notes
+
+
 # -- bad input: a notification saying what to do, and the widget stays usable --------------------------------------
 
 

@@ -424,6 +424,9 @@ class SegmentWidget(Container):
             alpha = " (alpha ignored)" if data.shape[-1] == 4 else ""
             self._notify("info", f"'{layer.name}' is RGB{alpha} and the model {model} takes gray images: its "
                                  "channels are averaged into one gray image")
+        elif layout.rgb and data.shape[-1] == 4:
+            self._notify("info", f"'{layer.name}' is RGBA: the model {model} uses its RGB channels, the alpha channel "
+                                 "is ignored")
         elif not layout.rgb and self._config.in_channels == 3:
             self._notify("info", f"'{layer.name}' is gray and the model {model} takes RGB images: the gray "
                                  "image is used for all three channels")
