@@ -58,13 +58,13 @@ def time_in_viewer(probs, config, tau, tau2, repeats):
     from napari_deepcolor._widget import SegmentWidget, _Run
 
     viewer = napari.Viewer(show=True)
-    viewer.add_image(probs[0], name="image")
+    image = viewer.add_image(probs[0], name="image")
     widget = SegmentWidget(viewer)
     viewer.window.add_dock_widget(widget)
     widget._min_size.value, widget._merge_distance.value = tau, config.merge_distance
     layout = stack_layout(probs[0], rgb=False)
-    run = _Run(source="image", layout=layout, scale=np.ones(2), translate=np.zeros(2), model="synthetic",
-               device="cpu", planes=1, outcome="done")
+    run = _Run(source="image", source_layer=image, layout=layout, scale=np.ones(2), translate=np.zeros(2),
+               model="synthetic", device="cpu", planes=1, outcome="done")
     run.result = StackResult(layout, config, widget.knobs())
     run.result.add((), probs, ColoringPlane(probs))
     widget._shown = run

@@ -521,3 +521,52 @@ def test_a_run_keeps_the_users_zoom_and_the_sample_opens_readable(qtbot, viewer_
     run_and_wait(qtbot, widget)
     assert viewer.camera.zoom == pytest.approx(4.0)
     assert tuple(viewer.camera.center)[-2:] == pytest.approx((100.0, 200.0))
+
+
+def test_a_brush_stroke_never_leaks_into_the_next_instances_layer(qtbot, viewer_and_widget, spotty_model):
+    """napari's brush paints inside block_history: the paint event comes after the data changed."""
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(spotty_model)
+    widget._min_size.value = 0
+    run_and_wait(qtbot, widget)
+    mine = result_layers(viewer)["instances"]
+    with mine.block_history():
+        mine.paint((5, 5), 99)
+    assert (mine.data == 99).any() and mine.name.endswith("(edited)")
+    assert not (widget._shown.result.labels == 99).any()  # what the next layer (or the next plane of a stack) shows
+    widget._min_size.value = 1
+    qtbot.waitUntil(lambda: "instances" in result_layers(viewer), timeout=5000)
+    assert not (result_layers(viewer)["instances"].data == 99).any()
+
+
+def test_a_duplicated_result_layer_is_the_users(qtbot, viewer_and_widget, spotty_model):
+    """Layers > Duplicate copies the metadata tag; the widget still writes only to the layers it made."""
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(spotty_model)
+    widget._min_size.value = 0
+    run_and_wait(qtbot, widget)
+    original = result_layers(viewer)["instances"]
+    copy = viewer.add_labels(original.data.copy(), name="my copy", metadata=dict(original.metadata))
+    viewer.layers.move(viewer.layers.index(copy), 0)  # below the original: found first by a tag search
+    copy.data[:5, :5] = 99
+    kept = copy.data.copy()
+    widget._min_size.value = 40
+    qtbot.wait(100)
+    np.testing.assert_array_equal(copy.data, kept)
+
+
+def test_the_last_and_best_checkpoints_of_a_run_get_their_own_layers(qtbot, viewer_and_widget, spotty_model,
+                                                                     tmp_path):
+    import shutil
+
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    (tmp_path / "run1").mkdir()
+    for name in ("last", "best"):
+        shutil.copy(spotty_model, tmp_path / "run1" / f"{name}.safetensors")
+        widget.add_model_file(tmp_path / "run1" / f"{name}.safetensors")
+        run_and_wait(qtbot, widget)
+    names = sorted(layer.name for layer in viewer.layers if layer.name.endswith(" instances"))
+    assert names == ["cells (run1 best) instances", "cells (run1) instances"]

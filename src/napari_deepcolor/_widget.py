@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,7 +79,8 @@ class _Run:
     layout: StackLayout
     scale: np.ndarray
     translate: np.ndarray
-    model: str
+    model: str  # its short name, in layer names
+    model_path: str = ""  # the bundled name or file: what tells result layers apart
     axis_labels: tuple[str, ...] | None = None  # the image's (napari >= 0.6 layers have them)
     start: float = field(default_factory=time.perf_counter)
     device: str = ""
@@ -128,6 +130,8 @@ class SegmentWidget(Container):
         self._model_text = ""
         self._model_chosen = False  # the user picked a model: the image no longer suggests one
         self._suggesting = False
+        #: the result layers this widget made (a duplicated layer carries their metadata tag but is the user's)
+        self._own_layers: weakref.WeakSet[Layer] = weakref.WeakSet()
 
         self._image = ComboBox(label="image", choices=self._image_choices,
                                tooltip="The image to segment: 2D gray or RGB(A), or a stack of 2D planes (time, z)")
@@ -225,14 +229,17 @@ class SegmentWidget(Container):
 
     def _model_name(self, value: str) -> str:
         """A short name for a model choice, as in layer names and the status line: the bundled or trained name, else
-        the file's stem (its folder's name for ``last`` / ``best``, as ``deepcolor train`` names them)."""
+        the file's stem (its folder's name for the ``last.safetensors`` of ``deepcolor train``, ``<folder> best``
+        for its ``best.safetensors``)."""
         if value in bundled_models():
             return value
         for name in _user_models.names():
             if str(_user_models.path(name)) == value:
                 return name
         path = Path(value)
-        return path.parent.name if path.stem in ("last", "best") and path.parent.name else path.stem
+        if path.stem in ("last", "best") and path.parent.name:
+            return path.parent.name if path.stem == "last" else f"{path.parent.name} best"
+        return path.stem
 
     def _restore_model_choice(self) -> None:
         with self._model.changed.blocked():
@@ -374,6 +381,7 @@ class SegmentWidget(Container):
         labels = getattr(layer, "axis_labels", None)
         run = _Run(source=layer.name, source_layer=layer, layout=layout, scale=np.asarray(layer.scale, float),
                    translate=np.asarray(layer.translate, float), model=self._model_name(str(self._model_value)),
+                   model_path=str(self._model_value),
                    axis_labels=None if labels is None else tuple(labels))
         # An exception is a bug (expected failures come back as messages): the "errored" handler shows napari's error
         # notification with its traceback; connecting it here keeps the worker from re-raising it in the event loop.
@@ -485,7 +493,15 @@ class SegmentWidget(Container):
                 self.cancel()
         elif kind == "event" and run.result is not None:
             run.result.set_knobs(self.knobs(), indices=[])  # the sliders may have moved since the run started
-            run.result.add(payload.index, payload.output, payload.plane)
+            try:
+                run.result.add(payload.index, payload.output, payload.plane)
+            except MemoryError:
+                self._notify("error", f"segmenting '{run.source}' stopped: out of memory after {run.planes} planes, "
+                                      "which are kept: crop the image or segment fewer planes, or use deepcolor "
+                                      "predict (docs/scale.md)")
+                self.cancel()
+                self._render_status()
+                return
             run.planes += 1
             run.predict_seconds += payload.seconds
             n = run.layout.n_planes
@@ -564,11 +580,15 @@ class SegmentWidget(Container):
                                  f"'{layer.name}' layer is hidden (they are not object centres for this model)")
 
     def _find_result_layer(self, run: _Run, role: str, kind: type[Layer]) -> Layer | None:
-        tag = {"role": role, "source": run.source, "model": run.model}
+        tag = self._tag(run, role)
         for layer in self._viewer.layers:
-            if layer.metadata.get(META_KEY) == tag and type(layer) is kind:
+            if layer.metadata.get(META_KEY) == tag and type(layer) is kind and layer in self._own_layers:
                 return layer
         return None
+
+    @staticmethod
+    def _tag(run: _Run, role: str) -> dict[str, str]:
+        return {"role": role, "source": run.source, "model": run.model_path}
 
     def _result_layer(self, run: _Run, role: str, kind: type[Layer], data: np.ndarray, *,
                       leading_axis: bool = False, **style: Any) -> Layer:
@@ -585,7 +605,8 @@ class SegmentWidget(Container):
             layer = None
         if layer is None:
             layer = kind(data, name=f"{run.source} ({run.model}) {role}", scale=scale, translate=translate,
-                         metadata={META_KEY: {"role": role, "source": run.source, "model": run.model}}, **style)
+                         metadata={META_KEY: self._tag(run, role)}, **style)
+            self._own_layers.add(layer)
             if role == "instances":
                 layer.events.paint.connect(lambda event, layer=layer: self._on_result_painted(layer))
             # a new layer with another number of axes (the probabilities' color axis) resets napari's view: keep the
@@ -612,11 +633,17 @@ class SegmentWidget(Container):
         if META_KEY not in layer.metadata:
             return
         layer.metadata = {k: v for k, v in layer.metadata.items() if k != META_KEY}
+        self._own_layers.discard(layer)
         for run in (self._shown, self._active, self._last):  # the layer shares its array with the run's result
             if run is not None and run.result is not None and run.result.labels is layer.data:
-                run.result.labels = run.result.labels.copy()
+                # a new array for the result, decoded afresh (napari's brush has written the stroke before the
+                # event: a copy would carry it into the next instances layer)
+                run.result.labels = np.zeros_like(run.result.labels)
+                run.result.set_knobs(run.result.knobs)
         old = layer.name
         layer.name = f"{old} (edited)"
+        if self._closed:  # the layer is the user's all the same; no widget to update
+            return
         self._image.reset_choices()
         self._notify("info", f"'{old}' was edited by hand, so it is now your layer '{layer.name}': the sliders and "
                              "Run no longer change it (they write a new instances layer). Use it to fine-tune a "

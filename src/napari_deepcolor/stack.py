@@ -142,8 +142,14 @@ def memory_needed(layout: StackLayout, config: ModelConfig) -> int:
     foreground, decoding caches), plus one plane's network output in flight: an estimate to refuse what cannot fit
     before any work starts."""
     pixels = int(np.prod(layout.shape))
-    channels = config.n_colors if config.method == "coloring" else config.embedding_dims + 1
-    per_pixel = 4 + 4 * channels + 8  # labels, outputs, colors/foreground and the components or seeds
+    if config.method == "coloring":
+        channels = config.n_colors
+        per_pixel = 4 + 4 * channels + 1 + 8  # labels, probabilities, colors, the components cache
+    else:
+        channels = config.embedding_dims + 2
+        # labels, embeddings + foreground + seeds, the foreground layer, and (every pixel foreground, at worst) the
+        # kept k-d tree search: float64 points, pixel, order and cluster indices, the tree's own index
+        per_pixel = 4 + 4 * channels + 4 + 8 * config.embedding_dims + 4 * 8 + 8
     return pixels * per_pixel + 2 * 4 * channels * layout.plane[0] * layout.plane[1]
 
 
