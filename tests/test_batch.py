@@ -46,11 +46,12 @@ def test_find_images_from_files_folders_and_patterns(plates):
 def test_a_folder_does_not_give_the_annotations_or_outputs_of_its_images(plates, tmp_path):
     """A user's labels next to their image, and an earlier run's outputs, are not images to segment."""
     folder = plates / "p1"
-    for name in ("w0_labels.tif", "w0_probs.tif", "w1_01.tif", "w1_02.tif"):
+    for name in ("w0_labels.tif", "w0_probs.tif", "w1_masks.tif"):
         tifffile.imwrite(folder / name, np.zeros((8, 8), np.uint8))
     assert [p.name for p in find_images([folder])] == ["w0.tif", "w1.tif"]
     assert [p.name for p in find_images([str(folder / "*.tif")])] == ["w0.tif", "w1.tif"]
     assert [p.name for p in find_images([folder / "w0_labels.tif"])] == ["w0_labels.tif"]  # named: segmented
+    assert "w0_labels.tif" in [p.name for p in find_images([folder, folder / "w0_labels.tif"])]
     # an output folder inside the input tree, found by a recursive pattern on the rerun
     (plates / "p2" / "seg").mkdir()
     tifffile.imwrite(plates / "p2" / "seg" / "w2_labels.tif", np.zeros((8, 8), np.uint8))

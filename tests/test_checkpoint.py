@@ -149,3 +149,14 @@ def test_average_of_checkpoints_is_the_mean_of_their_weights(tmp_path):
         average_checkpoints([paths[0], other])
     with pytest.raises(ValueError, match="at least one"):
         average_checkpoints([])
+
+
+def test_weights_without_batch_norm_step_counters_load_as_torch_allows(tmp_path):
+    state = {k: v for k, v in create_model(CONFIG).state_dict().items() if not k.endswith("num_batches_tracked")}
+    path = save_checkpoint(tmp_path / "m.safetensors", Checkpoint(CONFIG, state, {}))
+    load_model(path)  # torch's strict load fills the counters in; so does load_weights
+    broken = dict(state)
+    broken.pop(next(iter(broken)))
+    path = save_checkpoint(tmp_path / "broken.safetensors", Checkpoint(CONFIG, broken, {}))
+    with pytest.raises(CheckpointError, match="1 tensors missing"):
+        load_model(path)

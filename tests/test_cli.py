@@ -68,8 +68,9 @@ def test_evaluate_prefers_the_labels_file_over_an_image_of_the_same_stem(tmp_pat
     assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt")]) == 0
     assert "ap50 1.000" in capsys.readouterr().out
 
-def test_evaluate_takes_the_masks_over_an_image_of_the_same_stem(tmp_path, capsys):
-    """The BBBC010 layout in one folder: the image next to one mask per object."""
+def test_evaluate_warns_when_an_image_sits_next_to_its_masks(tmp_path, capsys, caplog):
+    """The BBBC010 layout in one folder: the image next to one mask per object. The bare stem is taken (in a labels
+    folder it is a label image, and <stem>_2 may be the next image of a series), with a warning naming it."""
     image, gt = blobs_pair(0)
     (tmp_path / "pred").mkdir()
     (tmp_path / "gt").mkdir()
@@ -78,7 +79,25 @@ def test_evaluate_takes_the_masks_over_an_image_of_the_same_stem(tmp_path, capsy
     for k in range(1, gt.max() + 1):
         tifffile.imwrite(tmp_path / "gt" / f"a_{k:02d}.tif", ((gt == k) * 255).astype(np.uint8))
     assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt")]) == 0
-    assert "ap50 1.000" in capsys.readouterr().out
+    assert "a.tif is used as the label image (if it is the image, move it out" in caplog.text
+    (tmp_path / "gt" / "a.tif").unlink()  # moved away, as the warning says: the masks are the truth
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt")]) == 0
+    assert "ap50 1.000" in capsys.readouterr().out.splitlines()[-2]
+
+
+def test_a_numbered_series_is_not_taken_for_masks(tmp_path):
+    """scan.tif, scan_2.tif, scan_3.tif: three images (and three label images), not one image and its masks."""
+    from napari_deepcolor.batch import find_images
+    from napari_deepcolor.io import find_pairs
+
+    for folder in ("images", "labels"):
+        (tmp_path / folder).mkdir()
+        for name in ("scan", "scan_2", "scan_3"):
+            tifffile.imwrite(tmp_path / folder / f"{name}.tif", np.zeros((16, 16), np.uint8))
+    assert [p.name for p in find_images([tmp_path / "images"])] == ["scan.tif", "scan_2.tif", "scan_3.tif"]
+    pairs = find_pairs(tmp_path / "images", tmp_path / "labels")
+    assert [(image.stem, [p.stem for p in labels]) for image, labels in pairs] == [
+        ("scan", ["scan"]), ("scan_2", ["scan_2"]), ("scan_3", ["scan_3"])]
 
 
 def test_predict_into_the_input_folder_leaves_the_users_labels_alone(tmp_path, tiny_model):
@@ -91,6 +110,20 @@ def test_predict_into_the_input_folder_leaves_the_users_labels_alone(tmp_path, t
     assert main([*args, "--overwrite"]) == 2
     assert (tmp_path / "a_labels.tif").read_bytes() == before
     assert sorted(p.name for p in tmp_path.glob("*.tif")) == ["a.tif", "a_labels.tif"]
+
+
+def test_predict_into_the_image_folder_can_be_run_again(tmp_path, tiny_model):
+    """Its own outputs carry its TIFF Software tag: a rerun skips them, --overwrite redoes them."""
+    image = blobs_pair(0)[0]
+    for name in ("a", "b"):
+        tifffile.imwrite(tmp_path / f"{name}.tif", (image * 1000).astype(np.uint16))
+    args = ["predict", "--model", str(tiny_model), "--output", str(tmp_path), "--device", "cpu", "--min-size", "0",
+            str(tmp_path)]
+    assert main(args) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.tif")) == ["a.tif", "a_labels.tif", "b.tif", "b_labels.tif"]
+    (tmp_path / "b_labels.tif").unlink()  # an interrupted batch
+    assert main(args) == 0 and (tmp_path / "b_labels.tif").exists()
+    assert main([*args, "--overwrite"]) == 0
 
 
 def test_train_from_folders_then_predict_with_the_result(tmp_path):
@@ -403,6 +436,7 @@ def test_predict_input_mistakes_are_caught_before_the_network_runs(tmp_path, tin
         ([*base, "--output", str(a_file), str(image_file)], "is a file, not a folder"),
         ([*base, "--output", str(tmp_path / "o"), "--foreground-threshold", "0", str(image_file)],
          "--foreground-threshold must be in (0, 1]"),
+        ([*base, "--output", str(tmp_path / "o"), "--threshold", "1", str(image_file)], "--threshold must be in (0, 1)"),
         ([*base, "--output", str(tmp_path / "o"), "--min-size", "nan", str(image_file)], "--min-size must be a number"),
         (["evaluate", str(tmp_path / "nowhere"), str(tmp_path)], "no such folder"),
     ]
@@ -410,3 +444,27 @@ def test_predict_input_mistakes_are_caught_before_the_network_runs(tmp_path, tin
         assert main(args) == 2, message
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
+
+
+def test_resume_needs_only_the_run_itself_and_keeps_its_settings(tmp_path):
+    """--resume starts from OUTPUT/last.safetensors: the --init file may be gone, and options not given keep the
+    run's own values (its scale), not the command line's defaults."""
+    import shutil
+
+    from napari_deepcolor.checkpoint import read_header
+
+    data = _pairs(tmp_path)
+    assert main(["train", *data, *TINY, "--steps", "1", "--scale", "0.5", "--output", str(tmp_path / "a")]) == 0
+    ft = ["train", *data, "--patch-size", "32", "--batch-size", "2", "--margin", "2", "--device", "cpu",
+          "--init", str(tmp_path / "a" / "last.safetensors"), "--output", str(tmp_path / "b")]
+    assert main([*ft, "--steps", "1"]) == 0
+    shutil.rmtree(tmp_path / "a")
+    assert main([*ft, "--steps", "2", "--resume"]) == 0
+    config, metadata = read_header(tmp_path / "b" / "last.safetensors")
+    assert metadata["step"] == 2 and config.scale == 0.5
+
+
+def test_dask_local_is_still_an_address():
+    from napari_deepcolor.cli import _dask_without_address
+
+    assert _dask_without_address(["predict", "--dask", "local", "x.tif"])[1:3] == ["--dask", "local"]

@@ -279,3 +279,17 @@ def test_the_preset_follows_the_image_until_the_user_picks_one(make_napari_viewe
 
 def test_the_widget_scrolls_instead_of_growing_past_a_laptop_screen(widget):
     assert widget.minimumSizeHint().height() < 400  # its content is over 1000 px tall
+
+
+def test_a_knob_the_user_set_survives_choosing_another_image(make_napari_viewer):
+    viewer = make_napari_viewer()
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    viewer.add_image(np.zeros((32, 32), np.uint8), name="gray")
+    viewer.add_image(np.zeros((32, 32, 3), np.uint8), name="plant", rgb=True)
+    widget.reset_choices()
+    widget.image_combo.setCurrentText("gray")
+    widget.knobs["steps"].setValue(1234)
+    widget.knobs["steps"].editingFinished.emit()  # what typing a value and leaving the box sends
+    widget.image_combo.setCurrentText("plant")
+    assert widget.knobs["steps"].value() == 1234 and widget.preset_combo.currentText() == "C. elegans (worms)"

@@ -226,6 +226,8 @@ class TrainWidget(QWidget):
                 knob.setSingleStep(1e-4 if f.name == "learning_rate" else 0.1)
             knob.setToolTip(TOOLTIPS[f.name])
             self.knobs[f.name] = knob
+            # a knob the user set is a choice: the image no longer picks the preset (which would reset it)
+            (knob.clicked if isinstance(knob, QCheckBox) else knob.editingFinished).connect(self._user_chose)
             form.addRow(f.name.replace("_", " "), knob)
         layout.addWidget(model)
 
@@ -320,7 +322,8 @@ class TrainWidget(QWidget):
         self._model_chosen = True
 
     def _suggest_preset(self, image_name: str) -> None:
-        """Until the user picks a preset or a start, follow the image like the Segment widget: a sample's own model
+        """Until the user picks a preset or a start or sets a knob, follow the image like the Segment widget: a
+        sample's own model
         (`MODEL_KEY` in its metadata) selects its preset; else an RGB image selects the leaves preset, and a gray
         one leaves it for the C. elegans preset."""
         from napari.layers import Image

@@ -111,8 +111,8 @@ class JobResult:
 
 
 #: ``<stem>_labels``, ``_masks``, ``_probs``, ...: what predict writes and how annotations are named, next to image
-#: ``<stem>``; ``<stem>_<NN>`` is a per-object mask (`napari_deepcolor.io.annotation_for`).
-_DERIVED_NAME = re.compile(r"^(?P<stem>.+)_(?:labels|masks|probs|embeddings|foreground|seeds|\d+)$")
+#: ``<stem>``. (Not ``<stem>_<NN>``: per-object masks are named so, but so is a numbered series of images.)
+_DERIVED_NAME = re.compile(r"^(?P<stem>.+)_(?:labels|masks|probs|embeddings|foreground|seeds)$")
 
 
 def find_images(specs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -120,8 +120,8 @@ def find_images(specs: Sequence[str | os.PathLike]) -> list[Path]:
     (``*``, ``?``, ``[...]``; ``**`` recurses). Order: as given, each folder or pattern sorted; duplicates dropped.
 
     A folder or pattern does not give the files derived from one of the images found (``<stem>_labels``,
-    ``<stem>_probs``, ``<stem>_01``, ... next to ``<stem>``: annotations, or outputs of an earlier run), so a rerun
-    never segments its own outputs nor a user's labels; they are logged. Files named one by one are all kept.
+    ``<stem>_masks``, ``<stem>_probs``, ... next to ``<stem>``: annotations, or outputs of an earlier run), so a
+    rerun never segments its own outputs nor a user's labels; they are logged. Files named one by one are all kept.
 
     Raises
     ------
@@ -130,10 +130,12 @@ def find_images(specs: Sequence[str | os.PathLike]) -> list[Path]:
     """
     found: list[Path] = []
     listed: set[Path] = set()
+    named: set[Path] = set()
     for spec in specs:
         path = Path(spec)
         if _is_image(path):
             found.append(path)
+            named.add(path)
         elif path.is_dir():
             images = sorted(p for p in path.iterdir() if _is_image(p))
             if not images:
@@ -153,7 +155,8 @@ def find_images(specs: Sequence[str | os.PathLike]) -> list[Path]:
             raise FileNotFoundError(f"no such image file, folder or pattern: {path}")
     found = list(dict.fromkeys(found))
     stems = {p.stem for p in found}
-    derived = [p for p in found if p in listed and (m := _DERIVED_NAME.match(p.stem)) and m["stem"] in stems]
+    derived = [p for p in found if p in listed and p not in named and (m := _DERIVED_NAME.match(p.stem))
+               and m["stem"] in stems]
     if derived:
         log.info("not segmenting %d file(s) named after another image (annotations or earlier outputs: %s%s); name "
                  "them one by one to segment them", len(derived), ", ".join(p.name for p in derived[:3]),
@@ -178,11 +181,12 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
     ValueError
         Two images with the same stem (their outputs would collide), an out-of-core image with ``save_probs`` or
         with a semi-convolutional model (``method``), an unknown output format, an output that is one of the
-        ``images``, or an output that exists already in the image's own folder (a user's ``<stem>_labels`` file
-        there is never taken as done, nor overwritten).
+        ``images``, or an existing output that ``deepcolor predict`` did not write (`io.written_by_predict`: a
+        user's ``<stem>_labels`` file is never taken as done, nor overwritten).
     """
     from napari_deepcolor.large import image_shape
 
+    images = list(images)
     if settings.output_format not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {settings.output_format!r}; choose one of {list(OUTPUT_FORMATS)}")
     jobs, seen = [], {}
@@ -211,15 +215,17 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
             names = ("embeddings", "foreground", "seeds") if method == "semiconv" else ("probs",)
             extras = tuple(output / f"{stem}_{name}.tif" for name in names)
         jobs.append(Job(image, output / f"{stem}_labels.{settings.output_format}", extras, large))
-    inputs = {image.resolve(): image for image in images}
+    from napari_deepcolor.io import written_by_predict
+
+    inputs = {job.image.resolve(): job.image for job in jobs}
     for job in jobs:
         for path in job.outputs:
             if path.resolve() in inputs:
                 raise ValueError(f"the output {path} would overwrite the input {inputs[path.resolve()]}; choose "
                                  "another --output folder")
-            if path.exists() and path.parent.resolve() == job.image.parent.resolve():
-                raise ValueError(f"{path.name} already exists next to {job.image.name}: it may be your annotation, so "
-                                 "it is neither taken as done nor overwritten; write the outputs to another --output "
+            if path.exists() and not written_by_predict(path):
+                raise ValueError(f"{path} exists and was not written by deepcolor predict (your annotation?), so it "
+                                 "is neither taken as done nor overwritten; write the outputs to another --output "
                                  "folder (or move that file away)")
     return jobs
 
@@ -257,7 +263,7 @@ def cached_model(settings: Settings) -> LoadedModel:
 def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], None] | None = None) -> JobResult:
     """Segment one image and write its outputs atomically. Runs here or on a dask worker."""
     from napari_deepcolor.inference import segment
-    from napari_deepcolor.io import read_image, write_array, write_labels
+    from napari_deepcolor.io import PREDICT_SOFTWARE, read_image, write_array, write_labels
     from napari_deepcolor.large import segment_large, write_label_blocks
 
     start = time.perf_counter()
@@ -283,15 +289,15 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
     instances, output = segment(model, read_image(job.image), progress=progress, **knobs)
     if settings.save_probs and model.config.method == "semiconv":
         for path, array in zip(job.extras, (output.embeddings, output.foreground, output.seeds)):
-            write_array(path, array)
+            write_array(path, array, software=PREDICT_SOFTWARE)
     elif settings.save_probs:
-        write_array(job.extras[0], output)
+        write_array(job.extras[0], output, software=PREDICT_SOFTWARE)
     # labels last: they mark the job finished
     if job.labels.suffix == ".zarr":
         write_label_blocks(job.labels, instances.labels.shape, instances.n_instances,
-                           lambda region: instances.labels[region])
+                           lambda region: instances.labels[region], software=PREDICT_SOFTWARE)
     else:
-        write_labels(job.labels, instances.labels)
+        write_labels(job.labels, instances.labels, software=PREDICT_SOFTWARE)
     return JobResult(job.image, instances.n_instances, time.perf_counter() - start, False)
 
 

@@ -100,9 +100,11 @@ def load_weights(network: Any, checkpoint: Checkpoint, source: Any) -> None:
     """
     expected = network.state_dict()
     found = checkpoint.state_dict
-    missing = [k for k in expected if k not in found]
+    # as torch allows: BatchNorm fills in a missing step counter; a 0-d tensor and a 1-element one are the same
+    missing = [k for k in expected if k not in found and not k.endswith("num_batches_tracked")]
     extra = [k for k in found if k not in expected]
-    reshaped = [k for k in expected if k in found and tuple(expected[k].shape) != tuple(found[k].shape)]
+    reshaped = [k for k in expected if k in found and tuple(expected[k].shape) != tuple(found[k].shape)
+                and not (expected[k].numel() == 1 and found[k].numel() == 1)]
     if missing or extra or reshaped:
         example = (missing or extra or reshaped)[0]
         raise CheckpointError(

@@ -47,7 +47,8 @@ def _dask_without_address(argv: list[str]) -> list[str]:
     then asks for images); a value that is not an address is an image, and ``--dask`` means a local cluster."""
     for i, token in enumerate(argv[:-1]):
         following = argv[i + 1]
-        if token == "--dask" and not following.startswith("-") and not _looks_like_address(following):
+        if token == "--dask" and following != "local" and not following.startswith("-") and not _looks_like_address(
+                following):
             argv[i] = "--dask=local"
     return argv
 
@@ -208,10 +209,10 @@ def _predict(args: argparse.Namespace) -> int:
             raise ValueError(f"{name} must be >= 1, got {value}")
     if args.workers is not None and args.dask != "local":
         raise ValueError("--workers sets the size of the local dask cluster; use it with --dask without an address")
-    for value, name, low, high in ((args.threshold, "--threshold", 0.0, 1.0),
-                                   (args.foreground_threshold, "--foreground-threshold", 0.0, 1.0)):
-        if value is not None and not low < value <= high:
-            raise ValueError(f"{name} must be in ({low:g}, {high:g}], got {value}")
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise ValueError(f"--threshold must be in (0, 1), got {args.threshold}")
+    if args.foreground_threshold is not None and not 0 < args.foreground_threshold <= 1:
+        raise ValueError(f"--foreground-threshold must be in (0, 1], got {args.foreground_threshold}")
     for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance"),
                         (args.out_of_core_above, "--out-of-core-above")):
         if value is not None and not math.isfinite(value):
@@ -430,9 +431,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _model_config(args: argparse.Namespace):
-    """The network to train. From scratch: the options. Fine-tuning (``--init``): the starting model's own config
-    (its network, normalization, scale and decoding knobs), with only the options given on the command line or in
-    the recipe changed, so a bare ``--init worms`` keeps worms' half resolution and τ."""
+    """The network to train. From scratch: the options. Fine-tuning (``--init``) or resuming (``--resume`` with a
+    checkpoint in OUTPUT, which is what training starts from then): that checkpoint's own config (its network,
+    normalization, scale and decoding knobs), with only the options given on the command line or in the recipe
+    changed, so a bare ``--init worms`` keeps worms' half resolution and τ."""
     import dataclasses
 
     from napari_deepcolor.config import ModelConfig
@@ -443,10 +445,12 @@ def _model_config(args: argparse.Namespace):
               "absorb_fragments": "absorb_fragments", "embedding_dims": "embedding_dims",
               "coordinate_scale": "coordinate_scale", "threshold": "kernel_threshold",
               "foreground_threshold": "foreground_threshold"}
-    if args.init is None:
+    last = args.output / "last.safetensors"
+    source = last if args.resume and last.is_file() else args.init
+    if source is None:
         values = {field: getattr(args, dest) for dest, field in fields.items()}
         return ModelConfig(**values, percentiles=(1.0, args.upper_percentile), in_channels=_channels(args))
-    start, _ = model_info(args.init)
+    start, _ = model_info(source)
     given = args.given_options | getattr(args, "recipe_options", set())
     changes = {field: getattr(args, dest) for dest, field in fields.items() if dest in given}
     if "upper_percentile" in given:
@@ -457,7 +461,8 @@ def _model_config(args: argparse.Namespace):
         ("n_colors", "merge_distance", "absorb_fragments"))
     kept = [f"{field} {getattr(start, field)}" for field in shown
             if field not in changes and not (field == "percentiles" and "upper_percentile" in given)]
-    log.info("fine-tuning %s: keeping its %s (options given override them)", args.init, ", ".join(kept))
+    log.info("%s %s: keeping its %s (options given override them)", "resuming" if source == last else "fine-tuning",
+             source, ", ".join(kept))
     return config
 
 
@@ -506,7 +511,7 @@ def _channels(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from napari_deepcolor.io import annotation_for, list_images, read_labels
+    from napari_deepcolor.io import ambiguous_annotation, annotation_for, list_images, read_labels
     from napari_deepcolor.metrics import evaluate, summarize
 
     for folder in (args.pred_dir, args.gt_dir):
@@ -520,6 +525,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     truths, results = list_images(args.gt_dir), []
     for stem, pred_path in preds.items():
         ann = annotation_for(stem, truths)
+        if ambiguous_annotation(stem, truths):
+            log.warning("%s: %s holds both %s and per-object masks %s_01, ...; %s is used as the label image (if it "
+                        "is the image, move it out of the ground-truth folder)", stem, args.gt_dir, ann[0].name, stem,
+                        ann[0].name)
         if ann is None:
             log.warning("no ground truth for %s in %s; skipped", stem, args.gt_dir)
             continue

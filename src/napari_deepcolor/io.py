@@ -80,8 +80,8 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 def find_pairs(image_dir: str | os.PathLike, label_dir: str | os.PathLike) -> list[tuple[Path, list[Path]]]:
     """Match images to their annotations by file stem (`annotation_for`).
 
-    An image ``<stem>.<ext>`` matches a label image named ``<stem>_labels.<ext>`` or ``<stem>_masks.<ext>``, one
-    mask per object ``<stem>_<NN>.<ext>`` (the BBBC010 layout), or ``<stem>.<ext>`` in the labels folder. Images and labels may share
+    An image ``<stem>.<ext>`` matches a label image named ``<stem>_labels.<ext>``, ``<stem>_masks.<ext>`` or
+    ``<stem>.<ext>``, or one mask per object ``<stem>_<NN>.<ext>`` (the BBBC010 layout). Images and labels may share
     a folder: a file that is another image's annotation is not an image.
 
     Returns
@@ -101,18 +101,26 @@ def find_pairs(image_dir: str | os.PathLike, label_dir: str | os.PathLike) -> li
 
 
 def annotation_for(stem: str, files: list[Path], *, exclude: Path | None = None) -> list[Path] | None:
-    """The annotation of image ``<stem>`` among ``files`` (except ``exclude``, the image itself): ``<stem>_labels``
-    or ``<stem>_masks``; else the per-object masks ``<stem>_<NN>`` in index order; else ``<stem>``. So a folder
-    holding an image next to its ``_labels`` file or its masks gives those, never the image. None if there is none."""
+    """The annotation of image ``<stem>`` among ``files`` (except ``exclude``, the image itself): ``<stem>_labels``,
+    ``<stem>_masks`` or ``<stem>``, in that order, so a folder holding both an image and its ``_labels`` file gives
+    the labels; else the per-object masks ``<stem>_<NN>`` in index order. None if there is none.
+
+    (A bare ``<stem>`` wins over ``<stem>_<NN>``: in a labels folder, ``scan_2`` may be the labels of the next image
+    of a numbered series rather than a mask of ``scan``; `ambiguous_annotation` tells when both are there.)"""
     files = [p for p in files if p != exclude]
     by_stem = {p.stem: p for p in files}
-    for name in (f"{stem}_labels", f"{stem}_masks"):
+    for name in (f"{stem}_labels", f"{stem}_masks", stem):
         if name in by_stem:
             return [by_stem[name]]
     masks = [(int(m["index"]), p) for p in files if (m := _MASK_NAME.match(p.stem)) and m["stem"] == stem]
-    if masks:
-        return [p for _, p in sorted(masks)]
-    return [by_stem[stem]] if stem in by_stem else None
+    return [p for _, p in sorted(masks)] or None
+
+
+def ambiguous_annotation(stem: str, files: list[Path]) -> bool:
+    """Both ``<stem>`` and ``<stem>_<NN>`` files are among ``files``: `annotation_for` takes ``<stem>``, which may
+    be the image itself next to its per-object masks."""
+    return any(p.stem == stem for p in files) and any(
+        (m := _MASK_NAME.match(p.stem)) and m["stem"] == stem for p in files)
 
 
 def read_annotation(paths: list[Path]) -> np.ndarray:
@@ -166,8 +174,30 @@ def write_atomic(path: str | os.PathLike, write) -> Path:
     return path
 
 
-def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
-    """Write a label image as a zlib-compressed TIFF (uint16 when the ids fit, else int32), atomically."""
+#: The TIFF Software tag (zarr attribute ``software``) of what ``deepcolor predict`` writes: a rerun recognises its
+#: own outputs by it, and never takes a user's file of the same name for one (`written_by_predict`).
+PREDICT_SOFTWARE = "napari-deepcolor predict"
+
+
+def written_by_predict(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (a TIFF or a zarr folder) was written by ``deepcolor predict`` (`PREDICT_SOFTWARE`)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".zarr":
+            import zarr
+
+            return zarr.open(str(path), mode="r").attrs.get("software") == PREDICT_SOFTWARE
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            return tif.pages[0].software == PREDICT_SOFTWARE
+    except Exception:  # noqa: BLE001 - unreadable, foreign or missing: not ours
+        return False
+
+
+def write_labels(path: str | os.PathLike, labels: np.ndarray, *, software: str | None = None) -> Path:
+    """Write a label image as a zlib-compressed TIFF (uint16 when the ids fit, else int32), atomically; ``software``
+    goes into the TIFF's Software tag."""
     import tifffile
 
     labels = np.asarray(labels)
@@ -179,12 +209,13 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
         raise ValueError(f"label ids {low}..{high} do not fit in int32; renumber them (e.g. "
                          "skimage.segmentation.relabel_sequential) before saving")
     dtype = np.uint16 if low >= 0 and high < 2**16 else np.int32
-    return write_atomic(path, lambda tmp: tifffile.imwrite(tmp, labels.astype(dtype), compression="zlib"))
+    return write_atomic(path, lambda tmp: tifffile.imwrite(tmp, labels.astype(dtype), compression="zlib",
+                                                         software=software))
 
 
-def write_array(path: str | os.PathLike, array: np.ndarray) -> Path:
+def write_array(path: str | os.PathLike, array: np.ndarray, *, software: str | None = None) -> Path:
     """Write a float array (e.g. probabilities ``(C, Y, X)``) as a compressed TIFF, atomically."""
     import tifffile
 
     return write_atomic(path, lambda tmp: tifffile.imwrite(tmp, np.asarray(array), compression="zlib",
-                                                         photometric="minisblack"))
+                                                         photometric="minisblack", software=software))

@@ -456,8 +456,9 @@ BLOCK = 512
 
 
 def write_label_blocks(path: str | os.PathLike, shape: tuple[int, int], n_instances: int,
-                       read: Callable[[tuple[slice, slice]], np.ndarray]) -> Path:
-    """Write a label image block by block (``read(region)`` gives each block) to ``*.zarr`` or a tiled BigTIFF.
+                       read: Callable[[tuple[slice, slice]], np.ndarray], *, software: str | None = None) -> Path:
+    """Write a label image block by block (``read(region)`` gives each block) to ``*.zarr`` or a tiled BigTIFF;
+    ``software`` goes into the TIFF's Software tag or the zarr attribute ``software``.
 
     The dtype is uint16 when ``n_instances`` fits, else int32, as in `napari_deepcolor.io.write_labels`. Atomic: the
     file or folder appears under its name only when complete; an existing one is replaced.
@@ -471,6 +472,8 @@ def write_label_blocks(path: str | os.PathLike, shape: tuple[int, int], n_instan
 
         def write_zarr(tmp: Path) -> None:
             array = zarr.create_array(store=str(tmp), shape=shape, chunks=(BLOCK, BLOCK), dtype=dtype, fill_value=0)
+            if software is not None:
+                array.attrs["software"] = software
             for region in blocks:
                 array[region] = read(region).astype(dtype)
 
@@ -488,7 +491,7 @@ def write_label_blocks(path: str | os.PathLike, shape: tuple[int, int], n_instan
 
     return write_atomic(path, lambda tmp: tifffile.imwrite(
         tmp, tiles(), shape=shape, dtype=dtype, tile=(BLOCK, BLOCK), compression="zlib", bigtiff=True,
-        photometric="minisblack"))
+        photometric="minisblack", software=software))
 
 
 def write_atomic_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
