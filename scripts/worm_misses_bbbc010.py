@@ -15,8 +15,8 @@ training wells, the 10 validation wells). A worm is *matched* when a predicted i
 
 Each worm is also called *faint* when less than half of its mask's skeleton is *visible*
 (``image_threshold_baseline.local_contrast`` above 2 noise units within 2 px): the table gives, per cause, how many
-of its worms are faint. Also printed: the foreground Dice (predicted foreground against the union of the masks).
-docs/accuracy.md, "What the misses are".
+of its worms are faint. Also printed: the foreground Dice (predicted foreground against the union of the masks) and
+AP50, each averaged over the group's wells. docs/accuracy.md, "What the misses are".
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from skimage.morphology import skeletonize
 
 from napari_deepcolor.inference import load_model, predict_probs
 from napari_deepcolor.io import read_image, read_mask_stack
+from napari_deepcolor.metrics import evaluate
 from napari_deepcolor.postprocess import ColorComponents
 
 CAUSES = ("matched", "background", "merged", "split", "other")
@@ -69,6 +70,7 @@ def main() -> None:
     min_size = model.config.min_size if args.min_size is None else args.min_size
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CAUSES, 0))
     dice: dict[str, list[float]] = defaultdict(list)
+    ap50: dict[str, list[float]] = defaultdict(list)
     faint: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(CAUSES, 0))
     for index, (image_path, masks) in enumerate(all_pairs(args.data)):
         column = "treated" if int(image_path.stem[1:]) <= 12 else "untreated"
@@ -78,6 +80,7 @@ def main() -> None:
         labels = ColorComponents.from_probs(probs).to_labels(
             min_size=min_size, merge_distance=None, absorb_fragments=model.config.absorb_fragments).labels
         stack = read_mask_stack(masks).astype(bool)
+        ap50[group].append(evaluate(stack, labels)["ap50"])
         union, predicted = stack.any(axis=0), labels > 0
         dice[group].append(2 * np.count_nonzero(union & predicted) / (union.sum() + predicted.sum()))
         seen = ndi.maximum_filter(local_contrast(image), size=5) > 2
@@ -88,13 +91,13 @@ def main() -> None:
             faint[group][why] += np.count_nonzero(skeleton & seen) < 0.5 * np.count_nonzero(skeleton)
     print(f"model {args.model}, τ = {min_size:g}, fragments {'joined' if model.config.absorb_fragments else 'dropped'}")
     print("worms (of them faint) by cause")
-    print("| wells | worms | " + " | ".join(CAUSES) + " | foreground Dice |")
-    print("|---" * (len(CAUSES) + 3) + "|")
+    print("| wells | worms | " + " | ".join(CAUSES) + " | foreground Dice | AP50 (mean over wells) |")
+    print("|---" * (len(CAUSES) + 4) + "|")
     for group in sorted(counts):
         row, row_faint = counts[group], faint[group]
         cells = [f"{row[c]} ({row_faint[c]})" for c in CAUSES]
         print(f"| {group} | {sum(row.values())} ({sum(row_faint.values())}) | " + " | ".join(cells)
-              + f" | {np.mean(dice[group]):.3f} |")
+              + f" | {np.mean(dice[group]):.3f} | {np.mean(ap50[group]):.3f} ({len(ap50[group])} wells) |")
 
 
 if __name__ == "__main__":
