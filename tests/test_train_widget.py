@@ -69,6 +69,7 @@ def test_training_runs_in_the_background_and_offers_the_model(widget, qtbot, tmp
     picker = segment._model
     offered = dict(zip([picker.native.itemText(i) for i in range(picker.native.count())], picker.choices))
     assert offered["my cells (trained)"] == str(_user_models.path("my cells"))
+    assert list(offered)[-1] == "load file..."  # the trained model comes before it, not after
     assert segment._model.value == chosen_before
 
     saved = widget.save_model(tmp_path / "kept" / "cells_model")
@@ -293,3 +294,12 @@ def test_a_knob_the_user_set_survives_choosing_another_image(make_napari_viewer)
     widget.knobs["steps"].editingFinished.emit()  # what typing a value and leaving the box sends
     widget.image_combo.setCurrentText("plant")
     assert widget.knobs["steps"].value() == 1234 and widget.preset_combo.currentText() == "C. elegans (worms)"
+
+
+def test_the_default_model_name_is_short(widget, qtbot):
+    """It becomes part of every result layer's name in the Segment widget."""
+    widget.name_edit.setText("")
+    worker = widget.start()
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        pass
+    assert widget.model_name == "tiny fine-tuned" and _user_models.names() == ["tiny fine-tuned"]

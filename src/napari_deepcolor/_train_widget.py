@@ -243,7 +243,7 @@ class TrainWidget(QWidget):
         run = QGroupBox("Run")
         form = QFormLayout(run)
         self.name_edit = QLineEdit()
-        self.name_edit.setPlaceholderText("fine-tuned <labels>")
+        self.name_edit.setPlaceholderText("<start model> fine-tuned")
         self.name_edit.setToolTip("Name of the new model in the Segment widget's model list")
         self.output_edit = QLineEdit(str(Path.home() / ".napari-deepcolor" / "runs"))
         self.output_edit.setToolTip("Folder for the checkpoints (a subfolder per run); written atomically")
@@ -482,8 +482,10 @@ class TrainWidget(QWidget):
             preset = self.preset()
             in_channels = 3 if any(image.ndim == 3 for image, _ in planes) else 1
             config = model_config_for(start, preset, in_channels=in_channels, method=self.method_combo.currentText())
-            labels_name = (self.pairs[0][1] if self.pairs else self.labels_combo.currentText())
-            self.model_name = self.name_edit.text().strip() or f"fine-tuned {labels_name}"
+            # short by default: it becomes part of every result layer's name in the Segment widget
+            chosen = self.start_combo.currentText()
+            stem = "new model" if chosen == SCRATCH else Path(chosen).stem if chosen == self.model_file else chosen
+            self.model_name = self.name_edit.text().strip() or f"{stem} fine-tuned"
             folder = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.model_name)
             base = ensure_writable_dir(Path(self.output_edit.text()).expanduser())
             output = Path(tempfile.mkdtemp(prefix=f"{folder}-{time.strftime('%Y%m%d-%H%M%S')}-", dir=base))

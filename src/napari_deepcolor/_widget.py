@@ -243,6 +243,7 @@ class SegmentWidget(Container):
 
     def _restore_model_choice(self) -> None:
         with self._model.changed.blocked():
+            self._model.choices = ()  # refilled in order: magicgui appends new choices after "load file..."
             self._model.reset_choices()
             if self._model_value is not None:
                 self._model.value = self._model_value
