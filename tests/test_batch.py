@@ -167,3 +167,15 @@ def test_a_corrupt_tiff_fails_alone(tiny_model, plates, tmp_path, capsys):
     assert predict(tiny_model, tmp_path / "out", plates / "p1") == 2
     assert "broken.tif: " in capsys.readouterr().err
     assert len(list((tmp_path / "out").glob("*_labels.tif"))) == 2
+
+
+@pytest.mark.parametrize("output_format", ["zarr", "tif"])
+def test_an_out_of_core_output_is_recognised_on_a_rerun(tiny_model, plates, tmp_path, caplog, output_format):
+    """Out-of-core outputs carry predict's mark too (zarr attribute, BigTIFF Software tag): a rerun skips them."""
+    pytest.importorskip("zarr")
+    out = tmp_path / "out"
+    extra = ("--out-of-core-above", "0", "--output-format", output_format)
+    assert predict(tiny_model, out, plates / "p1" / "w0.tif", extra=extra) == 0
+    caplog.clear()
+    assert predict(tiny_model, out, plates / "p1" / "w0.tif", extra=extra) == 0
+    assert "skipping 1 of 1 images whose outputs exist" in caplog.text

@@ -276,7 +276,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
         result = segment_large(model, job.image, job.labels, min_size=settings.min_size,
                                merge_distance=settings.merge_distance,
                                absorb_fragments=settings.absorb_fragments, tile_size=settings.tile_size,
-                               halo=settings.halo, progress=progress)
+                               halo=settings.halo, progress=progress, software=PREDICT_SOFTWARE)
         if result.skipped_pairs:
             log.warning("%s: %d pairs of same-color instances spanning more than 32 M pixels were not tested for "
                         "merging (ρ)", job.image, result.skipped_pairs)

@@ -348,6 +348,7 @@ def segment_large(
     channel_axis: int | None = None,
     max_merge_pixels: int = 2**25,
     progress: Callable[[int, int], None] | None = None,
+    software: str | None = None,
 ) -> LargeResult:
     """Segment a 2D image tile by tile and write the labels to a zarr array or a BigTIFF, atomically.
 
@@ -375,6 +376,8 @@ def segment_large(
         See `TileStitcher.finish`.
     progress : callable(done, total), optional
         Called after each tile (the network's work), and once more when the labels are written.
+    software : str, optional
+        Written into the output's TIFF Software tag or zarr attribute ``software`` (`write_label_blocks`).
 
     Returns
     -------
@@ -431,7 +434,7 @@ def segment_large(
         stitched = stitcher.finish(min_size=min_size, merge_distance=merge_distance or None, read_ids=store.read,
                                    max_merge_pixels=max_merge_pixels, absorb_fragments=absorb_fragments)
         write_label_blocks(output, shape, stitched.n_instances,
-                           lambda region: stitched.lut[store.read(region)])
+                           lambda region: stitched.lut[store.read(region)], software=software)
     if progress is not None:
         progress(len(tiles) + 1, len(tiles) + 1)
     return LargeResult(output, stitched.n_instances, stitched.scores, stitched.colors, len(tiles),
