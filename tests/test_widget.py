@@ -570,3 +570,25 @@ def test_the_last_and_best_checkpoints_of_a_run_get_their_own_layers(qtbot, view
         run_and_wait(qtbot, widget)
     names = sorted(layer.name for layer in viewer.layers if layer.name.endswith(" instances"))
     assert names == ["cells (run1 best) instances", "cells (run1) instances"]
+
+
+def test_slow_semiconv_sliders_update_on_release(qtbot, viewer_and_widget, tiny_semiconv_model, monkeypatch):
+    from napari_deepcolor import _widget
+
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(tiny_semiconv_model)
+    widget._foreground_threshold.value = 0.3
+    run_and_wait(qtbot, widget)
+    assert widget._threshold.tracking
+    monkeypatch.setattr(_widget, "SLOW_DECODE_SECONDS", 0.0)  # every reclustering counts as slow
+    widget._threshold.value = 0.6
+    qtbot.waitUntil(lambda: not widget._threshold.tracking, timeout=5000)
+    assert not widget._sigma_scale.tracking and "updates when released" in widget._threshold.tooltip
+    widget._min_size.value = 3  # τ does not recluster: it says nothing about the speed
+    qtbot.wait(50)
+    assert not widget._threshold.tracking
+    monkeypatch.setattr(_widget, "SLOW_DECODE_SECONDS", 1e9)
+    widget._threshold.value = 0.7
+    qtbot.waitUntil(lambda: widget._threshold.tracking, timeout=5000)
+    assert "updates when released" not in widget._threshold.tooltip

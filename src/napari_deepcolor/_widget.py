@@ -44,6 +44,8 @@ META_KEY = "napari_deepcolor"
 #: Bundled models the widget starts from: gray images (and a new widget), RGB images (`SegmentWidget._suggest_model`)
 DEFAULT_MODEL, RGB_MODEL = PRESET_MODELS["C. elegans (worms)"], PRESET_MODELS["Leaves (rosette)"]
 LOAD_FILE = "<load file...>"
+#: A semiconv clustering slower than this (s) makes its sliders decode on release instead of while dragging.
+SLOW_DECODE_SECONDS = 0.15
 NO_IMAGE = ("there is no image to segment: open one (File > Open, or File > Open Sample > Deep Coloring) and choose "
             "it under 'image'")
 
@@ -673,19 +675,32 @@ class SegmentWidget(Container):
             return
         self._busy = True
         try:
-            knobs = self.knobs()
+            knobs, before = self.knobs(), run.result.knobs
+            start = time.perf_counter()
             if full or not run.layout.leading:
                 run.result.set_knobs(knobs)
                 if run.result.method == "semiconv":
                     self._publish_vectors(run)
             else:
                 run.result.set_knobs(knobs, indices=[self._displayed_plane(run)])
+            if run.result.method == "semiconv" and knobs.replace(min_size=before.min_size) != before:
+                self._follow_kernel_sliders(time.perf_counter() - start)
             self._result_layer(run, "instances", Labels, run.result.labels)
         finally:
             self._busy = False
         if self._active is None:
             self._render_status()
         self._drain()  # worker signals that arrived meanwhile
+
+    def _follow_kernel_sliders(self, seconds: float) -> None:
+        """Semiconv's seed threshold, kernel scale and foreground threshold recluster (τ does not): when that is
+        slow (a large image), those sliders decode once on release instead of lagging behind the drag."""
+        live = seconds < SLOW_DECODE_SECONDS
+        for slider in (self._threshold, self._sigma_scale, self._foreground_threshold):
+            if slider.tracking != live:
+                slider.tracking = live
+                note = "" if live else f" (updates when released: reclustering takes {seconds:.1f} s here)"
+                slider.tooltip = slider.tooltip.split(" (updates when released")[0] + note
 
     def _displayed_plane(self, run: _Run) -> tuple[int, ...]:
         """Index of the plane of the run's result that the viewer shows now."""
