@@ -463,6 +463,11 @@ def _model_config(args: argparse.Namespace):
             if field not in changes and not (field == "percentiles" and "upper_percentile" in given)]
     log.info("%s %s: keeping its %s (options given override them)", "resuming" if source == last else "fine-tuning",
              source, ", ".join(kept))
+    channels = _channels(args)
+    if channels != config.in_channels:
+        log.warning("the training images are %s and %s takes %s images: they are converted (%s)",
+                    "RGB" if channels == 3 else "gray", source, "RGB" if config.in_channels == 3 else "gray",
+                    "channels averaged" if channels == 3 else "gray repeated in all three channels")
     return config
 
 
