@@ -303,3 +303,48 @@ def test_the_default_model_name_is_short(widget, qtbot):
     with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
         pass
     assert widget.model_name == "tiny fine-tuned" and _user_models.names() == ["tiny fine-tuned"]
+
+
+def test_closing_the_dock_with_its_x_stops_training(widget, qtbot):
+    widget.knobs["steps"].setValue(400)
+    dock = widget.parent()
+    while dock is not None and not hasattr(dock, "destroyOnClose"):
+        dock = dock.parent()
+    worker = widget.start()
+    qtbot.waitUntil(lambda: widget.progress.value() >= 2, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        widget.viewer.window.remove_dock_widget(dock)  # what the dock's "x" does
+    assert widget.progress.value() < 400
+
+
+def test_a_shapes_region_is_read_in_world_coordinates(widget):
+    """Labels shown at scale 2: a rectangle drawn over their left half (world x 0-48) is their columns 0-24."""
+    image, labels = blobs_pair(3)
+    widget.viewer.add_image(image, name="big", scale=(2, 2))
+    widget.viewer.add_labels(labels, name="big labels", scale=(2, 2))
+    widget.viewer.add_shapes([np.array([[0, 0], [0, 48], [96, 48], [96, 0]])], shape_type="polygon", name="left")
+    widget.reset_choices()
+    widget.image_combo.setCurrentText("big")
+    widget.labels_combo.setCurrentText("big labels")
+    widget.region_combo.setCurrentText("left")
+    [(_, kept)] = widget.training_planes()
+    assert (kept[:, 26:] == -1).all() and (kept[:, :22] >= 0).all()
+
+
+def test_a_multiscale_image_trains_at_full_resolution(widget):
+    image, labels = blobs_pair(3)
+    widget.viewer.add_image([image, image[::2, ::2]], name="pyramid", multiscale=True)
+    widget.viewer.add_labels(labels, name="pyramid labels")
+    widget.reset_choices()
+    widget.image_combo.setCurrentText("pyramid")
+    widget.labels_combo.setCurrentText("pyramid labels")
+    [(plane, _)] = widget.training_planes()
+    assert plane.shape == labels.shape
+
+
+def test_a_pair_whose_layer_was_renamed_says_so(widget):
+    widget.add_pair()
+    widget.viewer.layers["corrected"].name = "corrected v2"
+    with patch("napari_deepcolor._train_widget.show_error") as error:
+        assert widget.start() is None
+    assert "was renamed or deleted: remove the pair and add it again" in error.call_args[0][0]

@@ -75,3 +75,18 @@ def test_labels_without_objects_are_refused(tmp_path):
     with pytest.raises(ValueError, match="no objects"):
         next(train([empty], model_config=MODEL, train_config=TrainConfig(patch_size=16, steps=1), output=tmp_path,
                    device="cpu"))
+
+
+def test_done_reports_the_validation_of_the_model_it_keeps(tmp_path):
+    """The model is the best checkpoint: "done" carries its validation and step, not the last validation's."""
+    from napari_deepcolor.checkpoint import read_header
+
+    config = TrainConfig(margin=2, halo_weight=1.0, patch_size=32, batch_size=2, steps=16, learning_rate=1e-2,
+                         validate_every=4, checkpoint_every=8)
+    events = list(train(samples(), model_config=MODEL, train_config=config, output=tmp_path,
+                        validation=[ValidationPair(*blobs_pair(10))], device="cpu", log_every=4))
+    done = events[-1]
+    kept = read_header(done.path)[1]
+    assert done.metrics == kept["validation"]
+    best = max((e for e in events if e.kind == "validation"), key=lambda e: e.metrics["ap50"])
+    assert kept["step"] == best.step

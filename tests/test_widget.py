@@ -592,3 +592,36 @@ def test_slow_semiconv_sliders_update_on_release(qtbot, viewer_and_widget, tiny_
     widget._threshold.value = 0.7
     qtbot.waitUntil(lambda: widget._threshold.tracking, timeout=5000)
     assert "updates when released" not in widget._threshold.tooltip
+
+
+def test_closing_the_dock_with_its_x_stops_the_run(qtbot, make_napari_viewer, tiny_model, monkeypatch):
+    """napari's close button removes the dock without destroying the widget: the run must stop all the same, and a
+    Segment widget opened again updates the same result layers."""
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-deepcolor", "Segment")
+    widget._device.value = "cpu"
+    widget._image.value = viewer.add_image(np.random.default_rng(0).random((20, 32, 32)), name="movie")
+    widget.add_model_file(tiny_model)
+    gate, calls, run_tiled = threading.Event(), [], inference._run_tiled
+
+    def gated(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            gate.wait(timeout=30)
+        return run_tiled(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "_run_tiled", gated)
+    widget.run()
+    qtbot.waitUntil(lambda: "instances" in result_layers(viewer), timeout=30_000)
+    worker = widget._worker
+    viewer.window.remove_dock_widget(dock)  # what the dock's "x" does
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        gate.set()
+    assert len(calls) == 2  # stopped after the tile in progress, not all 20 planes
+    n_layers = len(viewer.layers)
+    _, again = viewer.window.add_plugin_dock_widget("napari-deepcolor", "Segment")
+    again._device.value = "cpu"
+    again._image.value = viewer.layers["movie"]
+    again.add_model_file(tiny_model)
+    run_and_wait(qtbot, again)
+    assert len(viewer.layers) == n_layers  # the same result layers, updated

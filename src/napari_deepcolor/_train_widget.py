@@ -44,6 +44,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_deepcolor import _user_models
+from napari_deepcolor._dock import on_removed
 from napari_deepcolor._sample_data import MODEL_KEY
 from napari_deepcolor.finetune import SCRATCH, annotated_planes, finetune, model_config_for
 from napari_deepcolor.io import ensure_writable_dir
@@ -140,6 +141,7 @@ class TrainWidget(QWidget):
         self.reset_choices()  # napari calls it again whenever layers change, once the widget is docked
         self._unsubscribe = _user_models.subscribe(lambda *_: self._fill_starts())
         self.destroyed.connect(self._unsubscribe)
+        on_removed(self, self._on_removed)  # the dock's "x" removes it without a closeEvent
 
     # --- construction -------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -435,9 +437,12 @@ class TrainWidget(QWidget):
         ignore = self.ignore_spin.value() or None
         planes = []
         for image_name, labels_name, region_name in pairs:
+            if self.pairs and not all(name in self.viewer.layers for name in (image_name, labels_name)):
+                raise ValueError(f"the pair ({image_name!r}, {labels_name!r}) names a layer that was renamed or "
+                                 "deleted: remove the pair and add it again")
             image, labels = self._layer(image_name, "image"), self._layer(labels_name, "labels")
-            region = None if region_name in (NONE, "") else self._region(region_name, labels.data.shape)
-            planes += annotated_planes(np.asarray(image.data), np.asarray(labels.data), rgb=bool(image.rgb),
+            region = None if region_name in (NONE, "") else self._region(region_name, labels)
+            planes += annotated_planes(_full_resolution(image), np.asarray(labels.data), rgb=bool(image.rgb),
                                        region=region, ignore_label=ignore, name=f"labels layer {labels_name!r}")
         return planes
 
@@ -448,7 +453,7 @@ class TrainWidget(QWidget):
                 raise ValueError("validation needs both an image and a labels layer (or neither)")
             return []
         image, labels = self._layer(image_name, "image"), self._layer(labels_name, "labels")
-        return annotated_planes(np.asarray(image.data), np.asarray(labels.data), rgb=bool(image.rgb),
+        return annotated_planes(_full_resolution(image), np.asarray(labels.data), rgb=bool(image.rgb),
                                 name=f"validation labels {labels_name!r}")
 
     def _layer(self, name: str, kind: str) -> Any:
@@ -456,14 +461,21 @@ class TrainWidget(QWidget):
             raise ValueError(f"no {kind} layer chosen; add one to the viewer and pick it")
         return self.viewer.layers[name]
 
-    def _region(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    def _region(self, name: str, labels: Any) -> np.ndarray:
+        """The annotated region as a bool mask in the labels layer's pixels. Shapes are drawn in world coordinates:
+        their vertices go through the shapes layer's transform and back through the labels layer's."""
         from napari.layers import Shapes
 
         layer = self._layer(name, "annotated-region")
+        shape = labels.data.shape
         if isinstance(layer, Shapes):
             if len(layer.data) == 0:
                 raise ValueError(f"the annotated-region layer {name!r} has no shapes; draw the annotated region")
-            return layer.to_labels(labels_shape=shape[-layer.ndim:]) > 0
+            ndim = min(layer.ndim, labels.ndim)
+            vertices = [np.array([labels.world_to_data(layer.data_to_world(v))[-ndim:] for v in shape_data])
+                        for shape_data in layer.data]
+            in_labels = Shapes(vertices, shape_type=layer.shape_type, ndim=ndim)
+            return in_labels.to_labels(labels_shape=shape[-ndim:]) > 0
         return np.asarray(layer.data) > 0
 
     # --- running ------------------------------------------------------------------------------------------
@@ -536,9 +548,13 @@ class TrainWidget(QWidget):
         elif event.kind == "checkpoint":
             self.last_checkpoint, self.last_step = Path(event.path), event.step
         elif event.kind == "done":
-            self.last_checkpoint, self.last_step = Path(event.path), event.step
+            from napari_deepcolor.checkpoint import read_header
+
+            step = int(read_header(event.path)[1].get("step", event.step))  # the best checkpoint's, with validation
+            self.last_checkpoint, self.last_step = Path(event.path), step
             self._register(self.model_name)
-            metrics = (f"; validation AP50 {event.metrics['ap50']:.3f}, SBD {event.metrics['sbd']:.3f}"
+            kept = f" (the best validation, step {step})" if step != event.step else ""
+            metrics = (f"; validation AP50 {event.metrics['ap50']:.3f}, SBD {event.metrics['sbd']:.3f}{kept}"
                        if event.metrics else "")
             show_info(f"training done in {event.elapsed:.0f} s: model {self.model_path_name!r} is in the Segment "
                       f"widget's model list{metrics}")
@@ -601,11 +617,22 @@ class TrainWidget(QWidget):
         show_info(f"model saved to {written}")
         return written
 
+    def _on_removed(self) -> None:
+        """The dock was closed: stop training after the current step (its last checkpoint is kept, as on Cancel)."""
+        self._unsubscribe()
+        if self.worker is not None:
+            self.worker.quit()
+
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         self._unsubscribe()
         if self.worker is not None:
             self.worker.quit()
         super().closeEvent(event)
+
+
+def _full_resolution(image: Any) -> np.ndarray:
+    """An Image layer's pixels: level 0 of a multiscale layer (``np.asarray`` of its data would be the coarsest)."""
+    return np.asarray(image.data[0] if image.multiscale else image.data)
 
 
 def _refill(combo: QComboBox, names: list[str]) -> None:

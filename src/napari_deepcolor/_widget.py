@@ -29,6 +29,7 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
 
 from napari_deepcolor import _user_models
+from napari_deepcolor._dock import on_removed
 from napari_deepcolor._sample_data import MODEL_KEY
 from napari_deepcolor.checkpoint import CheckpointError, read_header
 from napari_deepcolor.inference import DEVICES, bundled_models
@@ -44,6 +45,9 @@ META_KEY = "napari_deepcolor"
 #: Bundled models the widget starts from: gray images (and a new widget), RGB images (`SegmentWidget._suggest_model`)
 DEFAULT_MODEL, RGB_MODEL = PRESET_MODELS["C. elegans (worms)"], PRESET_MODELS["Leaves (rosette)"]
 LOAD_FILE = "<load file...>"
+#: The result layers Segment widgets made, in this session: a duplicated layer carries their metadata tag but is the
+#: user's; a Segment widget opened again finds the layers of the one that was closed.
+_RESULT_LAYERS: weakref.WeakSet[Layer] = weakref.WeakSet()
 #: A semiconv clustering slower than this (s) makes its sliders decode on release instead of while dragging.
 SLOW_DECODE_SECONDS = 0.15
 NO_IMAGE = ("there is no image to segment: open one (File > Open, or File > Open Sample > Deep Coloring) and choose "
@@ -132,8 +136,6 @@ class SegmentWidget(Container):
         self._model_text = ""
         self._model_chosen = False  # the user picked a model: the image no longer suggests one
         self._suggesting = False
-        #: the result layers this widget made (a duplicated layer carries their metadata tag but is the user's)
-        self._own_layers: weakref.WeakSet[Layer] = weakref.WeakSet()
 
         self._image = ComboBox(label="image", choices=self._image_choices,
                                tooltip="The image to segment: 2D gray or RGB(A), or a stack of 2D planes (time, z)")
@@ -176,6 +178,7 @@ class SegmentWidget(Container):
 
         self._run.changed.connect(self._on_run_clicked)
         self.native.destroyed.connect(self._on_destroyed)
+        on_removed(self.native, self._on_destroyed)  # the dock's "x" removes it without destroying it
         self._viewer.layers.events.removed.connect(self._on_layer_removed)
         if DEFAULT_MODEL in bundled_models():
             self._model.value = DEFAULT_MODEL
@@ -450,6 +453,8 @@ class SegmentWidget(Container):
 
     def _on_destroyed(self, *_: Any) -> None:
         """The dock widget or the viewer was closed: stop the worker, ignore what it still sends."""
+        if self._closed:
+            return
         self._closed = True
         self._unsubscribe()
         self._cancel.set()
@@ -585,7 +590,7 @@ class SegmentWidget(Container):
     def _find_result_layer(self, run: _Run, role: str, kind: type[Layer]) -> Layer | None:
         tag = self._tag(run, role)
         for layer in self._viewer.layers:
-            if layer.metadata.get(META_KEY) == tag and type(layer) is kind and layer in self._own_layers:
+            if layer.metadata.get(META_KEY) == tag and type(layer) is kind and layer in _RESULT_LAYERS:
                 return layer
         return None
 
@@ -609,7 +614,7 @@ class SegmentWidget(Container):
         if layer is None:
             layer = kind(data, name=f"{run.source} ({run.model}) {role}", scale=scale, translate=translate,
                          metadata={META_KEY: self._tag(run, role)}, **style)
-            self._own_layers.add(layer)
+            _RESULT_LAYERS.add(layer)
             if role == "instances":
                 layer.events.paint.connect(lambda event, layer=layer: self._on_result_painted(layer))
             # a new layer with another number of axes (the probabilities' color axis) resets napari's view: keep the
@@ -636,7 +641,7 @@ class SegmentWidget(Container):
         if META_KEY not in layer.metadata:
             return
         layer.metadata = {k: v for k, v in layer.metadata.items() if k != META_KEY}
-        self._own_layers.discard(layer)
+        _RESULT_LAYERS.discard(layer)
         for run in (self._shown, self._active, self._last):  # the layer shares its array with the run's result
             if run is not None and run.result is not None and run.result.labels is layer.data:
                 # a new array for the result, decoded afresh (napari's brush has written the stroke before the

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, load_weights, save_checkpoint
+from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, load_weights, read_header, save_checkpoint
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
 from napari_deepcolor.data import PatchSampler, Sample
 from napari_deepcolor.io import write_atomic
@@ -116,7 +116,7 @@ def train(
                            augment_intensity=train_config.augment_intensity, seed=train_config.seed,
                            contact_fraction=train_config.contact_fraction, margin=train_config.margin)
     network = create_model(model_config)
-    start_step, best = 0, -math.inf
+    start_step, best, best_metrics = 0, -math.inf, {}
     last_path, best_path = output / "last.safetensors", output / "best.safetensors"
     if resume and last_path.is_file():
         state = load_checkpoint(last_path)
@@ -124,6 +124,8 @@ def train(
         load_weights(network, state, last_path)
         start_step = int(state.metadata.get("step", 0))
         best = state.metadata.get("best_ap50") or -math.inf
+        if best_path.is_file():
+            best_metrics = read_header(best_path)[1].get("validation") or {}
         sampler.rng = np.random.default_rng(train_config.seed + start_step)
     elif init is not None:
         state = load_checkpoint(resolve_model(init))
@@ -181,14 +183,16 @@ def train(
         if validation and (step % train_config.validate_every == 0 or step == total):
             metrics = validate(step)
             if metrics["ap50"] > best:
-                best = metrics["ap50"]
+                best, best_metrics = metrics["ap50"], metrics
                 save(best_path, step, metrics)
             yield TrainEvent("validation", step, total, elapsed=elapsed, metrics=metrics)
         if step % train_config.checkpoint_every == 0 and step != total:
             yield TrainEvent("checkpoint", step, total, elapsed=elapsed, path=str(save_last(step, metrics)))
     final = save_last(total, metrics)
-    yield TrainEvent("done", total, total, elapsed=time.perf_counter() - started, metrics=metrics,
-                     path=str(best_path if best_path.is_file() else final))
+    # the model is the best checkpoint when there is one: report its validation, not the last one's
+    kept = best_path if best_path.is_file() else final
+    yield TrainEvent("done", total, total, elapsed=time.perf_counter() - started,
+                     metrics=best_metrics if kept == best_path and best_metrics else metrics, path=str(kept))
 
 
 def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainConfig) -> Any:
