@@ -233,3 +233,20 @@ def test_a_semiconv_plane_keeps_its_clustering_and_decodes_every_knob_move_as_fr
                                       threshold=knobs.threshold, min_size=knobs.min_size,
                                       foreground_threshold=knobs.foreground_threshold).labels
         np.testing.assert_array_equal(plane.decode(knobs).labels, expected, err_msg=str(change))
+
+
+def test_semiconv_planes_are_clustered_in_the_worker(tiny_semiconv_model):
+    """Given the knobs, segment_stack clusters each plane before yielding it: the GUI thread only numbers it."""
+    from napari_deepcolor.stack import PlaneDone, SemiconvPlane, segment_stack
+
+    stack = np.stack([blobs_pair(0)[0], blobs_pair(1)[0]])
+    events = list(segment_stack(tiny_semiconv_model, stack, device="cpu", knobs=None))
+    assert all(e.plane._clustering is None for e in events if isinstance(e, PlaneDone))
+    config = events[0].config
+    knobs = Knobs.from_config(config).replace(foreground_threshold=0.3)
+    planes = [e.plane for e in segment_stack(tiny_semiconv_model, stack, device="cpu", knobs=knobs)
+              if isinstance(e, PlaneDone)]
+    assert all(isinstance(p, SemiconvPlane) and p._clustering is not None for p in planes)
+    kept = planes[0]._clustering
+    planes[0].decode(knobs.replace(min_size=5))  # τ: the worker's clustering is used, not redone
+    assert planes[0]._clustering is kept

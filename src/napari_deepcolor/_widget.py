@@ -54,7 +54,7 @@ NO_IMAGE = ("there is no image to segment: open one (File > Open, or File > Open
             "it under 'image'")
 
 
-def _work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.Event):
+def _work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.Event, knobs: Knobs | None = None):
     """The worker: `segment_stack`'s events, then ``(outcome, message)`` with outcome done, cancelled or failed.
 
     Expected failures (a model that does not load, a device that is not there, a bad image, memory) come back as a
@@ -63,7 +63,7 @@ def _work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.E
     from napari_deepcolor.stack import Cancelled, segment_stack
 
     try:
-        yield from segment_stack(model, image, rgb=rgb, device=device, cancel=cancel)
+        yield from segment_stack(model, image, rgb=rgb, device=device, cancel=cancel, knobs=knobs)
     except Cancelled:
         return "cancelled", ""
     except CheckpointError as error:
@@ -392,7 +392,7 @@ class SegmentWidget(Container):
         # An exception is a bug (expected failures come back as messages): the "errored" handler shows napari's error
         # notification with its traceback; connecting it here keeps the worker from re-raising it in the event loop.
         worker = create_worker(_work, str(bundled_models().get(self._model_value, self._model_value)), data,
-                               rgb=layer.rgb, device=self._device.value, cancel=self._cancel,
+                               rgb=layer.rgb, device=self._device.value, cancel=self._cancel, knobs=self.knobs(),
                                _progress={"total": layout.n_planes + 1, "desc": f"Segment {layer.name}"},
                                _connect={"errored": lambda error: self._handle(run, "errored", error)},
                                _start_thread=False)

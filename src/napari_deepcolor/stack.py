@@ -306,7 +306,7 @@ class PlaneDone:
 
 def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool = False, device: str = "auto",
                   tile_size: int = 1024, overlap: int = 64, cancel: threading.Event | None = None,
-                  ) -> Iterator[ModelLoaded | PlaneDone]:
+                  knobs: Knobs | None = None) -> Iterator[ModelLoaded | PlaneDone]:
     """Load a model, then predict an image plane by plane: a generator for a napari ``thread_worker``.
 
     Parameters
@@ -323,6 +323,9 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
         Tiled inference within a plane (`napari_deepcolor.inference.predict_probs`).
     cancel : threading.Event, optional
         Checked before every plane and after every tile; when set, `Cancelled` is raised.
+    knobs : Knobs, optional
+        Semiconv: each plane is clustered with these here, in the worker, before it is yielded; the plane keeps the
+        clustering (`SemiconvPlane.decode`), so the GUI thread, decoding it with the same knobs, only numbers it.
 
     Yields
     ------
@@ -363,6 +366,8 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
         plane = np.asarray(image[index]) if index else np.asarray(image)
         output, decoder = predict_plane(loaded, plane, rgb=rgb, tile_size=tile_size, overlap=overlap,
                                         progress=check_cancel)
+        if knobs is not None and isinstance(decoder, SemiconvPlane):
+            decoder.decode(knobs)  # the slow part of decoding, off the GUI thread
         yield PlaneDone(index, output, decoder, time.perf_counter() - start)
 
 
