@@ -348,3 +348,21 @@ def test_a_pair_whose_layer_was_renamed_says_so(widget):
     with patch("napari_deepcolor._train_widget.show_error") as error:
         assert widget.start() is None
     assert "was renamed or deleted: remove the pair and add it again" in error.call_args[0][0]
+
+
+def test_names_do_not_chain_and_segment_outputs_are_not_offered_as_data(widget, tiny_model, qtbot):
+    _user_models.add("cells fine-tuned (step 20)", tiny_model)
+    widget.start_combo.setCurrentText("cells fine-tuned (step 20)")
+    widget.name_edit.setText("")
+    worker = widget.start()
+    assert widget.model_name == "cells fine-tuned"
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        pass
+    meta = {"napari_deepcolor": {"role": "probabilities", "source": "cells", "model": "m"}}
+    widget.viewer.add_image(np.zeros((4, 48, 48), np.float32), name="cells (m) probabilities", metadata=meta)
+    widget.viewer.add_labels(np.zeros((48, 48), np.int32), name="cells (m) instances",
+                             metadata={"napari_deepcolor": {**meta["napari_deepcolor"], "role": "instances"}})
+    widget.reset_choices()
+    images = [widget.image_combo.itemText(i) for i in range(widget.image_combo.count())]
+    labels = [widget.labels_combo.itemText(i) for i in range(widget.labels_combo.count())]
+    assert "cells (m) probabilities" not in images and "cells (m) instances" in labels

@@ -12,6 +12,7 @@ Segment widget finds it. Torch is imported by the worker only, never when this m
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 import time
 from dataclasses import fields, replace
@@ -285,8 +286,11 @@ class TrainWidget(QWidget):
         """Refill the layer and model lists from the viewer (called when layers are added or removed)."""
         from napari.layers import Image, Labels, Shapes
 
-        images = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
-        labels = [layer.name for layer in self.viewer.layers if isinstance(layer, Labels)]
+        # the Segment widget's probabilities, foreground and colors are not training data (its instances may be)
+        results = {layer.name for layer in self.viewer.layers
+                   if layer.metadata.get("napari_deepcolor", {}).get("role") not in (None, "instances")}
+        images = [layer.name for layer in self.viewer.layers if isinstance(layer, Image) and layer.name not in results]
+        labels = [layer.name for layer in self.viewer.layers if isinstance(layer, Labels) and layer.name not in results]
         regions = [layer.name for layer in self.viewer.layers if isinstance(layer, (Labels, Shapes))]
         for combo, names in ((self.image_combo, images), (self.labels_combo, labels),
                              (self.region_combo, [NONE, *regions]), (self.val_image_combo, [NONE, *images]),
@@ -497,6 +501,7 @@ class TrainWidget(QWidget):
             # short by default: it becomes part of every result layer's name in the Segment widget
             chosen = self.start_combo.currentText()
             stem = "new model" if chosen == SCRATCH else Path(chosen).stem if chosen == self.model_file else chosen
+            stem = re.sub(r"(( \(step \d+\))|( \(\d+\))|( fine-tuned))+$", "", stem)  # not "… fine-tuned fine-tuned"
             self.model_name = self.name_edit.text().strip() or f"{stem} fine-tuned"
             folder = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.model_name)
             base = ensure_writable_dir(Path(self.output_edit.text()).expanduser())
@@ -569,9 +574,11 @@ class TrainWidget(QWidget):
     def _on_aborted(self) -> None:
         if self.last_checkpoint is not None:
             self._register(f"{self.model_name} (step {self.last_step})")
+            self.status.setText(f"cancelled; the checkpoint of step {self.last_step} is kept")
             show_info(f"training cancelled; the checkpoint of step {self.last_step} is kept as model "
                       f"{self.model_path_name!r}")
         else:
+            self.status.setText("cancelled before the first checkpoint: no model was saved")
             show_warning("training cancelled before its first checkpoint: no model was saved")
 
     def _on_error(self, error: Exception) -> None:
@@ -612,7 +619,8 @@ class TrainWidget(QWidget):
             checkpoint.metadata["name"] = self.model_path_name
             written = save_checkpoint(path, checkpoint)
         except (OSError, ValueError) as error:
-            show_error(f"could not save the model to {path}: {error}; choose another location")
+            advice = "" if "choose" in str(error) else "; choose another location"
+            show_error(f"could not save the model to {path}: {error}{advice}")
             return None
         show_info(f"model saved to {written}")
         return written

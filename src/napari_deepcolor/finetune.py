@@ -78,8 +78,8 @@ def annotated_planes(
     if region is not None:
         region = np.asarray(region).astype(bool)
         if region.shape not in (labels.shape, labels.shape[-2:]):
-            raise ValueError(f"the annotated region has shape {region.shape}; expected {labels.shape} or "
-                             f"{labels.shape[-2:]} like {name}")
+            expected = f"{labels.shape} or {labels.shape[-2:]}" if labels.ndim > 2 else f"{labels.shape}"
+            raise ValueError(f"the annotated region has shape {region.shape}; expected {expected} like {name}")
         labels[~np.broadcast_to(region, labels.shape)] = IGNORE
     if np.issubdtype(image.dtype, np.inexact) and not np.isfinite(image).all():
         raise ValueError(f"the image of {name} contains NaN or infinite values; replace them (e.g. with 0) first")
