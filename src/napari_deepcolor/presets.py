@@ -79,8 +79,8 @@ TOOLTIPS = {
                         "differ.",
 }
 
-#: Name shown in the widget → preset. Worms: the bundled model's own settings (docs/accuracy.md). E. coli: cells
-#: of 100-300 px² and about 6 px wide, as thick as a worm at half resolution, hence scale 1 and a smaller margin
+#: Name shown in the widget → preset. Worms: the first stage of the bundled model (docs/accuracy.md). E. coli: cells
+#: of 100-300 px² and about 10 px wide, as thick as a worm at full resolution, hence scale 1 and a smaller margin
 #: for the dense colony; rods, so the orientation prior spreads them over the colors (docs/finetuning.md). Leaves:
 #: large RGB objects, half resolution.
 PRESETS: dict[str, Preset] = {
