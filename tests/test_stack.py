@@ -250,3 +250,19 @@ def test_semiconv_planes_are_clustered_in_the_worker(tiny_semiconv_model):
     kept = planes[0]._clustering
     planes[0].decode(knobs.replace(min_size=5))  # τ: the worker's clustering is used, not redone
     assert planes[0]._clustering is kept
+
+
+def test_a_partial_result_adopts_the_planes_it_lacks(tiny_model):
+    stack = np.stack([blobs_pair(seed)[0] for seed in range(3)])
+    complete, events = run_stack(tiny_model, stack)
+    partial = StackResult(complete.layout, complete.config, complete.knobs.replace(min_size=5))
+    first = events[1]
+    partial.add(first.index, first.output, first.plane)
+    assert partial.adopt(complete) == [(1,), (2,)]
+    np.testing.assert_array_equal(partial.probs, complete.probs)
+    expected = StackResult(complete.layout, complete.config, partial.knobs)
+    for event in events[1:]:
+        expected.add(event.index, event.output, event.plane)
+    np.testing.assert_array_equal(partial.labels, expected.labels)  # decoded with the partial result's knobs
+    with pytest.raises(ValueError, match="same image layout"):
+        partial.adopt(run_stack(tiny_model, stack[:2])[0])

@@ -625,3 +625,32 @@ def test_closing_the_dock_with_its_x_stops_the_run(qtbot, make_napari_viewer, ti
     again.add_model_file(tiny_model)
     run_and_wait(qtbot, again)
     assert len(viewer.layers) == n_layers  # the same result layers, updated
+
+
+def test_a_cancelled_rerun_keeps_the_earlier_result_of_the_planes_it_did_not_redo(qtbot, viewer_and_widget,
+                                                                                    spotty_model, monkeypatch,
+                                                                                    notes):
+    viewer, widget = viewer_and_widget
+    movie = np.stack([blobs_pair(seed)[0] for seed in range(4)])
+    widget._image.value = viewer.add_image(movie, name="movie")
+    widget.add_model_file(spotty_model)
+    widget._min_size.value = 0
+    run_and_wait(qtbot, widget)
+    complete = result_layers(viewer)["instances"].data.copy()
+    assert all(complete[t].max() > 0 for t in range(4))
+    gate, calls, run_tiled = threading.Event(), [], inference._run_tiled
+
+    def gated(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            gate.wait(timeout=30)
+        return run_tiled(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "_run_tiled", gated)
+    widget.run()
+    qtbot.waitUntil(lambda: widget._shown is not None and widget._shown.planes == 1, timeout=30_000)
+    widget.cancel()
+    gate.set()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30_000)
+    np.testing.assert_array_equal(result_layers(viewer)["instances"].data, complete)  # same model, same image
+    assert any("the other planes keep the previous run's result" in m for level, m in notes if level == "info")

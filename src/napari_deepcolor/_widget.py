@@ -97,6 +97,7 @@ class _Run:
     outcome: str = ""  # "" while running, then done, cancelled or failed
     result: StackResult | None = None
     worker: Any = None
+    previous: _Run | None = None  # the complete earlier run of this image and model, kept if this one is cancelled
     vectors_explained: bool = False  # the arrows were hidden as meaningless, and the user told
 
     def summary(self) -> str:
@@ -384,11 +385,15 @@ class SegmentWidget(Container):
             return
         self._explain_input(layer, data, layout)
         self._cancel = threading.Event()
+        shown = self._shown
         labels = getattr(layer, "axis_labels", None)
         run = _Run(source=layer.name, source_layer=layer, layout=layout, scale=np.asarray(layer.scale, float),
                    translate=np.asarray(layer.translate, float), model=self._model_name(str(self._model_value)),
                    model_path=str(self._model_value),
                    axis_labels=None if labels is None else tuple(labels))
+        if (shown is not None and shown.source_layer is layer and shown.model_path == run.model_path
+                and shown.layout == layout and shown.result is not None and shown.planes == layout.n_planes):
+            run.previous = shown
         # An exception is a bug (expected failures come back as messages): the "errored" handler shows napari's error
         # notification with its traceback; connecting it here keeps the worker from re-raising it in the event loop.
         worker = create_worker(_work, str(bundled_models().get(self._model_value, self._model_value)), data,
@@ -535,8 +540,13 @@ class SegmentWidget(Container):
             self._last = run
             if run.outcome == "cancelled":
                 n = run.layout.n_planes
+                kept = ""
+                if run.previous is not None and run.result is not None and run.planes:
+                    run.result.adopt(run.previous.result)  # the layers show the new planes and the earlier others
+                    kept = "; the other planes keep the previous run's result"
                 self._notify("info", f"cancelled: {run.planes} of {n} planes of '{run.source}' were segmented; "
-                                     "their results are kept")
+                                     f"their results are kept{kept}")
+            run.previous = None  # not kept alive any longer
             if run.result is not None and run.planes and run.outcome != "failed":
                 self._publish(run, vectors=True)
         self._render_status()

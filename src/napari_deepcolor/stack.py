@@ -467,6 +467,28 @@ class StackResult:
             parts.append(full)
         return np.concatenate(parts)
 
+    def adopt(self, other: StackResult) -> list[tuple[int, ...]]:
+        """Take the planes this result lacks from ``other``, a result of the same layout and model (a complete earlier
+        run, when this one was cancelled part way), and decode them with this result's knobs.
+
+        Returns
+        -------
+        list of tuple
+            The indices of the planes taken.
+        """
+        if other.layout != self.layout or other.method != self.method:
+            raise ValueError("can only take planes from a result of the same image layout and method")
+        taken = [index for index in other.planes if index not in self.planes]
+        for index in taken:
+            if self.method == "coloring":
+                self.probs[(slice(None), *index)] = other.probs[(slice(None), *index)]
+                self.colors[index] = other.colors[index]
+            else:
+                self.foreground[index] = other.foreground[index]
+            self.planes[index] = other.planes[index]
+        self.set_knobs(self.knobs, indices=taken)
+        return taken
+
     def n_instances(self) -> int:
         """Instances over all planes added so far (each plane counts its own)."""
         return sum(self._counts.values())
