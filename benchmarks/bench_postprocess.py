@@ -137,6 +137,22 @@ def time_ms(fn, repeats, setup=None):
     return statistics.median(times), min(times)
 
 
+def ratio_rows(timings, baseline, *, digits=0, baseline_ratio=""):
+    """``(name, median ms, min ms, ratio)`` per timing of ``time_ms``; ratio = the ``baseline`` timing's median /
+    this one's, as text (``baseline_ratio`` for the baseline itself)."""
+    base = timings[baseline][0]
+    return [(name, ms, fastest, baseline_ratio if name == baseline else f"{base / ms:.{digits}f}x")
+            for name, (ms, fastest) in timings.items()]
+
+
+def print_rows(rows, ratio_header):
+    """The rows of `ratio_rows` as an aligned console table."""
+    width = max(len(row[0]) for row in rows)
+    print(f"{'step':<{width}}  {'median':>9}     {'min':>9}     {ratio_header}")
+    for name, ms, fastest, ratio in rows:
+        print(f"{name:<{width}}  {ms:9.1f} ms  {fastest:9.1f} ms  {ratio}")
+
+
 def cpu_name():
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -206,13 +222,8 @@ def main(argv=None):
             lambda cc: cc.to_labels(min_size=tau2, merge_distance=rho, absorb_fragments=True), args.repeats,
             warmed_absorbing),
     }
-    base = timings["baseline (a)"][0]
-    rows = [(name, ms, fastest, "" if name.startswith("baseline") else f"{base / ms:.0f}x")
-            for name, (ms, fastest) in timings.items()]
-    width = max(len(row[0]) for row in rows)
-    print(f"{'step':<{width}}  {'median':>9}     {'min':>9}     speed-up (median)")
-    for name, ms, fastest, ratio in rows:
-        print(f"{name:<{width}}  {ms:9.1f} ms  {fastest:9.1f} ms  {ratio}")
+    rows = ratio_rows(timings, "baseline (a)")
+    print_rows(rows, "speed-up (median)")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
     note = f" ({args.note})" if args.note else ""

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from _docs import record  # noqa: E402
-from bench_postprocess import cpu_name, time_ms  # noqa: E402
+from bench_postprocess import cpu_name, print_rows, ratio_rows, time_ms  # noqa: E402
 from napari_deepcolor.stack import Knobs, SemiconvPlane  # noqa: E402
 
 HEADING = "## Live tuning of semiconv models"
@@ -81,13 +81,8 @@ def main(argv=None):
         timings[f"{name} move: SemiconvPlane.decode"] = time_ms(move, args.repeats)
         knobs, labels = move.last
         np.testing.assert_array_equal(labels, scratch(knobs))  # the kept results decode exactly as from scratch
-    base = timings["(a) cluster_embeddings from scratch"][0]
-    rows = [(name, ms, fastest, "1x" if name.startswith("(a)") else f"{base / ms:.1f}x")
-            for name, (ms, fastest) in timings.items()]
-    width = max(len(row[0]) for row in rows)
-    print(f"{'step':<{width}}  {'median':>9}     {'min':>9}     (a) / step")
-    for name, ms, fastest, ratio in rows:
-        print(f"{name:<{width}}  {ms:9.1f} ms  {fastest:9.1f} ms  {ratio}")
+    rows = ratio_rows(timings, "(a) cluster_embeddings from scratch", digits=1, baseline_ratio="1x")
+    print_rows(rows, "(a) / step")
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     note = f" ({args.note})" if args.note else ""

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from _docs import record  # noqa: E402
-from bench_postprocess import SETTINGS, cpu_name, make_probs, time_ms  # noqa: E402
+from bench_postprocess import SETTINGS, cpu_name, make_probs, print_rows, ratio_rows, time_ms  # noqa: E402
 from napari_deepcolor.config import ModelConfig  # noqa: E402
 from napari_deepcolor.stack import ColoringPlane, Knobs, StackResult, stack_layout  # noqa: E402
 
@@ -154,13 +154,8 @@ def main(argv=None):
     }
     if args.viewer:
         timings.update(time_in_viewer(probs, config, tau, tau2, args.repeats))
-    base = timings["(a) network + decode (worms model, 1024 x 1024)"][0]
-    rows = [(name, ms, fastest, "" if name.startswith("(a)") else f"{base / ms:.0f}x")
-            for name, (ms, fastest) in timings.items()]
-    width = max(len(row[0]) for row in rows)
-    print(f"{'step':<{width}}  {'median':>9}     {'min':>9}     (a) / step")
-    for name, ms, fastest, ratio in rows:
-        print(f"{name:<{width}}  {ms:9.1f} ms  {fastest:9.1f} ms  {ratio}")
+    rows = ratio_rows(timings, "(a) network + decode (worms model, 1024 x 1024)")
+    print_rows(rows, "(a) / step")
     slowest = max(ms for name, ms, _, _ in rows if name.startswith(("(b)", "(c)")))
     drawn = [ms for name, ms, _, _ in rows if name.startswith("(d) slider")]
     verdict = "under" if slowest < TARGET_MS else "over"
