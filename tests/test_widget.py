@@ -57,6 +57,21 @@ def viewer_and_widget(make_napari_viewer):
     return viewer, widget
 
 
+def hold_network(monkeypatch):
+    """From now on the network runs once freely, then waits until ``gate.set()``: a deterministic moment to cancel or
+    close. Returns ``(gate, calls)``, ``calls`` growing by one per network run (tile)."""
+    gate, calls, run_tiled = threading.Event(), [], inference._run_tiled
+
+    def gated(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            gate.wait(timeout=30)
+        return run_tiled(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "_run_tiled", gated)
+    return gate, calls
+
+
 def run_and_wait(qtbot, widget, timeout=60_000):
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
@@ -256,16 +271,7 @@ def test_cancel_stops_the_worker(qtbot, viewer_and_widget, tiny_model, monkeypat
     viewer, widget = viewer_and_widget
     widget._image.value = viewer.add_image(np.random.default_rng(0).random((20, 32, 32)), name="movie")
     widget.add_model_file(tiny_model)
-    # the network runs once freely, then waits for the test: a deterministic moment to press Cancel
-    gate, calls, run_tiled = threading.Event(), [], inference._run_tiled
-
-    def gated(*args, **kwargs):
-        calls.append(1)
-        if len(calls) > 1:
-            gate.wait(timeout=30)
-        return run_tiled(*args, **kwargs)
-
-    monkeypatch.setattr(inference, "_run_tiled", gated)
+    gate, calls = hold_network(monkeypatch)
     widget._run.native.click()
     assert widget.running and widget._run.text == "Cancel" and not widget._model.enabled
     qtbot.waitUntil(lambda: "instances" in result_layers(viewer), timeout=30_000)
@@ -602,15 +608,7 @@ def test_closing_the_dock_with_its_x_stops_the_run(qtbot, make_napari_viewer, ti
     widget._device.value = "cpu"
     widget._image.value = viewer.add_image(np.random.default_rng(0).random((20, 32, 32)), name="movie")
     widget.add_model_file(tiny_model)
-    gate, calls, run_tiled = threading.Event(), [], inference._run_tiled
-
-    def gated(*args, **kwargs):
-        calls.append(1)
-        if len(calls) > 1:
-            gate.wait(timeout=30)
-        return run_tiled(*args, **kwargs)
-
-    monkeypatch.setattr(inference, "_run_tiled", gated)
+    gate, calls = hold_network(monkeypatch)
     widget.run()
     qtbot.waitUntil(lambda: "instances" in result_layers(viewer), timeout=30_000)
     worker = widget._worker
@@ -638,15 +636,7 @@ def test_a_cancelled_rerun_keeps_the_earlier_result_of_the_planes_it_did_not_red
     run_and_wait(qtbot, widget)
     complete = result_layers(viewer)["instances"].data.copy()
     assert all(complete[t].max() > 0 for t in range(4))
-    gate, calls, run_tiled = threading.Event(), [], inference._run_tiled
-
-    def gated(*args, **kwargs):
-        calls.append(1)
-        if len(calls) > 1:
-            gate.wait(timeout=30)
-        return run_tiled(*args, **kwargs)
-
-    monkeypatch.setattr(inference, "_run_tiled", gated)
+    gate, _ = hold_network(monkeypatch)
     widget.run()
     qtbot.waitUntil(lambda: widget._shown is not None and widget._shown.planes == 1, timeout=30_000)
     widget.cancel()
