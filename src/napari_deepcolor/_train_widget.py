@@ -49,7 +49,15 @@ from napari_deepcolor._dock import on_removed
 from napari_deepcolor._sample_data import MODEL_KEY
 from napari_deepcolor.finetune import SCRATCH, annotated_planes, finetune, model_config_for
 from napari_deepcolor.io import ensure_writable_dir
-from napari_deepcolor.presets import FINETUNE_LEARNING_RATE, PRESET_MODELS, PRESETS, TOOLTIPS, Preset, preset_for_model
+from napari_deepcolor.presets import (
+    FINETUNE_LEARNING_RATE,
+    PRESET_MODELS,
+    PRESETS,
+    TOOLTIPS,
+    Preset,
+    model_for_image,
+    preset_for_model,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -328,10 +336,9 @@ class TrainWidget(QWidget):
         self._model_chosen = True
 
     def _suggest_preset(self, image_name: str) -> None:
-        """Until the user picks a preset or a start or sets a knob, follow the image like the Segment widget: a
-        sample's own model
-        (`MODEL_KEY` in its metadata) selects its preset; else an RGB image selects the leaves preset, and a gray
-        one leaves it for the C. elegans preset."""
+        """Until the user picks a preset or a start or sets a knob, follow the image like the Segment widget: the
+        preset of `presets.model_for_image` (a sample's own model; else an RGB image selects the leaves preset, and
+        a gray one leaves it for the C. elegans preset)."""
         from napari.layers import Image
 
         from napari_deepcolor.inference import bundled_models
@@ -341,14 +348,11 @@ class TrainWidget(QWidget):
         layer = self.viewer.layers[image_name]
         if not isinstance(layer, Image):
             return
-        model, current = layer.metadata.get(MODEL_KEY), self.preset_combo.currentText()
-        preset = preset_for_model(model) if model in bundled_models() else None
-        if preset is None:
-            rgb_preset = "Leaves (rosette)"
-            if bool(layer.rgb) == (current == rgb_preset):
-                return
-            preset = rgb_preset if layer.rgb else "C. elegans (worms)"
-        if preset != current:
+        current = self.preset_combo.currentText()
+        model = model_for_image(layer.metadata.get(MODEL_KEY), bool(layer.rgb), current == "Leaves (rosette)",
+                                bundled_models())
+        preset = None if model is None else preset_for_model(model)
+        if preset is not None and preset != current:
             self.preset_combo.setCurrentText(preset)  # _preset_chosen starts from its bundled model
 
     def _follow_start(self, start: str) -> None:

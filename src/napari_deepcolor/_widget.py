@@ -33,7 +33,7 @@ from napari_deepcolor._dock import on_removed
 from napari_deepcolor._sample_data import MODEL_KEY
 from napari_deepcolor.checkpoint import CheckpointError, read_header
 from napari_deepcolor.inference import DEVICES, bundled_models
-from napari_deepcolor.presets import PRESET_MODELS
+from napari_deepcolor.presets import PRESET_MODELS, model_for_image
 
 if TYPE_CHECKING:
     import napari
@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from napari_deepcolor.stack import Knobs, ModelLoaded, PlaneDone, StackLayout, StackResult
 
 META_KEY = "napari_deepcolor"
-#: Bundled models the widget starts from: gray images (and a new widget), RGB images (`SegmentWidget._suggest_model`)
-DEFAULT_MODEL, RGB_MODEL = PRESET_MODELS["C. elegans (worms)"], PRESET_MODELS["Leaves (rosette)"]
+#: The bundled model a new widget starts from (then `presets.model_for_image` follows the image)
+DEFAULT_MODEL = PRESET_MODELS["C. elegans (worms)"]
 LOAD_FILE = "<load file...>"
 #: The result layers Segment widgets made, in this session: a duplicated layer carries their metadata tag but is the
 #: user's; a Segment widget opened again finds the layers of the one that was closed.
@@ -260,16 +260,9 @@ class SegmentWidget(Container):
         `worms`)."""
         if self._model_chosen or not isinstance(layer, Image):
             return
-        bundled, current = bundled_models(), self._model.value
-        name = layer.metadata.get(MODEL_KEY)
-        if name not in bundled:
-            wants_rgb = bool(layer.rgb)
-            if self._config is None or (self._config.in_channels == 3) == wants_rgb:
-                return
-            name = RGB_MODEL if wants_rgb else DEFAULT_MODEL
-            if name not in bundled:
-                return
-        if name != current:
+        takes_rgb = None if self._config is None else self._config.in_channels == 3
+        name = model_for_image(layer.metadata.get(MODEL_KEY), bool(layer.rgb), takes_rgb, bundled_models())
+        if name is not None and name != self._model.value:
             self._suggesting = True
             try:
                 self._model.value = name

@@ -202,6 +202,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance"),
                         (args.out_of_core_above, "--out-of-core-above"), (args.halo, "--halo")):
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{name} must be a number, got {value}")
         if value is not None and value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
     for value, name in ((args.tile_size, "--tile-size"), (args.workers, "--workers")):
@@ -213,10 +215,6 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--threshold must be in (0, 1), got {args.threshold}")
     if args.foreground_threshold is not None and not 0 < args.foreground_threshold <= 1:
         raise ValueError(f"--foreground-threshold must be in (0, 1], got {args.foreground_threshold}")
-    for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance"),
-                        (args.out_of_core_above, "--out-of-core-above")):
-        if value is not None and not math.isfinite(value):
-            raise ValueError(f"{name} must be a number, got {value}")
     ensure_writable_dir(args.output)
     config, _ = model_info(args.model)
     if config.method == "semiconv":

@@ -6,6 +6,7 @@ what it does, shown next to the widget's controls.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 
 
@@ -109,6 +110,23 @@ def preset_for_model(name: str) -> str | None:
     """The preset of a bundled model (``ecoli`` and ``ecoli-semiconv`` → "E. coli (colony)"), None for others."""
     kind = name.removesuffix("-semiconv")
     return next((preset for preset, model in PRESET_MODELS.items() if model.removesuffix("-semiconv") == kind), None)
+
+
+def model_for_image(sample_model: str | None, rgb: bool, current_takes_rgb: bool | None,
+                    bundled: Collection[str]) -> str | None:
+    """The bundled model an image suggests; the Segment and training widgets follow it until the user chooses.
+
+    A sample's own model (``sample_model``, from `napari_deepcolor._sample_data.MODEL_KEY` in its metadata) if it
+    is among ``bundled``; else, when the current choice takes the other kind of image (``current_takes_rgb``; None:
+    nothing chosen yet), the leaves preset's model for an RGB image and the C. elegans preset's for a gray one.
+    None: keep the current choice.
+    """
+    if sample_model in bundled:
+        return sample_model
+    if current_takes_rgb is None or current_takes_rgb == rgb:
+        return None
+    name = PRESET_MODELS["Leaves (rosette)" if rgb else "C. elegans (worms)"]
+    return name if name in bundled else None
 
 
 assert set(PRESET_MODELS) == set(PRESETS), "every preset needs a bundled model to start from"
