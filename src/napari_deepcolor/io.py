@@ -112,15 +112,19 @@ def annotation_for(stem: str, files: list[Path], *, exclude: Path | None = None)
     for name in (f"{stem}_labels", f"{stem}_masks", stem):
         if name in by_stem:
             return [by_stem[name]]
+    return _masks_of(stem, files) or None
+
+
+def _masks_of(stem: str, files: list[Path]) -> list[Path]:
+    """The per-object masks ``<stem>_<NN>`` among ``files``, in index order."""
     masks = [(int(m["index"]), p) for p in files if (m := _MASK_NAME.match(p.stem)) and m["stem"] == stem]
-    return [p for _, p in sorted(masks)] or None
+    return [p for _, p in sorted(masks)]
 
 
 def ambiguous_annotation(stem: str, files: list[Path]) -> bool:
     """Both ``<stem>`` and ``<stem>_<NN>`` files are among ``files``: `annotation_for` takes ``<stem>``, which may
     be the image itself next to its per-object masks."""
-    return any(p.stem == stem for p in files) and any(
-        (m := _MASK_NAME.match(p.stem)) and m["stem"] == stem for p in files)
+    return any(p.stem == stem for p in files) and bool(_masks_of(stem, files))
 
 
 def read_annotation(paths: list[Path]) -> np.ndarray:
