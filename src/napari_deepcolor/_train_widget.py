@@ -630,15 +630,14 @@ class TrainWidget(QWidget):
         return written
 
     def _on_removed(self) -> None:
-        """The dock was closed: stop training after the current step (its last checkpoint is kept, as on Cancel)."""
+        """The widget or its dock was closed: stop training after the current step (its last checkpoint is kept, as
+        on Cancel)."""
         self._unsubscribe()
         if self.worker is not None:
             self.worker.quit()
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
-        self._unsubscribe()
-        if self.worker is not None:
-            self.worker.quit()
+        self._on_removed()
         super().closeEvent(event)
 
 
