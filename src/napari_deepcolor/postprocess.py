@@ -33,6 +33,7 @@ import heapq
 import itertools
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from numbers import Real
 
 import numpy as np
@@ -643,13 +644,16 @@ class Clustering:
     sizes: np.ndarray  # (K,) float64
     kernel_sums: np.ndarray  # (K,) float64, the sum of K_σ(seed, u) over each cluster
 
+    @cached_property
+    def raster_order(self) -> np.ndarray:
+        """Cluster ids in raster order of their first pixel (the same for every τ: computed once)."""
+        ids, first = np.unique(self.cluster, return_index=True)
+        return ids[np.argsort(first, kind="stable")]
+
     def instances(self, min_size: float = 0.0) -> Instances:
         """Clusters of at least ``min_size`` pixels, numbered 1..N in raster order of their first pixel."""
         min_size = _check_threshold("min_size", min_size)
-        kept = self.sizes >= min_size
-        ids, first = np.unique(self.cluster, return_index=True)
-        ids = ids[np.argsort(first, kind="stable")]
-        ids = ids[kept[ids]]
+        ids = self.raster_order[(self.sizes >= min_size)[self.raster_order]]
         lut = np.zeros(len(self.sizes), dtype=np.int32)  # every foreground pixel has a cluster (a seed joins its ball)
         lut[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
         labels = np.zeros(self.shape, dtype=np.int32)
