@@ -72,6 +72,14 @@ def hold_network(monkeypatch):
     return gate, calls
 
 
+def segment_cells(qtbot, viewer, widget, model):
+    """A "cells" image (blobs_pair(0)), segmented with ``model`` at τ = 0, waited for."""
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(model)
+    widget._min_size.value = 0
+    run_and_wait(qtbot, widget)
+
+
 def run_and_wait(qtbot, widget, timeout=60_000):
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
@@ -154,10 +162,7 @@ def test_a_user_layer_with_a_result_name_is_left_alone(qtbot, viewer_and_widget,
 def test_painting_on_the_instances_makes_them_the_users_layer(qtbot, viewer_and_widget, spotty_model, notes):
     """Corrections by hand survive the sliders and a new run (they are what a user fine-tunes on)."""
     viewer, widget = viewer_and_widget
-    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
-    widget.add_model_file(spotty_model)
-    widget._min_size.value = 0
-    run_and_wait(qtbot, widget)
+    segment_cells(qtbot, viewer, widget, spotty_model)
     instances = result_layers(viewer)["instances"]
     instances.selected_label = 99
     instances.paint((5, 5), 99)  # what the brush does: an undoable edit, napari's paint event
@@ -174,10 +179,7 @@ def test_painting_on_the_instances_makes_them_the_users_layer(qtbot, viewer_and_
 
 def test_another_model_keeps_the_first_models_results(qtbot, viewer_and_widget, spotty_model, tiny_model):
     viewer, widget = viewer_and_widget
-    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
-    widget.add_model_file(spotty_model)
-    widget._min_size.value = 0
-    run_and_wait(qtbot, widget)
+    segment_cells(qtbot, viewer, widget, spotty_model)
     first = result_layers(viewer)["instances"]
     shown = first.data.copy()
     widget.add_model_file(tiny_model)  # its knobs fill the sliders, the result on screen is not decoded again
@@ -208,10 +210,7 @@ def test_deleting_the_image_stops_the_sliders(qtbot, viewer_and_widget, spotty_m
 def test_moving_tau_changes_the_labels_without_running_the_network(qtbot, viewer_and_widget, spotty_model,
                                                                     network_calls):
     viewer, widget = viewer_and_widget
-    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
-    widget.add_model_file(spotty_model)
-    widget._min_size.value = 0
-    run_and_wait(qtbot, widget)
+    segment_cells(qtbot, viewer, widget, spotty_model)
     instances = result_layers(viewer)["instances"]
     before, calls = instances.data.copy(), len(network_calls)
     assert before.max() > 1
@@ -532,10 +531,7 @@ def test_a_run_keeps_the_users_zoom_and_the_sample_opens_readable(qtbot, viewer_
 def test_a_brush_stroke_never_leaks_into_the_next_instances_layer(qtbot, viewer_and_widget, spotty_model):
     """napari's brush paints inside block_history: the paint event comes after the data changed."""
     viewer, widget = viewer_and_widget
-    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
-    widget.add_model_file(spotty_model)
-    widget._min_size.value = 0
-    run_and_wait(qtbot, widget)
+    segment_cells(qtbot, viewer, widget, spotty_model)
     mine = result_layers(viewer)["instances"]
     with mine.block_history():
         mine.paint((5, 5), 99)
@@ -549,10 +545,7 @@ def test_a_brush_stroke_never_leaks_into_the_next_instances_layer(qtbot, viewer_
 def test_a_duplicated_result_layer_is_the_users(qtbot, viewer_and_widget, spotty_model):
     """Layers > Duplicate copies the metadata tag; the widget still writes only to the layers it made."""
     viewer, widget = viewer_and_widget
-    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
-    widget.add_model_file(spotty_model)
-    widget._min_size.value = 0
-    run_and_wait(qtbot, widget)
+    segment_cells(qtbot, viewer, widget, spotty_model)
     original = result_layers(viewer)["instances"]
     copy = viewer.add_labels(original.data.copy(), name="my copy", metadata=dict(original.metadata))
     viewer.layers.move(viewer.layers.index(copy), 0)  # below the original: found first by a tag search
