@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from napari_deepcolor.io import find_pairs
+import numpy as np
+
+from napari_deepcolor.io import find_pairs, read_image
 
 TRAINING_WELLS, VALIDATION_WELLS = 39, 10
 DEFAULT_DATA = Path("../shared/data/bbbc010/train")
@@ -34,3 +36,12 @@ def validation_pairs(data: Path) -> list[tuple[Path, list[Path]]]:
 def both_sets(data: Path) -> dict[str, list[tuple[Path, list[Path]]]]:
     """``{"training wells": tuning_pairs, "validation wells": validation_pairs}``."""
     return {"training wells": tuning_pairs(data), "validation wells": validation_pairs(data)}
+
+
+def read_input(image: Path, *, mask_input: bool) -> np.ndarray:
+    """What a model takes for the well of ``image`` (a path from the pairs above): the bright-field image, or,
+    for a `ModelConfig.mask_input` model, the well's human foreground annotation (``foreground/<WELL>.png``: the
+    binary segmentation the published BBBC010 results start from)."""
+    if mask_input:
+        return read_image(image.parent.parent / "foreground" / f"{image.stem}.png")
+    return read_image(image)

@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--foreground-threshold", type=float, help="semiconv: foreground probability cut")
     parser.add_argument("--description", required=True)
     parser.add_argument("--card", default="", help="path of the model card in docs/")
+    parser.add_argument("--half", action="store_true", help="store floating-point weights as float16 (half the file; "
+                        "loading casts them back to float32)")
     parser.add_argument("--validation-json", help="validation metrics at the bundled τ/ρ, as JSON (e.g. the last "
                         "line of scripts/evaluate_zoo.py), replacing those recorded during training at its τ/ρ")
     args = parser.parse_args()
@@ -56,7 +58,13 @@ def main() -> None:
                 "source": checkpoint.metadata["source"] if rebundled else args.checkpoint.name}
     if args.validation_json:
         metadata["validation"] = json.loads(args.validation_json)
-    path = save_checkpoint(zoo_dir() / f"{args.name}.safetensors", Checkpoint(config, checkpoint.state_dict, metadata))
+    weights = checkpoint.state_dict
+    if args.half:
+        too_large = [name for name, tensor in weights.items() if tensor.is_floating_point() and tensor.abs().max() > 6e4]
+        if too_large:
+            parser.error(f"--half: {too_large[0]} has values beyond float16's range")
+        weights = {name: tensor.half() if tensor.is_floating_point() else tensor for name, tensor in weights.items()}
+    path = save_checkpoint(zoo_dir() / f"{args.name}.safetensors", Checkpoint(config, weights, metadata))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -17,11 +17,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from bbbc010_split import DEFAULT_DATA, tuning_pairs
+from bbbc010_split import DEFAULT_DATA, read_input, tuning_pairs
 from evaluate_zoo import decoding, print_sweep
 
 from napari_deepcolor.inference import load_model
-from napari_deepcolor.io import read_image, read_mask_stack
+from napari_deepcolor.io import read_mask_stack
 from napari_deepcolor.metrics import evaluate
 
 
@@ -42,7 +42,7 @@ def main() -> None:
         model = load_model(name, device="cpu")
         names, grid, predict, to_labels = decoding(model, args.min_sizes, args.merge_distances,
                                                    args.absorb_fragments and model.config.method == "coloring")
-        outputs = [predict(read_image(image)) for image, _ in pairs]
+        outputs = [predict(read_input(image, mask_input=model.config.mask_input)) for image, _ in pairs]
         sweep = {}
         for knobs in grid:
             results = [evaluate(truth, to_labels(out, knobs)) for out, truth in zip(outputs, truths)]

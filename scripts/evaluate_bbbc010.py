@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bbbc010_split import DEFAULT_DATA, validation_pairs
+from bbbc010_split import DEFAULT_DATA, read_input, validation_pairs
 from skimage.measure import label
 
 from napari_deepcolor.inference import load_model, predict_probs
@@ -61,7 +61,7 @@ def main() -> None:
     components, seconds, same, touching = [], [], 0, 0
     usage = np.zeros(config.n_colors)
     for img, _ in pairs:
-        image = read_image(img)
+        image = read_input(img, mask_input=config.mask_input)
         start = time.perf_counter()
         probs = predict_probs(model, image)
         seconds.append(time.perf_counter() - start)

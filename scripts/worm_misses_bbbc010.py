@@ -26,7 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from bbbc010_split import DEFAULT_DATA, TRAINING_WELLS, all_pairs
+from bbbc010_split import DEFAULT_DATA, TRAINING_WELLS, all_pairs, read_input
 from image_threshold_baseline import local_contrast
 from scipy import ndimage as ndi
 from skimage.morphology import skeletonize
@@ -76,7 +76,7 @@ def main() -> None:
         column = "treated" if int(image_path.stem[1:]) <= 12 else "untreated"
         group = f"{column}, {'training' if index < TRAINING_WELLS else 'validation'} wells"
         image = read_image(image_path)
-        probs = predict_probs(model, image)
+        probs = predict_probs(model, read_input(image_path, mask_input=model.config.mask_input))
         labels = ColorComponents.from_probs(probs).to_labels(
             min_size=min_size, merge_distance=None, absorb_fragments=model.config.absorb_fragments).labels
         stack = read_mask_stack(masks).astype(bool)

@@ -160,3 +160,15 @@ def test_weights_without_batch_norm_step_counters_load_as_torch_allows(tmp_path)
     path = save_checkpoint(tmp_path / "broken.safetensors", Checkpoint(CONFIG, broken, {}))
     with pytest.raises(CheckpointError, match="1 tensors missing"):
         load_model(path)
+
+
+def test_float16_weights_load_into_a_float32_network(tmp_path):
+    # bundled models may store their weights as float16 (scripts/bundle_model.py --half) to halve the package
+    network = create_model(CONFIG).eval()
+    half = {k: v.half() if v.is_floating_point() else v for k, v in network.state_dict().items()}
+    path = save_checkpoint(tmp_path / "half.safetensors", Checkpoint(CONFIG, half, {}))
+    loaded = load_model(path, device="cpu")
+    assert all(p.dtype == torch.float32 for p in loaded.network.parameters())
+    x = torch.randn(1, 1, 20, 24)
+    with torch.no_grad():
+        assert torch.allclose(loaded.network(x), network(x), atol=1e-2)

@@ -68,6 +68,35 @@ def test_intensity_max_clips_bright_pixels_and_keeps_faint_contrast():
     assert np.array_equal(from_config.image, sample.image)
 
 
+def test_mask_input_sees_any_nonzero_pixel_as_foreground_whatever_its_value():
+    # a label image, a 0/255 RGBA annotation and a 0/1 float mask of the same objects look the same to the network,
+    # and intensity options (which would map a label image's highest label to 1) play no part
+    labels = np.zeros((20, 30), np.int32)
+    labels[2:8, 3:9], labels[10:18, 5:25] = 1, 7
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[labels > 0, :3], rgba[..., 3] = 255, 255
+    expected = (labels > 0).astype(np.float32)[None]
+    config = ModelConfig(mask_input=True, percentiles=(1.0, 98.0), intensity_max=0.5)
+    for image in (labels, rgba, (labels > 0).astype(np.float32)):
+        assert np.array_equal(preprocess(image, in_channels=1, percentiles=(1, 98), scale=1, clip_max=0.5,
+                                         mask_input=True), expected)
+        assert np.array_equal(model_sample(image, labels, config).image, expected)
+    assert np.array_equal(preprocess(rgba, in_channels=3, percentiles=(1, 99), scale=1, mask_input=True),
+                          np.repeat(expected, 3, axis=0))
+    assert not np.array_equal(preprocess(labels, in_channels=1, percentiles=(1, 98), scale=1), expected)
+
+
+def test_a_microscope_image_given_to_a_mask_input_model_is_a_clear_error():
+    image = np.random.default_rng(0).integers(100, 4000, (20, 30)).astype(np.uint16)
+    with pytest.raises(ValueError, match=r"100.0% of this image is nonzero: it looks like a microscope image"):
+        preprocess(image, in_channels=1, percentiles=(1, 99), scale=1, mask_input=True)
+    with pytest.raises(ValueError, match="threshold it first"):
+        model_sample(image, np.zeros((20, 30), np.int32), ModelConfig(mask_input=True))
+    # one tile of a large mask (whole-image limits given) may lie inside an object
+    tile = preprocess(image, in_channels=1, percentiles=(1, 99), scale=1, mask_input=True, limits=(0, 1))
+    assert np.all(tile == 1)
+
+
 def test_make_sample_rescales_image_and_labels_together():
     image = np.random.default_rng(0).random((40, 60))
     labels = np.zeros((40, 60), np.int32)

@@ -11,7 +11,7 @@ import pytest
 from scipy.spatial.distance import directed_hausdorff
 from skimage.measure import label as sk_label
 
-from napari_deepcolor.postprocess import ColorComponents, Instances, colors_to_labels
+from napari_deepcolor.postprocess import ColorComponents, Instances, colors_to_labels, restrict_to_foreground
 
 
 def probs_from_colors(colors, n_colors=4, confidence=0.9):
@@ -483,3 +483,22 @@ def test_absorb_fragments_then_merge_uses_the_joined_pixels():
     assert components.to_labels(min_size=20, merge_distance=27.5, absorb_fragments=True).n_instances == 2
     # without joining, the fragment is dropped and the first piece ends at x = 19
     assert components.to_labels(min_size=20, merge_distance=28.5).labels[3, 21] == 0
+
+
+def test_restrict_to_foreground_gives_every_given_pixel_its_best_color_and_no_other_pixel_any():
+    rng = np.random.default_rng(0)
+    probs = rng.random((4, 6, 7)).astype(np.float32)
+    probs /= probs.sum(axis=0)
+    probs[:, 0, 0] = (1.0, 0.0, 0.0, 0.0)  # the network's sure background, inside the given foreground
+    colors = probs[1:].copy()
+    foreground = np.zeros((6, 7), bool)
+    foreground[:, :4] = True
+    out = restrict_to_foreground(probs, foreground)
+    assert out is probs and np.allclose(out.sum(axis=0), 1)
+    assert np.all(out[0][foreground] == 0) and np.all(out[0][~foreground] == 1) and np.all(out[1:, ~foreground] == 0)
+    inside = foreground.copy()
+    inside[0, 0] = False
+    assert np.array_equal(out[1:].argmax(axis=0)[inside], colors.argmax(axis=0)[inside])
+    assert np.argmax(out, axis=0)[0, 0] != 0  # still a color: the foreground is given
+    with pytest.raises(ValueError, match=r"foreground of shape \(6, 6\)"):
+        restrict_to_foreground(probs, foreground[:, :6])

@@ -162,6 +162,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--intensity-max", type=float, default=None,
                    help="clip normalized intensities above this (default: no clipping); with a low "
                         "--upper-percentile it keeps faint objects visible next to very bright ones")
+    t.add_argument("--mask-input", action="store_true", help="the images are foreground masks (any nonzero pixel "
+                   "is foreground): the model learns to split touching objects in a segmentation made elsewhere")
     t.add_argument("--depth", type=int, default=4)
     t.add_argument("--width", type=int, default=16)
     t.add_argument("--patch-size", type=int, default=160)
@@ -439,7 +441,7 @@ def _model_config(args: argparse.Namespace):
     from napari_deepcolor.inference import model_info
 
     fields = {"method": "method", "colors": "n_colors", "depth": "depth", "width": "width", "scale": "scale",
-              "intensity_max": "intensity_max", "min_size": "min_size", "merge_distance": "merge_distance",
+              "intensity_max": "intensity_max", "mask_input": "mask_input", "min_size": "min_size", "merge_distance": "merge_distance",
               "absorb_fragments": "absorb_fragments", "embedding_dims": "embedding_dims",
               "coordinate_scale": "coordinate_scale", "threshold": "kernel_threshold",
               "foreground_threshold": "foreground_threshold"}
@@ -454,7 +456,7 @@ def _model_config(args: argparse.Namespace):
     if "upper_percentile" in given:
         changes["percentiles"] = (start.percentiles[0], args.upper_percentile)
     config = dataclasses.replace(start, **changes)
-    shown = ("scale", "percentiles", "intensity_max", "min_size") + (
+    shown = ("scale", "percentiles", "intensity_max", "mask_input", "min_size") + (
         ("kernel_threshold", "foreground_threshold") if start.method == "semiconv" else
         ("n_colors", "merge_distance", "absorb_fragments"))
     kept = [f"{field} {getattr(start, field)}" for field in shown
@@ -565,6 +567,7 @@ def _models(args: argparse.Namespace) -> int:
             knobs = (f"{config.n_colors} colors, scale {config.scale:g}, τ {config.min_size:g}, "
                      f"ρ {config.merge_distance:g}" + (", fragments joined" if config.absorb_fragments else ""))
         card = f" (card: {metadata['card']})" if metadata.get("card") else ""
+        knobs += ", input: a foreground mask" if config.mask_input else ""
         print(f"{name}\t{config.method}, {knobs}\t{metadata.get('description', '')} {scores}".rstrip() + card)
     return 0
 

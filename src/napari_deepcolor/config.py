@@ -55,6 +55,10 @@ class ModelConfig:
         Normalized intensities above this are clipped to it (None: no clipping). With a low upper percentile it
         keeps faint objects' contrast the same from image to image while a few very bright ones cannot dominate
         the input (BBBC010: faint live worms next to bright dead ones).
+    mask_input : bool
+        The network takes a foreground mask, not a microscope image: every nonzero pixel becomes 1, the rest 0
+        (``percentiles`` and ``intensity_max`` are not used). For splitting touching objects in a binary
+        segmentation made elsewhere, the protocol of the published BBBC010 results.
     min_size, merge_distance : float
         Recommended τ (pixels, at the input image's resolution) and ρ (0 = no merging) for decoding.
     absorb_fragments : bool
@@ -84,6 +88,7 @@ class ModelConfig:
     scale: float = 1.0
     percentiles: tuple[float, float] = (1.0, 99.8)
     intensity_max: float | None = None
+    mask_input: bool = False
     min_size: float = 0.0
     merge_distance: float = 0.0
     absorb_fragments: bool = False

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from napari_deepcolor.config import ModelConfig
 
 IGNORE = -1
+#: A mask-input model refuses a whole image with fewer zero (background) pixels than this fraction.
+MASK_MIN_BACKGROUND = 0.01
 
 
 def to_channels_first(image: np.ndarray, in_channels: int, *, channel_axis: int | None = None) -> np.ndarray:
@@ -82,6 +84,25 @@ def normalize(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.
     return out if clip_max is None else np.minimum(out, np.float32(clip_max), out=out)
 
 
+def binarize(image: np.ndarray) -> np.ndarray:
+    """A foreground mask ``(C, Y, X)`` as the network of a `ModelConfig.mask_input` model sees it: 1 where any
+    channel is nonzero, 0 elsewhere, in every channel; float32."""
+    return np.broadcast_to((image != 0).any(axis=0, keepdims=True), image.shape).astype(np.float32)
+
+
+def _intensities(planes: np.ndarray, *, percentiles: tuple[float, float], limits: tuple[float, float] | None,
+                 clip_max: float | None, mask_input: bool) -> np.ndarray:
+    if mask_input:
+        mask = binarize(planes)
+        # a whole image (no limits: not one tile of a larger one) with hardly any 0 is a microscope image
+        if limits is None and mask.mean() > 1 - MASK_MIN_BACKGROUND:
+            raise ValueError(f"this model takes a foreground mask (0 = background, anything else = object), but "
+                             f"{mask.mean():.1%} of this image is nonzero: it looks like a microscope image. "
+                             "Segment it with a model that takes images (e.g. worms), or threshold it first")
+        return mask
+    return normalize(planes, percentiles=percentiles, limits=limits, clip_max=clip_max)
+
+
 def rescale_image(image: np.ndarray, scale: float) -> np.ndarray:
     """Resize ``(C, Y, X)`` by ``scale`` with anti-aliasing (no-op for 1)."""
     if scale == 1:
@@ -109,14 +130,16 @@ def scaled_shape(shape: tuple[int, ...], scale: float) -> tuple[int, ...]:
 
 def preprocess(image: np.ndarray, *, in_channels: int, percentiles: tuple[float, float], scale: float,
                channel_axis: int | None = None, limits: tuple[float, float] | None = None,
-               clip_max: float | None = None) -> np.ndarray:
+               clip_max: float | None = None, mask_input: bool = False) -> np.ndarray:
     """Image as the network sees it: ``(in_channels, Y', X')`` float32, normalized and rescaled.
 
     ``limits``: intensities mapped to 0 and 1 instead of the image's own ``percentiles``; ``clip_max``: the
-    highest normalized value kept (see `normalize`).
+    highest normalized value kept (see `normalize`); ``mask_input``: the image is a foreground mask (`binarize`
+    instead of `normalize`).
     """
     planes = to_channels_first(image, in_channels, channel_axis=channel_axis)
-    return rescale_image(normalize(planes, percentiles=percentiles, limits=limits, clip_max=clip_max), scale)
+    return rescale_image(_intensities(planes, percentiles=percentiles, limits=limits, clip_max=clip_max,
+                                      mask_input=mask_input), scale)
 
 
 @dataclass
@@ -133,7 +156,8 @@ class Sample:
 
 
 def make_sample(image: np.ndarray, labels: np.ndarray, *, in_channels: int, percentiles: tuple[float, float],
-                scale: float, channel_axis: int | None = None, clip_max: float | None = None) -> Sample:
+                scale: float, channel_axis: int | None = None, clip_max: float | None = None,
+                mask_input: bool = False) -> Sample:
     """Preprocess an (image, labels) pair for training, checking they fit together."""
     planes = to_channels_first(image, in_channels, channel_axis=channel_axis)
     labels = np.asarray(labels)
@@ -142,7 +166,8 @@ def make_sample(image: np.ndarray, labels: np.ndarray, *, in_channels: int, perc
                          "must be the same size")
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers (0 = background, -1 = ignore), got dtype {labels.dtype}")
-    return Sample(rescale_image(normalize(planes, percentiles=percentiles, clip_max=clip_max), scale),
+    return Sample(rescale_image(_intensities(planes, percentiles=percentiles, limits=None, clip_max=clip_max,
+                                             mask_input=mask_input), scale),
                   rescale_labels(labels.astype(np.int32), scale))
 
 
@@ -151,7 +176,8 @@ def model_sample(image: np.ndarray, labels: np.ndarray, config: ModelConfig, *,
     """`make_sample` with the preprocessing a model's config asks for (its channels, percentiles, intensity clip
     and scale), so training data is prepared exactly as `napari_deepcolor.inference` prepares images."""
     return make_sample(image, labels, in_channels=config.in_channels, percentiles=config.percentiles,
-                       scale=config.scale, channel_axis=channel_axis, clip_max=config.intensity_max)
+                       scale=config.scale, channel_axis=channel_axis, clip_max=config.intensity_max,
+                       mask_input=config.mask_input)
 
 
 class PatchSampler:

@@ -186,7 +186,8 @@ def predict_probs(
     Returns
     -------
     probs : ndarray, shape (C, Y, X), float32
-        Softmax probabilities at the input's resolution; channel 0 is background.
+        Softmax probabilities at the input's resolution; channel 0 is background. For a mask-input model the
+        given foreground decides background (`napari_deepcolor.postprocess.restrict_to_foreground`).
 
     Raises
     ------
@@ -204,7 +205,14 @@ def predict_probs(
         # the peak of the whole prediction (e.g. 2.25 GiB more at 8192 × 8192 with 9 colors)
         t.sub_(t.amax(dim=1, keepdim=True)).exp_()
         t.div_(t.sum(dim=1, keepdim=True))
-        return t[0].numpy()
+        probs = t[0].numpy()
+    if model.config.mask_input:  # the foreground is given: the network only colors it
+        from napari_deepcolor.data import binarize, to_channels_first
+        from napari_deepcolor.postprocess import restrict_to_foreground
+
+        planes = to_channels_first(image, model.config.in_channels, channel_axis=channel_axis)
+        restrict_to_foreground(probs, binarize(planes)[0] > 0)
+    return probs
 
 
 @dataclass
@@ -350,7 +358,8 @@ def _run_resized(model: LoadedModel, image: np.ndarray, *, channel_axis: int | N
     config = model.config
     planes = np.asarray(image)
     x = preprocess(planes, in_channels=config.in_channels, percentiles=config.percentiles, scale=config.scale,
-                   channel_axis=channel_axis, limits=limits, clip_max=config.intensity_max)
+                   channel_axis=channel_axis, limits=limits, clip_max=config.intensity_max,
+                   mask_input=config.mask_input)
     out_shape = planes.shape[:2] if channel_axis in (None, -1, 2) else np.delete(planes.shape, channel_axis)
     logits = _run_tiled(model, x, tile_size=tile_size, overlap=overlap, progress=progress)
     with torch.no_grad():

@@ -535,6 +535,35 @@ def _hausdorff_in(window: np.ndarray, a: int, b: int) -> float:
     return float(max(a_to_b, b_to_a))
 
 
+def restrict_to_foreground(probs: np.ndarray, foreground: npt.ArrayLike) -> np.ndarray:
+    """Color probabilities of a network that was given the foreground (`ModelConfig.mask_input`), made to agree
+    with it, in place: background probability 1 outside ``foreground`` and 0 inside, where the colors are
+    renormalized to sum to 1, so every foreground pixel takes its most likely color and no other pixel does
+    (where every color is 0, they become equal).
+
+    Parameters
+    ----------
+    probs : ndarray, shape (C, Y, X), float32
+    foreground : ndarray of bool, shape (Y, X)
+
+    Returns
+    -------
+    probs : ndarray, shape (C, Y, X), float32, the same array.
+    """
+    foreground = np.asarray(foreground, dtype=bool)
+    if foreground.shape != probs.shape[1:]:
+        raise ValueError(f"foreground of shape {foreground.shape} does not match probabilities of shape "
+                         f"{probs.shape}")
+    colors = probs[1:]
+    total = colors.sum(axis=0)
+    empty = total == 0  # the network's certain background, its colors all rounded to 0: any color will do
+    colors[:, empty], total[empty] = 1, len(colors)
+    np.divide(colors, total, out=colors)
+    colors *= foreground
+    probs[0] = ~foreground
+    return probs
+
+
 def colors_to_labels(probs: npt.ArrayLike, *, min_size: float, merge_distance: float | None = None,
                      absorb_fragments: bool = False) -> Instances:
     """Decode color probabilities into instances (deep coloring, section 3.1).

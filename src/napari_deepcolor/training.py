@@ -112,8 +112,10 @@ def train(
     output = Path(output)
     device = resolve_device(device)
     torch.manual_seed(train_config.seed)
-    sampler = PatchSampler(list(samples), patch_size=train_config.patch_size,
-                           augment_intensity=train_config.augment_intensity, seed=train_config.seed,
+    # a mask has no contrast or noise to vary
+    augment = train_config.augment_intensity and not model_config.mask_input
+    sampler = PatchSampler(list(samples), patch_size=train_config.patch_size, augment_intensity=augment,
+                           seed=train_config.seed,
                            contact_fraction=train_config.contact_fraction, margin=train_config.margin)
     network = create_model(model_config)
     start_step, best, best_metrics = 0, -math.inf, {}
