@@ -29,6 +29,20 @@ def tiny_model(tmp_path):
 
 
 @pytest.fixture
+def tiny_mask_model(tmp_path):
+    """Path of an untrained tiny coloring checkpoint that takes foreground masks (`ModelConfig.mask_input`)."""
+    torch = pytest.importorskip("torch")
+    from napari_deepcolor.checkpoint import Checkpoint, save_checkpoint
+    from napari_deepcolor.config import ModelConfig
+    from napari_deepcolor.models import create_model
+
+    torch.manual_seed(0)
+    config = ModelConfig(n_colors=4, depth=2, width=4, mask_input=True)
+    return save_checkpoint(tmp_path / "tiny-mask.safetensors",
+                           Checkpoint(config, create_model(config).state_dict(), {}))
+
+
+@pytest.fixture
 def tiny_semiconv_model(tmp_path):
     """Path of an untrained tiny semi-convolutional checkpoint (σ = 0.5 embedding units)."""
     torch = pytest.importorskip("torch")

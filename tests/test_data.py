@@ -5,6 +5,7 @@ from napari_deepcolor.config import ConfigError, TrainConfig
 from napari_deepcolor.data import (
     PatchSampler,
     Sample,
+    check_mask,
     contact_pixels,
     make_sample,
     model_sample,
@@ -89,12 +90,15 @@ def test_mask_input_sees_any_nonzero_pixel_as_foreground_whatever_its_value():
 def test_a_microscope_image_given_to_a_mask_input_model_is_a_clear_error():
     image = np.random.default_rng(0).integers(100, 4000, (20, 30)).astype(np.uint16)
     with pytest.raises(ValueError, match=r"100.0% of this image is nonzero: it looks like a microscope image"):
-        preprocess(image, in_channels=1, percentiles=(1, 99), scale=1, mask_input=True)
+        check_mask(image)
     with pytest.raises(ValueError, match="threshold it first"):
         model_sample(image, np.zeros((20, 30), np.int32), ModelConfig(mask_input=True))
-    # one tile of a large mask (whole-image limits given) may lie inside an object
-    tile = preprocess(image, in_channels=1, percentiles=(1, 99), scale=1, mask_input=True, limits=(0, 1))
-    assert np.all(tile == 1)
+    # the network's input itself is not checked: one tile or plane of a large mask may lie inside an object
+    assert np.all(preprocess(image, in_channels=1, percentiles=(1, 99), scale=1, mask_input=True) == 1)
+    nearly_all = np.where(np.arange(600).reshape(20, 30) < 3, 0, image)  # 3 zeros in 600 pixels
+    with pytest.raises(ValueError, match=r"99.5% of the stack is nonzero"):
+        check_mask(nearly_all, what="the stack")
+    check_mask(np.where(np.arange(600).reshape(20, 30) < 6, 0, image))  # 1 % background: a mask
 
 
 def test_make_sample_rescales_image_and_labels_together():

@@ -162,3 +162,13 @@ def test_a_killed_runs_temporary_tiles_are_removed_by_the_next_run(worms, tmp_pa
     (keep / "notes.txt").write_text("x")
     segment_large(worms, np.zeros((64, 64), np.uint16), tmp_path / "labels.tif")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".labels.tif.other.tiles", "labels.tif"]
+
+
+def test_a_mask_model_refuses_a_large_microscope_image_and_splits_a_large_mask(tmp_path, tiny_mask_model):
+    model = load_model(tiny_mask_model, device="cpu")
+    mask = np.zeros((300, 300), np.uint8)
+    mask[20:280, 20:280] = 255  # tiles in the middle lie wholly inside the object
+    labels = segment_large(model, mask, tmp_path / "mask.tif", tile_size=96, min_size=0)
+    assert np.array_equal(read_labels(tmp_path / "mask.tif") > 0, mask > 0) and labels is not None
+    with pytest.raises(ValueError, match="over 99% of this image is nonzero: it looks like a microscope image"):
+        segment_large(model, mask.astype(np.uint16) + 1, tmp_path / "image.tif", tile_size=96)

@@ -266,3 +266,13 @@ def test_a_partial_result_adopts_the_planes_it_lacks(tiny_model):
     np.testing.assert_array_equal(partial.labels, expected.labels)  # decoded with the partial result's knobs
     with pytest.raises(ValueError, match="same image layout"):
         partial.adopt(run_stack(tiny_model, stack[:2])[0])
+
+
+def test_a_mask_stack_is_checked_as_a_whole_and_a_plane_may_be_all_object(tiny_mask_model):
+    masks = np.stack([blobs_pair(seed)[1] for seed in range(3)])
+    masks[1] = 5  # one plane inside an object
+    result, _ = run_stack(tiny_mask_model, masks, knobs=Knobs(min_size=0))
+    assert np.all(result.labels[1] > 0) and np.all((result.labels[0] > 0) == (masks[0] > 0))
+    images = np.stack([blobs_pair(seed)[0] + 1 for seed in range(3)])  # microscope planes: refused, naming the stack
+    with pytest.raises(ValueError, match="of this stack is nonzero: it looks like a microscope image"):
+        run_stack(tiny_mask_model, images)

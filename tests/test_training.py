@@ -90,3 +90,26 @@ def test_done_reports_the_validation_of_the_model_it_keeps(tmp_path):
     assert done.metrics == kept["validation"]
     best = max((e for e in events if e.kind == "validation"), key=lambda e: e.metrics["ap50"])
     assert kept["step"] == best.step
+
+
+def test_resuming_a_mask_run_on_images_is_refused(tmp_path):
+    from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
+    from napari_deepcolor.data import model_sample
+    from napari_deepcolor.training import train
+
+    image, labels = blobs_pair(0)
+    masks = ModelConfig(n_colors=3, depth=2, width=4, mask_input=True)
+    train_config = TrainConfig(patch_size=32, batch_size=2, steps=1, margin=2)
+    list(train([model_sample(labels, labels, masks)], model_config=masks, train_config=train_config,
+               output=tmp_path, device="cpu"))
+    images = ModelConfig(n_colors=3, depth=2, width=4)
+    with pytest.raises(ConfigError, match="was trained on masks; resuming it on images"):
+        list(train([model_sample(image, labels, images)], model_config=images, train_config=train_config,
+                   output=tmp_path, device="cpu", resume=True))
+
+
+def test_mask_input_is_for_coloring_models():
+    from napari_deepcolor.config import ConfigError, ModelConfig
+
+    with pytest.raises(ConfigError, match="mask_input is for coloring models"):
+        ModelConfig(method="semiconv", mask_input=True)

@@ -162,8 +162,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--intensity-max", type=float, default=None,
                    help="clip normalized intensities above this (default: no clipping); with a low "
                         "--upper-percentile it keeps faint objects visible next to very bright ones")
-    t.add_argument("--mask-input", action="store_true", help="the images are foreground masks (any nonzero pixel "
-                   "is foreground): the model learns to split touching objects in a segmentation made elsewhere")
+    t.add_argument("--mask-input", action=argparse.BooleanOptionalAction, default=False, help="the images are "
+                   "foreground masks (any nonzero pixel is foreground): the model learns to split touching objects "
+                   "in a segmentation made elsewhere (with --init, --no-mask-input turns a mask model back to images)")
     t.add_argument("--depth", type=int, default=4)
     t.add_argument("--width", type=int, default=16)
     t.add_argument("--patch-size", type=int, default=160)
@@ -482,10 +483,12 @@ def _named(read, image: Path, annotation: list[Path]):
 
 def _validation_pair(image: np.ndarray, truth: np.ndarray, config):
     """A `ValidationPair`, checked now rather than at the first validation, after training time is spent."""
-    from napari_deepcolor.data import to_channels_first
+    from napari_deepcolor.data import check_mask, to_channels_first
     from napari_deepcolor.training import ValidationPair
 
     channels = to_channels_first(image, config.in_channels)
+    if config.mask_input:
+        check_mask(channels)
     if truth.shape[-2:] != channels.shape[-2:]:
         raise ValueError(f"its ground truth has shape {truth.shape} but the image has {channels.shape[-2:]} pixels; "
                          "pair each validation image with its own labels")

@@ -121,6 +121,8 @@ class ModelConfig:
         if not self.coordinate_scale > 0:
             raise ConfigError(f"coordinate_scale must be > 0 (network pixels per embedding unit), got "
                               f"{self.coordinate_scale}")
+        if self.mask_input and self.method != "coloring":
+            raise ConfigError("mask_input is for coloring models: a semiconv model predicts its own foreground")
         for name in ("kernel_threshold", "foreground_threshold"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")

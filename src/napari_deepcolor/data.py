@@ -90,16 +90,34 @@ def binarize(image: np.ndarray) -> np.ndarray:
     return np.broadcast_to((image != 0).any(axis=0, keepdims=True), image.shape).astype(np.float32)
 
 
+def check_mask(image: np.ndarray, *, what: str = "this image") -> None:
+    """Refuse, as the input of a `ModelConfig.mask_input` model, an image that is not a foreground mask: one with
+    fewer than `MASK_MIN_BACKGROUND` of its values 0 looks like a microscope image.
+
+    Check whole images (a stack at once), not tiles or crops, which may lie inside an object.
+
+    Raises
+    ------
+    ValueError
+        Saying what to do instead.
+    """
+    image = np.asarray(image)
+    nonzero = np.count_nonzero(image) / max(image.size, 1)
+    if nonzero > 1 - MASK_MIN_BACKGROUND:
+        raise not_a_mask(f"{nonzero:.1%} of {what}")
+
+
+def not_a_mask(share: str) -> ValueError:
+    """The error of `check_mask`; ``share`` says how much of what is nonzero ("99.7% of this image")."""
+    return ValueError(f"this model takes a foreground mask (0 = background, anything else = object), but {share} is "
+                      "nonzero: it looks like a microscope image. Segment it with a model that takes images (e.g. "
+                      "worms), or threshold it first")
+
+
 def _intensities(planes: np.ndarray, *, percentiles: tuple[float, float], limits: tuple[float, float] | None,
                  clip_max: float | None, mask_input: bool) -> np.ndarray:
     if mask_input:
-        mask = binarize(planes)
-        # a whole image (no limits: not one tile of a larger one) with hardly any 0 is a microscope image
-        if limits is None and mask.mean() > 1 - MASK_MIN_BACKGROUND:
-            raise ValueError(f"this model takes a foreground mask (0 = background, anything else = object), but "
-                             f"{mask.mean():.1%} of this image is nonzero: it looks like a microscope image. "
-                             "Segment it with a model that takes images (e.g. worms), or threshold it first")
-        return mask
+        return binarize(planes)
     return normalize(planes, percentiles=percentiles, limits=limits, clip_max=clip_max)
 
 
@@ -166,6 +184,8 @@ def make_sample(image: np.ndarray, labels: np.ndarray, *, in_channels: int, perc
                          "must be the same size")
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers (0 = background, -1 = ignore), got dtype {labels.dtype}")
+    if mask_input:
+        check_mask(planes)
     return Sample(rescale_image(_intensities(planes, percentiles=percentiles, limits=None, clip_max=clip_max,
                                              mask_input=mask_input), scale),
                   rescale_labels(labels.astype(np.int32), scale))

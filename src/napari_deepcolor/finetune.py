@@ -160,7 +160,7 @@ def finetune(
     """
     import torch
 
-    from napari_deepcolor.data import model_sample
+    from napari_deepcolor.data import check_mask, model_sample
     from napari_deepcolor.training import ValidationPair, train
 
     if threads:
@@ -168,6 +168,9 @@ def finetune(
     in_channels = 3 if any(image.ndim == 3 for image, _ in pairs) else 1
     model_config = model_config_for(start, preset, in_channels=in_channels, method=method)
     samples = [model_sample(image, labels, model_config) for image, labels in pairs]
+    if model_config.mask_input:  # now, not at the first validation
+        for image, _ in validation:
+            check_mask(image, what="the validation image")
     checked = [ValidationPair(image, np.where(np.asarray(truth) > 0, truth, 0).astype(np.int32))
                for image, truth in validation]
     run = train(samples, model_config=model_config, train_config=train_config_for(preset), output=Path(output),

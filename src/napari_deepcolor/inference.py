@@ -181,7 +181,9 @@ def predict_probs(
         Called after each tile.
     limits : (float, float), optional
         Intensities mapped to 0 and 1 instead of the image's own ``config.percentiles``; `segment_large` passes
-        those of the whole image when it predicts one window of it.
+        those of the whole image when it predicts one window of it. A mask-input model does not normalize; there,
+        limits given mean the caller has checked its whole image (`napari_deepcolor.data.check_mask`), and a
+        window or plane is not checked alone.
 
     Returns
     -------
@@ -198,6 +200,15 @@ def predict_probs(
     import torch
 
     _require_method(model, "coloring", "predict_probs")
+    mask = None
+    if model.config.mask_input:
+        from napari_deepcolor.data import binarize, check_mask, to_channels_first
+
+        # one snapshot of the mask (a Labels layer may be painted on meanwhile) for the network and the restriction
+        mask = binarize(to_channels_first(image, 1, channel_axis=channel_axis))[0]
+        if limits is None:  # a whole image; callers that pass limits checked the whole of theirs
+            check_mask(mask)
+        image, channel_axis = mask, None
     t = _run_resized(model, image, channel_axis=channel_axis, tile_size=tile_size, overlap=overlap,
                      progress=progress, limits=limits)
     with torch.no_grad():
@@ -206,12 +217,10 @@ def predict_probs(
         t.sub_(t.amax(dim=1, keepdim=True)).exp_()
         t.div_(t.sum(dim=1, keepdim=True))
         probs = t[0].numpy()
-    if model.config.mask_input:  # the foreground is given: the network only colors it
-        from napari_deepcolor.data import binarize, to_channels_first
+    if mask is not None:  # the foreground is given: the network only colors it
         from napari_deepcolor.postprocess import restrict_to_foreground
 
-        planes = to_channels_first(image, model.config.in_channels, channel_axis=channel_axis)
-        restrict_to_foreground(probs, binarize(planes)[0] > 0)
+        restrict_to_foreground(probs, mask > 0)
     return probs
 
 

@@ -412,8 +412,18 @@ def segment_large(
     tile_size = round(DEFAULT_TILE / config.scale) if tile_size is None else tile_size
     halo = round(DEFAULT_HALO / config.scale) if halo is None else halo
     tiles = plan_tiles(shape, tile_size, halo, align=align)
-    limits = image_limits(source, percentiles=config.percentiles, in_channels=config.in_channels,
-                          channel_axis=channel_axis)
+    if config.mask_input:  # not normalized; limits given tell predict_probs the whole image is checked here
+        from napari_deepcolor.data import MASK_MIN_BACKGROUND, not_a_mask
+
+        # a mask (values >= 0) has its 1st percentile at 0 when at least 1 % of it is background
+        low, _ = image_limits(source, percentiles=(100 * MASK_MIN_BACKGROUND, 100.0), in_channels=1,
+                              channel_axis=channel_axis)
+        if low != 0:
+            raise not_a_mask(f"over {1 - MASK_MIN_BACKGROUND:.0%} of this image")
+        limits = (0.0, 1.0)
+    else:
+        limits = image_limits(source, percentiles=config.percentiles, in_channels=config.in_channels,
+                              channel_axis=channel_axis)
     ensure_writable_dir(output.parent)
     _remove_stale_scratch(output)
     stitcher = TileStitcher(shape, adjacency=absorb_fragments)

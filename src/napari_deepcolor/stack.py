@@ -259,7 +259,7 @@ Plane = ColoringPlane | SemiconvPlane
 
 def predict_plane(model: LoadedModel, plane: np.ndarray, *, rgb: bool = False, tile_size: int = 1024,
                   overlap: int = 64, progress: Callable[[int, int], None] | None = None,
-                  ) -> tuple[np.ndarray | Embeddings, Plane]:
+                  limits: tuple[float, float] | None = None) -> tuple[np.ndarray | Embeddings, Plane]:
     """Run the network on one plane.
 
     Parameters
@@ -268,6 +268,8 @@ def predict_plane(model: LoadedModel, plane: np.ndarray, *, rgb: bool = False, t
     plane : ndarray, shape (Y, X), or (Y, X, 3|4) with ``rgb``
     tile_size, overlap, progress
         As in `napari_deepcolor.inference.predict_probs` (tiled inference, per-tile progress).
+    limits : (float, float), optional
+        Coloring models only, as in `napari_deepcolor.inference.predict_probs`.
 
     Returns
     -------
@@ -278,7 +280,7 @@ def predict_plane(model: LoadedModel, plane: np.ndarray, *, rgb: bool = False, t
 
     kwargs = {"channel_axis": -1 if rgb else None, "tile_size": tile_size, "overlap": overlap, "progress": progress}
     if model.config.method == "coloring":
-        probs = inference.predict_probs(model, plane, **kwargs)
+        probs = inference.predict_probs(model, plane, limits=limits, **kwargs)
         return probs, ColoringPlane(probs)
     embeddings = inference.predict_embeddings(model, plane, **kwargs)
     return embeddings, SemiconvPlane(embeddings)
@@ -360,12 +362,18 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
                          "then Apple MPS, else CPU) or 'cpu'") from error
     loaded = load_model(model, device=resolved)
     yield ModelLoaded(loaded.config, loaded.device, loaded.source, time.perf_counter() - start)
+    limits = None
+    if loaded.config.mask_input and layout.n_planes > 1:  # the stack as a whole; a plane may be all object
+        from napari_deepcolor.data import check_mask
+
+        check_mask(image, what="this stack")
+        limits = (0.0, 1.0)
     for index in layout.indices():
         check_cancel()
         start = time.perf_counter()
         plane = np.asarray(image[index]) if index else np.asarray(image)
         output, decoder = predict_plane(loaded, plane, rgb=rgb, tile_size=tile_size, overlap=overlap,
-                                        progress=check_cancel)
+                                        progress=check_cancel, limits=limits)
         if knobs is not None and isinstance(decoder, SemiconvPlane):
             decoder.decode(knobs)  # the slow part of decoding, off the GUI thread
         yield PlaneDone(index, output, decoder, time.perf_counter() - start)

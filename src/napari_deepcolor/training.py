@@ -123,6 +123,10 @@ def train(
     if resume and last_path.is_file():
         state = load_checkpoint(last_path)
         _check_same_network(state.config, model_config, last_path)
+        if state.config.mask_input != model_config.mask_input:
+            raise ConfigError(f"{last_path} was trained on {'masks' if state.config.mask_input else 'images'}; "
+                              f"resuming it on {'masks' if model_config.mask_input else 'images'} would change what "
+                              "it sees: train into a new output folder with --init instead")
         load_weights(network, state, last_path)
         start_step = int(state.metadata.get("step", 0))
         best = state.metadata.get("best_ap50") or -math.inf
