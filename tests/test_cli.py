@@ -161,6 +161,8 @@ def test_models_lists_bundled_models(capsys):
         assert (Path(__file__).parents[1] / "docs" / "models" / f"{name}.md").is_file()
     assert by_name["ecoli-semiconv"].startswith("ecoli-semiconv\tsemiconv, 8 dims, σ ")
     assert "foreground 0.5" in by_name["ecoli-semiconv"] and "(card: docs/models/ecoli.md)" in by_name["ecoli-semiconv"]
+    assert "input: a foreground mask" in by_name["worms-mask"] and "input:" not in by_name["worms"]
+    assert (Path(__file__).parents[1] / "docs" / "models" / "worms-mask.md").is_file()
 
 
 def test_bundled_ecoli_semiconv_finds_the_test_strips_cells():
@@ -189,6 +191,22 @@ def test_predict_with_each_bundled_model_on_its_sample(tmp_path, model, sample, 
     assert main(["predict", "--model", model, "--output", str(tmp_path), "--device", "cpu", str(path)]) == 0
     labels = read_labels(tmp_path / f"{sample.removesuffix('.tif')}_labels.tif")
     assert labels.shape == shape and labels.max() >= 3
+
+
+def test_worms_mask_splits_the_bundled_foreground_mask_and_refuses_the_bright_field_image(tmp_path, capsys):
+    from importlib import resources
+
+    samples = resources.files("napari_deepcolor") / "samples"
+    assert main(["predict", "--model", "worms-mask", "--output", str(tmp_path), "--device", "cpu",
+                 str(samples / "bbbc010_A01_foreground.tif")]) == 0
+    labels = read_labels(tmp_path / "bbbc010_A01_foreground_labels.tif")
+    mask = tifffile.imread(samples / "bbbc010_A01_foreground.tif") > 0
+    assert labels.shape == (520, 696) and labels.max() >= 10
+    assert np.count_nonzero((labels > 0) != mask) < 0.05 * mask.sum()  # the mask's pixels, split into worms
+    code = main(["predict", "--model", "worms-mask", "--output", str(tmp_path / "bf"), "--device", "cpu",
+                 str(samples / "bbbc010_A01.tif")])
+    err = capsys.readouterr().err
+    assert code != 0 and "it looks like a microscope image" in err and "Traceback" not in err
 
 
 def test_predict_with_the_bundled_worms_model_on_the_bundled_sample(tmp_path):
@@ -365,6 +383,25 @@ def test_fine_tuning_keeps_the_starting_models_settings_unless_given(tmp_path, c
     assert config.min_size == 0 and config.depth == 2 and config.n_colors == 3  # given: changed; network: kept
     assert ModelConfig().scale == 1.0  # (the default that a bare --init used to train at)
     assert "keeping its scale 0.5" in caplog.text
+
+
+def test_a_mask_input_model_trains_on_masks_keeps_the_setting_and_segments_label_images(tmp_path):
+    from napari_deepcolor.checkpoint import read_header
+    from napari_deepcolor.inference import load_model, segment
+
+    data = _pairs(tmp_path)
+    for seed in (0, 1):  # the inputs are the objects' masks (a label image), not the blobs' image
+        tifffile.imwrite(tmp_path / "images" / f"s{seed}.tif", blobs_pair(seed)[1])
+    assert main(["train", *data, *TINY, "--steps", "2", "--output", str(tmp_path / "run"), "--mask-input"]) == 0
+    assert main(["train", *data, *TINY, "--steps", "1", "--output", str(tmp_path / "ft"),
+                 "--init", str(tmp_path / "run" / "last.safetensors")]) == 0
+    config, _ = read_header(tmp_path / "ft" / "last.safetensors")
+    assert config.mask_input
+    model = load_model(tmp_path / "ft" / "last.safetensors", device="cpu")
+    labels = blobs_pair(0)[1]
+    first = segment(model, labels)[0].labels
+    assert first.shape == labels.shape
+    assert np.array_equal(segment(model, (labels > 0) * 255)[0].labels, first)  # only foreground vs background counts
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from napari_deepcolor import _sample_data
     ("loader", "shape", "image_dtype", "n_labels", "model"),
     [
         (_sample_data.worms_sample, (520, 696), np.uint16, 15, "worms"),
+        (_sample_data.worm_mask_sample, (520, 696), np.uint8, 15, "worms-mask"),
         (_sample_data.ecoli_sample, (334, 321), np.uint16, 159, "ecoli-semiconv"),
         (_sample_data.leaves_sample, (256, 256), np.uint8, 14, "leaves-semiconv"),
     ],
@@ -57,6 +58,7 @@ def test_samples_open_in_napari(make_napari_viewer) -> None:
     viewer.open_sample("napari-deepcolor", "worms")
     viewer.open_sample("napari-deepcolor", "ecoli")
     viewer.open_sample("napari-deepcolor", "leaves")
+    viewer.open_sample("napari-deepcolor", "worm_mask")
     assert [layer.name for layer in viewer.layers] == [
         "worms BBBC010 A01",
         "worms BBBC010 A01 labels",
@@ -64,6 +66,8 @@ def test_samples_open_in_napari(make_napari_viewer) -> None:
         "E. coli colony labels",
         "rosette (synthetic)",
         "rosette (synthetic) labels",
+        "worms BBBC010 A01 foreground",
+        "worms BBBC010 A01 foreground labels",
     ]
     assert viewer.layers["rosette (synthetic)"].rgb
     assert viewer.layers["E. coli colony labels"].data.max() == 159

@@ -267,6 +267,11 @@ def test_the_preset_follows_the_image_until_the_user_picks_one(make_napari_viewe
     widget.image_combo.setCurrentText(viewer.layers[0].name)
     assert widget.preset_combo.currentText() == "E. coli (colony)"
     assert widget.start_combo.currentText() == "ecoli-semiconv"
+    viewer.open_sample("napari-deepcolor", "worm_mask")  # a sample whose model is not its preset's
+    widget.reset_choices()
+    widget.image_combo.setCurrentText("worms BBBC010 A01 foreground")
+    assert widget.preset_combo.currentText() == "C. elegans (worms)"
+    assert widget.start_combo.currentText() == "worms-mask"
     viewer.add_image(np.zeros((32, 32, 3), np.uint8), name="my plant", rgb=True)  # not a sample: by its kind
     widget.reset_choices()
     widget.image_combo.setCurrentText("my plant")

@@ -104,7 +104,8 @@ def test_the_widget_comes_from_the_manifest(viewer_and_widget):
 def test_the_model_follows_the_sample_image_until_the_user_picks_one(viewer_and_widget):
     viewer, widget = viewer_and_widget
     assert widget._model.value == "worms"  # a new widget: the C. elegans model, not the first name in the list
-    for sample, model in (("ecoli", "ecoli-semiconv"), ("leaves", "leaves-semiconv"), ("worms", "worms")):
+    for sample, model in (("ecoli", "ecoli-semiconv"), ("leaves", "leaves-semiconv"), ("worm_mask", "worms-mask"),
+                          ("worms", "worms")):
         viewer.open_sample("napari-deepcolor", sample)
         widget._image.value = viewer.layers[-2]
         assert widget._model.value == model, sample
@@ -343,6 +344,28 @@ def test_no_image_layer(viewer_and_widget, notes):
     assert not widget.running
 
 
+def test_worms_mask_splits_a_labels_layer_and_refuses_a_bright_field_image(qtbot, viewer_and_widget, notes):
+    viewer, widget = viewer_and_widget
+    viewer.open_sample("napari-deepcolor", "worm_mask")
+    mask_image, truth = viewer.layers
+    assert widget._model.value == "worms-mask"
+    users_mask = viewer.add_labels((mask_image.data > 0).astype(np.int32), name="my worm mask")
+    before = users_mask.data.copy()
+    widget._image.reset_choices()
+    widget._image.value = users_mask
+    run_and_wait(qtbot, widget, timeout=120_000)
+    assert not errors(notes)
+    instances = result_layers(viewer)["instances"]
+    assert instances is not users_mask and np.array_equal(users_mask.data, before)  # the user's layer is kept
+    assert instances.data.max() >= 10 and np.count_nonzero(instances.data[~(before > 0)]) == 0
+    viewer.open_sample("napari-deepcolor", "worms")
+    widget._image.value = viewer.layers["worms BBBC010 A01"]
+    widget._model.value = "worms-mask"
+    run_and_wait(qtbot, widget, timeout=120_000)
+    (message,) = errors(notes)
+    assert "it looks like a microscope image" in message and "Traceback" not in message
+
+
 @pytest.mark.parametrize("kind", ["labels", "points"])
 def test_a_labels_or_points_layer_as_input(viewer_and_widget, notes, kind):
     viewer, widget = viewer_and_widget
@@ -353,7 +376,8 @@ def test_a_labels_or_points_layer_as_input(viewer_and_widget, notes, kind):
     widget.run()
     assert errors(notes) == [f"'mask' is a {type(layer).__name__} layer, not an image: choose an Image layer under "
                              "'image'. (If it holds intensities, right-click it in the layer list and convert it to "
-                             "an Image layer.)"]
+                             "an Image layer; a Labels layer is the input of a model that takes masks, such as "
+                             "worms-mask.)"]
     assert not widget.running
 
 

@@ -73,6 +73,20 @@ def worms_sample() -> list[napari.types.LayerDataTuple]:
                       PRESET_MODELS["C. elegans (worms)"])
 
 
+def worm_mask_sample() -> list[napari.types.LayerDataTuple]:
+    """The human foreground annotation of BBBC010 well A01 (a binary mask of its worms) and its worm labels: the
+    input of the `worms-mask` model, which splits a mask into worms.
+
+    Returns
+    -------
+    list of (data, kwargs, layer_type)
+        image : ndarray, shape (520, 696), uint8, 255 = worm, 0 = background;
+        labels : ndarray, shape (520, 696), int32, the 15 worms of `worms_sample`.
+    """
+    return _read_pair("bbbc010_A01_foreground.tif", "bbbc010_A01_labels.tif", "worms BBBC010 A01 foreground",
+                      "worms-mask")
+
+
 def ecoli_sample() -> list[napari.types.LayerDataTuple]:
     """E. coli phase-contrast micro-colony (Omnipose test image) and its labels.
 

@@ -354,6 +354,8 @@ class TrainWidget(QWidget):
         preset = None if model is None else preset_for_model(model)
         if preset is not None and preset != current:
             self.preset_combo.setCurrentText(preset)  # _preset_chosen starts from its bundled model
+        if model is not None and model != PRESET_MODELS.get(preset) and model != self.start_combo.currentText():
+            self.start_combo.setCurrentText(model)  # the sample's own model, not its preset's (worms-mask)
 
     def _follow_start(self, start: str) -> None:
         """Fine-tuning keeps the starting model's network: show its method (locked), colors (locked), scale and τ,

@@ -139,7 +139,8 @@ class SegmentWidget(Container):
         self._suggesting = False
 
         self._image = ComboBox(label="image", choices=self._image_choices,
-                               tooltip="The image to segment: 2D gray or RGB(A), or a stack of 2D planes (time, z)")
+                               tooltip="The image to segment: 2D gray or RGB(A), or a stack of 2D planes (time, z); "
+                                       "for a model that takes masks (worms-mask), a foreground mask or Labels layer")
         self._model = ComboBox(label="model", choices=self._model_choices,
                                tooltip="A model bundled with the plugin, or a checkpoint file made by deepcolor train")
         self._device = ComboBox(label="device", choices=list(DEVICES), value="auto",
@@ -360,17 +361,20 @@ class SegmentWidget(Container):
         if layer is None or layer not in self._viewer.layers:
             self._notify("error", NO_IMAGE)
             return
-        if not isinstance(layer, Image):
+        takes_masks = self._config is not None and self._config.mask_input
+        if not isinstance(layer, Image) and not (takes_masks and isinstance(layer, Labels)):
             self._notify("error", f"'{layer.name}' is a {type(layer).__name__} layer, not an image: choose an Image "
                                   "layer under 'image'. (If it holds intensities, right-click it in the layer list "
-                                  "and convert it to an Image layer.)")
+                                  "and convert it to an Image layer; a Labels layer is the input of a model that "
+                                  "takes masks, such as worms-mask.)")
             return
         if self._config is None or self._model_value is None:
             self._notify("error", "choose a model under 'model' (a bundled one, or load a checkpoint file)")
             return
         data = layer.data[0] if layer.multiscale else layer.data
+        rgb = bool(getattr(layer, "rgb", False))  # a Labels layer (a mask model's input) is never RGB
         try:
-            layout = stack_layout(data, rgb=layer.rgb)
+            layout = stack_layout(data, rgb=rgb)
         except ValueError as error:
             self._notify("error", f"cannot segment '{layer.name}': {error}")
             return
@@ -390,7 +394,7 @@ class SegmentWidget(Container):
         # An exception is a bug (expected failures come back as messages): the "errored" handler shows napari's error
         # notification with its traceback; connecting it here keeps the worker from re-raising it in the event loop.
         worker = create_worker(_work, str(bundled_models().get(self._model_value, self._model_value)), data,
-                               rgb=layer.rgb, device=self._device.value, cancel=self._cancel, knobs=self.knobs(),
+                               rgb=rgb, device=self._device.value, cancel=self._cancel, knobs=self.knobs(),
                                _progress={"total": layout.n_planes + 1, "desc": f"Segment {layer.name}"},
                                _connect={"errored": lambda error: self._handle(run, "errored", error)},
                                _start_thread=False)

@@ -107,8 +107,9 @@ FINETUNE_LEARNING_RATE = 3e-4
 
 
 def preset_for_model(name: str) -> str | None:
-    """The preset of a bundled model (``ecoli`` and ``ecoli-semiconv`` → "E. coli (colony)"), None for others."""
-    kind = name.removesuffix("-semiconv")
+    """The preset of a bundled model (``ecoli`` and ``ecoli-semiconv`` → "E. coli (colony)", ``worms-mask`` →
+    "C. elegans (worms)"), None for others."""
+    kind = name.removesuffix("-semiconv").removesuffix("-mask")
     return next((preset for preset, model in PRESET_MODELS.items() if model.removesuffix("-semiconv") == kind), None)
 
 
