@@ -23,7 +23,7 @@ from skimage.measure import label
 from napari_deepcolor.inference import load_model, predict_probs, segment
 from napari_deepcolor.io import read_image, read_mask_stack
 from napari_deepcolor.metrics import evaluate, summarize
-from napari_deepcolor.postprocess import ColorComponents
+from napari_deepcolor.postprocess import ColorComponents, Instances
 from napari_deepcolor.training import touching_color_agreement
 
 
@@ -82,21 +82,25 @@ def main() -> None:
         s, t = touching_color_agreement(cc.colors, truth)
         same, touching = same + s, touching + t
 
-    def results(min_size: float, merge: float, absorb: bool = config.absorb_fragments) -> list[dict]:
-        return [evaluate(truth, cc.to_labels(min_size=min_size, merge_distance=merge or None,
-                                             absorb_fragments=absorb).labels)
-                for cc, truth in zip(components, truths)]
+    def decode(min_size: float, merge: float, absorb: bool = config.absorb_fragments) -> list[Instances]:
+        return [cc.to_labels(min_size=min_size, merge_distance=merge or None, absorb_fragments=absorb)
+                for cc in components]
 
-    stored = results(config.min_size, config.merge_distance)
+    def results(decoded: list[Instances]) -> list[dict]:
+        return [evaluate(truth, instances.labels) for instances, truth in zip(decoded, truths)]
+
+    decoded = decode(config.min_size, config.merge_distance)  # the stored knobs: AP, groups and COCO AP below
+    stored = results(decoded)
     joined = ", fragments below τ joined" if config.absorb_fragments else ""
     print(row(f"deep coloring `{args.model}`, τ={config.min_size:g}, ρ={config.merge_distance:g}{joined}",
               stored))
     print(row(f"same, fragments below τ {'dropped (the paper)' if config.absorb_fragments else 'joined'}",
-              results(config.min_size, config.merge_distance, not config.absorb_fragments)))
-    sweep = {(t, r): summarize(results(t, r)) for t in (25, 50, 100, 200, 400, 500, 600, 800) for r in (0, 5, 10, 20, 40)}
+              results(decode(config.min_size, config.merge_distance, not config.absorb_fragments))))
+    sweep = {(t, r): summarize(results(decode(t, r)))
+             for t in (25, 50, 100, 200, 400, 500, 600, 800) for r in (0, 5, 10, 20, 40)}
     (best_t, best_r), best = max(sweep.items(), key=lambda kv: kv[1]["ap50"])
     print(row(f"same, τ={best_t}, ρ={best_r} (best AP50 of the sweep, tuned on these wells)",
-              results(best_t, best_r)))
+              results(decode(best_t, best_r))))
     treated = [int(img.stem[1:]) <= 12 for img, _ in pairs]  # columns 01-12: live worms (the data's README)
     print("\nAP50 by group of wells (model at its stored τ/ρ; floor):")
     for name, keep in (("treated, live worms", True), ("untreated, dead worms", False)):
@@ -109,8 +113,6 @@ def main() -> None:
           f"{config.n_colors - 1}; share per color: " + ", ".join(f"{u / fg:.2f}" for u in usage[1:]))
     print(f"touching ground-truth pairs with the same majority color: {same}/{touching} "
           f"({same / max(touching, 1):.1%})")
-    decoded = [cc.to_labels(min_size=config.min_size, merge_distance=config.merge_distance or None,
-                            absorb_fragments=config.absorb_fragments) for cc in components]
     coco = coco_ap(truths, [d.labels for d in decoded], [d.scores for d in decoded])
     print(f"COCO-style AP at the stored τ/ρ (pooled over the wells, scored by mean color probability; the metric of "
           f"the semi-convolutional paper's table 1): AP {coco['coco_ap']:.3f}, AP50 {coco['coco_ap50']:.3f}, "
