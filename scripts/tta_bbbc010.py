@@ -2,7 +2,9 @@
 
 Usage::
 
-    python scripts/tta_bbbc010.py --model worms [--data ../shared/data/bbbc010/train]
+    python scripts/tta_bbbc010.py --model worms [--data ../shared/data/bbbc010/train] [--training-wells-only]
+
+A mask-input model (`worms-mask`) is given each well's human foreground, as in evaluate_bbbc010.py.
 
 A flipped or transposed worm may get another color (the bundled `worms` colors follow orientation), so each
 transformed prediction's colors ``>= 1`` are matched to the plain prediction's by the Hungarian algorithm on their
@@ -17,11 +19,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from bbbc010_split import DEFAULT_DATA, both_sets
+from bbbc010_split import DEFAULT_DATA, both_sets, read_input
 from scipy.optimize import linear_sum_assignment
 
 from napari_deepcolor.inference import load_model, predict_probs
-from napari_deepcolor.io import read_image, read_mask_stack
+from napari_deepcolor.io import read_mask_stack
 from napari_deepcolor.metrics import evaluate, summarize
 from napari_deepcolor.postprocess import ColorComponents
 
@@ -31,10 +33,10 @@ TRANSFORMS = (
     (lambda a: a[:, ::-1], lambda p: p[:, :, ::-1]),
     (lambda a: a[::-1], lambda p: p[:, ::-1]),
     (lambda a: a[::-1, ::-1], lambda p: p[:, ::-1, ::-1]),
-    (lambda a: a.T, lambda p: p.transpose(0, 2, 1)),
-    (lambda a: a.T[:, ::-1], lambda p: p[:, :, ::-1].transpose(0, 2, 1)),
-    (lambda a: a.T[::-1], lambda p: p[:, ::-1].transpose(0, 2, 1)),
-    (lambda a: a.T[::-1, ::-1], lambda p: p[:, ::-1, ::-1].transpose(0, 2, 1)),
+    (lambda a: a.swapaxes(0, 1), lambda p: p.transpose(0, 2, 1)),
+    (lambda a: a.swapaxes(0, 1)[:, ::-1], lambda p: p[:, :, ::-1].transpose(0, 2, 1)),
+    (lambda a: a.swapaxes(0, 1)[::-1], lambda p: p[:, ::-1].transpose(0, 2, 1)),
+    (lambda a: a.swapaxes(0, 1)[::-1, ::-1], lambda p: p[:, ::-1, ::-1].transpose(0, 2, 1)),
 )
 
 
@@ -51,13 +53,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", default="worms")
+    parser.add_argument("--training-wells-only", action="store_true", help="leave the validation wells out (for a "
+                        "choice made before they are looked at)")
     args = parser.parse_args()
     sets = both_sets(args.data)
+    if args.training_wells_only:
+        del sets["validation wells"]
     model = load_model(args.model, device="cpu")
     results: dict[tuple, list] = {}
     for name, chosen in sets.items():
         for image_path, masks in chosen:
-            image, truth = read_image(image_path), read_mask_stack(masks)
+            image = read_input(image_path, mask_input=model.config.mask_input)
+            truth = read_mask_stack(masks)
             outputs = [np.ascontiguousarray(inverse(predict_probs(model, np.ascontiguousarray(forward(image)))))
                        for forward, inverse in TRANSFORMS]
             for k in (1, 4, 8):
