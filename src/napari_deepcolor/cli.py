@@ -571,6 +571,10 @@ def _models(args: argparse.Namespace) -> int:
                      f"ρ {config.merge_distance:g}" + (", fragments joined" if config.absorb_fragments else ""))
         card = f" (card: {metadata['card']})" if metadata.get("card") else ""
         knobs += ", input: a foreground mask" if config.mask_input else ""
+        if config.members > 1:
+            knobs += f", ensemble of {config.members} networks"
+        if config.test_time_flips > 1:
+            knobs += f", {config.test_time_flips} test-time flips"
         print(f"{name}\t{config.method}, {knobs}\t{metadata.get('description', '')} {scores}".rstrip() + card)
     return 0
 

@@ -76,6 +76,12 @@ class ModelConfig:
         Semiconv only: recommended threshold on K_σ(seed, u) in (0, 1) when growing an instance from a seed.
     foreground_threshold : float
         Semiconv only: pixels whose foreground probability is at least this are segmented.
+    members : int
+        Coloring only: networks of this description averaged as one model (an ensemble,
+        `napari_deepcolor.models.ensemble.Ensemble`; 1 = a single network).
+    test_time_flips : {1, 4, 8}
+        Coloring only: each network also runs on the flipped (4) or flipped and transposed (8) image, and the color
+        probabilities are averaged (1 = no test-time augmentation).
     """
 
     method: str = "coloring"
@@ -96,6 +102,8 @@ class ModelConfig:
     coordinate_scale: float = 32.0
     kernel_threshold: float = 0.5
     foreground_threshold: float = 0.5
+    members: int = 1
+    test_time_flips: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -123,6 +131,13 @@ class ModelConfig:
                               f"{self.coordinate_scale}")
         if self.mask_input and self.method != "coloring":
             raise ConfigError("mask_input is for coloring models: a semiconv model predicts its own foreground")
+        if self.members < 1:
+            raise ConfigError(f"members must be at least 1, got {self.members}")
+        if self.test_time_flips not in (1, 4, 8):
+            raise ConfigError(f"test_time_flips must be 1, 4 or 8, got {self.test_time_flips}")
+        if (self.members > 1 or self.test_time_flips > 1) and self.method != "coloring":
+            raise ConfigError("ensembles and test-time flips are for coloring models (members and test_time_flips "
+                              "must be 1 for a semiconv model)")
         for name in ("kernel_threshold", "foreground_threshold"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
