@@ -39,8 +39,8 @@ def make_ensemble(sources: Sequence[str | os.PathLike], images: Sequence[np.ndar
     -------
     Checkpoint
         Config with ``members = len(sources)`` and ``test_time_flips = flips``; weights ``members.<m>.*`` and the
-        ``permutation`` (one source without flips: its own weights, unwrapped); metadata ``ensemble`` with the sources and, per member and flip, the share of the
-        reference's overlap that the alignment keeps (1 = the same colors everywhere).
+        ``permutation`` (one source without flips: its own weights, unwrapped); metadata ``ensemble`` with the
+        sources and, per member and flip, the share of the reference's overlap that the alignment keeps.
 
     Raises
     ------
