@@ -77,6 +77,8 @@ def test_flips_average_each_flipped_prediction_flipped_back(spotty_model):
         got = torch.softmax(ensemble(x), 1)
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
     assert sorted(ensemble.permutation[0, 5].tolist()) == [0, 1, 2, 3]
+    ensemble.train()  # fine-tuning: no test-time flips, the member as it is
+    torch.testing.assert_close(torch.softmax(ensemble(x), 1), torch.softmax(member(x), 1), atol=1e-6, rtol=1e-5)
 
 
 def test_an_ensemble_segments_and_stores_its_sources(spotty_model, tmp_path):

@@ -63,11 +63,16 @@ class Ensemble(nn.Module):
         self.register_buffer("permutation", torch.arange(n_colors).repeat(len(members), flips, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Log of the mean probabilities ``(B, C, H, W)``: logits whose softmax is that mean."""
+        """Log of the mean probabilities ``(B, C, H, W)``: logits whose softmax is that mean.
+
+        In training mode (fine-tuning) the flips are left out: every member trains on the input as it is, the
+        training's own augmentation flips it already.
+        """
         total = None
+        flips = 1 if self.training else self.flips
         for m, member in enumerate(self.members):
-            for t in range(self.flips):
+            for t in range(flips):
                 probs = unflip(torch.softmax(member(flip(x, t)), dim=1), t)[:, self.permutation[m, t]]
                 total = probs if total is None else total + probs
-        count = len(self.members) * self.flips
+        count = len(self.members) * flips
         return torch.log((total / count).clamp_min(1e-30))
