@@ -141,3 +141,19 @@ def test_an_ensemble_can_be_fine_tuned(spotty_model, tmp_path):
     assert tuned.config.members == 2 and tuned.config.test_time_flips == 4
     assert not torch.equal(tuned.state_dict["members.0.head.weight"], load_checkpoint(init).state_dict[
         "members.0.head.weight"])
+
+
+def test_a_member_comes_out_of_its_ensemble_unchanged(spotty_model, tmp_path):
+    from napari_deepcolor.ensemble import member_checkpoint
+
+    other = permuted_copy(spotty_model, tmp_path, [0, 2, 3, 1])
+    ensemble = make_ensemble([spotty_model, other], images(), flips=4)
+    second = member_checkpoint(ensemble, 1)
+    assert second.config == load_checkpoint(other).config
+    assert second.state_dict.keys() == load_checkpoint(other).state_dict.keys()
+    assert all(torch.equal(second.state_dict[k], v) for k, v in load_checkpoint(other).state_dict.items())
+    assert second.metadata["source"] == str(other)
+    single = load_checkpoint(spotty_model)
+    assert member_checkpoint(single) is single
+    with pytest.raises(ValueError, match="has 2 members; member 2 does not exist"):
+        member_checkpoint(ensemble, 2)

@@ -107,3 +107,18 @@ def _flipped_probs(model, image, t: int) -> np.ndarray:
 
     probs = predict_probs(model, np.ascontiguousarray(flip(image, t, dims=(0, 1)).numpy()))
     return np.ascontiguousarray(unflip(torch.from_numpy(probs), t, dims=(1, 2)).numpy())
+
+
+def member_checkpoint(checkpoint: Checkpoint, member: int = 0) -> Checkpoint:
+    """One network of an ensemble checkpoint as a checkpoint of its own, without flips (e.g. to compare with the
+    ensemble, or to fine-tune it alone). A single network without flips is returned as it is."""
+    config = checkpoint.config
+    if config.members == 1 and config.test_time_flips == 1:
+        return checkpoint
+    if not 0 <= member < config.members:
+        raise ValueError(f"the ensemble has {config.members} members; member {member} does not exist")
+    prefix = f"members.{member}."
+    state = {name[len(prefix):]: tensor for name, tensor in checkpoint.state_dict.items() if name.startswith(prefix)}
+    source = checkpoint.metadata.get("ensemble", {}).get("sources", [None] * config.members)[member]
+    return Checkpoint(dataclasses.replace(config, members=1, test_time_flips=1), state,
+                      {"member_of_ensemble": member, "source": source})
