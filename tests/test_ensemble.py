@@ -157,3 +157,12 @@ def test_a_member_comes_out_of_its_ensemble_unchanged(spotty_model, tmp_path):
     assert member_checkpoint(single) is single
     with pytest.raises(ValueError, match="has 2 members; member 2 does not exist"):
         member_checkpoint(ensemble, 2)
+
+
+def test_resuming_or_fine_tuning_needs_the_same_number_of_members(spotty_model, tmp_path):
+    init = save_checkpoint(tmp_path / "e.safetensors", make_ensemble([spotty_model, spotty_model], images()))
+    single = load_checkpoint(spotty_model).config
+    sample = make_sample(*blobs_pair(3), in_channels=1, percentiles=single.percentiles, scale=1.0)
+    with pytest.raises(ConfigError, match="members=2 vs 1"):
+        next(train([sample], model_config=single, train_config=TrainConfig(margin=2, patch_size=32, steps=1),
+                   output=tmp_path / "run", init=init, device="cpu"))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 METHODS = ("coloring", "semiconv")
+#: `ModelConfig.test_time_flips` allowed: none, the 4 flips, the 8 flips and transposes
+FLIP_COUNTS = (1, 4, 8)
 
 
 class ConfigError(ValueError):
@@ -133,7 +135,7 @@ class ModelConfig:
             raise ConfigError("mask_input is for coloring models: a semiconv model predicts its own foreground")
         if self.members < 1:
             raise ConfigError(f"members must be at least 1, got {self.members}")
-        if self.test_time_flips not in (1, 4, 8):
+        if self.test_time_flips not in FLIP_COUNTS:
             raise ConfigError(f"test_time_flips must be 1, 4 or 8, got {self.test_time_flips}")
         if (self.members > 1 or self.test_time_flips > 1) and self.method != "coloring":
             raise ConfigError("ensembles and test-time flips are for coloring models (members and test_time_flips "

@@ -223,7 +223,7 @@ def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainC
 
 def _check_same_network(found: ModelConfig, wanted: ModelConfig, source: Any) -> None:
     keys = ("method", "architecture", "in_channels", "n_colors", "depth", "width", "batch_norm", "embedding_dims",
-            "coordinate_scale")
+            "coordinate_scale", "members", "test_time_flips")
     diff = {k: (getattr(found, k), getattr(wanted, k)) for k in keys if getattr(found, k) != getattr(wanted, k)}
     if diff:
         raise ConfigError(f"{source} has a different network than asked for: "

@@ -12,8 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-#: flips of the dihedral group in the order used: the first 4 flip rows and columns, the last 4 also transpose
-FLIP_COUNTS = (1, 4, 8)
+from napari_deepcolor.config import FLIP_COUNTS
 
 
 def flip(x: torch.Tensor, t: int, dims: tuple[int, int] = (-2, -1)) -> torch.Tensor:
