@@ -193,6 +193,20 @@ def test_another_model_keeps_the_first_models_results(qtbot, viewer_and_widget, 
     np.testing.assert_array_equal(first.data, shown)
 
 
+def test_an_ensemble_file_runs_like_any_model(qtbot, viewer_and_widget, spotty_model, tmp_path, notes):
+    from napari_deepcolor.checkpoint import save_checkpoint
+    from napari_deepcolor.ensemble import make_ensemble
+
+    viewer, widget = viewer_and_widget
+    path = save_checkpoint(tmp_path / "ensemble.safetensors",
+                           make_ensemble([spotty_model, spotty_model], [blobs_pair(1)[0]], flips=4))
+    segment_cells(qtbot, viewer, widget, path)
+    assert not errors(notes)
+    layers = result_layers(viewer)
+    assert layers["instances"].data.shape == (48, 48) and layers["instances"].data.max() >= 2
+    assert layers["probabilities"].data.shape[0] == 4
+
+
 def test_deleting_the_image_stops_the_sliders(qtbot, viewer_and_widget, spotty_model):
     """The result of a deleted image does not come back over the next image when a slider moves."""
     viewer, widget = viewer_and_widget
