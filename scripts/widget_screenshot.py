@@ -1,9 +1,10 @@
 """Screenshot of the Segment widget in use, for docs/img/segment_widget.png.
 
 Run under a display, e.g. ``QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" python
-scripts/widget_screenshot.py`` (a 1600 x 1000 screen fits the window). Opens the bundled worms sample (BBBC010 A01), opens the Segment widget from the
-plugin's manifest, runs the bundled ``worms`` model on the CPU and saves the whole window (widget, layer list,
-canvas with the instances over the image).
+scripts/widget_screenshot.py`` (a 1600 x 1000 screen fits the window). Opens the bundled worms sample (BBBC010
+A01), opens the Segment widget from the plugin's manifest, runs the bundled ``worms`` model on the CPU and saves the
+whole window (widget, layer list, canvas with the instances over the image). ``--sample worm_mask --model
+worms-mask --output docs/img/segment_widget_mask.png`` does the same with the well's foreground mask.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "img" / "segment_widget.png")
     parser.add_argument("--model", default="worms")
+    parser.add_argument("--sample", default="worms", choices=("worms", "worm_mask"), help="the bundled sample")
     args = parser.parse_args(argv)
 
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1600, 900)
-    viewer.open_sample("napari-deepcolor", "worms")
+    viewer.open_sample("napari-deepcolor", args.sample)
     image, truth = viewer.layers
     truth.visible = False
-    image.contrast_limits = [float(v) for v in np.percentile(image.data, [1, 99])]
+    if args.sample == "worms":  # a mask keeps the sample's own 0 .. max limits
+        image.contrast_limits = [float(v) for v in np.percentile(image.data, [1, 99])]
     _, widget = viewer.window.add_plugin_dock_widget("napari-deepcolor", "Segment")
     widget._image.value = image
     widget._model.value = args.model
