@@ -57,7 +57,7 @@ def main(argv=None):
         segment(model, image)  # warm-up
     named = {"(a) its first network alone (1 pass)": lambda: segment(single, image)[0],
              f"(b) `{args.model}` as bundled ({full.config.members} network(s) x {full.config.test_time_flips} "
-             f"flips = {passes} passes)": lambda: segment(full, image)[0]}
+             f"flip(s) = {passes} passes)": lambda: segment(full, image)[0]}
     measured = interleaved(list(named.values()), args.repeats)
     base = measured[0][0]
     rows = []
