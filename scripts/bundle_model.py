@@ -18,7 +18,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from napari_deepcolor.checkpoint import Checkpoint, half_precision, load_checkpoint, save_checkpoint
 from napari_deepcolor.inference import zoo_dir
 
 
@@ -58,13 +58,13 @@ def main() -> None:
                 "source": checkpoint.metadata["source"] if rebundled else args.checkpoint.name}
     if args.validation_json:
         metadata["validation"] = json.loads(args.validation_json)
-    weights = checkpoint.state_dict
+    bundled = Checkpoint(config, checkpoint.state_dict, metadata)
     if args.half:
-        too_large = [name for name, tensor in weights.items() if tensor.is_floating_point() and tensor.abs().max() > 6e4]
-        if too_large:
-            parser.error(f"--half: {too_large[0]} has values beyond float16's range")
-        weights = {name: tensor.half() if tensor.is_floating_point() else tensor for name, tensor in weights.items()}
-    path = save_checkpoint(zoo_dir() / f"{args.name}.safetensors", Checkpoint(config, weights, metadata))
+        try:
+            bundled = half_precision(bundled)
+        except ValueError as error:
+            parser.error(f"--half: {error}")
+    path = save_checkpoint(zoo_dir() / f"{args.name}.safetensors", bundled)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

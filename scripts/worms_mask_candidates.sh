@@ -14,14 +14,15 @@ set -euo pipefail
 DATA=${1:-../shared/data/bbbc010/train}
 RUNS=${2:-runs}
 PYTHON=${PYTHON:-python}
+DEEPCOLOR=${DEEPCOLOR:-deepcolor}
 STAGE2=$RUNS/worms-mask-stage2-bundled.safetensors
 MEMBERS=("$STAGE2" "$RUNS/worms-mask/last.safetensors" "$RUNS/worms-mask-seed1/last.safetensors")
 ALIGN=(--images "$DATA/foreground" --first 39)
 
 for flips in 1 4 8; do
-    "$PYTHON" scripts/make_ensemble.py --output "$RUNS/wm-single-flips$flips.safetensors" --flips "$flips" \
+    "$DEEPCOLOR" ensemble --output "$RUNS/wm-single-flips$flips.safetensors" --flips "$flips" \
         "${ALIGN[@]}" "$STAGE2"
-    "$PYTHON" scripts/make_ensemble.py --half --output "$RUNS/wm-ensemble-flips$flips.safetensors" --flips "$flips" \
+    "$DEEPCOLOR" ensemble --half --output "$RUNS/wm-ensemble-flips$flips.safetensors" --flips "$flips" \
         "${ALIGN[@]}" "${MEMBERS[@]}"
 done
 "$PYTHON" scripts/choose_tau_on_training_wells.py --data "$DATA" --absorb-fragments --min-sizes 400 500 600 700 800 \

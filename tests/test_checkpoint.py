@@ -10,6 +10,7 @@ from napari_deepcolor.checkpoint import (  # noqa: E402
     Checkpoint,
     CheckpointError,
     average_checkpoints,
+    half_precision,
     load_checkpoint,
     read_header,
     save_checkpoint,
@@ -165,10 +166,19 @@ def test_weights_without_batch_norm_step_counters_load_as_torch_allows(tmp_path)
 def test_float16_weights_load_into_a_float32_network(tmp_path):
     # bundled models may store their weights as float16 (scripts/bundle_model.py --half) to halve the package
     network = create_model(CONFIG).eval()
-    half = {k: v.half() if v.is_floating_point() else v for k, v in network.state_dict().items()}
-    path = save_checkpoint(tmp_path / "half.safetensors", Checkpoint(CONFIG, half, {}))
+    half = half_precision(Checkpoint(CONFIG, network.state_dict(), {}))
+    assert {v.dtype for v in half.state_dict.values() if v.is_floating_point()} == {torch.float16}
+    path = save_checkpoint(tmp_path / "half.safetensors", half)
     loaded = load_model(path, device="cpu")
     assert all(p.dtype == torch.float32 for p in loaded.network.parameters())
     x = torch.randn(1, 1, 20, 24)
     with torch.no_grad():
         assert torch.allclose(loaded.network(x), network(x), atol=1e-2)
+
+
+def test_weights_beyond_float16s_range_stay_float32():
+    state = create_model(CONFIG).state_dict()
+    name = next(k for k, v in state.items() if v.is_floating_point())
+    state[name] = state[name] * 0 + 1e5
+    with pytest.raises(ValueError, match=f"{name} has values beyond float16's range"):
+        half_precision(Checkpoint(CONFIG, state, {}))

@@ -166,3 +166,40 @@ def test_resuming_or_fine_tuning_needs_the_same_number_of_members(spotty_model, 
     with pytest.raises(ConfigError, match="members=2 vs 1"):
         next(train([sample], model_config=single, train_config=TrainConfig(margin=2, patch_size=32, steps=1),
                    output=tmp_path / "run", init=init, device="cpu"))
+
+
+def test_the_cli_writes_an_ensemble_and_refuses_what_it_cannot_do(spotty_model, tiny_semiconv_model, tmp_path,
+                                                                  capsys):
+    import tifffile
+
+    from napari_deepcolor.cli import main
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for seed, image in enumerate(images(3)):
+        tifffile.imwrite(folder / f"img{seed}.tif", image)
+    output = tmp_path / "pair.safetensors"
+    assert main(["ensemble", "--output", str(output), "--images", str(folder), "--first", "2", "--flips", "4",
+                 "--half", str(spotty_model), str(spotty_model)]) == 0
+    written = load_checkpoint(output)
+    assert (written.config.members, written.config.test_time_flips) == (2, 4)
+    assert written.state_dict["members.1.head.weight"].dtype == torch.float16
+    assert written.metadata["ensemble"]["aligned_on"].startswith("2 images of")
+    before = output.read_bytes()
+    cases = [(["--output", str(output)], "exists; choose another --output"),  # never written over
+             (["--output", str(tmp_path / "x.pt")], "must be a .safetensors file"),
+             (["--output", str(tmp_path / "e.safetensors"), "--first", "0"], "--first must be >= 1")]
+    for extra, message in cases:
+        assert main(["ensemble", "--images", str(folder), *extra, str(spotty_model)]) == 2
+        assert message in capsys.readouterr().err
+    assert output.read_bytes() == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["ensemble", "--output", str(tmp_path / "e.safetensors"), "--images", str(empty),
+                 str(spotty_model)]) == 2
+    assert "no images in" in capsys.readouterr().err
+    assert main(["ensemble", "--output", str(tmp_path / "e.safetensors"), "--images", str(folder),
+                 str(tiny_semiconv_model)]) == 2
+    err = capsys.readouterr().err
+    assert "an ensemble is made of single coloring networks" in err and "Traceback" not in err
+    assert not (tmp_path / "e.safetensors").exists()

@@ -89,6 +89,22 @@ def average_checkpoints(paths: list[str | os.PathLike]) -> Checkpoint:
     return Checkpoint(last.config, averaged, metadata)
 
 
+def half_precision(checkpoint: Checkpoint) -> Checkpoint:
+    """The checkpoint with its floating-point tensors in float16 (half the file; loading casts them back to float32).
+
+    Raises
+    ------
+    ValueError
+        A tensor with values beyond float16's range (about 65,000).
+    """
+    too_large = [name for name, tensor in checkpoint.state_dict.items()
+                 if tensor.is_floating_point() and tensor.abs().max() > 6e4]
+    if too_large:
+        raise ValueError(f"{too_large[0]} has values beyond float16's range; keep the weights in float32")
+    return Checkpoint(checkpoint.config, {name: tensor.half() if tensor.is_floating_point() else tensor
+                                          for name, tensor in checkpoint.state_dict.items()}, checkpoint.metadata)
+
+
 def load_weights(network: Any, checkpoint: Checkpoint, source: Any) -> None:
     """Put a checkpoint's weights into ``network`` (a `torch.nn.Module` built from its config).
 
