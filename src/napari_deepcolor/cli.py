@@ -585,7 +585,7 @@ def _ensemble(args: argparse.Namespace) -> int:
     path = save_checkpoint(args.output, checkpoint)
     log.info("wrote %s (%.1f MB): %d model(s) x %d flip(s), colors matched on %d images; share of the overlap "
              "kept per model and flip: %s", path, path.stat().st_size / 1e6, len(args.models), args.flips,
-             len(paths), checkpoint.metadata["ensemble"]["aligned_overlap"])
+             len(paths), checkpoint.metadata["ensemble"].get("aligned_overlap", "(nothing to match)"))
     return 0
 
 

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint
+from napari_deepcolor.checkpoint import Checkpoint
 from napari_deepcolor.config import ModelConfig
-from napari_deepcolor.inference import load_model, predict_probs, resolve_model
+from napari_deepcolor.inference import load_model, predict_probs
 
 #: config fields that may differ between members: the recommended decoding, not the network or its input
 DECODING_FIELDS = ("min_size", "merge_distance", "absorb_fragments")
@@ -40,7 +40,8 @@ def make_ensemble(sources: Sequence[str | os.PathLike], images: Sequence[np.ndar
     Checkpoint
         Config with ``members = len(sources)`` and ``test_time_flips = flips``; weights ``members.<m>.*`` and the
         ``permutation`` (one source without flips: its own weights, unwrapped); metadata ``ensemble`` with the
-        sources and, per member and flip, the share of the reference's overlap that the alignment keeps.
+        sources and, per member and flip, the share of the reference's overlap that the alignment keeps
+        (``aligned_overlap``; absent for one source without flips, where nothing is aligned).
 
     Raises
     ------
@@ -53,10 +54,10 @@ def make_ensemble(sources: Sequence[str | os.PathLike], images: Sequence[np.ndar
 
     if not sources or not images:
         raise ValueError("make_ensemble needs at least one model and one example image (to align the colors)")
-    checkpoints = [load_checkpoint(resolve_model(source)) for source in sources]
-    first = checkpoints[0].config
-    for source, checkpoint in zip(sources, checkpoints):
-        config = checkpoint.config
+    models = [load_model(source, device="cpu") for source in sources]
+    first = models[0].config
+    for source, model in zip(sources, models):
+        config = model.config
         if config.method != "coloring" or config.members > 1 or config.test_time_flips > 1:
             raise ValueError(f"{source} is a {config.method} model"
                              f"{' ensemble' if config.members > 1 or config.test_time_flips > 1 else ''}; an "
@@ -64,7 +65,11 @@ def make_ensemble(sources: Sequence[str | os.PathLike], images: Sequence[np.ndar
         if _network(config) != _network(first):
             raise ValueError(f"{source} is another network than {sources[0]} (they differ in more than the decoding "
                              "knobs); an ensemble needs members of one description")
-    models = [load_model(source, device="cpu") for source in sources]
+    config = dataclasses.replace(first, members=len(models), test_time_flips=flips)
+    metadata = {"ensemble": {"sources": [str(s) for s in sources],
+                             "steps": [model.metadata.get("step") for model in models], "flips": flips}}
+    if len(models) == 1 and flips == 1:  # nothing to average: the network itself (`create_model` does not wrap it)
+        return Checkpoint(config, models[0].network.state_dict(), metadata)
     n_colors = first.n_colors
     overlap = np.zeros((len(models), flips, n_colors - 1, n_colors - 1))
     for image in images:
@@ -82,16 +87,10 @@ def make_ensemble(sources: Sequence[str | os.PathLike], images: Sequence[np.ndar
             rows, cols = linear_sum_assignment(-overlap[m, t])
             permutation[m, t, 1 + rows] = 1 + cols
             agreement[m, t] = overlap[m, t][rows, cols].sum() / max(overlap[m, t].sum(), 1e-12)
-    if len(models) == 1 and flips == 1:  # nothing to average: the network itself (`create_model` does not wrap it)
-        state = dict(checkpoints[0].state_dict)
-    else:
-        state = {f"members.{m}.{name}": tensor for m, checkpoint in enumerate(checkpoints)
-                 for name, tensor in checkpoint.state_dict.items()}
-        state["permutation"] = torch.from_numpy(permutation)
-    config = dataclasses.replace(first, members=len(models), test_time_flips=flips)
-    metadata = {"ensemble": {"sources": [str(s) for s in sources],
-                             "steps": [c.metadata.get("step") for c in checkpoints], "flips": flips,
-                             "aligned_overlap": np.round(agreement, 4).tolist()}}
+    state = {f"members.{m}.{name}": tensor for m, model in enumerate(models)
+             for name, tensor in model.network.state_dict().items()}
+    state["permutation"] = torch.from_numpy(permutation)
+    metadata["ensemble"]["aligned_overlap"] = np.round(agreement, 4).tolist()
     return Checkpoint(config, state, metadata)
 
 
