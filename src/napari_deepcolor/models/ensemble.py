@@ -71,7 +71,8 @@ class Ensemble(nn.Module):
         flips = 1 if self.training else self.flips
         for m, member in enumerate(self.members):
             for t in range(flips):
-                probs = unflip(torch.softmax(member(flip(x, t)), dim=1), t)[:, self.permutation[m, t]]
+                # float32 whatever the autocast precision, so the mean's log stays finite
+                probs = unflip(torch.softmax(member(flip(x, t)).float(), dim=1), t)[:, self.permutation[m, t]]
                 total = probs if total is None else total + probs
         count = len(self.members) * flips
         return torch.log((total / count).clamp_min(1e-30))
