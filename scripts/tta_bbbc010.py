@@ -22,22 +22,11 @@ import numpy as np
 from bbbc010_split import DEFAULT_DATA, both_sets, read_input
 from scipy.optimize import linear_sum_assignment
 
-from napari_deepcolor.inference import load_model, predict_probs
+from napari_deepcolor.ensemble import flipped_probs
+from napari_deepcolor.inference import load_model
 from napari_deepcolor.io import read_mask_stack
 from napari_deepcolor.metrics import evaluate, summarize
 from napari_deepcolor.postprocess import ColorComponents
-
-#: (transform of the image (Y, X), inverse on probs (C, Y, X)): identity, flips, then the transposed four.
-TRANSFORMS = (
-    (lambda a: a, lambda p: p),
-    (lambda a: a[:, ::-1], lambda p: p[:, :, ::-1]),
-    (lambda a: a[::-1], lambda p: p[:, ::-1]),
-    (lambda a: a[::-1, ::-1], lambda p: p[:, ::-1, ::-1]),
-    (lambda a: a.swapaxes(0, 1), lambda p: p.transpose(0, 2, 1)),
-    (lambda a: a.swapaxes(0, 1)[:, ::-1], lambda p: p[:, :, ::-1].transpose(0, 2, 1)),
-    (lambda a: a.swapaxes(0, 1)[::-1], lambda p: p[:, ::-1].transpose(0, 2, 1)),
-    (lambda a: a.swapaxes(0, 1)[::-1, ::-1], lambda p: p[:, ::-1, ::-1].transpose(0, 2, 1)),
-)
 
 
 def aligned(reference: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -65,8 +54,8 @@ def main() -> None:
         for image_path, masks in chosen:
             image = read_input(image_path, mask_input=model.config.mask_input)
             truth = read_mask_stack(masks)
-            outputs = [np.ascontiguousarray(inverse(predict_probs(model, np.ascontiguousarray(forward(image)))))
-                       for forward, inverse in TRANSFORMS]
+            # identity, the flips, then the transposed four (`models.ensemble.flip`)
+            outputs = [flipped_probs(model, image, t) for t in range(8)]
             for k in (1, 4, 8):
                 mean = np.mean([aligned(outputs[0], o) for o in outputs[:k]], axis=0).astype(np.float32)
                 components = ColorComponents.from_probs(mean)

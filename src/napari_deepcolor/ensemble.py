@@ -10,12 +10,18 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from napari_deepcolor.checkpoint import Checkpoint
 from napari_deepcolor.config import ModelConfig
 from napari_deepcolor.inference import load_model, predict_probs
+
+if TYPE_CHECKING:
+    import torch
+
+    from napari_deepcolor.inference import LoadedModel
 
 #: config fields that may differ between members: the recommended decoding, not the network or its input
 DECODING_FIELDS = ("min_size", "merge_distance", "absorb_fragments")
@@ -77,7 +83,7 @@ def make_ensemble(sources: Sequence[str | os.PathLike], images: Sequence[np.ndar
         reference = None
         for m, model in enumerate(models):
             for t in range(flips):
-                probs = _flipped_probs(model, image, t)
+                probs = flipped_probs(model, image, t)
                 reference = probs if reference is None else reference
                 overlap[m, t] += np.einsum("cyx,dyx->cd", reference[1:], probs[1:])
     permutation = np.tile(np.arange(n_colors), (len(models), flips, 1))
@@ -98,9 +104,13 @@ def _network(config: ModelConfig) -> ModelConfig:
     return dataclasses.replace(config, **{name: getattr(ModelConfig(), name) for name in DECODING_FIELDS})
 
 
-def _flipped_probs(model, image, t: int) -> np.ndarray:
-    """``model``'s probabilities ``(C, Y, X)`` for flip ``t`` of ``image`` (Y, X[, C]), flipped back."""
+def flipped_probs(model: LoadedModel, image: torch.Tensor | np.ndarray, t: int) -> np.ndarray:
+    """``model``'s probabilities ``(C, Y, X)`` for flip ``t`` (`models.ensemble.flip`, 0-7) of ``image`` (Y, X[, C]),
+    flipped back: test-time augmentation done outside the network, one image at a time."""
     import torch
+
+    if not isinstance(image, torch.Tensor):
+        image = torch.from_numpy(np.asarray(image, dtype=np.float32))
 
     from napari_deepcolor.models.ensemble import flip, unflip
 
