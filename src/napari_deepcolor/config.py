@@ -137,12 +137,18 @@ class ModelConfig:
             raise ConfigError(f"members must be at least 1, got {self.members}")
         if self.test_time_flips not in FLIP_COUNTS:
             raise ConfigError(f"test_time_flips must be 1, 4 or 8, got {self.test_time_flips}")
-        if (self.members > 1 or self.test_time_flips > 1) and self.method != "coloring":
+        if self.is_ensemble and self.method != "coloring":
             raise ConfigError("ensembles and test-time flips are for coloring models (members and test_time_flips "
                               "must be 1 for a semiconv model)")
         for name in ("kernel_threshold", "foreground_threshold"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+
+    @property
+    def is_ensemble(self) -> bool:
+        """Several networks or test-time flips averaged (`napari_deepcolor.models.ensemble.Ensemble`), not one plain
+        network."""
+        return self.members > 1 or self.test_time_flips > 1
 
     @property
     def out_channels(self) -> int:

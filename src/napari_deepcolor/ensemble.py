@@ -64,9 +64,8 @@ def make_ensemble(sources: Sequence[str | os.PathLike], images: Sequence[np.ndar
     first = models[0].config
     for source, model in zip(sources, models):
         config = model.config
-        if config.method != "coloring" or config.members > 1 or config.test_time_flips > 1:
-            raise ValueError(f"{source} is a {config.method} model"
-                             f"{' ensemble' if config.members > 1 or config.test_time_flips > 1 else ''}; an "
+        if config.method != "coloring" or config.is_ensemble:
+            raise ValueError(f"{source} is a {config.method} model{' ensemble' if config.is_ensemble else ''}; an "
                              "ensemble is made of single coloring networks")
         if _network(config) != _network(first):
             raise ValueError(f"{source} is another network than {sources[0]} (they differ in more than the decoding "
@@ -109,10 +108,10 @@ def flipped_probs(model: LoadedModel, image: torch.Tensor | np.ndarray, t: int) 
     flipped back: test-time augmentation done outside the network, one image at a time."""
     import torch
 
+    from napari_deepcolor.models.ensemble import flip, unflip
+
     if not isinstance(image, torch.Tensor):
         image = torch.from_numpy(np.asarray(image, dtype=np.float32))
-
-    from napari_deepcolor.models.ensemble import flip, unflip
 
     probs = predict_probs(model, np.ascontiguousarray(flip(image, t, dims=(0, 1)).numpy()))
     return np.ascontiguousarray(unflip(torch.from_numpy(probs), t, dims=(1, 2)).numpy())
@@ -122,7 +121,7 @@ def member_checkpoint(checkpoint: Checkpoint, member: int = 0) -> Checkpoint:
     """One network of an ensemble checkpoint as a checkpoint of its own, without flips (e.g. to compare with the
     ensemble, or to fine-tune it alone). A single network without flips is returned as it is."""
     config = checkpoint.config
-    if config.members == 1 and config.test_time_flips == 1:
+    if not config.is_ensemble:
         return checkpoint
     if not 0 <= member < config.members:
         raise ValueError(f"the ensemble has {config.members} members; member {member} does not exist")

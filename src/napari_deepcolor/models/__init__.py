@@ -48,7 +48,7 @@ def create_model(config: ModelConfig) -> nn.Module:
         raise ConfigError(
             f"unknown architecture {config.architecture!r}; valid names are {sorted(MODELS)}"
         ) from None
-    if config.members > 1 or config.test_time_flips > 1:
+    if config.is_ensemble:
         from napari_deepcolor.models.ensemble import Ensemble
 
         return Ensemble([build(config) for _ in range(config.members)], n_colors=config.n_colors,
