@@ -371,3 +371,10 @@ def test_names_do_not_chain_and_segment_outputs_are_not_offered_as_data(widget, 
     images = [widget.image_combo.itemText(i) for i in range(widget.image_combo.count())]
     labels = [widget.labels_combo.itemText(i) for i in range(widget.labels_combo.count())]
     assert "cells (m) probabilities" not in images and "cells (m) instances" in labels
+
+
+def test_starting_from_an_ensemble_says_what_it_costs(widget):
+    widget.start_combo.setCurrentText("worms-mask")  # three networks
+    assert "ensemble of 3 networks: fine-tuning trains all 3" in widget.status.text()
+    widget.start_combo.setCurrentText("worms")  # one network: the note goes
+    assert widget.status.text() == ""

@@ -146,6 +146,7 @@ class TrainWidget(QWidget):
         self.model_file: str | None = None
         self._failed = False  # the last training ended in an error
         self._model_chosen = False  # the user chose a preset or a start: the image no longer suggests one
+        self._cost_text = ""  # what fine-tuning the chosen start costs, while the status line shows it
         self._build()
         self.reset_choices()  # napari calls it again whenever layers change, once the widget is docked
         self._unsubscribe = _user_models.subscribe(lambda *_: self._fill_starts())
@@ -363,6 +364,9 @@ class TrainWidget(QWidget):
         preset's values come back."""
         from napari_deepcolor.inference import bundled_models, model_info
 
+        if self.worker is None and self.status.text() == self._cost_text:  # the last start's note, not a result
+            self.status.setText("")
+        self._cost_text = ""
         if start in ("", SCRATCH, MODEL_FILE):
             self.method_combo.setEnabled(True)
             self.knobs["n_colors"].setEnabled(True)
@@ -383,6 +387,9 @@ class TrainWidget(QWidget):
         self.method_combo.setCurrentText(config.method)
         self.method_combo.setEnabled(False)
         self._take_model_knobs(config)
+        self._cost_text = _cost_note(Path(start).stem if start == self.model_file else start, config)
+        if self.worker is None and self._cost_text:
+            self.status.setText(self._cost_text)
 
     def _take_model_knobs(self, config: ModelConfig) -> None:
         """The starting model's colors (locked: fine-tuning keeps them), scale and τ, and the fine-tuning rate."""
@@ -525,7 +532,8 @@ class TrainWidget(QWidget):
         self.metrics_label.setText("")
         self.progress.setRange(0, preset.steps)
         self.progress.setValue(0)
-        self.status.setText(f"training on {len(planes)} plane(s) from {start}…")
+        networks = f"{config.members} networks" if config.members > 1 else "one network"
+        self.status.setText(f"training {networks} on {len(planes)} plane(s) from {start}…")
         # The "errored" handler given here (not connected afterwards) keeps the worker from also re-raising the
         # error in the event loop, which napari would show a second time with a traceback.
         worker = create_worker(_training, planes, start=start, preset=preset, method=self.method_combo.currentText(),
@@ -641,6 +649,16 @@ class TrainWidget(QWidget):
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         self._on_removed()
         super().closeEvent(event)
+
+
+def _cost_note(name: str, config: ModelConfig) -> str:
+    """What fine-tuning from an ensemble costs ("" for one network): every member is trained, and test-time flips
+    are skipped while training."""
+    if config.members == 1:
+        return ""
+    return (f"{name} is an ensemble of {config.members} networks: fine-tuning trains all {config.members}, so each "
+            f"step takes about {config.members}× as long as one network's and the model stays {config.members}× as "
+            "slow to run.")
 
 
 def _full_resolution(image: Any) -> np.ndarray:
