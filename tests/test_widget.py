@@ -380,6 +380,22 @@ def test_worms_mask_splits_a_labels_layer_and_refuses_a_bright_field_image(qtbot
     assert "it looks like a microscope image" in message and "Traceback" not in message
 
 
+def test_labels_layers_come_before_other_layers_for_a_model_that_takes_masks(viewer_and_widget):
+    viewer, widget = viewer_and_widget
+    viewer.add_points([[1, 2]], name="spots")
+    viewer.add_labels(np.zeros((8, 8), np.int32), name="mask")
+    viewer.add_image(np.zeros((8, 8), np.float32), name="picture")
+    widget._model.value = "worms"
+    assert widget._image.native.itemText(1) == "spots (Points)"  # offered, and refused with a message when run
+    widget._image.value = viewer.layers["spots"]
+    widget._model.value = "worms-mask"
+    names = [widget._image.native.itemText(i) for i in range(widget._image.native.count())]
+    assert names == ["picture", "mask (Labels)", "spots (Points)"]
+    assert widget._image.value is viewer.layers["spots"]  # the user's choice stays
+    assert widget._status.value == ("worms-mask: coloring, 9 colors (0 = background), takes a foreground mask "
+                                    "(Image or Labels layer); press Run to segment")
+
+
 @pytest.mark.parametrize("kind", ["labels", "points"])
 def test_a_labels_or_points_layer_as_input(viewer_and_widget, notes, kind):
     viewer, widget = viewer_and_widget
@@ -500,7 +516,8 @@ def test_load_file_opens_a_dialog_and_cancelling_it_keeps_the_model(viewer_and_w
     assert widget._model.value == before
     widget._model.value = LOAD_FILE  # a file is chosen
     assert widget._model.value == str(tiny_model) and widget._config.n_colors == 4
-    assert widget._status.value == "tiny: coloring, 4 colors (0 = background), gray input; press Run to segment"
+    assert widget._status.value == ("tiny: coloring, 4 colors (0 = background), takes gray images; press Run to "
+                                    "segment")
 
 
 def test_a_multiscale_image_is_segmented_at_full_resolution(qtbot, viewer_and_widget, tiny_model, notes):

@@ -200,12 +200,34 @@ class SegmentWidget(Container):
     # -- pickers ---------------------------------------------------------------------------------------------------
 
     def _image_choices(self, _widget: Any = None) -> list[tuple[str, Layer]]:
-        """Image layers first, then the other layers (chosen, they get a notification saying what to do)."""
+        """Image layers first, then Labels layers when the model takes masks, then the other layers (chosen, they get
+        a notification saying what to do)."""
         layers = [layer for layer in self._viewer.layers if META_KEY not in layer.metadata]
         images = [layer for layer in layers if isinstance(layer, Image)]
-        others = [layer for layer in layers if not isinstance(layer, Image)]
+        masks = [layer for layer in layers if isinstance(layer, Labels) and self._takes_masks]
+        others = [layer for layer in layers if layer not in images and layer not in masks]
         return [(layer.name, layer) for layer in images] + [
-            (f"{layer.name} ({type(layer).__name__})", layer) for layer in others]
+            (f"{layer.name} ({type(layer).__name__})", layer) for layer in masks + others]
+
+    def reset_choices(self, *_: Any) -> None:
+        """What napari calls when layers change: refill the pickers, the image picker in its order."""
+        super().reset_choices()
+        self._refill_images()
+
+    def _refill_images(self) -> None:
+        """Fill the image picker afresh (magicgui would append new layers at the end), keeping the chosen layer."""
+        chosen = self._image.value
+        with self._image.changed.blocked():
+            self._image.choices = ()
+            self._image.reset_choices()
+            if chosen is not None and chosen in self._image.choices:
+                self._image.value = chosen
+        if self._image.value is not chosen:
+            self._image.changed.emit(self._image.value)
+
+    @property
+    def _takes_masks(self) -> bool:
+        return self._config is not None and self._config.mask_input
 
     def _model_choices(self, _widget: Any = None) -> list[tuple[str, str]]:
         bundled = [(f"{name} (bundled)", name) for name in bundled_models()]
@@ -298,8 +320,10 @@ class SegmentWidget(Container):
         self._set_knob_defaults(config)
         kind = (f"coloring, {config.n_colors} colors (0 = background)" if config.method == "coloring"
                 else f"semi-convolutional, {config.embedding_dims} dimensions")
-        self._model_text = (f"{self._model_name(value)}: {kind}, {'RGB' if config.in_channels == 3 else 'gray'} "
-                            "input; press Run to segment")
+        takes = ("a foreground mask (Image or Labels layer)" if config.mask_input
+                 else "RGB images" if config.in_channels == 3 else "gray images")
+        self._model_text = f"{self._model_name(value)}: {kind}, takes {takes}; press Run to segment"
+        self._refill_images()  # Labels layers move up for a model that takes masks
         if self._active is None:
             self._render_status()
 
@@ -361,8 +385,7 @@ class SegmentWidget(Container):
         if layer is None or layer not in self._viewer.layers:
             self._notify("error", NO_IMAGE)
             return
-        takes_masks = self._config is not None and self._config.mask_input
-        if not isinstance(layer, Image) and not (takes_masks and isinstance(layer, Labels)):
+        if not isinstance(layer, Image) and not (self._takes_masks and isinstance(layer, Labels)):
             self._notify("error", f"'{layer.name}' is a {type(layer).__name__} layer, not an image: choose an Image "
                                   "layer under 'image'. (If it holds intensities, right-click it in the layer list "
                                   "and convert it to an Image layer; a Labels layer is the input of a model that "
