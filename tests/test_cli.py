@@ -29,6 +29,18 @@ def test_predict_writes_one_label_image_per_input(tmp_path, tiny_model, image_fi
     assert (out / "cells_probs.tif").is_file()
 
 
+def test_predict_says_when_it_averages_an_rgb_image_for_a_gray_model(tmp_path, tiny_model, caplog):
+    image = (blobs_pair(3)[0] * 200).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "photo.tif", np.stack([image, image, image], axis=-1))
+    tifffile.imwrite(tmp_path / "gray.tif", image)
+    assert main(["predict", "--model", str(tiny_model), "--output", str(tmp_path / "out"), "--device", "cpu",
+                 str(tmp_path / "photo.tif"), str(tmp_path / "gray.tif")]) == 0
+    notes = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert notes == [f"{tmp_path / 'photo.tif'} is RGB and the model {tiny_model.name} takes gray images: its "
+                     "channels are averaged into one gray image"]
+    assert (tmp_path / "out" / "photo_labels.tif").is_file()
+
+
 def test_predict_can_join_fragments_below_tau(tmp_path, spotty_model, image_file):
     import tifffile
 

@@ -32,6 +32,7 @@ from napari_deepcolor import _user_models
 from napari_deepcolor._dock import on_removed
 from napari_deepcolor._sample_data import MODEL_KEY
 from napari_deepcolor.checkpoint import CheckpointError, read_header
+from napari_deepcolor.data import channel_note
 from napari_deepcolor.inference import DEVICES, bundled_models
 from napari_deepcolor.presets import PRESET_MODELS, model_for_image
 
@@ -459,16 +460,10 @@ class SegmentWidget(Container):
         model = self._model_name(str(self._model_value))
         if layer.multiscale:
             self._notify("info", f"'{layer.name}' is multiscale: its full-resolution level is segmented")
-        if layout.rgb and self._config.in_channels == 1:
-            alpha = " (alpha ignored)" if data.shape[-1] == 4 else ""
-            self._notify("info", f"'{layer.name}' is RGB{alpha} and the model {model} takes gray images: its "
-                                 "channels are averaged into one gray image")
-        elif layout.rgb and data.shape[-1] == 4:
-            self._notify("info", f"'{layer.name}' is RGBA: the model {model} uses its RGB channels, the alpha channel "
-                                 "is ignored")
-        elif not layout.rgb and self._config.in_channels == 3:
-            self._notify("info", f"'{layer.name}' is gray and the model {model} takes RGB images: the gray "
-                                 "image is used for all three channels")
+        note = channel_note(rgb=layout.rgb, alpha=layout.rgb and data.shape[-1] == 4,
+                            in_channels=self._config.in_channels, model=model)
+        if note:
+            self._notify("info", f"'{layer.name}' {note}")
 
     def _set_running(self, running: bool) -> None:
         self._run.text = "Cancel" if running else "Run"

@@ -262,7 +262,8 @@ def cached_model(settings: Settings) -> LoadedModel:
 
 def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], None] | None = None) -> JobResult:
     """Segment one image and write its outputs atomically. Runs here or on a dask worker."""
-    from napari_deepcolor.inference import segment
+    from napari_deepcolor.data import channel_note
+    from napari_deepcolor.inference import bundled_models, segment
     from napari_deepcolor.io import PREDICT_SOFTWARE, read_image, write_array, write_labels
     from napari_deepcolor.large import segment_large, write_label_blocks
 
@@ -286,7 +287,13 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
         knobs.update(threshold=settings.threshold, foreground_threshold=settings.foreground_threshold)
     else:
         knobs.update(merge_distance=settings.merge_distance, absorb_fragments=settings.absorb_fragments)
-    instances, output = segment(model, read_image(job.image), progress=progress, **knobs)
+    image = read_image(job.image)
+    rgb = image.ndim == 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
+    note = channel_note(rgb=rgb, alpha=rgb and image.shape[-1] == 4, in_channels=model.config.in_channels,
+                        model=settings.model if settings.model in bundled_models() else Path(settings.model).name)
+    if note:
+        log.warning("%s %s", job.image, note)
+    instances, output = segment(model, image, progress=progress, **knobs)
     if settings.save_probs and model.config.method == "semiconv":
         for path, array in zip(job.extras, (output.embeddings, output.foreground, output.seeds)):
             write_array(path, array, software=PREDICT_SOFTWARE)

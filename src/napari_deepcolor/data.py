@@ -18,6 +18,19 @@ IGNORE = -1
 MASK_MIN_BACKGROUND = 0.01
 
 
+def channel_note(*, rgb: bool, alpha: bool, in_channels: int, model: str) -> str:
+    """What `to_channels_first` does to an image whose channels are not the model's, as the end of a sentence that
+    starts with the image's name; "" when nothing is done."""
+    if rgb and in_channels == 1:
+        return (f"is RGB{' (alpha ignored)' if alpha else ''} and the model {model} takes gray images: its channels "
+                "are averaged into one gray image")
+    if alpha:
+        return f"is RGBA: the model {model} uses its RGB channels, the alpha channel is ignored"
+    if not rgb and in_channels == 3:
+        return f"is gray and the model {model} takes RGB images: the gray image is used for all three channels"
+    return ""
+
+
 def to_channels_first(image: np.ndarray, in_channels: int, *, channel_axis: int | None = None) -> np.ndarray:
     """Bring one 2D plane to ``(in_channels, Y, X)`` float32.
 
