@@ -406,8 +406,10 @@ def _train(args: argparse.Namespace) -> int:
             raise ValueError(f"--val-last {args.val_last} leaves no training pairs out of {len(pairs)}")
         pairs, val_pairs = pairs[: -args.val_last], pairs[-args.val_last :] + val_pairs
     if pairs:
-        log.info("training on %d pairs (%s … %s), validating on %d", len(pairs), pairs[0][0].stem,
-                 pairs[-1][0].stem, len(val_pairs))
+        names = pairs[0][0].stem if len(pairs) == 1 else f"{pairs[0][0].stem} … {pairs[-1][0].stem}"
+        log.info("training on %d pair%s (%s), validating on %d", len(pairs), "" if len(pairs) == 1 else "s", names,
+                 len(val_pairs))
+
     def sample(image: Path, annotation: list[Path]):
         return model_sample(read_image(image), read_annotation(annotation), model_config)
 
