@@ -41,6 +41,18 @@ def test_predict_says_when_it_averages_an_rgb_image_for_a_gray_model(tmp_path, t
     assert (tmp_path / "out" / "photo_labels.tif").is_file()
 
 
+def test_predict_at_another_object_size_says_so_and_refuses_one_it_cannot_run(tmp_path, tiny_model, image_file,
+                                                                              caplog, capsys):
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(tiny_model), "--output", str(out), "--device", "cpu", "--object-size",
+                 "2", str(image_file)]) == 0
+    assert "; objects 2× the training size, so the network sees the image at scale 0.5" in caplog.text
+    assert read_labels(out / "cells_labels.tif").shape == (48, 48)
+    assert main(["predict", "--model", str(tiny_model), "--output", str(out), "--object-size", "0.2",
+                 str(image_file)]) == 2
+    assert "object size 0.2 would enlarge the image 5 times" in capsys.readouterr().err
+
+
 def test_predict_can_join_fragments_below_tau(tmp_path, spotty_model, image_file):
     import tifffile
 

@@ -95,3 +95,37 @@ def test_cuda_speed_options_agree_with_float32(tiny_model):
         probs = predict_probs(load_model(tiny_model, device="cuda", **options), image)
         assert probs.dtype == np.float32
         assert np.abs(probs - reference).max() < 0.05, options
+
+
+def test_object_size_resizes_the_network_input_and_the_recommended_knobs(tiny_model):
+    from napari_deepcolor.inference import OBJECT_SIZES, resize_objects
+
+    config = load_model(tiny_model, device="cpu").config
+    assert resize_objects(config, 1.0) is config
+    bigger = load_model(tiny_model, device="cpu", object_size=2).config
+    assert bigger.scale == config.scale / 2
+    assert bigger.min_size == config.min_size * 4 and bigger.merge_distance == config.merge_distance * 2
+    for bad in (OBJECT_SIZES[0] / 2, OBJECT_SIZES[1] * 2, 0.2):  # 0.2: the image would be enlarged 5 times
+        with pytest.raises(ValueError, match="object size"):
+            load_model(tiny_model, device="cpu", object_size=bad)
+
+
+def test_worms_imaged_twice_as_large_are_segmented_like_the_original_at_object_size_2():
+    from skimage.transform import resize
+
+    from napari_deepcolor.inference import segment
+    from napari_deepcolor.io import read_image
+    from napari_deepcolor.metrics import evaluate
+    from napari_deepcolor._sample_data import SAMPLES_DIR
+
+    image = read_image(SAMPLES_DIR / "bbbc010_A01.tif").astype(np.float32)
+    original = segment(load_model("worms", device="cpu"), image)[0].labels
+    enlarged = resize(image, (2 * image.shape[0], 2 * image.shape[1]), order=1, preserve_range=True)
+
+    def back(labels):
+        return labels[::2, ::2]
+
+    at_2 = back(segment(load_model("worms", device="cpu", object_size=2), enlarged)[0].labels)
+    at_1 = back(segment(load_model("worms", device="cpu"), enlarged)[0].labels)
+    assert evaluate(original, at_2)["ap50"] >= 0.7  # the network saw nearly the same pixels (0.79)
+    assert evaluate(original, at_1)["ap50"] <= 0.3  # without it, worms twice the trained size are lost

@@ -52,6 +52,16 @@ def test_tiled_and_untiled_agree_on_an_image_that_fits(worms, sample_and_referen
     np.testing.assert_array_equal(read_labels(tmp_path / "exact.tif"), whole.labels)
 
 
+def test_out_of_core_at_another_object_size_agrees_with_the_in_memory_path(tmp_path):
+    image = np.kron(read_image(SAMPLE), np.ones((2, 2), np.uint16))  # worms twice as large
+    tifffile.imwrite(tmp_path / "enlarged.tif", image)
+    model = load_model("worms", device="cpu", object_size=2)  # the network runs at scale 0.25
+    whole = segment(model, image)[0]
+    result = segment_large(model, tmp_path / "enlarged.tif", tmp_path / "labels.tif", tile_size=512, halo=1024)
+    assert result.tiles > 1 and whole.n_instances >= 5 and result.n_instances == whole.n_instances
+    np.testing.assert_array_equal(read_labels(tmp_path / "labels.tif"), whole.labels)
+
+
 def test_zarr_in_and_out_and_tiled_compressed_tiff_in(worms, sample_and_reference, tmp_path):
     zarr = pytest.importorskip("zarr")
     image, _ = sample_and_reference

@@ -396,6 +396,30 @@ def test_labels_layers_come_before_other_layers_for_a_model_that_takes_masks(vie
                                     "(Image or Labels layer); press Run to segment")
 
 
+def test_object_size_scales_the_knobs_and_segments_larger_worms(qtbot, viewer_and_widget, notes):
+    viewer, widget = viewer_and_widget
+    viewer.open_sample("napari-deepcolor", "worms")
+    image = viewer.layers["worms BBBC010 A01"]
+    widget._image.value = image
+    widget._model.value = "worms"
+    run_and_wait(qtbot, widget)
+    at_1 = result_layers(viewer)["instances"].data.max()
+    enlarged = viewer.add_image(np.kron(image.data, np.ones((2, 2), image.data.dtype)), name="enlarged")
+    widget._image.value = enlarged
+    widget._object_size.value = 0.1  # the image would be enlarged 5 times for the network
+    assert errors(notes) == ["object size 0.1 would enlarge the image 5 times before the network (this model "
+                             "already runs at scale 0.5); the most is 4: use an object size of at least 0.125; the "
+                             "object size is back at 1"]
+    assert widget._object_size.value == 1
+    widget._object_size.value = 2
+    assert widget._min_size.value == 4 * 600  # τ is an area
+    run_and_wait(qtbot, widget)
+    instances = [layer for layer in viewer.layers if layer.name.startswith("enlarged") and "instances" in layer.name]
+    assert abs(int(instances[0].data.max()) - int(at_1)) <= 2 and instances[0].data.shape == enlarged.data.shape
+    widget._model.value = "worms-mask"  # the size is the images', so it stays for the next model
+    assert widget._object_size.value == 2 and widget._min_size.value == 4 * 600
+
+
 @pytest.mark.parametrize("kind", ["labels", "points"])
 def test_a_labels_or_points_layer_as_input(viewer_and_widget, notes, kind):
     viewer, widget = viewer_and_widget

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, FloatSpinBox, Label, PushButton
 from napari.layers import Image, Labels, Layer, Vectors
 from napari.qt.threading import create_worker
 from napari.utils import notifications
@@ -33,7 +33,7 @@ from napari_deepcolor._dock import on_removed
 from napari_deepcolor._sample_data import MODEL_KEY
 from napari_deepcolor.checkpoint import CheckpointError, read_header
 from napari_deepcolor.data import channel_note
-from napari_deepcolor.inference import DEVICES, bundled_models
+from napari_deepcolor.inference import DEVICES, OBJECT_SIZES, bundled_models
 from napari_deepcolor.presets import PRESET_MODELS, model_for_image
 
 if TYPE_CHECKING:
@@ -55,7 +55,8 @@ NO_IMAGE = ("there is no image to segment: open one (File > Open, or File > Open
             "it under 'image'")
 
 
-def _work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.Event, knobs: Knobs | None = None):
+def _work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.Event, knobs: Knobs | None = None,
+          object_size: float = 1.0):
     """The worker: `segment_stack`'s events, then ``(outcome, message)`` with outcome done, cancelled or failed.
 
     Expected failures (a model that does not load, a device that is not there, a bad image, memory) come back as a
@@ -64,7 +65,8 @@ def _work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.E
     from napari_deepcolor.stack import Cancelled, segment_stack
 
     try:
-        yield from segment_stack(model, image, rgb=rgb, device=device, cancel=cancel, knobs=knobs)
+        yield from segment_stack(model, image, rgb=rgb, device=device, cancel=cancel, knobs=knobs,
+                                 object_size=object_size)
     except Cancelled:
         return "cancelled", ""
     except CheckpointError as error:
@@ -144,6 +146,13 @@ class SegmentWidget(Container):
                                        "for a model that takes masks (worms-mask), a foreground mask or Labels layer")
         self._model = ComboBox(label="model", choices=self._model_choices,
                                tooltip="A model bundled with the plugin, or a checkpoint file made by deepcolor train")
+        self._object_size = FloatSpinBox(label="object size (×)", min=OBJECT_SIZES[0], max=OBJECT_SIZES[1],
+                                         step=0.1, value=1.0,
+                                         tooltip="How large your objects are, in pixels, against the model's training "
+                                                 "objects: 2 if they are twice as long and wide (a higher "
+                                                 "magnification), 0.5 if half. The image is resized by 1 / this for "
+                                                 "the network, and τ and ρ are scaled to match. Press Run again "
+                                                 "after changing it.")
         self._device = ComboBox(label="device", choices=list(DEVICES), value="auto",
                                 tooltip="auto: CUDA if there is one, then Apple MPS, else the CPU")
         self._run = PushButton(text="Run", tooltip="Run the network on the image (click again to cancel)")
@@ -169,7 +178,8 @@ class SegmentWidget(Container):
         self._status.native.setWordWrap(True)
         self._knob_widgets = (self._min_size, self._merge_distance, self._absorb, self._threshold,
                               self._sigma_scale, self._foreground_threshold)
-        self.extend([self._image, self._model, self._device, self._run, *self._knob_widgets, self._status])
+        self.extend([self._image, self._model, self._object_size, self._device, self._run, *self._knob_widgets,
+                     self._status])
         # no taller than its content: a Train / fine-tune dock below it gets the rest of the column
         self.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
@@ -186,6 +196,7 @@ class SegmentWidget(Container):
         if DEFAULT_MODEL in bundled_models():
             self._model.value = DEFAULT_MODEL
         self._model.changed.connect(self._on_model_changed)
+        self._object_size.changed.connect(self._on_object_size_changed)
         self._image.changed.connect(self._suggest_model)
         self._unsubscribe = _user_models.subscribe(self._on_user_model_added)
         for widget in self._knob_widgets:
@@ -318,7 +329,7 @@ class SegmentWidget(Container):
         # The sliders take the new model's values: they no longer describe the result on screen, which stays as it
         # was decoded (and stays beside the new model's results after the next Run).
         self._shown = None
-        self._set_knob_defaults(config)
+        self._set_knob_defaults(self._resized_config())
         kind = (f"coloring, {config.n_colors} colors (0 = background)" if config.method == "coloring"
                 else f"semi-convolutional, {config.embedding_dims} dimensions")
         takes = ("a foreground mask (Image or Labels layer)" if config.mask_input
@@ -327,6 +338,26 @@ class SegmentWidget(Container):
         self._refill_images()  # Labels layers move up for a model that takes masks
         if self._active is None:
             self._render_status()
+
+    def _resized_config(self) -> ModelConfig:
+        """The model's config for the chosen object size (`resize_objects`); a size the model cannot run at goes
+        back to 1, with a notification."""
+        from napari_deepcolor.inference import resize_objects
+
+        try:
+            return resize_objects(self._config, self._object_size.value)
+        except ValueError as error:
+            self._notify("error", f"{error}; the object size is back at 1")
+            with self._object_size.changed.blocked():
+                self._object_size.value = 1.0
+            return self._config
+
+    def _on_object_size_changed(self, _value: float) -> None:
+        """New τ and ρ for the new size (the result on screen stays as it was decoded, as for a new model)."""
+        if self._config is None:
+            return
+        self._shown = None
+        self._set_knob_defaults(self._resized_config())
 
     def _set_knob_defaults(self, config: ModelConfig) -> None:
         """The model's recommended knobs; the sliders of the other method are hidden."""
@@ -419,6 +450,7 @@ class SegmentWidget(Container):
         # notification with its traceback; connecting it here keeps the worker from re-raising it in the event loop.
         worker = create_worker(_work, str(bundled_models().get(self._model_value, self._model_value)), data,
                                rgb=rgb, device=self._device.value, cancel=self._cancel, knobs=self.knobs(),
+                               object_size=self._object_size.value,
                                _progress={"total": layout.n_planes + 1, "desc": f"Segment {layer.name}"},
                                _connect={"errored": lambda error: self._handle(run, "errored", error)},
                                _start_thread=False)
@@ -468,7 +500,7 @@ class SegmentWidget(Container):
     def _set_running(self, running: bool) -> None:
         self._run.text = "Cancel" if running else "Run"
         self._run.enabled = True
-        for widget in (self._image, self._model, self._device):
+        for widget in (self._image, self._model, self._object_size, self._device):
             widget.enabled = not running
 
     def _on_destroyed(self, *_: Any) -> None:

@@ -45,7 +45,7 @@ class Settings:
     ----------
     model : str
         Bundled model name or checkpoint path.
-    device, precision, channels_last, compile
+    device, precision, channels_last, compile, object_size
         See `napari_deepcolor.inference.load_model`.
     min_size, merge_distance, absorb_fragments, threshold, foreground_threshold : float, bool or None
         Decoding knobs (None: the model's recommendation); see `napari_deepcolor.inference.segment`.
@@ -66,6 +66,7 @@ class Settings:
     precision: str = "float32"
     channels_last: bool = False
     compile: bool = False
+    object_size: float = 1.0
     min_size: float | None = None
     merge_distance: float | None = None
     absorb_fragments: bool | None = None
@@ -252,11 +253,13 @@ def cached_model(settings: Settings) -> LoadedModel:
     """The settings' model, loaded once per process (dask workers reuse it across tasks)."""
     from napari_deepcolor.inference import load_model
 
-    key = (settings.model, settings.device, settings.precision, settings.channels_last, settings.compile)
+    key = (settings.model, settings.device, settings.precision, settings.channels_last, settings.compile,
+           settings.object_size)
     with _models_lock:
         if key not in _models:
             _models[key] = load_model(settings.model, device=settings.device, precision=settings.precision,
-                                      channels_last=settings.channels_last, compile=settings.compile)
+                                      channels_last=settings.channels_last, compile=settings.compile,
+                                      object_size=settings.object_size)
         return _models[key]
 
 

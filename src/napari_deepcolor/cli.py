@@ -79,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
                    "whose kernel value K_σ(seed, u) is at least this, in (0, 1); default: the model's recommendation")
     p.add_argument("--foreground-threshold", type=float, default=None, help="semiconv models: segment pixels whose "
                    "foreground probability is at least this, in (0, 1]; default: the model's recommendation")
+    p.add_argument("--object-size", type=float, default=1.0, metavar="FACTOR", help="how large the objects are, in "
+                   "pixels, against the model's training objects (2: twice as long and wide, e.g. a higher "
+                   "magnification); the image is resized by 1/FACTOR for the network and the recommended τ and ρ "
+                   "grow with it (default 1)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--save-probs", action="store_true", help="also write the network output: <stem>_probs.tif "
                    "(C, Y, X) float32 for coloring; <stem>_embeddings.tif (D, Y, X), <stem>_foreground.tif and "
@@ -214,7 +218,7 @@ def _progress(total: int, desc: str):
 
 def _predict(args: argparse.Namespace) -> int:
     from napari_deepcolor.batch import Settings, find_images, plan_jobs, run_jobs
-    from napari_deepcolor.inference import model_info
+    from napari_deepcolor.inference import model_info, resize_objects
 
     for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance"),
                         (args.out_of_core_above, "--out-of-core-above"), (args.halo, "--halo")):
@@ -232,7 +236,7 @@ def _predict(args: argparse.Namespace) -> int:
     if args.foreground_threshold is not None and not 0 < args.foreground_threshold <= 1:
         raise ValueError(f"--foreground-threshold must be in (0, 1], got {args.foreground_threshold}")
     ensure_writable_dir(args.output)
-    config, _ = model_info(args.model)
+    config = resize_objects(model_info(args.model)[0], args.object_size)
     if config.method == "semiconv":
         if args.merge_distance or args.absorb_fragments:
             flag = "--merge-distance" if args.merge_distance else "--absorb-fragments"
@@ -242,7 +246,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--threshold and --foreground-threshold are for semiconv models; {args.model} is a "
                          "coloring model (use --min-size and --merge-distance)")
     settings = Settings(model=args.model, device=args.device, precision=args.precision,
-                        channels_last=args.channels_last, compile=args.compile, min_size=args.min_size,
+                        channels_last=args.channels_last, compile=args.compile, object_size=args.object_size,
+                        min_size=args.min_size,
                         merge_distance=args.merge_distance, absorb_fragments=args.absorb_fragments,
                         threshold=args.threshold,
                         foreground_threshold=args.foreground_threshold, save_probs=args.save_probs,
@@ -359,10 +364,17 @@ def _knob_text(config, args: argparse.Namespace) -> str:
     if config.method == "semiconv":
         return (f", kernel threshold {config.kernel_threshold if args.threshold is None else args.threshold:g}, "
                 f"foreground threshold "
-                f"{config.foreground_threshold if args.foreground_threshold is None else args.foreground_threshold:g}")
+                f"{config.foreground_threshold if args.foreground_threshold is None else args.foreground_threshold:g}"
+                + _object_size_text(config, args))
     absorb = config.absorb_fragments if args.absorb_fragments is None else args.absorb_fragments
     return (f", ρ = {config.merge_distance if args.merge_distance is None else args.merge_distance:g} px"
-            + (", fragments below τ joined to a neighbour" if absorb else ""))
+            + (", fragments below τ joined to a neighbour" if absorb else "")
+            + _object_size_text(config, args))
+
+
+def _object_size_text(config, args: argparse.Namespace) -> str:
+    return ("" if args.object_size == 1 else
+            f"; objects {args.object_size:g}× the training size, so the network sees the image at scale {config.scale:g}")
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ A coloring model gives color probabilities (`predict_probs`), a semi-convolution
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -87,7 +87,7 @@ class LoadedModel:
 
 
 def load_model(name_or_path: str | os.PathLike, *, device: str = "auto", precision: str = "float32",
-               channels_last: bool = False, compile: bool = False) -> LoadedModel:
+               channels_last: bool = False, compile: bool = False, object_size: float = 1.0) -> LoadedModel:
     """Load a bundled model by name or a checkpoint file onto a device, in eval mode.
 
     Parameters
@@ -104,12 +104,15 @@ def load_model(name_or_path: str | os.PathLike, *, device: str = "auto", precisi
     compile : bool
         CUDA only: run the network through ``torch.compile`` (the first tiles of each size compile, which takes
         time; worth it for many tiles).
+    object_size : float
+        How large the objects of the images to segment are, in pixels, against those the model was trained on: 2
+        for worms twice as long and wide (a higher magnification), 0.5 for half. See `resize_objects`.
 
     Raises
     ------
     ValueError
-        A CUDA option asked for on another device (on CPU the network always runs in float32, unchanged), or an
-        unknown precision.
+        A CUDA option asked for on another device (on CPU the network always runs in float32, unchanged), an
+        unknown precision, or an object size the model cannot be run at.
     """
     from napari_deepcolor.models import create_model
 
@@ -117,6 +120,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: str = "auto", precisi
         raise ValueError(f"unknown precision {precision!r}; choose one of {list(PRECISIONS)}")
     path = resolve_model(name_or_path)
     checkpoint = load_checkpoint(path)
+    config = resize_objects(checkpoint.config, object_size)
     network = create_model(checkpoint.config)
     load_weights(network, checkpoint, path)
     resolved = resolve_device(device)
@@ -133,8 +137,39 @@ def load_model(name_or_path: str | os.PathLike, *, device: str = "auto", precisi
     if channels_last:
         network = network.to(memory_format=torch.channels_last)
     compiled = torch.compile(network) if compile else None
-    return LoadedModel(network, checkpoint.config, checkpoint.metadata, resolved, str(path), precision=precision,
+    return LoadedModel(network, config, checkpoint.metadata, resolved, str(path), precision=precision,
                        channels_last=channels_last, compiled=compiled)
+
+
+#: Object sizes `resize_objects` takes (a model's scale times 1 / size must stay in (0, 4] as well)
+OBJECT_SIZES = (0.1, 10.0)
+
+
+def resize_objects(config: ModelConfig, object_size: float) -> ModelConfig:
+    """The config that runs a model on objects ``object_size`` times as large (in pixels) as its training objects.
+
+    The network sees the image at ``config.scale / object_size``, so the objects reach it at their training size,
+    and the recommended τ (an area, in image pixels) grows by ``object_size**2`` and ρ (a distance) by
+    ``object_size``; the semiconv kernel works in network pixels and is unchanged. 1 returns ``config`` itself.
+
+    Raises
+    ------
+    ValueError
+        ``object_size`` outside `OBJECT_SIZES`, or one that would resize the image above 4 times.
+    """
+    if object_size == 1:
+        return config
+    low, high = OBJECT_SIZES
+    if not low <= object_size <= high:
+        raise ValueError(f"object size must be between {low:g} and {high:g} (how large the objects are against the "
+                         f"model's training objects; 1 = the same), got {object_size:g}")
+    scale = config.scale / object_size
+    if scale > 4:
+        raise ValueError(f"object size {object_size:g} would enlarge the image {scale:g} times before the network "
+                         f"(this model already runs at scale {config.scale:g}); the most is 4: use an object size of "
+                         f"at least {config.scale / 4:g}")
+    return replace(config, scale=scale, min_size=config.min_size * object_size ** 2,
+                               merge_distance=config.merge_distance * object_size)
 
 
 def _resolve_precision(precision: str, device: str) -> str:

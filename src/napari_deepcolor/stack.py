@@ -308,7 +308,7 @@ class PlaneDone:
 
 def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool = False, device: str = "auto",
                   tile_size: int = 1024, overlap: int = 64, cancel: threading.Event | None = None,
-                  knobs: Knobs | None = None) -> Iterator[ModelLoaded | PlaneDone]:
+                  knobs: Knobs | None = None, object_size: float = 1.0) -> Iterator[ModelLoaded | PlaneDone]:
     """Load a model, then predict an image plane by plane: a generator for a napari ``thread_worker``.
 
     Parameters
@@ -328,6 +328,9 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
     knobs : Knobs, optional
         Semiconv: each plane is clustered with these here, in the worker, before it is yielded; the plane keeps the
         clustering (`SemiconvPlane.decode`), so the GUI thread, decoding it with the same knobs, only numbers it.
+    object_size : float
+        How large the objects are against the model's training objects (`napari_deepcolor.inference.load_model`);
+        the `ModelLoaded` config is the resized one, with its τ and ρ.
 
     Yields
     ------
@@ -360,7 +363,7 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
     except RuntimeError as error:
         raise ValueError(f"the device {device!r} is not available on this machine ({error}); choose 'auto' (CUDA, "
                          "then Apple MPS, else CPU) or 'cpu'") from error
-    loaded = load_model(model, device=resolved)
+    loaded = load_model(model, device=resolved, object_size=object_size)
     yield ModelLoaded(loaded.config, loaded.device, loaded.source, time.perf_counter() - start)
     limits = None
     if loaded.config.mask_input and layout.n_planes > 1:  # the stack as a whole; a plane may be all object
