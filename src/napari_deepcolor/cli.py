@@ -81,8 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                    "foreground probability is at least this, in (0, 1]; default: the model's recommendation")
     p.add_argument("--object-size", type=float, default=1.0, metavar="FACTOR", help="how large the objects are, in "
                    "pixels, against the model's training objects (2: twice as long and wide, e.g. a higher "
-                   "magnification); the image is resized by 1/FACTOR for the network and the recommended τ and ρ "
-                   "grow with it (default 1)")
+                   "magnification); the network sees the image resized by 1/FACTOR more than the model's own "
+                   "scale, and the recommended τ and ρ grow with it (default 1; docs/scale.md)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--save-probs", action="store_true", help="also write the network output: <stem>_probs.tif "
                    "(C, Y, X) float32 for coloring; <stem>_embeddings.tif (D, Y, X), <stem>_foreground.tif and "
