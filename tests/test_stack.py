@@ -268,6 +268,30 @@ def test_a_partial_result_adopts_the_planes_it_lacks(tiny_model):
         partial.adopt(run_stack(tiny_model, stack[:2])[0])
 
 
+def test_planes_decoded_in_threads_are_stored_and_no_longer_stale(tiny_model):
+    result, _ = run_stack(tiny_model, np.stack([blobs_pair(seed)[0] for seed in range(4)]), knobs=Knobs(min_size=0))
+    assert result.stale() == []
+    knobs = Knobs(min_size=40)
+    result.set_knobs(knobs, indices=[(3,)])  # the shown plane at once
+    assert result.stale() == [(0,), (1,), (2,)]
+    decoded = {}
+
+    def decode(index):  # two threads on one plane and others: each plane's lock keeps its caches whole
+        decoded[index] = result.planes[index].decode(knobs)
+
+    threads = [threading.Thread(target=decode, args=(index,)) for index in [(0,), (1,), (2,), (0,)]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for index, instances in decoded.items():
+        result.store(index, instances, knobs)
+    assert result.stale() == []
+    expected, _ = run_stack(tiny_model, np.stack([blobs_pair(seed)[0] for seed in range(4)]), knobs=knobs)
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    assert result.n_instances() == expected.n_instances()
+
+
 def test_a_mask_stack_is_checked_as_a_whole_and_a_plane_may_be_all_object(tiny_mask_model):
     masks = np.stack([blobs_pair(seed)[1] for seed in range(3)])
     masks[1] = 5  # one plane inside an object

@@ -281,6 +281,38 @@ def test_a_stack_is_segmented_plane_by_plane_and_tau_updates_every_plane(qtbot, 
     assert len(network_calls) == 3
 
 
+def test_a_stacks_other_planes_are_decoded_in_a_worker_and_a_plane_moved_to_at_once(qtbot, viewer_and_widget,
+                                                                                    spotty_model, monkeypatch):
+    from napari_deepcolor import stack as stack_module
+
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(np.stack([blobs_pair(seed)[0] for seed in range(3)]), name="timelapse")
+    widget.add_model_file(spotty_model)
+    widget._min_size.value = 0
+    run_and_wait(qtbot, widget)
+    layer = result_layers(viewer)["instances"]
+    before = layer.data.copy()
+    in_main, gate, decode = [], threading.Event(), stack_module.ColoringPlane.decode
+
+    def held_in_worker(plane, knobs):
+        in_main.append(threading.current_thread() is threading.main_thread())
+        if not in_main[-1]:
+            gate.wait(10)  # the worker stays on its first plane until the test lets it go
+        return decode(plane, knobs)
+
+    monkeypatch.setattr(stack_module.ColoringPlane, "decode", held_in_worker)
+    viewer.dims.set_current_step(1, 2)  # the viewer shows plane 2
+    widget._min_size.value = 40
+    qtbot.waitUntil(lambda: False in in_main, timeout=5000)  # after the pause, the other planes went to a worker
+    assert not np.array_equal(layer.data[2], before[2])  # the shown plane, decoded at once in the GUI thread
+    assert np.array_equal(layer.data[0], before[0]) and widget._shown.result.stale() == [(0,), (1,)]
+    viewer.dims.set_current_step(1, 0)  # the user moves to a plane the worker has not stored yet
+    qtbot.waitUntil(lambda: not np.array_equal(layer.data[0], before[0]), timeout=5000)
+    gate.set()
+    qtbot.waitUntil(lambda: not widget._shown.result.stale(), timeout=5000)
+    assert not np.array_equal(layer.data[1], before[1])
+
+
 def test_cancel_stops_the_worker(qtbot, viewer_and_widget, tiny_model, monkeypatch, notes):
     viewer, widget = viewer_and_widget
     widget._image.value = viewer.add_image(np.random.default_rng(0).random((20, 32, 32)), name="movie")

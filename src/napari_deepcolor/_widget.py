@@ -79,6 +79,14 @@ def _work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.E
     return "done", ""
 
 
+def _decode_planes(planes: list[tuple[tuple[int, ...], Any]], knobs: Knobs, cancel: threading.Event):
+    """The worker of a stack's re-decoding: ``(index, instances)`` for each plane, until ``cancel`` is set."""
+    for index, plane in planes:
+        if cancel.is_set():
+            return
+        yield index, plane.decode(knobs)
+
+
 @dataclass
 class _Run:
     """One press of Run: what it segments, and what it has produced so far."""
@@ -140,6 +148,7 @@ class SegmentWidget(Container):
         self._model_text = ""
         self._model_chosen = False  # the user picked a model: the image no longer suggests one
         self._suggesting = False
+        self._redecode_cancel = threading.Event()  # set: the background re-decoding of a stack's planes stops
 
         self._image = ComboBox(label="image", choices=self._image_choices,
                                tooltip="The image to segment: 2D gray or RGB(A), or a stack of 2D planes (time, z); "
@@ -193,6 +202,7 @@ class SegmentWidget(Container):
         self.native.destroyed.connect(self._on_destroyed)
         on_removed(self.native, self._on_destroyed)  # the dock's "x" removes it without destroying it
         self._viewer.layers.events.removed.connect(self._on_layer_removed)
+        self._viewer.dims.events.current_step.connect(self._on_plane_shown)
         if DEFAULT_MODEL in bundled_models():
             self._model.value = DEFAULT_MODEL
         self._model.changed.connect(self._on_model_changed)
@@ -510,8 +520,10 @@ class SegmentWidget(Container):
         self._closed = True
         self._unsubscribe()
         self._cancel.set()
+        self._redecode_cancel.set()
         try:
             self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
+            self._viewer.dims.events.current_step.disconnect(self._on_plane_shown)
         except (RuntimeError, TypeError, ValueError):  # the viewer went first
             pass
 
@@ -728,7 +740,8 @@ class SegmentWidget(Container):
             self._full_timer.start()
 
     def _apply_knobs(self, *, full: bool) -> None:
-        """Re-decode from the cached network output: the displayed plane (live), or every plane (after a pause)."""
+        """Re-decode from the cached network output: the displayed plane (live), or every plane (after a pause; a
+        stack's other planes in a worker thread, so that the window stays responsive)."""
         run = self._shown
         if run is None:
             return
@@ -739,12 +752,14 @@ class SegmentWidget(Container):
         try:
             knobs, before = self.knobs(), run.result.knobs
             start = time.perf_counter()
-            if full or not run.layout.leading:
+            if not run.layout.leading:
                 run.result.set_knobs(knobs)
                 if run.result.method == "semiconv":
                     self._publish_vectors(run)
             else:
                 run.result.set_knobs(knobs, indices=[self._displayed_plane(run)])
+                if full:
+                    self._redecode(run)
             if run.result.method == "semiconv" and knobs.replace(min_size=before.min_size) != before:
                 self._follow_kernel_sliders(time.perf_counter() - start)
             self._result_layer(run, "instances", Labels, run.result.labels)
@@ -753,6 +768,44 @@ class SegmentWidget(Container):
         if self._active is None:
             self._render_status()
         self._drain()  # worker signals that arrived meanwhile
+
+    def _redecode(self, run: _Run) -> None:
+        """Decode the stack's planes that are stale for the current knobs in a worker, storing each as it comes."""
+        self._redecode_cancel.set()  # a pass for older knobs stops after its current plane
+        cancel = self._redecode_cancel = threading.Event()
+        knobs = run.result.knobs
+        todo = [(index, run.result.planes[index]) for index in run.result.stale()]
+        worker = create_worker(_decode_planes, todo, knobs, cancel, _start_thread=False)
+        worker.yielded.connect(lambda item: self._on_plane_decoded(run, knobs, *item))
+        worker.finished.connect(lambda: self._on_redecoded(run, knobs))
+        worker.start()
+
+    def _current(self, run: _Run, knobs: Knobs) -> bool:
+        """Whether a re-decoding for ``knobs`` still concerns what the widget shows."""
+        return not self._closed and run is self._shown and run.result is not None and run.result.knobs == knobs
+
+    def _on_plane_decoded(self, run: _Run, knobs: Knobs, index: tuple[int, ...], instances: Any) -> None:
+        if self._current(run, knobs):
+            run.result.store(index, instances, knobs)
+            if index == self._displayed_plane(run):  # the user moved to it meanwhile
+                self._result_layer(run, "instances", Labels, run.result.labels)
+
+    def _on_redecoded(self, run: _Run, knobs: Knobs) -> None:
+        """Every plane has the knobs: the vectors (semiconv) and the status line follow."""
+        if not self._current(run, knobs) or run.result.stale():
+            return
+        if run.result.method == "semiconv":
+            self._publish_vectors(run)
+        self._result_layer(run, "instances", Labels, run.result.labels)
+        if self._active is None:
+            self._render_status()
+
+    def _on_plane_shown(self, *_: Any) -> None:
+        """The viewer moved to another plane: one the re-decoding has not reached yet is decoded now."""
+        run = self._shown
+        if (run is not None and run.result is not None and run.layout.leading
+                and run.source_layer in self._viewer.layers and self._displayed_plane(run) in run.result.stale()):
+            self._live_timer.start()
 
     def _follow_kernel_sliders(self, seconds: float) -> None:
         """Semiconv's seed threshold, kernel scale and foreground threshold recluster (τ does not): when that is

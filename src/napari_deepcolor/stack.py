@@ -206,6 +206,7 @@ class ColoringPlane:
         from napari_deepcolor.postprocess import ColorComponents
 
         self.components = ColorComponents.from_probs(probs)
+        self._lock = threading.Lock()  # decode fills the components' caches: one thread at a time
 
     @property
     def colors(self) -> np.ndarray:
@@ -213,9 +214,11 @@ class ColoringPlane:
         return self.components.colors
 
     def decode(self, knobs: Knobs) -> Instances:
-        """Instances for τ = ``knobs.min_size``, ρ = ``knobs.merge_distance`` and ``knobs.absorb_fragments``."""
-        return self.components.to_labels(min_size=knobs.min_size, merge_distance=knobs.merge_distance or None,
-                                         absorb_fragments=knobs.absorb_fragments)
+        """Instances for τ = ``knobs.min_size``, ρ = ``knobs.merge_distance`` and ``knobs.absorb_fragments``. Any
+        thread may call it (one at a time per plane, the others wait)."""
+        with self._lock:
+            return self.components.to_labels(min_size=knobs.min_size, merge_distance=knobs.merge_distance or None,
+                                             absorb_fragments=knobs.absorb_fragments)
 
 
 class SemiconvPlane:
@@ -225,13 +228,19 @@ class SemiconvPlane:
         self.embeddings = embeddings
         self._search: tuple[float, SeedSearch] | None = None
         self._clustering: tuple[tuple[float, float, float], Clustering] | None = None
+        self._lock = threading.Lock()  # decode fills the caches above: one thread at a time
 
     def decode(self, knobs: Knobs) -> Instances:
         """Instances by `cluster_embeddings` with the knobs' τ, seed threshold, foreground threshold and σ scale.
 
         What the last knobs computed is kept: the k-d tree of the foreground embeddings (per foreground threshold)
         and the clustering (per seed threshold and σ scale), so moving τ only re-numbers clusters (tens of ms a
-        megapixel) and the kernel knobs do not rebuild the tree."""
+        megapixel) and the kernel knobs do not rebuild the tree. Any thread may call it (one at a time per plane,
+        the others wait)."""
+        with self._lock:
+            return self._decode(knobs)
+
+    def _decode(self, knobs: Knobs) -> Instances:
         from napari_deepcolor.postprocess import SeedSearch
 
         e = self.embeddings
@@ -408,8 +417,9 @@ class StackResult:
 
     Notes
     -----
-    Not meant to be shared between threads: fill and decode it in one thread (the GUI's), from events a worker
-    yields.
+    Not meant to be shared between threads: fill it and store decoded planes in one thread (the GUI's), from
+    events a worker yields. `Plane.decode` may run in another thread (it is locked per plane); `stale` says which
+    planes still need it for the current knobs.
     """
 
     def __init__(self, layout: StackLayout, config: ModelConfig, knobs: Knobs) -> None:
@@ -419,6 +429,7 @@ class StackResult:
         self.labels = np.zeros(layout.shape, np.int32)
         self.planes: dict[tuple[int, ...], Plane] = {}
         self._counts: dict[tuple[int, ...], int] = {}  # instances per plane, for n_instances()
+        self._decoded: dict[tuple[int, ...], Knobs] = {}  # the knobs each plane's labels were decoded with
         self.probs = self.colors = self.foreground = None
         if config.method == "coloring":
             # np.zeros leaves untouched pages unallocated; a 2D image takes the network's array as it is (add()).
@@ -443,8 +454,7 @@ class StackResult:
             self.foreground[index] = output.foreground
         self.planes[index] = plane
         instances = plane.decode(self.knobs)
-        self.labels[index] = instances.labels
-        self._counts[index] = instances.n_instances
+        self.store(index, instances, self.knobs)
         return instances
 
     def set_knobs(self, knobs: Knobs, *, indices: list[tuple[int, ...]] | None = None) -> list[tuple[int, ...]]:
@@ -458,10 +468,18 @@ class StackResult:
         self.knobs = knobs
         todo = list(self.planes) if indices is None else [i for i in indices if i in self.planes]
         for index in todo:
-            instances = self.planes[index].decode(knobs)
-            self.labels[index] = instances.labels
-            self._counts[index] = instances.n_instances
+            self.store(index, self.planes[index].decode(knobs), knobs)
         return todo
+
+    def store(self, index: tuple[int, ...], instances: Instances, knobs: Knobs) -> None:
+        """Put a plane's instances, decoded with ``knobs`` (e.g. by `Plane.decode` in another thread), in place."""
+        self.labels[index] = instances.labels
+        self._counts[index] = instances.n_instances
+        self._decoded[index] = knobs
+
+    def stale(self) -> list[tuple[int, ...]]:
+        """The planes added so far whose labels were decoded with other knobs than the current ones."""
+        return [index for index in self.planes if self._decoded.get(index) != self.knobs]
 
     def vectors(self, *, step: int = 8) -> np.ndarray:
         """Semiconv: displacement vectors of all planes, ``(N, 2, ndim)`` float32 in the labels' axes."""
