@@ -4,6 +4,8 @@ Usage::
 
     python scripts/evaluate_bbbc010.py --data ../shared/data/bbbc010/train --model runs/worms/best.safetensors
 
+With ``--wells training``, the same on the 10 training wells where choices are made.
+
 Prints a markdown table: the floor (connected components of the human foreground annotation), the model at its
 stored τ/ρ, and a τ/ρ sweep (tuned on these same wells: optimistic, and labelled as such).
 """
@@ -16,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bbbc010_split import DEFAULT_DATA, read_input, validation_pairs
+from bbbc010_split import DEFAULT_DATA, read_input, tuning_pairs, validation_pairs
 from evaluate_semiconv_bbbc010 import coco_ap
 from skimage.measure import label
 
@@ -44,11 +46,13 @@ def main() -> None:
     parser.add_argument("--foreground-from", metavar="MODEL", help="for a mask-input --model: give it the "
                         "foreground that MODEL segments in the bright-field image (at MODEL's own knobs) instead of "
                         "the human foreground annotation")
+    parser.add_argument("--wells", choices=("validation", "training"), default="validation",
+                        help="the 10 validation wells (default), or the 10 training wells where choices are made")
     args = parser.parse_args()
 
-    pairs = validation_pairs(args.data)
+    pairs = (validation_pairs if args.wells == "validation" else tuning_pairs)(args.data)
     truths = [read_mask_stack(ann) for _, ann in pairs]
-    print(f"validation wells: {', '.join(p.stem for p, _ in pairs)}\n")
+    print(f"{args.wells} wells: {', '.join(p.stem for p, _ in pairs)}\n")
     print("| method | AP50 | AP75 | mean AP (0.5:0.95) | SBD | abs DiC |\n|---|---|---|---|---|---|")
 
     floor = [evaluate(truth, label(read_image(args.data / "foreground" / f"{img.stem}.png")[..., 0] > 0,
