@@ -60,6 +60,17 @@ def cause(mask: np.ndarray, labels: np.ndarray) -> str:
     return "other"
 
 
+def visible_pixels(image: np.ndarray) -> np.ndarray:
+    """Where the bright-field ``image`` (Y, X) shows something: local contrast above 2 noise units within 2 px."""
+    return ndi.maximum_filter(local_contrast(image), size=5) > 2
+
+
+def is_faint(mask: np.ndarray, visible: np.ndarray) -> bool:
+    """Whether less than half of the skeleton of the worm ``mask`` (Y, X) bool lies on ``visible`` pixels."""
+    skeleton = skeletonize(mask)
+    return np.count_nonzero(skeleton & visible) < 0.5 * np.count_nonzero(skeleton)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -83,12 +94,11 @@ def main() -> None:
         ap50[group].append(evaluate(stack, labels)["ap50"])
         union, predicted = stack.any(axis=0), labels > 0
         dice[group].append(2 * np.count_nonzero(union & predicted) / (union.sum() + predicted.sum()))
-        seen = ndi.maximum_filter(local_contrast(image), size=5) > 2
+        visible = visible_pixels(image)
         for mask in stack:
             why = cause(mask, labels)
             counts[group][why] += 1
-            skeleton = skeletonize(mask)
-            faint[group][why] += np.count_nonzero(skeleton & seen) < 0.5 * np.count_nonzero(skeleton)
+            faint[group][why] += is_faint(mask, visible)
     print(f"model {args.model}, τ = {min_size:g}, fragments {'joined' if model.config.absorb_fragments else 'dropped'}")
     print("worms (of them faint) by cause")
     print("| wells | worms | " + " | ".join(CAUSES) + " | foreground Dice | AP50 (mean over wells) |")
