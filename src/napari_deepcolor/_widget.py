@@ -554,6 +554,12 @@ class SegmentWidget(Container):
     def _dispatch(self, run: _Run, kind: str, payload: Any) -> None:
         from napari_deepcolor.stack import ModelLoaded, StackResult
 
+        if kind == "decoded":  # the re-decoding worker (_redecode); the status line waits for "redecoded"
+            self._on_plane_decoded(run, *payload)
+            return
+        if kind == "redecoded":
+            self._on_redecoded(run, payload)
+            return
         if kind == "event" and isinstance(payload, ModelLoaded):
             run.device, run.load_seconds = payload.device, payload.seconds
             try:
@@ -776,8 +782,9 @@ class SegmentWidget(Container):
         knobs = run.result.knobs
         todo = [(index, run.result.planes[index]) for index in run.result.stale()]
         worker = create_worker(_decode_planes, todo, knobs, cancel, _start_thread=False)
-        worker.yielded.connect(lambda item: self._on_plane_decoded(run, knobs, *item))
-        worker.finished.connect(lambda: self._on_redecoded(run, knobs))
+        # through the queue, like the run's signals: a layer refresh may process events and re-enter a slot
+        worker.yielded.connect(lambda item: self._handle(run, "decoded", (knobs, *item)))
+        worker.finished.connect(lambda: self._handle(run, "redecoded", knobs))
         worker.start()
 
     def _current(self, run: _Run, knobs: Knobs) -> bool:
