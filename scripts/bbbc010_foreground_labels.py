@@ -14,11 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-from bbbc010_split import DEFAULT_DATA, all_pairs
-from skimage.measure import label
+from bbbc010_split import DEFAULT_DATA, all_pairs, foreground_pieces
 
-from napari_deepcolor.io import read_image, write_labels
+from napari_deepcolor.io import write_labels
 
 
 def main() -> None:
@@ -29,8 +27,7 @@ def main() -> None:
     args.output.mkdir(parents=True, exist_ok=True)
     pairs = all_pairs(args.data)
     for image, _ in pairs:
-        foreground = read_image(args.data / "foreground" / f"{image.stem}.png")[..., 0] > 0
-        write_labels(args.output / f"{image.stem}_labels.tif", label(foreground, connectivity=2).astype(np.int32))
+        write_labels(args.output / f"{image.stem}_labels.tif", foreground_pieces(image))
     print(f"{len(pairs)} label images in {args.output}")
 
 

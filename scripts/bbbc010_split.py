@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from skimage.measure import label
 
 from napari_deepcolor.io import find_pairs, read_image
 
@@ -45,3 +46,9 @@ def read_input(image: Path, *, mask_input: bool) -> np.ndarray:
     if mask_input:
         return read_image(image.parent.parent / "foreground" / f"{image.stem}.png")
     return read_image(image)
+
+
+def foreground_pieces(image: Path) -> np.ndarray:
+    """The 8-connected pieces of the well's human foreground annotation as a label image ``(Y, X)`` int32: the
+    project's trivial floor, and the targets of ``configs/worms-foreground.toml``."""
+    return label(read_input(image, mask_input=True)[..., 0] > 0, connectivity=2).astype(np.int32)

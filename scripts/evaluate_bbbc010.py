@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bbbc010_split import DEFAULT_DATA, read_input, tuning_pairs, validation_pairs
+from bbbc010_split import DEFAULT_DATA, foreground_pieces, read_input, tuning_pairs, validation_pairs
 from evaluate_semiconv_bbbc010 import coco_ap
-from skimage.measure import label
 
 from napari_deepcolor.inference import load_model, predict_probs, segment
 from napari_deepcolor.io import read_image, read_mask_stack
@@ -55,9 +54,7 @@ def main() -> None:
     print(f"{args.wells} wells: {', '.join(p.stem for p, _ in pairs)}\n")
     print("| method | AP50 | AP75 | mean AP (0.5:0.95) | SBD | abs DiC |\n|---|---|---|---|---|---|")
 
-    floor = [evaluate(truth, label(read_image(args.data / "foreground" / f"{img.stem}.png")[..., 0] > 0,
-                                   connectivity=2).astype(np.int32))
-             for (img, _), truth in zip(pairs, truths)]
+    floor = [evaluate(truth, foreground_pieces(img)) for (img, _), truth in zip(pairs, truths)]
     print(row("floor: connected components of the human foreground", floor))
 
     model = load_model(args.model, device=args.device)
