@@ -98,9 +98,9 @@ def main(argv=None):
 
 `python benchmarks/bench_stack_tuning.py`: a seed-threshold move on a stack of {args.planes} copies of the E. coli
 sample tiled 3 x 3 ({image.shape[1]} x {image.shape[0]}) segmented by the bundled `ecoli-semiconv`, so that every plane
-reclusters. (a) is what the Segment widget's GUI thread did after the slider paused before the re-decoding moved to a worker (every plane
-re-decoded there: the window froze that long); (b) what it does now (the shown plane, then the other planes go to a
-worker thread); (c) the wall time until the worker has stored every plane. Median wall times ({args.repeats}
+reclusters. (a) is what the Segment widget's GUI thread did after the slider paused before the re-decoding moved
+to a worker (every plane re-decoded there: the window froze that long); (b) what it does now (the shown plane, then
+the other planes go to a worker thread); (c) the wall time until the worker has stored every plane. Median wall times ({args.repeats}
 repeats); ratio = (a) / step.
 
 Machine: {cpu_name()}, {os.cpu_count()} logical cores (torch 1 thread); Python {platform.python_version()}, numpy
