@@ -38,8 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from _docs import record  # noqa: E402
+
 from napari_deepcolor.metrics import evaluate, summarize  # noqa: E402
-from napari_deepcolor.postprocess import cluster_embeddings  # noqa: E402
+from napari_deepcolor.postprocess.embeddings import cluster_embeddings  # noqa: E402
 
 HEADING = "## Semi-convolutional decoding (cluster_embeddings)"
 
@@ -148,8 +149,8 @@ def synthetic_cases(args):
 
 
 def model_cases(args):
-    from napari_deepcolor.inference import load_model, predict_embeddings
     from napari_deepcolor.io import find_pairs, read_image, read_mask_stack
+    from napari_deepcolor.predict.network import load_model, predict_embeddings
 
     model = load_model(args.model, device="cpu")
     cases = []

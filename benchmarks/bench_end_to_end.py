@@ -43,7 +43,7 @@ def straightforward(model, images: list[Path], out: Path, *, min_size: float) ->
     import tifffile
     from skimage.measure import label
 
-    from napari_deepcolor.inference import predict_probs
+    from napari_deepcolor.predict.network import predict_probs
 
     out.mkdir(parents=True, exist_ok=True)
     for path in images:
@@ -83,8 +83,8 @@ def main(argv=None):
     import tifffile
     import torch
 
-    from napari_deepcolor.batch import Settings, find_images, plan_jobs, reuse_large_buffers, run_jobs
-    from napari_deepcolor.inference import load_model
+    from napari_deepcolor.predict.batch import Settings, find_images, plan_jobs, reuse_large_buffers, run_jobs
+    from napari_deepcolor.predict.network import load_model
 
     reuse_large_buffers()  # as `deepcolor predict` does, for (a) and (b) alike
 

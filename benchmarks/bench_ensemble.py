@@ -32,13 +32,14 @@ def main(argv=None):
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args(argv)
 
+    import bench_inference
     import tifffile
     import torch
 
-    import bench_inference
     from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
-    from napari_deepcolor.ensemble import member_checkpoint
-    from napari_deepcolor.inference import load_model, resolve_model, segment
+    from napari_deepcolor.predict.ensemble import member_checkpoint
+    from napari_deepcolor.predict.network import load_model, segment
+    from napari_deepcolor.zoo import resolve_model
 
     if args.device == "cuda":
         bench_inference._sync = torch.cuda.synchronize

@@ -27,8 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -69,9 +67,9 @@ def main(argv=None):
 
     import torch
 
-    from napari_deepcolor.batch import reuse_large_buffers
-    from napari_deepcolor.inference import load_model, predict_probs, segment
-    from napari_deepcolor.large import segment_large
+    from napari_deepcolor.predict.batch import reuse_large_buffers
+    from napari_deepcolor.predict.large import segment_large
+    from napari_deepcolor.predict.network import load_model, predict_probs, segment
 
     reuse_large_buffers()  # as `deepcolor predict` does (docs/scale.md)
 

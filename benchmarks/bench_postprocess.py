@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from _docs import record  # noqa: E402
-from napari_deepcolor.postprocess import ColorComponents, colors_to_labels  # noqa: E402
+
+from napari_deepcolor.postprocess.coloring import ColorComponents, colors_to_labels  # noqa: E402
 
 HEADING = "## Post-processing (colors_to_labels)"
 

@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from _docs import record  # noqa: E402
 from bench_postprocess import cpu_name, print_rows, ratio_rows, time_ms  # noqa: E402
-from napari_deepcolor.stack import Knobs, SemiconvPlane  # noqa: E402
+
+from napari_deepcolor.predict.stack import Knobs, SemiconvPlane  # noqa: E402
 
 HEADING = "## Live tuning of semiconv models"
 
@@ -45,8 +46,8 @@ def main(argv=None):
     import torch
 
     from napari_deepcolor._sample_data import ecoli_sample
-    from napari_deepcolor.inference import load_model, predict_embeddings
-    from napari_deepcolor.postprocess import cluster_embeddings
+    from napari_deepcolor.postprocess.embeddings import cluster_embeddings
+    from napari_deepcolor.predict.network import load_model, predict_embeddings
 
     model = load_model("ecoli-semiconv", device="cpu")
     image = np.tile(ecoli_sample()[0][0], (3, 3))

@@ -44,9 +44,9 @@ def main(argv=None):
     import torch
 
     from napari_deepcolor._sample_data import ecoli_sample
-    from napari_deepcolor._widget import _decode_planes
-    from napari_deepcolor.inference import load_model
-    from napari_deepcolor.stack import Knobs, StackResult, predict_plane, stack_layout
+    from napari_deepcolor._widgets.segment import _decode_planes
+    from napari_deepcolor.predict.network import load_model
+    from napari_deepcolor.predict.stack import Knobs, StackResult, predict_plane, stack_layout
 
     torch.set_num_threads(1)
     image = np.tile(ecoli_sample()[0][0], (3, 3))  # as in bench_semiconv_tuning.py
@@ -58,7 +58,7 @@ def main(argv=None):
     counter = iter(range(10**6))
 
     def fresh():
-        from napari_deepcolor.stack import SemiconvPlane
+        from napari_deepcolor.predict.stack import SemiconvPlane
 
         result = StackResult(stack_layout(stack, rgb=False), model.config, start)
         for index in range(args.planes):

@@ -88,9 +88,9 @@ def main() -> None:
     import napari
 
     from napari_deepcolor import _sample_data
-    from napari_deepcolor._train_widget import TrainWidget
-    from napari_deepcolor.finetune import annotated_planes, finetune
-    from napari_deepcolor.presets import PRESETS
+    from napari_deepcolor._widgets.train import TrainWidget
+    from napari_deepcolor.training.finetune import annotated_planes, finetune
+    from napari_deepcolor.training.presets import PRESETS
 
     viewer = napari.Viewer(show=True)
     for data, kwargs, kind in _sample_data.ecoli_sample():

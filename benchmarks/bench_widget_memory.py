@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, {src!r})
 import torch
 from napari_deepcolor._sample_data import worms_sample
-from napari_deepcolor.stack import Knobs, ModelLoaded, StackResult, segment_stack, stack_layout
+from napari_deepcolor.predict.stack import Knobs, ModelLoaded, StackResult, segment_stack, stack_layout
 
 def peak_gib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

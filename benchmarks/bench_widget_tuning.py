@@ -24,7 +24,6 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +33,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from _docs import record  # noqa: E402
 from bench_postprocess import SETTINGS, cpu_name, make_probs, print_rows, ratio_rows, time_ms  # noqa: E402
+
 from napari_deepcolor.config import ModelConfig  # noqa: E402
-from napari_deepcolor.stack import ColoringPlane, Knobs, StackResult, stack_layout  # noqa: E402
+from napari_deepcolor.predict.stack import ColoringPlane, Knobs, StackResult, stack_layout  # noqa: E402
 
 HEADING = "## Live tuning in the Segment widget"
 TARGET_MS = 50.0
@@ -55,7 +55,7 @@ def time_in_viewer(probs, config, tau, tau2, repeats):
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from napari_deepcolor._widget import SegmentWidget, _Run
+    from napari_deepcolor._widgets.segment import SegmentWidget, _Run
 
     viewer = napari.Viewer(show=True)
     image = viewer.add_image(probs[0], name="image")
@@ -108,8 +108,8 @@ def main(argv=None):
     import napari
     import torch
 
-    from napari_deepcolor.inference import load_model, predict_probs
-    from napari_deepcolor.postprocess import colors_to_labels
+    from napari_deepcolor.postprocess.coloring import colors_to_labels
+    from napari_deepcolor.predict.network import load_model, predict_probs
 
     tau, tau2, rho, rho_small, rho_big = SETTINGS  # the moves bench_postprocess times
     probs, _ = make_probs()

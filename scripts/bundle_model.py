@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from napari_deepcolor.checkpoint import Checkpoint, half_precision, load_checkpoint, save_checkpoint
-from napari_deepcolor.inference import zoo_dir
+from napari_deepcolor.zoo import zoo_dir
 
 
 def main() -> None:

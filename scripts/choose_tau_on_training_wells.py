@@ -20,9 +20,9 @@ import numpy as np
 from bbbc010_split import DEFAULT_DATA, read_input, tuning_pairs
 from evaluate_zoo import decoding, print_sweep
 
-from napari_deepcolor.inference import load_model
 from napari_deepcolor.io import read_mask_stack
 from napari_deepcolor.metrics import evaluate
+from napari_deepcolor.predict.network import load_model
 
 
 def main() -> None:

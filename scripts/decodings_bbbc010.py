@@ -20,10 +20,10 @@ from bbbc010_split import DEFAULT_DATA, both_sets
 from scipy import ndimage as ndi
 from skimage.morphology import disk
 
-from napari_deepcolor.inference import load_model, predict_probs
 from napari_deepcolor.io import read_image, read_mask_stack
 from napari_deepcolor.metrics import evaluate, summarize
-from napari_deepcolor.postprocess import ColorComponents
+from napari_deepcolor.postprocess.coloring import ColorComponents
+from napari_deepcolor.predict.network import load_model, predict_probs
 
 
 def foreground_threshold(probs: np.ndarray, tau: float) -> np.ndarray:

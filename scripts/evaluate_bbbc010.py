@@ -21,11 +21,12 @@ import numpy as np
 from bbbc010_split import DEFAULT_DATA, foreground_pieces, read_input, tuning_pairs, validation_pairs
 from evaluate_semiconv_bbbc010 import coco_ap
 
-from napari_deepcolor.inference import load_model, predict_probs, segment
 from napari_deepcolor.io import read_image, read_mask_stack
 from napari_deepcolor.metrics import evaluate, summarize
-from napari_deepcolor.postprocess import ColorComponents, Instances
-from napari_deepcolor.training import touching_color_agreement
+from napari_deepcolor.postprocess.coloring import ColorComponents
+from napari_deepcolor.postprocess.instances import Instances
+from napari_deepcolor.predict.network import load_model, predict_probs, segment
+from napari_deepcolor.training.loop import touching_color_agreement
 
 
 def row(name: str, results: list[dict]) -> str:

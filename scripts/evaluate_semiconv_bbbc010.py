@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 from bbbc010_split import DEFAULT_DATA, foreground_pieces, validation_pairs
 
-from napari_deepcolor.inference import load_model, predict_embeddings, predict_probs
 from napari_deepcolor.io import read_image, read_mask_stack
 from napari_deepcolor.metrics import THRESHOLDS, evaluate, iou_matrix, summarize
-from napari_deepcolor.postprocess import cluster_embeddings, colors_to_labels
+from napari_deepcolor.postprocess.coloring import colors_to_labels
+from napari_deepcolor.postprocess.embeddings import cluster_embeddings
+from napari_deepcolor.predict.network import load_model, predict_embeddings, predict_probs
 
 
 def coco_ap(truths: list[np.ndarray], predictions: list[np.ndarray], scores: list[np.ndarray]) -> dict[str, float]:

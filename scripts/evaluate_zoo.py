@@ -28,11 +28,12 @@ from skimage.measure import label
 from skimage.segmentation import expand_labels, watershed
 
 from napari_deepcolor._sample_data import SAMPLES_DIR
-from napari_deepcolor.inference import load_model, predict_embeddings, predict_probs
 from napari_deepcolor.metrics import evaluate, summarize
-from napari_deepcolor.postprocess import ColorComponents, cluster_embeddings
-from napari_deepcolor.synthetic_scenes import rosette
-from napari_deepcolor.training import touching_color_agreement
+from napari_deepcolor.postprocess.coloring import ColorComponents
+from napari_deepcolor.postprocess.embeddings import cluster_embeddings
+from napari_deepcolor.predict.network import load_model, predict_embeddings, predict_probs
+from napari_deepcolor.training.loop import touching_color_agreement
+from napari_deepcolor.training.synthetic_scenes import rosette
 
 MIN_SIZES = {"ecoli": (0, 30, 60, 100, 150), "leaves": (0, 30, 60, 100, 150, 250, 400)}
 MERGE_DISTANCES = (0, 2, 4, 8)

@@ -32,10 +32,10 @@ import tifffile
 import torch
 
 from napari_deepcolor._sample_data import SAMPLES_DIR
-from napari_deepcolor.finetune import SCRATCH, annotated_planes, finetune
-from napari_deepcolor.inference import load_model, model_info, segment
 from napari_deepcolor.metrics import evaluate
-from napari_deepcolor.presets import PRESETS
+from napari_deepcolor.predict.network import load_model, model_info, segment
+from napari_deepcolor.training.finetune import SCRATCH, annotated_planes, finetune
+from napari_deepcolor.training.presets import PRESETS
 
 SPLIT_ROW = 167
 

@@ -1,4 +1,4 @@
-"""Write generated scenes (napari_deepcolor.synthetic_scenes) to a folder as image / label TIFF pairs.
+"""Write generated scenes (napari_deepcolor.training.synthetic_scenes) to a folder as image / label TIFF pairs.
 
 Usage::
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import tifffile
 
 from napari_deepcolor.io import write_labels
-from napari_deepcolor.synthetic_scenes import GENERATORS, synthetic_pairs
+from napari_deepcolor.training.synthetic_scenes import GENERATORS, synthetic_pairs
 
 
 def main() -> None:

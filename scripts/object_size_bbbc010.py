@@ -20,9 +20,9 @@ import numpy as np
 from bbbc010_split import DEFAULT_DATA, read_input, validation_pairs
 from skimage.transform import resize
 
-from napari_deepcolor.inference import load_model, segment
 from napari_deepcolor.io import read_mask_stack
 from napari_deepcolor.metrics import evaluate, summarize
+from napari_deepcolor.predict.network import load_model, segment
 
 FACTORS = (0.75, 1.0, 1.5, 2.0)
 

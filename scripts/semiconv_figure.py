@@ -5,7 +5,7 @@ Usage::
     python scripts/semiconv_figure.py --model runs/semiconv/best.safetensors \\
         --image ../shared/data/bbbc010/train/images/D21.tif --output docs/img/semiconv_bbbc010.png
 
-Uses only the napari-ready helpers of `napari_deepcolor.display` (the same arrays a napari viewer would get) and
+Uses only the napari-ready helpers of `napari_deepcolor.postprocess.display` (the same arrays a napari viewer would get) and
 matplotlib. Decoding knobs default to the model's stored ones; pass them to show others.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_deepcolor.display import displacement_vectors, embedding_rgb
-from napari_deepcolor.inference import load_model, segment
 from napari_deepcolor.io import read_image
+from napari_deepcolor.postprocess.display import displacement_vectors, embedding_rgb
+from napari_deepcolor.predict.network import load_model, segment
 
 
 def main() -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_deepcolor.display import displacement_vectors, embedding_rgb
 from napari_deepcolor.metrics import evaluate
-from napari_deepcolor.postprocess import cluster_embeddings
-from napari_deepcolor.synthetic import dot_grid, fit_dot_embedding, kmeans_labels
+from napari_deepcolor.postprocess.display import displacement_vectors, embedding_rgb
+from napari_deepcolor.postprocess.embeddings import cluster_embeddings
+from napari_deepcolor.training.synthetic_dots import dot_grid, fit_dot_embedding, kmeans_labels
 
 
 def main() -> None:

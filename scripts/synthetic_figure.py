@@ -15,7 +15,7 @@ import tifffile
 from skimage.segmentation import find_boundaries
 
 from napari_deepcolor._sample_data import SAMPLES_DIR
-from napari_deepcolor.synthetic_scenes import ecoli_colony, rosette
+from napari_deepcolor.training.synthetic_scenes import ecoli_colony, rosette
 
 DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 

@@ -22,11 +22,11 @@ import numpy as np
 from bbbc010_split import DEFAULT_DATA, both_sets, read_input
 from scipy.optimize import linear_sum_assignment
 
-from napari_deepcolor.ensemble import flipped_probs
-from napari_deepcolor.inference import load_model
 from napari_deepcolor.io import read_mask_stack
 from napari_deepcolor.metrics import evaluate, summarize
-from napari_deepcolor.postprocess import ColorComponents
+from napari_deepcolor.postprocess.coloring import ColorComponents
+from napari_deepcolor.predict.ensemble import flipped_probs
+from napari_deepcolor.predict.network import load_model
 
 
 def aligned(reference: np.ndarray, probs: np.ndarray) -> np.ndarray:

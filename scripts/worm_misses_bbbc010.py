@@ -31,10 +31,10 @@ from image_threshold_baseline import local_contrast
 from scipy import ndimage as ndi
 from skimage.morphology import skeletonize
 
-from napari_deepcolor.inference import load_model, predict_probs
 from napari_deepcolor.io import read_image, read_mask_stack
 from napari_deepcolor.metrics import evaluate
-from napari_deepcolor.postprocess import ColorComponents
+from napari_deepcolor.postprocess.coloring import ColorComponents
+from napari_deepcolor.predict.network import load_model, predict_probs
 
 CAUSES = ("matched", "background", "merged", "split", "other")
 

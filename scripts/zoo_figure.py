@@ -18,8 +18,8 @@ import tifffile
 from skimage.segmentation import find_boundaries
 
 from napari_deepcolor._sample_data import SAMPLES_DIR
-from napari_deepcolor.inference import load_model, segment
-from napari_deepcolor.synthetic_scenes import rosette
+from napari_deepcolor.predict.network import load_model, segment
+from napari_deepcolor.training.synthetic_scenes import rosette
 
 DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 

@@ -9,9 +9,10 @@ pytest.importorskip("torch")
 tifffile = pytest.importorskip("tifffile")
 
 from conftest import blobs_pair  # noqa: E402
-from napari_deepcolor.batch import Job, Settings, find_images, plan_jobs  # noqa: E402
+
 from napari_deepcolor.cli import main  # noqa: E402
 from napari_deepcolor.io import read_labels  # noqa: E402
+from napari_deepcolor.predict.batch import Job, Settings, find_images, plan_jobs  # noqa: E402
 
 
 @pytest.fixture

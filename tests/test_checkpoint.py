@@ -16,8 +16,8 @@ from napari_deepcolor.checkpoint import (  # noqa: E402
     save_checkpoint,
 )
 from napari_deepcolor.config import ModelConfig  # noqa: E402
-from napari_deepcolor.inference import load_model  # noqa: E402
 from napari_deepcolor.models import create_model  # noqa: E402
+from napari_deepcolor.predict.network import load_model  # noqa: E402
 
 CONFIG = ModelConfig(n_colors=4, depth=2, width=4, scale=0.5, min_size=12.0)
 

@@ -7,6 +7,7 @@ import tifffile
 pytest.importorskip("torch")
 
 from conftest import blobs_pair  # noqa: E402
+
 from napari_deepcolor.cli import main  # noqa: E402
 from napari_deepcolor.io import read_labels, write_labels  # noqa: E402
 
@@ -56,7 +57,7 @@ def test_predict_at_another_object_size_says_so_and_refuses_one_it_cannot_run(tm
 def test_predict_can_join_fragments_below_tau(tmp_path, spotty_model, image_file):
     import tifffile
 
-    from napari_deepcolor.postprocess import colors_to_labels
+    from napari_deepcolor.postprocess.coloring import colors_to_labels
 
     out = tmp_path / "out"
     assert main(["predict", "--model", str(spotty_model), "--output", str(out), "--device", "cpu", "--min-size", "40",
@@ -111,8 +112,8 @@ def test_evaluate_warns_when_an_image_sits_next_to_its_masks(tmp_path, capsys, c
 
 def test_a_numbered_series_is_not_taken_for_masks(tmp_path):
     """scan.tif, scan_2.tif, scan_3.tif: three images (and three label images), not one image and its masks."""
-    from napari_deepcolor.batch import find_images
     from napari_deepcolor.io import find_pairs
+    from napari_deepcolor.predict.batch import find_images
 
     for folder in ("images", "labels"):
         (tmp_path / folder).mkdir()
@@ -194,8 +195,8 @@ def test_bundled_ecoli_semiconv_finds_the_test_strips_cells():
     import tifffile
 
     from napari_deepcolor._sample_data import SAMPLES_DIR
-    from napari_deepcolor.inference import load_model, segment
     from napari_deepcolor.metrics import evaluate
+    from napari_deepcolor.predict.network import load_model, segment
 
     image = tifffile.imread(SAMPLES_DIR / "ecoli_colony.tif")[167:]
     truth = tifffile.imread(SAMPLES_DIR / "ecoli_colony_labels.tif").astype(np.int32)[167:]
@@ -411,7 +412,7 @@ def test_fine_tuning_keeps_the_starting_models_settings_unless_given(tmp_path, c
 
 def test_a_mask_input_model_trains_on_masks_keeps_the_setting_and_segments_label_images(tmp_path):
     from napari_deepcolor.checkpoint import read_header
-    from napari_deepcolor.inference import load_model, segment
+    from napari_deepcolor.predict.network import load_model, segment
 
     data = _pairs(tmp_path)
     for seed in (0, 1):  # the inputs are the objects' masks (a label image), not the blobs' image

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from napari_deepcolor.metrics import evaluate
-from napari_deepcolor.postprocess import Instances, cluster_embeddings
+from napari_deepcolor.postprocess.embeddings import cluster_embeddings
+from napari_deepcolor.postprocess.instances import Instances
 
 
 def scene(seed: int = 0, noise: float = 0.05):
@@ -103,7 +104,7 @@ def test_decoding_and_display_import_neither_torch_nor_qt_nor_napari():
     import sys
 
     code = (
-        "import sys, napari_deepcolor.postprocess, napari_deepcolor.display; "
+        "import sys, napari_deepcolor.postprocess, napari_deepcolor.postprocess.display; "
         "print(sorted(m for m in ('torch', 'qtpy', 'PyQt5', 'PyQt6', 'napari') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

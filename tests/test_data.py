@@ -1,20 +1,10 @@
 import numpy as np
 import pytest
 
-from napari_deepcolor.config import ConfigError, TrainConfig
-from napari_deepcolor.data import (
-    PatchSampler,
-    Sample,
-    check_mask,
-    contact_pixels,
-    make_sample,
-    model_sample,
-    normalize,
-    preprocess,
-    to_channels_first,
-)
-from napari_deepcolor.config import ModelConfig
+from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
 from napari_deepcolor.io import find_pairs, masks_to_labels, read_annotation, write_labels
+from napari_deepcolor.preprocess import check_mask, normalize, preprocess, to_channels_first
+from napari_deepcolor.training.dataset import PatchSampler, Sample, contact_pixels, make_sample, model_sample
 
 
 def test_gray_rgb_and_rgba_become_channels_first():

@@ -6,14 +6,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import blobs_pair  # noqa: E402
+
 from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig  # noqa: E402
-from napari_deepcolor.data import make_sample  # noqa: E402
-from napari_deepcolor.ensemble import make_ensemble  # noqa: E402
-from napari_deepcolor.inference import load_model, predict_probs, segment  # noqa: E402
 from napari_deepcolor.models import create_model  # noqa: E402
 from napari_deepcolor.models.ensemble import Ensemble, flip, unflip  # noqa: E402
-from napari_deepcolor.training import train  # noqa: E402
+from napari_deepcolor.predict.ensemble import make_ensemble  # noqa: E402
+from napari_deepcolor.predict.network import load_model, predict_probs, segment  # noqa: E402
+from napari_deepcolor.training.dataset import make_sample  # noqa: E402
+from napari_deepcolor.training.loop import train  # noqa: E402
 
 
 def images(n=2, size=40):
@@ -144,7 +145,7 @@ def test_an_ensemble_can_be_fine_tuned(spotty_model, tmp_path):
 
 
 def test_a_member_comes_out_of_its_ensemble_unchanged(spotty_model, tmp_path):
-    from napari_deepcolor.ensemble import member_checkpoint
+    from napari_deepcolor.predict.ensemble import member_checkpoint
 
     other = permuted_copy(spotty_model, tmp_path, [0, 2, 3, 1])
     ensemble = make_ensemble([spotty_model, other], images(), flips=4)

@@ -6,12 +6,12 @@ from dataclasses import fields
 
 import numpy as np
 import pytest
-
 from conftest import blobs_pair
-from napari_deepcolor import _user_models
+
 from napari_deepcolor.config import ConfigError
-from napari_deepcolor.finetune import SCRATCH, annotated_planes, model_config_for
-from napari_deepcolor.presets import PRESETS, TOOLTIPS, Preset
+from napari_deepcolor.training.finetune import SCRATCH, annotated_planes, model_config_for
+from napari_deepcolor.training.presets import PRESETS, TOOLTIPS, Preset
+from napari_deepcolor.zoo import user as _user_models
 
 TINY = Preset(n_colors=4, scale=1.0, margin=2, halo_weight=1.0, patch_size=32, batch_size=4, steps=40,
               learning_rate=1e-2, min_size=4.0)
@@ -73,8 +73,8 @@ def test_fine_tuning_keeps_the_starting_network_and_method(tiny_model):
 
 def test_a_few_fine_tuning_steps_lower_the_loss_and_the_model_reloads(tiny_model, tmp_path):
     pytest.importorskip("torch")
-    from napari_deepcolor.finetune import finetune
-    from napari_deepcolor.inference import load_model, predict_probs
+    from napari_deepcolor.predict.network import load_model, predict_probs
+    from napari_deepcolor.training.finetune import finetune
 
     pairs = [p for seed in range(3) for p in annotated_planes(*blobs_pair(seed))]
     events = list(finetune(pairs, start=str(tiny_model), preset=TINY, output=tmp_path,

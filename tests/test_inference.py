@@ -4,7 +4,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from napari_deepcolor.checkpoint import CheckpointError  # noqa: E402
-from napari_deepcolor.inference import _tiles, load_model, predict_probs, resolve_device  # noqa: E402
+from napari_deepcolor.predict.network import _tiles, load_model, predict_probs, resolve_device  # noqa: E402
 
 
 def test_probabilities_have_the_image_size_and_sum_to_one(tiny_model):
@@ -61,7 +61,7 @@ def test_bad_images_are_errors(tiny_model):
 
 
 def test_fixed_limits_equal_to_the_image_percentiles_change_nothing(tiny_model):
-    from napari_deepcolor.data import intensity_limits, to_channels_first
+    from napari_deepcolor.preprocess import intensity_limits, to_channels_first
 
     model = load_model(tiny_model, device="cpu")
     image = np.random.default_rng(2).integers(0, 4096, (40, 52), dtype=np.uint16)
@@ -98,7 +98,7 @@ def test_cuda_speed_options_agree_with_float32(tiny_model):
 
 
 def test_object_size_resizes_the_network_input_and_the_recommended_knobs(tiny_model):
-    from napari_deepcolor.inference import OBJECT_SIZES, resize_objects
+    from napari_deepcolor.predict.network import OBJECT_SIZES, resize_objects
 
     config = load_model(tiny_model, device="cpu").config
     assert resize_objects(config, 1.0) is config
@@ -113,10 +113,10 @@ def test_object_size_resizes_the_network_input_and_the_recommended_knobs(tiny_mo
 def test_worms_imaged_twice_as_large_are_segmented_like_the_original_at_object_size_2():
     from skimage.transform import resize
 
-    from napari_deepcolor.inference import segment
+    from napari_deepcolor._sample_data import SAMPLES_DIR
     from napari_deepcolor.io import read_image
     from napari_deepcolor.metrics import evaluate
-    from napari_deepcolor._sample_data import SAMPLES_DIR
+    from napari_deepcolor.predict.network import segment
 
     image = read_image(SAMPLES_DIR / "bbbc010_A01.tif").astype(np.float32)
     original = segment(load_model("worms", device="cpu"), image)[0].labels

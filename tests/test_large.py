@@ -8,10 +8,9 @@ import pytest
 torch = pytest.importorskip("torch")
 tifffile = pytest.importorskip("tifffile")
 
-from napari_deepcolor.data import intensity_limits, to_channels_first  # noqa: E402
-from napari_deepcolor.inference import load_model, segment  # noqa: E402
 from napari_deepcolor.io import read_image, read_labels  # noqa: E402
-from napari_deepcolor.large import (  # noqa: E402
+from napari_deepcolor.metrics import evaluate  # noqa: E402
+from napari_deepcolor.predict.large import (  # noqa: E402
     RawTiff,
     image_limits,
     network_alignment,
@@ -20,7 +19,8 @@ from napari_deepcolor.large import (  # noqa: E402
     segment_large,
     write_label_blocks,
 )
-from napari_deepcolor.metrics import evaluate  # noqa: E402
+from napari_deepcolor.predict.network import load_model, segment  # noqa: E402
+from napari_deepcolor.preprocess import intensity_limits, to_channels_first  # noqa: E402
 
 SAMPLE = resources.files("napari_deepcolor") / "samples" / "bbbc010_A01.tif"
 

@@ -3,7 +3,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from napari_deepcolor.losses import (  # noqa: E402
+from napari_deepcolor.training.losses import (  # noqa: E402
     IGNORE,
     choose_colors,
     coloring_loss,

@@ -3,8 +3,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from napari_deepcolor.losses_semiconv import IGNORE, embedding_loss, kernel_log, semiconv_loss  # noqa: E402
 from napari_deepcolor.models.semiconv import add_positions, positions  # noqa: E402
+from napari_deepcolor.training.losses_semiconv import IGNORE, embedding_loss, kernel_log, semiconv_loss  # noqa: E402
 
 
 def two_bars(size: int = 24) -> torch.Tensor:

@@ -11,7 +11,8 @@ import pytest
 from scipy.spatial.distance import directed_hausdorff
 from skimage.measure import label as sk_label
 
-from napari_deepcolor.postprocess import ColorComponents, Instances, colors_to_labels, restrict_to_foreground
+from napari_deepcolor.postprocess.coloring import ColorComponents, colors_to_labels, restrict_to_foreground
+from napari_deepcolor.postprocess.instances import Instances
 
 
 def probs_from_colors(colors, n_colors=4, confidence=0.9):
@@ -446,7 +447,7 @@ def test_absorb_fragments_never_joins_two_objects_above_tau():
 
 
 def test_fragment_absorbers_prefers_the_longest_boundary_and_breaks_ties_by_order():
-    from napari_deepcolor.postprocess import fragment_absorbers
+    from napari_deepcolor.postprocess.coloring import fragment_absorbers
 
     sizes = [0, 5, 100, 100, 3]
     pairs = [(1, 2), (1, 3), (3, 4)]

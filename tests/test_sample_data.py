@@ -74,7 +74,7 @@ def test_samples_open_in_napari(make_napari_viewer) -> None:
 
 
 def test_leaves_sample_is_the_generated_rosette() -> None:
-    from napari_deepcolor.synthetic_scenes import rosette
+    from napari_deepcolor.training.synthetic_scenes import rosette
 
     (image, _, _), (labels, _, _) = _sample_data.leaves_sample()
     expected_image, expected_labels = rosette(2_000_007)

@@ -8,22 +8,23 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import blobs_pair  # noqa: E402
+
 from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, read_header, save_checkpoint  # noqa: E402
 from napari_deepcolor.cli import main  # noqa: E402
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig  # noqa: E402
-from napari_deepcolor.data import make_sample  # noqa: E402
-from napari_deepcolor.display import displacement_vectors, embedding_rgb, offset_image, vectors_on_target  # noqa: E402
-from napari_deepcolor.inference import (  # noqa: E402
+from napari_deepcolor.io import read_image, read_labels, write_labels  # noqa: E402
+from napari_deepcolor.models import create_model  # noqa: E402
+from napari_deepcolor.models.semiconv import SemiConvNet  # noqa: E402
+from napari_deepcolor.postprocess.display import displacement_vectors, embedding_rgb, offset_image, vectors_on_target  # noqa: E402
+from napari_deepcolor.predict.network import (  # noqa: E402
     Embeddings,
     load_model,
     predict_embeddings,
     predict_probs,
     segment,
 )
-from napari_deepcolor.io import read_image, read_labels, write_labels  # noqa: E402
-from napari_deepcolor.models import create_model  # noqa: E402
-from napari_deepcolor.models.semiconv import SemiConvNet  # noqa: E402
-from napari_deepcolor.training import (  # noqa: E402
+from napari_deepcolor.training.dataset import make_sample  # noqa: E402
+from napari_deepcolor.training.loop import (  # noqa: E402
     ValidationPair,
     evaluate_coloring,
     evaluate_model,
@@ -82,7 +83,7 @@ def test_predict_embeddings_shapes_sigma_and_units(semiconv_model):
 
 
 def _preprocessed(model, image):
-    from napari_deepcolor.data import preprocess
+    from napari_deepcolor.preprocess import preprocess
 
     c = model.config
     return preprocess(image, in_channels=c.in_channels, percentiles=c.percentiles, scale=c.scale)

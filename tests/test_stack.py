@@ -4,10 +4,11 @@ import threading
 
 import numpy as np
 import pytest
-
 from conftest import blobs_pair
+
+from napari_deepcolor.checkpoint import CheckpointError  # noqa: E402
 from napari_deepcolor.config import ModelConfig
-from napari_deepcolor.stack import Knobs, StackLayout, stack_layout
+from napari_deepcolor.predict.stack import Knobs, StackLayout, stack_layout
 
 
 @pytest.mark.parametrize(
@@ -53,9 +54,10 @@ def test_knobs_from_config():
 
 torch = pytest.importorskip("torch")
 
-from napari_deepcolor import inference  # noqa: E402
-from napari_deepcolor.postprocess import cluster_embeddings, colors_to_labels  # noqa: E402
-from napari_deepcolor.stack import (  # noqa: E402
+from napari_deepcolor.postprocess.coloring import colors_to_labels  # noqa: E402
+from napari_deepcolor.postprocess.embeddings import cluster_embeddings  # noqa: E402
+from napari_deepcolor.predict import network as inference  # noqa: E402
+from napari_deepcolor.predict.stack import (  # noqa: E402
     Cancelled,
     ColoringPlane,
     ModelLoaded,
@@ -163,7 +165,7 @@ def test_bad_images_devices_and_models_are_errors(tiny_model, tmp_path):
             next(segment_stack(tiny_model, np.zeros((8, 8)), device="cuda"))
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"not a checkpoint")
-    with pytest.raises(inference.CheckpointError, match="not a napari-deepcolor checkpoint"):
+    with pytest.raises(CheckpointError, match="not a napari-deepcolor checkpoint"):
         next(segment_stack(broken, np.zeros((8, 8)), device="cpu"))
 
 
@@ -210,9 +212,9 @@ def test_vectors_are_for_semiconv_only(tiny_model):
 def test_a_semiconv_plane_keeps_its_clustering_and_decodes_every_knob_move_as_from_scratch():
     """τ re-numbers the kept clustering, the kernel knobs reuse the k-d tree; each result equals a fresh
     cluster_embeddings with the same knobs, whatever the order of the moves."""
-    from napari_deepcolor.inference import Embeddings
-    from napari_deepcolor.postprocess import cluster_embeddings
-    from napari_deepcolor.stack import SemiconvPlane
+    from napari_deepcolor.postprocess.embeddings import cluster_embeddings  # noqa: E402
+    from napari_deepcolor.predict.network import Embeddings
+    from napari_deepcolor.predict.stack import SemiconvPlane
 
     rng = np.random.default_rng(0)
     labels = np.zeros((40, 50), np.int32)
@@ -237,7 +239,7 @@ def test_a_semiconv_plane_keeps_its_clustering_and_decodes_every_knob_move_as_fr
 
 def test_semiconv_planes_are_clustered_in_the_worker(tiny_semiconv_model):
     """Given the knobs, segment_stack clusters each plane before yielding it: the GUI thread only numbers it."""
-    from napari_deepcolor.stack import PlaneDone, SemiconvPlane, segment_stack
+    from napari_deepcolor.predict.stack import PlaneDone, SemiconvPlane, segment_stack
 
     stack = np.stack([blobs_pair(0)[0], blobs_pair(1)[0]])
     events = list(segment_stack(tiny_semiconv_model, stack, device="cpu", knobs=None))

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from napari_deepcolor.postprocess import ColorComponents, colors_to_labels
-from napari_deepcolor.stitch import TileStitcher
+from napari_deepcolor.postprocess.coloring import ColorComponents, colors_to_labels
+from napari_deepcolor.postprocess.stitch import TileStitcher
 
 
 def random_probs(shape=(150, 210), n_colors=5, seed=0, smooth=3.0):
@@ -136,7 +136,7 @@ def test_errors():
 
 
 def test_stitch_imports_neither_torch_nor_qt():
-    code = ("import sys, napari_deepcolor.stitch; "
+    code = ("import sys, napari_deepcolor.postprocess.stitch; "
             "heavy = sorted(m for m in ('torch', 'napari', 'PyQt6', 'qtpy') if m in sys.modules); "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)

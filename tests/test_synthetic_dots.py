@@ -6,8 +6,8 @@ import pytest
 pytest.importorskip("torch")
 
 from napari_deepcolor.metrics import evaluate  # noqa: E402
-from napari_deepcolor.postprocess import cluster_embeddings  # noqa: E402
-from napari_deepcolor.synthetic import dot_grid, fit_dot_embedding, kmeans_labels  # noqa: E402
+from napari_deepcolor.postprocess.embeddings import cluster_embeddings  # noqa: E402
+from napari_deepcolor.training.synthetic_dots import dot_grid, fit_dot_embedding, kmeans_labels  # noqa: E402
 
 PITCH = 16
 

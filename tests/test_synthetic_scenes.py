@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_deepcolor.synthetic_scenes import GENERATORS, ecoli_colony, rosette, synthetic_pairs
+from napari_deepcolor.training.synthetic_scenes import GENERATORS, ecoli_colony, rosette, synthetic_pairs
 
 
 @pytest.mark.parametrize("kind", sorted(GENERATORS))

@@ -13,8 +13,9 @@ pytest.importorskip("torch")
 pytest.importorskip("napari")
 
 from conftest import blobs_pair  # noqa: E402
-from napari_deepcolor import _user_models  # noqa: E402
-from napari_deepcolor._train_widget import TrainWidget  # noqa: E402
+
+from napari_deepcolor._widgets.train import TrainWidget  # noqa: E402
+from napari_deepcolor.zoo import user as _user_models  # noqa: E402
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 120_000
@@ -48,7 +49,7 @@ def widget(make_napari_viewer, tiny_model, tmp_path):
 
 
 def test_training_runs_in_the_background_and_offers_the_model(widget, qtbot, tmp_path):
-    from napari_deepcolor._widget import SegmentWidget
+    from napari_deepcolor._widgets.segment import SegmentWidget
 
     segment = SegmentWidget(widget.viewer)
     widget.viewer.window.add_dock_widget(segment)
@@ -74,7 +75,7 @@ def test_training_runs_in_the_background_and_offers_the_model(widget, qtbot, tmp
 
     saved = widget.save_model(tmp_path / "kept" / "cells_model")
     assert saved == tmp_path / "kept" / "cells_model.safetensors"
-    from napari_deepcolor.inference import load_model
+    from napari_deepcolor.predict.network import load_model
 
     assert load_model(saved, device="cpu").metadata["name"] == "my cells"
 
@@ -93,7 +94,7 @@ def test_cancel_keeps_the_last_checkpoint(widget, qtbot):
 def test_cancel_before_the_first_checkpoint_saves_nothing_and_says_so(widget, qtbot):
     widget.knobs["steps"].setValue(400)  # the first checkpoint comes at step 40
     worker = widget.start()
-    with patch("napari_deepcolor._train_widget.show_warning") as warning:
+    with patch("napari_deepcolor._widgets.train.show_warning") as warning:
         with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
             widget.cancel()
     assert _user_models.names() == [] and widget.last_checkpoint is None
@@ -111,7 +112,7 @@ def test_cancel_before_the_first_checkpoint_saves_nothing_and_says_so(widget, qt
 def test_bad_labels_are_a_notification_not_a_run(widget, setup, message):
     setup(widget)
     widget.labels_combo.setCurrentText("bad")
-    with patch("napari_deepcolor._train_widget.show_error") as error:
+    with patch("napari_deepcolor._widgets.train.show_error") as error:
         assert widget.start() is None
     assert message in error.call_args[0][0]
     assert widget.train_button.isEnabled()
@@ -119,13 +120,13 @@ def test_bad_labels_are_a_notification_not_a_run(widget, setup, message):
 
 def test_fine_tuning_a_coloring_model_as_semiconv_is_refused(widget):
     widget.method_combo.setCurrentText("semiconv")
-    with patch("napari_deepcolor._train_widget.show_error") as error:
+    with patch("napari_deepcolor._widgets.train.show_error") as error:
         assert widget.start() is None
     assert "cannot be fine-tuned as a semiconv model" in error.call_args[0][0]
 
 
 def test_the_method_follows_the_starting_model(widget):
-    from napari_deepcolor.finetune import SCRATCH
+    from napari_deepcolor.training.finetune import SCRATCH
 
     widget.start_combo.setCurrentText("ecoli-semiconv")
     assert widget.method_combo.currentText() == "semiconv" and not widget.method_combo.isEnabled()
@@ -138,7 +139,7 @@ def test_the_method_follows_the_starting_model(widget):
 
 
 def test_a_new_widget_shows_the_method_of_the_model_it_starts_from(make_napari_viewer):
-    from napari_deepcolor.inference import model_info
+    from napari_deepcolor.predict.network import model_info
 
     widget = TrainWidget(make_napari_viewer())
     widget.reset_choices()  # refills "start from" without a change signal
@@ -148,8 +149,8 @@ def test_a_new_widget_shows_the_method_of_the_model_it_starts_from(make_napari_v
 
 
 def test_a_new_widget_starts_from_its_presets_model_with_that_models_scale_and_tau(make_napari_viewer):
-    from napari_deepcolor.inference import model_info
-    from napari_deepcolor.presets import FINETUNE_LEARNING_RATE
+    from napari_deepcolor.predict.network import model_info
+    from napari_deepcolor.training.presets import FINETUNE_LEARNING_RATE
 
     widget = TrainWidget(make_napari_viewer())
     assert widget.preset_combo.currentText() == "C. elegans (worms)"
@@ -161,8 +162,8 @@ def test_a_new_widget_starts_from_its_presets_model_with_that_models_scale_and_t
 
 
 def test_a_preset_starts_from_its_bundled_model_and_a_bundled_model_picks_its_preset(widget):
-    from napari_deepcolor.finetune import SCRATCH
-    from napari_deepcolor.presets import PRESETS
+    from napari_deepcolor.training.finetune import SCRATCH
+    from napari_deepcolor.training.presets import PRESETS
 
     widget.start_combo.setCurrentText("worms")
     widget.preset_combo.setCurrentText("E. coli (colony)")
@@ -188,7 +189,7 @@ def test_a_preset_keeps_a_model_of_the_users_own(widget, tiny_model):
 def test_an_unwritable_checkpoint_folder_is_refused(widget, tmp_path):
     (tmp_path / "a file").write_text("not a folder")
     widget.output_edit.setText(str(tmp_path / "a file" / "runs"))
-    with patch("napari_deepcolor._train_widget.show_error") as error:
+    with patch("napari_deepcolor._widgets.train.show_error") as error:
         assert widget.start() is None
     assert "choose a writable location" in error.call_args[0][0]
 
@@ -197,7 +198,7 @@ def test_an_empty_validation_pair_is_refused(widget):
     widget.viewer.add_labels(np.zeros((48, 48), np.int32), name="empty val")
     widget.val_image_combo.setCurrentText("val image")
     widget.val_labels_combo.setCurrentText("empty val")
-    with patch("napari_deepcolor._train_widget.show_error") as error:
+    with patch("napari_deepcolor._widgets.train.show_error") as error:
         assert widget.start() is None
     assert "validation labels 'empty val' has no objects" in error.call_args[0][0]
 
@@ -215,14 +216,14 @@ def test_an_unwritable_save_path_is_a_notification(widget, qtbot, tmp_path):
     with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
         pass
     (tmp_path / "a file").write_text("not a folder")
-    with patch("napari_deepcolor._train_widget.show_error") as error:
+    with patch("napari_deepcolor._widgets.train.show_error") as error:
         assert widget.save_model(tmp_path / "a file" / "model.safetensors") is None
     assert "could not save the model" in error.call_args[0][0]
     assert "my cells" in _user_models.names()  # the trained model is still there
 
 
 def test_opening_the_widget_does_not_load_torch():
-    code = "import sys, napari_deepcolor._train_widget; assert 'torch' not in sys.modules, 'torch was imported'"
+    code = "import sys, napari_deepcolor._widgets.train; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -238,7 +239,7 @@ def test_a_failure_in_the_worker_is_one_notification_and_the_widget_stays_usable
     widget.model_file = str(mismatched)
     widget.reset_choices()
     widget.start_combo.setCurrentText(str(mismatched))
-    with patch("napari_deepcolor._train_widget.show_error") as error:
+    with patch("napari_deepcolor._widgets.train.show_error") as error:
         worker = widget.start()
         assert worker is not None
         with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
@@ -253,7 +254,7 @@ def test_an_image_with_nan_is_refused_before_training_starts(widget):
     image[0, 3, 3] = np.nan
     widget.viewer.add_image(image, name="holes")
     widget.image_combo.setCurrentText("holes")
-    with patch("napari_deepcolor._train_widget.show_error") as error:
+    with patch("napari_deepcolor._widgets.train.show_error") as error:
         assert widget.start() is None
     assert "contains NaN or infinite values" in error.call_args[0][0]
 
@@ -350,7 +351,7 @@ def test_a_multiscale_image_trains_at_full_resolution(widget):
 def test_a_pair_whose_layer_was_renamed_says_so(widget):
     widget.add_pair()
     widget.viewer.layers["corrected"].name = "corrected v2"
-    with patch("napari_deepcolor._train_widget.show_error") as error:
+    with patch("napari_deepcolor._widgets.train.show_error") as error:
         assert widget.start() is None
     assert "was renamed or deleted: remove the pair and add it again" in error.call_args[0][0]
 

@@ -4,11 +4,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import blobs_pair  # noqa: E402
+
 from napari_deepcolor.checkpoint import load_checkpoint  # noqa: E402
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig  # noqa: E402
-from napari_deepcolor.data import make_sample  # noqa: E402
-from napari_deepcolor.inference import load_model, predict_probs  # noqa: E402
-from napari_deepcolor.training import ValidationPair, train  # noqa: E402
+from napari_deepcolor.predict.network import load_model, predict_probs  # noqa: E402
+from napari_deepcolor.training.dataset import make_sample  # noqa: E402
+from napari_deepcolor.training.loop import ValidationPair, train  # noqa: E402
 
 MODEL = ModelConfig(n_colors=4, depth=2, width=8, min_size=4.0)
 
@@ -94,8 +95,8 @@ def test_done_reports_the_validation_of_the_model_it_keeps(tmp_path):
 
 def test_resuming_a_mask_run_on_images_is_refused(tmp_path):
     from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
-    from napari_deepcolor.data import model_sample
-    from napari_deepcolor.training import train
+    from napari_deepcolor.training.dataset import model_sample
+    from napari_deepcolor.training.loop import train
 
     image, labels = blobs_pair(0)
     masks = ModelConfig(n_colors=3, depth=2, width=4, mask_input=True)

@@ -14,7 +14,9 @@ pytest.importorskip("napari")
 torch = pytest.importorskip("torch")
 
 from conftest import blobs_pair  # noqa: E402
-from napari_deepcolor import inference  # noqa: E402
+
+from napari_deepcolor.predict import network as inference  # noqa: E402
+from napari_deepcolor.zoo import bundled_models  # noqa: E402
 
 pytestmark = pytest.mark.gui
 
@@ -91,11 +93,11 @@ def result_layers(viewer):
 
 
 def test_the_widget_comes_from_the_manifest(viewer_and_widget):
-    from napari_deepcolor._widget import LOAD_FILE, SegmentWidget
+    from napari_deepcolor._widgets.segment import LOAD_FILE, SegmentWidget
 
     viewer, widget = viewer_and_widget
     assert isinstance(widget, SegmentWidget)
-    assert [value for value in widget._model.choices] == [*inference.bundled_models(), LOAD_FILE]
+    assert [value for value in widget._model.choices] == [*bundled_models(), LOAD_FILE]
     assert widget._device.choices == ("auto", "cpu", "cuda", "mps")
     assert widget._run.text == "Run"
 
@@ -195,7 +197,7 @@ def test_another_model_keeps_the_first_models_results(qtbot, viewer_and_widget, 
 
 def test_an_ensemble_file_runs_like_any_model(qtbot, viewer_and_widget, spotty_model, tmp_path, notes):
     from napari_deepcolor.checkpoint import save_checkpoint
-    from napari_deepcolor.ensemble import make_ensemble
+    from napari_deepcolor.predict.ensemble import make_ensemble
 
     viewer, widget = viewer_and_widget
     path = save_checkpoint(tmp_path / "ensemble.safetensors",
@@ -241,7 +243,7 @@ def test_moving_tau_changes_the_labels_without_running_the_network(qtbot, viewer
 
 
 def test_joining_fragments_below_tau_is_a_live_knob(qtbot, viewer_and_widget, spotty_model, network_calls):
-    from napari_deepcolor.postprocess import colors_to_labels
+    from napari_deepcolor.postprocess.coloring import colors_to_labels
 
     viewer, widget = viewer_and_widget
     widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
@@ -283,7 +285,7 @@ def test_a_stack_is_segmented_plane_by_plane_and_tau_updates_every_plane(qtbot, 
 
 def test_a_stacks_other_planes_are_decoded_in_a_worker_and_a_plane_moved_to_at_once(qtbot, viewer_and_widget,
                                                                                     spotty_model, monkeypatch):
-    from napari_deepcolor import stack as stack_module
+    from napari_deepcolor.predict import stack as stack_module
 
     viewer, widget = viewer_and_widget
     widget._image.value = viewer.add_image(np.stack([blobs_pair(seed)[0] for seed in range(3)]), name="timelapse")
@@ -540,7 +542,7 @@ def test_opening_the_widget_loads_no_torch():
 
 def test_an_unexpected_error_in_the_worker_leaves_the_widget_usable(qtbot, viewer_and_widget, tiny_model,
                                                                     monkeypatch):
-    from napari_deepcolor import stack
+    from napari_deepcolor.predict import stack
 
     viewer, widget = viewer_and_widget
     widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
@@ -562,7 +564,7 @@ def test_an_unexpected_error_in_the_worker_leaves_the_widget_usable(qtbot, viewe
 def test_load_file_opens_a_dialog_and_cancelling_it_keeps_the_model(viewer_and_widget, tiny_model, monkeypatch):
     from qtpy.QtWidgets import QFileDialog
 
-    from napari_deepcolor._widget import LOAD_FILE
+    from napari_deepcolor._widgets.segment import LOAD_FILE
 
     viewer, widget = viewer_and_widget
     before = widget._model.value
@@ -683,7 +685,7 @@ def test_the_last_and_best_checkpoints_of_a_run_get_their_own_layers(qtbot, view
 
 
 def test_slow_semiconv_sliders_update_on_release(qtbot, viewer_and_widget, tiny_semiconv_model, monkeypatch):
-    from napari_deepcolor import _widget
+    from napari_deepcolor._widgets import segment as _widget
 
     viewer, widget = viewer_and_widget
     widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")

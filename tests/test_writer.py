@@ -49,7 +49,7 @@ def test_the_writer_imports_neither_torch_nor_napari() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, napari_deepcolor._writer, napari_deepcolor.stack; "
+    code = ("import sys, napari_deepcolor._writer, napari_deepcolor.predict.stack; "
             "heavy = sorted(m for m in ('torch', 'napari', 'PyQt6', 'qtpy') if m in sys.modules); "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)

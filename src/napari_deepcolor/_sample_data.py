@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import tifffile
 
-from napari_deepcolor.presets import PRESET_MODELS
+from napari_deepcolor.training.presets import PRESET_MODELS
 
 if TYPE_CHECKING:
     import napari.types
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
 #: Image-layer metadata key naming the bundled model that suits the image; the Segment widget starts from it.
-MODEL_KEY = "napari_deepcolor_model"
+from napari_deepcolor.zoo import MODEL_KEY  # noqa: E402 - re-exported: the sample layers carry it
 
 
 def _read_pair(
@@ -109,7 +109,7 @@ def leaves_sample() -> list[napari.types.LayerDataTuple]:
     list of (data, kwargs, layer_type)
         image : ndarray, shape (256, 256, 3), uint8 RGB;
         labels : ndarray, shape (256, 256), int32, 14 leaves, 0 = background. Made by
-        ``napari_deepcolor.synthetic_scenes.rosette(2_000_007)``: synthetic, not a photograph.
+        ``napari_deepcolor.training.synthetic_scenes.rosette(2_000_007)``: synthetic, not a photograph.
     """
     return _read_pair("rosette.tif", "rosette_labels.tif", "rosette (synthetic)",
                       PRESET_MODELS["Leaves (rosette)"])

@@ -185,7 +185,7 @@ class TrainConfig:
     seed : int
         Seed of the patch sampler, augmentation and initialization.
     orientation_prior : float
-        Coloring only: weight of `napari_deepcolor.losses.orientation_prior` in the color choice at the start of
+        Coloring only: weight of `napari_deepcolor.training.losses.orientation_prior` in the color choice at the start of
         training (0 = the paper's choice alone).
     prior_steps : int
         Steps over which that weight falls linearly to 0 (0 = it stays constant).
@@ -198,7 +198,7 @@ class TrainConfig:
         several colors then still beat the background in the argmax.
     embedding_weight, foreground_weight, kernel_weight, seed_weight : float
         Semiconv only: weights of eq. 5, of the foreground log loss, of the kernel cross-entropy (sec. 3.5) and of
-        the seed-confidence regression in the loss (`napari_deepcolor.losses_semiconv.semiconv_loss`).
+        the seed-confidence regression in the loss (`napari_deepcolor.training.losses_semiconv.semiconv_loss`).
     """
 
     margin: int = 6

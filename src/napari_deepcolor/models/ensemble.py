@@ -3,7 +3,7 @@
 Colors are arbitrary labels: two networks (or one network on a flipped image, when its colors follow the objects'
 orientation) may paint the same object with different colors. ``permutation`` aligns them: output color ``c`` of the
 ensemble is color ``permutation[m, t, c]`` of member ``m`` under flip ``t``. It is fixed when the ensemble is made
-(`napari_deepcolor.ensemble.make_ensemble`, from the members' overlap on example images) and stored with the
+(`napari_deepcolor.predict.ensemble.make_ensemble`, from the members' overlap on example images) and stored with the
 weights, so a prediction does not depend on the image or the tiling.
 """
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
-from napari_deepcolor.data import IGNORE
-from napari_deepcolor.presets import Preset
+from napari_deepcolor.preprocess import IGNORE
+from napari_deepcolor.training.presets import Preset
 
 SCRATCH = "from scratch"
 
@@ -104,7 +104,7 @@ def model_config_for(start: str, preset: Preset, *, in_channels: int, method: st
                            min_size=preset.min_size)
     from dataclasses import replace
 
-    from napari_deepcolor.inference import model_info
+    from napari_deepcolor.predict.network import model_info
 
     config, _ = model_info(start)
     if config.method != method:
@@ -136,7 +136,7 @@ def finetune(
     threads: int | None = 1,
     log_every: int = 1,
 ):
-    """Train on annotated planes (`annotated_planes`), yielding `napari_deepcolor.training.TrainEvent`.
+    """Train on annotated planes (`annotated_planes`), yielding `napari_deepcolor.training.loop.TrainEvent`.
 
     Parameters
     ----------
@@ -160,8 +160,9 @@ def finetune(
     """
     import torch
 
-    from napari_deepcolor.data import check_mask, model_sample
-    from napari_deepcolor.training import ValidationPair, train
+    from napari_deepcolor.preprocess import check_mask
+    from napari_deepcolor.training.dataset import model_sample
+    from napari_deepcolor.training.loop import ValidationPair, train
 
     if threads:
         torch.set_num_threads(threads)

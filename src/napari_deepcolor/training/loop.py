@@ -19,8 +19,8 @@ import numpy as np
 
 from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, load_weights, read_header, save_checkpoint
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
-from napari_deepcolor.data import PatchSampler, Sample
 from napari_deepcolor.io import write_atomic
+from napari_deepcolor.training.dataset import PatchSampler, Sample
 
 
 @dataclass
@@ -80,13 +80,13 @@ def train(
     """Train a network of either method (``model_config.method``), yielding events.
 
     The loop, events, checkpoints and validation are shared; only the loss differs: `coloring_loss` for
-    ``"coloring"``, `napari_deepcolor.losses_semiconv.semiconv_loss` for ``"semiconv"`` (whose learnable σ is part
+    ``"coloring"``, `napari_deepcolor.training.losses_semiconv.semiconv_loss` for ``"semiconv"`` (whose learnable σ is part
     of the network, so it is saved with the weights and also written to the metadata as ``sigma``).
 
     Parameters
     ----------
     samples : sequence of Sample
-        Preprocessed training pairs (`napari_deepcolor.data.model_sample` with ``model_config``).
+        Preprocessed training pairs (`napari_deepcolor.training.dataset.model_sample` with ``model_config``).
     model_config, train_config : the network and the schedule.
     output : path
         Folder for ``last.safetensors`` (every ``checkpoint_every`` steps and at the end) and
@@ -106,8 +106,9 @@ def train(
     """
     import torch
 
-    from napari_deepcolor.inference import LoadedModel, resolve_device, resolve_model
     from napari_deepcolor.models import create_model
+    from napari_deepcolor.predict.network import LoadedModel, resolve_device
+    from napari_deepcolor.zoo import resolve_model
 
     output = Path(output)
     device = resolve_device(device)
@@ -204,7 +205,7 @@ def train(
 def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainConfig) -> Any:
     """``loss(output, labels, step) -> scalar tensor`` for the config's method."""
     if model_config.method == "semiconv":
-        from napari_deepcolor.losses_semiconv import semiconv_loss
+        from napari_deepcolor.training.losses_semiconv import semiconv_loss
 
         def loss(output: Any, labels: Any, step: int) -> Any:
             return semiconv_loss(output, labels, sigma=network.sigma, coordinate_scale=model_config.coordinate_scale,
@@ -212,7 +213,7 @@ def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainC
                                  foreground_weight=train_config.foreground_weight,
                                  kernel_weight=train_config.kernel_weight, seed_weight=train_config.seed_weight)[0]
     else:
-        from napari_deepcolor.losses import coloring_loss
+        from napari_deepcolor.training.losses import coloring_loss
 
         def loss(output: Any, labels: Any, step: int) -> Any:
             return coloring_loss(output, labels, margin=train_config.margin, halo_weight=train_config.halo_weight,
@@ -245,8 +246,8 @@ def evaluate_semiconv(model: Any, pairs: Sequence[ValidationPair], *, min_size: 
     (the trained kernel width) and ``foreground_iou`` (IoU of the predicted foreground with the union of the
     ground-truth instances, pooled over images). None takes the model's recommended knob.
     """
-    from napari_deepcolor.inference import segment
     from napari_deepcolor.metrics import evaluate
+    from napari_deepcolor.predict.network import segment
 
     if model.config.method != "semiconv":
         raise ConfigError(f"evaluate_semiconv needs a semiconv model, got a {model.config.method} model; use "
@@ -279,9 +280,9 @@ def evaluate_coloring(model: Any, pairs: Sequence[ValidationPair], *, min_size: 
     least 2 % of the predicted foreground) and ``touching_same_color`` (fraction of touching ground-truth pairs
     whose majority predicted colors agree: the merge rate the coloring is meant to keep low).
     """
-    from napari_deepcolor.inference import predict_probs
     from napari_deepcolor.metrics import evaluate
-    from napari_deepcolor.postprocess import colors_to_labels
+    from napari_deepcolor.postprocess.coloring import colors_to_labels
+    from napari_deepcolor.predict.network import predict_probs
 
     config = model.config
     if config.method != "coloring":

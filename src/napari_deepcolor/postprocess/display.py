@@ -3,7 +3,7 @@
 Pure numpy: no torch, Qt or napari. The arrays fit napari's layer data directly, e.g.
 ``viewer.add_vectors(displacement_vectors(e.embeddings, unit=e.unit, foreground=e.foreground))`` and
 ``viewer.add_image(offset_image(e.embeddings, unit=e.unit), channel_axis=0)`` for an `Embeddings` ``e`` from
-`napari_deepcolor.inference.predict_embeddings`.
+`napari_deepcolor.predict.network.predict_embeddings`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ to a zarr array or a tiled BigTIFF, atomically.
 Agreement with the in-memory path (`inference.segment`): windows start on multiples of the network's stride (in
 input pixels, after ``config.scale``), so the network sees the same pixels in the same pooling grid; a halo at least
 as wide as the network's reach makes each tile's probabilities those of the whole image up to float rounding, and the
-stitching is exact (see `napari_deepcolor.stitch`). The default halo (64 network pixels, like `predict_probs`'
+stitching is exact (see `napari_deepcolor.postprocess.stitch`). The default halo (64 network pixels, like `predict_probs`'
 overlap) is smaller than a depth-4 U-Net's full receptive field, so a few pixels near tile borders may take another
 color; `tests/test_large.py` measures the agreement. Semi-convolutional models are not supported here (their
 decoding clusters the whole image at once).
@@ -37,11 +37,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_deepcolor.data import scaled_shape, to_channels_first
 from napari_deepcolor.io import ensure_writable_dir, write_atomic
+from napari_deepcolor.preprocess import scaled_shape, to_channels_first
 
 if TYPE_CHECKING:
-    from napari_deepcolor.inference import LoadedModel
+    from napari_deepcolor.predict.network import LoadedModel
 
 #: Output suffixes `segment_large` writes.
 LABEL_SUFFIXES = (".zarr", ".tif", ".tiff")
@@ -388,9 +388,9 @@ def segment_large(
     ValueError
         A semi-convolutional model, a malformed image, an unknown output suffix or negative thresholds.
     """
-    from napari_deepcolor.inference import predict_probs
-    from napari_deepcolor.postprocess import ColorComponents
-    from napari_deepcolor.stitch import TileStitcher
+    from napari_deepcolor.postprocess.coloring import ColorComponents
+    from napari_deepcolor.postprocess.stitch import TileStitcher
+    from napari_deepcolor.predict.network import predict_probs
 
     config = model.config
     if config.method != "coloring":
@@ -413,7 +413,7 @@ def segment_large(
     halo = round(DEFAULT_HALO / config.scale) if halo is None else halo
     tiles = plan_tiles(shape, tile_size, halo, align=align)
     if config.mask_input:  # not normalized; limits given tell predict_probs the whole image is checked here
-        from napari_deepcolor.data import MASK_MIN_BACKGROUND, not_a_mask
+        from napari_deepcolor.preprocess import MASK_MIN_BACKGROUND, not_a_mask
 
         # a mask (values >= 0) has its 1st percentile at 0 when at least 1 % of it is background
         low, _ = image_limits(source, percentiles=(100 * MASK_MIN_BACKGROUND, 100.0), in_channels=1,

@@ -8,47 +8,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from napari_deepcolor.checkpoint import CheckpointError, load_checkpoint, load_weights, read_header
+from napari_deepcolor.checkpoint import load_checkpoint, load_weights, read_header
 from napari_deepcolor.config import ModelConfig
-from napari_deepcolor.data import preprocess
+from napari_deepcolor.preprocess import preprocess
+from napari_deepcolor.zoo import resolve_model
 
 if TYPE_CHECKING:
     import torch
 
-    from napari_deepcolor.postprocess import Instances
+    from napari_deepcolor.postprocess.instances import Instances
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: Precisions of the network's forward pass; the reduced ones run under CUDA autocast ("auto" picks one on CUDA).
 PRECISIONS = ("float32", "bfloat16", "float16", "auto")
-
-
-def zoo_dir() -> Path:
-    """Folder of the bundled models (``napari_deepcolor/zoo/<name>.safetensors``)."""
-    return Path(str(resources.files("napari_deepcolor") / "zoo"))
-
-
-def bundled_models() -> dict[str, Path]:
-    """Bundled model names and files."""
-    folder = zoo_dir()
-    return {p.stem: p for p in sorted(folder.glob("*.safetensors"))} if folder.is_dir() else {}
-
-
-def resolve_model(name_or_path: str | os.PathLike) -> Path:
-    """Path of a bundled model name or of a checkpoint file; clear error if neither."""
-    models = bundled_models()
-    if str(name_or_path) in models:
-        return models[str(name_or_path)]
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    raise CheckpointError(f"{name_or_path!r} is neither a bundled model ({', '.join(models) or 'none'}) nor a "
-                          "checkpoint file")
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -217,7 +193,7 @@ def predict_probs(
     limits : (float, float), optional
         Intensities mapped to 0 and 1 instead of the image's own ``config.percentiles``; `segment_large` passes
         those of the whole image when it predicts one window of it. A mask-input model does not normalize; there,
-        limits given mean the caller has checked its whole image (`napari_deepcolor.data.check_mask`), and a
+        limits given mean the caller has checked its whole image (`napari_deepcolor.preprocess.check_mask`), and a
         window or plane is not checked alone.
 
     Returns
@@ -237,7 +213,7 @@ def predict_probs(
     _require_method(model, "coloring", "predict_probs")
     mask = None
     if model.config.mask_input:
-        from napari_deepcolor.data import binarize, check_mask, to_channels_first
+        from napari_deepcolor.preprocess import binarize, check_mask, to_channels_first
 
         # one snapshot of the mask (a Labels layer may be painted on meanwhile) for the network and the restriction
         mask = binarize(to_channels_first(image, 1, channel_axis=channel_axis))[0]
@@ -253,7 +229,7 @@ def predict_probs(
         t.div_(t.sum(dim=1, keepdim=True))
         probs = t[0].numpy()
     if mask is not None:  # the foreground is given: the network only colors it
-        from napari_deepcolor.postprocess import restrict_to_foreground
+        from napari_deepcolor.postprocess.coloring import restrict_to_foreground
 
         restrict_to_foreground(probs, mask > 0)
     return probs
@@ -359,7 +335,8 @@ def segment(
     instances : Instances
     output : ndarray (probs, (C, Y, X)) or Embeddings
     """
-    from napari_deepcolor.postprocess import cluster_embeddings, colors_to_labels
+    from napari_deepcolor.postprocess.coloring import colors_to_labels
+    from napari_deepcolor.postprocess.embeddings import cluster_embeddings
 
     config = model.config
     min_size = config.min_size if min_size is None else min_size

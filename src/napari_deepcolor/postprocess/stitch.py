@@ -29,7 +29,7 @@ from scipy import ndimage as ndi
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from napari_deepcolor.postprocess import (  # the private two: the same ρ test as ColorComponents'
+from napari_deepcolor.postprocess.coloring import (  # the private two: the same ρ test as ColorComponents'
     ColorComponents,
     _hausdorff_in,
     _same_color_candidates,

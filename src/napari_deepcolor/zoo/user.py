@@ -41,7 +41,7 @@ def add(name: str, path: str | os.PathLike) -> str:
         try:
             callback(unique, path)
         except Exception:  # noqa: BLE001 - one broken subscriber must not stop the others or the caller
-            log.exception("a subscriber of napari_deepcolor._user_models failed")
+            log.exception("a subscriber of napari_deepcolor.zoo.user failed")
     return unique
 
 

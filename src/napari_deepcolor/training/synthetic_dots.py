@@ -85,9 +85,9 @@ def fit_dot_embedding(image: np.ndarray, labels: np.ndarray, *, semiconv: bool, 
     """
     import torch
 
-    from napari_deepcolor.losses_semiconv import embedding_loss
     from napari_deepcolor.models.semiconv import add_positions
     from napari_deepcolor.models.unet import UNet
+    from napari_deepcolor.training.losses_semiconv import embedding_loss
 
     torch.manual_seed(seed)
     network = UNet(1, embedding_dims, depth=depth, width=width, batch_norm=False)

@@ -1,7 +1,7 @@
 """The Segment dock widget: pick an image and a model, run the network in a worker, tune the decoding live.
 
 The GUI side only: layer and model pickers, the worker's life cycle, result layers and notifications. The compute
-side is `napari_deepcolor.stack` (plane-by-plane prediction, cached network outputs, re-decoding); torch is imported
+side is `napari_deepcolor.predict.stack` (plane-by-plane prediction, cached network outputs, re-decoding); torch is imported
 only inside the worker, so opening the widget does not load it.
 
 Result layers are found again by their metadata (``layer.metadata["napari_deepcolor"] == {"role": ..., "source":
@@ -28,19 +28,19 @@ from napari.utils import notifications
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
 
-from napari_deepcolor import _user_models
-from napari_deepcolor._dock import on_removed
-from napari_deepcolor._sample_data import MODEL_KEY
+from napari_deepcolor._widgets.dock import on_removed
 from napari_deepcolor.checkpoint import CheckpointError, read_header
-from napari_deepcolor.data import channel_note
-from napari_deepcolor.inference import DEVICES, OBJECT_SIZES, bundled_models
-from napari_deepcolor.presets import PRESET_MODELS, model_for_image
+from napari_deepcolor.predict.network import DEVICES, OBJECT_SIZES
+from napari_deepcolor.preprocess import channel_note
+from napari_deepcolor.training.presets import PRESET_MODELS, model_for_image
+from napari_deepcolor.zoo import MODEL_KEY, bundled_models
+from napari_deepcolor.zoo import user as _user_models
 
 if TYPE_CHECKING:
     import napari
 
     from napari_deepcolor.config import ModelConfig
-    from napari_deepcolor.stack import Knobs, ModelLoaded, PlaneDone, StackLayout, StackResult
+    from napari_deepcolor.predict.stack import Knobs, StackLayout, StackResult
 
 META_KEY = "napari_deepcolor"
 #: The bundled model a new widget starts from (then `presets.model_for_image` follows the image)
@@ -62,7 +62,7 @@ def _work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.E
     Expected failures (a model that does not load, a device that is not there, a bad image, memory) come back as a
     message for a notification rather than as an exception (which napari would show with a traceback).
     """
-    from napari_deepcolor.stack import Cancelled, segment_stack
+    from napari_deepcolor.predict.stack import Cancelled, segment_stack
 
     try:
         yield from segment_stack(model, image, rgb=rgb, device=device, cancel=cancel, knobs=knobs,
@@ -352,7 +352,7 @@ class SegmentWidget(Container):
     def _resized_config(self) -> ModelConfig:
         """The model's config for the chosen object size (`resize_objects`); a size the model cannot run at goes
         back to 1, with a notification."""
-        from napari_deepcolor.inference import resize_objects
+        from napari_deepcolor.predict.network import resize_objects
 
         try:
             return resize_objects(self._config, self._object_size.value)
@@ -371,7 +371,7 @@ class SegmentWidget(Container):
 
     def _set_knob_defaults(self, config: ModelConfig) -> None:
         """The model's recommended knobs; the sliders of the other method are hidden."""
-        from napari_deepcolor.stack import Knobs
+        from napari_deepcolor.predict.stack import Knobs
 
         knobs = Knobs.from_config(config)
         coloring = config.method == "coloring"
@@ -399,7 +399,7 @@ class SegmentWidget(Container):
 
     def knobs(self) -> Knobs:
         """The decoding knobs the sliders show."""
-        from napari_deepcolor.stack import Knobs
+        from napari_deepcolor.predict.stack import Knobs
 
         return Knobs(min_size=self._min_size.value, merge_distance=self._merge_distance.value,
                      threshold=self._threshold.value, foreground_threshold=self._foreground_threshold.value,
@@ -419,7 +419,7 @@ class SegmentWidget(Container):
 
     def run(self) -> None:
         """Start segmenting the chosen image with the chosen model (what Run does)."""
-        from napari_deepcolor.stack import stack_layout
+        from napari_deepcolor.predict.stack import stack_layout
 
         if self.running:
             return
@@ -475,7 +475,7 @@ class SegmentWidget(Container):
 
     def _fits_in_memory(self, layer: Image, layout: StackLayout) -> bool:
         """Refuse (with a notification) an image whose results cannot fit in the memory that is free now."""
-        from napari_deepcolor.stack import memory_needed
+        from napari_deepcolor.predict.stack import memory_needed
 
         try:
             import psutil
@@ -552,7 +552,7 @@ class SegmentWidget(Container):
             self._busy = False
 
     def _dispatch(self, run: _Run, kind: str, payload: Any) -> None:
-        from napari_deepcolor.stack import ModelLoaded, StackResult
+        from napari_deepcolor.predict.stack import ModelLoaded, StackResult
 
         if kind == "decoded":  # the re-decoding worker (_redecode); the status line waits for "redecoded"
             self._on_plane_decoded(run, *payload)
@@ -647,7 +647,7 @@ class SegmentWidget(Container):
 
     def _publish_vectors(self, run: _Run) -> None:
         """The displacement arrows, hidden (and said so, once per run) when they do not point into their objects."""
-        from napari_deepcolor.display import vectors_on_target
+        from napari_deepcolor.postprocess.display import vectors_on_target
 
         step = max(8, max(run.layout.plane) // 128)  # at most ~128 arrows along a side
         vectors = run.result.vectors(step=step)

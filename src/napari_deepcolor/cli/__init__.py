@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--repeat", type=int, default=1, help="count each pair from --images this many times when "
                    "drawing patches, to weigh a few real images against many generated ones (default 1)")
     t.add_argument("--synthetic", choices=("ecoli", "rosette"), help="also train on generated scenes "
-                   "(napari_deepcolor.synthetic_scenes): phase-contrast E. coli colonies or RGB plant rosettes")
+                   "(napari_deepcolor.training.synthetic_scenes): phase-contrast E. coli colonies or RGB plant rosettes")
     t.add_argument("--synthetic-count", type=int, default=200, help="number of generated training scenes, "
                    "seeds 0..N-1 (default 200)")
     t.add_argument("--synthetic-val", type=int, default=0, help="also validate on this many generated scenes, "
@@ -217,8 +217,8 @@ def _progress(total: int, desc: str):
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from napari_deepcolor.batch import Settings, find_images, plan_jobs, run_jobs
-    from napari_deepcolor.inference import model_info, resize_objects
+    from napari_deepcolor.predict.batch import Settings, find_images, plan_jobs, run_jobs
+    from napari_deepcolor.predict.network import model_info, resize_objects
 
     for value, name in ((args.min_size, "--min-size"), (args.merge_distance, "--merge-distance"),
                         (args.out_of_core_above, "--out-of-core-above"), (args.halo, "--halo")):
@@ -261,7 +261,7 @@ def _predict(args: argparse.Namespace) -> int:
     if not todo:
         return 0
     if args.dask is None:
-        from napari_deepcolor.batch import cached_model, reuse_large_buffers
+        from napari_deepcolor.predict.batch import cached_model, reuse_large_buffers
 
         reuse_large_buffers()
         model = cached_model(settings)  # load errors end the command before any image
@@ -379,9 +379,9 @@ def _object_size_text(config, args: argparse.Namespace) -> str:
 
 def _train(args: argparse.Namespace) -> int:
     from napari_deepcolor.config import TrainConfig
-    from napari_deepcolor.data import model_sample
     from napari_deepcolor.io import find_pairs, read_annotation, read_image
-    from napari_deepcolor.training import ValidationPair, train
+    from napari_deepcolor.training.dataset import model_sample
+    from napari_deepcolor.training.loop import ValidationPair, train
 
     if args.output is None:
         raise ValueError("--output is required (on the command line or as `output` in the --config file)")
@@ -432,7 +432,7 @@ def _train(args: argparse.Namespace) -> int:
     samples = samples * args.repeat  # the same arrays several times: more patches from them, no more memory
     validation = [_named(validation_pair, img, ann) for img, ann in val_pairs]
     if args.synthetic:
-        from napari_deepcolor.synthetic_scenes import synthetic_pairs
+        from napari_deepcolor.training.synthetic_scenes import synthetic_pairs
 
         samples += [model_sample(image, labels, model_config)
                     for image, labels in synthetic_pairs(args.synthetic, args.synthetic_count)]
@@ -466,7 +466,7 @@ def _model_config(args: argparse.Namespace):
     import dataclasses
 
     from napari_deepcolor.config import ModelConfig
-    from napari_deepcolor.inference import model_info
+    from napari_deepcolor.predict.network import model_info
 
     fields = {"method": "method", "colors": "n_colors", "depth": "depth", "width": "width", "scale": "scale",
               "intensity_max": "intensity_max", "mask_input": "mask_input", "min_size": "min_size", "merge_distance": "merge_distance",
@@ -510,8 +510,8 @@ def _named(read, image: Path, annotation: list[Path]):
 
 def _validation_pair(image: np.ndarray, truth: np.ndarray, config):
     """A `ValidationPair`, checked now rather than at the first validation, after training time is spent."""
-    from napari_deepcolor.data import check_mask, to_channels_first
-    from napari_deepcolor.training import ValidationPair
+    from napari_deepcolor.preprocess import check_mask, to_channels_first
+    from napari_deepcolor.training.loop import ValidationPair
 
     channels = to_channels_first(image, config.in_channels)
     if config.mask_input:
@@ -534,7 +534,7 @@ def _channels(args: argparse.Namespace) -> int:
     from napari_deepcolor.io import list_images, read_image
 
     if args.images is None:
-        from napari_deepcolor.synthetic_scenes import GENERATORS
+        from napari_deepcolor.training.synthetic_scenes import GENERATORS
 
         first = GENERATORS[args.synthetic](0)[0]
     else:
@@ -580,8 +580,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _ensemble(args: argparse.Namespace) -> int:
     from napari_deepcolor.checkpoint import half_precision, save_checkpoint
-    from napari_deepcolor.ensemble import make_ensemble
     from napari_deepcolor.io import list_images, read_image
+    from napari_deepcolor.predict.ensemble import make_ensemble
 
     if args.output.suffix != ".safetensors":
         raise ValueError(f"--output must be a .safetensors file, got {args.output}")
@@ -604,7 +604,8 @@ def _ensemble(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from napari_deepcolor.inference import bundled_models, model_info
+    from napari_deepcolor.predict.network import model_info
+    from napari_deepcolor.zoo import bundled_models
 
     models = bundled_models()
     if not models:

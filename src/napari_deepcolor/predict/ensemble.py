@@ -16,12 +16,12 @@ import numpy as np
 
 from napari_deepcolor.checkpoint import Checkpoint
 from napari_deepcolor.config import ModelConfig
-from napari_deepcolor.inference import load_model, predict_probs
+from napari_deepcolor.predict.network import load_model, predict_probs
 
 if TYPE_CHECKING:
     import torch
 
-    from napari_deepcolor.inference import LoadedModel
+    from napari_deepcolor.predict.network import LoadedModel
 
 #: config fields that may differ between members: the recommended decoding, not the network or its input
 DECODING_FIELDS = ("min_size", "merge_distance", "absorb_fragments")

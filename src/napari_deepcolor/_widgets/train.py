@@ -4,8 +4,8 @@ Layout: training pairs (image + labels layers, optionally an annotated-region la
 method and starting model, a preset and its knobs, an optional validation pair, then Train / Cancel, a progress
 bar, a live loss curve and the last validation metrics; "Save model…" copies the result to a file.
 
-Training runs in a napari ``thread_worker`` (`napari_deepcolor.finetune.finetune`, one torch thread so the GUI
-thread keeps a core); every finished or cancelled model is added to `napari_deepcolor._user_models`, where the
+Training runs in a napari ``thread_worker`` (`napari_deepcolor.training.finetune.finetune`, one torch thread so the GUI
+thread keeps a core); every finished or cancelled model is added to `napari_deepcolor.zoo.user`, where the
 Segment widget finds it. Torch is imported by the worker only, never when this module is imported.
 """
 
@@ -44,12 +44,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_deepcolor import _user_models
-from napari_deepcolor._dock import on_removed
-from napari_deepcolor._sample_data import MODEL_KEY
-from napari_deepcolor.finetune import SCRATCH, annotated_planes, finetune, model_config_for
+from napari_deepcolor._widgets.dock import on_removed
 from napari_deepcolor.io import ensure_writable_dir
-from napari_deepcolor.presets import (
+from napari_deepcolor.training.finetune import SCRATCH, annotated_planes, finetune, model_config_for
+from napari_deepcolor.training.presets import (
     FINETUNE_LEARNING_RATE,
     PRESET_MODELS,
     PRESETS,
@@ -58,6 +56,8 @@ from napari_deepcolor.presets import (
     model_for_image,
     preset_for_model,
 )
+from napari_deepcolor.zoo import MODEL_KEY
+from napari_deepcolor.zoo import user as _user_models
 
 if TYPE_CHECKING:
     import napari
@@ -309,7 +309,7 @@ class TrainWidget(QWidget):
         self._suggest_preset(self.image_combo.currentText())  # _refill changes the image without signals
 
     def _fill_starts(self) -> None:
-        from napari_deepcolor.inference import bundled_models
+        from napari_deepcolor.zoo import bundled_models
 
         first = self.start_combo.count() == 0
         bundled = bundled_models()
@@ -342,7 +342,7 @@ class TrainWidget(QWidget):
         a gray one leaves it for the C. elegans preset)."""
         from napari.layers import Image
 
-        from napari_deepcolor.inference import bundled_models
+        from napari_deepcolor.zoo import bundled_models
 
         if self._model_chosen or image_name not in self.viewer.layers:
             return
@@ -362,7 +362,8 @@ class TrainWidget(QWidget):
         """Fine-tuning keeps the starting model's network: show its method (locked), colors (locked), scale and τ,
         and the fine-tuning learning rate; a bundled model also selects its kind's preset. From scratch, the
         preset's values come back."""
-        from napari_deepcolor.inference import bundled_models, model_info
+        from napari_deepcolor.predict.network import model_info
+        from napari_deepcolor.zoo import bundled_models
 
         if self.worker is None and self.status.text() == self._cost_text:  # the last start's note, not a result
             self.status.setText("")
@@ -403,7 +404,7 @@ class TrainWidget(QWidget):
 
     def _preset_chosen(self, name: str) -> None:
         """Apply a preset; while the start is a bundled model (or nothing yet), start from the preset's model."""
-        from napari_deepcolor.inference import bundled_models
+        from napari_deepcolor.zoo import bundled_models
 
         self.apply_preset(name)
         start, model, bundled = self.start_combo.currentText(), PRESET_MODELS[name], bundled_models()
@@ -413,7 +414,7 @@ class TrainWidget(QWidget):
             self._follow_start(start)
 
     def apply_preset(self, name: str) -> None:
-        """Set the knobs to a preset of `napari_deepcolor.presets.PRESETS`."""
+        """Set the knobs to a preset of `napari_deepcolor.training.presets.PRESETS`."""
         preset = PRESETS[name]
         for f in fields(Preset):
             knob, value = self.knobs[f.name], getattr(preset, f.name)

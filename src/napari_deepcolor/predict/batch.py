@@ -1,7 +1,7 @@
 """Batch segmentation: files, folders and glob patterns → one label file per image; resumable; optionally on dask.
 
 `find_images` expands the inputs, `plan_jobs` names each image's outputs and decides whether it is segmented in
-memory or out of core (`napari_deepcolor.large`), `run_jobs` runs the jobs that are not finished yet, here one after
+memory or out of core (`napari_deepcolor.predict.large`), `run_jobs` runs the jobs that are not finished yet, here one after
 the other or as dask.distributed tasks (a local cluster, or a scheduler's address). A job is finished when all its
 outputs exist: every output is written under a temporary name and renamed, so a file under its final name is
 complete, and a rerun after an interruption skips it.
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from napari_deepcolor.io import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
-    from napari_deepcolor.inference import LoadedModel
+    from napari_deepcolor.predict.network import LoadedModel
 
 log = logging.getLogger("napari_deepcolor")
 
@@ -46,7 +46,7 @@ class Settings:
     model : str
         Bundled model name or checkpoint path.
     device, precision, channels_last, compile, object_size
-        See `napari_deepcolor.inference.load_model`.
+        See `napari_deepcolor.predict.network.load_model`.
     min_size, merge_distance, absorb_fragments, threshold, foreground_threshold : float, bool or None
         Decoding knobs (None: the model's recommendation); see `napari_deepcolor.inference.segment`.
     save_probs : bool
@@ -185,7 +185,7 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
         ``images``, or an existing output that ``deepcolor predict`` did not write (`io.written_by_predict`: a
         user's ``<stem>_labels`` file is never taken as done, nor overwritten).
     """
-    from napari_deepcolor.large import image_shape
+    from napari_deepcolor.predict.large import image_shape
 
     images = list(images)
     if settings.output_format not in OUTPUT_FORMATS:
@@ -251,7 +251,7 @@ _models_lock = threading.Lock()
 
 def cached_model(settings: Settings) -> LoadedModel:
     """The settings' model, loaded once per process (dask workers reuse it across tasks)."""
-    from napari_deepcolor.inference import load_model
+    from napari_deepcolor.predict.network import load_model
 
     key = (settings.model, settings.device, settings.precision, settings.channels_last, settings.compile,
            settings.object_size)
@@ -265,10 +265,11 @@ def cached_model(settings: Settings) -> LoadedModel:
 
 def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], None] | None = None) -> JobResult:
     """Segment one image and write its outputs atomically. Runs here or on a dask worker."""
-    from napari_deepcolor.data import channel_note
-    from napari_deepcolor.inference import bundled_models, segment
     from napari_deepcolor.io import PREDICT_SOFTWARE, read_image, write_array, write_labels
-    from napari_deepcolor.large import segment_large, write_label_blocks
+    from napari_deepcolor.predict.large import segment_large, write_label_blocks
+    from napari_deepcolor.predict.network import segment
+    from napari_deepcolor.preprocess import channel_note
+    from napari_deepcolor.zoo import bundled_models
 
     start = time.perf_counter()
     if settings.torch_threads:

@@ -8,7 +8,7 @@ keeps its `ColorComponents`, a semiconv plane its `Embeddings`.
 
 Only the generator `segment_stack` loads torch, when it runs; importing this module loads neither torch, Qt nor
 napari, nor scipy (post-processing is imported when a plane is decoded), so the widget opens quickly. This is the
-compute side of the Segment widget (`napari_deepcolor._widget`), usable without a GUI.
+compute side of the Segment widget (`napari_deepcolor._widgets.segment`), usable without a GUI.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import numpy.typing as npt
 from napari_deepcolor.config import ModelConfig
 
 if TYPE_CHECKING:
-    from napari_deepcolor.inference import Embeddings, LoadedModel
-    from napari_deepcolor.postprocess import Clustering, Instances, SeedSearch
+    from napari_deepcolor.postprocess.embeddings import Clustering, SeedSearch
+    from napari_deepcolor.postprocess.instances import Instances
+    from napari_deepcolor.predict.network import Embeddings, LoadedModel
 
 __all__ = [
     "Cancelled",
@@ -203,7 +204,7 @@ class ColoringPlane:
     """
 
     def __init__(self, probs: np.ndarray) -> None:
-        from napari_deepcolor.postprocess import ColorComponents
+        from napari_deepcolor.postprocess.coloring import ColorComponents
 
         self.components = ColorComponents.from_probs(probs)
         self._lock = threading.Lock()  # decode fills the components' caches: one thread at a time
@@ -241,7 +242,7 @@ class SemiconvPlane:
             return self._decode(knobs)
 
     def _decode(self, knobs: Knobs) -> Instances:
-        from napari_deepcolor.postprocess import SeedSearch
+        from napari_deepcolor.postprocess.embeddings import SeedSearch
 
         e = self.embeddings
         if self._search is None or self._search[0] != knobs.foreground_threshold:
@@ -256,7 +257,7 @@ class SemiconvPlane:
 
     def vectors(self, knobs: Knobs, *, step: int) -> np.ndarray:
         """Displacement vectors ``(N, 2, 2)`` of foreground pixels sampled every ``step`` pixels (napari Vectors)."""
-        from napari_deepcolor.display import displacement_vectors
+        from napari_deepcolor.postprocess.display import displacement_vectors
 
         e = self.embeddings
         return displacement_vectors(e.embeddings, unit=e.unit, foreground=e.foreground, step=step,
@@ -276,16 +277,16 @@ def predict_plane(model: LoadedModel, plane: np.ndarray, *, rgb: bool = False, t
     model : LoadedModel
     plane : ndarray, shape (Y, X), or (Y, X, 3|4) with ``rgb``
     tile_size, overlap, progress
-        As in `napari_deepcolor.inference.predict_probs` (tiled inference, per-tile progress).
+        As in `napari_deepcolor.predict.network.predict_probs` (tiled inference, per-tile progress).
     limits : (float, float), optional
-        Coloring models only, as in `napari_deepcolor.inference.predict_probs`.
+        Coloring models only, as in `napari_deepcolor.predict.network.predict_probs`.
 
     Returns
     -------
     output : ndarray (probs, shape (C, Y, X), float32) or Embeddings
     plane : ColoringPlane or SemiconvPlane
     """
-    from napari_deepcolor import inference
+    from napari_deepcolor.predict import network as inference
 
     kwargs = {"channel_axis": -1 if rgb else None, "tile_size": tile_size, "overlap": overlap, "progress": progress}
     if model.config.method == "coloring":
@@ -331,14 +332,14 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
         Whether the last axis holds RGB(A) channels.
     device : {"auto", "cpu", "cuda", "mps"}
     tile_size, overlap : int
-        Tiled inference within a plane (`napari_deepcolor.inference.predict_probs`).
+        Tiled inference within a plane (`napari_deepcolor.predict.network.predict_probs`).
     cancel : threading.Event, optional
         Checked before every plane and after every tile; when set, `Cancelled` is raised.
     knobs : Knobs, optional
         Semiconv: each plane is clustered with these here, in the worker, before it is yielded; the plane keeps the
         clustering (`SemiconvPlane.decode`), so the GUI thread, decoding it with the same knobs, only numbers it.
     object_size : float
-        How large the objects are against the model's training objects (`napari_deepcolor.inference.load_model`);
+        How large the objects are against the model's training objects (`napari_deepcolor.predict.network.load_model`);
         the `ModelLoaded` config is the resized one, with its τ and ρ.
 
     Yields
@@ -357,7 +358,7 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
     Cancelled
         ``cancel`` was set.
     """
-    from napari_deepcolor.inference import load_model, resolve_device
+    from napari_deepcolor.predict.network import load_model, resolve_device
 
     layout = stack_layout(image, rgb=rgb)
 
@@ -376,7 +377,7 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
     yield ModelLoaded(loaded.config, loaded.device, loaded.source, time.perf_counter() - start)
     limits = None
     if loaded.config.mask_input and layout.n_planes > 1:  # the stack as a whole; a plane may be all object
-        from napari_deepcolor.data import check_mask
+        from napari_deepcolor.preprocess import check_mask
 
         check_mask(image, what="this stack")
         limits = (0.0, 1.0)
