@@ -12,14 +12,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import tifffile
 
-from napari_deepcolor.training.presets import PRESET_MODELS
+from napari_deepcolor.zoo import DEFAULT_FOR_KIND, MODEL_KEY
 
 if TYPE_CHECKING:
     import napari.types
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
-#: Image-layer metadata key naming the bundled model that suits the image; the Segment widget starts from it.
-from napari_deepcolor.zoo import MODEL_KEY  # noqa: E402 - re-exported: the sample layers carry it
 
 
 def _read_pair(
@@ -70,7 +68,7 @@ def worms_sample() -> list[napari.types.LayerDataTuple]:
         the pixel belongs to the worm with the higher mask number.
     """
     return _read_pair("bbbc010_A01.tif", "bbbc010_A01_labels.tif", "worms BBBC010 A01",
-                      PRESET_MODELS["C. elegans (worms)"])
+                      DEFAULT_FOR_KIND["C. elegans (worms)"])
 
 
 def worm_mask_sample() -> list[napari.types.LayerDataTuple]:
@@ -98,7 +96,7 @@ def ecoli_sample() -> list[napari.types.LayerDataTuple]:
         Omnipose's own segmentation (silver standard), not a manual annotation.
     """
     return _read_pair("ecoli_colony.tif", "ecoli_colony_labels.tif", "E. coli colony",
-                      PRESET_MODELS["E. coli (colony)"])
+                      DEFAULT_FOR_KIND["E. coli (colony)"])
 
 
 def leaves_sample() -> list[napari.types.LayerDataTuple]:
@@ -112,4 +110,4 @@ def leaves_sample() -> list[napari.types.LayerDataTuple]:
         ``napari_deepcolor.training.synthetic_scenes.rosette(2_000_007)``: synthetic, not a photograph.
     """
     return _read_pair("rosette.tif", "rosette_labels.tif", "rosette (synthetic)",
-                      PRESET_MODELS["Leaves (rosette)"])
+                      DEFAULT_FOR_KIND["Leaves (rosette)"])

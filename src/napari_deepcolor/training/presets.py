@@ -6,8 +6,9 @@ what it does, shown next to the widget's controls.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass, fields
+
+from napari_deepcolor.zoo import DEFAULT_FOR_KIND, kind_of, model_for_image  # noqa: F401 - model_for_image: re-exported
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,8 @@ PRESETS: dict[str, Preset] = {
                                steps=500, learning_rate=1e-3, min_size=200.0),
 }
 
-#: Preset → the bundled model it fine-tunes by default (the better of each kind's two, docs/models/).
-PRESET_MODELS: dict[str, str] = {
-    "C. elegans (worms)": "worms",
-    "E. coli (colony)": "ecoli-semiconv",
-    "Leaves (rosette)": "leaves-semiconv",
-}
+#: Preset → the bundled model it fine-tunes by default (the registry's default model for that kind of image).
+PRESET_MODELS: dict[str, str] = DEFAULT_FOR_KIND
 
 #: Learning rate when fine-tuning a model that already works on such images: 3e-4 did better than the presets'
 #: 1e-3 (meant for training from scratch) for `ecoli` (docs/finetuning.md).
@@ -109,25 +106,7 @@ FINETUNE_LEARNING_RATE = 3e-4
 def preset_for_model(name: str) -> str | None:
     """The preset of a bundled model (``ecoli`` and ``ecoli-semiconv`` → "E. coli (colony)", ``worms-mask`` →
     "C. elegans (worms)"), None for others."""
-    kind = name.removesuffix("-semiconv").removesuffix("-mask")
-    return next((preset for preset, model in PRESET_MODELS.items() if model.removesuffix("-semiconv") == kind), None)
-
-
-def model_for_image(sample_model: str | None, rgb: bool, current_takes_rgb: bool | None,
-                    bundled: Collection[str]) -> str | None:
-    """The bundled model an image suggests; the Segment and training widgets follow it until the user chooses.
-
-    A sample's own model (``sample_model``, from `napari_deepcolor._sample_data.MODEL_KEY` in its metadata) if it
-    is among ``bundled``; else, when the current choice takes the other kind of image (``current_takes_rgb``; None:
-    nothing chosen yet), the leaves preset's model for an RGB image and the C. elegans preset's for a gray one.
-    None: keep the current choice.
-    """
-    if sample_model in bundled:
-        return sample_model
-    if current_takes_rgb is None or current_takes_rgb == rgb:
-        return None
-    name = PRESET_MODELS["Leaves (rosette)" if rgb else "C. elegans (worms)"]
-    return name if name in bundled else None
+    return kind_of(name)
 
 
 assert set(PRESET_MODELS) == set(PRESETS), "every preset needs a bundled model to start from"

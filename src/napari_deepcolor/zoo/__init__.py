@@ -7,6 +7,7 @@ metadata key naming a sample's model), and `user` (models trained in this sessio
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from importlib import resources
 from pathlib import Path
 
@@ -14,6 +15,24 @@ from napari_deepcolor.checkpoint import CheckpointError
 
 #: Key of an image layer's metadata naming the bundled model made for it (the sample images set it).
 MODEL_KEY = "napari_deepcolor_model"
+
+#: Every bundled model and the kind of image it is for (the name of that kind's training preset,
+#: `napari_deepcolor.training.presets.PRESETS`). tests/test_zoo.py checks it against the files in this folder.
+BUNDLED_KINDS: dict[str, str] = {
+    "worms": "C. elegans (worms)",
+    "worms-mask": "C. elegans (worms)",
+    "ecoli": "E. coli (colony)",
+    "ecoli-semiconv": "E. coli (colony)",
+    "leaves": "Leaves (rosette)",
+    "leaves-semiconv": "Leaves (rosette)",
+}
+
+#: Kind of image → the bundled model to start from (the better of each kind's models, docs/models/).
+DEFAULT_FOR_KIND: dict[str, str] = {
+    "C. elegans (worms)": "worms",
+    "E. coli (colony)": "ecoli-semiconv",
+    "Leaves (rosette)": "leaves-semiconv",
+}
 
 
 def zoo_dir() -> Path:
@@ -37,3 +56,24 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
         return path
     raise CheckpointError(f"{name_or_path!r} is neither a bundled model ({', '.join(models) or 'none'}) nor a "
                           "checkpoint file")
+
+
+def kind_of(name: str) -> str | None:
+    """The kind of image a bundled model is for (``"ecoli-semiconv"`` → ``"E. coli (colony)"``); None for others."""
+    return BUNDLED_KINDS.get(name)
+
+
+def model_for_image(sample_model: str | None, rgb: bool, current_takes_rgb: bool | None,
+                    bundled: Collection[str]) -> str | None:
+    """The bundled model an image suggests; the Segment and training widgets follow it until the user chooses.
+
+    A sample's own model (``sample_model``, from `MODEL_KEY` in its metadata) if it is among ``bundled``; else, when
+    the current choice takes the other kind of image (``current_takes_rgb``; None: nothing chosen yet), the leaves
+    model for an RGB image and the C. elegans one for a gray one. None: keep the current choice.
+    """
+    if sample_model in bundled:
+        return sample_model
+    if current_takes_rgb is None or current_takes_rgb == rgb:
+        return None
+    name = DEFAULT_FOR_KIND["Leaves (rosette)" if rgb else "C. elegans (worms)"]
+    return name if name in bundled else None
