@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--half", action="store_true", help="store floating-point weights as float16 (half the file; "
                         "loading casts them back to float32)")
     parser.add_argument("--validation-json", help="validation metrics at the bundled τ/ρ, as JSON (e.g. the last "
-                        "line of scripts/evaluate_zoo.py), replacing those recorded during training at its τ/ρ")
+                        "line of experiments/zoo/evaluate_zoo.py), replacing those recorded during training at its τ/ρ")
     args = parser.parse_args()
     checkpoint = load_checkpoint(args.checkpoint)
     if checkpoint.config.method == "semiconv":

@@ -42,10 +42,16 @@ def test_missing_recipe_file(tmp_path):
         read_recipe(tmp_path / "none.toml", OPTIONS)
 
 
-SHIPPED_RECIPES = sorted(path.stem for path in (Path(__file__).parents[1] / "configs").glob("*.toml"))
+ROOT = Path(__file__).parents[1]
+#: The stages of the bundled models (recipes/<model>/) and the experiments' recipes (experiments/<data>/recipes/).
+RECIPE_FILES = {path.stem: path for path in [*ROOT.glob("recipes/*/*.toml"), *ROOT.glob("experiments/*/recipes/*.toml")]}
+SHIPPED_RECIPES = sorted(RECIPE_FILES)
 
 
 def test_every_bundled_model_has_a_recipe():
+    from napari_deepcolor.zoo import bundled_models
+
+    assert {path.parent.name for path in ROOT.glob("recipes/*/*.toml")} == set(bundled_models())
     assert {"ecoli", "leaves", "worms"} <= set(SHIPPED_RECIPES)
 
 
@@ -57,6 +63,6 @@ def test_shipped_recipes_name_only_train_options(name):
     parser = _parser()
     options = {a.dest: (bool if a.nargs == 0 else a.type or str) for a in parser.train_parser._actions
                if a.option_strings and a.dest not in ("help", "config")}
-    values = read_recipe(Path(__file__).parents[1] / "configs" / f"{name}.toml", options,
+    values = read_recipe(RECIPE_FILES[name], options,
                          path_options=[k for k, v in options.items() if v is Path])
     assert "output" in values

@@ -307,7 +307,7 @@ def read_recipe(path: str | os.PathLike, options: dict[str, type | None], *, pat
     except FileNotFoundError:
         raise FileNotFoundError(f"no such recipe file: {path}") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path} is a folder; --config takes a recipe file (.toml), e.g. configs/worms.toml") from None
+        raise ConfigError(f"{path} is a folder; --config takes a recipe file (.toml), e.g. recipes/worms/worms.toml") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from error
     flat: dict[str, tuple[Any, str]] = {}

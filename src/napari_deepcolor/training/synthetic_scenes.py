@@ -1,7 +1,7 @@
 """Synthetic training scenes with exact labels: phase-contrast E. coli colonies and RGB plant rosettes.
 
 Each generator is a pure function of its seed and returns ``(image, labels)``; `synthetic_pairs` makes many, and
-``deepcolor train --synthetic KIND`` trains on them in memory (``scripts/make_synthetic.py`` writes them to a
+``deepcolor train --synthetic KIND`` trains on them in memory (``experiments/zoo/make_synthetic.py`` writes them to a
 folder). They stand in for data that cannot be shipped or that does not exist here: one real E. coli image, and no
 redistributable leaf images at all. What they are modelled on, and how close they come, is in docs/models/.
 
@@ -339,7 +339,7 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (256, 256), leaves: tuple
     return (np.clip(image, 0, 1) * 255).round().astype(np.uint8), labels
 
 
-#: Generators by the name ``deepcolor train --synthetic`` and ``scripts/make_synthetic.py`` take.
+#: Generators by the name ``deepcolor train --synthetic`` and ``experiments/zoo/make_synthetic.py`` take.
 GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {"ecoli": ecoli_colony, "rosette": rosette}
 
 

@@ -1,0 +1,56 @@
+"""Figures of the generated training scenes for docs/: E. coli beside the real image, and a grid of rosettes.
+
+Usage::
+
+    python experiments/zoo/synthetic_figure.py      # writes docs/img/synthetic_ecoli.png and docs/img/synthetic_rosettes.jpg
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import tifffile
+from skimage.segmentation import find_boundaries
+
+from napari_deepcolor._sample_data import SAMPLES_DIR
+from napari_deepcolor.training.synthetic_scenes import ecoli_colony, rosette
+
+DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    low, high = np.percentile(image, (0.5, 99.5))
+    return np.clip((image.astype(np.float32) - low) / (high - low), 0, 1)
+
+
+def _outlined(gray: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    rgb = np.repeat(gray[..., None], 3, axis=-1)
+    rgb[find_boundaries(labels, mode="inner")] = (1.0, 0.8, 0.0)
+    return rgb
+
+
+def main() -> None:
+    real = tifffile.imread(SAMPLES_DIR / "ecoli_colony.tif")[:256, :256]
+    real_labels = tifffile.imread(SAMPLES_DIR / "ecoli_colony_labels.tif").astype(np.int32)[:256, :256]
+    top = [np.repeat(_gray(real)[..., None], 3, -1)]
+    bottom = [_outlined(_gray(real), real_labels)]
+    for seed in (0, 1, 2):
+        image, labels = ecoli_colony(seed)
+        top.append(np.repeat(_gray(image)[..., None], 3, -1))
+        bottom.append(_outlined(_gray(image), labels))
+    figure = np.concatenate([np.concatenate(top, 1), np.concatenate(bottom, 1)], 0)
+    iio.imwrite(DOCS_IMG / "synthetic_ecoli.png", (figure * 255).astype(np.uint8))
+    rows = []
+    for row in range(2):
+        scenes = [rosette(seed) for seed in range(row * 4, row * 4 + 4)]
+        rows.append(np.concatenate([s[0] for s in scenes], 1))
+        rows.append(np.concatenate([(_outlined(s[0].mean(-1) / 255, s[1]) * 255).astype(np.uint8) for s in scenes],
+                                   1))
+    iio.imwrite(DOCS_IMG / "synthetic_rosettes.jpg", np.concatenate(rows, 0), quality=88)
+    print(f"wrote {DOCS_IMG / 'synthetic_ecoli.png'} and {DOCS_IMG / 'synthetic_rosettes.jpg'}")
+
+
+if __name__ == "__main__":
+    main()
