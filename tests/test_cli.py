@@ -479,6 +479,21 @@ def test_a_recipe_path_that_is_a_folder(tmp_path, capsys):
     assert "is a folder; --config takes a recipe file" in capsys.readouterr().err
 
 
+def test_help_shows_the_defaults(capsys):
+    """Each option's --help text says its default; one whose default is None says what that means instead."""
+    helps = {}
+    for command in ("train", "predict"):
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0
+        helps[command] = " ".join(capsys.readouterr().out.split())  # the same whatever the terminal's width
+    assert "learning rate (Adam) (default: 0.001)" in helps["train"]
+    assert "(default: 2000)" in helps["train"] and "(default: coloring)" in helps["train"]
+    assert "(default: 1024 network pixels, i.e. 2048 at the model's scale 0.5)" in helps["predict"]
+    assert "(default: 32.0; 0 = every TIFF)" in helps["predict"] and "(default: float32)" in helps["predict"]
+    assert all("default: None" not in text for text in helps.values())
+
+
 def test_dask_followed_by_a_folder_takes_it_as_the_images(tmp_path):
     from napari_deepcolor.cli import _dask_without_address
 

@@ -1,0 +1,284 @@
+"""``deepcolor train``: train or fine-tune a model on images and labels, or on generated scenes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from napari_deepcolor.cli._common import add_command, add_device_option, channels, log, truth
+from napari_deepcolor.io import ensure_writable_dir
+
+#: Seed of the first generated validation scene; training scenes use seeds 0..synthetic_count-1.
+SYNTHETIC_VAL_SEED = 1_000_000
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``train`` and its options to the ``deepcolor`` subcommands (every option may also come from a recipe)."""
+    t = add_command(subparsers, "train", help="train or fine-tune a model on images and labels",
+                    epilog="With --init, or --resume of a run, the model's options not given (--scale, "
+                    "--min-size, ...) keep that checkpoint's values instead of these defaults.")
+    _add_data_options(t)
+    t.add_argument("--init", help="start from this model (bundled name or file): fine-tuning (default: from scratch)")
+    t.add_argument("--keep-history", action="store_true", help="also keep every checkpoint as "
+                   "OUTPUT/history/step-N.safetensors (for scripts/average_checkpoints.py)")
+    t.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.safetensors")
+    t.add_argument("--method", default="coloring", choices=("coloring", "semiconv"), help="deep coloring or "
+                   "semi-convolutional embeddings")
+    _add_loss_options(t)
+    _add_network_options(t)
+    t.add_argument("--seed", type=int, default=0, help="seed of the patch sampler, augmentation and initialization")
+    add_device_option(t)
+    t.set_defaults(run=run)
+    return t
+
+
+def _add_data_options(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--config", type=Path, help="TOML recipe whose keys are these options (docs/training.md); "
+                   "options given on the command line override it")
+    t.add_argument("--images", type=Path, help="folder of training images (required unless --synthetic)")
+    t.add_argument("--labels", type=Path, help="folder of label images (<stem>.tif, <stem>_labels.tif) or of "
+                   "per-object masks (<stem>_01.png, <stem>_02.png, ...)")
+    t.add_argument("--repeat", type=int, default=1, help="count each pair from --images this many times when "
+                   "drawing patches, to weigh a few real images against many generated ones")
+    t.add_argument("--synthetic", choices=("ecoli", "rosette"), help="also train on generated scenes "
+                   "(napari_deepcolor.training.synthetic_scenes): phase-contrast E. coli colonies or RGB plant "
+                   "rosettes")
+    t.add_argument("--synthetic-count", type=int, default=200, help="number of generated training scenes, "
+                   "seeds 0..N-1")
+    t.add_argument("--synthetic-val", type=int, default=0, help="also validate on this many generated scenes, "
+                   "seeds 1000000.., never trained on")
+    t.add_argument("--output", type=Path, help="folder for last.safetensors and best.safetensors (required)")
+    t.add_argument("--val-images", type=Path, help="folder of validation images (with --val-labels)")
+    t.add_argument("--val-labels", type=Path, help="folder of their label images or per-object masks (with "
+                   "--val-images)")
+    t.add_argument("--val-last", type=int, default=0, help="hold out the last N training pairs (sorted by name) "
+                   "for validation instead")
+
+
+def _add_loss_options(t: argparse.ArgumentParser) -> None:
+    """The output of each method and the terms of its loss."""
+    t.add_argument("--colors", type=int, default=9, help="coloring: C, colors including background")
+    t.add_argument("--embedding-dims", type=int, default=8, help="semiconv: D >= 2 embedding dimensions, the "
+                   "first two positional")
+    t.add_argument("--coordinate-scale", type=float, default=32.0, help="semiconv: network pixels per embedding "
+                   "unit of the positions")
+    t.add_argument("--threshold", type=float, default=0.5, help="semiconv: kernel threshold stored as the model's "
+                   "recommendation")
+    t.add_argument("--foreground-threshold", type=float, default=0.5, help="semiconv: foreground threshold stored "
+                   "as the model's recommendation")
+    for term, default in (("embedding", 1.0), ("foreground", 1.0), ("kernel", 1.0), ("seed", 1.0)):
+        t.add_argument(f"--{term}-weight", type=float, default=default, help=f"semiconv: weight of the {term} term "
+                       "of the loss")
+    t.add_argument("--margin", type=int, default=6, help="coloring: halo margin m in network pixels")
+    t.add_argument("--halo-weight", type=float, default=2.0, help="coloring: μ")
+    t.add_argument("--no-train-halo", action="store_true", help="use the halo term only to choose colors, not "
+                   "in the trained loss")
+    t.add_argument("--orientation-prior", type=float, default=0.0, help="coloring: weight of a preference for "
+                   "the color matching each object's orientation in the color choice, a symmetry breaker for "
+                   "touching elongated objects (default: %(default)s = the paper's choice)")
+    t.add_argument("--prior-steps", type=int, default=0, help="coloring: steps over which --orientation-prior "
+                   "fades to 0 (default: %(default)s = constant)")
+    t.add_argument("--contact-fraction", type=float, default=0.0, help="fraction of patches centred where two "
+                   "objects touch")
+    t.add_argument("--background-weight", type=float, default=1.0, help="coloring: weight of a background pixel "
+                   "relative to an object pixel in the loss (default: %(default)s = the paper; below 1 for sparse, "
+                   "faint objects)")
+
+
+def _add_network_options(t: argparse.ArgumentParser) -> None:
+    """Input, network, schedule and the decoding stored in the model."""
+    t.add_argument("--scale", type=float, default=1.0, help="resize images by this before the network")
+    t.add_argument("--upper-percentile", type=float, default=99.8,
+                   help="intensity percentile mapped to 1, the 1st percentile to 0")
+    t.add_argument("--intensity-max", type=float, default=None,
+                   help="clip normalized intensities above this (default: no clipping); with a low "
+                        "--upper-percentile it keeps faint objects visible next to very bright ones")
+    t.add_argument("--mask-input", action=argparse.BooleanOptionalAction, default=False, help="the images are "
+                   "foreground masks (any nonzero pixel is foreground): the model learns to split touching objects "
+                   "in a segmentation made elsewhere (with --init, --no-mask-input turns a mask model back to images)")
+    t.add_argument("--depth", type=int, default=4, help="U-Net poolings")
+    t.add_argument("--width", type=int, default=16, help="channels of the first U-Net level (doubled at each level)")
+    t.add_argument("--patch-size", type=int, default=160, help="side of the training patches, network pixels")
+    t.add_argument("--batch-size", type=int, default=8, help="patches per step")
+    t.add_argument("--steps", type=int, default=2000, help="training steps")
+    t.add_argument("--lr", type=float, default=1e-3, help="learning rate (Adam)")
+    t.add_argument("--validate-every", type=int, default=200, help="steps between validations")
+    t.add_argument("--checkpoint-every", type=int, default=100, help="steps between writes of last.safetensors")
+    t.add_argument("--min-size", type=float, default=0.0, help="τ stored as the model's recommendation")
+    t.add_argument("--merge-distance", type=float, default=0.0, help="coloring: ρ stored as the model's "
+                   "recommendation")
+    t.add_argument("--absorb-fragments", action="store_true", help="coloring: decode by joining pieces below τ to "
+                   "a touching neighbour (stored as the model's recommendation, used for validation)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, logging validations and the checkpoint written; 0 at the end."""
+    _check_options(args)
+    ensure_writable_dir(args.output)
+    existing = [name for name in ("last.safetensors", "best.safetensors") if (args.output / name).is_file()]
+    if existing and not args.resume:
+        raise ValueError(f"{args.output} already holds a run ({', '.join(existing)}): continue it with --resume, or "
+                         "choose a new --output folder")
+    if args.resume and not existing:
+        log.info("--resume: no checkpoint in %s yet, so training starts %s", args.output,
+                 f"from {args.init}" if args.init else "from scratch")
+    model_config = _model_config(args)
+    train_config = _train_config(args)
+    samples, validation = _data(args, model_config)
+    _train(args, samples, validation, model_config, train_config)
+    return 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse missing data and options that go together given alone, before anything is read."""
+    if args.output is None:
+        raise ValueError("--output is required (on the command line or as `output` in the --config file)")
+    if args.images is None and args.synthetic is None:
+        raise ValueError("give training data: --images and --labels, or --synthetic (on the command line or in "
+                         "the --config file)")
+    if (args.images is None) != (args.labels is None):
+        raise ValueError("--images and --labels go together")
+    if args.synthetic_count < 0 or args.synthetic_val < 0 or args.repeat < 1:
+        raise ValueError("--synthetic-count and --synthetic-val must be >= 0, --repeat >= 1")
+    if (args.val_images is None) != (args.val_labels is None):
+        raise ValueError("--val-images and --val-labels go together")
+
+
+def _train_config(args: argparse.Namespace):
+    from napari_deepcolor.config import TrainConfig
+
+    return TrainConfig(margin=args.margin, halo_weight=args.halo_weight, train_halo=not args.no_train_halo,
+                       patch_size=args.patch_size, batch_size=args.batch_size, steps=args.steps,
+                       learning_rate=args.lr, validate_every=args.validate_every,
+                       checkpoint_every=args.checkpoint_every, seed=args.seed,
+                       orientation_prior=args.orientation_prior, prior_steps=args.prior_steps,
+                       contact_fraction=args.contact_fraction, background_weight=args.background_weight,
+                       embedding_weight=args.embedding_weight, foreground_weight=args.foreground_weight,
+                       kernel_weight=args.kernel_weight, seed_weight=args.seed_weight)
+
+
+def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
+    """The training samples and the validation pairs: of ``--images`` (``--repeat`` times), of ``--val-images`` or
+    ``--val-last``, and generated scenes."""
+    from napari_deepcolor.io import find_pairs, read_annotation, read_image
+    from napari_deepcolor.training.dataset import model_sample
+    from napari_deepcolor.training.loop import ValidationPair
+
+    pairs = find_pairs(args.images, args.labels) if args.images else []
+    val_pairs = find_pairs(args.val_images, args.val_labels) if args.val_images else []
+    if args.val_last:
+        if args.val_last >= len(pairs):
+            raise ValueError(f"--val-last {args.val_last} leaves no training pairs out of {len(pairs)}")
+        pairs, val_pairs = pairs[: -args.val_last], pairs[-args.val_last :] + val_pairs
+    if pairs:
+        names = pairs[0][0].stem if len(pairs) == 1 else f"{pairs[0][0].stem} … {pairs[-1][0].stem}"
+        log.info("training on %d pair%s (%s), validating on %d", len(pairs), "" if len(pairs) == 1 else "s", names,
+                 len(val_pairs))
+
+    def sample(image: Path, annotation: list[Path]):
+        return model_sample(read_image(image), read_annotation(annotation), model_config)
+
+    def validation_pair(image: Path, annotation: list[Path]):
+        return _validation_pair(read_image(image), truth(annotation), model_config)
+
+    samples = [_named(sample, img, ann) for img, ann in pairs]
+    samples = samples * args.repeat  # the same arrays several times: more patches from them, no more memory
+    validation = [_named(validation_pair, img, ann) for img, ann in val_pairs]
+    if args.synthetic:
+        from napari_deepcolor.training.synthetic_scenes import synthetic_pairs
+
+        samples += [model_sample(image, labels, model_config)
+                    for image, labels in synthetic_pairs(args.synthetic, args.synthetic_count)]
+        validation += [ValidationPair(image, labels) for image, labels in
+                       synthetic_pairs(args.synthetic, args.synthetic_val, seed=SYNTHETIC_VAL_SEED)]
+        log.info("with %d generated %s scenes for training and %d for validation", args.synthetic_count,
+                 args.synthetic, args.synthetic_val)
+    return samples, validation
+
+
+def _train(args: argparse.Namespace, samples: list, validation: list, model_config, train_config) -> None:
+    """Run the training loop under a progress bar of its steps."""
+    from tqdm import tqdm
+
+    from napari_deepcolor.training.loop import train
+
+    with tqdm(total=train_config.steps, desc="training", unit="step", file=sys.stderr, disable=None) as bar:
+        for event in train(samples, model_config=model_config, train_config=train_config, output=args.output,
+                           validation=validation, init=args.init, resume=args.resume, device=args.device,
+                           keep_history=args.keep_history):
+            bar.n = event.step
+            if event.kind == "step":
+                bar.set_postfix(loss=f"{event.loss:.4f}")
+                bar.refresh()
+            elif event.kind == "validation":
+                log.info("step %d (%.0f s): %s", event.step, event.elapsed,
+                         ", ".join(f"{k} {v:.3f}" for k, v in event.metrics.items()))
+            elif event.kind == "done":
+                log.info("done in %.0f s: %s", event.elapsed, event.path)
+
+
+def _model_config(args: argparse.Namespace):
+    """The network to train. From scratch: the options. Fine-tuning (``--init``) or resuming (``--resume`` with a
+    checkpoint in OUTPUT, which is what training starts from then): that checkpoint's own config (its network,
+    normalization, scale and decoding knobs), with only the options given on the command line or in the recipe
+    changed, so a bare ``--init worms`` keeps worms' half resolution and τ."""
+    import dataclasses
+
+    from napari_deepcolor.config import ModelConfig
+    from napari_deepcolor.predict.network import model_info
+
+    fields = {"method": "method", "colors": "n_colors", "depth": "depth", "width": "width", "scale": "scale",
+              "intensity_max": "intensity_max", "mask_input": "mask_input", "min_size": "min_size",
+              "merge_distance": "merge_distance", "absorb_fragments": "absorb_fragments",
+              "embedding_dims": "embedding_dims", "coordinate_scale": "coordinate_scale",
+              "threshold": "kernel_threshold", "foreground_threshold": "foreground_threshold"}
+    last = args.output / "last.safetensors"
+    source = last if args.resume and last.is_file() else args.init
+    if source is None:
+        values = {field: getattr(args, dest) for dest, field in fields.items()}
+        return ModelConfig(**values, percentiles=(1.0, args.upper_percentile), in_channels=channels(args))
+    start, _ = model_info(source)
+    given = args.given_options | getattr(args, "recipe_options", set())
+    changes = {field: getattr(args, dest) for dest, field in fields.items() if dest in given}
+    if "upper_percentile" in given:
+        changes["percentiles"] = (start.percentiles[0], args.upper_percentile)
+    config = dataclasses.replace(start, **changes)
+    shown = ("scale", "percentiles", "intensity_max", "mask_input", "min_size") + (
+        ("kernel_threshold", "foreground_threshold") if start.method == "semiconv" else
+        ("n_colors", "merge_distance", "absorb_fragments"))
+    kept = [f"{field} {getattr(start, field)}" for field in shown
+            if field not in changes and not (field == "percentiles" and "upper_percentile" in given)]
+    log.info("%s %s: keeping its %s (options given override them)", "resuming" if source == last else "fine-tuning",
+             source, ", ".join(kept))
+    image_channels = channels(args)
+    if image_channels != config.in_channels:
+        log.warning("the training images are %s and %s takes %s images: they are converted (%s)",
+                    "RGB" if image_channels == 3 else "gray", source, "RGB" if config.in_channels == 3 else "gray",
+                    "channels averaged" if image_channels == 3 else "gray repeated in all three channels")
+    return config
+
+
+def _named(read, image: Path, annotation: list[Path]):
+    """``read(image, annotation)``, with the image file named in a `ValueError` (one bad pair among many is
+    otherwise hard to find)."""
+    try:
+        return read(image, annotation)
+    except ValueError as error:
+        raise ValueError(f"{image}: {error}") from error
+
+
+def _validation_pair(image: np.ndarray, labels: np.ndarray, config):
+    """A `ValidationPair`, checked now rather than at the first validation, after training time is spent."""
+    from napari_deepcolor.preprocess import check_mask, to_channels_first
+    from napari_deepcolor.training.loop import ValidationPair
+
+    image_channels = to_channels_first(image, config.in_channels)
+    if config.mask_input:
+        check_mask(image_channels)
+    if labels.shape[-2:] != image_channels.shape[-2:]:
+        raise ValueError(f"its ground truth has shape {labels.shape} but the image has {image_channels.shape[-2:]} "
+                         "pixels; pair each validation image with its own labels")
+    return ValidationPair(image, labels)
