@@ -93,7 +93,8 @@ def result_layers(viewer):
 
 
 def test_the_widget_comes_from_the_manifest(viewer_and_widget):
-    from napari_deepcolor._widgets.segment import LOAD_FILE, SegmentWidget
+    from napari_deepcolor._widgets.pickers import LOAD_FILE
+    from napari_deepcolor._widgets.segment import SegmentWidget
 
     viewer, widget = viewer_and_widget
     assert isinstance(widget, SegmentWidget)
@@ -276,7 +277,7 @@ def test_a_stack_is_segmented_plane_by_plane_and_tau_updates_every_plane(qtbot, 
     assert "3 of 3 planes" in widget._status.value
     before = layers["instances"].data.copy()
     viewer.dims.set_current_step(1, 2)  # the viewer shows plane 2 (axis 1 of the world: color, time, y, x)
-    assert widget._displayed_plane(widget._shown) == (2,)
+    assert widget._results.displayed_plane(widget._shown) == (2,)
     widget._min_size.value = 40
     qtbot.waitUntil(lambda: not np.array_equal(layers["instances"].data[2], before[2]), timeout=5000)
     qtbot.waitUntil(lambda: not np.array_equal(layers["instances"].data[0], before[0]), timeout=5000)
@@ -489,7 +490,7 @@ def test_a_model_file_that_does_not_load(qtbot, viewer_and_widget, notes, tmp_pa
     assert message.startswith(f"could not load the model file: {garbage} is a pickle")
     assert message.endswith("Choose a napari-deepcolor checkpoint (.safetensors, as written by deepcolor train) "
                             "or a bundled model.")
-    assert widget._model.value == chosen and str(garbage) not in widget._model_files
+    assert widget._model.value == chosen and str(garbage) not in widget._picker.files
 
     # a readable header over weights that do not fit its network fails in the worker, with a notification
     from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -564,7 +565,7 @@ def test_an_unexpected_error_in_the_worker_leaves_the_widget_usable(qtbot, viewe
 def test_load_file_opens_a_dialog_and_cancelling_it_keeps_the_model(viewer_and_widget, tiny_model, monkeypatch):
     from qtpy.QtWidgets import QFileDialog
 
-    from napari_deepcolor._widgets.segment import LOAD_FILE
+    from napari_deepcolor._widgets.pickers import LOAD_FILE
 
     viewer, widget = viewer_and_widget
     before = widget._model.value
@@ -573,7 +574,7 @@ def test_load_file_opens_a_dialog_and_cancelling_it_keeps_the_model(viewer_and_w
     widget._model.value = LOAD_FILE  # the dialog is cancelled
     assert widget._model.value == before
     widget._model.value = LOAD_FILE  # a file is chosen
-    assert widget._model.value == str(tiny_model) and widget._config.n_colors == 4
+    assert widget._model.value == str(tiny_model) and widget._picker.config.n_colors == 4
     assert widget._status.value == ("tiny: coloring, 4 colors (0 = background), takes gray images; press Run to "
                                     "segment")
 
@@ -685,7 +686,7 @@ def test_the_last_and_best_checkpoints_of_a_run_get_their_own_layers(qtbot, view
 
 
 def test_slow_semiconv_sliders_update_on_release(qtbot, viewer_and_widget, tiny_semiconv_model, monkeypatch):
-    from napari_deepcolor._widgets import segment as _widget
+    from napari_deepcolor._widgets import live_tuning as _widget
 
     viewer, widget = viewer_and_widget
     widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")

@@ -1,0 +1,246 @@
+"""The Segment widget's pickers: the image to segment, the model and the object size; until the user picks a model,
+the model follows the image.
+
+The pieces any dock picking models or layers can use are functions: the model choices (bundled, trained in this
+session, checkpoint files, "load file...": `model_choices`), a model's short name (`model_name`) and description
+(`describe_model`), and refilling a magicgui picker in order (`refill`, `restore_choice`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import ComboBox, FloatSpinBox
+from napari.layers import Image, Labels, Layer
+
+from napari_deepcolor._widgets.result_layers import META_KEY
+from napari_deepcolor.checkpoint import CheckpointError, read_header
+from napari_deepcolor.predict.network import OBJECT_SIZES
+from napari_deepcolor.training.presets import PRESET_MODELS, model_for_image
+from napari_deepcolor.zoo import MODEL_KEY, bundled_models
+from napari_deepcolor.zoo import user as _user_models
+
+if TYPE_CHECKING:
+    import napari
+    from qtpy.QtWidgets import QWidget
+
+    from napari_deepcolor.config import ModelConfig
+
+#: The bundled model a new widget starts from (then `presets.model_for_image` follows the image)
+DEFAULT_MODEL = PRESET_MODELS["C. elegans (worms)"]
+LOAD_FILE = "<load file...>"
+
+
+def model_choices(files: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """A model picker's choices as (text, value): the bundled models, those trained in this session, the checkpoint
+    ``files``, and "load file..." (`LOAD_FILE`)."""
+    bundled = [(f"{name} (bundled)", name) for name in bundled_models()]
+    trained = [(f"{name} (trained)", str(_user_models.path(name))) for name in _user_models.names()]
+    loaded = [(Path(path).name, path) for path in files]
+    return [*bundled, *trained, *loaded, ("load file...", LOAD_FILE)]
+
+
+def model_name(value: str) -> str:
+    """A short name for a model choice, as in layer names and the status line: the bundled or trained name, else
+    the file's stem (its folder's name for the ``last.safetensors`` of ``deepcolor train``, ``<folder> best``
+    for its ``best.safetensors``)."""
+    if value in bundled_models():
+        return value
+    for name in _user_models.names():
+        if str(_user_models.path(name)) == value:
+            return name
+    path = Path(value)
+    if path.stem in ("last", "best") and path.parent.name:
+        return path.parent.name if path.stem == "last" else f"{path.parent.name} best"
+    return path.stem
+
+
+def describe_model(name: str, config: ModelConfig) -> str:
+    """What a model is and takes, for the status line."""
+    kind = (f"coloring, {config.n_colors} colors (0 = background)" if config.method == "coloring"
+            else f"semi-convolutional, {config.embedding_dims} dimensions")
+    takes = ("a foreground mask (Image or Labels layer)" if config.mask_input
+             else "RGB images" if config.in_channels == 3 else "gray images")
+    return f"{name}: {kind}, takes {takes}; press Run to segment"
+
+
+def refill(combo: ComboBox) -> None:
+    """Fill a picker afresh (magicgui would append new layers at the end), keeping the chosen layer; ``changed`` is
+    emitted once, if the choice changed."""
+    chosen = combo.value
+    with combo.changed.blocked():
+        combo.choices = ()
+        combo.reset_choices()
+        if chosen is not None and chosen in combo.choices:
+            combo.value = chosen
+    if combo.value is not chosen:
+        combo.changed.emit(combo.value)
+
+
+def restore_choice(combo: ComboBox, value: Any) -> None:
+    """Refill a picker in order (magicgui appends new choices after the last, "load file...") and choose ``value``
+    again if it is not None, without signals."""
+    with combo.changed.blocked():
+        combo.choices = ()
+        combo.reset_choices()
+        if value is not None:
+            combo.value = value
+
+
+class Pickers:
+    """The image, model and object-size pickers (magicgui widgets, for a Container to show) and the chosen model.
+
+    ``on_config(config)``: the model or the object size changed; ``config`` is the model's at that object size, whose
+    recommended knobs the sliders take. ``on_text()``: the model's description (`text`) changed. ``notify(level,
+    message)`` shows a notification; ``parent`` is the file dialog's.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget, *, notify: Callable[[str, str], None],
+                 on_config: Callable[[ModelConfig], None], on_text: Callable[[], None]) -> None:
+        self._viewer, self._parent = viewer, parent
+        self._notify, self._on_config, self._on_text = notify, on_config, on_text
+        self.files: list[str] = []  # checkpoint files offered in the model picker
+        self.config: ModelConfig | None = None
+        self.model_value: str | None = None  # the model whose config is loaded: a bundled name or a file
+        self.text = ""  # the model's description
+        self._chosen = False  # the user picked a model: the image no longer suggests one
+        self._suggesting = False
+        self._closed = False
+        self._unsubscribe: Callable[[], None] = lambda: None
+
+        self.image = ComboBox(label="image", choices=self._image_choices,
+                              tooltip="The image to segment: 2D gray or RGB(A), or a stack of 2D planes (time, z); "
+                                      "for a model that takes masks (worms-mask), a foreground mask or Labels layer")
+        self.model = ComboBox(label="model", choices=lambda _widget=None: model_choices(self.files),
+                              tooltip="A model bundled with the plugin, or a checkpoint file made by deepcolor train")
+        self.object_size = FloatSpinBox(label="object size (×)", min=OBJECT_SIZES[0], max=OBJECT_SIZES[1],
+                                        step=0.1, value=1.0,
+                                        tooltip="How large your objects are, in pixels, against the model's training "
+                                                "objects: 2 if they are twice as long and wide (a higher "
+                                                "magnification), 0.5 if half. The image is resized by 1 / this for "
+                                                "the network, and τ and ρ are scaled to match. Press Run again "
+                                                "after changing it.")
+
+    def start(self) -> None:
+        """Choose the default model, connect the pickers and load the model's config (once the widget is ready)."""
+        if DEFAULT_MODEL in bundled_models():
+            self.model.value = DEFAULT_MODEL
+        self.model.changed.connect(self._on_model_changed)
+        self.object_size.changed.connect(self._on_object_size_changed)
+        self.image.changed.connect(self._suggest_model)
+        self._unsubscribe = _user_models.subscribe(self._on_user_model_added)
+        if self.model.value != LOAD_FILE:  # no file dialog when the widget opens, even without bundled models
+            self._suggesting = True
+            try:
+                self._on_model_changed(self.model.value)
+            finally:
+                self._suggesting = False
+        self._suggest_model(self.image.value)
+
+    def close(self) -> None:
+        """The widget was closed: models trained later no longer join the picker."""
+        self._closed = True
+        self._unsubscribe()
+
+    @property
+    def takes_masks(self) -> bool:
+        return self.config is not None and self.config.mask_input
+
+    def _image_choices(self, _widget: Any = None) -> list[tuple[str, Layer]]:
+        """Image layers first, then Labels layers when the model takes masks, then the other layers (chosen, they get
+        a notification saying what to do)."""
+        layers = [layer for layer in self._viewer.layers if META_KEY not in layer.metadata]
+        images = [layer for layer in layers if isinstance(layer, Image)]
+        masks = [layer for layer in layers if isinstance(layer, Labels) and self.takes_masks]
+        others = [layer for layer in layers if layer not in images and layer not in masks]
+        return [(layer.name, layer) for layer in images] + [
+            (f"{layer.name} ({type(layer).__name__})", layer) for layer in masks + others]
+
+    def add_model_file(self, path: str | Path) -> bool:
+        """Offer a checkpoint file in the model picker and select it; False (and a notification) if it is unreadable."""
+        path = str(Path(path).expanduser())
+        try:
+            read_header(path)
+        except CheckpointError as error:
+            self._notify("error", f"could not load the model file: {error}. Choose a napari-deepcolor checkpoint "
+                                  "(.safetensors, as written by deepcolor train) or a bundled model.")
+            restore_choice(self.model, self.model_value)
+            return False
+        if path not in self.files:
+            self.files.append(path)
+        self.model.reset_choices()
+        self.model.value = path
+        return True
+
+    def _on_user_model_added(self, _name: str, _path: Path) -> None:
+        """A model trained in this session (training widget) joins the picker at once; the selection stays."""
+        if not self._closed:
+            restore_choice(self.model, self.model_value)
+
+    def _suggest_model(self, layer: Layer | None) -> None:
+        """Until the user picks a model, follow the image: a sample's own model (`MODEL_KEY` in its metadata), else
+        a bundled model of the image's kind when the current one takes the other (RGB: `leaves-semiconv`, gray:
+        `worms`)."""
+        if self._chosen or not isinstance(layer, Image):
+            return
+        takes_rgb = None if self.config is None else self.config.in_channels == 3
+        name = model_for_image(layer.metadata.get(MODEL_KEY), bool(layer.rgb), takes_rgb, bundled_models())
+        if name is not None and name != self.model.value:
+            self._suggesting = True
+            try:
+                self.model.value = name
+            finally:
+                self._suggesting = False
+
+    def _on_model_changed(self, value: str | None) -> None:
+        if not self._suggesting and value != LOAD_FILE:
+            self._chosen = True
+        if value == LOAD_FILE:
+            self._load_file()
+            return
+        if value is None:
+            return
+        try:
+            config, _ = read_header(bundled_models().get(value, value))
+        except CheckpointError as error:
+            self._notify("error", f"could not load the model {value!r}: {error}")
+            restore_choice(self.model, self.model_value)
+            return
+        self.model_value, self.config = value, config
+        # The sliders take the new model's values: they no longer describe the result on screen, which stays as it
+        # was decoded (and stays beside the new model's results after the next Run).
+        self._on_config(self.resized_config())
+        self.text = describe_model(model_name(value), config)
+        refill(self.image)  # Labels layers move up for a model that takes masks
+        self._on_text()
+
+    def _load_file(self) -> None:
+        """The "load file..." choice: a file dialog; cancelled, the model chosen before stays."""
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self._parent, "Load a napari-deepcolor model", "",
+                                              "napari-deepcolor checkpoints (*.safetensors);;All files (*)")
+        if path:
+            self.add_model_file(path)
+        else:
+            restore_choice(self.model, self.model_value)
+
+    def resized_config(self) -> ModelConfig:
+        """The model's config for the chosen object size (`resize_objects`); a size the model cannot run at goes
+        back to 1, with a notification."""
+        from napari_deepcolor.predict.network import resize_objects
+
+        try:
+            return resize_objects(self.config, self.object_size.value)
+        except ValueError as error:
+            self._notify("error", f"{error}; the object size is back at 1")
+            with self.object_size.changed.blocked():
+                self.object_size.value = 1.0
+            return self.config
+
+    def _on_object_size_changed(self, _value: float) -> None:
+        """New τ and ρ for the new size (the result on screen stays as it was decoded, as for a new model)."""
+        if self.config is not None:
+            self._on_config(self.resized_config())

@@ -1,0 +1,157 @@
+"""The Segment widget's result layers: made on a run's first result, updated in place afterwards.
+
+Result layers are found again by their metadata (``layer.metadata["napari_deepcolor"] == {"role": ..., "source":
+image name, "model": model name}``), so a second run of the same model updates them instead of adding new ones,
+another model's results stay beside them for comparison, and a layer the user made is never touched, whatever its
+name. An instances layer the user paints on becomes theirs: its metadata tag is removed (`ResultLayers._on_painted`),
+so neither the sliders nor a new run write over their corrections.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from napari.layers import Image, Labels, Layer, Vectors
+
+if TYPE_CHECKING:
+    import napari
+
+    from napari_deepcolor._widgets.runs import Run
+
+META_KEY = "napari_deepcolor"
+#: The result layers Segment widgets made, in this session: a duplicated layer carries their metadata tag but is the
+#: user's; a Segment widget opened again finds the layers of the one that was closed.
+_RESULT_LAYERS: weakref.WeakSet[Layer] = weakref.WeakSet()
+
+
+class ResultLayers:
+    """The result layers of a Segment widget's runs in ``viewer``.
+
+    ``runs()`` gives the runs whose result arrays a layer may share: an instances layer painted by hand leaves them
+    for a new array. ``on_edited(old_name, layer)`` is called once such a layer is the user's; ``notify(level,
+    message)`` shows a notification.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer, *, runs: Callable[[], Iterable[Run | None]],
+                 on_edited: Callable[[str, Labels], None], notify: Callable[[str, str], None]) -> None:
+        self._viewer = viewer
+        self._runs = runs
+        self._on_edited = on_edited
+        self._notify = notify
+
+    def publish(self, run: Run, *, vectors: bool) -> None:
+        """Show a run's arrays in its result layers (created on first use, updated afterwards)."""
+        result = run.result
+        if result.method == "coloring":
+            self.show(run, "probabilities", Image, result.probs, leading_axis=True, visible=False, colormap="magma",
+                      contrast_limits=(0.0, 1.0))
+            self.show(run, "colors", Labels, result.colors, visible=False)
+        else:
+            self.show(run, "foreground", Image, result.foreground, visible=False, colormap="gray",
+                      contrast_limits=(0.0, 1.0))
+            if vectors:
+                self.publish_vectors(run)
+        self.instances(run)
+
+    def publish_vectors(self, run: Run) -> None:
+        """The displacement arrows, hidden (and said so, once per run) when they do not point into their objects."""
+        from napari_deepcolor.postprocess.display import vectors_on_target
+
+        step = max(8, max(run.layout.plane) // 128)  # at most ~128 arrows along a side
+        vectors = run.result.vectors(step=step)
+        on_target = vectors_on_target(vectors, run.result.labels) if len(vectors) else float("nan")
+        meaningful = not on_target < 0.5  # NaN (nothing segmented yet): no verdict
+        layer = self.show(run, "displacements", Vectors, vectors, edge_color="yellow", edge_width=1.0,
+                          visible=meaningful)
+        if not meaningful and not run.vectors_explained:
+            run.vectors_explained = True
+            layer.visible = False
+            self._notify("info", f"{run.model} separates objects by its appearance dimensions: only "
+                                 f"{on_target:.0%} of its displacement arrows end inside their own object, so the "
+                                 f"'{layer.name}' layer is hidden (they are not object centres for this model)")
+
+    def instances(self, run: Run) -> Layer:
+        """Show the run's instances (what the sliders re-decode)."""
+        return self.show(run, "instances", Labels, run.result.labels)
+
+    def find(self, run: Run, role: str, kind: type[Layer]) -> Layer | None:
+        """The run's result layer of this role, if the viewer has it."""
+        tag = self.tag(run, role)
+        for layer in self._viewer.layers:
+            if layer.metadata.get(META_KEY) == tag and type(layer) is kind and layer in _RESULT_LAYERS:
+                return layer
+        return None
+
+    @staticmethod
+    def tag(run: Run, role: str) -> dict[str, str]:
+        return {"role": role, "source": run.source, "model": run.model_path}
+
+    def show(self, run: Run, role: str, kind: type[Layer], data: np.ndarray, *, leading_axis: bool = False,
+             **style: Any) -> Layer:
+        """Put ``data`` in the run's result layer of this role: a new layer (with ``style``) if there is none, or one
+        with another number of axes; else the existing layer, refreshed."""
+        scale, translate, axis_labels = run.scale, run.translate, run.axis_labels
+        if leading_axis:
+            scale, translate = np.r_[1.0, scale], np.r_[0.0, translate]
+            axis_labels = None if axis_labels is None else ("color", *axis_labels)
+        if axis_labels is not None:
+            style["axis_labels"] = axis_labels
+        layer = self.find(run, role, kind)
+        data_ndim = data.shape[-1] if kind is Vectors else data.ndim
+        if layer is not None and layer.ndim != data_ndim:
+            self._viewer.layers.remove(layer)
+            layer = None
+        if layer is None:
+            return self._add(run, role, kind(data, name=f"{run.source} ({run.model}) {role}", scale=scale,
+                                             translate=translate, metadata={META_KEY: self.tag(run, role)}, **style))
+        # each of these refreshes the layer (tens of ms at 1024 x 1024): set only what changed
+        if not np.array_equal(layer.scale, scale):
+            layer.scale = scale
+        if not np.array_equal(layer.translate, translate):
+            layer.translate = translate
+        if layer.data is data:  # changed in place (StackResult's arrays): refreshing costs half a new assignment
+            layer.refresh()
+        else:
+            layer.data = data
+        return layer
+
+    def _add(self, run: Run, role: str, layer: Layer) -> Layer:
+        _RESULT_LAYERS.add(layer)
+        if role == "instances":
+            layer.events.paint.connect(lambda event, layer=layer: self._on_painted(layer))
+        # a new layer with another number of axes (the probabilities' color axis) resets napari's view: keep the
+        # user's zoom and position
+        camera = self._viewer.camera
+        zoom, center = camera.zoom, tuple(camera.center)
+        self._viewer.add_layer(layer)
+        camera.zoom, camera.center = zoom, center
+        return layer
+
+    def displayed_plane(self, run: Run) -> tuple[int, ...]:
+        """Index of the plane of the run's result that the viewer shows now."""
+        leading = run.layout.leading
+        layer = self.find(run, "instances", Labels)
+        if layer is None:
+            return (0,) * len(leading)
+        point = layer.world_to_data(self._viewer.dims.point)
+        return tuple(int(np.clip(round(p), 0, n - 1)) for p, n in zip(point[: len(leading)], leading))
+
+    def _on_painted(self, layer: Labels) -> None:
+        """The user corrected an instances layer by hand: it becomes theirs (renamed "... (edited)", no longer a
+        result layer), so the sliders and later runs write a new layer instead of over the corrections."""
+        if META_KEY not in layer.metadata:
+            return
+        layer.metadata = {k: v for k, v in layer.metadata.items() if k != META_KEY}
+        _RESULT_LAYERS.discard(layer)
+        for run in self._runs():  # the layer shares its array with the run's result
+            if run is not None and run.result is not None and run.result.labels is layer.data:
+                # a new array for the result, decoded afresh (napari's brush has written the stroke before the
+                # event: a copy would carry it into the next instances layer)
+                run.result.labels = np.zeros_like(run.result.labels)
+                run.result.set_knobs(run.result.knobs)
+        old = layer.name
+        layer.name = f"{old} (edited)"
+        self._on_edited(old, layer)
