@@ -441,6 +441,7 @@ def test_object_size_scales_the_knobs_and_segments_larger_worms(qtbot, viewer_an
     at_1 = result_layers(viewer)["instances"].data.max()
     enlarged = viewer.add_image(np.kron(image.data, np.ones((2, 2), image.data.dtype)), name="enlarged")
     widget._image.value = enlarged
+    widget._picker.auto_size.value = False  # type the size
     widget._object_size.value = 0.1  # the image would be enlarged 5 times for the network
     assert errors(notes) == ["object size 0.1 would enlarge the image 5 times before the network (this model "
                              "already runs at scale 0.5); the most is 4: use an object size of at least 0.125; the "
@@ -751,3 +752,33 @@ def test_a_cancelled_rerun_keeps_the_earlier_result_of_the_planes_it_did_not_red
     qtbot.waitUntil(lambda: not widget.running, timeout=30_000)
     np.testing.assert_array_equal(result_layers(viewer)["instances"].data, complete)  # same model, same image
     assert any("the other planes keep the previous run's result" in m for level, m in notes if level == "info")
+
+
+def test_auto_object_size_is_the_default_and_the_run_shows_what_it_chose(qtbot, viewer_and_widget, notes):
+    from skimage.transform import resize
+
+    from napari_deepcolor._widgets.result_layers import SIZE_KEY
+    from napari_deepcolor.predict.network import model_info
+    from napari_deepcolor.training.synthetic_scenes import ecoli_colony
+
+    viewer, widget = viewer_and_widget
+    colony = ecoli_colony(12_345)[0]
+    big = resize(colony.astype(np.float32), (512, 512), order=1, preserve_range=True)  # cells twice as large
+    widget._image.value = viewer.add_image(big, name="colony")
+    widget._model.value = "ecoli-semiconv"
+    assert widget._picker.auto_size.value and not widget._object_size.enabled  # auto by default; the box shows it
+    tau = widget._min_size.value
+    assert tau == model_info("ecoli-semiconv")[0].min_size
+    run_and_wait(qtbot, widget)
+    chosen = widget._object_size.value
+    assert abs(chosen / 2 - 1) <= 0.2
+    assert widget._min_size.value == pytest.approx(tau * chosen**2, rel=0.02)  # τ follows the estimated size
+    assert f"object size {chosen:.2f} (auto)" in widget._status.value
+    size = result_layers(viewer)["instances"].metadata[SIZE_KEY]["plane"]
+    assert size["object_size"] == pytest.approx(chosen) and size["object_size_how"] == "auto"
+    widget._picker.auto_size.value = False  # a typed size wins
+    assert widget._object_size.enabled
+    widget._object_size.value = 1.0
+    run_and_wait(qtbot, widget)
+    assert result_layers(viewer)["instances"].metadata[SIZE_KEY]["plane"]["object_size_how"] == "given"
+    assert not errors(notes)

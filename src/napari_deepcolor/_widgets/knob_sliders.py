@@ -48,6 +48,15 @@ class KnobSliders:
                      threshold=self.threshold.value, foreground_threshold=self.foreground_threshold.value,
                      sigma_scale=self.sigma_scale.value, absorb_fragments=self.absorb.value)
 
+    def rescale(self, ratio: float) -> None:
+        """Objects ``ratio`` times as large: τ (an area) times ``ratio**2``, ρ (a distance) times ``ratio``, as the
+        user left them (no signals)."""
+        with self.blocked():
+            self.min_size.max = max(self.min_size.max, self.min_size.value * ratio**2)
+            self.merge_distance.max = max(self.merge_distance.max, self.merge_distance.value * ratio)
+            self.min_size.value = self.min_size.value * ratio**2
+            self.merge_distance.value = self.merge_distance.value * ratio
+
     def set_defaults(self, config: ModelConfig) -> None:
         """The model's recommended knobs, without signals; the sliders of the other method are hidden."""
         from napari_deepcolor.predict.stack import Knobs

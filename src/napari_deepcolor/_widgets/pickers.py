@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import ComboBox, FloatSpinBox
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox
 from napari.layers import Image, Labels, Layer
 
 from napari_deepcolor._widgets.result_layers import META_KEY
@@ -121,7 +121,14 @@ class Pickers:
                                                 "objects: 2 if they are twice as long and wide (a higher "
                                                 "magnification), 0.5 if half. The image is resized by 1 / this for "
                                                 "the network, and τ and ρ are scaled to match. Press Run again "
-                                                "after changing it.")
+                                                "after changing it. With 'auto object size' on, it shows the size "
+                                                "the last run estimated.")
+        self.auto_size = CheckBox(text="auto object size", value=True,
+                                  tooltip="Estimate the object size from each image (each plane of a stack) with one "
+                                          "extra network pass at half resolution (about a quarter more time); the "
+                                          "size used is in the status line and the result layers' metadata. Uncheck "
+                                          "it to type the size yourself.")
+        self.object_size.enabled = False
 
     def start(self) -> None:
         """Choose the default model, connect the pickers and load the model's config (once the widget is ready)."""
@@ -129,6 +136,7 @@ class Pickers:
             self.model.value = DEFAULT_MODEL
         self.model.changed.connect(self._on_model_changed)
         self.object_size.changed.connect(self._on_object_size_changed)
+        self.auto_size.changed.connect(self._on_auto_size_changed)
         self.image.changed.connect(self._suggest_model)
         self._unsubscribe = _user_models.subscribe(self._on_user_model_added)
         if self.model.value != LOAD_FILE:  # no file dialog when the widget opens, even without bundled models
@@ -227,11 +235,27 @@ class Pickers:
         else:
             restore_choice(self.model, self.model_value)
 
+    def object_size_value(self) -> float | None:
+        """The size a run uses: None to estimate it (auto), else the typed size."""
+        return None if self.auto_size.value else self.object_size.value
+
+    def show_estimate(self, factor: float) -> None:
+        """Show the size a run estimated in the (disabled) size box, without re-configuring anything."""
+        with self.object_size.changed.blocked():
+            self.object_size.value = factor
+
+    def _on_auto_size_changed(self, auto: bool) -> None:
+        self.object_size.enabled = not auto
+        if self.config is not None:
+            self._on_config(self.resized_config())
+
     def resized_config(self) -> ModelConfig:
         """The model's config for the chosen object size (`resize_objects`); a size the model cannot run at goes
         back to 1, with a notification."""
         from napari_deepcolor.predict.network import resize_objects
 
+        if self.auto_size.value:  # the run estimates the size, and the sliders follow it then
+            return self.config
         try:
             return resize_objects(self.config, self.object_size.value)
         except ValueError as error:

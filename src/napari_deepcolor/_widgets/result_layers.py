@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from napari_deepcolor._widgets.runs import Run
 
 META_KEY = "napari_deepcolor"
+#: Result-layer metadata key: the object size each plane was segmented at, and how it was chosen (auto or given).
+SIZE_KEY = "napari_deepcolor_object_size"
 #: The result layers Segment widgets made, in this session: a duplicated layer carries their metadata tag but is the
 #: user's; a Segment widget opened again finds the layers of the one that was closed.
 _RESULT_LAYERS: weakref.WeakSet[Layer] = weakref.WeakSet()
@@ -105,8 +107,11 @@ class ResultLayers:
             self._viewer.layers.remove(layer)
             layer = None
         if layer is None:
+            metadata = {META_KEY: self.tag(run, role), SIZE_KEY: run.size_metadata()}
             return self._add(run, role, kind(data, name=f"{run.source} ({run.model}) {role}", scale=scale,
-                                             translate=translate, metadata={META_KEY: self.tag(run, role)}, **style))
+                                             translate=translate, metadata=metadata, **style))
+        if layer.metadata.get(SIZE_KEY) != run.size_metadata():
+            layer.metadata = {**layer.metadata, SIZE_KEY: run.size_metadata()}
         # each of these refreshes the layer (tens of ms at 1024 x 1024): set only what changed
         if not np.array_equal(layer.scale, scale):
             layer.scale = scale

@@ -71,7 +71,7 @@ def input_notes(layer: Layer, data: Any, layout: StackLayout, *, in_channels: in
 
 
 def work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.Event, knobs: Knobs | None = None,
-         object_size: float = 1.0):
+         object_size: float | None = 1.0):
     """The worker: `segment_stack`'s events, then ``(outcome, message)`` with outcome done, cancelled or failed.
 
     Expected failures (a model that does not load, a device that is not there, a bad image, memory) come back as a
@@ -125,6 +125,22 @@ class Run:
     worker: Any = None
     previous: Run | None = None  # the complete earlier run of this image and model, kept if this one is cancelled
     vectors_explained: bool = False  # the arrows were hidden as meaningless, and the user told
+    sizes: dict[tuple[int, ...], Any] = field(default_factory=dict)  # plane index -> its ObjectSize
+
+    def size_text(self) -> str:
+        """The object size(s) the planes were segmented at: "object size 1.52 (auto)", a range for a stack."""
+        sizes = list(self.sizes.values())
+        if not sizes:
+            return ""
+        factors = sorted({size.factor for size in sizes})
+        if len(factors) == 1:
+            return sizes[0].note
+        how = "auto" if all(size.how == "auto" for size in sizes) else "auto, some planes fell back to 1"
+        return f"object size {factors[0]:g}-{factors[-1]:g} ({how}, per plane)"
+
+    def size_metadata(self) -> dict[str, Any]:
+        """What the result layers record: per plane (index as text) the object size, how it was chosen and why."""
+        return {",".join(map(str, index)) or "plane": size.as_metadata() for index, size in self.sizes.items()}
 
     def summary(self) -> str:
         n = self.layout.n_planes
@@ -134,6 +150,8 @@ class Run:
             text = f"cancelled; {text}"
         if self.result is not None:
             text += f"; {self.result.n_instances()} instances"
+        if self.sizes:
+            text += f"; {self.size_text()}"
         return text
 
     def model_loaded(self, event: ModelLoaded, knobs: Knobs) -> None:
@@ -146,6 +164,8 @@ class Run:
     def add_plane(self, event: PlaneDone) -> None:
         """A plane's network output, decoded (MemoryError, the plane not counted, if it does not fit)."""
         self.result.add(event.index, event.output, event.plane)
+        if event.object_size is not None:
+            self.sizes[event.index] = event.object_size
         self.planes += 1
         self.predict_seconds += event.seconds
 

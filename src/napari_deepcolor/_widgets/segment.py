@@ -67,6 +67,7 @@ class SegmentWidget(Container):
         self._queue: list[tuple[Run, str, Any]] = []
         self._busy = False
         self._closed = False
+        self._knob_size = 1.0  # the object size the sliders' τ and ρ are for
         self._picker = Pickers(napari_viewer, self.native, notify=self._notify, on_config=self._on_config,
                                on_text=self._idle_status)
         self._sliders = KnobSliders()
@@ -89,7 +90,7 @@ class SegmentWidget(Container):
         self._run = PushButton(text="Run", tooltip="Run the network on the image (click again to cancel)")
         self._status = Label(value="")
         self._status.native.setWordWrap(True)
-        self.extend([self._image, self._model, self._object_size, self._device, self._run, *sliders.widgets,
+        self.extend([self._image, self._model, picker.auto_size, self._object_size, self._device, self._run, *sliders.widgets,
                      self._status])
         # no taller than its content: a Train / fine-tune dock below it gets the rest of the column
         self.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
@@ -128,6 +129,7 @@ class SegmentWidget(Container):
         (which stays as it was decoded, and stays beside the new model's results after the next Run)."""
         self._shown = None
         self._sliders.set_defaults(config)
+        self._knob_size = 1.0 if self._picker.auto_size.value else self._picker.object_size.value
 
     def knobs(self) -> Knobs:
         """The decoding knobs the sliders show."""
@@ -186,7 +188,7 @@ class SegmentWidget(Container):
         # An exception is a bug (expected failures come back as messages): the "errored" handler shows napari's error
         # notification with its traceback; connecting it here keeps the worker from re-raising it in the event loop.
         worker = create_worker(work, model, data, rgb=rgb, device=self._device.value, cancel=self._cancel,
-                               knobs=self.knobs(), object_size=self._object_size.value,
+                               knobs=self.knobs(), object_size=self._picker.object_size_value(),
                                _progress={"total": run.layout.n_planes + 1, "desc": f"Segment {run.source}"},
                                _connect={"errored": lambda error: self._handle(run, "errored", error)},
                                _start_thread=False)
@@ -209,8 +211,9 @@ class SegmentWidget(Container):
     def _set_running(self, running: bool) -> None:
         self._run.text = "Cancel" if running else "Run"
         self._run.enabled = True
-        for widget in (self._image, self._model, self._object_size, self._device):
+        for widget in (self._image, self._model, self._picker.auto_size, self._device):
             widget.enabled = not running
+        self._object_size.enabled = not running and not self._picker.auto_size.value
 
     def _on_destroyed(self, *_: Any) -> None:
         """The dock widget or the viewer was closed: stop the worker, ignore what it still sends."""
@@ -261,6 +264,14 @@ class SegmentWidget(Container):
             self._tuning.on_redecoded(run, payload)
             return
         if kind == "event" and isinstance(payload, ModelLoaded):
+            size = payload.object_size
+            if size is not None and size.how != "given":
+                if size.factor != self._knob_size:  # τ and ρ follow the estimated size, from where the user left them
+                    self._sliders.rescale(size.factor / self._knob_size)
+                    self._knob_size = size.factor
+                self._picker.show_estimate(size.factor)
+                if size.how == "fallback":
+                    self._notify("warning", f"'{run.source}': {size.note}")
             try:
                 run.model_loaded(payload, self.knobs())
             except MemoryError:

@@ -567,6 +567,11 @@ class TrainWidget(QWidget):
                                        f"SBD {event.metrics['sbd']:.3f}")
         elif event.kind == "checkpoint":
             self.last_checkpoint, self.last_step = Path(event.path), event.step
+        elif event.kind == "object_size":
+            self.status.setText(event.note)
+            show_info(event.note)
+        elif event.kind == "size_model":
+            self.status.setText("fitting the model's automatic object size on the training images…")
         elif event.kind == "done":
             from napari_deepcolor.checkpoint import read_header
 

@@ -25,10 +25,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="segment images whose outputs exist again (by default "
                    "they are skipped, so an interrupted batch resumes where it stopped)")
     _add_decoding_options(p)
-    p.add_argument("--object-size", type=float, default=1.0, metavar="FACTOR", help="how large the objects are, in "
-                   "pixels, against the model's training objects (2: twice as long and wide, e.g. a higher "
-                   "magnification); the network sees the image resized by 1/FACTOR more than the model's own "
-                   "scale, and the recommended τ and ρ grow with it (default: %(default)s; docs/scale.md)")
+    p.add_argument("--object-size", type=_object_size, default="auto", metavar="FACTOR|auto", help="how large the "
+                   "objects are, in pixels, against the model's training objects (2: twice as long and wide, e.g. a "
+                   "higher magnification); the network sees the image resized by 1/FACTOR more than the model's own "
+                   "scale, and the recommended τ and ρ grow with it. auto: estimated once per image from one "
+                   "network pass at reduced resolution, and printed (default: %(default)s; docs/scale.md)")
     add_device_option(p)
     p.add_argument("--save-probs", action="store_true", help="also write the network output: <stem>_probs.tif "
                    "(C, Y, X) float32 for coloring; <stem>_embeddings.tif (D, Y, X), <stem>_foreground.tif and "
@@ -84,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
     _check_options(args)
     ensure_writable_dir(args.output)
-    config = resize_objects(model_info(args.model)[0], args.object_size)
+    config = model_info(args.model)[0]
+    config = config if args.object_size == "auto" else resize_objects(config, args.object_size)
     _check_method(args, config.method)
     settings = _settings(args)
     jobs = plan_jobs(find_images(args.images), args.output, settings, method=config.method)
@@ -140,7 +142,8 @@ def _settings(args: argparse.Namespace):
     from napari_deepcolor.predict.batch import Settings
 
     return Settings(model=args.model, device=args.device, precision=args.precision,
-                    channels_last=args.channels_last, compile=args.compile, object_size=args.object_size,
+                    channels_last=args.channels_last, compile=args.compile,
+                    object_size=None if args.object_size == "auto" else args.object_size,
                     min_size=args.min_size,
                     merge_distance=args.merge_distance, absorb_fragments=args.absorb_fragments,
                     threshold=args.threshold,
@@ -184,6 +187,8 @@ def _run_jobs(args: argparse.Namespace, todo: list, settings) -> list:
                 bar.write(f"deepcolor predict: error: {job.image}: {error}", file=sys.stderr)
             else:
                 bar.set_postfix(instances=result.n_instances)
+                if args.object_size == "auto":
+                    bar.write(f"{job.image.name}: {result.object_size_note}", file=sys.stderr)
             bar.update()
 
         run_jobs(todo, settings, dask=args.dask, workers=args.workers, on_result=on_result, progress=_tile_progress)
@@ -218,7 +223,22 @@ def _knob_text(config, args: argparse.Namespace) -> str:
             + _object_size_text(config, args))
 
 
+def _object_size(text: str) -> float | str:
+    """``auto`` or a positive number (argparse type of --object-size)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
+    return value
+
+
 def _object_size_text(config, args: argparse.Namespace) -> str:
+    if args.object_size == "auto":
+        return "; object size estimated per image (auto; the τ and ρ above are at object size 1 and scale with it)"
     return ("" if args.object_size == 1 else
             f"; objects {args.object_size:g}× the training size, so the network sees the image at scale "
             f"{config.scale:g}")

@@ -22,6 +22,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "--min-size, ...) keep that checkpoint's values instead of these defaults.")
     _add_data_options(t)
     t.add_argument("--init", help="start from this model (bundled name or file): fine-tuning (default: from scratch)")
+    t.add_argument("--object-size", type=_object_size, default="auto", metavar="FACTOR|auto", help="fine-tuning: "
+                   "how large the training objects are against the --init model's; the network trains at its scale "
+                   "/ FACTOR (τ × FACTOR², ρ × FACTOR) so it sees them at the size it learned. auto: estimated from "
+                   "the training images (at most 8); 1 keeps the model's scale; --scale overrides it")
     t.add_argument("--keep-history", action="store_true", help="also keep every checkpoint as "
                    "OUTPUT/history/step-N.safetensors (for scripts/average_checkpoints.py)")
     t.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.safetensors")
@@ -126,9 +130,12 @@ def run(args: argparse.Namespace) -> int:
         log.info("--resume: no checkpoint in %s yet, so training starts %s", args.output,
                  f"from {args.init}" if args.init else "from scratch")
     model_config = _model_config(args)
+    metadata = {}
+    if args.init and not (args.resume and existing):
+        model_config, metadata = _fine_tuning_size(args, model_config)
     train_config = _train_config(args)
     samples, validation = _data(args, model_config)
-    _train(args, samples, validation, model_config, train_config)
+    _train(args, samples, validation, model_config, train_config, metadata)
     return 0
 
 
@@ -199,7 +206,29 @@ def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
     return samples, validation
 
 
-def _train(args: argparse.Namespace, samples: list, validation: list, model_config, train_config) -> None:
+def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, dict]:
+    """Fine-tuning: the config resized for the training objects' size against the --init model's (estimated from
+    the training images unless --object-size or --scale is given), and the metadata that records it."""
+    from napari_deepcolor.io import find_pairs, read_image
+    from napari_deepcolor.predict.network import resize_objects
+    from napari_deepcolor.training.finetune import sized_for_training
+
+    given = args.given_options | getattr(args, "recipe_options", set())
+    if "scale" in given or args.images is None or args.object_size == 1:
+        return model_config, {}
+    if args.object_size != "auto":
+        config = resize_objects(model_config, args.object_size)
+        log.info("training objects %g× the starting model's (given): fine-tuning at scale %g", args.object_size,
+                 config.scale)
+        return config, {"trained_object_size": args.object_size, "trained_object_size_how": "given"}
+    images = [read_image(image) for image, _ in find_pairs(args.images, args.labels)[:8]]
+    config, metadata = sized_for_training(args.init, images, model_config, args.device)
+    log.info("%s (scale %g)", metadata["trained_object_size_note"], config.scale)
+    return config, metadata
+
+
+def _train(args: argparse.Namespace, samples: list, validation: list, model_config, train_config,
+           metadata: dict | None = None) -> None:
     """Run the training loop under a progress bar of its steps."""
     from tqdm import tqdm
 
@@ -208,7 +237,7 @@ def _train(args: argparse.Namespace, samples: list, validation: list, model_conf
     with tqdm(total=train_config.steps, desc="training", unit="step", file=sys.stderr, disable=None) as bar:
         for event in train(samples, model_config=model_config, train_config=train_config, output=args.output,
                            validation=validation, init=args.init, resume=args.resume, device=args.device,
-                           keep_history=args.keep_history):
+                           keep_history=args.keep_history, metadata=metadata):
             bar.n = event.step
             if event.kind == "step":
                 bar.set_postfix(loss=f"{event.loss:.4f}")
@@ -216,8 +245,16 @@ def _train(args: argparse.Namespace, samples: list, validation: list, model_conf
             elif event.kind == "validation":
                 log.info("step %d (%.0f s): %s", event.step, event.elapsed,
                          ", ".join(f"{k} {v:.3f}" for k, v in event.metrics.items()))
+            elif event.kind == "size_model":
+                bar.write("fitting the automatic object size on the training images", file=sys.stderr)
             elif event.kind == "done":
                 log.info("done in %.0f s: %s", event.elapsed, event.path)
+
+
+def _object_size(text: str) -> float | str:
+    from napari_deepcolor.cli.predict import _object_size as parse
+
+    return parse(text)
 
 
 def _model_config(args: argparse.Namespace):

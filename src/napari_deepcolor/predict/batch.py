@@ -1,7 +1,7 @@
 """Batch segmentation: files, folders and glob patterns → one label file per image; resumable; optionally on dask.
 
 `find_images` expands the inputs, `plan_jobs` names each image's outputs and decides whether it is segmented in
-memory or out of core (`napari_deepcolor.predict.large`), `run_jobs` runs the jobs that are not finished yet, here one after
+memory or out of core (`predict.large`), `run_jobs` runs the jobs that are not finished yet, here one after
 the other or as dask.distributed tasks (a local cluster, or a scheduler's address). A job is finished when all its
 outputs exist: every output is written under a temporary name and renamed, so a file under its final name is
 complete, and a rerun after an interruption skips it.
@@ -45,8 +45,11 @@ class Settings:
     ----------
     model : str
         Bundled model name or checkpoint path.
-    device, precision, channels_last, compile, object_size
+    device, precision, channels_last, compile
         See `napari_deepcolor.predict.network.load_model`.
+    object_size : float or None
+        How large the objects are against the model's training objects; None (the default): estimated once per
+        image (`napari_deepcolor.predict.object_size`).
     min_size, merge_distance, absorb_fragments, threshold, foreground_threshold : float, bool or None
         Decoding knobs (None: the model's recommendation); see `napari_deepcolor.inference.segment`.
     save_probs : bool
@@ -66,7 +69,7 @@ class Settings:
     precision: str = "float32"
     channels_last: bool = False
     compile: bool = False
-    object_size: float = 1.0
+    object_size: float | None = None
     min_size: float | None = None
     merge_distance: float | None = None
     absorb_fragments: bool | None = None
@@ -106,6 +109,8 @@ class JobResult:
     n_instances: int
     seconds: float
     out_of_core: bool
+    object_size: float = 1.0
+    object_size_note: str = ""
 
 
 # -- inputs ---------------------------------------------------------------------------------------------------------
@@ -253,14 +258,30 @@ def cached_model(settings: Settings) -> LoadedModel:
     """The settings' model, loaded once per process (dask workers reuse it across tasks)."""
     from napari_deepcolor.predict.network import load_model
 
-    key = (settings.model, settings.device, settings.precision, settings.channels_last, settings.compile,
-           settings.object_size)
+    object_size = 1.0 if settings.object_size is None else settings.object_size
+    key = (settings.model, settings.device, settings.precision, settings.channels_last, settings.compile, object_size)
     with _models_lock:
         if key not in _models:
             _models[key] = load_model(settings.model, device=settings.device, precision=settings.precision,
                                       channels_last=settings.channels_last, compile=settings.compile,
-                                      object_size=settings.object_size)
+                                      object_size=object_size)
         return _models[key]
+
+
+def sized_model(model: LoadedModel, settings: Settings, image: Any, *, out_of_core: bool) -> tuple[LoadedModel, Any]:
+    """The model at the settings' object size, or at the one estimated from ``image`` (a path when out of core)."""
+    from napari_deepcolor.predict.network import at_object_size
+    from napari_deepcolor.predict.object_size import estimate_object_size, given_size
+
+    if settings.object_size is not None:
+        return model, given_size(settings.object_size)
+    if out_of_core:
+        from napari_deepcolor.predict.large import estimate_object_size_large
+
+        size = estimate_object_size_large(model, image)
+    else:
+        size = estimate_object_size(model, image)
+    return at_object_size(model, size.factor), size
 
 
 def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], None] | None = None) -> JobResult:
@@ -278,6 +299,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
         torch.set_num_threads(settings.torch_threads)
     model = cached_model(settings)
     if job.out_of_core:
+        model, size = sized_model(model, settings, job.image, out_of_core=True)
         result = segment_large(model, job.image, job.labels, min_size=settings.min_size,
                                merge_distance=settings.merge_distance,
                                absorb_fragments=settings.absorb_fragments, tile_size=settings.tile_size,
@@ -285,13 +307,14 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
         if result.skipped_pairs:
             log.warning("%s: %d pairs of same-color instances spanning more than 32 M pixels were not tested for "
                         "merging (ρ)", job.image, result.skipped_pairs)
-        return JobResult(job.image, result.n_instances, time.perf_counter() - start, True)
+        return JobResult(job.image, result.n_instances, time.perf_counter() - start, True, size.factor, size.note)
     knobs: dict[str, Any] = {"min_size": settings.min_size}
     if model.config.method == "semiconv":
         knobs.update(threshold=settings.threshold, foreground_threshold=settings.foreground_threshold)
     else:
         knobs.update(merge_distance=settings.merge_distance, absorb_fragments=settings.absorb_fragments)
     image = read_image(job.image)
+    model, size = sized_model(model, settings, image, out_of_core=False)
     rgb = image.ndim == 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
     note = channel_note(rgb=rgb, alpha=rgb and image.shape[-1] == 4, in_channels=model.config.in_channels,
                         model=settings.model if settings.model in bundled_models() else Path(settings.model).name)
@@ -309,7 +332,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
                            lambda region: instances.labels[region], software=PREDICT_SOFTWARE)
     else:
         write_labels(job.labels, instances.labels, software=PREDICT_SOFTWARE)
-    return JobResult(job.image, instances.n_instances, time.perf_counter() - start, False)
+    return JobResult(job.image, instances.n_instances, time.perf_counter() - start, False, size.factor, size.note)
 
 
 # -- many jobs ------------------------------------------------------------------------------------------------------

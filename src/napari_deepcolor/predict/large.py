@@ -11,7 +11,7 @@ to a zarr array or a tiled BigTIFF, atomically.
 Agreement with the in-memory path (`inference.segment`): windows start on multiples of the network's stride (in
 input pixels, after ``config.scale``), so the network sees the same pixels in the same pooling grid; a halo at least
 as wide as the network's reach makes each tile's probabilities those of the whole image up to float rounding, and the
-stitching is exact (see `napari_deepcolor.postprocess.stitch`). The default halo (64 network pixels, like `predict_probs`'
+stitching is exact (see `postprocess.stitch`). The default halo (64 network pixels, like `predict_probs`'
 overlap) is smaller than a depth-4 U-Net's full receptive field, so a few pixels near tile borders may take another
 color; `tests/test_large.py` measures the agreement. Semi-convolutional models are not supported here (their
 decoding clusters the whole image at once).
@@ -42,6 +42,7 @@ from napari_deepcolor.preprocess import scaled_shape, to_channels_first
 
 if TYPE_CHECKING:
     from napari_deepcolor.predict.network import LoadedModel
+    from napari_deepcolor.predict.object_size import ObjectSize
 
 #: Output suffixes `segment_large` writes.
 LABEL_SUFFIXES = (".zarr", ".tif", ".tiff")
@@ -266,6 +267,38 @@ def _read(image: Any, region: tuple[slice, slice], y_axis: int, x_axis: int) -> 
     key = [slice(None)] * len(image.shape)
     key[y_axis], key[x_axis] = region
     return np.asarray(image[tuple(key)])
+
+
+def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | Any, *,
+                                channel_axis: int | None = None) -> ObjectSize:
+    """`napari_deepcolor.predict.object_size.estimate_object_size` for an image too large for memory.
+
+    Reads at most 9 windows of a 3 x 3 grid (each 512 network pixels at the estimating view's scale) and keeps the
+    4 with the largest intensity spread, then their `object_size.pick_tiles`; intensity limits come from
+    `image_limits` (a strided read), as for the segmentation itself. Never loads the whole image.
+    """
+    from napari_deepcolor.predict import object_size as sizes
+    from napari_deepcolor.preprocess import preprocess
+
+    if sizes.size_model_of(model.metadata) is None:
+        return sizes.no_size_model()
+    config = model.base_config
+    source = open_image(image) if isinstance(image, (str, os.PathLike)) else image
+    y_axis, x_axis, channel_axis = _axes(source, channel_axis)
+    shape = (int(source.shape[y_axis]), int(source.shape[x_axis]))
+    limits = (0.0, 1.0) if config.mask_input else image_limits(
+        source, percentiles=config.percentiles, in_channels=config.in_channels, channel_axis=channel_axis)
+    view_scale = config.scale * sizes.VIEW_REDUCTION
+    side = max(16, round(512 / view_scale))
+    starts = [[round(k * max(0, n - side) / 2) for k in range(3)] if n > side else [0] for n in shape]
+    windows = {(y, x) for y in starts[0] for x in starts[1]}
+    planes = [_read(source, (slice(y, y + side), slice(x, x + side)), y_axis, x_axis) for y, x in sorted(windows)]
+    spread = [float(np.asarray(plane, dtype=np.float32)[::4, ::4].std()) for plane in planes]
+    chosen = [planes[i] for i in np.argsort(spread)[::-1][:4]]
+    views = [preprocess(plane, in_channels=config.in_channels, percentiles=config.percentiles, scale=view_scale,
+                        channel_axis=channel_axis, limits=limits, clip_max=config.intensity_max,
+                        mask_input=config.mask_input) for plane in chosen]
+    return sizes.estimate_from_views(model, sizes.pick_tiles(views))
 
 
 # -- tiles --------------------------------------------------------------------------------------------------------

@@ -60,6 +60,22 @@ class LoadedModel:
     precision: str = "float32"
     channels_last: bool = False
     compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+    #: The config as trained (``config`` is resized for an object size other than 1; `at_object_size`)
+    base_config: ModelConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.base_config is None:
+            self.base_config = self.config
+
+    @property
+    def object_size(self) -> float:
+        """The object size ``config`` runs at: how much larger the objects are than the training objects."""
+        return self.base_config.scale / self.config.scale
+
+
+def at_object_size(model: LoadedModel, object_size: float) -> LoadedModel:
+    """The same network run for objects ``object_size`` times the training size (`resize_objects`)."""
+    return replace(model, config=resize_objects(model.base_config, object_size))
 
 
 def load_model(name_or_path: str | os.PathLike, *, device: str = "auto", precision: str = "float32",
@@ -114,7 +130,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: str = "auto", precisi
         network = network.to(memory_format=torch.channels_last)
     compiled = torch.compile(network) if compile else None
     return LoadedModel(network, config, checkpoint.metadata, resolved, str(path), precision=precision,
-                       channels_last=channels_last, compiled=compiled)
+                       channels_last=channels_last, compiled=compiled, base_config=checkpoint.config)
 
 
 #: Object sizes `resize_objects` takes (a model's scale times 1 / size must stay in (0, 4] as well)

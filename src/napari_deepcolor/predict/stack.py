@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from napari_deepcolor.postprocess.embeddings import Clustering, SeedSearch
     from napari_deepcolor.postprocess.instances import Instances
     from napari_deepcolor.predict.network import Embeddings, LoadedModel
+    from napari_deepcolor.predict.object_size import ObjectSize
 
 __all__ = [
     "Cancelled",
@@ -304,6 +305,8 @@ class ModelLoaded:
     device: str
     source: str
     seconds: float
+    #: The first plane's object size (given, estimated, or the fallback 1); ``config`` is resized for it.
+    object_size: ObjectSize | None = None
 
 
 @dataclass(frozen=True)
@@ -314,11 +317,13 @@ class PlaneDone:
     output: np.ndarray | Embeddings
     plane: Plane
     seconds: float
+    #: The object size this plane was predicted at, and how it was chosen.
+    object_size: ObjectSize | None = None
 
 
 def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool = False, device: str = "auto",
                   tile_size: int = 1024, overlap: int = 64, cancel: threading.Event | None = None,
-                  knobs: Knobs | None = None, object_size: float = 1.0) -> Iterator[ModelLoaded | PlaneDone]:
+                  knobs: Knobs | None = None, object_size: float | None = 1.0) -> Iterator[ModelLoaded | PlaneDone]:
     """Load a model, then predict an image plane by plane: a generator for a napari ``thread_worker``.
 
     Parameters
@@ -338,9 +343,10 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
     knobs : Knobs, optional
         Semiconv: each plane is clustered with these here, in the worker, before it is yielded; the plane keeps the
         clustering (`SemiconvPlane.decode`), so the GUI thread, decoding it with the same knobs, only numbers it.
-    object_size : float
+    object_size : float or None
         How large the objects are against the model's training objects (`napari_deepcolor.predict.network.load_model`);
-        the `ModelLoaded` config is the resized one, with its τ and ρ.
+        None: estimated for each plane (`napari_deepcolor.predict.object_size`). The `ModelLoaded` config is resized
+        for the (first plane's) size, with its τ and ρ.
 
     Yields
     ------
@@ -373,23 +379,39 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
     except RuntimeError as error:
         raise ValueError(f"the device {device!r} is not available on this machine ({error}); choose 'auto' (CUDA, "
                          "then Apple MPS, else CPU) or 'cpu'") from error
-    loaded = load_model(model, device=resolved, object_size=object_size)
-    yield ModelLoaded(loaded.config, loaded.device, loaded.source, time.perf_counter() - start)
+    loaded = load_model(model, device=resolved, object_size=1.0 if object_size is None else object_size)
     limits = None
     if loaded.config.mask_input and layout.n_planes > 1:  # the stack as a whole; a plane may be all object
         from napari_deepcolor.preprocess import check_mask
 
         check_mask(image, what="this stack")
         limits = (0.0, 1.0)
+    first = True
     for index in layout.indices():
         check_cancel()
-        start = time.perf_counter()
+        plane_start = time.perf_counter()
         plane = np.asarray(image[index]) if index else np.asarray(image)
-        output, decoder = predict_plane(loaded, plane, rgb=rgb, tile_size=tile_size, overlap=overlap,
+        sized, size = _sized(loaded, plane, object_size, rgb=rgb, limits=limits)
+        if first:
+            yield ModelLoaded(sized.config, loaded.device, loaded.source, time.perf_counter() - start, size)
+            first = False
+        output, decoder = predict_plane(sized, plane, rgb=rgb, tile_size=tile_size, overlap=overlap,
                                         progress=check_cancel, limits=limits)
         if knobs is not None and isinstance(decoder, SemiconvPlane):
             decoder.decode(knobs)  # the slow part of decoding, off the GUI thread
-        yield PlaneDone(index, output, decoder, time.perf_counter() - start)
+        yield PlaneDone(index, output, decoder, time.perf_counter() - plane_start, size)
+
+
+def _sized(model: LoadedModel, plane: np.ndarray, object_size: float | None, *, rgb: bool,
+           limits: tuple[float, float] | None) -> tuple[LoadedModel, ObjectSize]:
+    """The model at the given object size, or at the one estimated from ``plane``."""
+    from napari_deepcolor.predict.network import at_object_size
+    from napari_deepcolor.predict.object_size import estimate_object_size, given_size
+
+    if object_size is not None:
+        return model, given_size(object_size)
+    size = estimate_object_size(model, plane, channel_axis=-1 if rgb else None, limits=limits)
+    return at_object_size(model, size.factor), size
 
 
 class StackResult:

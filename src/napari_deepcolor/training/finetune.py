@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -113,6 +114,23 @@ def model_config_for(start: str, preset: Preset, *, in_channels: int, method: st
     return replace(config, scale=preset.scale, min_size=preset.min_size)
 
 
+def sized_for_training(start: str, images: Sequence[np.ndarray], model_config: ModelConfig,
+                       device: str = "cpu") -> tuple[ModelConfig, dict[str, Any]]:
+    """``model_config`` resized for the object size of ``images`` against the starting model's training objects
+    (`napari_deepcolor.predict.object_size.training_object_size`), and the metadata that records it."""
+    from napari_deepcolor.predict.network import load_model, resize_objects
+    from napari_deepcolor.predict.object_size import training_object_size
+
+    size = training_object_size(load_model(start, device=device), images)
+    if size.factor != 1:
+        try:
+            model_config = resize_objects(model_config, size.factor)
+        except ValueError as error:  # a size the network cannot be run at: train at 1 and say so
+            size = type(size)(1.0, "fallback", f"{size.note}; but {error}: training at object size 1", size.estimate)
+    return model_config, {"trained_object_size": size.factor, "trained_object_size_how": size.how,
+                          "trained_object_size_note": size.note}
+
+
 def train_config_for(preset: Preset, *, checkpoint_every: int | None = None) -> TrainConfig:
     """The preset's schedule; a checkpoint every ~10 % of the steps (at least every 50) unless told."""
     every = checkpoint_every or max(1, min(50, preset.steps // 10))
@@ -162,12 +180,16 @@ def finetune(
 
     from napari_deepcolor.preprocess import check_mask
     from napari_deepcolor.training.dataset import model_sample
-    from napari_deepcolor.training.loop import ValidationPair, train
+    from napari_deepcolor.training.loop import TrainEvent, ValidationPair, train
 
     if threads:
         torch.set_num_threads(threads)
     in_channels = 3 if any(image.ndim == 3 for image, _ in pairs) else 1
     model_config = model_config_for(start, preset, in_channels=in_channels, method=method)
+    metadata: dict[str, Any] = {}
+    if start != SCRATCH:
+        model_config, metadata = sized_for_training(start, [image for image, _ in pairs], model_config, device)
+        yield TrainEvent("object_size", 0, train_config_for(preset).steps, note=metadata["trained_object_size_note"])
     samples = [model_sample(image, labels, model_config) for image, labels in pairs]
     if model_config.mask_input:  # now, not at the first validation
         for image, _ in validation:
@@ -175,7 +197,8 @@ def finetune(
     checked = [ValidationPair(image, np.where(np.asarray(truth) > 0, truth, 0).astype(np.int32))
                for image, truth in validation]
     run = train(samples, model_config=model_config, train_config=train_config_for(preset), output=Path(output),
-                validation=checked, init=None if start == SCRATCH else start, device=device, log_every=log_every)
+                validation=checked, init=None if start == SCRATCH else start, device=device, log_every=log_every,
+                metadata=metadata)
     try:
         yield from run
     finally:

@@ -29,7 +29,9 @@ class TrainEvent:
 
     Attributes
     ----------
-    kind : {"step", "validation", "checkpoint", "done"}
+    kind : {"step", "validation", "checkpoint", "size_model", "done"}
+        "size_model": the steps are done, and the size model is being fitted (`predict.object_size`).
+        "object_size" (fine-tuning, before the first step): the object size it trains at, in ``note``.
     step, total : int
         Steps done and asked for.
     loss : float
@@ -51,6 +53,7 @@ class TrainEvent:
     elapsed: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
     path: str | None = None
+    note: str = ""
 
 
 @dataclass
@@ -76,6 +79,8 @@ def train(
     device: str = "auto",
     log_every: int = 10,
     keep_history: bool = False,
+    size_model: bool = True,
+    metadata: dict[str, Any] | None = None,
 ) -> Iterator[TrainEvent]:
     """Train a network of either method (``model_config.method``), yielding events.
 
@@ -103,6 +108,11 @@ def train(
     keep_history : bool
         Also keep every checkpoint as ``output/history/step-<N>.safetensors`` (for weight averaging,
         `napari_deepcolor.checkpoint.average_checkpoints`).
+    size_model : bool
+        At the end, fit the automatic object size's model on the training samples and store it in the last and
+        best checkpoints (`napari_deepcolor.predict.object_size.attach_size_model`; seconds to a minute on a CPU).
+    metadata : dict, optional
+        Extra JSON-ready entries for every checkpoint's metadata (e.g. the object size fine-tuning ran at).
     """
     import torch
 
@@ -111,6 +121,7 @@ def train(
     from napari_deepcolor.zoo import resolve_model
 
     output = Path(output)
+    extra = dict(metadata or {})
     device = resolve_device(device)
     torch.manual_seed(train_config.seed)
     # a mask has no contrast or noise to vary
@@ -149,7 +160,7 @@ def train(
         return train_config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
     def save(path: Path, step: int, metrics: dict[str, float]) -> Path:
-        metadata = {"step": step, "train_config": train_config.to_dict(), "validation": metrics,
+        metadata = {**(extra or {}), "step": step, "train_config": train_config.to_dict(), "validation": metrics,
                     "best_ap50": best if best > -math.inf else None, "init": str(init) if init else None}
         if model_config.method == "semiconv":
             metadata["sigma"] = float(network.sigma.detach().cpu())
@@ -198,6 +209,15 @@ def train(
     final = save_last(total, metrics)
     # the model is the best checkpoint when there is one: report its validation, not the last one's
     kept = best_path if best_path.is_file() else final
+    if size_model and samples:
+        from napari_deepcolor.predict.object_size import attach_size_model
+
+        yield TrainEvent("size_model", total, total, elapsed=time.perf_counter() - started)
+        for path in dict.fromkeys((final, kept)):
+            images = list({id(sample.image): sample.image for sample in samples}.values())  # repeats once
+            attach_size_model(path, images, prescaled=True, device=device)
+        if keep_history:  # the history's last step as the final file now is
+            write_atomic(output / "history" / f"step-{total}.safetensors", lambda tmp: shutil.copyfile(final, tmp))
     yield TrainEvent("done", total, total, elapsed=time.perf_counter() - started,
                      metrics=best_metrics if kept == best_path and best_metrics else metrics, path=str(kept))
 

@@ -1,0 +1,74 @@
+"""The labelled images of the object-size experiments, per bundled model: what its size model is fitted on (its own
+training images) and what the benchmark measures on (images it never trained or chose on).
+
+- worms, worms-mask: fitted on the BBBC010 training wells (the first 39); measured on the 10 validation wells.
+- ecoli, ecoli-semiconv: fitted on the colony's training strip (rows 0-127) and 20 generated colonies (seeds
+  0-19); measured on the test strip (rows 167-333) and 10 generated colonies (seeds 10000-10009).
+- leaves, leaves-semiconv: fitted on 40 generated rosettes (seeds 0-39, among the 400 they trained on); measured
+  on 10 generated rosettes (seeds 10000-10009).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from napari_deepcolor.io import read_image, read_labels, read_mask_stack
+from napari_deepcolor.training.synthetic_scenes import synthetic_pairs
+
+ROOT = Path(__file__).resolve().parents[2]
+BBBC010 = ROOT.parent / "shared" / "data" / "bbbc010" / "train"
+SAMPLES = ROOT / "src" / "napari_deepcolor" / "samples"
+TEST_SEED = 10_000
+sys.path.insert(0, str(ROOT / "experiments" / "bbbc010"))
+
+
+def _mask2d(image: np.ndarray) -> np.ndarray:
+    """A foreground annotation (gray or RGBA PNG) as one float mask (Y, X)."""
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = image[..., :3].max(axis=-1)
+    return (image > 0).astype(np.float32)
+
+
+def bbbc010(part: str, *, mask_input: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    from bbbc010_split import TRAINING_WELLS, all_pairs, read_input
+
+    pairs = all_pairs(BBBC010)
+    pairs = pairs[:TRAINING_WELLS] if part == "train" else pairs[-10:]
+    out = []
+    for image, masks in pairs:
+        x = read_input(image, mask_input=mask_input)
+        x = _mask2d(x) if mask_input else x
+        out.append((x, read_mask_stack(masks) if part == "test" else None))
+    return out
+
+
+def ecoli(part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    image, labels = tifffile.imread(SAMPLES / "ecoli_colony.tif"), tifffile.imread(SAMPLES / "ecoli_colony_labels.tif")
+    rows = (0, 128) if part == "train" else (167, 334)
+    real = [(image[rows[0]:rows[1]], labels[rows[0]:rows[1]])]
+    seed, count = (0, 20) if part == "train" else (TEST_SEED, 10)
+    return real + list(synthetic_pairs("ecoli", count, seed=seed))
+
+
+def rosettes(part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    seed, count = (0, 40) if part == "train" else (TEST_SEED, 10)
+    return list(synthetic_pairs("rosette", count, seed=seed))
+
+
+def images_for(model: str, part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """``part`` "train" (fit) or "test" (measure): (image, labels) pairs; labels are None where not needed."""
+    if model.startswith("worms"):
+        return bbbc010(part, mask_input=model == "worms-mask")
+    if model.startswith("ecoli"):
+        return ecoli(part)
+    if model.startswith("leaves"):
+        return rosettes(part)
+    raise ValueError(f"no object-size data for {model!r}")
+
+
+__all__ = ["images_for", "read_image", "read_labels"]

@@ -1,0 +1,421 @@
+"""Automatic object size: how large the objects of an image are against the model's training objects.
+
+The method is cellpose's size model, fitted per model on that model's own training images:
+
+- **Features.** The model's encoder, run once on a view of the image, gives two numbers per channel and level: the
+  mean and the spread of its activation over the view (``log1p``). These change with the apparent size of the
+  objects (the spread halved the error of the mean alone on held-out BBBC010 wells and E. coli colonies).
+- **Fit** (`fit_size_model`, when a model is trained or bundled). Views of the training images resized by known
+  factors ``g`` (log-uniform in `FIT_RANGE`) give features and targets ``log g``; a ridge regression maps one to the
+  other, its penalty chosen by cross-validation over images (never over views of one image). The result is stored
+  in the checkpoint's metadata under `METADATA_KEY`, with its cross-validated error.
+- **Estimate** (`estimate_object_size`). The image is viewed at `VIEW_REDUCTION` of the model's scale (a quarter
+  of the pixels a prediction reads); the encoder runs once on the `MAX_TILES` tiles of `TILE` network pixels with
+  the most contrast (the same tiling as at fitting, so the size of the image cannot stand in for the size of its
+  objects) and gives ``g``; the object size is ``g / VIEW_REDUCTION``. An estimate closer to 1 than the size
+  model's own error (the 90th percentile of its cross-validated error, at least 5 %, at most `MAX_SNAP`) is 1: the
+  estimate cannot tell such a size from 1, and resizing would only add resampling noise.
+
+Fallbacks (object size 1, with a note that says why): a model without a size model (made before this existed), an
+image with no foreground, an estimate outside `SUPPORTED`. A size the user gives always wins.
+
+Shapes: images as the network sees them are ``(C, Y, X)`` float32 (`napari_deepcolor.preprocess.preprocess`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from napari_deepcolor.preprocess import preprocess
+
+if TYPE_CHECKING:
+    from napari_deepcolor.config import ModelConfig
+    from napari_deepcolor.predict.network import LoadedModel
+
+#: Checkpoint metadata key of the fitted size model.
+METADATA_KEY = "size_model"
+#: The estimating view is read at this fraction of the model's own scale (a quarter of the pixels).
+VIEW_REDUCTION = 0.5
+#: Side of the tiles the features are read from, in network pixels, and the most tiles read (the 4 with the most
+#: contrast: as many pixels as one 512 x 512 view).
+TILE = 256
+MAX_TILES = 4
+#: Apparent sizes the regression is fitted on (views of training images resized by these factors).
+FIT_RANGE = (0.1, 4.5)
+#: Object sizes an estimate may give; outside, the estimate is not trusted and 1 is used.
+SUPPORTED = (0.25, 8.0)
+#: Bounds of the band around 1 in which an estimate is taken as 1 (`SizeModel.snap`).
+MIN_SNAP, MAX_SNAP = 1.05, 1.2
+#: Below this fraction of foreground pixels in the view the image is taken to hold no objects.
+MIN_FOREGROUND = 1e-3
+#: A size model whose cross-validated median error is larger is not used (the bundled ones: 0.04-0.07).
+MAX_CV_ERROR = 0.2
+#: Ridge penalties tried by the cross-validation of `fit_size_model`.
+ALPHAS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+@dataclass(frozen=True)
+class SizeModel:
+    """A ridge regression from encoder features to the log of the apparent object size.
+
+    Attributes
+    ----------
+    weights, mean, std : ndarray, shape (F,), float64
+        Regression weights on standardized features ``(x - mean) / std``.
+    bias : float
+        Intercept (the mean target of the fit).
+    alpha : float
+        Ridge penalty chosen by cross-validation.
+    cv_error : float
+        Median relative error of the size in that cross-validation (images held out, views of known size).
+    n_images : int
+        Training images the fit saw.
+    cv_error90 : float
+        90th percentile of that error (NaN without cross-validation).
+    """
+
+    weights: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    bias: float
+    alpha: float
+    cv_error: float
+    n_images: int
+    cv_error90: float = float("nan")
+
+    @property
+    def snap(self) -> float:
+        """Estimates within this ratio of 1 are taken as 1: the size model's own 90th-percentile error, bounded."""
+        error = self.cv_error90 if math.isfinite(self.cv_error90) else MIN_SNAP - 1
+        return min(MAX_SNAP, max(MIN_SNAP, 1 + error))
+
+    def predict(self, features: np.ndarray) -> float:
+        """Apparent object size ``g`` of a view from its features ``(F,)``."""
+        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.std
+        return float(np.exp(z @ self.weights + self.bias))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (for checkpoint metadata)."""
+        return {"weights": self.weights.round(7).tolist(), "mean": self.mean.round(7).tolist(),
+                "std": self.std.round(7).tolist(), "bias": self.bias, "alpha": self.alpha,
+                "cv_error": self.cv_error, "n_images": self.n_images, "view_reduction": VIEW_REDUCTION,
+                "cv_error90": self.cv_error90}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SizeModel:
+        """Inverse of `to_dict`; ValueError if the fields do not fit together."""
+        weights, mean, std = (np.asarray(data[k], dtype=np.float64) for k in ("weights", "mean", "std"))
+        if not (weights.ndim == 1 and weights.shape == mean.shape == std.shape) or not np.all(std > 0):
+            raise ValueError("the checkpoint's size model is malformed")
+        return cls(weights, mean, std, float(data["bias"]), float(data["alpha"]), float(data["cv_error"]),
+                   int(data["n_images"]), float(data.get("cv_error90", "nan")))
+
+
+@dataclass(frozen=True)
+class ObjectSize:
+    """The object size a prediction runs at, and how it was chosen.
+
+    Attributes
+    ----------
+    factor : float
+        Objects of the image are ``factor`` times as large as the model's training objects (1 = the same).
+    how : {"given", "auto", "fallback", "unavailable"}
+        Typed by the user; estimated from the image; 1 because no estimate could be trusted; or 1 because the model
+        has no size model.
+    note : str
+        One sentence for the CLI, the widget's status line and the Labels layer's metadata.
+    estimate : float or None
+        The raw estimate (before snapping to 1), None when none was made.
+    """
+
+    factor: float
+    how: str
+    note: str
+    estimate: float | None = None
+
+    def as_metadata(self) -> dict[str, Any]:
+        """What a result layer or output file records."""
+        return {"object_size": self.factor, "object_size_how": self.how, "object_size_note": self.note,
+                "object_size_estimate": self.estimate}
+
+
+def size_model_of(metadata: dict[str, Any]) -> SizeModel | None:
+    """The size model stored in a checkpoint's metadata; None if it has none, a malformed one, or one whose
+    cross-validated error is above `MAX_CV_ERROR` (a network that has not learned enough to tell sizes apart)."""
+    data = metadata.get(METADATA_KEY)
+    if not isinstance(data, dict):
+        return None
+    try:
+        size_model = SizeModel.from_dict(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None if size_model.cv_error > MAX_CV_ERROR else size_model
+
+
+def given_size(factor: float) -> ObjectSize:
+    """A size the user typed: it always wins."""
+    return ObjectSize(float(factor), "given", f"object size {factor:g} (given)")
+
+
+def estimate_object_size(model: LoadedModel, image: np.ndarray, *, channel_axis: int | None = None,
+                         limits: tuple[float, float] | None = None) -> ObjectSize:
+    """Estimate the object size of ``image`` for ``model`` with one encoder pass at reduced resolution.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        As loaded (its ``base_config``: the estimate is relative to the model's own training objects).
+    image : ndarray, shape (Y, X) or (Y, X, C) (or channels at ``channel_axis``)
+        The image to segment, as given to `napari_deepcolor.predict.network.segment`.
+    limits : (low, high), optional
+        Intensity limits for normalization (out-of-core images pass the whole image's).
+
+    Returns
+    -------
+    ObjectSize
+        ``how`` is "auto", or "fallback" (factor 1) with a note saying why.
+    """
+    if size_model_of(model.metadata) is None:
+        return no_size_model()
+    config = model.base_config
+    x = preprocess(np.asarray(image), in_channels=config.in_channels, percentiles=config.percentiles,
+                   scale=config.scale * VIEW_REDUCTION, channel_axis=channel_axis, limits=limits,
+                   clip_max=config.intensity_max, mask_input=config.mask_input)
+    return estimate_from_views(model, pick_tiles(x))
+
+
+def no_size_model() -> ObjectSize:
+    """The fallback for a checkpoint without a size model."""
+    return ObjectSize(1.0, "unavailable", "object size 1: this model has no usable size model (made before "
+                      "automatic object size, or too little trained to tell sizes apart); type the size to change it")
+
+
+def estimate_from_views(model: LoadedModel, tiles: np.ndarray) -> ObjectSize:
+    """The object size from the `pick_tiles` of preprocessed views at `VIEW_REDUCTION` of the model's scale."""
+    size_model = size_model_of(model.metadata)
+    if size_model is None:
+        return no_size_model()
+    features, foreground = view_features(model, tiles)
+    return decide(size_model.predict(features) / VIEW_REDUCTION, foreground, model.base_config, snap=size_model.snap)
+
+
+def training_object_size(model: LoadedModel, images: Sequence[np.ndarray], *, max_images: int = 8) -> ObjectSize:
+    """The object size of a fine-tuning's training ``images`` for the starting ``model``: the median of the
+    estimates of (at most ``max_images`` of) the images that gave one; 1 if none did.
+
+    Fine-tuning trains at ``scale / size`` (`napari_deepcolor.predict.network.resize_objects`), so the network sees
+    the objects at the size it learned, and the fine-tuned model runs on such images at object size 1.
+    """
+    if size_model_of(model.metadata) is None:
+        return no_size_model()
+    images = list(images)
+    if len(images) > max_images:
+        images = [images[i] for i in np.linspace(0, len(images) - 1, max_images).round().astype(int)]
+    sizes = [estimate_object_size(model, image) for image in images]
+    estimates = [size.factor for size in sizes if size.how == "auto"]
+    if not estimates:
+        return _fallback(f"no training image gave a size estimate ({sizes[0].note}); training at object size 1")
+    factor = float(np.median(estimates))
+    note = (f"training objects {factor:.2f}x the starting model's (auto, median of {len(estimates)} "
+            f"image{'s' * (len(estimates) > 1)}); the model is fine-tuned at that size")
+    return ObjectSize(factor, "auto", note, factor)
+
+
+def decide(estimate: float, foreground: float, config: ModelConfig, *, snap: float = MIN_SNAP) -> ObjectSize:
+    """Turn a raw estimate into the size used: fallbacks, then snapping to 1."""
+    if not foreground >= MIN_FOREGROUND:
+        return _fallback(f"no objects found for the size estimate ({foreground:.2%} foreground); using object "
+                         "size 1", estimate)
+    low, high = SUPPORTED
+    if not low <= estimate <= high or config.scale / estimate > 4:
+        return _fallback(f"the estimated object size {estimate:.2g} is outside the supported {low:g}-{high:g}; "
+                         "using 1 — check the model suits these images, or type the size", estimate)
+    if 1 / snap <= estimate <= snap:
+        return ObjectSize(1.0, "auto", f"object size 1 (auto: estimated {estimate:.2f})", estimate)
+    return ObjectSize(round(estimate, 2), "auto", f"object size {estimate:.2f} (auto)", estimate)
+
+
+def _fallback(note: str, estimate: float | None = None) -> ObjectSize:
+    return ObjectSize(1.0, "fallback", note, estimate)
+
+
+def pick_tiles(views: np.ndarray | Sequence[np.ndarray], *, tile: int = TILE,
+               max_tiles: int = MAX_TILES) -> np.ndarray:
+    """The tiles the features are read from: ``(N, C, tile, tile)``, ``N <= max_tiles``.
+
+    Each view ``(C, Y, X)`` is cut into a grid of ``tile``-sized tiles (the last row and column flush with its edge;
+    a view smaller than a tile is padded by reflection), and the ``max_tiles`` tiles with the largest intensity spread
+    (where the objects are) are kept. Every feature is read from tiles of one size, at fitting as at prediction, so
+    the size of the image cannot stand in for the size of its objects.
+    """
+    views = [views] if isinstance(views, np.ndarray) and views.ndim == 3 else list(views)
+    tiles = [view[:, y:y + tile, x:x + tile] for view in (_at_least(v, tile) for v in views)
+             for y in _starts(view.shape[-2], tile) for x in _starts(view.shape[-1], tile)]
+    spread = np.array([float(t[:, ::2, ::2].std()) for t in tiles])
+    keep = np.argsort(-spread, kind="stable")[:max_tiles]
+    return np.stack([tiles[i] for i in sorted(keep)]).astype(np.float32, copy=False)
+
+
+def _at_least(view: np.ndarray, tile: int) -> np.ndarray:
+    """``view (C, Y, X)`` padded by mirroring at its bottom and right edges to at least ``tile`` on both sides."""
+    while view.shape[-2] < tile or view.shape[-1] < tile:
+        pad = [(0, 0)] + [(0, min(n, max(0, tile - n))) for n in view.shape[-2:]]
+        view = np.pad(view, pad, mode="symmetric")
+    return view
+
+
+def _starts(length: int, tile: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    n = math.ceil(length / tile)
+    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+
+
+def view_features(model: LoadedModel, tiles: np.ndarray, *, batch: int = 8) -> tuple[np.ndarray, float]:
+    """Encoder features ``(F,)`` (the mean over ``tiles (N, C, T, T)``, `pick_tiles`) and their foreground fraction."""
+    import torch
+
+    network = _first_network(model.network)
+    encoder = _encoder(network)
+    sums, foreground = None, 0.0
+    with torch.no_grad():
+        for start in range(0, len(tiles), batch):
+            chunk = torch.from_numpy(np.ascontiguousarray(tiles[start:start + batch])).to(model.device)
+            levels: list[torch.Tensor] = []
+            hooks = [block.register_forward_hook(lambda _m, _i, out: levels.extend(_moments(out))) for block in encoder]
+            try:
+                out = network(chunk)
+            finally:
+                for hook in hooks:
+                    hook.remove()
+            feats = torch.cat(levels, dim=1).sum(dim=0).cpu().numpy()
+            sums = feats if sums is None else sums + feats
+            foreground += float(_foreground(out, model.config).float().sum()) / out[0, 0].numel()
+    return np.log1p(np.maximum(sums / len(tiles), 0)), foreground / len(tiles)
+
+
+def _moments(activation: Any) -> tuple[Any, Any]:
+    """Per tile and channel: the mean and the standard deviation of an activation ``(N, K, H, W)`` over the tile."""
+    activation = activation.float().flatten(2)
+    spread = activation.std(dim=2) if activation.shape[2] > 1 else activation[..., 0] * 0
+    return activation.mean(dim=2), spread
+
+
+def _first_network(network: Any) -> Any:
+    members = getattr(network, "members", None)  # an ensemble: its first network stands for all
+    return members[0] if members is not None else network
+
+
+def _encoder(network: Any) -> list[Any]:
+    from napari_deepcolor.models.unet import UNet
+
+    unet = next((m for m in network.modules() if isinstance(m, UNet)), None)
+    if unet is None:
+        raise ValueError("automatic object size needs a U-Net model")
+    return list(unet.down)
+
+
+def _foreground(out: Any, config: ModelConfig) -> Any:
+    import torch
+
+    if config.method == "semiconv":
+        return torch.sigmoid(out[:, config.embedding_dims]) > 0.5
+    return torch.softmax(out.float(), dim=1)[:, 0] < 0.5
+
+
+def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_per_image: int | None = None,
+                   seed: int = 0, channel_axis: int | None = None, prescaled: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> SizeModel:
+    """Fit the size model of ``model`` on its training ``images``.
+
+    Each image gives ``views_per_image`` views (default: 8, more for fewer than 8 images) at apparent sizes drawn
+    log-uniformly from `FIT_RANGE`, cut into tiles as at prediction (`pick_tiles`). The ridge penalty is chosen by
+    4-fold cross-validation over images (with a single image, the middle penalty is used and ``cv_error`` is NaN).
+
+    ``images`` are raw, as a user gives them, or with ``prescaled`` the training samples' images: ``(C, Y, X)``,
+    already normalized and at the model's scale (`napari_deepcolor.training.dataset.Sample.image`).
+    """
+    from napari_deepcolor.preprocess import rescale_image
+
+    if not len(images):
+        raise ValueError("fitting a size model needs at least one training image")
+    config = model.base_config
+    views_per_image = views_per_image or max(8, 64 // len(images))
+    rng = np.random.default_rng(seed)
+    rows, targets, groups = [], [], []
+    total = len(images) * views_per_image
+    for i, image in enumerate(images):
+        for g in np.exp(rng.uniform(np.log(FIT_RANGE[0]), np.log(FIT_RANGE[1]), views_per_image)):
+            if prescaled:
+                x = rescale_image(np.asarray(image, dtype=np.float32), g)
+                width = np.asarray(image).shape[-1] / config.scale
+            else:
+                x = preprocess(np.asarray(image), in_channels=config.in_channels, percentiles=config.percentiles,
+                               scale=config.scale * g, channel_axis=channel_axis, clip_max=config.intensity_max,
+                               mask_input=config.mask_input)
+                width = np.asarray(image).shape[_x_axis(image, channel_axis)]
+            if min(x.shape[-2:]) < 8:
+                continue
+            rows.append(view_features(model, pick_tiles(x))[0])
+            targets.append(math.log(x.shape[-1] / width / config.scale))
+            groups.append(i)
+            if progress is not None:
+                progress(len(rows), total)
+    if not rows:
+        raise ValueError("the training images are too small to fit a size model (under 8 network pixels)")
+    return _ridge_fit(np.array(rows), np.array(targets), np.array(groups), n_images=len(images))
+
+
+def attach_size_model(path: str | os.PathLike, images: Sequence[np.ndarray], *, prescaled: bool = False,
+                      device: str = "cpu", max_images: int = 40) -> SizeModel:
+    """Fit the size model of the checkpoint at ``path`` on (at most ``max_images`` of) ``images`` and rewrite the
+    checkpoint with it (atomically; the weights are unchanged)."""
+    from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
+    from napari_deepcolor.predict.network import load_model
+
+    if len(images) > max_images:
+        images = [images[i] for i in np.linspace(0, len(images) - 1, max_images).round().astype(int)]
+    size_model = fit_size_model(load_model(path, device=device), images, prescaled=prescaled)
+    checkpoint = load_checkpoint(path)
+    checkpoint.metadata[METADATA_KEY] = size_model.to_dict()
+    save_checkpoint(path, checkpoint)
+    return size_model
+
+
+def _x_axis(image: np.ndarray, channel_axis: int | None) -> int:
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return 1
+    axis = image.ndim - 1 if channel_axis is None else channel_axis % image.ndim
+    return image.ndim - 1 if axis != image.ndim - 1 else image.ndim - 2
+
+
+def _ridge_fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, n_images: int) -> SizeModel:
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / std
+    folds = min(4, len(np.unique(groups)))
+    errors: dict[float, np.ndarray] = {}
+    if folds >= 2:
+        for alpha in ALPHAS:
+            err = []
+            for k in range(folds):
+                held = groups % folds == k
+                weights, bias = _solve(z[~held], y[~held], alpha)
+                err.append(np.abs(np.exp(z[held] @ weights + bias - y[held]) - 1))
+            errors[alpha] = np.concatenate(err)
+    alpha = min(errors, key=lambda a: np.median(errors[a])) if errors else ALPHAS[len(ALPHAS) // 2]
+    weights, bias = _solve(z, y, alpha)
+    chosen = errors.get(alpha)
+    return SizeModel(weights, mean, std, bias, alpha, float("nan") if chosen is None else float(np.median(chosen)),
+                     n_images, float("nan") if chosen is None else float(np.quantile(chosen, 0.9)))
+
+
+def _solve(z: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+    bias = float(y.mean())
+    weights = np.linalg.solve(z.T @ z + alpha * np.eye(z.shape[1]), z.T @ (y - bias))
+    return weights, bias

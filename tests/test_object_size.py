@@ -1,0 +1,144 @@
+"""Automatic object size (`napari_deepcolor.predict.object_size`): the estimate, its fallbacks, and where it is used."""
+
+import math
+
+import numpy as np
+import pytest
+import tifffile
+
+torch = pytest.importorskip("torch")
+
+from skimage.transform import resize  # noqa: E402
+
+from napari_deepcolor.cli import main  # noqa: E402
+from napari_deepcolor.config import ModelConfig  # noqa: E402
+from napari_deepcolor.predict.network import at_object_size, load_model, resize_objects  # noqa: E402
+from napari_deepcolor.predict.object_size import (  # noqa: E402
+    MAX_CV_ERROR,
+    METADATA_KEY,
+    SizeModel,
+    decide,
+    estimate_object_size,
+    fit_size_model,
+    given_size,
+    size_model_of,
+)
+from napari_deepcolor.training.synthetic_scenes import ecoli_colony  # noqa: E402
+
+#: A generated colony none of the bundled models trained on (their seeds are 0-399).
+SEED = 12_345
+
+
+def enlarged(image: np.ndarray, factor: float) -> np.ndarray:
+    shape = tuple(round(s * factor) for s in image.shape)
+    return resize(image.astype(np.float32), shape, order=1, anti_aliasing=factor < 1, preserve_range=True)
+
+
+@pytest.fixture(scope="module")
+def ecoli_model():
+    return load_model("ecoli-semiconv", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def colony():
+    return ecoli_colony(SEED)[0]
+
+
+@pytest.mark.parametrize("factor", [0.6, 1.0, 2.0, 3.0])
+def test_the_bundled_model_estimates_the_size_of_a_colony_it_never_saw(ecoli_model, colony, factor):
+    size = estimate_object_size(ecoli_model, enlarged(colony, factor))
+    assert size.how == "auto"
+    assert abs(size.factor / factor - 1) <= 0.2, size
+    assert ("(auto" in size.note) and (f"{size.factor:.2f}" in size.note or size.factor == 1)
+
+
+def test_an_estimate_near_one_is_one_and_far_ones_fall_back_with_a_reason():
+    config = ModelConfig(scale=0.5)
+    assert decide(1.04, 0.3, config).factor == 1.0
+    assert decide(1.04, 0.3, config).estimate == pytest.approx(1.04)
+    assert decide(1.6, 0.3, config).factor == 1.6
+    empty = decide(1.6, 0.0, config)
+    assert (empty.factor, empty.how) == (1.0, "fallback") and "no objects" in empty.note
+    for wild in (0.1, 20.0):
+        size = decide(wild, 0.3, config)
+        assert (size.factor, size.how) == (1.0, "fallback") and "outside the supported" in size.note
+    assert given_size(2.5).factor == 2.5 and given_size(2.5).how == "given"
+
+
+def test_an_empty_image_falls_back_to_one(ecoli_model):
+    size = estimate_object_size(ecoli_model, np.zeros((256, 256), np.float32))
+    assert (size.factor, size.how) == (1.0, "fallback")
+
+
+def test_a_model_without_a_size_model_runs_at_one_and_says_why(tiny_model):
+    model = load_model(tiny_model, device="cpu")
+    assert size_model_of(model.metadata) is None
+    size = estimate_object_size(model, np.random.default_rng(0).random((64, 64)).astype(np.float32))
+    assert (size.factor, size.how) == (1.0, "unavailable") and "no usable size model" in size.note
+
+
+def test_the_size_model_survives_json_and_an_inaccurate_one_is_not_used():
+    model = SizeModel(np.ones(3), np.zeros(3), np.ones(3), 0.0, 1.0, 0.05, 4, 0.1)
+    again = SizeModel.from_dict(model.to_dict())
+    assert again.predict(np.zeros(3)) == pytest.approx(1.0) and again.snap == pytest.approx(1.1)
+    assert size_model_of({METADATA_KEY: model.to_dict()}) is not None
+    inaccurate = {**model.to_dict(), "cv_error": MAX_CV_ERROR + 0.1}
+    assert size_model_of({METADATA_KEY: inaccurate}) is None
+    assert size_model_of({METADATA_KEY: {"weights": [1.0], "mean": [0.0, 1.0]}}) is None
+
+
+def test_fitting_learns_sizes_from_training_images_alone(ecoli_model):
+    images = [ecoli_colony(seed)[0] for seed in range(4)]
+    size_model = fit_size_model(ecoli_model, images)  # 16 views each
+    assert size_model.n_images == 4 and math.isfinite(size_model.cv_error) and size_model.cv_error < 0.2
+    view_scale = ecoli_model.config.scale * 0.5
+    from napari_deepcolor.predict.object_size import pick_tiles, view_features
+    from napari_deepcolor.preprocess import preprocess
+
+    test = enlarged(ecoli_colony(SEED)[0], 2.0)
+    x = preprocess(test, in_channels=1, percentiles=ecoli_model.config.percentiles, scale=view_scale)
+    assert abs(size_model.predict(view_features(ecoli_model, pick_tiles(x))[0]) / 0.5 / 2.0 - 1) < 0.25
+
+
+def test_at_object_size_resizes_the_config_and_keeps_the_base(ecoli_model):
+    sized = at_object_size(ecoli_model, 2.0)
+    assert sized.config == resize_objects(ecoli_model.base_config, 2.0)
+    assert sized.object_size == pytest.approx(2.0) and sized.base_config is ecoli_model.base_config
+    assert at_object_size(sized, 1.0).config == ecoli_model.base_config
+
+
+def test_predict_estimates_per_image_says_so_and_a_given_size_wins(tmp_path, colony, capsys):
+    tifffile.imwrite(tmp_path / "big.tif", enlarged(colony, 2.0))
+    out = tmp_path / "out"
+    assert main(["predict", "--model", "ecoli-semiconv", "--output", str(out), "--device", "cpu",
+                 str(tmp_path / "big.tif")]) == 0
+    err = capsys.readouterr().err
+    line = next(line for line in err.splitlines() if line.startswith("big.tif: object size"))
+    assert "(auto)" in line and abs(float(line.split()[3]) / 2 - 1) <= 0.2
+    assert main(["predict", "--model", "ecoli-semiconv", "--output", str(tmp_path / "given"), "--device", "cpu",
+                 "--object-size", "1.5", str(tmp_path / "big.tif")]) == 0
+    assert "big.tif: object size" not in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["predict", "--model", "ecoli-semiconv", "--output", str(out), "--object-size", "big", "x.tif"])
+    assert "expected a number or 'auto'" in capsys.readouterr().err
+
+
+def test_out_of_core_estimates_from_a_few_windows_like_in_memory(tmp_path, colony):
+    from napari_deepcolor.predict.large import estimate_object_size_large
+
+    model = load_model("ecoli", device="cpu")
+    mosaic = enlarged(np.block([[colony, colony[:, ::-1]], [colony[::-1], colony.T]]), 2.0)  # 1024 x 1024
+    tifffile.imwrite(tmp_path / "mosaic.tif", mosaic)
+    in_memory = estimate_object_size(model, mosaic)
+    windows = estimate_object_size_large(model, tmp_path / "mosaic.tif")
+    assert windows.how == in_memory.how == "auto"
+    assert abs(windows.factor / 2 - 1) <= 0.2 and abs(windows.factor / in_memory.factor - 1) <= 0.1
+
+
+def test_fine_tuning_trains_at_the_estimated_size_and_records_it(ecoli_model, colony):
+    from napari_deepcolor.training.finetune import sized_for_training
+
+    config, metadata = sized_for_training("ecoli-semiconv", [enlarged(colony, 2.0)], ecoli_model.base_config)
+    assert metadata["trained_object_size_how"] == "auto"
+    factor = metadata["trained_object_size"]
+    assert abs(factor / 2 - 1) <= 0.2 and config == resize_objects(ecoli_model.base_config, factor)
