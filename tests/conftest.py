@@ -2,6 +2,15 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def user_models_in_tmp(tmp_path_factory, monkeypatch):
+    """Every test keeps its user models (`napari_deepcolor.zoo.user`) in a folder of its own, never in the real
+    home; subprocesses inherit the variable."""
+    folder = tmp_path_factory.mktemp("user-models")
+    monkeypatch.setenv("NAPARI_DEEPCOLOR_MODELS", str(folder))
+    return folder
+
+
 def blobs_pair(seed: int = 0, size: int = 48, n: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic gray image of bright rectangles, some touching, and their label image."""
     rng = np.random.default_rng(seed)

@@ -1,44 +1,61 @@
-"""``deepcolor models``: list the bundled models, their settings and validation scores."""
+"""``deepcolor models``: list the bundled models, then the user's own, with their settings and validation scores."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from napari_deepcolor.cli._common import add_command
+from napari_deepcolor.cli._common import add_command, log
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``models`` to the ``deepcolor`` subcommands."""
-    m = add_command(subparsers, "models", help="list the bundled models")
+    m = add_command(subparsers, "models", help="list the bundled models and your own (trained with --name or in the "
+                    "napari Train widget)")
     m.set_defaults(run=run)
     return m
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print one line per bundled model: name, method and settings, description and scores; 0."""
-    from napari_deepcolor.predict.network import model_info
-    from napari_deepcolor.zoo import bundled_models
+    """Print one line per bundled model, then one per user model: name, method and settings, description and
+    scores, tab-separated (a user model has a fourth column, ``your model: <file>``); 0."""
+    from napari_deepcolor.zoo import bundled_models, user
 
     models = bundled_models()
     if not models:
         print("no bundled models")
-        return 0
     for name, path in models.items():
-        config, metadata = model_info(path)
-        val = metadata.get("validation") or {}
-        scores = ", ".join(f"{k} {val[k]:.3f}" for k in ("ap50", "mean_ap", "sbd") if k in val)
-        if config.method == "semiconv":
-            knobs = (f"{config.embedding_dims} dims, σ {metadata.get('sigma', float('nan')):.3g}, scale "
-                     f"{config.scale:g}, τ {config.min_size:g}, threshold {config.kernel_threshold:g}, foreground "
-                     f"{config.foreground_threshold:g}")
-        else:
-            knobs = (f"{config.n_colors} colors, scale {config.scale:g}, τ {config.min_size:g}, "
-                     f"ρ {config.merge_distance:g}" + (", fragments joined" if config.absorb_fragments else ""))
-        card = f" (card: {metadata['card']})" if metadata.get("card") else ""
-        knobs += ", input: a foreground mask" if config.mask_input else ""
-        if config.members > 1:
-            knobs += f", ensemble of {config.members} networks"
-        if config.test_time_flips > 1:
-            knobs += f", {config.test_time_flips} test-time flips"
-        print(f"{name}\t{config.method}, {knobs}\t{metadata.get('description', '')} {scores}".rstrip() + card)
+        print(_line(name, path))
+    mine = {name: user.path(name) for name in user.names()}
+    log.info("your models, in %s (NAPARI_DEEPCOLOR_MODELS moves them): %s", user.models_dir(),
+             f"{len(mine)}, after the bundled ones" if mine else "none yet (deepcolor train --name NAME, or Train / "
+             "fine-tune in napari, adds one)")
+    for name, path in mine.items():
+        try:
+            print(_line(name, path) + f"\tyour model: {path}")
+        except (OSError, ValueError) as error:  # a damaged file must not hide the others
+            log.warning("%s: %s cannot be read: %s", name, path, error)
     return 0
+
+
+def _line(name: str, path: Path) -> str:
+    """One model's line: name, method and settings, description and scores, card."""
+    from napari_deepcolor.predict.network import model_info
+
+    config, metadata = model_info(path)
+    val = metadata.get("validation") or {}
+    scores = ", ".join(f"{k} {val[k]:.3f}" for k in ("ap50", "mean_ap", "sbd") if k in val)
+    if config.method == "semiconv":
+        knobs = (f"{config.embedding_dims} dims, σ {metadata.get('sigma', float('nan')):.3g}, scale "
+                 f"{config.scale:g}, τ {config.min_size:g}, threshold {config.kernel_threshold:g}, foreground "
+                 f"{config.foreground_threshold:g}")
+    else:
+        knobs = (f"{config.n_colors} colors, scale {config.scale:g}, τ {config.min_size:g}, "
+                 f"ρ {config.merge_distance:g}" + (", fragments joined" if config.absorb_fragments else ""))
+    card = f" (card: {metadata['card']})" if metadata.get("card") else ""
+    knobs += ", input: a foreground mask" if config.mask_input else ""
+    if config.members > 1:
+        knobs += f", ensemble of {config.members} networks"
+    if config.test_time_flips > 1:
+        knobs += f", {config.test_time_flips} test-time flips"
+    return f"{name}\t{config.method}, {knobs}\t{metadata.get('description', '')} {scores}".rstrip() + card

@@ -26,6 +26,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "how large the training objects are against the --init model's; the network trains at its scale "
                    "/ FACTOR (τ × FACTOR², ρ × FACTOR) so it sees them at the size it learned. auto: estimated from "
                    "the training images (at most 8); 1 keeps the model's scale; --scale overrides it")
+    t.add_argument("--name", help="also keep the trained model as one of your models under this name (a copy of "
+                   "OUTPUT/best.safetensors, else last.safetensors, in your model folder): the napari widgets and "
+                   "`deepcolor predict --model NAME` find it; `deepcolor models` lists it")
     t.add_argument("--keep-history", action="store_true", help="also keep every checkpoint as "
                    "OUTPUT/history/step-N.safetensors (for scripts/average_checkpoints.py)")
     t.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.safetensors")
@@ -136,7 +139,19 @@ def run(args: argparse.Namespace) -> int:
     train_config = _train_config(args)
     samples, validation = _data(args, model_config)
     _train(args, samples, validation, model_config, train_config, metadata)
+    if getattr(args, "name", None):
+        _keep_as_user_model(args.name, args.output)
     return 0
+
+
+def _keep_as_user_model(name: str, output: Path) -> None:
+    """``--name``: the run's kept checkpoint (best, else last) becomes one of the user's models."""
+    from napari_deepcolor.zoo import RUN_CHECKPOINTS, user
+
+    checkpoint = next(output / file for file in RUN_CHECKPOINTS if (output / file).is_file())
+    used = user.add(name, checkpoint)
+    renamed = f" ({name!r} was taken)" if used != name else ""
+    log.info("kept %s as your model %r%s in %s", checkpoint.name, used, renamed, user.models_dir())
 
 
 def _check_options(args: argparse.Namespace) -> None:

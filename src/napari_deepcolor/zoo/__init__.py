@@ -1,7 +1,8 @@
 """The model registry: bundled models (the ``*.safetensors`` files in this folder) and the user's models.
 
-Every place that needs a model name asks here: `bundled_models`, `resolve_model`, `MODEL_KEY` (the image-layer
-metadata key naming a sample's model), and `user` (models trained in this session). No torch, no Qt.
+Every place that needs a model name asks here: `bundled_models`, `resolve_model` (a bundled or user model's name, a
+checkpoint file or a run folder), `MODEL_KEY` (the image-layer metadata key naming a sample's model), and `user` (the
+models the user trained, kept on disk across sessions). No torch, no Qt.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from napari_deepcolor.checkpoint import CheckpointError
+from napari_deepcolor.zoo import user
 
 #: Key of an image layer's metadata naming the bundled model made for it (the sample images set it).
 MODEL_KEY = "napari_deepcolor_model"
@@ -46,16 +48,38 @@ def bundled_models() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.safetensors"))} if folder.is_dir() else {}
 
 
+#: The checkpoints of a ``deepcolor train --output`` folder, in the order `resolve_model` takes them.
+RUN_CHECKPOINTS = ("best.safetensors", "last.safetensors")
+
+
 def resolve_model(name_or_path: str | os.PathLike) -> Path:
-    """Path of a bundled model name or of a checkpoint file; clear error if neither."""
+    """The checkpoint file of a model, looked for in this order: a bundled model's name, a user model's name
+    (`user`), a checkpoint file, a run folder (``deepcolor train --output``: its ``best.safetensors``, else its
+    ``last.safetensors``).
+
+    Raises
+    ------
+    CheckpointError
+        Nothing of the kind was found; the message lists the names and what was looked for.
+    """
+    text = str(name_or_path)
     models = bundled_models()
-    if str(name_or_path) in models:
-        return models[str(name_or_path)]
-    path = Path(name_or_path)
+    if text in models:
+        return models[text]
+    if text in user.names():
+        return user.path(text)
+    path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
-    raise CheckpointError(f"{name_or_path!r} is neither a bundled model ({', '.join(models) or 'none'}) nor a "
-                          "checkpoint file")
+    if path.is_dir():
+        for name in RUN_CHECKPOINTS:
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"the folder {text!r} holds no {' or '.join(RUN_CHECKPOINTS)}: give a run folder "
+                              "written by deepcolor train --output, or a checkpoint file")
+    raise CheckpointError(f"no model {text!r}: it is neither a bundled model ({', '.join(models) or 'none'}), nor one "
+                          f"of your models ({', '.join(user.names()) or 'none'}; `deepcolor models` lists them), nor a "
+                          f"checkpoint file, nor a run folder with {' or '.join(RUN_CHECKPOINTS)}")
 
 
 def kind_of(name: str) -> str | None:
