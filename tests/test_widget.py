@@ -88,8 +88,21 @@ def run_and_wait(qtbot, widget, timeout=60_000):
 
 
 def result_layers(viewer):
+    """Role -> result layer (for the probabilities, one color's layer: `probability_layers` has them all)."""
     return {layer.metadata["napari_deepcolor"]["role"]: layer for layer in viewer.layers
             if "napari_deepcolor" in layer.metadata}
+
+
+def probability_layers(viewer):
+    """The color probabilities' layers, one per color, in color order."""
+    layers = [layer for layer in viewer.layers
+              if layer.metadata.get("napari_deepcolor", {}).get("role") == "probabilities"]
+    return sorted(layers, key=lambda layer: layer.metadata["napari_deepcolor"]["color"])
+
+
+def probabilities(viewer):
+    """The probabilities ``(C, *leading, Y, X)`` the result layers show."""
+    return np.stack([np.asarray(layer.data) for layer in probability_layers(viewer)])
 
 
 def test_the_widget_comes_from_the_manifest(viewer_and_widget):
@@ -132,15 +145,16 @@ def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_
     layers = result_layers(viewer)
     assert set(layers) == {"probabilities", "colors", "instances"}
     n_colors = inference.model_info("worms")[0].n_colors
-    assert layers["probabilities"].data.shape == (n_colors, 520, 696)
+    assert probabilities(viewer).shape == (n_colors, 520, 696)
     assert layers["instances"].data.shape == layers["colors"].data.shape == (520, 696)
     assert layers["instances"].name == "worms BBBC010 A01 (worms) instances"
     np.testing.assert_array_equal(layers["instances"].scale, image.scale)
     np.testing.assert_array_equal(layers["instances"].translate, image.translate)
-    np.testing.assert_array_equal(layers["probabilities"].scale, [1.0, 0.5, 0.25])
-    np.testing.assert_array_equal(layers["probabilities"].translate, [0.0, 10.0, -4.0])
-    if hasattr(image, "axis_labels"):  # napari >= 0.6: the viewer's extra slider is called "color"
-        assert tuple(layers["probabilities"].axis_labels) == ("color", *image.axis_labels)
+    for layer in probability_layers(viewer):  # one hidden layer per color, on the image's own axes
+        np.testing.assert_array_equal(layer.scale, image.scale)
+        np.testing.assert_array_equal(layer.translate, image.translate)
+        assert not layer.visible and tuple(layer.axis_labels) == tuple(image.axis_labels)
+    assert viewer.dims.ndim == 2
     assert "worms on cpu: 1 of 1 plane" in widget._status.value
     assert widget._run.text == "Run" and not [n for n in notes if n[0] == "error"]
 
@@ -207,7 +221,7 @@ def test_an_ensemble_file_runs_like_any_model(qtbot, viewer_and_widget, spotty_m
     assert not errors(notes)
     layers = result_layers(viewer)
     assert layers["instances"].data.shape == (48, 48) and layers["instances"].data.max() >= 2
-    assert layers["probabilities"].data.shape[0] == 4
+    assert probabilities(viewer).shape[0] == 4
 
 
 def test_deleting_the_image_stops_the_sliders(qtbot, viewer_and_widget, spotty_model):
@@ -253,7 +267,7 @@ def test_joining_fragments_below_tau_is_a_live_knob(qtbot, viewer_and_widget, sp
     widget._min_size.value = 40
     run_and_wait(qtbot, widget)
     layers = result_layers(viewer)
-    probs, calls = np.asarray(layers["probabilities"].data), len(network_calls)
+    probs, calls = probabilities(viewer), len(network_calls)
     plain = colors_to_labels(probs, min_size=40).labels
     joined = colors_to_labels(probs, min_size=40, absorb_fragments=True).labels
     np.testing.assert_array_equal(layers["instances"].data, plain)
@@ -272,16 +286,37 @@ def test_a_stack_is_segmented_plane_by_plane_and_tau_updates_every_plane(qtbot, 
     widget._min_size.value = 0
     run_and_wait(qtbot, widget)
     layers = result_layers(viewer)
-    assert layers["probabilities"].data.shape == (4, 3, 48, 48) and layers["instances"].data.shape == (3, 48, 48)
+    assert probabilities(viewer).shape == (4, 3, 48, 48) and layers["instances"].data.shape == (3, 48, 48)
     assert len(network_calls) == 3
     assert "3 of 3 planes" in widget._status.value
     before = layers["instances"].data.copy()
-    viewer.dims.set_current_step(1, 2)  # the viewer shows plane 2 (axis 1 of the world: color, time, y, x)
+    viewer.dims.set_current_step(0, 2)  # the viewer shows plane 2 (axis 0 of the world: time, y, x)
     assert widget._results.displayed_plane(widget._shown) == (2,)
     widget._min_size.value = 40
     qtbot.waitUntil(lambda: not np.array_equal(layers["instances"].data[2], before[2]), timeout=5000)
     qtbot.waitUntil(lambda: not np.array_equal(layers["instances"].data[0], before[0]), timeout=5000)
     assert len(network_calls) == 3
+
+
+def test_the_probabilities_never_take_over_a_stacks_plane_slider(qtbot, viewer_and_widget, spotty_model):
+    """One hidden layer per color on the stack's own axes: the viewer keeps the stack's 3 axes, its plane slider
+    stays where the user left it and stays the plane axis (no "color" axis, no "-3" label)."""
+    viewer, widget = viewer_and_widget
+    stack = viewer.add_image(np.stack([blobs_pair(seed)[0] for seed in range(3)]), name="timelapse")
+    widget._image.value = stack
+    widget.add_model_file(spotty_model)
+    viewer.dims.set_current_step(0, 1)
+    labels_before, range_before = tuple(viewer.dims.axis_labels), viewer.dims.range[0]
+    run_and_wait(qtbot, widget)
+    run_and_wait(qtbot, widget)  # a second run updates the same layers
+    assert viewer.dims.ndim == 3 and tuple(viewer.dims.axis_labels) == labels_before
+    assert viewer.dims.range[0] == range_before and viewer.dims.current_step[0] == 1
+    layers = probability_layers(viewer)
+    assert [layer.metadata["napari_deepcolor"]["color"] for layer in layers] == [0, 1, 2, 3]
+    assert all(layer.data.shape == (3, 48, 48) and not layer.visible for layer in layers)
+    assert layers[0].name == "timelapse (spotty) probabilities 0 (background)"
+    assert widget._results.displayed_plane(widget._shown) == (1,)
+    np.testing.assert_allclose(probabilities(viewer).sum(axis=0), 1.0, atol=1e-4)
 
 
 def test_a_stacks_other_planes_are_decoded_in_a_worker_and_a_plane_moved_to_at_once(qtbot, viewer_and_widget,
@@ -304,12 +339,12 @@ def test_a_stacks_other_planes_are_decoded_in_a_worker_and_a_plane_moved_to_at_o
         return decode(plane, knobs)
 
     monkeypatch.setattr(stack_module.ColoringPlane, "decode", held_in_worker)
-    viewer.dims.set_current_step(1, 2)  # the viewer shows plane 2
+    viewer.dims.set_current_step(0, 2)  # the viewer shows plane 2
     widget._min_size.value = 40
     qtbot.waitUntil(lambda: False in in_main, timeout=5000)  # after the pause, the other planes went to a worker
     assert not np.array_equal(layer.data[2], before[2])  # the shown plane, decoded at once in the GUI thread
     assert np.array_equal(layer.data[0], before[0]) and widget._shown.result.stale() == [(0,), (1,)]
-    viewer.dims.set_current_step(1, 0)  # the user moves to a plane the worker has not stored yet
+    viewer.dims.set_current_step(0, 0)  # the user moves to a plane the worker has not stored yet
     qtbot.waitUntil(lambda: not np.array_equal(layer.data[0], before[0]), timeout=5000)
     gate.set()
     qtbot.waitUntil(lambda: not widget._shown.result.stale(), timeout=5000)
@@ -332,7 +367,7 @@ def test_cancel_stops_the_worker(qtbot, viewer_and_widget, tiny_model, monkeypat
     assert widget._run.text == "Run" and widget._model.enabled
     assert ("info", "cancelled: 1 of 20 planes of 'movie' were segmented; their results are kept") in notes
     assert widget._status.value.startswith("cancelled; tiny on cpu: 1 of 20 planes")
-    assert result_layers(viewer)["probabilities"].data.shape == (4, 20, 32, 32)
+    assert probabilities(viewer).shape == (4, 20, 32, 32)
 
 
 def test_semiconv_gives_vectors_foreground_and_live_kernel_knobs(qtbot, viewer_and_widget, tiny_semiconv_model,

@@ -1,7 +1,7 @@
 """The Segment widget's result layers: made on a run's first result, updated in place afterwards.
 
 Result layers are found again by their metadata (``layer.metadata["napari_deepcolor"] == {"role": ..., "source":
-image name, "model": model name}``), so a second run of the same model updates them instead of adding new ones,
+image name, "model": model name}``, plus ``"color": k`` for the probabilities, one layer per color), so a second run of the same model updates them instead of adding new ones,
 another model's results stay beside them for comparison, and a layer the user made is never touched, whatever its
 name. An instances layer the user paints on becomes theirs: its metadata tag is removed (`ResultLayers._on_painted`),
 so neither the sliders nor a new run write over their corrections.
@@ -48,8 +48,7 @@ class ResultLayers:
         """Show a run's arrays in its result layers (created on first use, updated afterwards)."""
         result = run.result
         if result.method == "coloring":
-            self.show(run, "probabilities", Image, result.probs, leading_axis=True, visible=False, colormap="magma",
-                      contrast_limits=(0.0, 1.0))
+            self.probabilities(run)
             self.show(run, "colors", Labels, result.colors, visible=False)
         else:
             self.show(run, "foreground", Image, result.foreground, visible=False, colormap="gray",
@@ -57,6 +56,15 @@ class ResultLayers:
             if vectors:
                 self.publish_vectors(run)
         self.instances(run)
+
+    def probabilities(self, run: Run) -> list[Layer]:
+        """The color probabilities ``(C, *leading, Y, X)`` as C hidden Image layers, one per color (what napari's
+        ``channel_axis`` makes): each has the image's own axes, so a stack's plane slider stays the image's and no
+        color slider is added to the viewer."""
+        probs = run.result.probs
+        return [self.show(run, "probabilities", Image, probs[color], color=color, visible=False, colormap="magma",
+                          contrast_limits=(0.0, 1.0))
+                for color in range(probs.shape[0])]
 
     def publish_vectors(self, run: Run) -> None:
         """The displacement arrows, hidden (and said so, once per run) when they do not point into their objects."""
@@ -79,37 +87,40 @@ class ResultLayers:
         """Show the run's instances (what the sliders re-decode)."""
         return self.show(run, "instances", Labels, run.result.labels)
 
-    def find(self, run: Run, role: str, kind: type[Layer]) -> Layer | None:
-        """The run's result layer of this role, if the viewer has it."""
-        tag = self.tag(run, role)
+    def find(self, run: Run, role: str, kind: type[Layer], *, color: int | None = None) -> Layer | None:
+        """The run's result layer of this role (and color, for the probabilities), if the viewer has it."""
+        tag = self.tag(run, role, color=color)
         for layer in self._viewer.layers:
             if layer.metadata.get(META_KEY) == tag and type(layer) is kind and layer in _RESULT_LAYERS:
                 return layer
         return None
 
     @staticmethod
-    def tag(run: Run, role: str) -> dict[str, str]:
-        return {"role": role, "source": run.source, "model": run.model_path}
+    def tag(run: Run, role: str, *, color: int | None = None) -> dict[str, Any]:
+        tag: dict[str, Any] = {"role": role, "source": run.source, "model": run.model_path}
+        if color is not None:
+            tag["color"] = color
+        return tag
 
-    def show(self, run: Run, role: str, kind: type[Layer], data: np.ndarray, *, leading_axis: bool = False,
+    def show(self, run: Run, role: str, kind: type[Layer], data: np.ndarray, *, color: int | None = None,
              **style: Any) -> Layer:
-        """Put ``data`` in the run's result layer of this role: a new layer (with ``style``) if there is none, or one
-        with another number of axes; else the existing layer, refreshed."""
+        """Put ``data`` in the run's result layer of this role (and ``color``): a new layer (with ``style``) if there
+        is none, or one with another number of axes; else the existing layer, refreshed."""
         scale, translate, axis_labels = run.scale, run.translate, run.axis_labels
-        if leading_axis:
-            scale, translate = np.r_[1.0, scale], np.r_[0.0, translate]
-            axis_labels = None if axis_labels is None else ("color", *axis_labels)
         if axis_labels is not None:
             style["axis_labels"] = axis_labels
-        layer = self.find(run, role, kind)
+        layer = self.find(run, role, kind, color=color)
         data_ndim = data.shape[-1] if kind is Vectors else data.ndim
         if layer is not None and layer.ndim != data_ndim:
             self._viewer.layers.remove(layer)
             layer = None
         if layer is None:
-            metadata = {META_KEY: self.tag(run, role), SIZE_KEY: run.size_metadata()}
-            return self._add(run, role, kind(data, name=f"{run.source} ({run.model}) {role}", scale=scale,
-                                             translate=translate, metadata=metadata, **style))
+            metadata = {META_KEY: self.tag(run, role, color=color), SIZE_KEY: run.size_metadata()}
+            name = f"{run.source} ({run.model}) {role}"
+            if color is not None:
+                name += f" {color}" + (" (background)" if color == 0 else "")
+            return self._add(run, role, kind(data, name=name, scale=scale, translate=translate, metadata=metadata,
+                                             **style))
         if layer.metadata.get(SIZE_KEY) != run.size_metadata():
             layer.metadata = {**layer.metadata, SIZE_KEY: run.size_metadata()}
         # each of these refreshes the layer (tens of ms at 1024 x 1024): set only what changed
@@ -117,7 +128,7 @@ class ResultLayers:
             layer.scale = scale
         if not np.array_equal(layer.translate, translate):
             layer.translate = translate
-        if layer.data is data:  # changed in place (StackResult's arrays): refreshing costs half a new assignment
+        if _same_array(layer.data, data):  # changed in place (StackResult's arrays): a refresh costs half a new one
             layer.refresh()
         else:
             layer.data = data
@@ -127,8 +138,8 @@ class ResultLayers:
         _RESULT_LAYERS.add(layer)
         if role == "instances":
             layer.events.paint.connect(lambda event, layer=layer: self._on_painted(layer))
-        # a new layer with another number of axes (the probabilities' color axis) resets napari's view: keep the
-        # user's zoom and position
+        # a new layer can reset napari's view (its first layer, or one with more axes): keep the user's zoom and
+        # position
         camera = self._viewer.camera
         zoom, center = camera.zoom, tuple(camera.center)
         self._viewer.add_layer(layer)
@@ -160,3 +171,14 @@ class ResultLayers:
         old = layer.name
         layer.name = f"{old} (edited)"
         self._on_edited(old, layer)
+
+
+def _same_array(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are the same pixels: the same object, or views of one buffer with the same shape and
+    strides (a color's probabilities, ``probs[color]``, is a new view each time)."""
+    if a is b:
+        return True
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+        return False
+    return (a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
