@@ -817,3 +817,115 @@ def test_auto_object_size_is_the_default_and_the_run_shows_what_it_chose(qtbot, 
     run_and_wait(qtbot, widget)
     assert result_layers(viewer)["instances"].metadata[SIZE_KEY]["plane"]["object_size_how"] == "given"
     assert not errors(notes)
+
+
+def test_deleting_the_image_mid_run_cancels_with_a_notification(qtbot, viewer_and_widget, tiny_model, monkeypatch,
+                                                                notes):
+    viewer, widget = viewer_and_widget
+    movie = viewer.add_image(np.random.default_rng(0).random((20, 32, 32)), name="movie")
+    widget._image.value = movie
+    widget.add_model_file(tiny_model)
+    gate, calls = hold_network(monkeypatch)
+    widget.run()
+    qtbot.waitUntil(lambda: "instances" in result_layers(viewer), timeout=30_000)
+    viewer.layers.remove(movie)
+    assert widget._cancel.is_set()
+    gate.set()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30_000)
+    assert len(calls) == 2 and widget._run.text == "Run"  # stopped after the tile in progress
+    [message] = [m for level, m in notes if level == "warning"]
+    assert message == ("'movie' was deleted while it was being segmented: the run stopped after 1 of 20 planes: its "
+                       "result layers hold those planes; the other planes are empty there (0)")
+    assert not [m for level, m in notes if level == "error" or m.startswith("cancelled")]
+    instances = result_layers(viewer)["instances"]
+    assert instances.data[1:].max() == 0
+    widget._min_size.value = 3  # the sliders leave the deleted image's result alone
+    qtbot.wait(100)
+    assert widget._shown is None and "press Run" in widget._status.value
+
+
+def test_closing_the_dock_mid_run_says_what_the_result_layers_hold(qtbot, make_napari_viewer, tiny_model,
+                                                                   monkeypatch, notes):
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-deepcolor", "Segment")
+    widget._device.value = "cpu"
+    widget._image.value = viewer.add_image(np.random.default_rng(0).random((20, 32, 32)), name="movie")
+    widget.add_model_file(tiny_model)
+    gate, calls = hold_network(monkeypatch)
+    widget.run()
+    qtbot.waitUntil(lambda: "instances" in result_layers(viewer), timeout=30_000)
+    worker = widget._worker
+    viewer.window.remove_dock_widget(dock)
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        gate.set()
+    assert len(calls) == 2
+    assert ("warning", "the Segment widget was closed while segmenting 'movie': the run stopped after 1 of 20 "
+                       "planes: its result layers hold those planes; the other planes are empty there (0)") in notes
+    assert result_layers(viewer)["instances"].data[1:].max() == 0
+
+
+def test_rho_says_when_joining_fragments_already_did_the_merging(qtbot, viewer_and_widget, spotty_model):
+    from napari_deepcolor._widgets.knob_sliders import MERGE_TOOLTIP
+
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(spotty_model)
+    widget._min_size.value = 40
+    widget._absorb.value = True
+    run_and_wait(qtbot, widget)
+    assert widget._merge_distance.tooltip == MERGE_TOOLTIP  # ρ = 0: merging is off, nothing to explain
+    widget._merge_distance.value = 0.5  # pieces of one color are at least 1 px apart: nothing merges
+    qtbot.waitUntil(lambda: "already joined" in widget._status.value, timeout=5000)
+    assert "ρ = 0.5 merges nothing on this plane: 'join fragments below τ' already joined" in widget._status.value
+    assert "already joined the pieces of each object" in widget._merge_distance.tooltip
+    widget._absorb.value = False
+    qtbot.waitUntil(lambda: "no two pieces of one color are closer" in widget._status.value, timeout=5000)
+    widget._merge_distance.value = 100  # now it merges: the note goes
+    qtbot.waitUntil(lambda: "merges nothing" not in widget._status.value, timeout=5000)
+    assert widget._merge_distance.tooltip == MERGE_TOOLTIP
+
+
+def test_the_users_models_can_be_renamed_and_deleted_from_the_model_list(viewer_and_widget, tiny_model, notes,
+                                                                         monkeypatch):
+    from qtpy.QtWidgets import QInputDialog, QMessageBox
+
+    from napari_deepcolor.zoo import user
+
+    viewer, widget = viewer_and_widget
+    manage = widget._picker.manage.native  # (the viewer is not shown: isHidden, not isVisible)
+    assert manage.isHidden()  # a bundled model is chosen
+    user.add("my cells", tiny_model)
+    path = str(user.path("my cells"))
+    widget._model.value = path
+    assert not manage.isHidden() and "my cells: coloring" in widget._status.value
+    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("cells v2", True))
+    widget._picker.rename_button.native.click()
+    assert user.names() == ["cells v2"] and widget._model.value == path
+    labels = [widget._model.native.itemText(i) for i in range(widget._model.native.count())]
+    assert "cells v2 (trained)" in labels and "my cells (trained)" not in labels
+    assert "cells v2: coloring" in widget._status.value
+    assert not widget._picker.rename_user_model("worms")  # a bundled name is taken
+    assert any(level == "error" and "already taken" in m for level, m in notes)
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+    widget._picker.delete_button.native.click()
+    assert user.names() == [] and widget._model.value == "worms" and manage.isHidden()
+    assert ("info", "deleted your model 'cells v2'; its results already in the viewer stay") in notes
+
+
+def test_models_trained_in_another_process_are_listed_after_a_restart(tmp_path, make_napari_viewer, tiny_model):
+    """The user-model index is on disk: a model a separate process registered (a napari session closed since, or
+    deepcolor train --name) is in a fresh Segment widget's and Train widget's model lists."""
+    from napari_deepcolor._widgets.train import TrainWidget
+    from napari_deepcolor.zoo import user
+
+    code = "import sys; from napari_deepcolor.zoo import user; print(user.add('yesterday', sys.argv[1]))"
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_model)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "yesterday"
+    viewer = make_napari_viewer()
+    _, segment = viewer.window.add_plugin_dock_widget("napari-deepcolor", "Segment")
+    offered = dict(zip([segment._model.native.itemText(i) for i in range(segment._model.native.count())],
+                       segment._model.choices))
+    assert offered["yesterday (trained)"] == str(user.path("yesterday"))
+    train = TrainWidget(viewer)
+    starts = [train.start_combo.itemText(i) for i in range(train.start_combo.count())]
+    assert "yesterday" in starts

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from napari_deepcolor.predict.stack import Knobs
 
 
+MERGE_TOOLTIP = ("ρ: pieces of one color closer than this (Hausdorff distance) become one instance; 0 = never "
+                 "merge")
+
+
 class KnobSliders:
     """The sliders (magicgui widgets, for a Container to show) and the `Knobs` they stand for."""
 
@@ -20,8 +24,7 @@ class KnobSliders:
         self.min_size = FloatSlider(label="min size τ (px)", min=0, max=1000, step=1,
                                     tooltip="τ: instances with fewer pixels are dropped")
         self.merge_distance = FloatSlider(label="merge distance ρ (px)", min=0, max=100, step=0.5,
-                                          tooltip="ρ: pieces of one color closer than this (Hausdorff distance) "
-                                                  "become one instance; 0 = never merge")
+                                          tooltip=MERGE_TOOLTIP)
         self.absorb = CheckBox(text="join fragments below τ to a neighbour",
                                tooltip="Pieces smaller than τ that touch another piece join the one they share the "
                                        "longest border with instead of being dropped (for objects the network "
@@ -83,6 +86,10 @@ class KnobSliders:
         for widget in self.widgets:
             stack.enter_context(widget.changed.blocked())
         return stack
+
+    def note_merge(self, note: str) -> None:
+        """Add to ρ's tooltip why ρ merges nothing on the plane shown (``""``: no note)."""
+        self.merge_distance.tooltip = MERGE_TOOLTIP + (f"\n\nNow: {note}" if note else "")
 
     def track(self, *, live: bool, seconds: float) -> None:
         """The kernel sliders decode while dragged (``live``) or once on release, saying so in their tooltip

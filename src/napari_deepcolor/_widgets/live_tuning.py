@@ -27,6 +27,23 @@ if TYPE_CHECKING:
 SLOW_DECODE_SECONDS = 0.15
 
 
+def merge_note(plane: Any, knobs: Knobs) -> str:
+    """Why ρ merges nothing on a coloring plane, for the status line and ρ's tooltip; ``""`` when ρ is 0 or merges
+    something. Decodes the plane up to three more times (ρ = 0, and without fragment joining), a few ms each."""
+    if knobs.merge_distance <= 0:
+        return ""
+    unmerged = plane.decode(knobs.replace(merge_distance=0.0))
+    if plane.decode(knobs).n_instances != unmerged.n_instances:
+        return ""
+    if knobs.absorb_fragments:
+        plain = plane.decode(knobs.replace(merge_distance=0.0, absorb_fragments=False))
+        if (unmerged.labels > 0).sum() > (plain.labels > 0).sum():
+            return (f"ρ = {knobs.merge_distance:g} merges nothing on this plane: 'join fragments below τ' already "
+                    "joined the pieces of each object, and no two objects of one color are closer than ρ")
+    return (f"ρ = {knobs.merge_distance:g} merges nothing on this plane: no two pieces of one color are closer than "
+            "ρ (the farthest pixel of one piece from the other)")
+
+
 class LiveTuning:
     """The sliders' re-decoding of `shown`, the run whose result the layers show.
 
@@ -49,6 +66,10 @@ class LiveTuning:
         self._live_timer.timeout.connect(lambda: apply(full=False))
         self._full_timer = QTimer(parent, singleShot=True, interval=300)
         self._full_timer.timeout.connect(lambda: apply(full=True))
+        #: why ρ merges nothing on the plane shown (`merge_note`), worked out after a pause; "" when it does
+        self.merge_note = ""
+        self._note_timer = QTimer(parent, singleShot=True, interval=300)
+        self._note_timer.timeout.connect(self._update_merge_note)
 
     def later(self, *, full: bool) -> None:
         """Decode on the next event-loop pass (the plane on screen), or after a pause (every plane: ``full``)."""
@@ -69,6 +90,7 @@ class LiveTuning:
         self.later(full=False)
         if run.layout.leading:
             self.later(full=True)
+        self.refresh_note()
 
     def on_plane_shown(self, *_: Any) -> None:
         """The viewer moved to another plane: one the re-decoding has not reached yet is decoded now."""
@@ -77,6 +99,24 @@ class LiveTuning:
                 and run.source_layer in self._viewer.layers
                 and self._results.displayed_plane(run) in run.result.stale()):
             self.later(full=False)
+        if run is not None and run.layout.leading:
+            self.refresh_note()
+
+    def refresh_note(self) -> None:
+        """Work out `merge_note` again after a pause (the knobs, the plane shown or the result changed)."""
+        self._note_timer.start()
+
+    def _update_merge_note(self) -> None:
+        run, note = self.shown, ""
+        if (not self._closed and run is not None and run.result is not None and run.result.method == "coloring"
+                and run.source_layer in self._viewer.layers):
+            plane = run.result.planes.get(self._results.displayed_plane(run))
+            if plane is not None:
+                note = merge_note(plane, self._sliders.knobs())
+        if note != self.merge_note:
+            self.merge_note = note
+            self._sliders.note_merge(note)
+            self._idle_status()
 
     def decode(self, run: Run, knobs: Knobs, *, full: bool) -> None:
         """Re-decode ``run`` for ``knobs``: the displayed plane, or every plane (``full``; a stack's other planes in

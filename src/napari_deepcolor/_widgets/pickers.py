@@ -1,9 +1,11 @@
 """The Segment widget's pickers: the image to segment, the model and the object size; until the user picks a model,
 the model follows the image.
 
-The pieces any dock picking models or layers can use are functions: the model choices (bundled, trained in this
-session, checkpoint files, "load file...": `model_choices`), a model's short name (`model_name`) and description
-(`describe_model`), and refilling a magicgui picker in order (`refill`, `restore_choice`).
+The pieces any dock picking models or layers can use are functions: the model choices (bundled, the user's own
+models, kept across sessions by `napari_deepcolor.zoo.user`, checkpoint files, "load file...": `model_choices`), a
+model's short name (`model_name`) and description (`describe_model`), and refilling a magicgui picker in order
+(`refill`, `restore_choice`). A model of the user's own can be renamed or deleted with the two buttons shown under
+the model picker while one is chosen (`Pickers.rename_user_model`, `Pickers.delete_user_model`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, PushButton
 from napari.layers import Image, Labels, Layer
 
 from napari_deepcolor._widgets.result_layers import META_KEY
@@ -34,12 +36,23 @@ LOAD_FILE = "<load file...>"
 
 
 def model_choices(files: Iterable[str] = ()) -> list[tuple[str, str]]:
-    """A model picker's choices as (text, value): the bundled models, those trained in this session, the checkpoint
-    ``files``, and "load file..." (`LOAD_FILE`)."""
+    """A model picker's choices as (text, value): the bundled models, the user's own (trained here or earlier, in any
+    session), the checkpoint ``files``, and "load file..." (`LOAD_FILE`)."""
     bundled = [(f"{name} (bundled)", name) for name in bundled_models()]
     trained = [(f"{name} (trained)", str(_user_models.path(name))) for name in _user_models.names()]
-    loaded = [(Path(path).name, path) for path in files]
+    mine = {value for _, value in trained}
+    loaded = [(Path(path).name, path) for path in files if path not in mine]
     return [*bundled, *trained, *loaded, ("load file...", LOAD_FILE)]
+
+
+def user_model_name(value: str | None) -> str | None:
+    """The user-model name of a model choice, None if it is not one of the user's models."""
+    if value is None or value in bundled_models():
+        return None
+    for name in _user_models.names():
+        if str(_user_models.path(name)) == value:
+            return name
+    return None
 
 
 def model_name(value: str) -> str:
@@ -48,9 +61,9 @@ def model_name(value: str) -> str:
     for its ``best.safetensors``)."""
     if value in bundled_models():
         return value
-    for name in _user_models.names():
-        if str(_user_models.path(name)) == value:
-            return name
+    name = user_model_name(value)
+    if name is not None:
+        return name
     path = Path(value)
     if path.stem in ("last", "best") and path.parent.name:
         return path.parent.name if path.stem == "last" else f"{path.parent.name} best"
@@ -129,6 +142,17 @@ class Pickers:
                                           "size used is in the status line and the result layers' metadata. Uncheck "
                                           "it to type the size yourself.")
         self.object_size.enabled = False
+        self.rename_button = PushButton(text="Rename...", tooltip="Give this model of yours another name (its file "
+                                                                  "stays; result layers keep their names)")
+        self.delete_button = PushButton(text="Delete...", tooltip="Remove this model of yours from the list and "
+                                                                  "delete its copy in your model folder (asks first)")
+        self.rename_button.changed.connect(self._rename_clicked)
+        self.delete_button.changed.connect(self._delete_clicked)
+        #: shown under the model picker while a model of the user's own is chosen
+        self.manage = Container(widgets=[self.rename_button, self.delete_button], layout="horizontal", labels=False,
+                                label="your model")
+        self.manage.margins = (0, 0, 0, 0)
+        self.manage.visible = False
 
     def start(self) -> None:
         """Choose the default model, connect the pickers and load the model's config (once the widget is ready)."""
@@ -138,7 +162,7 @@ class Pickers:
         self.object_size.changed.connect(self._on_object_size_changed)
         self.auto_size.changed.connect(self._on_auto_size_changed)
         self.image.changed.connect(self._suggest_model)
-        self._unsubscribe = _user_models.subscribe(self._on_user_model_added)
+        self._unsubscribe = _user_models.subscribe(self._on_user_models_changed)
         if self.model.value != LOAD_FILE:  # no file dialog when the widget opens, even without bundled models
             self._suggesting = True
             try:
@@ -182,10 +206,87 @@ class Pickers:
         self.model.value = path
         return True
 
-    def _on_user_model_added(self, _name: str, _path: Path) -> None:
-        """A model trained in this session (training widget) joins the picker at once; the selection stays."""
-        if not self._closed:
+    def _on_user_models_changed(self, _name: str, _path: Path | None) -> None:
+        """A model of the user's was added (by the training widget), renamed or deleted: the picker follows at once,
+        the selection stays (a deleted model's goes back to the default model)."""
+        if self._closed:
+            return
+        values = [value for _, value in model_choices(self.files)]
+        if self.model_value is None or self.model_value in values:
             restore_choice(self.model, self.model_value)
+            self._show_manage()
+            if self.config is not None:  # the description names the model, maybe by its new name
+                self.text = describe_model(model_name(self.model_value), self.config)
+                self._on_text()
+        else:
+            restore_choice(self.model, None)
+            self._choose_default()
+
+    def _choose_default(self) -> None:
+        """The model chosen is gone: the default model (not a choice of the user's: the image may suggest again)."""
+        fallback = DEFAULT_MODEL if DEFAULT_MODEL in bundled_models() else next(iter(bundled_models()), None)
+        self.model_value, self.config = None, None
+        if fallback is not None:
+            self._suggesting = True
+            try:
+                with self.model.changed.blocked():
+                    self.model.value = fallback
+                self._on_model_changed(fallback)
+            finally:
+                self._suggesting = False
+        self._chosen = False
+        self._show_manage()
+
+    def _show_manage(self) -> None:
+        self.manage.visible = user_model_name(self.model_value) is not None
+
+    def rename_user_model(self, new: str) -> bool:
+        """Rename the chosen model of the user's own to ``new``; False (and a notification) if it cannot be."""
+        old = user_model_name(self.model_value)
+        if old is None:
+            return False
+        try:
+            _user_models.rename(old, new)
+        except (KeyError, ValueError, OSError) as error:
+            self._notify("error", f"could not rename {old!r}: {error.args[0] if error.args else error}")
+            return False
+        return True
+
+    def delete_user_model(self) -> bool:
+        """Delete the chosen model of the user's own (its copy in the model folder); the picker goes back to the
+        default model. False (and a notification) if it cannot be."""
+        name = user_model_name(self.model_value)
+        if name is None:
+            return False
+        try:
+            _user_models.remove(name)
+        except (KeyError, OSError) as error:
+            self._notify("error", f"could not delete {name!r}: {error.args[0] if error.args else error}")
+            return False
+        self._notify("info", f"deleted your model {name!r}; its results already in the viewer stay")
+        return True
+
+    def _rename_clicked(self, *_: Any) -> None:
+        from qtpy.QtWidgets import QInputDialog
+
+        old = user_model_name(self.model_value)
+        if old is None:
+            return
+        new, ok = QInputDialog.getText(self._parent, "Rename model", f"New name for {old!r}:", text=old)
+        if ok and new.strip() and new.strip() != old:
+            self.rename_user_model(new)
+
+    def _delete_clicked(self, *_: Any) -> None:
+        from qtpy.QtWidgets import QMessageBox
+
+        name = user_model_name(self.model_value)
+        if name is None:
+            return
+        answer = QMessageBox.question(self._parent, "Delete model",
+                                      f"Delete your model {name!r}? Its file in {_user_models.models_dir()} is "
+                                      "deleted; results already in the viewer stay.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.delete_user_model()
 
     def _suggest_model(self, layer: Layer | None) -> None:
         """Until the user picks a model, follow the image: a sample's own model (`MODEL_KEY` in its metadata), else
@@ -217,6 +318,7 @@ class Pickers:
             restore_choice(self.model, self.model_value)
             return
         self.model_value, self.config = value, config
+        self._show_manage()
         # The sliders take the new model's values: they no longer describe the result on screen, which stays as it
         # was decoded (and stays beside the new model's results after the next Run).
         self._on_config(self.resized_config())

@@ -67,6 +67,7 @@ class SegmentWidget(Container):
         self._queue: list[tuple[Run, str, Any]] = []
         self._busy = False
         self._closed = False
+        self._deleted: set[int] = set()  # ids of runs whose image was deleted while they ran
         self._knob_size = 1.0  # the object size the sliders' τ and ρ are for
         self._picker = Pickers(napari_viewer, self.native, notify=self._notify, on_config=self._on_config,
                                on_text=self._idle_status)
@@ -90,7 +91,7 @@ class SegmentWidget(Container):
         self._run = PushButton(text="Run", tooltip="Run the network on the image (click again to cancel)")
         self._status = Label(value="")
         self._status.native.setWordWrap(True)
-        self.extend([self._image, self._model, picker.auto_size, self._object_size, self._device, self._run, *sliders.widgets,
+        self.extend([self._image, self._model, picker.manage, picker.auto_size, self._object_size, self._device, self._run, *sliders.widgets,
                      self._status])
         # no taller than its content: a Train / fine-tune dock below it gets the rest of the column
         self.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
@@ -129,6 +130,7 @@ class SegmentWidget(Container):
         (which stays as it was decoded, and stays beside the new model's results after the next Run)."""
         self._shown = None
         self._sliders.set_defaults(config)
+        self._tuning.refresh_note()
         self._knob_size = 1.0 if self._picker.auto_size.value else self._picker.object_size.value
 
     def knobs(self) -> Knobs:
@@ -219,6 +221,10 @@ class SegmentWidget(Container):
         """The dock widget or the viewer was closed: stop the worker, ignore what it still sends."""
         if self._closed:
             return
+        run = self._active
+        if run is not None:  # its last signals will be ignored: say now what the result layers hold
+            self._notify("warning", f"the Segment widget was closed while segmenting '{run.source}': the run stopped"
+                                    f"{_partial_note(run)}")
         self._closed = True
         self._picker.close()
         self._cancel.set()
@@ -230,8 +236,13 @@ class SegmentWidget(Container):
             pass
 
     def _on_layer_removed(self, event: Any) -> None:
-        """The image of the result on screen was deleted: the sliders stop re-decoding it (they would bring its
+        """The image being segmented was deleted: the run stops (a notification says what its layers hold when it
+        has). The image of the result on screen was deleted: the sliders stop re-decoding it (they would bring its
         layers back over whatever image comes next)."""
+        run = self._active
+        if run is not None and event.value is run.source_layer and not self._cancel.is_set():
+            self._deleted.add(id(run))
+            self.cancel()
         if self._shown is not None and event.value is self._shown.source_layer:
             self._shown = None
             self._idle_status()
@@ -284,7 +295,8 @@ class SegmentWidget(Container):
         elif kind == "returned" and run.outcome != "failed":  # (failed already: no room for the results)
             run.outcome, message = payload
             if run.outcome == "failed":
-                self._notify("error", f"segmenting '{run.source}' failed: {message}")
+                partial = _partial_note(run) if run.planes else ""
+                self._notify("error", f"segmenting '{run.source}' failed: {message}{partial}")
         elif kind == "errored":
             run.outcome = "failed"
             notifications.notification_manager.receive_error(type(payload), payload, payload.__traceback__)
@@ -317,13 +329,19 @@ class SegmentWidget(Container):
         self._worker, self._active = None, None
         self._set_running(False)
         self._last = run
-        if run.outcome == "cancelled":
+        if id(run) in self._deleted:
+            self._deleted.discard(id(run))
+            run.previous = None  # the earlier result was of the deleted image too: nothing to complete
+            self._notify("warning", f"'{run.source}' was deleted while it was being segmented: the run stopped"
+                                    f"{_partial_note(run)}")
+        elif run.outcome == "cancelled":
             kept = "; the other planes keep the previous run's result" if run.keep_previous() else ""
             self._notify("info", f"cancelled: {run.planes} of {run.layout.n_planes} planes of '{run.source}' were "
                                  f"segmented; their results are kept{kept}")
         run.previous = None  # not kept alive any longer
         if run.result is not None and run.planes and run.outcome != "failed":
             self._results.publish(run, vectors=True)
+        self._tuning.refresh_note()
 
     def _apply_knobs(self, *, full: bool) -> None:
         """Re-decode the shown result for the sliders (`LiveTuning.decode`) as one of the handlers above: never inside
@@ -345,7 +363,10 @@ class SegmentWidget(Container):
     # -- status line, notifications ----------------------------------------------------------------------------------
 
     def _render_status(self) -> None:
-        self._status.value = status_text(self._active, self._last, self._shown, self._picker.text)
+        text = status_text(self._active, self._last, self._shown, self._picker.text)
+        if self._active is None and self._shown is not None and self._tuning.merge_note:
+            text += f"\n{self._tuning.merge_note}"
+        self._status.value = text
 
     def _idle_status(self) -> None:
         """The status line, unless a run in progress writes it."""
@@ -368,3 +389,14 @@ class SegmentWidget(Container):
         """A napari notification: ``level`` is "error", "warning" or "info"."""
         {"error": notifications.show_error, "warning": notifications.show_warning,
          "info": notifications.show_info}[level](message)
+
+
+def _partial_note(run: Run) -> str:
+    """What a stopped run's result layers hold, for its notification."""
+    n = run.layout.n_planes
+    if not run.planes:
+        return " before any plane was done: no result layers were made or changed"
+    if n == 1:
+        return "; its result layers hold the image's result"
+    return (f" after {run.planes} of {n} planes: its result layers hold those planes; the other planes are empty "
+            "there (0)")
