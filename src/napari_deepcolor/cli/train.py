@@ -110,7 +110,14 @@ def _add_network_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--width", type=int, default=16, help="channels of the first U-Net level (doubled at each level)")
     t.add_argument("--patch-size", type=int, default=160, help="side of the training patches, network pixels")
     t.add_argument("--batch-size", type=int, default=8, help="patches per step")
-    t.add_argument("--steps", type=int, default=2000, help="training steps")
+    t.add_argument("--steps", type=int, default=2000, help="training steps (at most, with --minutes)")
+    t.add_argument("--minutes", type=float, default=None, help="time budget: after the first steps, the number of "
+                   "steps becomes what fits in it (at most --steps) (default: no budget, --steps steps)")
+    t.add_argument("--patience", type=int, default=None, help="stop after this many validations in a row without a "
+                   "better validation AP50 (default: never stop early)")
+    t.add_argument("--no-holdout", action="store_true", help="fine-tuning without validation images: do not hold "
+                   "out part of the annotations for a score (by default a quarter of the annotated objects is held "
+                   "out: training/holdout.py), so there is no score and no check against the starting model")
     t.add_argument("--lr", type=float, default=1e-3, help="learning rate (Adam)")
     t.add_argument("--validate-every", type=int, default=200, help="steps between validations")
     t.add_argument("--checkpoint-every", type=int, default=100, help="steps between writes of last.safetensors")
@@ -195,6 +202,8 @@ def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
         if args.val_last >= len(pairs):
             raise ValueError(f"--val-last {args.val_last} leaves no training pairs out of {len(pairs)}")
         pairs, val_pairs = pairs[: -args.val_last], pairs[-args.val_last :] + val_pairs
+    if args.init and pairs and not val_pairs and not args.synthetic_val and not args.no_holdout:
+        return _held_out_data(args, pairs, model_config)
     if pairs:
         names = pairs[0][0].stem if len(pairs) == 1 else f"{pairs[0][0].stem} … {pairs[-1][0].stem}"
         log.info("training on %d pair%s (%s), validating on %d", len(pairs), "" if len(pairs) == 1 else "s", names,
@@ -242,28 +251,68 @@ def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, d
     return config, metadata
 
 
+def _held_out_data(args: argparse.Namespace, pairs: list, model_config) -> tuple[list, list]:
+    """Fine-tuning without validation images: a quarter of the annotated objects held out for the score."""
+    from napari_deepcolor.io import read_annotation, read_image
+    from napari_deepcolor.training.dataset import model_sample
+    from napari_deepcolor.training.holdout import split_holdout
+    from napari_deepcolor.training.loop import ValidationPair
+
+    split = split_holdout([(read_image(image), read_annotation(annotation)) for image, annotation in pairs])
+    log.info("%s", split.note)
+    samples = [model_sample(image, labels, model_config) for image, labels in split.training] * args.repeat
+    return samples, [ValidationPair(image, labels) for image, labels in split.held_out]
+
+
 def _train(args: argparse.Namespace, samples: list, validation: list, model_config, train_config,
            metadata: dict | None = None) -> None:
-    """Run the training loop under a progress bar of its steps."""
+    """Run the training loop under a progress bar (step, loss, held-out score, time left); without a terminal,
+    a log line every 30 s instead."""
+    import time
+
     from tqdm import tqdm
 
     from napari_deepcolor.training.loop import train
 
+    quiet = not sys.stderr.isatty()
+    score, last_line = "", time.monotonic()
     with tqdm(total=train_config.steps, desc="training", unit="step", file=sys.stderr, disable=None) as bar:
         for event in train(samples, model_config=model_config, train_config=train_config, output=args.output,
                            validation=validation, init=args.init, resume=args.resume, device=args.device,
-                           keep_history=args.keep_history, metadata=metadata):
-            bar.n = event.step
+                           keep_history=args.keep_history, metadata=metadata,
+                           time_budget=None if args.minutes is None else 60 * args.minutes, patience=args.patience):
+            bar.total, bar.n = event.total, event.step
             if event.kind == "step":
-                bar.set_postfix(loss=f"{event.loss:.4f}")
-                bar.refresh()
+                bar.set_postfix_str(f"loss {event.loss:.4f}{score}")
+                if quiet and time.monotonic() - last_line >= 30:
+                    left = event.elapsed / max(event.step, 1) * (event.total - event.step)
+                    log.info("step %d/%d, loss %.4f%s, %.0f s, about %.0f s left", event.step, event.total,
+                             event.loss, score, event.elapsed, left)
+                    last_line = time.monotonic()
             elif event.kind == "validation":
-                log.info("step %d (%.0f s): %s", event.step, event.elapsed,
+                score = f", held-out AP50 {event.metrics['ap50']:.3f}"
+                what = f" ({event.note})" if event.note else ""
+                log.info("step %d%s (%.0f s): %s", event.step, what, event.elapsed,
                          ", ".join(f"{k} {v:.3f}" for k, v in event.metrics.items()))
-            elif event.kind == "size_model":
-                bar.write("fitting the automatic object size on the training images", file=sys.stderr)
+            elif event.kind in ("size_model", "early_stop"):
+                log.info("%s", event.note or "fitting the automatic object size on the training images")
             elif event.kind == "done":
                 log.info("done in %.0f s: %s", event.elapsed, event.path)
+                _guard(event)
+            bar.refresh()
+
+
+def _guard(event) -> None:
+    """Say plainly whether fine-tuning beat the starting model on the held-out score."""
+    if event.improved is None:
+        return
+    start, kept = event.start_metrics.get("ap50", float("nan")), event.metrics.get("ap50", float("nan"))
+    if event.improved:
+        log.info("fine-tuning helped: held-out AP50 %.3f -> %.3f (%s)", start, kept, event.path)
+    else:
+        log.warning("fine-tuning did NOT beat the starting model on the held-out annotations (AP50 %.3f, its best "
+                    "%.3f): keep using the starting model; the new one is at %s if you want it anyway", start, kept,
+                    event.path)
 
 
 def _object_size(text: str) -> float | str:

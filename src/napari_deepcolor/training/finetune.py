@@ -153,6 +153,8 @@ def finetune(
     device: str = "cpu",
     threads: int | None = 1,
     log_every: int = 1,
+    minutes: float | None = None,
+    patience: int | None = 3,
 ):
     """Train on annotated planes (`annotated_planes`), yielding `napari_deepcolor.training.loop.TrainEvent`.
 
@@ -173,6 +175,14 @@ def finetune(
     threads : int, optional
         torch's CPU threads for this process (`torch.set_num_threads`); 1 leaves the other core to the GUI thread.
         None leaves torch's setting alone.
+    minutes : float, optional
+        Time budget: the number of steps becomes what fits in it (at most the preset's steps).
+    patience : int, optional
+        Stop after this many validations without a better held-out score.
+
+    Without ``validation``, part of the annotations is held out for a score (`napari_deepcolor.training.holdout`);
+    a "holdout" event says how, first. Fine-tuning scores the starting model on it before the first step, keeps
+    the best checkpoint, and its "done" event says whether that beats the starting model (``improved``).
 
     Closing the generator stops training; the checkpoints already written stay valid.
     """
@@ -184,12 +194,19 @@ def finetune(
 
     if threads:
         torch.set_num_threads(threads)
+    steps = train_config_for(preset).steps
+    if not validation:
+        from napari_deepcolor.training.holdout import split_holdout
+
+        split = split_holdout(list(pairs))
+        pairs, validation = split.training, split.held_out
+        yield TrainEvent("holdout", 0, steps, note=split.note)
     in_channels = 3 if any(image.ndim == 3 for image, _ in pairs) else 1
     model_config = model_config_for(start, preset, in_channels=in_channels, method=method)
     metadata: dict[str, Any] = {}
     if start != SCRATCH:
         model_config, metadata = sized_for_training(start, [image for image, _ in pairs], model_config, device)
-        yield TrainEvent("object_size", 0, train_config_for(preset).steps, note=metadata["trained_object_size_note"])
+        yield TrainEvent("object_size", 0, steps, note=metadata["trained_object_size_note"])
     samples = [model_sample(image, labels, model_config) for image, labels in pairs]
     if model_config.mask_input:  # now, not at the first validation
         for image, _ in validation:
@@ -198,7 +215,8 @@ def finetune(
                for image, truth in validation]
     run = train(samples, model_config=model_config, train_config=train_config_for(preset), output=Path(output),
                 validation=checked, init=None if start == SCRATCH else start, device=device, log_every=log_every,
-                metadata=metadata)
+                metadata=metadata, time_budget=None if minutes is None else 60 * minutes,
+                patience=patience if checked else None)
     try:
         yield from run
     finally:

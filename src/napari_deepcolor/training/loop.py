@@ -19,7 +19,7 @@ import numpy as np
 
 from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, load_weights, read_header, save_checkpoint
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
-from napari_deepcolor.io import write_atomic
+from napari_deepcolor.io import remove_stale_temporaries, write_atomic
 from napari_deepcolor.training.dataset import PatchSampler, Sample
 
 
@@ -54,6 +54,10 @@ class TrainEvent:
     metrics: dict[str, float] = field(default_factory=dict)
     path: str | None = None
     note: str = ""
+    #: "done" with a held-out score and a starting model: whether the kept checkpoint beats the starting model's
+    #: held-out AP50 (None: no score to tell); ``start_metrics`` is the starting model's score.
+    improved: bool | None = None
+    start_metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +85,8 @@ def train(
     keep_history: bool = False,
     size_model: bool = True,
     metadata: dict[str, Any] | None = None,
+    time_budget: float | None = None,
+    patience: int | None = None,
 ) -> Iterator[TrainEvent]:
     """Train a network of either method (``model_config.method``), yielding events.
 
@@ -113,6 +119,15 @@ def train(
         best checkpoints (`napari_deepcolor.predict.object_size.attach_size_model`; seconds to a minute on a CPU).
     metadata : dict, optional
         Extra JSON-ready entries for every checkpoint's metadata (e.g. the object size fine-tuning ran at).
+    time_budget : float, optional
+        Seconds of training: after the first steps the number of steps becomes what fits in the budget (at most
+        ``train_config.steps``); the learning-rate schedule and validations follow the new number.
+    patience : int, optional
+        Stop early after this many validations in a row without a better held-out AP50.
+
+    Fine-tuning (``init``) with validation pairs scores the starting model first (a "validation" event at step 0,
+    note "starting model"); the "done" event says whether the kept checkpoint beats it (``improved``). The best
+    checkpoint is written only when it beats both the starting model and every earlier validation.
     """
     import torch
 
@@ -167,6 +182,10 @@ def train(
         return save_checkpoint(path, Checkpoint(model_config, network.state_dict(), metadata))
 
     def save_last(step: int, metrics: dict[str, float]) -> Path:
+        # a run killed while saving leaves its temporary file (70 MB for a large network): remove those of ours
+        # (`io.is_stale_temporary`); a full disk raises `io.WriteError`, the previous checkpoint intact
+        for folder in (output, output / "history"):
+            remove_stale_temporaries(folder)
         path = save(last_path, step, metrics)
         if keep_history:  # the same bytes under the step's name, copied rather than serialized again
             write_atomic(output / "history" / f"step-{step}.safetensors", lambda tmp: shutil.copyfile(path, tmp))
@@ -182,8 +201,18 @@ def train(
     started = time.perf_counter()
     losses: list[float] = []
     metrics: dict[str, float] = {}
+    start_metrics: dict[str, float] = {}
+    if validation and init is not None and start_step == 0:
+        start_metrics = validate(0)
+        best = start_metrics["ap50"]  # a checkpoint is "best" only if it beats the starting model
+        yield TrainEvent("validation", 0, total, elapsed=time.perf_counter() - started, metrics=start_metrics,
+                         note="starting model")
+    every = train_config.validate_every
+    stale = 0
     network.train()
-    for step in range(start_step + 1, total + 1):
+    step = start_step
+    while step < total:
+        step += 1
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step)
         images, labels = sampler.batch(train_config.batch_size)
@@ -195,15 +224,23 @@ def train(
         optimizer.step()
         losses.append(loss.item())
         elapsed = time.perf_counter() - started
+        if time_budget is not None and step == start_step + BUDGET_PROBE_STEPS:
+            total, every = _fit_budget(total, every, step, elapsed, time_budget, train_config.validate_every)
         if step % log_every == 0 or step == total:
             yield TrainEvent("step", step, total, float(np.mean(losses)), elapsed)
             losses = []
-        if validation and (step % train_config.validate_every == 0 or step == total):
+        if validation and (step % every == 0 or step == total):
             metrics = validate(step)
             if metrics["ap50"] > best:
-                best, best_metrics = metrics["ap50"], metrics
+                best, best_metrics, stale = metrics["ap50"], metrics, 0
                 save(best_path, step, metrics)
+            else:
+                stale += 1
             yield TrainEvent("validation", step, total, elapsed=elapsed, metrics=metrics)
+            if patience is not None and stale >= patience and step < total:
+                yield TrainEvent("early_stop", step, total, elapsed=elapsed, note=f"no better held-out score in "
+                                 f"{stale} validations: stopping at step {step} of {total}")
+                total = step
         if step % train_config.checkpoint_every == 0 and step != total:
             yield TrainEvent("checkpoint", step, total, elapsed=elapsed, path=str(save_last(step, metrics)))
     final = save_last(total, metrics)
@@ -218,8 +255,24 @@ def train(
             attach_size_model(path, images, prescaled=True, device=device)
         if keep_history:  # the history's last step as the final file now is
             write_atomic(output / "history" / f"step-{total}.safetensors", lambda tmp: shutil.copyfile(final, tmp))
+    improved = None if not (validation and start_metrics) else kept == best_path and best_path.is_file()
     yield TrainEvent("done", total, total, elapsed=time.perf_counter() - started,
-                     metrics=best_metrics if kept == best_path and best_metrics else metrics, path=str(kept))
+                     metrics=best_metrics if kept == best_path and best_metrics else metrics, path=str(kept),
+                     improved=improved, start_metrics=start_metrics)
+
+
+#: Steps timed before a time budget sets the number of steps.
+BUDGET_PROBE_STEPS = 3
+
+
+def _fit_budget(total: int, every: int, step: int, elapsed: float, budget: float, validate_every: int
+                ) -> tuple[int, int]:
+    """Steps that fit in ``budget`` seconds at the pace of the first ``step`` steps (validation included roughly by
+    keeping 10 % spare), at most ``total``; validations every quarter of them unless asked more often."""
+    per_step = elapsed / max(step, 1)
+    fitting = max(step + 1, int(0.9 * budget / max(per_step, 1e-6)))
+    new_total = min(total, fitting)
+    return new_total, max(1, min(validate_every, new_total // 4)) if new_total < total else every
 
 
 def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainConfig) -> Any:
