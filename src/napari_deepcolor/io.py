@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import logging
 import os
 import re
+import shutil
+import socket
 import tempfile
+import time
+import zlib
+from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger("napari_deepcolor")
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 _MASK_NAME = re.compile(r"^(?P<stem>.+?)_(?P<index>\d+)$")
@@ -22,24 +32,91 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile
 
-            return np.asarray(tifffile.imread(path))
-        import imageio.v3 as iio
+            image = np.asarray(tifffile.imread(path))
+        else:
+            import imageio.v3 as iio
 
-        return np.asarray(iio.imread(path))
+            image = np.asarray(iio.imread(path))
     except Exception as error:  # noqa: BLE001 - any decoder failure means the same thing to the user
         raise ValueError(f"could not read {path} as an image ({error}); expected a TIFF, PNG or JPEG file") from error
+    check_pixels(image, what=str(path))
+    return image
+
+
+def check_pixels(image: np.ndarray, *, what: str = "the image") -> None:
+    """Refuse an array no segmentation can use: one without pixels, or of complex or non-numeric values.
+
+    Raises
+    ------
+    ValueError
+        Saying what was wrong and what to do (``what`` names the file or layer).
+    """
+    if image.size == 0:
+        raise ValueError(f"{what} holds no pixels (shape {image.shape}): the file is empty or damaged; export it "
+                         "again or leave it out")
+    if np.iscomplexobj(image):
+        raise ValueError(f"{what} holds complex values ({image.dtype}); napari-deepcolor segments real intensities: "
+                         "save the magnitude (numpy.abs) or the real part as the image")
+    if not (np.issubdtype(image.dtype, np.number) or image.dtype == bool):
+        raise ValueError(f"{what} holds values of type {image.dtype}, not numbers; expected a gray or RGB image")
 
 
 def read_labels(path: str | os.PathLike) -> np.ndarray:
-    """Read a label image (0 = background, one integer id per instance) as ``int32 (Y, X)``."""
+    """Read a label image (0 = background, one integer id per instance) as ``int32 (Y, X)``.
+
+    Ids beyond int32 (int64 or uint32 ids above 2**31 - 1, float ids) are renumbered 1..K in increasing order
+    (`int32_labels`), never wrapped. Negative ids mean "ignore" in training (neither background nor an object; -1
+    is where per-object masks overlap): a file with any is logged, naming it, and they all become -1 when the ids
+    are renumbered.
+
+    Raises
+    ------
+    ValueError
+        An RGB image, non-integer values, or more objects than int32 can number.
+    """
     labels = read_image(path)
     if labels.ndim == 3 and labels.shape[-1] in (3, 4):
         raise ValueError(f"{path} is an RGB(A) image of shape {labels.shape}; expected a label image with one "
                          "integer id per object (or use a folder with one mask per object)")
+    if labels.dtype == bool:
+        return labels.astype(np.int32)
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.all(np.equal(np.mod(labels, 1), 0)):
-            raise ValueError(f"{path} has non-integer values; expected a label image")
-    return labels.astype(np.int32)
+            raise ValueError(f"{path} has non-integer values (or NaN); expected a label image with one integer id "
+                             "per object")
+    if np.issubdtype(labels.dtype, np.signedinteger) or np.issubdtype(labels.dtype, np.floating):
+        low = labels.min()
+        if low < 0:
+            log.warning("%s has %d pixels with negative label ids (lowest %s): they mean 'ignore' in training (neither "
+                        "background nor an object) and are refused by deepcolor evaluate; use 0 for background",
+                        path, int(np.count_nonzero(labels < 0)), low)
+    return int32_labels(labels, what=str(path))
+
+
+def int32_labels(labels: np.ndarray, *, what: str = "the labels") -> np.ndarray:
+    """Labels as ``int32``, renumbered where the ids do not fit.
+
+    Ids within int32 are kept. Otherwise the positive ids become 1..K in increasing order and every negative id
+    becomes -1 (ignore); 0 stays background. A plain ``astype(np.int32)`` would wrap them instead: ids that are
+    multiples of 2**32 all become 0 (background) and uint32 ids above 2**31 become negative.
+
+    Raises
+    ------
+    ValueError
+        More distinct positive ids than int32 can number.
+    """
+    labels = np.asarray(labels)
+    info = np.iinfo(np.int32)
+    if labels.size == 0 or (labels.min() >= info.min and labels.max() <= info.max):
+        return labels.astype(np.int32)
+    values, inverse = np.unique(labels, return_inverse=True)
+    positive = values > 0
+    if np.count_nonzero(positive) > info.max:
+        raise ValueError(f"{what} has {np.count_nonzero(positive)} distinct ids, more than int32 can number")
+    lut = np.where(positive, np.cumsum(positive), np.where(values < 0, -1, 0)).astype(np.int32)
+    log.info("%s: label ids %s..%s do not fit in int32; renumbered 1..%d in increasing order", what, values[0],
+             values[-1], int(np.count_nonzero(positive)))
+    return lut[inverse.reshape(labels.shape)]
 
 
 def read_mask_stack(paths: list[Path]) -> np.ndarray:
@@ -157,11 +234,20 @@ def ensure_writable_dir(directory: str | os.PathLike) -> Path:
 def write_atomic(path: str | os.PathLike, write) -> Path:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it over ``path``.
 
-    A crash or a full disk never leaves a half-written file under the final name.
+    A crash or a full disk never leaves a half-written file under the final name. The temporary file is named
+    ``.NAME.<process tag>.<random>.tmp`` (`temporary_prefix`); ones of the same name left by a killed process are
+    removed first (`remove_stale_temporaries`).
+
+    Raises
+    ------
+    WriteError
+        The file system refused the write (full disk, quota, ...): the message names ``path``, says what to do and
+        whether the previous file under that name is intact.
     """
     path = Path(path)
     directory = ensure_writable_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temporaries(directory, name=path.name)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=temporary_prefix(path), suffix=TEMP_SUFFIX)
     os.close(fd)
     try:
         write(tmp)
@@ -171,11 +257,135 @@ def write_atomic(path: str | os.PathLike, write) -> Path:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        failure = write_error(path, error)
+        if failure is not None:
+            raise failure from error
         raise
     return path
+
+
+class WriteError(OSError):
+    """Writing a file failed in the file system (full disk, quota, file size limit); the message says what to do."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+#: errno values that mean the disk (or the user's share of it) is full.
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_OS_ERROR = re.compile(r"os error (\d+)")
+
+
+def write_error(path: str | os.PathLike, error: BaseException) -> WriteError | None:
+    """The `WriteError` to raise for ``error`` met while writing ``path`` (an `OSError`, or a library's error that
+    wraps one, like safetensors' "I/O error: No space left on device (os error 28)"); None for other errors."""
+    if isinstance(error, WriteError):
+        return None
+    if isinstance(error, OSError):
+        code = error.errno
+        reason = error.strerror or str(error)
+    else:
+        match = _OS_ERROR.search(str(error))
+        if match is None:
+            return None
+        code = int(match[1])
+        reason = os.strerror(code)
+    path = Path(path)
+    kept = (f"the previous {path} is intact" if path.exists() else f"nothing was written under the name {path.name}")
+    if code in _NO_SPACE:
+        failure = WriteError(f"no space left on device writing {path} ({reason}): free space on that disk or choose "
+                             f"another --output folder; {kept}")
+    else:
+        failure = WriteError(f"could not write {path} ({reason}); {kept}")
+    failure.errno = code
+    return failure
+
+
+#: Suffix of the temporary files and folders `write_atomic` and its kin write next to their target.
+TEMP_SUFFIX = ".tmp"
+#: Temporary files older than this (seconds) whose process cannot be checked are taken as left by a killed run.
+STALE_AFTER = 3600.0
+#: Names of `temporary_prefix`: ``.NAME.p<pid>h<host hash>.<random><suffix>``.
+TAGGED_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.p(?P<pid>\d+)h(?P<host>[0-9a-f]{8})\.[A-Za-z0-9_]+"
+                              r"(?P<suffix>\.[a-z]+)$")
+#: Names of earlier versions (no process tag), for the files they wrote: ``.NAME.<8 random>.tmp``.
+_UNTAGGED = re.compile(r"^\.(?P<name>.+\.(?:tif|tiff|zarr|safetensors))\.[a-z0-9_]{8}(?P<suffix>\.[a-z]+)$")
+
+
+def _host_tag() -> str:
+    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+def temporary_prefix(path: str | os.PathLike) -> str:
+    """``.NAME.p<pid>h<host hash>.``: the start of a temporary name for ``path``; the process that writes it can be
+    told to be gone (`remove_stale_temporaries`)."""
+    return f".{Path(path).name}.p{os.getpid()}h{_host_tag()}."
+
+
+def is_stale_temporary(path: str | os.PathLike, *, suffixes: tuple[str, ...] = (TEMP_SUFFIX,),
+                       max_age: float = STALE_AFTER, now: float | None = None) -> bool:
+    """Whether ``path`` is a temporary file or folder of ours whose writer is gone.
+
+    Ours: named ``.NAME.p<pid>h<host>.<random><suffix>`` (`temporary_prefix`) or, from earlier versions,
+    ``.NAME.<8 random>.tmp``. Gone: written on this machine by a process that no longer runs, or last modified
+    more than ``max_age`` seconds ago when that cannot be checked (another machine on a shared disk, an untagged
+    name).
+    """
+    path = Path(path)
+    tagged = TAGGED_TEMPORARY.match(path.name)
+    match = tagged or _UNTAGGED.match(path.name)
+    if match is None or match["suffix"] not in suffixes:
+        return False
+    if tagged and tagged["host"] == _host_tag():
+        pid = int(tagged["pid"])
+        if pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # another user's process
+            return False
+        except OSError:
+            pass
+        else:
+            return False
+    try:
+        age = (time.time() if now is None else now) - path.lstat().st_mtime
+    except OSError:
+        return False
+    return age > max_age
+
+
+def remove_stale_temporaries(directory: str | os.PathLike, *, name: str | None = None,
+                             suffixes: tuple[str, ...] = (TEMP_SUFFIX,), max_age: float = STALE_AFTER) -> list[Path]:
+    """Delete the temporary files and folders (`is_stale_temporary`) that killed runs left in ``directory`` (only
+    those of target ``name`` when given); returns what was removed. Nothing else is touched."""
+    directory = Path(directory)
+    pattern = f".{glob_escape(name)}.*" if name is not None else ".*"
+    removed = []
+    try:
+        candidates = list(directory.glob(pattern))
+    except OSError:
+        return removed
+    for candidate in candidates:
+        if not is_stale_temporary(candidate, suffixes=suffixes, max_age=max_age):
+            continue
+        try:
+            if candidate.is_dir() and not candidate.is_symlink():
+                shutil.rmtree(candidate)
+            else:
+                candidate.unlink()
+        except OSError:
+            continue
+        removed.append(candidate)
+    if removed:
+        log.info("removed %d temporary file(s) left in %s by an interrupted run (%s%s)", len(removed), directory,
+                 removed[0].name, ", ..." if len(removed) > 1 else "")
+    return removed
 
 
 #: The TIFF Software tag (zarr attribute ``software``) of what ``deepcolor predict`` writes: a rerun recognises its
@@ -199,9 +409,40 @@ def written_by_predict(path: str | os.PathLike) -> bool:
         return False
 
 
-def write_labels(path: str | os.PathLike, labels: np.ndarray, *, software: str | None = None) -> Path:
+def predict_record(path: str | os.PathLike) -> dict | None:
+    """What made the output ``path`` of ``deepcolor predict``: the record (model, its checksum, decoding knobs)
+    stored in the TIFF's ImageDescription or the zarr attribute ``predict_record`` (`write_labels`); None for a
+    file without one (not ours, or written before records were kept)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".zarr":
+            import zarr
+
+            text = zarr.open(str(path), mode="r").attrs.get(RECORD_ATTRIBUTE)
+        else:
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                text = tif.pages[0].description
+        record = json.loads(text) if isinstance(text, str) else None
+    except Exception:  # noqa: BLE001 - unreadable, foreign or missing: no record
+        return None
+    return record if isinstance(record, dict) and record.get("software") == PREDICT_SOFTWARE else None
+
+
+#: The zarr attribute holding an output's `predict_record`.
+RECORD_ATTRIBUTE = "predict_record"
+
+
+def record_text(record: dict | None) -> str | None:
+    """A record as the ASCII JSON a TIFF ImageDescription holds (None stays None)."""
+    return None if record is None else json.dumps(record, sort_keys=True, ensure_ascii=True)
+
+
+def write_labels(path: str | os.PathLike, labels: np.ndarray, *, software: str | None = None,
+                 record: dict | None = None) -> Path:
     """Write a label image as a zlib-compressed TIFF (uint16 when the ids fit, else int32), atomically; ``software``
-    goes into the TIFF's Software tag."""
+    goes into the TIFF's Software tag, ``record`` (what made it, `predict_record`) into its ImageDescription."""
     import tifffile
 
     labels = np.asarray(labels)
@@ -214,7 +455,7 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray, *, software: str |
                          "skimage.segmentation.relabel_sequential) before saving")
     dtype = np.uint16 if low >= 0 and high < 2**16 else np.int32
     return write_atomic(path, lambda tmp: tifffile.imwrite(tmp, labels.astype(dtype), compression="zlib",
-                                                         software=software))
+                                                         software=software, description=record_text(record)))
 
 
 def write_array(path: str | os.PathLike, array: np.ndarray, *, software: str | None = None) -> Path:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from napari_deepcolor.io import check_pixels
+
 if TYPE_CHECKING:
     pass
 
@@ -42,9 +44,11 @@ def to_channels_first(image: np.ndarray, in_channels: int, *, channel_axis: int 
     Raises
     ------
     ValueError
-        Wrong dimensions, or NaN / infinite values.
+        Wrong dimensions, no pixels, complex or non-numeric values (`napari_deepcolor.io.check_pixels`), or NaN /
+        infinite values.
     """
     image = np.asarray(image)
+    check_pixels(image)
     if channel_axis is None and image.ndim == 3 and image.shape[-1] in (3, 4):
         channel_axis = -1
     if channel_axis is not None:

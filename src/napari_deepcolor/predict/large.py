@@ -37,7 +37,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_deepcolor.io import ensure_writable_dir, write_atomic
+from napari_deepcolor.io import (
+    RECORD_ATTRIBUTE,
+    TAGGED_TEMPORARY,
+    TEMP_SUFFIX,
+    ensure_writable_dir,
+    record_text,
+    remove_stale_temporaries,
+    temporary_prefix,
+    write_atomic,
+    write_error,
+)
 from napari_deepcolor.preprocess import scaled_shape, to_channels_first
 
 if TYPE_CHECKING:
@@ -273,8 +283,8 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
                                 channel_axis: int | None = None) -> ObjectSize:
     """`napari_deepcolor.predict.object_size.estimate_object_size` for an image too large for memory.
 
-    Reads at most 9 windows of a 3 x 3 grid (each 512 network pixels at the estimating view's scale) and keeps the
-    4 with the largest intensity spread, then their `object_size.pick_tiles`; intensity limits come from
+    Reads at most 9 windows of a 3 x 3 grid (each `object_size.TILE` network pixels at the estimating view's scale)
+    and keeps the `object_size.MAX_TILES` with the largest intensity spread; intensity limits come from
     `image_limits` (a strided read), as for the segmentation itself. Never loads the whole image.
     """
     from napari_deepcolor.predict import object_size as sizes
@@ -289,12 +299,12 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
     limits = (0.0, 1.0) if config.mask_input else image_limits(
         source, percentiles=config.percentiles, in_channels=config.in_channels, channel_axis=channel_axis)
     view_scale = config.scale * sizes.VIEW_REDUCTION
-    side = max(16, round(512 / view_scale))
+    side = max(16, round(sizes.TILE / view_scale))
     starts = [[round(k * max(0, n - side) / 2) for k in range(3)] if n > side else [0] for n in shape]
     windows = {(y, x) for y in starts[0] for x in starts[1]}
     planes = [_read(source, (slice(y, y + side), slice(x, x + side)), y_axis, x_axis) for y, x in sorted(windows)]
     spread = [float(np.asarray(plane, dtype=np.float32)[::4, ::4].std()) for plane in planes]
-    chosen = [planes[i] for i in np.argsort(spread)[::-1][:4]]
+    chosen = [planes[i] for i in np.argsort(spread)[::-1][:sizes.MAX_TILES]]
     views = [preprocess(plane, in_channels=config.in_channels, percentiles=config.percentiles, scale=view_scale,
                         channel_axis=channel_axis, limits=limits, clip_max=config.intensity_max,
                         mask_input=config.mask_input) for plane in chosen]
@@ -382,6 +392,7 @@ def segment_large(
     max_merge_pixels: int = 2**25,
     progress: Callable[[int, int], None] | None = None,
     software: str | None = None,
+    record: dict | None = None,
 ) -> LargeResult:
     """Segment a 2D image tile by tile and write the labels to a zarr array or a BigTIFF, atomically.
 
@@ -411,6 +422,8 @@ def segment_large(
         Called after each tile (the network's work), and once more when the labels are written.
     software : str, optional
         Written into the output's TIFF Software tag or zarr attribute ``software`` (`write_label_blocks`).
+    record : dict, optional
+        What made the output (`napari_deepcolor.io.predict_record`), stored with it (`write_label_blocks`).
 
     Returns
     -------
@@ -460,7 +473,8 @@ def segment_large(
     ensure_writable_dir(output.parent)
     _remove_stale_scratch(output)
     stitcher = TileStitcher(shape, adjacency=absorb_fragments)
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.", suffix=SCRATCH_SUFFIX) as scratch:
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=temporary_prefix(output),
+                                     suffix=SCRATCH_SUFFIX) as scratch:
         store = _TileStore(Path(scratch), tiles)
         for done, tile in enumerate(tiles, start=1):
             window = _read(source, tile.read, y_axis, x_axis)
@@ -477,7 +491,7 @@ def segment_large(
         stitched = stitcher.finish(min_size=min_size, merge_distance=merge_distance or None, read_ids=store.read,
                                    max_merge_pixels=max_merge_pixels, absorb_fragments=absorb_fragments)
         write_label_blocks(output, shape, stitched.n_instances,
-                           lambda region: stitched.lut[store.read(region)], software=software)
+                           lambda region: stitched.lut[store.read(region)], software=software, record=record)
     if progress is not None:
         progress(len(tiles) + 1, len(tiles) + 1)
     return LargeResult(output, stitched.n_instances, stitched.scores, stitched.colors, len(tiles),
@@ -489,8 +503,15 @@ SCRATCH_SUFFIX = ".tiles"
 
 
 def _remove_stale_scratch(output: Path) -> None:
-    """Delete the temporary folders an earlier, killed run on the same output left behind (``.NAME.*.tiles``)."""
+    """Delete the temporary folders an earlier, killed run on the same output left behind (``.NAME.*.tiles``).
+
+    Named with the writing process (`napari_deepcolor.io.temporary_prefix`): removed when that process is gone
+    (`napari_deepcolor.io.is_stale_temporary`), so a run on the same output in another process is left alone.
+    Named as earlier versions did (no process): removed when they hold only tiles (``.npy``)."""
+    remove_stale_temporaries(output.parent, name=output.name, suffixes=(SCRATCH_SUFFIX,))
     for stale in output.parent.glob(f".{glob_escape(output.name)}.*{SCRATCH_SUFFIX}"):
+        if TAGGED_TEMPORARY.match(stale.name):
+            continue
         if stale.is_dir() and all(p.suffix == ".npy" for p in stale.iterdir()):
             shutil.rmtree(stale, ignore_errors=True)
 
@@ -502,9 +523,11 @@ BLOCK = 512
 
 
 def write_label_blocks(path: str | os.PathLike, shape: tuple[int, int], n_instances: int,
-                       read: Callable[[tuple[slice, slice]], np.ndarray], *, software: str | None = None) -> Path:
+                       read: Callable[[tuple[slice, slice]], np.ndarray], *, software: str | None = None,
+                       record: dict | None = None) -> Path:
     """Write a label image block by block (``read(region)`` gives each block) to ``*.zarr`` or a tiled BigTIFF;
-    ``software`` goes into the TIFF's Software tag or the zarr attribute ``software``.
+    ``software`` goes into the TIFF's Software tag or the zarr attribute ``software``, ``record`` (what made it,
+    `napari_deepcolor.io.predict_record`) into its ImageDescription or the zarr attribute ``predict_record``.
 
     The dtype is uint16 when ``n_instances`` fits, else int32, as in `napari_deepcolor.io.write_labels`. Atomic: the
     file or folder appears under its name only when complete; an existing one is replaced.
@@ -520,6 +543,8 @@ def write_label_blocks(path: str | os.PathLike, shape: tuple[int, int], n_instan
             array = zarr.create_array(store=str(tmp), shape=shape, chunks=(BLOCK, BLOCK), dtype=dtype, fill_value=0)
             if software is not None:
                 array.attrs["software"] = software
+            if record is not None:
+                array.attrs[RECORD_ATTRIBUTE] = record_text(record)
             for region in blocks:
                 array[region] = read(region).astype(dtype)
 
@@ -537,17 +562,20 @@ def write_label_blocks(path: str | os.PathLike, shape: tuple[int, int], n_instan
 
     return write_atomic(path, lambda tmp: tifffile.imwrite(
         tmp, tiles(), shape=shape, dtype=dtype, tile=(BLOCK, BLOCK), compression="zlib", bigtiff=True,
-        photometric="minisblack", software=software))
+        photometric="minisblack", software=software, description=record_text(record)))
 
 
 def write_atomic_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_folder)`` for a folder (a zarr store) next to ``path``, then rename it to ``path``.
 
     An existing ``path`` is removed just before the rename; a crash never leaves a half-written folder under it.
+    The temporary folder is named like `napari_deepcolor.io.write_atomic`'s files, and ones a killed process left
+    for the same ``path`` are removed first. A full disk raises `napari_deepcolor.io.WriteError`.
     """
     path = Path(path)
     directory = ensure_writable_dir(path.parent)
-    tmp = Path(tempfile.mkdtemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp"))
+    remove_stale_temporaries(directory, name=path.name)
+    tmp = Path(tempfile.mkdtemp(dir=directory, prefix=temporary_prefix(path), suffix=TEMP_SUFFIX))
     try:
         write(tmp)
         if path.is_dir() and not path.is_symlink():
@@ -555,7 +583,10 @@ def write_atomic_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> 
         elif path.exists():
             path.unlink()
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
+        failure = write_error(path, error)
+        if failure is not None:
+            raise failure from error
         raise
     return path

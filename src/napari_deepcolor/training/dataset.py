@@ -12,6 +12,7 @@ import numpy as np
 if TYPE_CHECKING:
     from napari_deepcolor.config import ModelConfig
 
+from napari_deepcolor.io import int32_labels
 from napari_deepcolor.preprocess import (
     IGNORE,
     _intensities,
@@ -46,11 +47,48 @@ def make_sample(image: np.ndarray, labels: np.ndarray, *, in_channels: int, perc
                          "must be the same size")
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be integers (0 = background, -1 = ignore), got dtype {labels.dtype}")
+    labels = int32_labels(labels)
+    check_label_image(labels)
     if mask_input:
         check_mask(planes)
     return Sample(rescale_image(_intensities(planes, percentiles=percentiles, limits=None, clip_max=clip_max,
                                              mask_input=mask_input), scale),
-                  rescale_labels(labels.astype(np.int32), scale))
+                  rescale_labels(labels, scale))
+
+
+#: `check_label_image`: at least this many pieces before labels are looked at as a possible intensity image.
+MANY_PIECES = 1000
+
+
+def check_label_image(labels: np.ndarray) -> None:
+    """Refuse labels that look like an intensity image rather than one id per object.
+
+    An image given as labels (a wrong folder, ``<stem>.tif`` taken for ``<stem>_labels.tif``) has thousands of ids,
+    most of them a pixel or two, or each id scattered in many pieces; training on it would build one mask per id in
+    every patch (memory grows with ids × pixels) and learn nothing. Refused when there are at least `MANY_PIECES`
+    ids whose median size is at most 2 pixels, or at least `MANY_PIECES` connected pieces and twice as many pieces
+    as ids. O(pixels); real label images (one piece per id, or a few) pass.
+
+    Raises
+    ------
+    ValueError
+        Saying what the labels look like and what to do.
+    """
+    positive = labels > 0
+    ids, areas = np.unique(labels[positive], return_counts=True)
+    if ids.size < 2:
+        return
+    median = float(np.median(areas))
+    pieces = ids.size
+    if not (ids.size >= MANY_PIECES and median <= 2):
+        from skimage.measure import label
+
+        pieces = int(label(np.where(positive, labels, 0), background=0, connectivity=1).max())
+        if pieces < max(MANY_PIECES, 2 * ids.size):
+            return
+    raise ValueError(f"these labels look like an intensity image, not a label image: {ids.size} ids in {pieces} "
+                     f"separate pieces, their median size {median:g} pixels; give a label image with one "
+                     "integer id per object (0 = background), e.g. <stem>_labels.tif")
 
 
 def model_sample(image: np.ndarray, labels: np.ndarray, config: ModelConfig, *,
