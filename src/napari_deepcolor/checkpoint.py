@@ -7,12 +7,13 @@ to a temporary name and renamed, so an interrupted save never leaves a broken ch
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_deepcolor.config import ConfigError, ModelConfig
+from napari_deepcolor.config import ModelConfig, network_size
 from napari_deepcolor.io import write_atomic
 
 if TYPE_CHECKING:
@@ -132,10 +133,14 @@ def load_weights(network: Any, checkpoint: Checkpoint, source: Any) -> None:
 
 
 def read_header(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Any]]:
-    """Config and metadata of a checkpoint, without loading the weights (no torch needed)."""
+    """Config and metadata of a checkpoint, without loading the weights (no torch needed).
+
+    The config is validated (`ModelConfig`), so a header describing a network beyond `config.MAX_PARAMETERS` or
+    the other bounds is refused here, before anything is built.
+    """
     path = Path(path)
-    header = _header(path)
-    return _parse(path, header)
+    meta, _ = _header(path)
+    return _parse(path, meta)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
@@ -149,7 +154,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     from safetensors.torch import load_file
 
     path = Path(path)
-    config, metadata = read_header(path)
+    meta, tensors = _header(path)
+    config, metadata = _parse(path, meta)
+    _check_weights_fit(path, config, tensors)
     try:
         state_dict = load_file(path)
     except Exception as error:  # noqa: BLE001 - safetensors' own error class is not public API
@@ -157,7 +164,27 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(config, state_dict, metadata)
 
 
-def _header(path: Path) -> dict[str, str]:
+def _check_weights_fit(path: Path, config: ModelConfig, tensors: dict[str, Any]) -> None:
+    """Compare the tensor shapes the safetensors header lists (no data read) with the network the config describes.
+
+    More values than the config's network holds (`config.network_size`) are refused before any tensor is read or
+    the network built: a damaged or hostile header cannot make loading allocate more than the (bounded) network.
+    Missing or reshaped tensors are named one by one by `load_weights`, against the built network.
+    """
+    try:
+        total = sum(math.prod(int(n) for n in entry["shape"]) for entry in tensors.values())
+    except (TypeError, KeyError, ValueError) as error:
+        raise CheckpointError(f"{path} is corrupt: its header lists tensors without a valid shape ({error})") from error
+    expected, _ = network_size(config)
+    if expected and total > expected:
+        raise CheckpointError(
+            f"{path}: its weights do not fit the {config.architecture} network its config describes ({total:,} "
+            f"values in {len(tensors)} tensors; depth {config.depth}, width {config.width} has {expected:,}); the "
+            "file is damaged or was not written by napari-deepcolor: retrain it or choose another model")
+
+
+def _header(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """The napari-deepcolor metadata of a safetensors file and its tensor entries (name: dtype, shape, offsets)."""
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {path}")
     with open(path, "rb") as handle:
@@ -182,7 +209,10 @@ def _header(path: Path) -> dict[str, str]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is a safetensors file but not a napari-deepcolor checkpoint (no model "
                               "config in its metadata); train or fine-tune a model with deepcolor to get one")
-    return meta
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    if not all(isinstance(v, dict) for v in tensors.values()):
+        raise CheckpointError(f"{path} is corrupt: its header lists tensors without a dtype and shape")
+    return meta, tensors
 
 
 def _parse(path: Path, meta: dict[str, str]) -> tuple[ModelConfig, dict[str, Any]]:
@@ -192,6 +222,7 @@ def _parse(path: Path, meta: dict[str, str]) -> tuple[ModelConfig, dict[str, Any
     try:
         config = ModelConfig.from_dict(json.loads(meta["config"]))
         metadata = json.loads(meta.get("metadata", "{}"))
-    except (KeyError, json.JSONDecodeError, ConfigError, TypeError) as error:
-        raise CheckpointError(f"{path} has an invalid model config ({error})") from error
+    except (KeyError, ValueError, TypeError, AttributeError) as error:  # ConfigError, JSONDecodeError: ValueErrors
+        raise CheckpointError(f"{path} has an invalid model config ({error}); the file is damaged or was not "
+                              "written by this napari-deepcolor") from error
     return config, metadata

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,6 +16,26 @@ from typing import Any
 METHODS = ("coloring", "semiconv")
 #: `ModelConfig.test_time_flips` allowed: none, the 4 flips, the 8 flips and transposes
 FLIP_COUNTS = (1, 4, 8)
+
+#: The largest network a config may describe. A checkpoint's config is read before its network is built, and a
+#: damaged or hostile header (depth 40, width 4096) would otherwise ask for terabytes: it is refused instead.
+#: The bundled models are depth 3-4, width 12-16, under 2 M parameters per network.
+MAX_DEPTH = 8
+MAX_WIDTH = 512
+MAX_COLORS = 64
+MAX_EMBEDDING_DIMS = 64
+MAX_MEMBERS = 16
+#: Weights and buffers of all networks together (about 800 MB in float32).
+MAX_PARAMETERS = 200_000_000
+#: Activations of one forward pass, in float32 values per network pixel (`network_size`): 4096 is 16 GiB for the
+#: 1024 x 1024 tiles of inference (width 128 at depth 4 needs about 2300). The bundled models need about 300.
+MAX_ACTIVATIONS_PER_PIXEL = 4096
+#: `TrainConfig` bounds: a patch batch of 64 x 2048 x 2048 pixels is already far beyond a CPU's memory.
+MAX_PATCH_SIZE = 2048
+MAX_BATCH_SIZE = 1024
+MAX_MARGIN = 256
+#: `ModelConfig.scale`: below 0.01 a 1000-pixel image reaches the network as fewer than 10 pixels.
+SCALE_RANGE = (0.01, 4.0)
 
 
 class ConfigError(ValueError):
@@ -28,6 +49,70 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
         raise ConfigError(f"unknown {cls.__name__} keys {unknown}; valid keys are {sorted(names)}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return cls(**values)
+
+
+def _check_finite(config: Any, names: Iterable[str]) -> None:
+    """Refuse NaN and infinite values (every range check below passes NaN: NaN < 0 is False)."""
+    for name in names:
+        value = getattr(config, name)
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"{name} must be a number, got {v!r}")
+            if not math.isfinite(v):
+                raise ConfigError(f"{name} must be a finite number, got {v}")
+
+
+def _check_int(config: Any, names: Iterable[str]) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+
+
+def network_size(config: ModelConfig) -> tuple[int, int]:
+    """Weights and activations of the network a config describes, computed from the config alone (no torch).
+
+    Returns
+    -------
+    values : int
+        Elements of the state dict (weights, biases, batch-norm statistics and counters, σ, the ensemble's color
+        permutation): exactly what a checkpoint of this config holds.
+    activations_per_pixel : int
+        float32 values of one forward pass per network pixel (each convolution's output at its level's
+        resolution, the skips and the concatenations): an estimate of inference memory.
+    """
+    if config.architecture != "unet":  # only the U-Net is registered (`napari_deepcolor.models.MODELS`)
+        return 0, 0
+    widths = [config.width * 2**i for i in range(config.depth + 1)]
+
+    def block(c_in: int, w: int) -> int:
+        convs = 9 * c_in * w + 9 * w * w  # two 3x3 convolutions
+        # two batch norms (weight, bias, running mean and variance, step counter), or the convolutions' biases
+        extra = 2 * (4 * w + 1) if config.batch_norm else 2 * w
+        return convs + extra
+
+    values, c_in = 0, config.in_channels
+    for w in widths:
+        values += block(c_in, w)
+        c_in = w
+    for i in reversed(range(config.depth)):
+        values += 4 * widths[i + 1] * widths[i] + widths[i]  # transposed convolution 2x2
+        values += block(2 * widths[i], widths[i])
+    values += config.width * config.out_channels + config.out_channels  # 1x1 head
+    activations = 0.0
+    for i, w in enumerate(widths):
+        level = 4.0**-i
+        activations += 4 * w * level  # two convolutions, each with its normalized copy (ReLU in place)
+        if i < config.depth:
+            activations += 5 * w * level  # the skip, the upsampled tensor, their concatenation (2w), the up block
+    activations += config.out_channels
+    if config.method == "semiconv":
+        values += 1  # log σ
+    if config.is_ensemble:
+        values = values * config.members + config.members * config.test_time_flips * config.n_colors
+        activations += 2 * config.n_colors  # the running mean of the probabilities
+    return values, int(math.ceil(activations))
 
 
 @dataclass(frozen=True)
@@ -110,31 +195,42 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"unknown method {self.method!r}; valid methods are {list(METHODS)}")
+        _check_int(self, ("in_channels", "n_colors", "depth", "width", "embedding_dims", "members",
+                          "test_time_flips"))
+        _check_finite(self, ("scale", "percentiles", "min_size", "merge_distance", "coordinate_scale",
+                             "kernel_threshold", "foreground_threshold")
+                      + (("intensity_max",) if self.intensity_max is not None else ()))
         if self.in_channels not in (1, 3):
             raise ConfigError(f"in_channels must be 1 (gray) or 3 (RGB), got {self.in_channels}")
-        if self.n_colors < 2:
-            raise ConfigError(f"n_colors must be at least 2 (background and one color), got {self.n_colors}")
-        if self.depth < 1 or self.width < 1:
-            raise ConfigError(f"depth and width must be positive, got depth={self.depth}, width={self.width}")
-        if not 0 < self.scale <= 4:
-            raise ConfigError(f"scale must be in (0, 4], got {self.scale}")
+        if not 2 <= self.n_colors <= MAX_COLORS:
+            raise ConfigError(f"n_colors must be between 2 (background and one color) and {MAX_COLORS}, got "
+                              f"{self.n_colors}")
+        if not (1 <= self.depth <= MAX_DEPTH and 1 <= self.width <= MAX_WIDTH):
+            raise ConfigError(f"depth must be between 1 and {MAX_DEPTH} and width between 1 and {MAX_WIDTH}, got "
+                              f"depth={self.depth}, width={self.width} (the bundled models use depth 3-4, width "
+                              "12-16)")
+        low_scale, high_scale = SCALE_RANGE
+        if not low_scale <= self.scale <= high_scale:
+            raise ConfigError(f"scale must be between {low_scale:g} and {high_scale:g} (the factor images are "
+                              f"resized by before the network), got {self.scale:g}")
         low, high = self.percentiles
         if not 0 <= low < high <= 100:
             raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
         if self.intensity_max is not None and not self.intensity_max > 0:
             raise ConfigError(f"intensity_max must be > 0 (1 = the upper percentile) or None, got {self.intensity_max}")
         if self.min_size < 0 or self.merge_distance < 0:
-            raise ConfigError("min_size and merge_distance must be >= 0")
-        if self.embedding_dims < 2:
-            raise ConfigError(f"embedding_dims must be at least 2 (the two offset dimensions), got "
-                              f"{self.embedding_dims}")
+            raise ConfigError(f"min_size and merge_distance must be >= 0, got {self.min_size} and "
+                              f"{self.merge_distance}")
+        if not 2 <= self.embedding_dims <= MAX_EMBEDDING_DIMS:
+            raise ConfigError(f"embedding_dims must be between 2 (the two offset dimensions) and "
+                              f"{MAX_EMBEDDING_DIMS}, got {self.embedding_dims}")
         if not self.coordinate_scale > 0:
             raise ConfigError(f"coordinate_scale must be > 0 (network pixels per embedding unit), got "
                               f"{self.coordinate_scale}")
         if self.mask_input and self.method != "coloring":
             raise ConfigError("mask_input is for coloring models: a semiconv model predicts its own foreground")
-        if self.members < 1:
-            raise ConfigError(f"members must be at least 1, got {self.members}")
+        if not 1 <= self.members <= MAX_MEMBERS:
+            raise ConfigError(f"members must be at least 1 and at most {MAX_MEMBERS}, got {self.members}")
         if self.test_time_flips not in FLIP_COUNTS:
             raise ConfigError(f"test_time_flips must be 1, 4 or 8, got {self.test_time_flips}")
         if self.is_ensemble and self.method != "coloring":
@@ -143,6 +239,15 @@ class ModelConfig:
         for name in ("kernel_threshold", "foreground_threshold"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        values, activations = network_size(self)
+        if values > MAX_PARAMETERS or activations > MAX_ACTIVATIONS_PER_PIXEL:
+            raise ConfigError(
+                f"a {self.architecture} of depth {self.depth} and width {self.width}"
+                + (f" x {self.members} members" if self.members > 1 else "")
+                + f" would have {values / 1e6:.0f} M weights and need about "
+                f"{activations * 4 * 1024**2 / 2**30:.1f} GiB of activations per 1024 x 1024 tile; the most this "
+                f"plugin builds is {MAX_PARAMETERS // 1_000_000} M weights and "
+                f"{MAX_ACTIVATIONS_PER_PIXEL * 4 * 1024**2 / 2**30:.0f} GiB: choose a smaller depth or width")
 
     @property
     def is_ensemble(self) -> bool:
@@ -224,17 +329,26 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.margin < 1:
-            raise ConfigError(f"margin must be >= 1 pixel, got {self.margin}")
+        _check_int(self, ("margin", "patch_size", "batch_size", "steps", "validate_every", "checkpoint_every",
+                          "seed", "prior_steps"))
+        _check_finite(self, ("halo_weight", "learning_rate", "weight_decay", "orientation_prior",
+                             "contact_fraction", "background_weight", "embedding_weight", "foreground_weight",
+                             "kernel_weight", "seed_weight"))
+        if not 1 <= self.margin <= MAX_MARGIN:
+            raise ConfigError(f"margin must be between 1 and {MAX_MARGIN} pixels, got {self.margin}")
         if self.halo_weight < 0:
             raise ConfigError(f"halo_weight must be >= 0, got {self.halo_weight}")
-        if self.patch_size < 16 or self.batch_size < 1 or self.steps < 0:
-            raise ConfigError("patch_size must be >= 16, batch_size >= 1 and steps >= 0")
+        if not (16 <= self.patch_size <= MAX_PATCH_SIZE and 1 <= self.batch_size <= MAX_BATCH_SIZE) or self.steps < 0:
+            raise ConfigError(f"patch_size must be between 16 and {MAX_PATCH_SIZE}, batch_size between 1 and "
+                              f"{MAX_BATCH_SIZE} and steps >= 0, got {self.patch_size}, {self.batch_size} and "
+                              f"{self.steps}")
         if self.validate_every < 1 or self.checkpoint_every < 1:
             raise ConfigError(f"validate_every and checkpoint_every must be >= 1 step, got {self.validate_every} and "
                               f"{self.checkpoint_every}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.orientation_prior < 0 or self.prior_steps < 0:
             raise ConfigError("orientation_prior and prior_steps must be >= 0")
         if not 0 <= self.contact_fraction <= 1:
