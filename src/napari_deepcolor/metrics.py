@@ -12,8 +12,11 @@ The dtype decides because a 3D label image and a 2D mask stack have the same ``n
 and columns of :func:`iou_matrix` and by :attr:`Matching.pairs`: for a label image the i-th smallest nonzero label,
 for a mask stack the i-th mask. An all-False mask in a stack still counts as an instance; it matches nothing.
 
-All overlaps come from one intersection matrix: a joint histogram (``np.bincount``) when both inputs are label
-images, a sparse product of the flattened masks otherwise. :func:`evaluate` computes it once per image pair.
+All overlaps come from one sparse intersection matrix, holding only the pairs that share pixels: counted from the
+pixels when both inputs are label images, a sparse product of the flattened masks otherwise. :func:`evaluate`
+computes it once per image pair, and its memory grows with pixels + instances, never instances squared (a dense
+matrix of 60,000 x 60,000 instances would be 27 GiB); matching works on connected groups of candidate pairs.
+Only :func:`iou_matrix` returns a dense ``(K_gt, K_pred)`` matrix.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse.csgraph import connected_components
 
 __all__ = [
     "THRESHOLDS",
@@ -71,7 +75,7 @@ class Matching(NamedTuple):
 
 
 class _Overlap(NamedTuple):
-    intersection: np.ndarray  # (K_gt, K_pred) int64, pixels shared by each pair
+    intersection: sparse.csr_matrix  # (K_gt, K_pred) int64, pixels shared by each pair; only overlapping pairs stored
     area_gt: np.ndarray  # (K_gt,) int64
     area_pred: np.ndarray  # (K_pred,) int64
 
@@ -96,7 +100,9 @@ def _check_instances(x: npt.ArrayLike, name: str) -> np.ndarray:
                 "pass a stack of masks as a bool array"
             )
         if arr.size and np.issubdtype(arr.dtype, np.signedinteger) and arr.min() < 0:
-            raise ValueError(f"{name}: label images must not contain negative values, got minimum {arr.min()}")
+            raise ValueError(f"{name}: label images must not contain negative values, got minimum {arr.min()} "
+                             "(negative ids mean 'ignore' in training); set them to 0 (background) or give each "
+                             "object its own positive id")
     else:
         raise ValueError(
             f"{name}: expected an integer label image or a bool mask stack, got dtype {arr.dtype}; "
@@ -169,31 +175,51 @@ def _indicator(arr: np.ndarray) -> sparse.csr_matrix:
 
 
 def _overlap(gt: np.ndarray, pred: np.ndarray) -> _Overlap:
-    """Intersection matrix and areas of two checked inputs."""
+    """Sparse intersection matrix and areas of two checked inputs: O(pixels + instances) memory."""
     if gt.dtype != bool and pred.dtype != bool:
         gt_index, gt_ids = _dense_index(gt)
         pred_index, pred_ids = _dense_index(pred)
-        width = pred_ids.size + 1
-        # Joint histogram of (gt, pred) renumbered labels; row and column 0 are background.
-        joint = np.bincount(gt_index * width + pred_index, minlength=(gt_ids.size + 1) * width)
-        joint = joint.reshape(gt_ids.size + 1, width).astype(np.int64, copy=False)
-        return _Overlap(joint[1:, 1:], joint[1:].sum(axis=1), joint[:, 1:].sum(axis=0))
+        both = np.flatnonzero((gt_index > 0) & (pred_index > 0))
+        ones = np.ones(both.size, dtype=np.int64)
+        # duplicates (the pixels of one pair) are summed by the conversion
+        intersection = sparse.coo_matrix((ones, (gt_index[both] - 1, pred_index[both] - 1)),
+                                         shape=(gt_ids.size, pred_ids.size)).tocsr()
+        area_gt = np.bincount(gt_index, minlength=gt_ids.size + 1)[1:].astype(np.int64, copy=False)
+        area_pred = np.bincount(pred_index, minlength=pred_ids.size + 1)[1:].astype(np.int64, copy=False)
+        return _Overlap(intersection, area_gt, area_pred)
     a = _indicator(gt)
     b = _indicator(pred)
-    intersection = np.asarray((a @ b.T).toarray(), dtype=np.int64)
+    intersection = sparse.csr_matrix(a @ b.T, dtype=np.int64)
+    intersection.eliminate_zeros()
     area_gt = np.asarray(a.sum(axis=1), dtype=np.int64).reshape(-1)
     area_pred = np.asarray(b.sum(axis=1), dtype=np.int64).reshape(-1)
     return _Overlap(intersection, area_gt, area_pred)
 
 
-def _iou(ov: _Overlap) -> np.ndarray:
-    union = ov.area_gt[:, None] + ov.area_pred[None, :] - ov.intersection
-    return np.divide(ov.intersection, union, out=np.zeros(union.shape), where=union > 0)
+def _pairwise(ov: _Overlap, values: np.ndarray) -> sparse.csr_matrix:
+    """A sparse matrix of ``values``, one per stored pair of ``ov.intersection``, with its sparsity."""
+    inter = ov.intersection
+    return sparse.csr_matrix((values, inter.indices, inter.indptr), shape=inter.shape)
 
 
-def _dice(ov: _Overlap) -> np.ndarray:
-    total = ov.area_gt[:, None] + ov.area_pred[None, :]
-    return np.divide(2 * ov.intersection, total, out=np.zeros(total.shape), where=total > 0)
+def _pair_areas(ov: _Overlap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    inter = ov.intersection
+    rows = np.repeat(np.arange(inter.shape[0]), np.diff(inter.indptr))
+    return inter.data.astype(np.int64, copy=False), ov.area_gt[rows], ov.area_pred[inter.indices]
+
+
+def _iou(ov: _Overlap) -> sparse.csr_matrix:
+    """IoU of every overlapping pair (sparse; pairs not stored have IoU 0)."""
+    inter, area_gt, area_pred = _pair_areas(ov)
+    union = area_gt + area_pred - inter
+    return _pairwise(ov, np.divide(inter, union, out=np.zeros(union.shape), where=union > 0))
+
+
+def _dice(ov: _Overlap) -> sparse.csr_matrix:
+    """Dice of every overlapping pair (sparse; pairs not stored have Dice 0)."""
+    inter, area_gt, area_pred = _pair_areas(ov)
+    total = area_gt + area_pred
+    return _pairwise(ov, np.divide(2 * inter, total, out=np.zeros(total.shape), where=total > 0))
 
 
 def masks_from_labels(labels: npt.ArrayLike) -> np.ndarray:
@@ -254,13 +280,14 @@ def iou_matrix(gt: npt.ArrayLike, pred: npt.ArrayLike) -> np.ndarray:
     -------
     iou : ndarray, shape (K_gt, K_pred), float64
         Rows follow the instance order of ``gt``, columns that of ``pred``. A pair of empty masks has IoU 0.
+        Dense: 8 bytes per pair of instances (:func:`evaluate` and the other metrics keep only overlapping pairs).
 
     Raises
     ------
     ValueError
         On a wrong ``ndim`` or dtype, or when the spatial shapes differ.
     """
-    return _iou(_overlap(*_check_pair(gt, pred)))
+    return _iou(_overlap(*_check_pair(gt, pred))).toarray()
 
 
 def match_instances(iou: npt.ArrayLike, *, threshold: float = 0.5) -> Matching:
@@ -273,8 +300,10 @@ def match_instances(iou: npt.ArrayLike, *, threshold: float = 0.5) -> Matching:
 
     Parameters
     ----------
-    iou : ndarray, shape (K_gt, K_pred), float
-        As returned by :func:`iou_matrix`.
+    iou : ndarray or scipy.sparse matrix, shape (K_gt, K_pred), float
+        As returned by :func:`iou_matrix`; a sparse matrix holds the overlapping pairs only (the others have IoU 0).
+        Pairs are matched within each connected group of candidate pairs, so the memory grows with the
+        candidates, not with ``K_gt x K_pred``.
     threshold : float
         Lowest IoU of a match, in (0, 1].
 
@@ -283,26 +312,62 @@ def match_instances(iou: npt.ArrayLike, *, threshold: float = 0.5) -> Matching:
     Matching
         ``tp``, ``fp``, ``fn`` counts and the matched ``pairs``.
     """
-    iou = np.asarray(iou, dtype=np.float64)
-    if iou.ndim != 2:
-        raise ValueError(f"iou: expected a matrix (K_gt, K_pred), got shape {iou.shape}")
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must lie in (0, 1], got {threshold}")
+    if sparse.issparse(iou):
+        candidates = sparse.coo_matrix(iou, dtype=np.float64)
+        if candidates.ndim != 2:
+            raise ValueError(f"iou: expected a matrix (K_gt, K_pred), got shape {candidates.shape}")
+        keep = candidates.data >= threshold
+        rows, cols, values = candidates.row[keep], candidates.col[keep], candidates.data[keep]
+    else:
+        dense = np.asarray(iou, dtype=np.float64)
+        if dense.ndim != 2:
+            raise ValueError(f"iou: expected a matrix (K_gt, K_pred), got shape {dense.shape}")
+        rows, cols = np.nonzero(dense >= threshold)
+        values = dense[rows, cols]
     n_gt, n_pred = iou.shape
-    eligible = iou >= threshold
-    rows = np.flatnonzero(eligible.any(axis=1))
-    cols = np.flatnonzero(eligible.any(axis=0))
-    pairs = np.zeros((0, 2), dtype=np.intp)
-    if rows.size:
-        ok = eligible[np.ix_(rows, cols)]
-        # Each match is worth 1 plus iou / (2 n): at most n matches, so the IoU terms add up to less than one match.
-        n = min(ok.shape)
-        score = np.where(ok, 1.0 + iou[np.ix_(rows, cols)] / (2 * n), 0.0)
-        r, c = linear_sum_assignment(score, maximize=True)
-        keep = ok[r, c]
-        pairs = np.stack([rows[r[keep]], cols[c[keep]]], axis=1).astype(np.intp)
+    pairs = _match(rows.astype(np.intp), cols.astype(np.intp), values, n_gt, n_pred)
     tp = len(pairs)
     return Matching(tp=tp, fp=n_pred - tp, fn=n_gt - tp, pairs=pairs)
+
+
+def _match(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_gt: int, n_pred: int) -> np.ndarray:
+    """Optimal one-to-one matching of candidate pairs ``(rows[i], cols[i])`` with IoU ``values[i]``: the most
+    matches, then the largest summed IoU; ``(tp, 2)`` pairs sorted by row.
+
+    A candidate alone in its row and column is a match. The others form connected groups (a row and a column
+    sharing a candidate are connected); each group is matched on its own with ``linear_sum_assignment``, which
+    gives the same optimum as one assignment over all of them, since no candidate links two groups.
+    """
+    if rows.size == 0:
+        return np.zeros((0, 2), dtype=np.intp)
+    row_count = np.bincount(rows, minlength=n_gt)
+    col_count = np.bincount(cols, minlength=n_pred)
+    alone = (row_count[rows] == 1) & (col_count[cols] == 1)
+    found = [np.stack([rows[alone], cols[alone]], axis=1)]
+    rest = ~alone
+    if rest.any():
+        r, c, v = rows[rest], cols[rest], values[rest]
+        graph = sparse.coo_matrix((np.ones(r.size), (r, n_gt + c)), shape=(n_gt + n_pred, n_gt + n_pred))
+        _, component = connected_components(graph, directed=False)
+        group = component[r]
+        order = np.argsort(group, kind="stable")
+        bounds = np.flatnonzero(np.diff(group[order])) + 1
+        for members in np.split(order, bounds):
+            group_rows, row_at = np.unique(r[members], return_inverse=True)
+            group_cols, col_at = np.unique(c[members], return_inverse=True)
+            # each match is worth 1 plus iou / (2 n): at most n matches, so the IoU terms add up to less than one
+            n = min(group_rows.size, group_cols.size)
+            score = np.zeros((group_rows.size, group_cols.size))
+            score[row_at, col_at] = 1.0 + v[members] / (2 * n)
+            ok = np.zeros(score.shape, dtype=bool)
+            ok[row_at, col_at] = True
+            i, j = linear_sum_assignment(score, maximize=True)
+            chosen = ok[i, j]
+            found.append(np.stack([group_rows[i[chosen]], group_cols[j[chosen]]], axis=1))
+    pairs = np.concatenate(found).astype(np.intp)
+    return pairs[np.argsort(pairs[:, 0], kind="stable")]
 
 
 def _ap_from_counts(tp: int, fp: int, fn: int) -> float:
@@ -310,7 +375,7 @@ def _ap_from_counts(tp: int, fp: int, fn: int) -> float:
     return 1.0 if total == 0 else tp / total
 
 
-def _ap(iou: np.ndarray, thresholds: npt.ArrayLike) -> np.ndarray:
+def _ap(iou: np.ndarray | sparse.csr_matrix, thresholds: npt.ArrayLike) -> np.ndarray:
     thresholds = np.atleast_1d(np.asarray(thresholds, dtype=np.float64))
     if thresholds.ndim != 1:
         raise ValueError(f"thresholds: expected a sequence of floats, got shape {thresholds.shape}")
@@ -342,7 +407,7 @@ def average_precision(
     ap : ndarray, shape (T,), float64
         One value per threshold (``T = 1`` for a single float).
     """
-    return _ap(iou_matrix(gt, pred), thresholds)
+    return _ap(_iou(_overlap(*_check_pair(gt, pred))), thresholds)
 
 
 def mean_average_precision(gt: npt.ArrayLike, pred: npt.ArrayLike) -> float:
@@ -360,14 +425,15 @@ def mean_average_precision(gt: npt.ArrayLike, pred: npt.ArrayLike) -> float:
     return float(np.mean(average_precision(gt, pred, thresholds=THRESHOLDS)))
 
 
-def _sbd(dice: np.ndarray) -> float:
+def _sbd(dice: sparse.csr_matrix) -> float:
     n_gt, n_pred = dice.shape
     if n_gt == 0 and n_pred == 0:
         return 1.0
     if n_gt == 0 or n_pred == 0:
         return 0.0
-    best_for_gt = dice.max(axis=1).mean()
-    best_for_pred = dice.max(axis=0).mean()
+    # pairs not stored do not overlap: Dice 0, and every Dice is >= 0, so the stored maxima (or 0) are the best
+    best_for_gt = np.asarray(dice.max(axis=1).toarray()).mean()
+    best_for_pred = np.asarray(dice.max(axis=0).toarray()).mean()
     return float(min(best_for_gt, best_for_pred))
 
 
