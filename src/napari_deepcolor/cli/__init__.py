@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -20,8 +21,14 @@ from napari_deepcolor.cli._common import apply_recipe, given_options, log
 COMMANDS = (predict, train, evaluate, ensemble, models)
 
 
+#: Set this environment variable to see the traceback of an unexpected error instead of its one-line summary.
+TRACEBACK_VARIABLE = "DEEPCOLOR_TRACEBACK"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``deepcolor``; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    """Entry point of ``deepcolor``; returns the exit status (0 ok, 1 unexpected error, 2 bad input or some images
+    failed, 130 interrupted). Every error is one line on stderr, never a traceback (unless `TRACEBACK_VARIABLE` is
+    set)."""
     parser = _parser()
     argv = _dask_without_address(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
@@ -43,6 +50,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"deepcolor {args.command}: interrupted; {kept.get(args.command, 'nothing was written')}",
               file=sys.stderr)
         return 130
+    except MemoryError:
+        print(f"deepcolor {args.command}: error: out of memory; use smaller images, patches or batches (or close other "
+              "programs)", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - a bug: one line saying so rather than a traceback
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        print(f"deepcolor {args.command}: error: unexpected {type(error).__name__} ({error}); this is probably a bug: "
+              f"please report it with the command line (set {TRACEBACK_VARIABLE}=1 to see where it happened)",
+              file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:

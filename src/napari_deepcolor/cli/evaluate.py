@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from napari_deepcolor.cli._common import add_command, log, truth
@@ -18,7 +19,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print one line of metrics per prediction with ground truth, then their mean; 0 when done."""
+    """Print one line of metrics per prediction with ground truth, then their mean; 0 when done, 2 when some pairs
+    could not be evaluated (each named with why; the mean is over the others)."""
     from napari_deepcolor.io import ambiguous_annotation, annotation_for, list_images, read_labels
     from napari_deepcolor.metrics import evaluate, summarize
 
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         zarr = " (evaluate reads TIFF label images: predict with --output-format tif)" if any(
             args.pred_dir.glob("*_labels.zarr")) else ""
         raise FileNotFoundError(f"no <stem>_labels.tif files in {args.pred_dir}{zarr}")
-    truths, results = list_images(args.gt_dir), []
+    truths, results, failed = list_images(args.gt_dir), [], []
     for stem, pred_path in preds.items():
         ann = annotation_for(stem, truths)
         if ambiguous_annotation(stem, truths):
@@ -40,12 +42,25 @@ def run(args: argparse.Namespace) -> int:
         if ann is None:
             log.warning("no ground truth for %s in %s; skipped", stem, args.gt_dir)
             continue
-        result = evaluate(truth(ann), read_labels(pred_path))
+        try:
+            result = evaluate(truth(ann), read_labels(pred_path))
+        except (ValueError, OSError, MemoryError) as error:  # this pair's failure: the others go on
+            reason = "out of memory" if isinstance(error, MemoryError) else str(error)
+            print(f"deepcolor evaluate: error: {stem} ({pred_path.name} against {ann[0].name}): {reason}",
+                  file=sys.stderr)
+            failed.append(stem)
+            continue
         results.append(result)
         print(f"{stem}\t" + "\t".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                       for k, v in result.items()))
-    if not results:
+    if not results and not failed:
         raise ValueError(f"no prediction in {args.pred_dir} has ground truth in {args.gt_dir}")
-    summary = summarize(results)
-    print("mean\t" + "\t".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.3f}" for k, v in summary.items()))
+    if results:
+        summary = summarize(results)
+        print("mean\t" + "\t".join(f"{k} {v}" if isinstance(v, int) else f"{k} {v:.3f}" for k, v in summary.items()))
+    if failed:
+        names = ", ".join(failed[:5]) + (", ..." if len(failed) > 5 else "")
+        print(f"deepcolor evaluate: error: {len(failed)} of {len(failed) + len(results)} pairs could not be evaluated "
+              f"({names}; see above){'; the mean is over the others' if results else ''}", file=sys.stderr)
+        return 2
     return 0

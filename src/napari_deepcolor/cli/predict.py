@@ -23,7 +23,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--output-format", default="tif", choices=("tif", "zarr"), help="label images as TIFF "
                    "(BigTIFF for out-of-core images) or zarr arrays")
     p.add_argument("--overwrite", action="store_true", help="segment images whose outputs exist again (by default "
-                   "they are skipped, so an interrupted batch resumes where it stopped)")
+                   "outputs made with the same model and knobs are skipped, so an interrupted batch resumes where it "
+                   "stopped, and those made with another model or other knobs are redone; docs/reliability.md)")
     _add_decoding_options(p)
     p.add_argument("--object-size", type=_object_size, default="auto", metavar="FACTOR|auto", help="how large the "
                    "objects are, in pixels, against the model's training objects (2: twice as long and wide, e.g. a "
@@ -80,7 +81,7 @@ def _add_scaling_options(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Segment the images not segmented yet; 0 when all succeed, 2 when some failed (the others are written)."""
-    from napari_deepcolor.predict.batch import find_images, plan_jobs
+    from napari_deepcolor.predict.batch import find_images, plan_jobs, provenance
     from napari_deepcolor.predict.network import model_info, resize_objects
 
     _check_options(args)
@@ -89,11 +90,10 @@ def run(args: argparse.Namespace) -> int:
     config = config if args.object_size == "auto" else resize_objects(config, args.object_size)
     _check_method(args, config.method)
     settings = _settings(args)
-    jobs = plan_jobs(find_images(args.images), args.output, settings, method=config.method)
-    todo = jobs if args.overwrite else [job for job in jobs if not job.finished()]
-    if len(todo) < len(jobs):
-        log.info("skipping %d of %d images whose outputs exist in %s (--overwrite redoes them)", len(jobs) - len(todo),
-                 len(jobs), args.output)
+    _remove_temporaries(args.output)
+    jobs = plan_jobs(find_images(args.images), args.output, settings, method=config.method,
+                     record=provenance(settings))
+    todo = jobs if args.overwrite else _todo(jobs, args.output)
     if not todo:
         return 0
     _prepare(args, config, settings)
@@ -101,10 +101,39 @@ def run(args: argparse.Namespace) -> int:
     written = len(todo) - len(failures)
     log.info("wrote %d label image%s to %s", written, "" if written == 1 else "s", args.output)
     if failures:
-        print(f"deepcolor predict: error: {len(failures)} of {len(todo)} images failed (see above); fix what is "
-              "reported and run the same command again: the finished images are skipped", file=sys.stderr)
+        names = ", ".join(job.image.name for job in failures[:5]) + (", ..." if len(failures) > 5 else "")
+        print(f"deepcolor predict: error: {len(failures)} of {len(todo)} images failed ({names}; see above); fix "
+              "what is reported and run the same command again: the finished images are skipped", file=sys.stderr)
         return 2
     return 0
+
+
+def _remove_temporaries(output: Path) -> None:
+    """Remove the temporary files and folders that killed runs left in ``output`` (`io.is_stale_temporary`)."""
+    from napari_deepcolor.io import TEMP_SUFFIX, remove_stale_temporaries
+    from napari_deepcolor.predict.large import SCRATCH_SUFFIX
+
+    remove_stale_temporaries(output, suffixes=(TEMP_SUFFIX, SCRATCH_SUFFIX))
+
+
+def _todo(jobs: list, output: Path) -> list:
+    """The jobs to run: those not finished, and those whose labels were made with another model or other knobs
+    (redone, and said so)."""
+    todo, stale = [], []
+    for job in jobs:
+        why = job.stale()
+        if why:
+            stale.append((job, why))
+        if why or not all(path.exists() for path in job.outputs):
+            todo.append(job)
+    if stale:
+        job, why = stale[0]
+        log.warning("redoing %d image%s whose labels in %s were made with other settings (%s: %s%s)", len(stale),
+                    "" if len(stale) == 1 else "s", output, job.labels.name, why, "; ..." if len(stale) > 1 else "")
+    if len(todo) < len(jobs):
+        log.info("skipping %d of %d images whose outputs exist in %s (--overwrite redoes them)", len(jobs) - len(todo),
+                 len(jobs), output)
+    return todo
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -177,14 +206,14 @@ def _prepare(args: argparse.Namespace, config, settings) -> None:
 
 def _run_jobs(args: argparse.Namespace, todo: list, settings) -> list:
     """Run the jobs under a progress bar (and one per out-of-core image's tiles); returns the failed jobs."""
-    from napari_deepcolor.predict.batch import run_jobs
+    from napari_deepcolor.predict.batch import describe_failure, run_jobs
 
     failures = []
     with progress(len(todo), "segmenting") as bar:
         def on_result(job, result, error):
             if error is not None:
                 failures.append(job)
-                bar.write(f"deepcolor predict: error: {job.image}: {error}", file=sys.stderr)
+                bar.write(f"deepcolor predict: error: {job.image}: {describe_failure(error)}", file=sys.stderr)
             else:
                 bar.set_postfix(instances=result.n_instances)
                 if args.object_size == "auto":

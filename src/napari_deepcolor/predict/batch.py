@@ -3,8 +3,11 @@
 `find_images` expands the inputs, `plan_jobs` names each image's outputs and decides whether it is segmented in
 memory or out of core (`predict.large`), `run_jobs` runs the jobs that are not finished yet, here one after
 the other or as dask.distributed tasks (a local cluster, or a scheduler's address). A job is finished when all its
-outputs exist: every output is written under a temporary name and renamed, so a file under its final name is
-complete, and a rerun after an interruption skips it.
+outputs exist and were made with the same model and knobs: every output is written under a temporary name and
+renamed, so a file under its final name is complete, and carries a record of what made it (`provenance`, in the
+TIFF's ImageDescription or the zarr attributes); a rerun skips the finished images and redoes those made with
+another model or other knobs. A failure of one image (unreadable, empty, a bug met on it) is that image's failure:
+the others go on (`run_jobs`).
 
 The work of one job, `predict_job`, is a plain function of picklable arguments: it loads the model once per process
 (cached) and writes its outputs itself, so a dask worker returns only a small `JobResult`. With a remote cluster the
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import hashlib
+import json
 import logging
 import os
 import re
@@ -85,20 +90,46 @@ class Settings:
 
 @dataclass(frozen=True)
 class Job:
-    """One image and the files it produces."""
+    """One image and the files it produces.
+
+    ``record`` (JSON text, `provenance`) is stored with the labels; empty: none is stored or compared.
+    """
 
     image: Path
     labels: Path
     extras: tuple[Path, ...] = ()
     out_of_core: bool = False
+    record: str = ""
 
     @property
     def outputs(self) -> tuple[Path, ...]:
         return (self.labels, *self.extras)
 
     def finished(self) -> bool:
-        """All outputs exist (each was renamed into place only when complete)."""
-        return all(path.exists() for path in self.outputs)
+        """All outputs exist (each was renamed into place only when complete) and, with a ``record``, the labels
+        were made with the same model and knobs (`stale` is empty)."""
+        return all(path.exists() for path in self.outputs) and not self.stale()
+
+    def stale(self) -> str:
+        """Why existing labels cannot be taken as this job's result ("" when they can, or there are none): what
+        differs between the record stored with them and this job's."""
+        if not self.record or not self.labels.exists():
+            return ""
+        from napari_deepcolor.io import predict_record
+
+        found, wanted = predict_record(self.labels), json.loads(self.record)
+        if found is None:
+            return "no record of the model and knobs that made them (an earlier version)"
+        if found == wanted:
+            return ""
+        found_knobs, wanted_knobs = found.get("knobs") or {}, wanted.get("knobs") or {}
+        changes = [f"model {found.get('model')} -> {wanted.get('model')}"
+                   if found.get("model") != wanted.get("model") else
+                   "model file changed" if found.get("model_sha256") != wanted.get("model_sha256") else ""]
+        changes += [f"{key} {found_knobs.get(key)} -> {wanted_knobs.get(key)}"
+                    for key in sorted(set(found_knobs) | set(wanted_knobs))
+                    if found_knobs.get(key) != wanted_knobs.get(key)]
+        return ", ".join(c for c in changes if c) or "made by another version"
 
 
 @dataclass(frozen=True)
@@ -179,8 +210,45 @@ def _is_image(path: Path) -> bool:
     return (suffix in IMAGE_SUFFIXES and path.is_file()) or (suffix == ZARR_SUFFIX and path.is_dir())
 
 
-def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, method: str = "coloring") -> list[Job]:
+#: The knobs of `Settings` that change the labels, recorded with each output (`provenance`).
+RECORDED_KNOBS = ("object_size", "min_size", "merge_distance", "absorb_fragments", "threshold", "foreground_threshold",
+                  "precision", "tile_size", "halo")
+
+
+def provenance(settings: Settings) -> dict[str, Any]:
+    """What makes a batch's labels what they are: the model (name or path, and the SHA-256 of its file, so a
+    retrained checkpoint under the same name counts as another model) and the decoding knobs (None = the model's
+    recommendation; ``object_size`` None = estimated per image). Stored with each output, compared on a rerun."""
+    from napari_deepcolor.io import PREDICT_SOFTWARE
+    from napari_deepcolor.zoo import resolve_model
+
+    return {"software": PREDICT_SOFTWARE, "model": str(settings.model),
+            "model_sha256": _file_digest(Path(resolve_model(settings.model))),
+            "knobs": {key: getattr(settings, key) for key in RECORDED_KNOBS}}
+
+
+_digests: dict[tuple, str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a file, cached per path, size and modification time."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _digests:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _digests[key] = digest.hexdigest()
+    return _digests[key]
+
+
+def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, method: str = "coloring",
+              record: dict[str, Any] | None = None) -> list[Job]:
     """One `Job` per image: ``output/<stem>_labels.<format>`` (plus the network outputs with ``save_probs``).
+
+    ``record`` (`provenance`) is stored with each output and compared with existing ones (`Job.stale`); None keeps
+    no record.
 
     Raises
     ------
@@ -207,8 +275,8 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
         if suffix in (".tif", ".tiff"):
             try:
                 large = _pixels(image_shape(image)) > settings.out_of_core_pixels
-            except (ValueError, OSError):
-                large = False  # unreadable: the job fails with the reader's message, the others go on
+            except Exception:  # noqa: BLE001 - unreadable or malformed: the job fails with the reader's message
+                large = False
         if large and method != "coloring":
             why = "a zarr image" if suffix == ZARR_SUFFIX else "more pixels than --out-of-core-above"
             raise ValueError(f"{image} is segmented out of core ({why}), which needs a coloring model; this is a "
@@ -220,7 +288,8 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
         if settings.save_probs:
             names = ("embeddings", "foreground", "seeds") if method == "semiconv" else ("probs",)
             extras = tuple(output / f"{stem}_{name}.tif" for name in names)
-        jobs.append(Job(image, output / f"{stem}_labels.{settings.output_format}", extras, large))
+        jobs.append(Job(image, output / f"{stem}_labels.{settings.output_format}", extras, large,
+                        json.dumps(record, sort_keys=True) if record is not None else ""))
     from napari_deepcolor.io import written_by_predict
 
     inputs = {job.image.resolve(): job.image for job in jobs}
@@ -287,6 +356,8 @@ def sized_model(model: LoadedModel, settings: Settings, image: Any, *, out_of_co
 def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], None] | None = None) -> JobResult:
     """Segment one image and write its outputs atomically. Runs here or on a dask worker."""
     from napari_deepcolor.io import PREDICT_SOFTWARE, read_image, write_array, write_labels
+
+    record = json.loads(job.record) if job.record else None
     from napari_deepcolor.predict.large import segment_large, write_label_blocks
     from napari_deepcolor.predict.network import segment
     from napari_deepcolor.preprocess import channel_note
@@ -303,7 +374,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
         result = segment_large(model, job.image, job.labels, min_size=settings.min_size,
                                merge_distance=settings.merge_distance,
                                absorb_fragments=settings.absorb_fragments, tile_size=settings.tile_size,
-                               halo=settings.halo, progress=progress, software=PREDICT_SOFTWARE)
+                               halo=settings.halo, progress=progress, software=PREDICT_SOFTWARE, record=record)
         if result.skipped_pairs:
             log.warning("%s: %d pairs of same-color instances spanning more than 32 M pixels were not tested for "
                         "merging (ρ)", job.image, result.skipped_pairs)
@@ -329,10 +400,22 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
     # labels last: they mark the job finished
     if job.labels.suffix == ".zarr":
         write_label_blocks(job.labels, instances.labels.shape, instances.n_instances,
-                           lambda region: instances.labels[region], software=PREDICT_SOFTWARE)
+                           lambda region: instances.labels[region], software=PREDICT_SOFTWARE, record=record)
     else:
-        write_labels(job.labels, instances.labels, software=PREDICT_SOFTWARE)
+        write_labels(job.labels, instances.labels, software=PREDICT_SOFTWARE, record=record)
     return JobResult(job.image, instances.n_instances, time.perf_counter() - start, False, size.factor, size.note)
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line saying why an image failed: the message of an expected error (bad input, a full disk), or the
+    kind of an unexpected one and what to do."""
+    if isinstance(error, MemoryError):
+        return ("ran out of memory on this image; segment it out of core (lower --out-of-core-above), with a smaller "
+                "--tile-size, or close other programs")
+    if isinstance(error, (ValueError, OSError, RuntimeError, FloatingPointError)):
+        return str(error) or type(error).__name__
+    return (f"unexpected {type(error).__name__} ({error}); the other images go on. This is probably a bug: please "
+            "report it with this image")
 
 
 # -- many jobs ------------------------------------------------------------------------------------------------------
@@ -396,7 +479,7 @@ def run_jobs(jobs: Sequence[Job], settings: Settings, *, dask: str | None = None
         for job in jobs:
             try:
                 result = predict_job(job, settings, progress(job) if progress else None)
-            except (ValueError, FileNotFoundError, PermissionError, RuntimeError, OSError) as error:
+            except Exception as error:  # noqa: BLE001 - any failure is this image's (`describe_failure`); not Ctrl-C
                 report(job, None, error)
             else:
                 report(job, result, None)
