@@ -301,7 +301,7 @@ def test_evaluate_goes_on_past_a_pair_it_cannot_compare(tmp_path, capsys):
     assert "1 of 2 pairs could not be evaluated (b;" in captured.err
 
 
-# -- 5. training knobs that are not numbers -----------------------------------------------------------------------------
+# -- 5. training knobs that are not numbers ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
