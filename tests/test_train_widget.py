@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from unittest.mock import patch
 
 import numpy as np
@@ -44,6 +45,7 @@ def widget(make_napari_viewer, tiny_model, tmp_path):
         widget.knobs[name].setValue(value)
     widget.output_edit.setText(str(tmp_path / "runs"))
     widget.name_edit.setText("my cells")
+    widget.stop_early_check.setChecked(False)  # every run goes its steps (an untrained score rarely improves)
     yield widget
     _user_models.clear()
 
@@ -285,6 +287,7 @@ def test_the_preset_follows_the_image_until_the_user_picks_one(make_napari_viewe
 
 
 def test_the_widget_scrolls_instead_of_growing_past_a_laptop_screen(widget):
+    widget.show_advanced(True)
     assert widget.minimumSizeHint().height() < 400  # its content is over 1000 px tall
 
 
@@ -379,3 +382,102 @@ def test_starting_from_an_ensemble_says_what_it_costs(widget):
     assert "ensemble of 3 networks: fine-tuning trains all 3" in widget.status.text()
     widget.start_combo.setCurrentText("worms")  # one network: the note goes
     assert widget.status.text() == ""
+
+
+def test_the_dock_is_simple_until_advanced_is_unfolded(widget):
+    """Image, labels, start model, time, name and Train in view; every other knob folded under Advanced, with a
+    tooltip; the progress row with Cancel stays above the scrolling form."""
+    simple = [widget.image_combo, widget.labels_combo, widget.start_combo, widget.minutes_spin, widget.name_edit,
+              widget.train_button, widget.save_button]
+    advanced = [*widget.knobs.values(), widget.method_combo, widget.preset_combo, widget.region_combo,
+                widget.ignore_spin, widget.pair_list, widget.val_image_combo, widget.val_labels_combo,
+                widget.output_edit, widget.stop_early_check, widget.plot]
+    assert widget.advanced.isHidden() and not widget.advanced_button.isChecked()
+    assert not any(widget.advanced.isAncestorOf(control) for control in simple)
+    assert all(widget.advanced.isAncestorOf(control) for control in advanced)
+    assert all(control.toolTip() for control in [*simple, *advanced])
+    assert not widget._scroll.isAncestorOf(widget.progress) and not widget._scroll.isAncestorOf(widget.cancel_button)
+    assert widget.progress.text() == "not training" and not widget.cancel_button.isEnabled()
+    widget.advanced_button.click()
+    assert not widget.advanced.isHidden()
+
+
+def test_progress_time_left_and_the_activity_dock_follow_the_run(widget, qtbot, monkeypatch, tiny_model):
+    """A stand-in for the training generator: the time limit reaches it, and the progress row (step, loss, time
+    left) and napari's activity-dock bar follow its events, the number of steps included when the time limit
+    changes it."""
+    from napari.utils import progress
+
+    from napari_deepcolor._widgets import train as train_module
+    from napari_deepcolor.training.loop import TrainEvent
+
+    given, gate = {}, threading.Event()
+
+    def fake_finetune(planes, **kwargs):
+        given.update(kwargs)
+        yield TrainEvent("step", 1, 400, 0.5, 2.0)
+        yield TrainEvent("step", 3, 400, 0.4, 6.0)
+        gate.wait(30)
+        yield TrainEvent("step", 4, 40, 0.3, 8.0)  # the time limit fits 40 steps
+        yield TrainEvent("done", 40, 40, elapsed=80.0, path=str(tiny_model))
+
+    monkeypatch.setattr(train_module, "finetune", fake_finetune)
+    widget.minutes_spin.setValue(2)
+    worker = widget.start()
+    qtbot.waitUntil(lambda: widget.progress.value() == 3, timeout=TIMEOUT_MS)
+    assert widget.progress.text() == "step 3 / 400 · loss 0.4000 · 13 min left"  # 2 s a step, 397 steps
+    [bar] = [bar for bar in progress._all_instances if bar.desc.startswith("Training my cells")]
+    assert (bar.n, bar.total) == (3, 400)
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        gate.set()
+    assert given["minutes"] == 2 and "patience" in given and given["patience"] is None  # stop early: unticked
+    assert widget.progress.maximum() == 40 and (bar.n, bar.total) == (4, 40)
+    assert bar not in progress._all_instances  # closed
+    assert widget.progress.text() == "done: step 40 / 40"
+    assert _user_models.names() == ["my cells"]
+
+
+def test_the_labels_follow_the_image_until_the_user_picks_them(make_napari_viewer):
+    """The labels you corrected are taken for the image: the Segment widget's instances of it that you edited,
+    else a labels layer of its shape."""
+    viewer = make_napari_viewer()
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    viewer.add_image(np.zeros((32, 32), np.float32), name="a")
+    viewer.add_labels(np.zeros((32, 32), np.int32), name="mine")
+    viewer.add_labels(np.zeros((16, 16), np.int32), name="small")
+    viewer.add_image(np.zeros((16, 16), np.float32), name="b")
+    viewer.add_labels(np.zeros((32, 32), np.int32), name="a (worms) instances (edited)")
+    widget.reset_choices()
+    widget.image_combo.setCurrentText("a")
+    assert widget.labels_combo.currentText() == "a (worms) instances (edited)"
+    widget.image_combo.setCurrentText("b")
+    assert widget.labels_combo.currentText() == "small"
+    widget.labels_combo.setCurrentText("mine")
+    widget.labels_combo.activated.emit(widget.labels_combo.currentIndex())  # what a user's click sends
+    widget.image_combo.setCurrentText("a")
+    assert widget.labels_combo.currentText() == "mine"
+
+
+def test_a_trained_model_is_kept_in_the_users_model_folder(widget, qtbot, user_models_in_tmp):
+    worker = widget.start()
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        pass
+    kept = _user_models.path("my cells")
+    assert kept.parent == user_models_in_tmp and widget.model_path == kept
+    assert kept.read_bytes() == widget.last_checkpoint.read_bytes()  # a copy of the run's checkpoint
+
+
+def test_the_progress_row_says_how_the_run_ended(widget, qtbot):
+    worker = widget.start()
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        pass
+    assert widget.progress.text() == "done: step 12 / 12"
+    assert widget.status.text().startswith("done in ") and "your model 'my cells' is in the Segment" in \
+        widget.status.text()
+    widget.knobs["steps"].setValue(400)
+    worker = widget.start()
+    qtbot.waitUntil(lambda: widget.last_checkpoint is not None, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
+        widget.cancel()
+    assert widget.progress.text().startswith("cancelled: step ")

@@ -1,12 +1,17 @@
 """The training widget: fine-tune a model on the labels a user corrected in napari, without blocking the window.
 
-Layout: training pairs (image + labels layers, optionally an annotated-region layer and an ignore label), the
-method and starting model, a preset and its knobs, an optional validation pair, then Train / Cancel, a progress
-bar, a live loss curve and the last validation metrics; "Save model…" copies the result to a file.
+Layout, simple by default: at the top the progress (step, loss, time left) with Cancel beside it, the status line
+and the last score; then the image, the labels layer the user corrected, the model to start from, a time limit in
+minutes and the new model's name, Train and "Save model…". Everything else is in a collapsed *Advanced* section:
+more pairs (an annotated-region layer, an ignore label), the preset and its knobs (the method, colors, scale, margin,
+halo weight, patch and batch size, steps, learning rate, ...), an optional validation pair, the checkpoint folder
+and a live loss curve.
 
 Training runs in a napari ``thread_worker`` (`napari_deepcolor.training.finetune.finetune`, one torch thread so the GUI
-thread keeps a core); every finished or cancelled model is added to `napari_deepcolor.zoo.user`, where the
-Segment widget finds it. Torch is imported by the worker only, never when this module is imported.
+thread keeps a core), with a progress bar in napari's activity dock too; the worker's signals are queued and handled
+one at a time (napari's progress bars process events: DEVELOPERS.md). Every finished or cancelled model is added to
+`napari_deepcolor.zoo.user`, which keeps it across sessions and where the Segment widget finds it. Torch is imported
+by the worker only, never when this module is imported.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.qt.threading import GeneratorWorker, create_worker
+from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QPointF, Qt
 from qtpy.QtGui import QPainter, QPen, QPolygonF
@@ -40,6 +46,7 @@ from qtpy.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -66,6 +73,8 @@ if TYPE_CHECKING:
 
 NONE = "(none)"
 MODEL_FILE = "model file…"
+#: The time limit a new widget offers, in minutes (the preset's steps take about that on a laptop CPU).
+DEFAULT_MINUTES = 10
 
 
 class TrainingFailed(Exception):
@@ -75,11 +84,37 @@ class TrainingFailed(Exception):
 def _training(*args: Any, **kwargs: Any):
     """`finetune` in the worker thread, with every error re-raised as `TrainingFailed` (shown as a notification)."""
     try:
-        yield from finetune(*args, **kwargs)
+        yield from finetune(*args, **_taken_by(finetune, kwargs))
     except (GeneratorExit, KeyboardInterrupt):
         raise
     except Exception as error:  # noqa: BLE001 - any failure becomes one clear notification
         raise TrainingFailed(f"training failed: {error}") from error
+
+
+def _taken_by(function: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``options`` that ``function`` takes. The time limit (``minutes``) and early stopping (``patience``) are
+    the training side's (`training.finetune`, `training.loop.train`'s time budget): a `finetune` without them
+    trains for the steps, and the widget still works."""
+    import inspect
+
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return options
+    return {name: value for name, value in options.items() if name in parameters}
+
+
+class _Note(QLabel):
+    """A wrapped line of text that takes no room while it is empty."""
+
+    def __init__(self, tooltip: str = "") -> None:
+        super().__init__("")
+        self.setWordWrap(True)
+        self.setToolTip(tooltip)
+        self.setVisible(False)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self.setVisible(bool(text))
 
 
 class LossPlot(QWidget):
@@ -117,7 +152,7 @@ class LossPlot(QWidget):
 
 
 def _start_path(start: str) -> str:
-    """What ``finetune`` takes for a *start from* choice: a session model's checkpoint path, else the choice itself
+    """What ``finetune`` takes for a *start from* choice: a user model's checkpoint path, else the choice itself
     (a bundled model name, a file path or `SCRATCH`)."""
     return str(_user_models.path(start)) if start in _user_models.names() else start
 
@@ -146,6 +181,13 @@ class TrainWidget(QWidget):
         self.model_file: str | None = None
         self._failed = False  # the last training ended in an error
         self._model_chosen = False  # the user chose a preset or a start: the image no longer suggests one
+        self._labels_chosen = False  # the user chose the labels layer: the image no longer suggests one
+        self._queue: list[tuple[str, Any]] = []  # the worker's signals, handled one at a time (`_drain`)
+        self._busy = False
+        self._pbar: Any = None  # the run's progress bar in napari's activity dock
+        self._start_score: dict[str, float] = {}  # the starting model's validation score, when the run gives one
+        self._stop_note = ""  # why the run stopped before its steps, when it did
+        self._cancelled = False  # the last run was cancelled (or its dock closed)
         self._cost_text = ""  # what fine-tuning the chosen start costs, while the status line shows it
         self._build()
         self.reset_choices()  # napari calls it again whenever layers change, once the widget is docked
@@ -155,24 +197,115 @@ class TrainWidget(QWidget):
 
     # --- construction -------------------------------------------------------------------------------------
     def _build(self) -> None:
-        # The knobs are taller than a laptop screen next to the Segment widget: they scroll, so Train stays reachable.
+        """What a biologist needs on top (progress with Cancel; image, labels, start model, minutes, Train); every
+        other knob in a collapsed *Advanced* section. The form scrolls, so Train stays reachable on a laptop screen;
+        the progress row stays above it."""
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
+        outer.addLayout(self._build_progress())
+        self._scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         content = QWidget()
         scroll.setWidget(content)
         outer.addWidget(scroll)
         layout = QVBoxLayout(content)
+        layout.addWidget(self._build_simple())
+        self.advanced_button = QToolButton()
+        self.advanced_button.setText("Advanced")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.setToolTip("More training data, validation, the preset and every training knob, the "
+                                        "loss curve and where checkpoints go")
+        self.advanced_button.toggled.connect(self.show_advanced)
+        layout.addWidget(self.advanced_button)
+        self.advanced = QWidget()
+        advanced = QVBoxLayout(self.advanced)
+        advanced.setContentsMargins(0, 0, 0, 0)
+        for group in (self._build_data(), self._build_model(), self._build_validation(), self._build_details()):
+            advanced.addWidget(group)
+        self.advanced.setVisible(False)
+        layout.addWidget(self.advanced)
+        layout.addStretch()
+        self.apply_preset(self.preset_combo.currentText())
 
-        data = QGroupBox("Training data")
-        form = QFormLayout(data)
-        self.image_combo, self.labels_combo, self.region_combo = QComboBox(), QComboBox(), QComboBox()
-        self.image_combo.setToolTip("Image layer to train on (a 2D image or a stack of planes)")
+    def _build_progress(self) -> QVBoxLayout:
+        """The top rows: progress (step, loss, time left) with Cancel beside it, the status line and the score."""
+        top = QVBoxLayout()
+        top.setContentsMargins(6, 6, 6, 0)
+        row = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setFormat("not training")
+        self.progress.setValue(0)
+        self.progress.setToolTip("Training progress: step, loss (it should fall, then level off) and time left")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setToolTip("Stop after the current step; the last checkpoint is kept and offered")
+        self.cancel_button.clicked.connect(self.cancel)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        top.addLayout(row)
+        self.status = _Note()
+        top.addWidget(self.status)
+        self.metrics_label = _Note("The last validation: AP50 (matched objects at IoU 0.5 over all objects) and SBD "
+                                   "(symmetric best Dice), on the validation pair or on the part of your annotations "
+                                   "held out for it")
+        top.addWidget(self.metrics_label)
+        return top
+
+    def _build_simple(self) -> QGroupBox:
+        box = QGroupBox("Fine-tune a model on your corrections")
+        form = QFormLayout(box)
+        self.image_combo, self.labels_combo = QComboBox(), QComboBox()
+        self.image_combo.setToolTip("The image layer to train on (a 2D image or a stack of planes)")
         self.image_combo.currentTextChanged.connect(self._suggest_preset)
-        self.labels_combo.setToolTip("Labels layer painted on that image: 0 = background, one value per object. "
-                                     "In a stack, planes with no label at all are skipped.")
+        self.image_combo.currentTextChanged.connect(self._suggest_labels)
+        self.labels_combo.setToolTip("The Labels layer you painted or corrected on that image: 0 = background, one "
+                                     "value per object (e.g. the Segment widget's instances after you edited them, "
+                                     "'... instances (edited)'). In a stack, planes with no label at all are "
+                                     "skipped.")
+        self.labels_combo.activated.connect(self._user_chose_labels)
+        self.start_combo = QComboBox()
+        self.start_combo.setToolTip("The model to start from: a bundled model, one of your models (trained here or "
+                                    "earlier), a model file, or from scratch (needs thousands of steps)")
+        self.start_combo.activated.connect(self._start_chosen)
+        self.start_combo.activated.connect(self._user_chose)
+        self.start_combo.currentTextChanged.connect(self._follow_start)
+        self.minutes_spin = QSpinBox()
+        self.minutes_spin.setRange(0, 24 * 60)
+        self.minutes_spin.setValue(DEFAULT_MINUTES)
+        self.minutes_spin.setSuffix(" min")
+        self.minutes_spin.setSpecialValueText("no limit (Advanced > steps)")
+        self.minutes_spin.setToolTip("How long to train, at most. After the first steps the number of steps "
+                                     "becomes what fits in this time (at most the steps under Advanced); training "
+                                     "also stops early once the score on the held-out annotations stops improving. "
+                                     "0 = no time limit: all the steps.")
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("<start model> fine-tuned")
+        self.name_edit.setToolTip("Name of the new model in both widgets' model lists (kept across sessions)")
+        form.addRow("image", self.image_combo)
+        form.addRow("labels (corrected)", self.labels_combo)
+        form.addRow("start from", self.start_combo)
+        form.addRow("time", self.minutes_spin)
+        form.addRow("new model's name", self.name_edit)
+        buttons = QHBoxLayout()
+        self.train_button, self.save_button = QPushButton("Train"), QPushButton("Save model…")
+        self.train_button.setToolTip("Train in the background: the window stays usable, and the new model appears "
+                                     "in the Segment widget's model list when it is done (or cancelled)")
+        self.save_button.setToolTip("Copy the trained model to a .safetensors file of your choice")
+        self.train_button.clicked.connect(self.start)
+        self.save_button.clicked.connect(self._save_clicked)
+        self.save_button.setEnabled(False)
+        buttons.addWidget(self.train_button)
+        buttons.addWidget(self.save_button)
+        form.addRow(buttons)
+        return box
+
+    def _build_data(self) -> QGroupBox:
+        data = QGroupBox("More training data")
+        form = QFormLayout(data)
+        self.region_combo = QComboBox()
         self.region_combo.setToolTip("Optional: a Labels or Shapes layer marking where the annotation is "
                                      "complete. Only pixels inside it (painted > 0, or inside a shape) count; "
                                      "the rest is ignored, not taken as background.")
@@ -181,14 +314,13 @@ class TrainWidget(QWidget):
         self.ignore_spin.setSpecialValueText(NONE)
         self.ignore_spin.setToolTip("Optional: a label value you paint where you have not annotated; those pixels "
                                     "are ignored instead of counting as background (none = off)")
-        form.addRow("image", self.image_combo)
-        form.addRow("labels", self.labels_combo)
         form.addRow("annotated region", self.region_combo)
         form.addRow("ignore label", self.ignore_spin)
         buttons = QHBoxLayout()
         self.add_pair_button, self.remove_pair_button = QPushButton("Add pair"), QPushButton("Remove pair")
         self.add_pair_button.setToolTip("Train on several images: add the current (image, labels) pair to the list. "
                                         "With an empty list, the current pair is used.")
+        self.remove_pair_button.setToolTip("Remove the selected pair (the last one if none is selected)")
         self.add_pair_button.clicked.connect(self.add_pair)
         self.remove_pair_button.clicked.connect(self.remove_pair)
         buttons.addWidget(self.add_pair_button)
@@ -196,21 +328,17 @@ class TrainWidget(QWidget):
         form.addRow(buttons)
         self.pair_list = QListWidget()
         self.pair_list.setMaximumHeight(70)
+        self.pair_list.setToolTip("The (image, labels) pairs trained on together")
         form.addRow(self.pair_list)
-        layout.addWidget(data)
+        return data
 
-        model = QGroupBox("Model")
+    def _build_model(self) -> QGroupBox:
+        model = QGroupBox("Training knobs")
         form = QFormLayout(model)
         self.method_combo = QComboBox()
         self.method_combo.addItems(["coloring", "semiconv"])
         self.method_combo.setToolTip("Deep coloring, or semi-convolutional embeddings. Chosen here when training "
                                      "from scratch; a starting model fixes it (e.g. ecoli-semiconv is semiconv)")
-        self.start_combo = QComboBox()
-        self.start_combo.setToolTip("Start from a bundled model, a model trained in this session, a model file, or "
-                                    "from scratch (needs thousands of steps)")
-        self.start_combo.activated.connect(self._start_chosen)
-        self.start_combo.activated.connect(self._user_chose)
-        self.start_combo.currentTextChanged.connect(self._follow_start)
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(list(PRESETS))
         self.preset_combo.setToolTip("Fill the knobs below for this kind of image, and start from its bundled model "
@@ -218,7 +346,6 @@ class TrainWidget(QWidget):
         self.preset_combo.currentTextChanged.connect(self._preset_chosen)
         self.preset_combo.activated.connect(self._user_chose)
         form.addRow("method", self.method_combo)
-        form.addRow("start from", self.start_combo)
         form.addRow("preset", self.preset_combo)
         self.knobs: dict[str, QWidget] = {}
         for f in fields(Preset):
@@ -236,59 +363,51 @@ class TrainWidget(QWidget):
                                 "min_size": (0.0, 1e6), "orientation_prior": (0.0, 1000.0),
                                 "contact_fraction": (0.0, 1.0)}[f.name])
                 knob.setSingleStep(1e-4 if f.name == "learning_rate" else 0.1)
-            knob.setToolTip(TOOLTIPS[f.name])
+            tooltip = TOOLTIPS[f.name]
+            if f.name == "steps":
+                tooltip += " With a time limit (above), at most this many: fewer when the time runs out."
+            knob.setToolTip(tooltip)
             self.knobs[f.name] = knob
             # a knob the user set is a choice: the image no longer picks the preset (which would reset it)
             (knob.clicked if isinstance(knob, QCheckBox) else knob.editingFinished).connect(self._user_chose)
             form.addRow(f.name.replace("_", " "), knob)
-        layout.addWidget(model)
+        return model
 
+    def _build_validation(self) -> QGroupBox:
         validation = QGroupBox("Validation (optional)")
+        validation.setToolTip("Without a validation pair, a quarter of your annotated objects is held out for the "
+                              "score and never trained on")
         form = QFormLayout(validation)
         self.val_image_combo, self.val_labels_combo = QComboBox(), QComboBox()
         self.val_image_combo.setToolTip("An image not used for training, to measure AP50 and SBD while training")
         self.val_labels_combo.setToolTip("Its complete labels")
         form.addRow("image", self.val_image_combo)
         form.addRow("labels", self.val_labels_combo)
-        layout.addWidget(validation)
+        return validation
 
-        run = QGroupBox("Run")
-        form = QFormLayout(run)
-        self.name_edit = QLineEdit()
-        self.name_edit.setPlaceholderText("<start model> fine-tuned")
-        self.name_edit.setToolTip("Name of the new model in the Segment widget's model list")
+    def _build_details(self) -> QGroupBox:
+        details = QGroupBox("Run")
+        form = QFormLayout(details)
         self.output_edit = QLineEdit(str(Path.home() / ".napari-deepcolor" / "runs"))
-        self.output_edit.setToolTip("Folder for the checkpoints (a subfolder per run); written atomically")
-        form.addRow("model name", self.name_edit)
+        self.output_edit.setToolTip("Folder for the checkpoints (a subfolder per run); written atomically. The "
+                                    "model itself is copied to your model folder when training ends.")
         form.addRow("checkpoints in", self.output_edit)
-        buttons = QHBoxLayout()
-        self.train_button, self.cancel_button = QPushButton("Train"), QPushButton("Cancel")
-        self.save_button = QPushButton("Save model…")
-        self.train_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.save_button.clicked.connect(self._save_clicked)
-        self.cancel_button.setEnabled(False)
-        self.save_button.setEnabled(False)
-        self.cancel_button.setToolTip("Stop after the current step; the last checkpoint is kept and offered")
-        self.save_button.setToolTip("Copy the trained model to a .safetensors file of your choice")
-        for button in (self.train_button, self.cancel_button, self.save_button):
-            buttons.addWidget(button)
-        form.addRow(buttons)
-        self.progress = QProgressBar()
-        self.progress.setFormat("step %v / %m")
-        form.addRow(self.progress)
+        self.stop_early_check = QCheckBox("stop when the score stops improving")
+        self.stop_early_check.setChecked(True)
+        self.stop_early_check.setToolTip("Stop before the time or the steps run out once three validations in a row "
+                                         "did not beat the best score (on the validation pair, or on the "
+                                         "annotations held out for it); the best checkpoint is kept")
+        form.addRow(self.stop_early_check)
         self.plot = LossPlot()
         form.addRow(self.plot)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        form.addRow(self.status)
-        self.metrics_label = QLabel("")
-        self.metrics_label.setToolTip("The last validation: AP50 (matched objects at IoU 0.5 over all objects) and "
-                                      "SBD (symmetric best Dice)")
-        form.addRow(self.metrics_label)
-        layout.addWidget(run)
-        layout.addStretch()
-        self.apply_preset(self.preset_combo.currentText())
+        return details
+
+    def show_advanced(self, shown: bool) -> None:
+        """Unfold (or fold) the *Advanced* section."""
+        self.advanced.setVisible(shown)
+        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        if self.advanced_button.isChecked() != shown:
+            self.advanced_button.setChecked(shown)
 
     # --- choices ------------------------------------------------------------------------------------------
     def reset_choices(self, *_: Any) -> None:
@@ -307,6 +426,7 @@ class TrainWidget(QWidget):
             _refill(combo, names)
         self._fill_starts()
         self._suggest_preset(self.image_combo.currentText())  # _refill changes the image without signals
+        self._suggest_labels(self.image_combo.currentText())
 
     def _fill_starts(self) -> None:
         from napari_deepcolor.zoo import bundled_models
@@ -335,6 +455,25 @@ class TrainWidget(QWidget):
 
     def _user_chose(self, *_: Any) -> None:
         self._model_chosen = True
+
+    def _user_chose_labels(self, *_: Any) -> None:
+        self._labels_chosen = True
+
+    def _suggest_labels(self, image_name: str) -> None:
+        """Until the user picks the labels, take the ones corrected on the image: the Segment widget's instances of
+        it that the user edited (``<image> (<model>) instances (edited)``, the newest), else keep a labels layer of
+        the image's shape, else take the newest such layer."""
+        if self._labels_chosen or image_name not in self.viewer.layers:
+            return
+        shape = _spatial_shape(self.viewer.layers[image_name])
+        names = [self.labels_combo.itemText(i) for i in range(self.labels_combo.count())]
+        fitting = [name for name in names
+                   if name in self.viewer.layers and tuple(self.viewer.layers[name].data.shape) == shape]
+        edited = [name for name in fitting if name.startswith(f"{image_name} (") and name.endswith(" (edited)")]
+        current = self.labels_combo.currentText()
+        choice = edited[-1] if edited else current if current in fitting else fitting[-1] if fitting else None
+        if choice is not None and choice != current:
+            self.labels_combo.setCurrentText(choice)
 
     def _suggest_preset(self, image_name: str) -> None:
         """Until the user picks a preset or a start or sets a knob, follow the image like the Segment widget: the
@@ -529,23 +668,34 @@ class TrainWidget(QWidget):
                       + ("its channels are averaged into one gray image (start from a leaves model, or from "
                          "scratch, to train on color)" if in_channels == 3 else "it is used for all three channels"))
         self.losses, self.last_checkpoint, self.last_step, self._failed = [], None, 0, False
+        self.model_path, self.model_path_name, self._start_score, self._stop_note = None, "", {}, ""
+        self._cancelled = False
         self.plot.set_losses([])
         self.metrics_label.setText("")
         self.progress.setRange(0, preset.steps)
         self.progress.setValue(0)
+        self.progress.setFormat("starting…")
+        minutes = self.minutes_spin.value() or None
         networks = f"{config.members} networks" if config.members > 1 else "one network"
-        self.status.setText(f"training {networks} on {len(planes)} plane(s) from {start}…")
+        limit = f" for at most {minutes} min" if minutes else ""
+        source = Path(chosen).stem if chosen == self.model_file else chosen
+        self.status.setText(f"training {networks} on {len(planes)} plane(s) from {source}{limit}…")
         # The "errored" handler given here (not connected afterwards) keeps the worker from also re-raising the
         # error in the event loop, which napari would show a second time with a traceback.
         worker = create_worker(_training, planes, start=start, preset=preset, method=self.method_combo.currentText(),
                                output=output, validation=validation, device="auto", threads=self.threads,
-                               log_every=1, _connect={"errored": self._on_error}, _start_thread=False)
-        worker.yielded.connect(self._on_event)
-        worker.aborted.connect(self._on_aborted)
-        worker.finished.connect(self._on_finished)
+                               log_every=1, minutes=minutes,
+                               **({} if self.stop_early_check.isChecked() else {"patience": None}),
+                               _connect={"errored": lambda error: self._handle("errored", error)},
+                               _start_thread=False)
+        # napari's progress bars process events, which would re-enter these handlers: queue, then drain
+        worker.yielded.connect(lambda event: self._handle("event", event))
+        worker.aborted.connect(lambda: self._handle("aborted"))
+        worker.finished.connect(lambda: self._handle("finished"))
         self.worker = worker
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        self._pbar = napari_progress(total=preset.steps, desc=f"Training {self.model_name}")
         worker.start()
         return worker
 
@@ -556,15 +706,52 @@ class TrainWidget(QWidget):
             self.cancel_button.setEnabled(False)
             self.worker.quit()
 
+    # --- the worker's signals, handled one at a time -------------------------------------------------------
+    def _handle(self, kind: str, payload: Any = None) -> None:
+        self._queue.append((kind, payload))
+        self._drain()
+
+    def _drain(self) -> None:
+        """Handle the queued signals in order, never one inside another (a progress bar may process events)."""
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            while self._queue:
+                kind, payload = self._queue.pop(0)
+                {"event": self._on_event, "errored": self._on_error}.get(kind, lambda _: None)(payload)
+                if kind == "aborted":
+                    self._on_aborted()
+                elif kind == "finished":
+                    self._on_finished()
+        finally:
+            self._busy = False
+
+    def _show_step(self, event: Any) -> None:
+        """The progress row: step, loss and time left; the activity dock's bar follows."""
+        if self.progress.maximum() != event.total:
+            self.progress.setRange(0, event.total)
+        self.progress.setValue(event.step)
+        left = event.elapsed / max(event.step, 1) * (event.total - event.step)
+        self.progress.setFormat(f"step %v / %m · loss {event.loss:.4f} · {_duration(left)} left")
+        if self._pbar is not None:
+            if self._pbar.total != event.total:
+                self._pbar.total = event.total
+            self._pbar.update(event.step - self._pbar.n)
+
     def _on_event(self, event: Any) -> None:
         if event.kind == "step":
             self.losses.append(event.loss)
             self.plot.set_losses(self.losses)
-            self.progress.setValue(event.step)
-            self.status.setText(f"step {event.step}/{event.total}, loss {event.loss:.4f}, {event.elapsed:.0f} s")
+            self._show_step(event)
         elif event.kind == "validation":
-            self.metrics_label.setText(f"validation at step {event.step}: AP50 {event.metrics['ap50']:.3f}, "
-                                       f"SBD {event.metrics['sbd']:.3f}")
+            if getattr(event, "note", "") == "starting model":
+                self._start_score = event.metrics
+                self.metrics_label.setText(f"the starting model's score: AP50 {event.metrics['ap50']:.3f}, SBD "
+                                           f"{event.metrics['sbd']:.3f}")
+            else:
+                self.metrics_label.setText(f"validation at step {event.step}: AP50 {event.metrics['ap50']:.3f}, "
+                                           f"SBD {event.metrics['sbd']:.3f}" + self._start_note())
         elif event.kind == "checkpoint":
             self.last_checkpoint, self.last_step = Path(event.path), event.step
         elif event.kind == "object_size":
@@ -572,6 +759,7 @@ class TrainWidget(QWidget):
             show_info(event.note)
         elif event.kind == "size_model":
             self.status.setText("fitting the model's automatic object size on the training images…")
+            self.progress.setFormat("step %v / %m · fitting the automatic object size…")
         elif event.kind == "done":
             from napari_deepcolor.checkpoint import read_header
 
@@ -581,17 +769,44 @@ class TrainWidget(QWidget):
             kept = f" (the best validation, step {step})" if step != event.step else ""
             metrics = (f"; validation AP50 {event.metrics['ap50']:.3f}, SBD {event.metrics['sbd']:.3f}{kept}"
                        if event.metrics else "")
-            show_info(f"training done in {event.elapsed:.0f} s: model {self.model_path_name!r} is in the Segment "
-                      f"widget's model list{metrics}")
+            show_info(f"training done in {_duration(event.elapsed)}: model {self.model_path_name!r} is in the "
+                      f"Segment widget's model list{metrics}")
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(event.step)
+            stopped = f"; {self._stop_note}" if self._stop_note else ""
+            self.status.setText(f"done in {_duration(event.elapsed)}{stopped}: your model {self.model_path_name!r} "
+                                f"is in the Segment widget's model list{kept}")
+            if getattr(event, "improved", None) is False:
+                start = getattr(event, "start_metrics", {}) or self._start_score
+                than = f" (AP50 {start['ap50']:.3f})" if "ap50" in start else ""
+                show_warning(f"{self.model_path_name!r} does not score better than the model it started from{than} "
+                             "on the annotations held out for the score: keep using that model, or annotate more "
+                             "objects and train again")
+        elif getattr(event, "note", ""):  # what the training side says it does ("holdout", "early_stop", ...)
+            self.status.setText(event.note)
+            if event.kind == "early_stop":
+                self._stop_note = event.note
+
+    def _start_note(self) -> str:
+        score = self._start_score
+        return f" (the starting model: AP50 {score['ap50']:.3f})" if "ap50" in score else ""
 
     def _register(self, name: str) -> None:
+        """Keep the last checkpoint as one of the user's models (a copy in their model folder, listed in both
+        widgets, in this session and the next)."""
         if self.last_checkpoint is None or not self.last_checkpoint.is_file():
             return
-        self.model_path_name = _user_models.add(name, self.last_checkpoint)
-        self.model_path = self.last_checkpoint
+        try:
+            self.model_path_name = _user_models.add(name, self.last_checkpoint)
+            self.model_path = _user_models.path(self.model_path_name)
+        except (OSError, ValueError) as error:  # the model folder cannot be written: the run's own file stays
+            show_warning(f"could not keep the model in your model folder {_user_models.models_dir()}: {error}; "
+                         f"it stays at {self.last_checkpoint} (Save model… copies it elsewhere)")
+            self.model_path_name, self.model_path = name, self.last_checkpoint
         self.save_button.setEnabled(True)
 
     def _on_aborted(self) -> None:
+        self._cancelled = True
         if self.last_checkpoint is not None:
             self._register(f"{self.model_name} (step {self.last_step})")
             self.status.setText(f"cancelled; the checkpoint of step {self.last_step} is kept")
@@ -614,8 +829,11 @@ class TrainWidget(QWidget):
         self.worker = None
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        if self.last_checkpoint is not None and self.model_path is not None and not self._failed:
-            self.status.setText(f"{self.status.text()}\nmodel: {self.model_path_name}")
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
+        outcome = "failed" if self._failed else "cancelled" if self._cancelled else "done"
+        self.progress.setFormat(f"{outcome}: step %v / %m")
 
     # --- saving -------------------------------------------------------------------------------------------
     def _save_clicked(self) -> None:
@@ -665,6 +883,22 @@ def _cost_note(name: str, config: ModelConfig) -> str:
     return (f"{name} is an ensemble of {config.members} networks: fine-tuning trains all {config.members}, so each "
             f"step takes about {config.members}× as long as one network's and the model stays {config.members}× as "
             "slow to run.")
+
+
+def _duration(seconds: float) -> str:
+    """A time for people: "45 s", "3 min", "1 h 5 min"."""
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def _spatial_shape(layer: Any) -> tuple[int, ...]:
+    """An image layer's shape without its color channels (level 0 of a multiscale layer)."""
+    shape = tuple(layer.data[0].shape if layer.multiscale else layer.data.shape)
+    return shape[:-1] if getattr(layer, "rgb", False) else shape
 
 
 def _full_resolution(image: Any) -> np.ndarray:
