@@ -235,8 +235,9 @@ def write_atomic(path: str | os.PathLike, write) -> Path:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it over ``path``.
 
     A crash or a full disk never leaves a half-written file under the final name. The temporary file is named
-    ``.NAME.<process tag>.<random>.tmp`` (`temporary_prefix`); ones of the same name left by a killed process are
-    removed first (`remove_stale_temporaries`).
+    ``.NAME.<process tag>.<random>.tmp`` (`temporary_prefix`); the first write of a process into a folder removes
+    the ones killed processes left there (`remove_stale_temporaries`; once per folder, so a batch of many files
+    does not list its folder at every write).
 
     Raises
     ------
@@ -246,7 +247,7 @@ def write_atomic(path: str | os.PathLike, write) -> Path:
     """
     path = Path(path)
     directory = ensure_writable_dir(path.parent)
-    remove_stale_temporaries(directory, name=path.name)
+    remove_stale_temporaries_once(directory)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=temporary_prefix(path), suffix=TEMP_SUFFIX)
     os.close(fd)
     try:
@@ -306,6 +307,8 @@ def write_error(path: str | os.PathLike, error: BaseException) -> WriteError | N
 
 #: Suffix of the temporary files and folders `write_atomic` and its kin write next to their target.
 TEMP_SUFFIX = ".tmp"
+#: Suffix of the temporary folders of provisional ids next to an out-of-core output (`predict.large`).
+SCRATCH_SUFFIX = ".tiles"
 #: Temporary files older than this (seconds) whose process cannot be checked are taken as left by a killed run.
 STALE_AFTER = 3600.0
 #: Names of `temporary_prefix`: ``.NAME.p<pid>h<host hash>.<random><suffix>``.
@@ -358,6 +361,18 @@ def is_stale_temporary(path: str | os.PathLike, *, suffixes: tuple[str, ...] = (
     except OSError:
         return False
     return age > max_age
+
+
+_cleaned: set[tuple[int, str]] = set()
+
+
+def remove_stale_temporaries_once(directory: str | os.PathLike) -> None:
+    """`remove_stale_temporaries` of ``directory`` (files and out-of-core tile folders), the first time this process
+    writes there."""
+    key = (os.getpid(), str(Path(directory).resolve()))
+    if key not in _cleaned:
+        _cleaned.add(key)
+        remove_stale_temporaries(directory, suffixes=(TEMP_SUFFIX, SCRATCH_SUFFIX))
 
 
 def remove_stale_temporaries(directory: str | os.PathLike, *, name: str | None = None,

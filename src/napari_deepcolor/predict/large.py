@@ -39,11 +39,13 @@ import numpy as np
 
 from napari_deepcolor.io import (
     RECORD_ATTRIBUTE,
+    SCRATCH_SUFFIX,
     TAGGED_TEMPORARY,
     TEMP_SUFFIX,
     ensure_writable_dir,
     record_text,
     remove_stale_temporaries,
+    remove_stale_temporaries_once,
     temporary_prefix,
     write_atomic,
     write_error,
@@ -498,8 +500,6 @@ def segment_large(
                        stitched.skipped_pairs)
 
 
-#: Suffix of the temporary folder of provisional ids next to an output.
-SCRATCH_SUFFIX = ".tiles"
 
 
 def _remove_stale_scratch(output: Path) -> None:
@@ -569,12 +569,12 @@ def write_atomic_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     """Call ``write(tmp_folder)`` for a folder (a zarr store) next to ``path``, then rename it to ``path``.
 
     An existing ``path`` is removed just before the rename; a crash never leaves a half-written folder under it.
-    The temporary folder is named like `napari_deepcolor.io.write_atomic`'s files, and ones a killed process left
-    for the same ``path`` are removed first. A full disk raises `napari_deepcolor.io.WriteError`.
+    The temporary folder is named like `napari_deepcolor.io.write_atomic`'s files, and the ones killed processes
+    left are removed at the first write into the folder. A full disk raises `napari_deepcolor.io.WriteError`.
     """
     path = Path(path)
     directory = ensure_writable_dir(path.parent)
-    remove_stale_temporaries(directory, name=path.name)
+    remove_stale_temporaries_once(directory)
     tmp = Path(tempfile.mkdtemp(dir=directory, prefix=temporary_prefix(path), suffix=TEMP_SUFFIX))
     try:
         write(tmp)
