@@ -472,11 +472,11 @@ def test_object_size_scales_the_knobs_and_segments_larger_worms(qtbot, viewer_an
     image = viewer.layers["worms BBBC010 A01"]
     widget._image.value = image
     widget._model.value = "worms"
+    widget._picker.auto_size.value = False  # type the size: 1 here
     run_and_wait(qtbot, widget)
     at_1 = result_layers(viewer)["instances"].data.max()
     enlarged = viewer.add_image(np.kron(image.data, np.ones((2, 2), image.data.dtype)), name="enlarged")
     widget._image.value = enlarged
-    widget._picker.auto_size.value = False  # type the size
     widget._object_size.value = 0.1  # the image would be enlarged 5 times for the network
     assert errors(notes) == ["object size 0.1 would enlarge the image 5 times before the network (this model "
                              "already runs at scale 0.5); the most is 4: use an object size of at least 0.125; the "

@@ -98,7 +98,9 @@ def run_case(name: str, minutes: float) -> dict:
     planes = [plane for image, labels in train for plane in annotated_planes(image, labels, rgb=image.ndim == 3)]
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        events = list(finetune(planes, start=model, preset=PRESETS[kind], output=out, minutes=minutes, threads=1))
+        method = load_model(model, device="cpu").config.method
+        events = list(finetune(planes, start=model, preset=PRESETS[kind], method=method, output=out,
+                               minutes=minutes, threads=1))
         seconds = time.perf_counter() - t0
         done = events[-1]
         tuned = score(done.path, test)

@@ -10,11 +10,10 @@ The method is cellpose's size model, fitted per model on that model's own traini
   other, its penalty chosen by cross-validation over images (never over views of one image). The result is stored
   in the checkpoint's metadata under `METADATA_KEY`, with its cross-validated error.
 - **Estimate** (`estimate_object_size`). The image is viewed at `VIEW_REDUCTION` of the model's scale (a quarter
-  of the pixels a prediction reads); the encoder runs once on the `MAX_TILES` tiles of `TILE` network pixels with
-  the most contrast (the same tiling as at fitting, so the size of the image cannot stand in for the size of its
-  objects) and gives ``g``; the object size is ``g / VIEW_REDUCTION``. An estimate closer to 1 than the size
-  model's own error (the 90th percentile of its cross-validated error, at least 5 %, at most `MAX_SNAP`) is 1: the
-  estimate cannot tell such a size from 1, and resizing would only add resampling noise.
+  of the pixels a prediction reads; a large view as its `MAX_TILES` tiles of `TILE` network pixels with the most
+  contrast); one encoder pass gives ``g``, and the object size is ``g / VIEW_REDUCTION``. An estimate closer to 1
+  than the size model's own error (the 90th percentile of its cross-validated error, at least 5 %, at most
+  `MAX_SNAP`) is 1: the estimate cannot tell such a size from 1, and resizing would only add resampling noise.
 
 Fallbacks (object size 1, with a note that says why): a model without a size model (made before this existed), an
 image with no foreground, an estimate outside `SUPPORTED`. A size the user gives always wins.
@@ -41,9 +40,9 @@ if TYPE_CHECKING:
 METADATA_KEY = "size_model"
 #: The estimating view is read at this fraction of the model's own scale (a quarter of the pixels).
 VIEW_REDUCTION = 0.5
-#: Side of the tiles the features are read from, in network pixels, and the most tiles read (the 4 with the most
-#: contrast: as many pixels as one 512 x 512 view).
-TILE = 256
+#: A view of more than `MAX_TILES` tiles of `TILE` network pixels is read as its `MAX_TILES` tiles with the most
+#: contrast (a view of 1024 x 1024 at most).
+TILE = 512
 MAX_TILES = 4
 #: Apparent sizes the regression is fitted on (views of training images resized by these factors).
 FIT_RANGE = (0.1, 4.5)
@@ -195,7 +194,7 @@ def no_size_model() -> ObjectSize:
                       "automatic object size, or too little trained to tell sizes apart); type the size to change it")
 
 
-def estimate_from_views(model: LoadedModel, tiles: np.ndarray) -> ObjectSize:
+def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> ObjectSize:
     """The object size from the `pick_tiles` of preprocessed views at `VIEW_REDUCTION` of the model's scale."""
     size_model = size_model_of(model.metadata)
     if size_model is None:
@@ -245,28 +244,22 @@ def _fallback(note: str, estimate: float | None = None) -> ObjectSize:
 
 
 def pick_tiles(views: np.ndarray | Sequence[np.ndarray], *, tile: int = TILE,
-               max_tiles: int = MAX_TILES) -> np.ndarray:
-    """The tiles the features are read from: ``(N, C, tile, tile)``, ``N <= max_tiles``.
-
-    Each view ``(C, Y, X)`` is cut into a grid of ``tile``-sized tiles (the last row and column flush with its edge;
-    a view smaller than a tile is padded by reflection), and the ``max_tiles`` tiles with the largest intensity spread
-    (where the objects are) are kept. Every feature is read from tiles of one size, at fitting as at prediction, so
-    the size of the image cannot stand in for the size of its objects.
-    """
+               max_tiles: int = MAX_TILES) -> list[np.ndarray]:
+    """The parts of the views ``(C, Y, X)`` the features are read from: a view of at most ``max_tiles`` tiles'
+    pixels whole, a larger one as the ``max_tiles`` tiles of a ``tile``-sized grid with the largest intensity spread
+    (where the objects are); of several views, the ``max_tiles`` parts with the largest spread."""
     views = [views] if isinstance(views, np.ndarray) and views.ndim == 3 else list(views)
-    tiles = [view[:, y:y + tile, x:x + tile] for view in (_at_least(v, tile) for v in views)
-             for y in _starts(view.shape[-2], tile) for x in _starts(view.shape[-1], tile)]
-    spread = np.array([float(t[:, ::2, ::2].std()) for t in tiles])
-    keep = np.argsort(-spread, kind="stable")[:max_tiles]
-    return np.stack([tiles[i] for i in sorted(keep)]).astype(np.float32, copy=False)
-
-
-def _at_least(view: np.ndarray, tile: int) -> np.ndarray:
-    """``view (C, Y, X)`` padded by mirroring at its bottom and right edges to at least ``tile`` on both sides."""
-    while view.shape[-2] < tile or view.shape[-1] < tile:
-        pad = [(0, 0)] + [(0, min(n, max(0, tile - n))) for n in view.shape[-2:]]
-        view = np.pad(view, pad, mode="symmetric")
-    return view
+    parts = []
+    for view in views:
+        height, width = view.shape[-2:]
+        if height * width <= max_tiles * tile * tile:
+            parts.append(view)
+        else:
+            parts += [view[:, y:y + tile, x:x + tile] for y in _starts(height, tile) for x in _starts(width, tile)]
+    if len(parts) <= max_tiles:
+        return parts
+    spread = np.array([float(part[:, ::4, ::4].std()) for part in parts])
+    return [parts[i] for i in sorted(np.argsort(-spread, kind="stable")[:max_tiles])]
 
 
 def _starts(length: int, tile: int) -> list[int]:
@@ -276,27 +269,29 @@ def _starts(length: int, tile: int) -> list[int]:
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
 
 
-def view_features(model: LoadedModel, tiles: np.ndarray, *, batch: int = 8) -> tuple[np.ndarray, float]:
-    """Encoder features ``(F,)`` (the mean over ``tiles (N, C, T, T)``, `pick_tiles`) and their foreground fraction."""
+def view_features(model: LoadedModel, tiles: Sequence[np.ndarray]) -> tuple[np.ndarray, float]:
+    """Encoder features ``(F,)`` (the pixel-weighted mean over the parts of `pick_tiles`) and their foreground
+    fraction."""
     import torch
 
     network = _first_network(model.network)
     encoder = _encoder(network)
-    sums, foreground = None, 0.0
+    sums, pixels, foreground = None, 0, 0.0
     with torch.no_grad():
-        for start in range(0, len(tiles), batch):
-            chunk = torch.from_numpy(np.ascontiguousarray(tiles[start:start + batch])).to(model.device)
+        for part in tiles:
             levels: list[torch.Tensor] = []
             hooks = [block.register_forward_hook(lambda _m, _i, out: levels.extend(_moments(out))) for block in encoder]
             try:
-                out = network(chunk)
+                out = network(torch.from_numpy(np.ascontiguousarray(part, dtype=np.float32))[None].to(model.device))
             finally:
                 for hook in hooks:
                     hook.remove()
-            feats = torch.cat(levels, dim=1).sum(dim=0).cpu().numpy()
+            n = part.shape[-1] * part.shape[-2]
+            feats = torch.cat(levels, dim=1)[0].cpu().numpy() * n
             sums = feats if sums is None else sums + feats
-            foreground += float(_foreground(out, model.config).float().sum()) / out[0, 0].numel()
-    return np.log1p(np.maximum(sums / len(tiles), 0)), foreground / len(tiles)
+            pixels += n
+            foreground += float(_foreground(out, model.config).float().mean()) * n
+    return np.log1p(np.maximum(sums / pixels, 0)), foreground / pixels
 
 
 def _moments(activation: Any) -> tuple[Any, Any]:
