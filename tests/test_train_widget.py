@@ -473,7 +473,7 @@ def test_the_progress_row_says_how_the_run_ended(widget, qtbot):
     with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
         pass
     assert widget.progress.text() == "done: step 12 / 12"
-    assert widget.status.text().startswith("done in ") and "your model 'my cells' is in the Segment" in \
+    assert widget.status.text().startswith("done in ") and "Your model 'my cells' is in the Segment" in \
         widget.status.text()
     widget.knobs["steps"].setValue(400)
     worker = widget.start()

@@ -774,8 +774,8 @@ class TrainWidget(QWidget):
             self.progress.setRange(0, event.total)
             self.progress.setValue(event.step)
             stopped = f"; {self._stop_note}" if self._stop_note else ""
-            self.status.setText(f"done in {_duration(event.elapsed)}{stopped}: your model {self.model_path_name!r} "
-                                f"is in the Segment widget's model list{kept}")
+            self.status.setText(f"done in {_duration(event.elapsed)}{stopped}. Your model {self.model_path_name!r} "
+                                f"is in the Segment widget's model list{kept}.")
             if getattr(event, "improved", None) is False:
                 start = getattr(event, "start_metrics", {}) or self._start_score
                 than = f" (AP50 {start['ap50']:.3f})" if "ap50" in start else ""
