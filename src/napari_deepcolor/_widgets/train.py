@@ -84,23 +84,11 @@ class TrainingFailed(Exception):
 def _training(*args: Any, **kwargs: Any):
     """`finetune` in the worker thread, with every error re-raised as `TrainingFailed` (shown as a notification)."""
     try:
-        yield from finetune(*args, **_taken_by(finetune, kwargs))
+        yield from finetune(*args, **kwargs)
     except (GeneratorExit, KeyboardInterrupt):
         raise
     except Exception as error:  # noqa: BLE001 - any failure becomes one clear notification
         raise TrainingFailed(f"training failed: {error}") from error
-
-
-def _taken_by(function: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """The ``options`` that ``function`` takes. The time limit (``minutes``) and early stopping (``patience``) are
-    the training side's (`training.finetune`, `training.loop.train`'s time budget): a `finetune` without them
-    trains for the steps, and the widget still works."""
-    import inspect
-
-    parameters = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return options
-    return {name: value for name, value in options.items() if name in parameters}
 
 
 class _Note(QLabel):
