@@ -10,7 +10,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,8 +91,8 @@ def train(
     """Train a network of either method (``model_config.method``), yielding events.
 
     The loop, events, checkpoints and validation are shared; only the loss differs: `coloring_loss` for
-    ``"coloring"``, `napari_deepcolor.training.losses_semiconv.semiconv_loss` for ``"semiconv"`` (whose learnable σ is part
-    of the network, so it is saved with the weights and also written to the metadata as ``sigma``).
+    ``"coloring"``, `napari_deepcolor.training.losses_semiconv.semiconv_loss` for ``"semiconv"`` (whose learnable σ
+    is part of the network, so it is saved with the weights and also written to the metadata as ``sigma``).
 
     Parameters
     ----------
@@ -129,136 +129,189 @@ def train(
     note "starting model"); the "done" event says whether the kept checkpoint beats it (``improved``). The best
     checkpoint is written only when it beats both the starting model and every earlier validation.
     """
-    import torch
+    run = _Run(samples, model_config, train_config, Path(output), validation, init, device, keep_history, metadata)
+    run.restore(resume)
+    run.started = time.perf_counter()
+    if validation and init is not None and run.start_step == 0:
+        yield run.score_start()
+    yield from run.steps(log_every, time_budget, patience)
+    yield from run.finish(size_model)
 
-    from napari_deepcolor.models import create_model
-    from napari_deepcolor.predict.network import LoadedModel, resolve_device
-    from napari_deepcolor.zoo import resolve_model
 
-    output = Path(output)
-    extra = dict(metadata or {})
-    device = resolve_device(device)
-    torch.manual_seed(train_config.seed)
-    # a mask has no contrast or noise to vary
-    augment = train_config.augment_intensity and not model_config.mask_input
-    sampler = PatchSampler(list(samples), patch_size=train_config.patch_size, augment_intensity=augment,
-                           seed=train_config.seed,
-                           contact_fraction=train_config.contact_fraction, margin=train_config.margin)
-    network = create_model(model_config)
-    start_step, best, best_metrics = 0, -math.inf, {}
-    last_path, best_path = output / "last.safetensors", output / "best.safetensors"
-    if resume and last_path.is_file():
-        state = load_checkpoint(last_path)
-        _check_same_network(state.config, model_config, last_path)
-        if state.config.mask_input != model_config.mask_input:
-            raise ConfigError(f"{last_path} was trained on {'masks' if state.config.mask_input else 'images'}; "
-                              f"resuming it on {'masks' if model_config.mask_input else 'images'} would change what "
-                              "it sees: train into a new output folder with --init instead")
-        load_weights(network, state, last_path)
-        start_step = int(state.metadata.get("step", 0))
-        best = state.metadata.get("best_ap50") or -math.inf
-        if best_path.is_file():
-            best_metrics = read_header(best_path)[1].get("validation") or {}
-        sampler.rng = np.random.default_rng(train_config.seed + start_step)
-    elif init is not None:
-        state = load_checkpoint(resolve_model(init))
-        _check_same_network(state.config, model_config, init)
-        load_weights(network, state, init)
-    network.to(device)
-    compute_loss = _loss_function(network, model_config, train_config)
-    optimizer = torch.optim.Adam(network.parameters(), lr=train_config.learning_rate,
-                                 weight_decay=train_config.weight_decay)
-    total = train_config.steps
+class _Run:
+    """The state `train`'s parts share: the network, its optimizer and sampler, the checkpoints, the best score so
+    far and the number of steps (which a time budget or early stopping lowers)."""
 
-    def learning_rate(step: int) -> float:  # cosine from lr to lr / 20
-        t = min(step / max(total, 1), 1.0)
-        return train_config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+    def __init__(self, samples: Sequence[Sample], model_config: ModelConfig, train_config: TrainConfig,
+                 output: Path, validation: Sequence[ValidationPair], init: str | os.PathLike | None, device: str,
+                 keep_history: bool, metadata: dict[str, Any] | None) -> None:
+        import torch
 
-    def save(path: Path, step: int, metrics: dict[str, float]) -> Path:
-        metadata = {**(extra or {}), "step": step, "train_config": train_config.to_dict(), "validation": metrics,
-                    "best_ap50": best if best > -math.inf else None, "init": str(init) if init else None}
-        if model_config.method == "semiconv":
-            metadata["sigma"] = float(network.sigma.detach().cpu())
-        return save_checkpoint(path, Checkpoint(model_config, network.state_dict(), metadata))
+        from napari_deepcolor.models import create_model
+        from napari_deepcolor.predict.network import resolve_device
 
-    def save_last(step: int, metrics: dict[str, float]) -> Path:
+        self.samples, self.model_config, self.train_config = samples, model_config, train_config
+        self.output, self.validation, self.init, self.keep_history = output, validation, init, keep_history
+        self.extra = dict(metadata or {})
+        self.device = resolve_device(device)
+        torch.manual_seed(train_config.seed)
+        # a mask has no contrast or noise to vary
+        augment = train_config.augment_intensity and not model_config.mask_input
+        self.sampler = PatchSampler(list(samples), patch_size=train_config.patch_size, augment_intensity=augment,
+                                    seed=train_config.seed,
+                                    contact_fraction=train_config.contact_fraction, margin=train_config.margin)
+        self.network = create_model(model_config)
+        self.start_step, self.best, self.best_metrics = 0, -math.inf, {}
+        self.last_path, self.best_path = output / "last.safetensors", output / "best.safetensors"
+        self.total = train_config.steps
+        self.metrics: dict[str, float] = {}  # the last validation's
+        self.start_metrics: dict[str, float] = {}  # the starting model's, when fine-tuning with validation
+        self.started = time.perf_counter()
+
+    def restore(self, resume: bool) -> None:
+        """Resume from ``last.safetensors`` (weights, step, best score), or start from ``init``'s weights; then
+        the network on its device, its loss and its optimizer."""
+        import torch
+
+        from napari_deepcolor.zoo import resolve_model
+
+        config, train_config = self.model_config, self.train_config
+        if resume and self.last_path.is_file():
+            state = load_checkpoint(self.last_path)
+            _check_same_network(state.config, config, self.last_path)
+            if state.config.mask_input != config.mask_input:
+                raise ConfigError(f"{self.last_path} was trained on {'masks' if state.config.mask_input else 'images'}"
+                                  f"; resuming it on {'masks' if config.mask_input else 'images'} would change what "
+                                  "it sees: train into a new output folder with --init instead")
+            load_weights(self.network, state, self.last_path)
+            self.start_step = int(state.metadata.get("step", 0))
+            self.best = state.metadata.get("best_ap50") or -math.inf
+            if self.best_path.is_file():
+                self.best_metrics = read_header(self.best_path)[1].get("validation") or {}
+            self.sampler.rng = np.random.default_rng(train_config.seed + self.start_step)
+        elif self.init is not None:
+            state = load_checkpoint(resolve_model(self.init))
+            _check_same_network(state.config, config, self.init)
+            load_weights(self.network, state, self.init)
+        self.network.to(self.device)
+        self.compute_loss = _loss_function(self.network, config, train_config)
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=train_config.learning_rate,
+                                          weight_decay=train_config.weight_decay)
+
+    def learning_rate(self, step: int) -> float:
+        """Cosine from lr to lr / 20 over the steps."""
+        t = min(step / max(self.total, 1), 1.0)
+        return self.train_config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def save(self, path: Path, step: int, metrics: dict[str, float]) -> Path:
+        metadata = {**(self.extra or {}), "step": step, "train_config": self.train_config.to_dict(),
+                    "validation": metrics, "best_ap50": self.best if self.best > -math.inf else None,
+                    "init": str(self.init) if self.init else None}
+        if self.model_config.method == "semiconv":
+            metadata["sigma"] = float(self.network.sigma.detach().cpu())
+        return save_checkpoint(path, Checkpoint(self.model_config, self.network.state_dict(), metadata))
+
+    def save_last(self, step: int, metrics: dict[str, float]) -> Path:
         # a run killed while saving leaves its temporary file (70 MB for a large network): remove those of ours
         # (`io.is_stale_temporary`); a full disk raises `io.WriteError`, the previous checkpoint intact
-        for folder in (output, output / "history"):
+        for folder in (self.output, self.output / "history"):
             remove_stale_temporaries(folder)
-        path = save(last_path, step, metrics)
-        if keep_history:  # the same bytes under the step's name, copied rather than serialized again
-            write_atomic(output / "history" / f"step-{step}.safetensors", lambda tmp: shutil.copyfile(path, tmp))
+        path = self.save(self.last_path, step, metrics)
+        if self.keep_history:  # the same bytes under the step's name, copied rather than serialized again
+            write_atomic(self.output / "history" / f"step-{step}.safetensors", lambda tmp: shutil.copyfile(path, tmp))
         return path
 
-    def validate(step: int) -> dict[str, float]:
-        network.eval()
-        loaded = LoadedModel(network, model_config, {}, device, "training")
-        metrics = evaluate_model(loaded, validation)
-        network.train()
+    def validate(self) -> dict[str, float]:
+        from napari_deepcolor.predict.network import LoadedModel
+
+        self.network.eval()
+        loaded = LoadedModel(self.network, self.model_config, {}, self.device, "training")
+        metrics = evaluate_model(loaded, self.validation)
+        self.network.train()
         return metrics
 
-    started = time.perf_counter()
-    losses: list[float] = []
-    metrics: dict[str, float] = {}
-    start_metrics: dict[str, float] = {}
-    if validation and init is not None and start_step == 0:
-        start_metrics = validate(0)
-        best = start_metrics["ap50"]  # a checkpoint is "best" only if it beats the starting model
-        yield TrainEvent("validation", 0, total, elapsed=time.perf_counter() - started, metrics=start_metrics,
-                         note="starting model")
-    every = train_config.validate_every
-    stale = 0
-    network.train()
-    step = start_step
-    while step < total:
-        step += 1
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step)
-        images, labels = sampler.batch(train_config.batch_size)
-        loss = compute_loss(network(images.to(device)), labels.to(device), step)
+    def score_start(self) -> TrainEvent:
+        """The starting model's score: a checkpoint is "best" only if it beats it."""
+        self.start_metrics = self.validate()
+        self.best = self.start_metrics["ap50"]
+        return TrainEvent("validation", 0, self.total, elapsed=time.perf_counter() - self.started,
+                          metrics=self.start_metrics, note="starting model")
+
+    def step(self, step: int) -> float:
+        """One optimizer step on a new batch; its loss."""
+        import torch
+
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(step)
+        images, labels = self.sampler.batch(self.train_config.batch_size)
+        loss = self.compute_loss(self.network(images.to(self.device)), labels.to(self.device), step)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        elapsed = time.perf_counter() - started
-        if time_budget is not None and step == start_step + BUDGET_PROBE_STEPS:
-            total, every = _fit_budget(total, every, step, elapsed, time_budget, train_config.validate_every)
-        if step % log_every == 0 or step == total:
-            yield TrainEvent("step", step, total, float(np.mean(losses)), elapsed)
-            losses = []
-        if validation and (step % every == 0 or step == total):
-            metrics = validate(step)
-            if metrics["ap50"] > best:
-                best, best_metrics, stale = metrics["ap50"], metrics, 0
-                save(best_path, step, metrics)
-            else:
-                stale += 1
-            yield TrainEvent("validation", step, total, elapsed=elapsed, metrics=metrics)
-            if patience is not None and stale >= patience and step < total:
-                yield TrainEvent("early_stop", step, total, elapsed=elapsed, note=f"no better held-out score in "
-                                 f"{stale} validations: stopping at step {step} of {total}")
-                total = step
-        if step % train_config.checkpoint_every == 0 and step != total:
-            yield TrainEvent("checkpoint", step, total, elapsed=elapsed, path=str(save_last(step, metrics)))
-    final = save_last(total, metrics)
-    # the model is the best checkpoint when there is one: report its validation, not the last one's
-    kept = best_path if best_path.is_file() else final
-    if size_model and samples:
-        from napari_deepcolor.predict.object_size import attach_size_model
+        self.optimizer.step()
+        return loss.item()
 
-        yield TrainEvent("size_model", total, total, elapsed=time.perf_counter() - started)
-        for path in dict.fromkeys((final, kept)):
-            images = list({id(sample.image): sample.image for sample in samples}.values())  # repeats once
-            attach_size_model(path, images, prescaled=True, device=device)
-        if keep_history:  # the history's last step as the final file now is
-            write_atomic(output / "history" / f"step-{total}.safetensors", lambda tmp: shutil.copyfile(final, tmp))
-    improved = None if not (validation and start_metrics) else kept == best_path and best_path.is_file()
-    yield TrainEvent("done", total, total, elapsed=time.perf_counter() - started,
-                     metrics=best_metrics if kept == best_path and best_metrics else metrics, path=str(kept),
-                     improved=improved, start_metrics=start_metrics)
+    def steps(self, log_every: int, time_budget: float | None, patience: int | None) -> Iterator[TrainEvent]:
+        """The steps, with their "step", "validation", "early_stop" and "checkpoint" events."""
+        losses: list[float] = []
+        every = self.train_config.validate_every
+        stale = 0
+        self.network.train()
+        step = self.start_step
+        while step < self.total:
+            step += 1
+            losses.append(self.step(step))
+            elapsed = time.perf_counter() - self.started
+            if time_budget is not None and step == self.start_step + BUDGET_PROBE_STEPS:
+                self.total, every = _fit_budget(self.total, every, step, elapsed, time_budget,
+                                                self.train_config.validate_every)
+            if step % log_every == 0 or step == self.total:
+                yield TrainEvent("step", step, self.total, float(np.mean(losses)), elapsed)
+                losses = []
+            if self.validation and (step % every == 0 or step == self.total):
+                stale = yield from self.validation_events(step, elapsed, stale, patience)
+            if step % self.train_config.checkpoint_every == 0 and step != self.total:
+                yield TrainEvent("checkpoint", step, self.total, elapsed=elapsed,
+                                 path=str(self.save_last(step, self.metrics)))
+
+    def validation_events(self, step: int, elapsed: float, stale: int, patience: int | None
+                          ) -> Generator[TrainEvent, None, int]:
+        """Validate (keeping a better checkpoint as the best), then stop early after ``patience`` validations in a
+        row without a better score; returns that count."""
+        self.metrics = metrics = self.validate()
+        if metrics["ap50"] > self.best:
+            self.best, self.best_metrics, stale = metrics["ap50"], metrics, 0
+            self.save(self.best_path, step, metrics)
+        else:
+            stale += 1
+        yield TrainEvent("validation", step, self.total, elapsed=elapsed, metrics=metrics)
+        if patience is not None and stale >= patience and step < self.total:
+            yield TrainEvent("early_stop", step, self.total, elapsed=elapsed, note=f"no better held-out score in "
+                             f"{stale} validations: stopping at step {step} of {self.total}")
+            self.total = step
+        return stale
+
+    def finish(self, size_model: bool) -> Iterator[TrainEvent]:
+        """The final checkpoint, the size model fitted into it and into the best one, and the "done" event."""
+        final = self.save_last(self.total, self.metrics)
+        # the model is the best checkpoint when there is one: report its validation, not the last one's
+        kept = self.best_path if self.best_path.is_file() else final
+        if size_model and self.samples:
+            from napari_deepcolor.predict.object_size import attach_size_model
+
+            yield TrainEvent("size_model", self.total, self.total, elapsed=time.perf_counter() - self.started)
+            for path in dict.fromkeys((final, kept)):
+                images = list({id(sample.image): sample.image for sample in self.samples}.values())  # repeats once
+                attach_size_model(path, images, prescaled=True, device=self.device)
+            if self.keep_history:  # the history's last step as the final file now is
+                write_atomic(self.output / "history" / f"step-{self.total}.safetensors",
+                             lambda tmp: shutil.copyfile(final, tmp))
+        improved = (None if not (self.validation and self.start_metrics)
+                    else kept == self.best_path and self.best_path.is_file())
+        metrics = self.best_metrics if kept == self.best_path and self.best_metrics else self.metrics
+        yield TrainEvent("done", self.total, self.total, elapsed=time.perf_counter() - self.started,
+                         metrics=metrics, path=str(kept), improved=improved, start_metrics=self.start_metrics)
 
 
 #: Steps timed before a time budget sets the number of steps.
