@@ -18,7 +18,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "already segmented are skipped")
     p.add_argument("images", nargs="+", help="image files (TIFF, PNG, JPEG; 2D gray or RGB), zarr arrays "
                    "(*.zarr), folders of them, or quoted glob patterns ('plates/**/*.tif')")
-    p.add_argument("--model", required=True, help="bundled model name (see `deepcolor models`) or checkpoint file")
+    p.add_argument("--model", required=True, help="a bundled or your own model's name (see `deepcolor models`), a "
+                   "checkpoint file, or the folder `deepcolor train --output` wrote")
     p.add_argument("--output", required=True, type=Path, help="folder for <stem>_labels.tif (or .zarr)")
     p.add_argument("--output-format", default="tif", choices=("tif", "zarr"), help="label images as TIFF "
                    "(BigTIFF for out-of-core images) or zarr arrays")

@@ -12,8 +12,9 @@ The method is cellpose's size model, fitted per model on that model's own traini
 - **Estimate** (`estimate_object_size`). The image is viewed at `VIEW_REDUCTION` of the model's scale (a quarter
   of the pixels a prediction reads; a large view as its `MAX_TILES` tiles of `TILE` network pixels with the most
   contrast); one encoder pass gives ``g``, and the object size is ``g / VIEW_REDUCTION``. An estimate closer to 1
-  than the size model's own error (the 90th percentile of its cross-validated error, at least 5 %, at most
-  `MAX_SNAP`) is 1: the estimate cannot tell such a size from 1, and resizing would only add resampling noise.
+  than the size model's own spread is 1 (the larger 90th percentile of its cross-validated error and of its error
+  on the training images as they are; at least 5 %, at most `MAX_SNAP`): the estimate cannot tell such a size from
+  1, and resizing would only add resampling noise. Both spreads are measured on training images only.
 
 Fallbacks (object size 1, with a note that says why): a model without a size model (made before this existed), an
 image with no foreground, an estimate outside `SUPPORTED`. A size the user gives always wins.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
@@ -49,7 +50,7 @@ FIT_RANGE = (0.1, 4.5)
 #: Object sizes an estimate may give; outside, the estimate is not trusted and 1 is used.
 SUPPORTED = (0.25, 8.0)
 #: Bounds of the band around 1 in which an estimate is taken as 1 (`SizeModel.snap`).
-MIN_SNAP, MAX_SNAP = 1.05, 1.2
+MIN_SNAP, MAX_SNAP = 1.05, 1.25
 #: Below this fraction of foreground pixels in the view the image is taken to hold no objects.
 MIN_FOREGROUND = 1e-3
 #: A size model whose cross-validated median error is larger is not used (the bundled ones: 0.04-0.07).
@@ -76,6 +77,9 @@ class SizeModel:
         Training images the fit saw.
     cv_error90 : float
         90th percentile of that error (NaN without cross-validation).
+    unscaled_error90 : float
+        90th percentile of the error of the fitted model on the training images as they are (object size 1), read as
+        a prediction reads them: how far from 1 an image of the training kind is estimated (NaN: not measured).
     """
 
     weights: np.ndarray
@@ -86,12 +90,14 @@ class SizeModel:
     cv_error: float
     n_images: int
     cv_error90: float = float("nan")
+    unscaled_error90: float = float("nan")
 
     @property
     def snap(self) -> float:
-        """Estimates within this ratio of 1 are taken as 1: the size model's own 90th-percentile error, bounded."""
-        error = self.cv_error90 if math.isfinite(self.cv_error90) else MIN_SNAP - 1
-        return min(MAX_SNAP, max(MIN_SNAP, 1 + error))
+        """Estimates within this ratio of 1 are taken as 1: the larger of the size model's 90th-percentile errors
+        (cross-validated, and on its training images as they are), bounded by `MIN_SNAP` and `MAX_SNAP`."""
+        errors = [e for e in (self.cv_error90, self.unscaled_error90) if math.isfinite(e)]
+        return min(MAX_SNAP, max(MIN_SNAP, 1 + max(errors, default=0.0)))
 
     def predict(self, features: np.ndarray) -> float:
         """Apparent object size ``g`` of a view from its features ``(F,)``."""
@@ -103,7 +109,7 @@ class SizeModel:
         return {"weights": self.weights.round(7).tolist(), "mean": self.mean.round(7).tolist(),
                 "std": self.std.round(7).tolist(), "bias": self.bias, "alpha": self.alpha,
                 "cv_error": self.cv_error, "n_images": self.n_images, "view_reduction": VIEW_REDUCTION,
-                "cv_error90": self.cv_error90}
+                "cv_error90": self.cv_error90, "unscaled_error90": self.unscaled_error90}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SizeModel:
@@ -112,7 +118,8 @@ class SizeModel:
         if not (weights.ndim == 1 and weights.shape == mean.shape == std.shape) or not np.all(std > 0):
             raise ValueError("the checkpoint's size model is malformed")
         return cls(weights, mean, std, float(data["bias"]), float(data["alpha"]), float(data["cv_error"]),
-                   int(data["n_images"]), float(data.get("cv_error90", "nan")))
+                   int(data["n_images"]), float(data.get("cv_error90", "nan")),
+                   float(data.get("unscaled_error90", "nan")))
 
 
 @dataclass(frozen=True)
@@ -363,7 +370,19 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
                 progress(len(rows), total)
     if not rows:
         raise ValueError("the training images are too small to fit a size model (under 8 network pixels)")
-    return _ridge_fit(np.array(rows), np.array(targets), np.array(groups), n_images=len(images))
+    size_model = _ridge_fit(np.array(rows), np.array(targets), np.array(groups), n_images=len(images))
+    errors = []
+    for image in images:  # each training image as it is, viewed as a prediction views it
+        if prescaled:
+            x = rescale_image(np.asarray(image, dtype=np.float32), VIEW_REDUCTION)
+        else:
+            x = preprocess(np.asarray(image), in_channels=config.in_channels, percentiles=config.percentiles,
+                           scale=config.scale * VIEW_REDUCTION, channel_axis=channel_axis,
+                           clip_max=config.intensity_max, mask_input=config.mask_input)
+        if min(x.shape[-2:]) >= 8:
+            errors.append(abs(math.log(size_model.predict(view_features(model, pick_tiles(x))[0]) / VIEW_REDUCTION)))
+    spread = math.expm1(float(np.quantile(errors, 0.9))) if errors else float("nan")
+    return replace(size_model, unscaled_error90=spread)
 
 
 def attach_size_model(path: str | os.PathLike, images: Sequence[np.ndarray], *, prescaled: bool = False,
