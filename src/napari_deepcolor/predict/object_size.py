@@ -152,7 +152,8 @@ class ObjectSize:
 
 def size_model_of(metadata: dict[str, Any]) -> SizeModel | None:
     """The size model stored in a checkpoint's metadata; None if it has none, a malformed one, or one whose
-    cross-validated error is above `MAX_CV_ERROR` (a network that has not learned enough to tell sizes apart)."""
+    cross-validated error is above `MAX_CV_ERROR` (a network that has not learned enough to tell sizes apart) or
+    unknown (fitted on a single image)."""
     data = metadata.get(METADATA_KEY)
     if not isinstance(data, dict):
         return None
@@ -160,7 +161,8 @@ def size_model_of(metadata: dict[str, Any]) -> SizeModel | None:
         size_model = SizeModel.from_dict(data)
     except (KeyError, TypeError, ValueError):
         return None
-    return None if size_model.cv_error > MAX_CV_ERROR else size_model
+    # without cross-validation (a single training image) nothing says the size model works: not used
+    return None if not size_model.cv_error <= MAX_CV_ERROR else size_model
 
 
 def given_size(factor: float) -> ObjectSize:

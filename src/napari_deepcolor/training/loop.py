@@ -60,6 +60,12 @@ class TrainEvent:
     start_metrics: dict[str, float] = field(default_factory=dict)
 
 
+def _count_objects(pairs: Sequence[ValidationPair]) -> int:
+    """Ground-truth objects in validation pairs (label images or mask stacks)."""
+    return sum(int(pair.truth.shape[0]) if pair.truth.dtype == bool and pair.truth.ndim == 3
+               else int(np.unique(pair.truth[pair.truth > 0]).size) for pair in pairs)
+
+
 @dataclass
 class ValidationPair:
     """A validation image at its own resolution with its ground truth.
@@ -126,7 +132,8 @@ def train(
         Stop early after this many validations in a row without a better held-out AP50.
 
     Fine-tuning (``init``) with validation pairs scores the starting model first (a "validation" event at step 0,
-    note "starting model"); the "done" event says whether the kept checkpoint beats it (``improved``). The best
+    note "starting model"); the "done" event says whether the kept checkpoint beats it (``improved``) by at least
+    one held-out object's worth of AP50 (1 / the number of held-out objects): less is noise, not an improvement. The best
     checkpoint is written only when it beats both the starting model and every earlier validation.
     """
     run = _Run(samples, model_config, train_config, Path(output), validation, init, device, keep_history, metadata)
@@ -234,6 +241,8 @@ class _Run:
         """The starting model's score: a checkpoint is "best" only if it beats it."""
         self.start_metrics = self.validate()
         self.best = self.start_metrics["ap50"]
+        # beating it by less than one held-out object's worth of AP50 is noise, not an improvement
+        self.bar = self.best + 1 / max(1, _count_objects(self.validation))
         return TrainEvent("validation", 0, self.total, elapsed=time.perf_counter() - self.started,
                           metrics=self.start_metrics, note="starting model")
 
@@ -280,7 +289,7 @@ class _Run:
         """Validate (keeping a better checkpoint as the best), then stop early after ``patience`` validations in a
         row without a better score; returns that count."""
         self.metrics = metrics = self.validate()
-        if metrics["ap50"] > self.best:
+        if metrics["ap50"] > self.best and metrics["ap50"] >= getattr(self, "bar", -math.inf):
             self.best, self.best_metrics, stale = metrics["ap50"], metrics, 0
             self.save(self.best_path, step, metrics)
         else:
