@@ -17,15 +17,20 @@ from data import images_for
 
 from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
 from napari_deepcolor.predict.network import load_model
-from napari_deepcolor.predict.object_size import METADATA_KEY, fit_size_model
+from napari_deepcolor.predict.object_size import METADATA_KEY, SizeModel, fit_size_model
 from napari_deepcolor.zoo import bundled_models
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=sorted(bundled_models()))
+    parser.add_argument("--spread-only", action="store_true", help="keep each stored size model and measure only its "
+                        "spread on the training images as they are (what a full fit ends with; the fit is seeded)")
     args = parser.parse_args()
     for name in args.models:
+        if args.spread_only:
+            spread_only(name)
+            continue
         t0 = time.perf_counter()
         model = load_model(name, device="cpu")
         images = [image for image, _ in images_for(name, "train")]
@@ -36,6 +41,23 @@ def main() -> None:
         save_checkpoint(path, checkpoint)
         print(f"{name}: {len(images)} images, alpha {size_model.alpha:g}, cross-validated median error "
               f"{size_model.cv_error:.3f}, {time.perf_counter() - t0:.0f} s")
+
+
+def spread_only(name: str) -> None:
+    from dataclasses import replace
+
+    from napari_deepcolor.predict.object_size import size_model_of, unscaled_spread
+
+    model = load_model(name, device="cpu")
+    data = dict(model.metadata[METADATA_KEY])
+    stored = SizeModel.from_dict(data)
+    spread = unscaled_spread(model, stored, [image for image, _ in images_for(name, "train")])
+    path = bundled_models()[name]
+    checkpoint = load_checkpoint(path)
+    checkpoint.metadata[METADATA_KEY] = replace(stored, unscaled_error90=spread).to_dict()
+    save_checkpoint(path, checkpoint)
+    print(f"{name}: largest error on its training images as they are {spread:.3f}; snap band "
+          f"{size_model_of(checkpoint.metadata).snap:.3f}")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ The method is cellpose's size model, fitted per model on that model's own traini
 - **Estimate** (`estimate_object_size`). The image is viewed at `VIEW_REDUCTION` of the model's scale (a quarter
   of the pixels a prediction reads; a large view as its `MAX_TILES` tiles of `TILE` network pixels with the most
   contrast); one encoder pass gives ``g``, and the object size is ``g / VIEW_REDUCTION``. An estimate closer to 1
-  than the size model's own spread is 1 (the larger 90th percentile of its cross-validated error and of its error
-  on the training images as they are; at least 5 %, at most `MAX_SNAP`): the estimate cannot tell such a size from
-  1, and resizing would only add resampling noise. Both spreads are measured on training images only.
+  than the size model's own spread is 1 (the larger of the 90th percentile of its cross-validated error and its
+  largest error on the training images as they are; at least 5 %, at most `MAX_SNAP`): the estimate cannot tell
+  such a size from 1, and resizing would only add resampling noise. Both spreads are measured on training images
+  only.
 
 Fallbacks (object size 1, with a note that says why): a model without a size model (made before this existed), an
 image with no foreground, an estimate outside `SUPPORTED`. A size the user gives always wins.
@@ -78,8 +79,9 @@ class SizeModel:
     cv_error90 : float
         90th percentile of that error (NaN without cross-validation).
     unscaled_error90 : float
-        90th percentile of the error of the fitted model on the training images as they are (object size 1), read as
-        a prediction reads them: how far from 1 an image of the training kind is estimated (NaN: not measured).
+        The largest error of the fitted model on its training images as they are (object size 1), read as a
+        prediction reads them: how far from 1 an image of the training kind is estimated (NaN: not measured). (The
+        name is kept from when it was the 90th percentile; the largest is what the snap band takes.)
     """
 
     weights: np.ndarray
@@ -94,8 +96,9 @@ class SizeModel:
 
     @property
     def snap(self) -> float:
-        """Estimates within this ratio of 1 are taken as 1: the larger of the size model's 90th-percentile errors
-        (cross-validated, and on its training images as they are), bounded by `MIN_SNAP` and `MAX_SNAP`."""
+        """Estimates within this ratio of 1 are taken as 1: the larger of the size model's 90th-percentile
+        cross-validated error and its largest error on its training images as they are, bounded by `MIN_SNAP` and
+        `MAX_SNAP`."""
         errors = [e for e in (self.cv_error90, self.unscaled_error90) if math.isfinite(e)]
         return min(MAX_SNAP, max(MIN_SNAP, 1 + max(errors, default=0.0)))
 
@@ -373,8 +376,19 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     if not rows:
         raise ValueError("the training images are too small to fit a size model (under 8 network pixels)")
     size_model = _ridge_fit(np.array(rows), np.array(targets), np.array(groups), n_images=len(images))
+    return replace(size_model, unscaled_error90=unscaled_spread(model, size_model, images, prescaled=prescaled,
+                                                                channel_axis=channel_axis))
+
+
+def unscaled_spread(model: LoadedModel, size_model: SizeModel, images: Sequence[np.ndarray], *,
+                    prescaled: bool = False, channel_axis: int | None = None) -> float:
+    """The largest relative error of ``size_model`` on ``images`` as they are (object size 1), each viewed as a
+    prediction views it: how far from 1 an image of the training kind can be estimated."""
+    from napari_deepcolor.preprocess import rescale_image
+
+    config = model.base_config
     errors = []
-    for image in images:  # each training image as it is, viewed as a prediction views it
+    for image in images:
         if prescaled:
             x = rescale_image(np.asarray(image, dtype=np.float32), VIEW_REDUCTION)
         else:
@@ -383,8 +397,7 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
                            clip_max=config.intensity_max, mask_input=config.mask_input)
         if min(x.shape[-2:]) >= 8:
             errors.append(abs(math.log(size_model.predict(view_features(model, pick_tiles(x))[0]) / VIEW_REDUCTION)))
-    spread = math.expm1(float(np.quantile(errors, 0.9))) if errors else float("nan")
-    return replace(size_model, unscaled_error90=spread)
+    return math.expm1(max(errors)) if errors else float("nan")
 
 
 def attach_size_model(path: str | os.PathLike, images: Sequence[np.ndarray], *, prescaled: bool = False,
