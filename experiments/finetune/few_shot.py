@@ -21,6 +21,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ from napari_deepcolor.metrics import evaluate  # noqa: E402
 from napari_deepcolor.predict.network import at_object_size, load_model, segment  # noqa: E402
 from napari_deepcolor.predict.object_size import estimate_object_size  # noqa: E402
 from napari_deepcolor.training.finetune import annotated_planes, finetune  # noqa: E402
-from napari_deepcolor.training.presets import PRESETS  # noqa: E402
+from napari_deepcolor.training.presets import FINETUNE_LEARNING_RATE, PRESETS  # noqa: E402
 from napari_deepcolor.training.synthetic_scenes import synthetic_pairs  # noqa: E402
 
 BBBC010 = ROOT.parent / "shared" / "data" / "bbbc010" / "train"
@@ -98,9 +99,14 @@ def run_case(name: str, minutes: float) -> dict:
     planes = [plane for image, labels in train for plane in annotated_planes(image, labels, rgb=image.ndim == 3)]
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        method = load_model(model, device="cpu").config.method
-        events = list(finetune(planes, start=model, preset=PRESETS[kind], method=method, output=out,
-                               minutes=minutes, threads=1))
+        config = load_model(model, device="cpu").config
+        method = config.method
+        # the Train dock's defaults when starting from a model: the kind's preset with the starting model's scale and
+        # τ (the dock shows those), at the fine-tuning learning rate
+        preset = replace(PRESETS[kind], scale=config.scale, min_size=config.min_size,
+                         learning_rate=min(FINETUNE_LEARNING_RATE, PRESETS[kind].learning_rate))
+        events = list(finetune(planes, start=model, preset=preset, method=method, output=out, minutes=minutes,
+                               threads=1))
         seconds = time.perf_counter() - t0
         done = events[-1]
         tuned = score(done.path, test)
