@@ -743,9 +743,9 @@ def test_slow_semiconv_sliders_update_on_release(qtbot, viewer_and_widget, tiny_
     assert "updates when released" not in widget._threshold.tooltip
 
 
-def test_closing_the_dock_with_its_x_stops_the_run(qtbot, make_napari_viewer, tiny_model, monkeypatch):
-    """napari's close button removes the dock without destroying the widget: the run must stop all the same, and a
-    Segment widget opened again updates the same result layers."""
+def held_run_on_a_movie(qtbot, make_napari_viewer, tiny_model, monkeypatch):
+    """A Segment dock running on a 20-plane movie, its network held after the first plane (`hold_network`): returns
+    ``(viewer, dock, widget, gate, worker, calls)``."""
     viewer = make_napari_viewer()
     dock, widget = viewer.window.add_plugin_dock_widget("napari-deepcolor", "Segment")
     widget._device.value = "cpu"
@@ -754,7 +754,14 @@ def test_closing_the_dock_with_its_x_stops_the_run(qtbot, make_napari_viewer, ti
     gate, calls = hold_network(monkeypatch)
     widget.run()
     qtbot.waitUntil(lambda: "instances" in result_layers(viewer), timeout=30_000)
-    worker = widget._worker
+    return viewer, dock, widget, gate, widget._worker, calls
+
+
+def test_closing_the_dock_with_its_x_stops_the_run(qtbot, make_napari_viewer, tiny_model, monkeypatch):
+    """napari's close button removes the dock without destroying the widget: the run must stop all the same, and a
+    Segment widget opened again updates the same result layers."""
+    viewer, dock, widget, gate, worker, calls = held_run_on_a_movie(qtbot, make_napari_viewer, tiny_model,
+                                                                    monkeypatch)
     viewer.window.remove_dock_widget(dock)  # what the dock's "x" does
     with qtbot.waitSignal(worker.finished, timeout=30_000):
         gate.set()
@@ -846,15 +853,8 @@ def test_deleting_the_image_mid_run_cancels_with_a_notification(qtbot, viewer_an
 
 def test_closing_the_dock_mid_run_says_what_the_result_layers_hold(qtbot, make_napari_viewer, tiny_model,
                                                                    monkeypatch, notes):
-    viewer = make_napari_viewer()
-    dock, widget = viewer.window.add_plugin_dock_widget("napari-deepcolor", "Segment")
-    widget._device.value = "cpu"
-    widget._image.value = viewer.add_image(np.random.default_rng(0).random((20, 32, 32)), name="movie")
-    widget.add_model_file(tiny_model)
-    gate, calls = hold_network(monkeypatch)
-    widget.run()
-    qtbot.waitUntil(lambda: "instances" in result_layers(viewer), timeout=30_000)
-    worker = widget._worker
+    viewer, dock, widget, gate, worker, calls = held_run_on_a_movie(qtbot, make_napari_viewer, tiny_model,
+                                                                    monkeypatch)
     viewer.window.remove_dock_widget(dock)
     with qtbot.waitSignal(worker.finished, timeout=30_000):
         gate.set()
