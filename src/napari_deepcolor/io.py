@@ -231,13 +231,14 @@ def ensure_writable_dir(directory: str | os.PathLike) -> Path:
     return directory
 
 
-def write_atomic(path: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it over ``path``.
+def write_atomic(path: str | os.PathLike, write, *, folder: bool = False) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file (or, with ``folder``, a temporary folder such as a zarr store)
+    next to ``path``, then rename it over ``path``: the package's one atomic writer.
 
-    A crash or a full disk never leaves a half-written file under the final name. The temporary file is named
-    ``.NAME.<process tag>.<random>.tmp`` (`temporary_prefix`); the first write of a process into a folder removes
-    the ones killed processes left there (`remove_stale_temporaries`; once per folder, so a batch of many files
-    does not list its folder at every write).
+    A crash or a full disk never leaves a half-written file or folder under the final name (an existing folder is
+    removed just before the rename). The temporary is named ``.NAME.<process tag>.<random>.tmp``
+    (`temporary_prefix`); the first write of a process into a folder removes the ones killed processes left there
+    (`remove_stale_temporaries`; once per folder, so a batch of many files does not list its folder at every write).
 
     Raises
     ------
@@ -248,6 +249,8 @@ def write_atomic(path: str | os.PathLike, write) -> Path:
     path = Path(path)
     directory = ensure_writable_dir(path.parent)
     remove_stale_temporaries_once(directory)
+    if folder:
+        return _write_atomic_folder(path, write, directory)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=temporary_prefix(path), suffix=TEMP_SUFFIX)
     os.close(fd)
     try:
@@ -261,6 +264,24 @@ def write_atomic(path: str | os.PathLike, write) -> Path:
     except BaseException as error:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        failure = write_error(path, error)
+        if failure is not None:
+            raise failure from error
+        raise
+    return path
+
+
+def _write_atomic_folder(path: Path, write, directory: Path) -> Path:
+    tmp = Path(tempfile.mkdtemp(dir=directory, prefix=temporary_prefix(path), suffix=TEMP_SUFFIX))
+    try:
+        write(tmp)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        os.replace(tmp, path)
+    except BaseException as error:
+        shutil.rmtree(tmp, ignore_errors=True)
         failure = write_error(path, error)
         if failure is not None:
             raise failure from error

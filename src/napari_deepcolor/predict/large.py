@@ -41,14 +41,11 @@ from napari_deepcolor.io import (
     RECORD_ATTRIBUTE,
     SCRATCH_SUFFIX,
     TAGGED_TEMPORARY,
-    TEMP_SUFFIX,
     ensure_writable_dir,
     record_text,
     remove_stale_temporaries,
-    remove_stale_temporaries_once,
     temporary_prefix,
     write_atomic,
-    write_error,
 )
 from napari_deepcolor.preprocess import scaled_shape, to_channels_first
 
@@ -548,7 +545,7 @@ def write_label_blocks(path: str | os.PathLike, shape: tuple[int, int], n_instan
             for region in blocks:
                 array[region] = read(region).astype(dtype)
 
-        return write_atomic_dir(path, write_zarr)
+        return write_atomic(path, write_zarr, folder=True)
     if path.suffix.lower() not in (".tif", ".tiff"):
         raise ValueError(f"unknown label format {path.name!r}; name it *.zarr or *.tif")
     import tifffile
@@ -563,30 +560,3 @@ def write_label_blocks(path: str | os.PathLike, shape: tuple[int, int], n_instan
     return write_atomic(path, lambda tmp: tifffile.imwrite(
         tmp, tiles(), shape=shape, dtype=dtype, tile=(BLOCK, BLOCK), compression="zlib", bigtiff=True,
         photometric="minisblack", software=software, description=record_text(record)))
-
-
-def write_atomic_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_folder)`` for a folder (a zarr store) next to ``path``, then rename it to ``path``.
-
-    An existing ``path`` is removed just before the rename; a crash never leaves a half-written folder under it.
-    The temporary folder is named like `napari_deepcolor.io.write_atomic`'s files, and the ones killed processes
-    left are removed at the first write into the folder. A full disk raises `napari_deepcolor.io.WriteError`.
-    """
-    path = Path(path)
-    directory = ensure_writable_dir(path.parent)
-    remove_stale_temporaries_once(directory)
-    tmp = Path(tempfile.mkdtemp(dir=directory, prefix=temporary_prefix(path), suffix=TEMP_SUFFIX))
-    try:
-        write(tmp)
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-        os.replace(tmp, path)
-    except BaseException as error:
-        shutil.rmtree(tmp, ignore_errors=True)
-        failure = write_error(path, error)
-        if failure is not None:
-            raise failure from error
-        raise
-    return path
