@@ -339,18 +339,15 @@ def cached_model(settings: Settings) -> LoadedModel:
 
 def sized_model(model: LoadedModel, settings: Settings, image: Any, *, out_of_core: bool) -> tuple[LoadedModel, Any]:
     """The model at the settings' object size, or at the one estimated from ``image`` (a path when out of core)."""
-    from napari_deepcolor.predict.network import at_object_size
-    from napari_deepcolor.predict.object_size import estimate_object_size, given_size
+    from napari_deepcolor.predict.object_size import at_estimated_size
 
-    if settings.object_size is not None:
-        return model, given_size(settings.object_size)
-    if out_of_core:
+    if out_of_core and settings.object_size is None:
         from napari_deepcolor.predict.large import estimate_object_size_large
+        from napari_deepcolor.predict.network import at_object_size
 
         size = estimate_object_size_large(model, image)
-    else:
-        size = estimate_object_size(model, image)
-    return at_object_size(model, size.factor), size
+        return at_object_size(model, size.factor), size
+    return at_estimated_size(model, image, settings.object_size)
 
 
 def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], None] | None = None) -> JobResult:

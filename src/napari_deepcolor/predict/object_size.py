@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from napari_deepcolor.preprocess import preprocess
+from napari_deepcolor.preprocess import preprocess, rescale_image
 
 if TYPE_CHECKING:
     from napari_deepcolor.config import ModelConfig
@@ -193,11 +193,32 @@ def estimate_object_size(model: LoadedModel, image: np.ndarray, *, channel_axis:
     """
     if size_model_of(model.metadata) is None:
         return no_size_model()
-    config = model.base_config
-    x = preprocess(np.asarray(image), in_channels=config.in_channels, percentiles=config.percentiles,
-                   scale=config.scale * VIEW_REDUCTION, channel_axis=channel_axis, limits=limits,
-                   clip_max=config.intensity_max, mask_input=config.mask_input)
+    x = _view(model.base_config, image, VIEW_REDUCTION, channel_axis=channel_axis, limits=limits)
     return estimate_from_views(model, pick_tiles(x))
+
+
+def at_estimated_size(model: LoadedModel, image: np.ndarray, object_size: float | None = None, *,
+                      channel_axis: int | None = None, limits: tuple[float, float] | None = None
+                      ) -> tuple[LoadedModel, ObjectSize]:
+    """``model`` run at ``object_size`` if one is given, else at the size estimated from ``image`` (a loaded model at
+    object size 1, as `batch` and `stack` hold it), and the size with how it was chosen."""
+    from napari_deepcolor.predict.network import at_object_size
+
+    if object_size is not None:
+        return model, given_size(object_size)
+    size = estimate_object_size(model, image, channel_axis=channel_axis, limits=limits)
+    return at_object_size(model, size.factor), size
+
+
+def _view(config: ModelConfig, image: np.ndarray, factor: float, *, prescaled: bool = False,
+          channel_axis: int | None = None, limits: tuple[float, float] | None = None) -> np.ndarray:
+    """``image`` as the network sees it at ``factor`` times the model's scale: ``(C, Y, X)`` float32. A ``prescaled``
+    image is already normalized and at the model's scale (a training sample's)."""
+    if prescaled:
+        return rescale_image(np.asarray(image, dtype=np.float32), factor)
+    return preprocess(np.asarray(image), in_channels=config.in_channels, percentiles=config.percentiles,
+                      scale=config.scale * factor, channel_axis=channel_axis, limits=limits,
+                      clip_max=config.intensity_max, mask_input=config.mask_input)
 
 
 def no_size_model() -> ObjectSize:
@@ -347,8 +368,6 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     ``images`` are raw, as a user gives them, or with ``prescaled`` the training samples' images: ``(C, Y, X)``,
     already normalized and at the model's scale (`napari_deepcolor.training.dataset.Sample.image`).
     """
-    from napari_deepcolor.preprocess import rescale_image
-
     if not len(images):
         raise ValueError("fitting a size model needs at least one training image")
     config = model.base_config
@@ -358,14 +377,10 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     total = len(images) * views_per_image
     for i, image in enumerate(images):
         for g in np.exp(rng.uniform(np.log(FIT_RANGE[0]), np.log(FIT_RANGE[1]), views_per_image)):
-            if prescaled:
-                x = rescale_image(np.asarray(image, dtype=np.float32), g)
-                width = np.asarray(image).shape[-1] / config.scale
-            else:
-                x = preprocess(np.asarray(image), in_channels=config.in_channels, percentiles=config.percentiles,
-                               scale=config.scale * g, channel_axis=channel_axis, clip_max=config.intensity_max,
-                               mask_input=config.mask_input)
-                width = np.asarray(image).shape[_x_axis(image, channel_axis)]
+            x = _view(config, image, g, prescaled=prescaled, channel_axis=channel_axis)
+            # the apparent size is the view's width against the image's at the model's scale (rounding included)
+            width = (np.asarray(image).shape[-1] / config.scale if prescaled
+                     else np.asarray(image).shape[_x_axis(image, channel_axis)])
             if min(x.shape[-2:]) < 8:
                 continue
             rows.append(view_features(model, pick_tiles(x))[0])
@@ -384,17 +399,9 @@ def unscaled_spread(model: LoadedModel, size_model: SizeModel, images: Sequence[
                     prescaled: bool = False, channel_axis: int | None = None) -> float:
     """The largest relative error of ``size_model`` on ``images`` as they are (object size 1), each viewed as a
     prediction views it: how far from 1 an image of the training kind can be estimated."""
-    from napari_deepcolor.preprocess import rescale_image
-
-    config = model.base_config
     errors = []
     for image in images:
-        if prescaled:
-            x = rescale_image(np.asarray(image, dtype=np.float32), VIEW_REDUCTION)
-        else:
-            x = preprocess(np.asarray(image), in_channels=config.in_channels, percentiles=config.percentiles,
-                           scale=config.scale * VIEW_REDUCTION, channel_axis=channel_axis,
-                           clip_max=config.intensity_max, mask_input=config.mask_input)
+        x = _view(model.base_config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis)
         if min(x.shape[-2:]) >= 8:
             errors.append(abs(math.log(size_model.predict(view_features(model, pick_tiles(x))[0]) / VIEW_REDUCTION)))
     return math.expm1(max(errors)) if errors else float("nan")

@@ -365,6 +365,7 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
         ``cancel`` was set.
     """
     from napari_deepcolor.predict.network import load_model, resolve_device
+    from napari_deepcolor.predict.object_size import at_estimated_size
 
     layout = stack_layout(image, rgb=rgb)
 
@@ -391,7 +392,7 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
         check_cancel()
         plane_start = time.perf_counter()
         plane = np.asarray(image[index]) if index else np.asarray(image)
-        sized, size = _sized(loaded, plane, object_size, rgb=rgb, limits=limits)
+        sized, size = at_estimated_size(loaded, plane, object_size, channel_axis=-1 if rgb else None, limits=limits)
         if first:
             yield ModelLoaded(sized.config, loaded.device, loaded.source, time.perf_counter() - start, size)
             first = False
@@ -400,18 +401,6 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
         if knobs is not None and isinstance(decoder, SemiconvPlane):
             decoder.decode(knobs)  # the slow part of decoding, off the GUI thread
         yield PlaneDone(index, output, decoder, time.perf_counter() - plane_start, size)
-
-
-def _sized(model: LoadedModel, plane: np.ndarray, object_size: float | None, *, rgb: bool,
-           limits: tuple[float, float] | None) -> tuple[LoadedModel, ObjectSize]:
-    """The model at the given object size, or at the one estimated from ``plane``."""
-    from napari_deepcolor.predict.network import at_object_size
-    from napari_deepcolor.predict.object_size import estimate_object_size, given_size
-
-    if object_size is not None:
-        return model, given_size(object_size)
-    size = estimate_object_size(model, plane, channel_axis=-1 if rgb else None, limits=limits)
-    return at_object_size(model, size.factor), size
 
 
 class StackResult:
