@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,19 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 def add_command(subparsers, name: str, **kwargs) -> argparse.ArgumentParser:
     """A subcommand's parser, with `DefaultsHelpFormatter`."""
     return subparsers.add_parser(name, formatter_class=DefaultsHelpFormatter, **kwargs)
+
+
+def object_size_arg(text: str) -> float | str:
+    """``auto`` or a positive number: the argparse type of ``--object-size`` (predict and train)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
+    return value
 
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from napari_deepcolor.cli._common import add_command, add_device_option, log, progress
+from napari_deepcolor.cli._common import add_command, add_device_option, log, object_size_arg, progress
 from napari_deepcolor.io import ensure_writable_dir
 
 
@@ -27,7 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "outputs made with the same model and knobs are skipped, so an interrupted batch resumes where it "
                    "stopped, and those made with another model or other knobs are redone; docs/reliability.md)")
     _add_decoding_options(p)
-    p.add_argument("--object-size", type=_object_size, default="auto", metavar="FACTOR|auto", help="how large the "
+    p.add_argument("--object-size", type=object_size_arg, default="auto", metavar="FACTOR|auto", help="how large the "
                    "objects are, in pixels, against the model's training objects (2: twice as long and wide, e.g. a "
                    "higher magnification); the network sees the image resized by 1/FACTOR more than the model's own "
                    "scale, and the recommended τ and ρ grow with it. auto: estimated once per image from one "
@@ -251,19 +251,6 @@ def _knob_text(config, args: argparse.Namespace) -> str:
     return (f", ρ = {config.merge_distance if args.merge_distance is None else args.merge_distance:g} px"
             + (", fragments below τ joined to a neighbour" if absorb else "")
             + _object_size_text(config, args))
-
-
-def _object_size(text: str) -> float | str:
-    """``auto`` or a positive number (argparse type of --object-size)."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
-    return value
 
 
 def _object_size_text(config, args: argparse.Namespace) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_deepcolor.cli._common import add_command, add_device_option, channels, log, truth
+from napari_deepcolor.cli._common import add_command, add_device_option, channels, log, object_size_arg, truth
 from napari_deepcolor.io import ensure_writable_dir
 
 #: Seed of the first generated validation scene; training scenes use seeds 0..synthetic_count-1.
@@ -22,7 +22,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "--min-size, ...) keep that checkpoint's values instead of these defaults.")
     _add_data_options(t)
     t.add_argument("--init", help="start from this model (bundled name or file): fine-tuning (default: from scratch)")
-    t.add_argument("--object-size", type=_object_size, default="auto", metavar="FACTOR|auto", help="fine-tuning: "
+    t.add_argument("--object-size", type=object_size_arg, default="auto", metavar="FACTOR|auto", help="fine-tuning: "
                    "how large the training objects are against the --init model's; the network trains at its scale "
                    "/ FACTOR (τ × FACTOR², ρ × FACTOR) so it sees them at the size it learned. auto: estimated from "
                    "the training images (at most 8); 1 keeps the model's scale; --scale overrides it")
@@ -313,12 +313,6 @@ def _guard(event) -> None:
         log.warning("fine-tuning did NOT beat the starting model on the held-out annotations (AP50 %.3f, its best "
                     "%.3f): keep using the starting model; the new one is at %s if you want it anyway", start, kept,
                     event.path)
-
-
-def _object_size(text: str) -> float | str:
-    from napari_deepcolor.cli.predict import _object_size as parse
-
-    return parse(text)
 
 
 def _model_config(args: argparse.Namespace):
