@@ -125,18 +125,21 @@ def sized_for_training(start: str, images: Sequence[np.ndarray], model_config: M
                        device: str = "cpu") -> tuple[ModelConfig, dict[str, Any]]:
     """``model_config`` resized for the object size of ``images`` against the starting model's training objects
     (`napari_deepcolor.predict.object_size.training_object_size`), and the metadata that records it."""
+    from dataclasses import replace
+
     from napari_deepcolor.predict.network import load_model, resize_objects
     from napari_deepcolor.predict.object_size import training_object_size
 
     size = training_object_size(load_model(start, device=device), images)
     if 1 / FINETUNE_SIZE_BAND < size.factor < FINETUNE_SIZE_BAND:  # within the estimate's spread on one image or two
-        size = type(size)(1.0, size.how, f"{size.note.split(';')[0]}; within {FINETUNE_SIZE_BAND - 1:.0%} of 1, so "
-                          "fine-tuned at the starting model's own size", size.estimate)
+        size = replace(size, factor=1.0, note=f"{size.note.split(';')[0]}; within {FINETUNE_SIZE_BAND - 1:.0%} of 1, "
+                       "so fine-tuned at the starting model's own size")
     if size.factor != 1:
         try:
             model_config = resize_objects(model_config, size.factor)
         except ValueError as error:  # a size the network cannot be run at: train at 1 and say so
-            size = type(size)(1.0, "fallback", f"{size.note}; but {error}: training at object size 1", size.estimate)
+            size = replace(size, factor=1.0, how="fallback",
+                           note=f"{size.note}; but {error}: training at object size 1")
     return model_config, {"trained_object_size": size.factor, "trained_object_size_how": size.how,
                           "trained_object_size_note": size.note}
 

@@ -98,24 +98,27 @@ def _strip(labels: np.ndarray, fraction: float) -> tuple[int, int] | None:
     return axis, start
 
 
+def _halves(axis: int, start: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """The (Y, X) slices before and from ``start`` along ``axis``."""
+    before, after = [slice(None)] * 2, [slice(None)] * 2
+    before[axis], after[axis] = slice(0, start), slice(start, None)
+    return tuple(before), tuple(after)
+
+
 def _cut(image: np.ndarray, labels: np.ndarray, axis: int, start: int) -> tuple[Pair, Pair]:
     """Training part (before ``start``, objects crossing the cut ignored) and held-out part (from ``start``)."""
-    before = [slice(None)] * 2
-    after = [slice(None)] * 2
-    before[axis], after[axis] = slice(0, start), slice(start, None)
-    train_labels = labels[tuple(before)].copy()
-    crossing = np.intersect1d(np.unique(labels[tuple(before)]), np.unique(labels[tuple(after)]))
+    before, after = _halves(axis, start)
+    train_labels = labels[before].copy()
+    crossing = np.intersect1d(np.unique(labels[before]), np.unique(labels[after]))
     crossing = crossing[crossing > 0]
     train_labels[np.isin(train_labels, crossing)] = IGNORE
-    held_labels = labels[tuple(after)].copy()
+    held_labels = labels[after].copy()
     held_labels[held_labels < 0] = 0  # unannotated pixels count as background in a score, as for validation images
-    return (image[tuple(before)], train_labels), (image[tuple(after)], held_labels)
+    return (image[before], train_labels), (image[after], held_labels)
 
 
 def _whole_objects(labels: np.ndarray, axis: int, start: int) -> int:
     """Objects lying entirely at or after ``start``."""
-    before = [slice(None)] * 2
-    after = [slice(None)] * 2
-    before[axis], after[axis] = slice(0, start), slice(start, None)
-    inside = set(np.unique(labels[tuple(after)])) - {0, IGNORE}
-    return len(inside - set(np.unique(labels[tuple(before)])))
+    before, after = _halves(axis, start)
+    inside = set(np.unique(labels[after])) - {0, IGNORE}
+    return len(inside - set(np.unique(labels[before])))

@@ -133,8 +133,8 @@ def train(
 
     Fine-tuning (``init``) with validation pairs scores the starting model first (a "validation" event at step 0,
     note "starting model"); the "done" event says whether the kept checkpoint beats it (``improved``) by at least
-    one held-out object's worth of AP50 (1 / the number of held-out objects): less is noise, not an improvement. The best
-    checkpoint is written only when it beats both the starting model and every earlier validation.
+    one held-out object's worth of AP50 (1 / the number of held-out objects): less is noise, not an improvement.
+    The best checkpoint is written only when it beats both the starting model and every earlier validation.
     """
     run = _Run(samples, model_config, train_config, Path(output), validation, init, device, keep_history, metadata)
     run.restore(resume)
@@ -169,6 +169,7 @@ class _Run:
                                     contact_fraction=train_config.contact_fraction, margin=train_config.margin)
         self.network = create_model(model_config)
         self.start_step, self.best, self.best_metrics = 0, -math.inf, {}
+        self.bar = -math.inf  # what a better checkpoint must reach (`score_start` raises it when fine-tuning)
         self.last_path, self.best_path = output / "last.safetensors", output / "best.safetensors"
         self.total = train_config.steps
         self.metrics: dict[str, float] = {}  # the last validation's
@@ -289,7 +290,7 @@ class _Run:
         """Validate (keeping a better checkpoint as the best), then stop early after ``patience`` validations in a
         row without a better score; returns that count."""
         self.metrics = metrics = self.validate()
-        if metrics["ap50"] > self.best and metrics["ap50"] >= getattr(self, "bar", -math.inf):
+        if metrics["ap50"] > self.best and metrics["ap50"] >= self.bar:
             self.best, self.best_metrics, stale = metrics["ap50"], metrics, 0
             self.save(self.best_path, step, metrics)
         else:

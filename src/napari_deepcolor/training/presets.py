@@ -1,7 +1,7 @@
 """Training presets for the kinds of images the plugin was tried on: plain data, no torch, no Qt.
 
-A preset fills the training widget's knobs (and ``experiments/ecoli/finetune_ecoli.py``); every field has a tooltip that says
-what it does, shown next to the widget's controls.
+A preset fills the training widget's knobs (and ``experiments/ecoli/finetune_ecoli.py``); every field has a tooltip
+that says what it does, shown next to the widget's controls.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ clustering can tell them apart. The semi-convolutional Ψ = Φ + û adds the pix
 `fit_dot_embedding` trains a small U-Net on one dot image with eq. 5 only (as the paper does) either way, and
 `kmeans_labels` clusters the foreground embeddings into the true number of dots with k-means, like the paper.
 
-Used by ``experiments/synthetic_dots/synthetic_dots.py`` (the figure in docs/) and by the tests. Torch is imported lazily.
+Used by ``experiments/synthetic_dots/synthetic_dots.py`` (the figure in docs/) and by the tests. Torch is imported
+lazily.
 """
 
 from __future__ import annotations
