@@ -290,7 +290,7 @@ class TrainConfig:
     seed : int
         Seed of the patch sampler, augmentation and initialization.
     orientation_prior : float
-        Coloring only: weight of `napari_deepcolor.training.losses.orientation_prior` in the color choice at the start of
+        Coloring only: weight of `training.losses.orientation_prior` in the color choice at the start of
         training (0 = the paper's choice alone).
     prior_steps : int
         Steps over which that weight falls linearly to 0 (0 = it stays constant).
@@ -421,7 +421,8 @@ def read_recipe(path: str | os.PathLike, options: dict[str, type | None], *, pat
     except FileNotFoundError:
         raise FileNotFoundError(f"no such recipe file: {path}") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path} is a folder; --config takes a recipe file (.toml), e.g. recipes/worms/worms.toml") from None
+        raise ConfigError(f"{path} is a folder; --config takes a recipe file (.toml), e.g. "
+                          "recipes/worms/worms.toml") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from error
     flat: dict[str, tuple[Any, str]] = {}

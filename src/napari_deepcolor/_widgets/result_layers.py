@@ -3,8 +3,9 @@
 Result layers are found again by their metadata (``layer.metadata["napari_deepcolor"] == {"role": ..., "source":
 image name, "model": model name}``, and ``"color": k`` for the probabilities, one layer per color), so a second run
 of the same model updates them instead of adding new ones, another model's results stay beside them for comparison,
-and a layer the user made is never touched, whatever its name. An instances layer the user paints on becomes theirs: its metadata tag is removed (`ResultLayers._on_painted`),
-so neither the sliders nor a new run write over their corrections.
+and a layer the user made is never touched, whatever its name. An instances layer the user paints on becomes theirs:
+its metadata tag is removed (`ResultLayers._on_painted`), so neither the sliders nor a new run write over their
+corrections.
 """
 
 from __future__ import annotations

@@ -91,8 +91,8 @@ class SegmentWidget(Container):
         self._run = PushButton(text="Run", tooltip="Run the network on the image (click again to cancel)")
         self._status = Label(value="")
         self._status.native.setWordWrap(True)
-        self.extend([self._image, self._model, picker.manage, picker.auto_size, self._object_size, self._device, self._run, *sliders.widgets,
-                     self._status])
+        self.extend([self._image, self._model, picker.manage, picker.auto_size, self._object_size, self._device,
+                     self._run, *sliders.widgets, self._status])
         # no taller than its content: a Train / fine-tune dock below it gets the rest of the column
         self.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
