@@ -6,6 +6,8 @@ training images) and what the benchmark measures on (images it never trained or 
   0-19); measured on the test strip (rows 167-333) and 10 generated colonies (seeds 10000-10009).
 - leaves, leaves-semiconv: fitted on 40 generated rosettes (seeds 0-39, among the 400 they trained on); measured
   on 10 generated rosettes (seeds 10000-10009).
+- nuclei: fitted on 40 generated fluorescence images (seeds 0-39, among the 400 it trained on); measured on 10
+  generated images (seeds 10000-10009).
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ def rosettes(part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
     return list(synthetic_pairs("rosette", count, seed=seed))
 
 
+def nuclei(part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    seed, count = (0, 40) if part == "train" else (TEST_SEED, 10)
+    return list(synthetic_pairs("nuclei", count, seed=seed))
+
+
 def images_for(model: str, part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """``part`` "train" (fit) or "test" (measure): (image, labels) pairs; labels are None where not needed."""
     if model.startswith("worms"):
@@ -68,6 +75,8 @@ def images_for(model: str, part: str) -> list[tuple[np.ndarray, np.ndarray | Non
         return ecoli(part)
     if model.startswith("leaves"):
         return rosettes(part)
+    if model.startswith("nuclei"):
+        return nuclei(part)
     raise ValueError(f"no object-size data for {model!r}")
 
 

@@ -5,11 +5,13 @@ Usage::
 
     python experiments/zoo/evaluate_zoo.py ecoli --model runs/ecoli/best.safetensors
     python experiments/zoo/evaluate_zoo.py leaves --model runs/leaves/best.safetensors [--absorb-fragments]
+    python experiments/zoo/evaluate_zoo.py nuclei --model runs/nuclei/last.safetensors
 
 ecoli: validation = rows 128-166 of the bundled Omnipose image, test = rows 167-333 (the bottom half, never used in
 training or tuning); ground truth = Omnipose's labels (silver standard). leaves: validation = generated rosettes
 with seeds 1,000,000-1,000,019 (those ``deepcolor train --synthetic-val 20`` used), test = 50 more with seeds
-3,000,000-3,000,049. Prints markdown: the sweep on validation (τ and ρ for coloring; τ, the kernel threshold and the
+3,000,000-3,000,049. nuclei: generated fluorescence images (`training.synthetic_nuclei`), validation seeds
+1,000,000-1,000,019 (``--synthetic-val 20``), test seeds 2,000,000-2,000,049. Prints markdown: the sweep on validation (τ and ρ for coloring; τ, the kernel threshold and the
 foreground threshold for semiconv), the chosen knobs on the test set, the floors.
 """
 
@@ -33,9 +35,10 @@ from napari_deepcolor.postprocess.coloring import ColorComponents
 from napari_deepcolor.postprocess.embeddings import cluster_embeddings
 from napari_deepcolor.predict.network import load_model, predict_embeddings, predict_probs
 from napari_deepcolor.training.loop import touching_color_agreement
+from napari_deepcolor.training.synthetic_nuclei import nuclei_field
 from napari_deepcolor.training.synthetic_scenes import rosette
 
-MIN_SIZES = {"ecoli": (0, 30, 60, 100, 150), "leaves": (0, 30, 60, 100, 150, 250, 400)}
+MIN_SIZES = {"ecoli": (0, 30, 60, 100, 150), "leaves": (0, 30, 60, 100, 150, 250, 400), "nuclei": (0, 15, 30, 60, 100)}
 MERGE_DISTANCES = (0, 2, 4, 8)
 ECOLI_ROWS = {"val": (128, 167), "test": (167, 334)}
 FOREGROUND = "connected components of the ground-truth foreground"
@@ -43,6 +46,7 @@ OTSU = "connected components of an Otsu threshold (darkest of 3 classes for E. c
 WATERSHED = "watershed of that threshold's distance transform"
 # (both E. coli floors grown by one pixel, as Omnipose's labels include the cells' rim)
 LEAVES_SEEDS = {"val": range(1_000_000, 1_000_020), "test": range(3_000_000, 3_000_050)}
+NUCLEI_SEEDS = {"val": range(1_000_000, 1_000_020), "test": range(2_000_000, 2_000_050)}
 
 
 def ecoli_pairs(part: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -56,6 +60,13 @@ def leaves_pairs(part: str) -> list[tuple[np.ndarray, np.ndarray]]:
     return [rosette(seed) for seed in LEAVES_SEEDS[part]]
 
 
+def nuclei_pairs(part: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [nuclei_field(seed) for seed in NUCLEI_SEEDS[part]]
+
+
+PAIRS = {"ecoli": ecoli_pairs, "leaves": leaves_pairs, "nuclei": nuclei_pairs}
+
+
 def row(name: str, results: list[dict]) -> str:
     s = summarize(results)
     return (f"| {name} | {s['ap50']:.3f} | {s['ap75']:.3f} | {s['mean_ap']:.3f} | {s['sbd']:.3f} | "
@@ -64,10 +75,11 @@ def row(name: str, results: list[dict]) -> str:
 
 def floors(kind: str, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, list[dict]]:
     """Trivial segmentations of each image: connected components of the true foreground, of an Otsu threshold
-    (dark pixels for phase contrast, excess green for plants) and, for E. coli, a distance-transform watershed of
-    the latter. Fixed settings, not tuned on the test data."""
+    (dark pixels for phase contrast, excess green for plants, bright pixels for nuclei) and, for E. coli and nuclei,
+    a distance-transform watershed of the latter. Fixed settings, not tuned on the test data."""
     out: dict[str, list[dict]] = {FOREGROUND: [], OTSU: []}
-    if kind == "ecoli":
+    watershed_too = kind in ("ecoli", "nuclei")
+    if watershed_too:
         out[WATERSHED] = []
     for image, truth in pairs:
         out[FOREGROUND].append(
@@ -76,6 +88,9 @@ def floors(kind: str, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, l
             smooth = ndi.gaussian_filter(image.astype(np.float32), 1)
             # three classes (cells < background < halo); the darkest are the cells
             mask = smooth < threshold_multiotsu(smooth, classes=3)[0]
+        elif kind == "nuclei":
+            smooth = ndi.gaussian_filter(image.astype(np.float32), 1)
+            mask = smooth > threshold_otsu(smooth)
         else:
             rgb = image.astype(np.float32)
             green = 2 * rgb[..., 1] - rgb[..., 0] - rgb[..., 2]
@@ -88,7 +103,7 @@ def floors(kind: str, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, l
         # Omnipose's labels reach a pixel into the bright rim around each dark cell: grow by one pixel to match
         grow = 1 if kind == "ecoli" else 0
         out[OTSU].append(evaluate(truth, expand_labels(components, grow)))
-        if kind == "ecoli":
+        if watershed_too:
             distance = ndi.distance_transform_edt(mask)
             peaks = label(distance >= 0.7 * ndi.maximum_filter(distance, size=9)) * (distance > 2)
             out[WATERSHED].append(
@@ -137,13 +152,13 @@ def print_sweep(method: str, names, grid, min_sizes, merge_distances, cell) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=("ecoli", "leaves"))
+    parser.add_argument("kind", choices=tuple(PAIRS))
     parser.add_argument("--model", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--absorb-fragments", action="store_true", help="decode with fragments below τ joined to a "
                         "touching neighbour (postprocess.fragment_absorbers; coloring models only)")
     args = parser.parse_args()
-    make_pairs = ecoli_pairs if args.kind == "ecoli" else leaves_pairs
+    make_pairs = PAIRS[args.kind]
     model = load_model(args.model, device=args.device)
     config = model.config
     if config.method == "semiconv" and args.absorb_fragments:

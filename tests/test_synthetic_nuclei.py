@@ -1,0 +1,48 @@
+"""The generated fluorescence images of nuclei the ``nuclei`` model trains on."""
+
+import numpy as np
+import pytest
+
+from napari_deepcolor.training.synthetic_nuclei import nuclei_field
+from napari_deepcolor.training.synthetic_scenes import synthetic_pairs
+
+
+def test_same_seed_same_image_other_seed_other_image():
+    a, la = nuclei_field(3)
+    b, lb = nuclei_field(3)
+    c, _ = nuclei_field(4)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(la, lb)
+    assert a.shape != c.shape or not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_labels_are_consecutive_nuclei_brighter_than_background(seed):
+    image, labels = nuclei_field(seed, shape=(128, 160))
+    assert image.shape == labels.shape == (128, 160)
+    assert image.dtype in (np.uint8, np.uint16) and labels.dtype == np.int32
+    ids = np.unique(labels)
+    assert ids[0] == 0 and np.array_equal(ids, np.arange(ids.size))
+    assert ids.size > 1
+    # fluorescence: the nuclei are brighter than the background around them
+    assert np.median(image[labels > 0]) > np.median(image[labels == 0])
+
+
+def test_nucleus_size_follows_diameter():
+    def median_diameter(diameter):
+        sizes = []
+        for seed in range(4):
+            _, labels = nuclei_field(seed, diameter=diameter, coverage=(0.1, 0.15))
+            counts = np.bincount(labels.ravel())[1:]
+            sizes.append(np.median(counts))
+        return 2 * np.sqrt(np.median(sizes) / np.pi)
+
+    small, large = median_diameter((12.0, 12.0)), median_diameter((36.0, 36.0))
+    assert 8 < small < 15 and 28 < large < 42
+
+
+def test_both_bit_depths_and_the_registry():
+    dtypes = {nuclei_field(seed, shape=(64, 64))[0].dtype for seed in range(20)}
+    assert dtypes == {np.dtype(np.uint8), np.dtype(np.uint16)}
+    pairs = list(synthetic_pairs("nuclei", 2, seed=5))
+    np.testing.assert_array_equal(pairs[1][1], nuclei_field(6)[1])
