@@ -84,7 +84,8 @@ TOOLTIPS = {
 #: Name shown in the widget → preset. Worms: the first stage of the bundled model (docs/accuracy.md). E. coli: cells
 #: of 100-300 px² and about 10 px wide, as thick as a worm at full resolution, hence scale 1 and a smaller margin
 #: for the dense colony; rods, so the orientation prior spreads them over the colors (docs/finetuning.md). Leaves:
-#: large RGB objects, half resolution.
+#: large RGB objects, half resolution. Nuclei: 16-24 px wide, at full resolution as in the ``nuclei`` model's recipe
+#: (recipes/nuclei/nuclei.toml: semiconv, scale 1, 128 px patches, τ 30 px); margin 3 for touching clumps.
 PRESETS: dict[str, Preset] = {
     "C. elegans (worms)": Preset(n_colors=9, scale=0.5, margin=6, halo_weight=2.0, train_halo=False, patch_size=128,
                                  steps=500, learning_rate=1e-3, min_size=100.0),
@@ -93,6 +94,8 @@ PRESETS: dict[str, Preset] = {
                                prior_steps=150, contact_fraction=0.3),
     "Leaves (rosette)": Preset(n_colors=9, scale=0.5, margin=4, halo_weight=2.0, train_halo=False, patch_size=128,
                                steps=500, learning_rate=1e-3, min_size=200.0),
+    "Fluorescent nuclei": Preset(n_colors=9, scale=1.0, margin=3, halo_weight=2.0, train_halo=False, patch_size=128,
+                                 steps=300, learning_rate=1e-3, min_size=30.0),
 }
 
 #: Preset → the bundled model it fine-tunes by default (the registry's default model for that kind of image).

@@ -29,11 +29,14 @@ BUNDLED_KINDS: dict[str, str] = {
     "leaves-semiconv": "Leaves (rosette)",
 }
 
-#: Kind of image → the bundled model to start from (the better of each kind's models, docs/models/).
+#: Kind of image → the bundled model to start from (the better of each kind's models, docs/models/); `suggest` tells
+#: the kind from the image. ``nuclei`` is not bundled yet: until its file is here (and in `BUNDLED_KINDS`), images of
+#: that kind get another model, and `suggest.suggest_model` says so.
 DEFAULT_FOR_KIND: dict[str, str] = {
     "C. elegans (worms)": "worms",
     "E. coli (colony)": "ecoli-semiconv",
     "Leaves (rosette)": "leaves-semiconv",
+    "Fluorescent nuclei": "nuclei",
 }
 
 

@@ -1,0 +1,224 @@
+"""Which bundled model suits an image: its kind told from simple intensity statistics. No torch, no Qt.
+
+`suggest_kind` says which of the kinds of `napari_deepcolor.zoo.DEFAULT_FOR_KIND` an image looks like, and why, in
+one sentence a biologist can check; `suggest_model` turns that into a bundled model's name (falling back, and saying
+so, when that kind's model is not installed). The Segment widget and ``deepcolor predict`` without ``--model`` use it.
+
+The rule, on one plane (the middle plane of a stack) read on a grid of at most `SAMPLE_SIDE` x `SAMPLE_SIDE` pixels,
+with intensities mapped so that the 0.5th percentile is 0 and the 99.5th is 1:
+
+1. RGB(A) with color in it → "Leaves (rosette)" (the one kind photographed in color). RGB whose channels hold one gray
+   image (three equal channels, or one channel with all the signal, such as a DAPI image saved in blue) is judged as
+   gray.
+2. No kind, and the reason, for an image that has nothing to judge: one value everywhere (or two, like a mask), fewer
+   than 16 pixels a side, or noise without objects (the pixel-to-neighbour differences are as large as the spread of
+   the whole image).
+3. A round well: the four corners are all darker than the centre's background by more than 3 times their own noise,
+   and the corners are at the darkest level of the image (the step is over half of the way from the darkest pixels
+   up to the centre's background) → "C. elegans (worms)" (BBBC010-like bright-field well plates).
+4. Phase contrast: a mid-grey background (the histogram's mode at 0.15 or above) with at least 2 % of the pixels
+   clearly darker than it (the objects) and at least 1 % clearly brighter (their halos) → "E. coli (colony)".
+   "Clearly" is 0.1 below (0.2 above) the mode, or 3 times the noise if that is more.
+5. Fluorescence: the darkest tenth of the pixels near the low end (10th percentile at most 0.2), nothing clearly
+   darker than the background, and at least 0.5 % of the pixels clearly brighter → "Fluorescent nuclei".
+6. Anything else: no kind ("matches none of the known kinds clearly").
+
+The thresholds were set on the 49 BBBC010 training wells, the bundled E. coli image, 30 generated E. coli colonies
+(`napari_deepcolor.training.synthetic_scenes.ecoli_colony`) and 300 generated nuclei images
+(`napari_deepcolor.training.synthetic_nuclei.nuclei_field`); every one of them is told right.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from typing import Any
+
+import numpy as np
+
+from napari_deepcolor.zoo import DEFAULT_FOR_KIND
+
+WORMS, ECOLI, LEAVES, NUCLEI = "C. elegans (worms)", "E. coli (colony)", "Leaves (rosette)", "Fluorescent nuclei"
+
+#: The most rows and columns of a plane the statistics read (larger planes are read on a regular grid).
+SAMPLE_SIDE = 512
+#: Side of the full-resolution centre crop the noise is measured on.
+NOISE_SIDE = 256
+
+_REASONS = {
+    LEAVES: "color image: looks like a photograph of plants",
+    WORMS: "gray image of a round well, darker at its edge and corners: looks like C. elegans in a well plate",
+    ECOLI: "gray image with a mid-grey background and dark objects with bright halos: looks like E. coli in phase "
+           "contrast",
+    NUCLEI: "gray image with a dark background and bright spots: looks like fluorescent nuclei",
+}
+
+
+def suggest_kind(image: Any, *, rgb: bool = False) -> tuple[str | None, str]:
+    """The kind of image ``image`` looks like (a key of `DEFAULT_FOR_KIND`), and why; see the module's rule.
+
+    Parameters
+    ----------
+    image : array-like, shape (..., Y, X), or (..., Y, X, 3|4) with ``rgb``
+        Any numeric dtype (8/16-bit, float, bool); numpy, dask, zarr or anything sliced like them. A stack is judged
+        by its middle plane; only a grid of `SAMPLE_SIDE` rows and columns and a `NOISE_SIDE` centre crop are read.
+    rgb : bool
+        Whether the last axis holds RGB(A) channels (napari's ``Image.rgb``).
+
+    Returns
+    -------
+    kind : str or None
+        None when the image gives nothing to judge by or matches no kind clearly.
+    reason : str
+        One sentence saying what was seen.
+
+    Raises
+    ------
+    ValueError
+        ``rgb`` with a last axis of other than 3 or 4 entries, or fewer than two spatial axes.
+    """
+    shape = tuple(int(s) for s in image.shape)
+    spatial = shape[:-1] if rgb else shape
+    if rgb and (len(shape) < 3 or shape[-1] not in (3, 4)):
+        raise ValueError(f"expected an RGB(A) image (..., Y, X, 3|4), got shape {shape}")
+    if len(spatial) < 2:
+        raise ValueError(f"expected an image with at least two axes (Y, X), got shape {shape}")
+    if min(spatial[-2:]) < 16:
+        return None, f"the image is too small ({spatial[-2]} x {spatial[-1]} pixels) to tell what it shows"
+    plane = image[tuple(n // 2 for n in spatial[:-2])] if len(spatial) > 2 else image
+    sample, crop = _read(plane, spatial[-2:])
+    note, integer = "", bool(np.issubdtype(sample.dtype, np.integer) or sample.dtype == bool)
+    if rgb:
+        sample, crop, color = _gray(sample[..., :3]), _gray(crop[..., :3]), _colorful(sample[..., :3])
+        if color:
+            return LEAVES, _REASONS[LEAVES]
+        note = "RGB image without color, judged as gray: "
+    kind, reason = _gray_kind(sample, crop, integer=integer)
+    return kind, note + reason
+
+
+def suggest_model(image: Any, bundled: Collection[str], *, rgb: bool = False,
+                  sample_model: str | None = None) -> tuple[str | None, str]:
+    """The bundled model to run on ``image`` unless the user chooses another, and why (one sentence).
+
+    A sample's own model (``sample_model``, `napari_deepcolor.zoo.MODEL_KEY` in its layer's metadata) wins if it is
+    among ``bundled``; else the default model of `suggest_kind`'s kind. When that model is not among ``bundled``
+    (the ``nuclei`` model before it is installed), or no kind could be told, the default model of gray images
+    (``worms``) or of RGB ones (``leaves-semiconv``) runs, and the reason says so.
+
+    Parameters
+    ----------
+    image, rgb
+        As for `suggest_kind`.
+    bundled : collection of str
+        The names of the bundled models (`napari_deepcolor.zoo.bundled_models`).
+    sample_model : str, optional
+        The model a sample image names.
+
+    Returns
+    -------
+    name : str or None
+        None when no bundled model can run it (``bundled`` is empty).
+    reason : str
+    """
+    if sample_model is not None and sample_model in bundled:
+        return sample_model, "the model made for this sample image"
+    kind, reason = suggest_kind(image, rgb=rgb)
+    model = DEFAULT_FOR_KIND.get(kind) if kind is not None else None
+    if model is not None and model in bundled:
+        return model, reason
+    color = kind == LEAVES or (kind is None and rgb)
+    fallback = DEFAULT_FOR_KIND[LEAVES if color else WORMS]
+    if fallback not in bundled:
+        fallback = next(iter(bundled), None)
+    if fallback is None:
+        return None, f"{reason}; no bundled model is installed"
+    if model is not None:
+        return fallback, (f"{reason}, but the {model} model is not installed yet, so {fallback} runs instead, which "
+                          "was not made for such images")
+    return fallback, f"{reason}; {fallback} is the default for {'RGB' if color else 'gray'} images"
+
+
+# -- reading and statistics ---------------------------------------------------------------------------------------
+
+
+def _read(plane: Any, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A grid of at most `SAMPLE_SIDE` rows and columns of ``plane`` and its `NOISE_SIDE` full-resolution centre."""
+    height, width = shape
+    step = max(1, math.ceil(max(height, width) / SAMPLE_SIDE))
+    try:
+        sample = np.asarray(plane[::step, ::step])
+    except (IndexError, ValueError, TypeError):  # readers of contiguous rows only (predict.large.RawTiff)
+        sample = np.concatenate([np.asarray(plane[y:y + 1])[:, ::step] for y in range(0, height, step)])
+    y0, x0 = max(0, height // 2 - NOISE_SIDE // 2), max(0, width // 2 - NOISE_SIDE // 2)
+    crop = np.asarray(plane[y0:y0 + NOISE_SIDE, x0:x0 + NOISE_SIDE])
+    return sample, crop
+
+
+def _gray(channels: np.ndarray) -> np.ndarray:
+    """The brightest channel of ``(Y, X, 3)`` at each pixel, float32 (one channel's signal stays whole)."""
+    return channels.astype(np.float32).max(axis=-1)
+
+
+def _colorful(channels: np.ndarray) -> bool:
+    """Whether an RGB sample holds color: at least two channels with their own signal, and not three copies."""
+    values = channels.reshape(-1, 3).astype(np.float32)
+    low, high = np.percentile(values, (0.5, 99.5), axis=0)
+    ranges = np.sort(high - low)
+    if ranges[-1] <= 0 or ranges[-2] < 0.05 * ranges[-1]:
+        return False  # one channel carries the image
+    spread = np.percentile(values.max(axis=1) - values.min(axis=1), 99)
+    return bool(spread > 0.05 * ranges[-1])
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """``values`` as float32, with NaN and infinities replaced by the median of the finite ones (0 if none)."""
+    values = values.astype(np.float32, copy=False)
+    finite = np.isfinite(values)
+    if finite.all():
+        return values
+    fill = float(np.median(values[finite])) if finite.any() else 0.0
+    return np.where(finite, values, fill)
+
+
+def _gray_kind(sample: np.ndarray, crop: np.ndarray, *, integer: bool) -> tuple[str | None, str]:
+    """Steps 2-6 of the rule on a gray sample and its full-resolution centre crop."""
+    sample, crop = _finite(sample), _finite(crop)
+    low, high = (float(v) for v in np.percentile(sample, (0.5, 99.5)))
+    if not high > low or np.all((sample == sample.min()) | (sample == sample.max())):
+        what = "one value nearly everywhere" if not high > low else "only two values, like a mask"
+        return None, f"the image holds {what}, so there is nothing to tell what it shows"
+    scaled = np.clip((sample - low) / (high - low), 0, 1)
+    # noise: the spread of horizontal neighbour differences at full resolution (robust: the objects' edges are few);
+    # noise without objects spreads the whole image as much
+    differences = np.diff(crop, axis=1)
+    noise = 1.4826 * float(np.median(np.abs(differences - np.median(differences)))) / math.sqrt(2)
+    if noise >= 0.85 * float(sample.std()):
+        return None, "the image looks like noise without objects, so there is nothing to tell what it shows"
+    if _is_well(sample, low, high, floor=1.0 if integer else 0.0):
+        return WORMS, _REASONS[WORMS]
+    noise = noise / (high - low)
+    histogram, _ = np.histogram(scaled, 64, (0, 1))
+    kernel = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+    mode = (float(np.argmax(np.convolve(histogram, kernel, "same"))) + 0.5) / 64
+    darker = float(np.mean(scaled < mode - max(0.1, 3 * noise)))
+    brighter = float(np.mean(scaled > mode + max(0.2, 3 * noise)))
+    if mode >= 0.15 and darker >= 0.02 and brighter >= 0.01:
+        return ECOLI, _REASONS[ECOLI]
+    if float(np.percentile(scaled, 10)) <= 0.2 and darker < 0.02 and brighter >= 0.005:
+        return NUCLEI, _REASONS[NUCLEI]
+    return None, "gray image that matches none of the known kinds clearly"
+
+
+def _is_well(sample: np.ndarray, low: float, high: float, *, floor: float) -> bool:
+    """Step 3: all four corners darker than the centre's background, by much more than their noise, and at the
+    darkest level of the image. ``floor``: the least noise to assume (one count for integer images)."""
+    height, width = sample.shape
+    cy, cx = max(2, height // 8), max(2, width // 8)
+    corners = [sample[:cy, :cx], sample[:cy, -cx:], sample[-cy:, :cx], sample[-cy:, -cx:]]
+    quartiles = np.array([np.percentile(corner, (25, 75)) for corner in corners])
+    corner = float(quartiles[:, 0].max())  # the brightest corner's background
+    noise = max(float(np.median(quartiles[:, 1] - quartiles[:, 0])) / 1.349, floor, 1e-6 * (high - low))
+    centre = float(np.percentile(sample[height // 4:3 * height // 4, width // 4:3 * width // 4], 25))
+    step = centre - corner
+    return step >= 3 * noise and step >= 0.5 * (centre - low) and step >= 0.01 * (high - low)

@@ -1,0 +1,126 @@
+"""Telling the kind of an image, and so its default model, from its intensities (`napari_deepcolor.zoo.suggest`)."""
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_deepcolor._sample_data import SAMPLES_DIR
+from napari_deepcolor.training.synthetic_nuclei import nuclei_field
+from napari_deepcolor.zoo import BUNDLED_KINDS
+from napari_deepcolor.zoo.suggest import ECOLI, LEAVES, NUCLEI, WORMS, suggest_kind, suggest_model
+
+SHIPPED = set(BUNDLED_KINDS)  # the models bundled today: no nuclei yet
+WITH_NUCLEI = SHIPPED | {"nuclei"}
+
+
+def nuclei_16bit(seed=3):
+    image = nuclei_field(seed)[0]
+    return image if image.dtype == np.uint16 else image.astype(np.uint16) * 200
+
+
+@pytest.mark.parametrize(("file", "rgb", "kind", "words"), [
+    ("bbbc010_A01.tif", False, WORMS, "round well"),
+    ("ecoli_colony.tif", False, ECOLI, "bright halos"),
+    ("rosette.tif", True, LEAVES, "color image"),
+])
+def test_the_bundled_samples_are_told_right(file, rgb, kind, words):
+    found, reason = suggest_kind(tifffile.imread(SAMPLES_DIR / file), rgb=rgb)
+    assert found == kind and words in reason
+
+
+def test_generated_fluorescent_nuclei_are_told_in_every_dtype_and_from_a_stack_plane():
+    image = nuclei_16bit()
+    assert image.dtype == np.uint16
+    low, high = np.percentile(image, (0.1, 99.9))
+    variants = {
+        "uint16": image,
+        "uint8": np.clip((image - low) / (high - low) * 255, 0, 255).astype(np.uint8),
+        "float32 in [0, 1]": ((image - low) / (high - low)).astype(np.float32),
+        "float64 counts": image.astype(np.float64) * 3.5 + 100,
+        "large": np.kron(image, np.ones((8, 8), np.uint16)),  # 2048 x 2048, read on a grid
+    }
+    for name, variant in variants.items():
+        kind, reason = suggest_kind(variant)
+        assert kind == NUCLEI, name
+        assert reason == "gray image with a dark background and bright spots: looks like fluorescent nuclei"
+    # a stack (T, Y, X) is judged by its middle plane
+    stack = np.stack([np.zeros_like(image), image, np.zeros_like(image)])
+    assert suggest_kind(stack)[0] == NUCLEI
+    assert suggest_kind(stack[:1])[0] is None
+
+
+def test_a_simple_blob_image_with_photon_noise_is_nuclei_too():
+    """Not only the generator the nuclei model learns from: Gaussian blobs on a dark background, Poisson noise."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:300, :300]
+    light = np.full((300, 300), 20.0)
+    for y, x in rng.uniform(10, 290, (40, 2)):
+        light += 800 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 6.0**2))
+    image = (rng.poisson(light) + 100).astype(np.uint16)
+    assert suggest_kind(image)[0] == NUCLEI
+
+
+def test_a_gray_image_saved_as_rgb_is_judged_as_gray():
+    image = nuclei_16bit()
+    blue = np.zeros((*image.shape, 3), np.uint16)
+    blue[..., 2] = image  # a DAPI image exported in the blue channel
+    kind, reason = suggest_kind(blue, rgb=True)
+    assert kind == NUCLEI and reason.startswith("RGB image without color, judged as gray: ")
+    assert suggest_kind(np.stack([image] * 3, axis=-1), rgb=True)[0] == NUCLEI
+
+
+@pytest.mark.parametrize(("image", "words"), [
+    (np.zeros((64, 64)), "one value nearly everywhere"),
+    (np.full((40, 50), 7, np.uint16), "one value nearly everywhere"),
+    (np.full((64, 64), np.nan, np.float32), "one value nearly everywhere"),
+    (np.random.default_rng(0).normal(100, 10, (256, 256)), "noise without objects"),
+    (tifffile.imread(SAMPLES_DIR / "bbbc010_A01_foreground.tif"), "only two values, like a mask"),
+    (np.ones((8, 300), np.uint8), "too small (8 x 300 pixels)"),
+])
+def test_an_image_with_nothing_to_judge_by_has_no_kind_and_gets_the_default_model_with_the_reason(image, words):
+    kind, reason = suggest_kind(image)
+    assert kind is None and words in reason
+    model, why = suggest_model(image, SHIPPED)
+    assert model == "worms" and why == f"{reason}; worms is the default for gray images"
+    model, why = suggest_model(np.zeros((32, 32, 3), np.uint8), SHIPPED, rgb=True)
+    assert model == "leaves-semiconv" and why.endswith("; leaves-semiconv is the default for RGB images")
+
+
+def test_the_suggested_model_is_the_kinds_default_else_the_fallback_says_why():
+    image = nuclei_16bit()
+    assert suggest_model(image, WITH_NUCLEI) == ("nuclei", suggest_kind(image)[1])
+    model, reason = suggest_model(image, SHIPPED)
+    assert model == "worms"
+    assert reason.endswith("looks like fluorescent nuclei, but the nuclei model is not installed yet, so worms runs "
+                           "instead, which was not made for such images")
+    ecoli = tifffile.imread(SAMPLES_DIR / "ecoli_colony.tif")
+    assert suggest_model(ecoli, SHIPPED)[0] == "ecoli-semiconv"
+    assert suggest_model(ecoli, SHIPPED - {"ecoli-semiconv"})[0] == "worms"
+    assert suggest_model(ecoli, {"leaves"})[0] == "leaves"  # whatever is there, rather than nothing
+    assert suggest_model(ecoli, set())[0] is None
+
+
+def test_a_samples_own_model_wins_over_its_looks():
+    foreground = tifffile.imread(SAMPLES_DIR / "bbbc010_A01_foreground.tif")
+    assert suggest_model(foreground, SHIPPED, sample_model="worms-mask") == ("worms-mask",
+                                                                             "the model made for this sample image")
+    assert suggest_model(nuclei_16bit(), SHIPPED, sample_model="gone")[0] == "worms"  # not bundled: by its looks
+
+
+def test_an_image_read_row_by_row_is_judged_without_loading_it(tmp_path):
+    """`deepcolor predict` passes `predict.large.open_image`'s readers, which read contiguous rows only."""
+    from napari_deepcolor.predict.large import RawTiff, open_image
+
+    tifffile.imwrite(tmp_path / "cells.tif", nuclei_16bit())
+    image = open_image(tmp_path / "cells.tif")
+    assert isinstance(image, RawTiff)
+    with pytest.raises(IndexError):
+        image[::2]
+    assert suggest_kind(image)[0] == NUCLEI
+
+
+def test_shapes_that_are_not_images_are_refused():
+    with pytest.raises(ValueError, match=r"expected an RGB\(A\) image \(..., Y, X, 3\|4\), got shape \(64, 64\)"):
+        suggest_kind(np.zeros((64, 64)), rgb=True)
+    with pytest.raises(ValueError, match="at least two axes"):
+        suggest_kind(np.zeros(64))
