@@ -16,32 +16,12 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_deepcolor.training._draw import capsule as _capsule
+from napari_deepcolor.training._draw import smooth_noise as _smooth_noise
+from napari_deepcolor.training.synthetic_rosette import rosette
+
 #: Background level of the E. coli images in camera units (the real Omnipose image's background is ~10,400).
 ECOLI_BACKGROUND = 10_000.0
-
-
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    """Gaussian-filtered white noise scaled to unit standard deviation: ``float32 (Y, X)``."""
-    field = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="wrap")
-    return field / max(float(field.std()), 1e-6)
-
-
-def _capsule(shape: tuple[int, int], centre: tuple[float, float], angle: float, length: float, radius: float
-             ) -> tuple[tuple[slice, slice], np.ndarray] | None:
-    """A rod with round caps: its bounding box in the image and its mask there (None when fully outside)."""
-    cy, cx = centre
-    half = max(length / 2 - radius, 0.0)
-    dy, dx = math.sin(angle), math.cos(angle)
-    reach = half + radius + 1
-    y0, y1 = max(int(cy - reach), 0), min(int(cy + reach) + 2, shape[0])
-    x0, x1 = max(int(cx - reach), 0), min(int(cx + reach) + 2, shape[1])
-    if y0 >= y1 or x0 >= x1:
-        return None
-    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    py, px = yy - cy, xx - cx
-    t = np.clip(py * dy + px * dx, -half, half)  # position along the axis
-    inside = (py - t * dy) ** 2 + (px - t * dx) ** 2 <= radius**2
-    return (slice(y0, y1), slice(x0, x1)), inside
 
 
 def ecoli_colony(seed: int = 0, *, shape: tuple[int, int] = (256, 256), width: tuple[float, float] = (9.0, 11.0),
@@ -192,151 +172,6 @@ def _relabel_small(labels: np.ndarray, *, min_size: int) -> np.ndarray:
     lut = np.zeros(sizes.size, np.int32)
     lut[keep] = np.arange(1, keep.sum() + 1, dtype=np.int32)
     return lut[labels]
-
-
-def _leaf_mask(shape: tuple[int, int], base: tuple[float, float], angle: float, petiole: float, blade: float,
-               half_width: float, petiole_width: float, tip: float
-               ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray] | None:
-    """One leaf (a stalk then an ovate blade) along ``angle`` from ``base``.
-
-    Returns the bounding box, the mask there, and per pixel the position along the leaf (0 at the base, 1 at the
-    tip) and across it (-1..1 at the blade's edges).
-    """
-    by, bx = base
-    dy, dx = math.sin(angle), math.cos(angle)
-    reach = petiole + blade + half_width + 2
-    ey, ex = by + dy * (petiole + blade), bx + dx * (petiole + blade)
-    y0, y1 = max(int(min(by, ey) - half_width - 2), 0), min(int(max(by, ey) + half_width + 3), shape[0])
-    x0, x1 = max(int(min(bx, ex) - half_width - 2), 0), min(int(max(bx, ex) + half_width + 3), shape[1])
-    if y0 >= y1 or x0 >= x1 or reach <= 0:
-        return None
-    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    along = (yy - by) * dy + (xx - bx) * dx
-    across = -(yy - by) * dx + (xx - bx) * dy
-    t = (along - petiole) / blade
-    # ovate blade: widest at ~40 % of its length, rounded towards the tip (``tip`` sharpens it)
-    profile = np.where((t > 0) & (t < 1), np.clip(t, 0, 1) ** 0.45 * np.clip(1 - t, 0, 1) ** tip, 0.0)
-    peak = (0.45 / (0.45 + tip)) ** 0.45 * (tip / (0.45 + tip)) ** tip
-    width_here = half_width * profile / peak
-    in_blade = np.abs(across) <= width_here
-    in_stalk = (along >= 0) & (along <= petiole + 0.15 * blade) & (np.abs(across) <= petiole_width)
-    mask = in_blade | in_stalk
-    rel_across = np.where(width_here > 0, across / np.maximum(width_here, 1e-3), across / max(petiole_width, 1))
-    return (slice(y0, y1), slice(x0, x1)), mask, np.clip(along / (petiole + blade), 0, 1), np.clip(rel_across, -1, 1)
-
-
-def _soil(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Textured soil: brown to grey-brown, clumps at two scales, grains and pebbles. ``float32 (Y, X, 3)`` in 0..1."""
-    base = np.array([0.36, 0.27, 0.19]) * rng.uniform(0.7, 1.25) + rng.uniform(-0.04, 0.04, 3)
-    grey = rng.uniform(0, 0.5)
-    base = (1 - grey) * base + grey * base.mean()
-    texture = 0.10 * _smooth_noise(rng, shape, 6) + 0.06 * _smooth_noise(rng, shape, 1.5) + \
-        0.05 * _smooth_noise(rng, shape, 0.6)
-    image = base[None, None, :] * (1 + texture[..., None])
-    # grains: a few bright and dark specks; pebbles: a few larger pale blobs
-    specks = rng.random(shape)
-    image[specks < 0.01] *= 0.55
-    image[specks > 0.993] = image[specks > 0.993] * 1.6 + 0.05
-    for _ in range(int(rng.integers(0, 8))):
-        box = _capsule(shape, (rng.uniform(0, shape[0]), rng.uniform(0, shape[1])), rng.uniform(0, np.pi),
-                       rng.uniform(3, 9), rng.uniform(1.5, 3.5))
-        if box is not None:
-            (sy, sx), mask = box
-            image[sy, sx][mask] = np.array([0.55, 0.5, 0.45]) * rng.uniform(0.7, 1.1)
-    return np.clip(image, 0, 1).astype(np.float32)
-
-
-def rosette(seed: int = 0, *, shape: tuple[int, int] = (256, 256), leaves: tuple[int, int] = (5, 14),
-            radius: tuple[float, float] = (0.18, 0.45), min_visible: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    """An RGB top view of a plant rosette on soil and its leaf labels.
-
-    Leaves radiate from a centre in a phyllotactic spiral (golden angle with jitter); older leaves are longer and
-    lie below younger ones, so leaves overlap and the labels hold each leaf's visible part. Each plant gets its own
-    green (yellowish to bluish, light to dark), leaves shade darker towards their edges with a paler midrib, cast
-    a soft shadow on what lies below, and the whole scene gets a random exposure, colour cast and light gradient.
-
-    Parameters
-    ----------
-    seed : int
-        Everything is drawn from ``numpy.random.default_rng(seed)``.
-    shape : (int, int)
-        Image size (Y, X), pixels.
-    leaves : (int, int)
-        Range of the number of leaves drawn (inclusive); hidden or tiny ones are dropped afterwards.
-    radius : (float, float)
-        Range of the rosette's radius as a fraction of the image's smaller side.
-    min_visible : int
-        Leaves with fewer visible pixels than this are not drawn.
-
-    Returns
-    -------
-    image : ndarray, shape (Y, X, 3), uint8
-        RGB.
-    labels : ndarray, shape (Y, X), int32
-        Leaves ``1..N`` (consecutive, oldest first), 0 = background.
-    """
-    rng = np.random.default_rng(seed)
-    height, wide = shape
-    soil = _soil(rng, shape)
-    centre = (height / 2 + rng.uniform(-0.12, 0.12) * height, wide / 2 + rng.uniform(-0.12, 0.12) * wide)
-    plant_radius = rng.uniform(*radius) * min(shape)
-    n_leaves = int(rng.integers(leaves[0], leaves[1] + 1))
-    start = rng.uniform(0, 2 * np.pi)
-    golden = math.radians(137.5)
-    green = np.array([0.22, 0.45, 0.14]) * rng.uniform(0.7, 1.3) + np.array([rng.uniform(-0.06, 0.1),
-                                                                              rng.uniform(-0.05, 0.05),
-                                                                              rng.uniform(-0.05, 0.08)])
-    drawn = []
-    for i in range(n_leaves):  # i = 0 is the oldest (outermost, longest) leaf
-        age = 1 - i / max(n_leaves, 2)
-        reach = plant_radius * (0.35 + 0.65 * age) * rng.uniform(0.85, 1.1)
-        petiole = reach * rng.uniform(0.15, 0.4)
-        blade = reach - petiole
-        half_width = blade * rng.uniform(0.22, 0.38)
-        angle = start + i * golden + rng.normal(0, 0.15)
-        base = (centre[0] + rng.normal(0, 1.0), centre[1] + rng.normal(0, 1.0))
-        leaf = _leaf_mask(shape, base, angle, petiole, blade, half_width, max(1.2, half_width * 0.12),
-                          rng.uniform(0.5, 0.9))
-        if leaf is None or not leaf[1].any():
-            continue
-        colour = green * rng.uniform(0.85, 1.15) + rng.normal(0, 0.015, 3) + 0.06 * (1 - age)  # young: paler
-        drawn.append((leaf, colour))
-    # keep leaves with enough visible area, then paint them in order (younger on top)
-    keep = list(range(len(drawn)))
-    for _ in range(3):
-        owner = np.full(shape, -1, np.int32)
-        for k in keep:
-            (box, mask, _, _), _ = drawn[k]
-            owner[box][mask] = k
-        visible = np.bincount(owner[owner >= 0], minlength=len(drawn))
-        still = [k for k in keep if visible[k] >= min_visible]
-        if still == keep:
-            break
-        keep = still
-
-    image = soil.copy()
-    labels = np.zeros(shape, np.int32)
-    texture = _smooth_noise(rng, shape, 1.2)
-    for number, k in enumerate(keep, start=1):
-        (box, mask, along, across), colour = drawn[k]
-        # a soft shadow of this leaf on what lies below it
-        below = ndi.gaussian_filter(mask.astype(np.float32), 2.0)
-        region = image[box]
-        region *= (1 - 0.35 * below * ~mask)[..., None]
-        edge = np.abs(across) ** 2
-        midrib = np.exp(-(np.abs(across) * 12) ** 2) * (along > 0.1)
-        light = 1.05 - 0.35 * edge + 0.25 * midrib + 0.04 * texture[box] + 0.15 * (along - 0.5)
-        leaf_rgb = colour[None, None, :] * light[..., None] + 0.08 * midrib[..., None]
-        region[mask] = leaf_rgb[mask]
-        labels[box][mask] = number
-    # lighting: exposure, colour cast, a gradient, then a little blur and sensor noise
-    yy, xx = np.mgrid[:height, :wide].astype(np.float32)
-    gradient = 1 + rng.uniform(-0.25, 0.25) * (yy / height - 0.5) + rng.uniform(-0.25, 0.25) * (xx / wide - 0.5)
-    cast = 1 + rng.normal(0, 0.04, 3)
-    image = image * rng.uniform(0.7, 1.35) * cast[None, None, :] * gradient[..., None]
-    image = ndi.gaussian_filter(image, (rng.uniform(0.4, 0.9),) * 2 + (0,))
-    image = image + rng.normal(0, rng.uniform(0.005, 0.02), image.shape)
-    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8), labels
 
 
 #: Generators by the name ``deepcolor train --synthetic`` and ``experiments/zoo/make_synthetic.py`` take.
