@@ -112,3 +112,32 @@ def test_the_registry_names_paths_and_notifies(tmp_path):
 def test_every_preset_knob_has_a_tooltip():
     assert set(TOOLTIPS) == {f.name for f in fields(Preset)}
     assert {"C. elegans (worms)", "E. coli (colony)", "Leaves (rosette)"} <= set(PRESETS)
+
+
+def test_frozen_norm_keeps_the_running_statistics_and_the_anchor_keeps_the_weights_near_the_start(tiny_model,
+                                                                                                   tmp_path):
+    pytest.importorskip("torch")
+    from napari_deepcolor.checkpoint import load_checkpoint
+    from napari_deepcolor.training.finetune import finetune
+
+    start = load_checkpoint(tiny_model).state_dict
+    pairs = [p for seed in range(2) for p in annotated_planes(*blobs_pair(seed))]
+
+    def tuned(name, **options):
+        events = list(finetune(pairs, start=str(tiny_model), preset=TINY, output=tmp_path / name,
+                               validation=annotated_planes(*blobs_pair(10)), patience=None, **options))
+        return load_checkpoint(tmp_path / name / "last.safetensors").state_dict, events[-1]
+
+    def drift(state):
+        return sum(float(((state[k].float() - start[k].float()) ** 2).sum()) for k in start
+                   if "running" not in k and "num_batches" not in k)
+
+    plain, _ = tuned("plain", freeze_norm=False, anchor_weight=0.0)
+    frozen, _ = tuned("frozen", freeze_norm=True, anchor_weight=0.0)
+    anchored, done = tuned("anchored", freeze_norm=False, anchor_weight=10.0)
+    running = [k for k in start if k.endswith("running_mean")]
+    assert running
+    assert all(not np.allclose(plain[k], start[k]) for k in running[:1])
+    assert all(np.array_equal(frozen[k], start[k]) for k in running)
+    assert drift(anchored) < 0.5 * drift(plain)
+    assert done.kind == "done"

@@ -5,7 +5,8 @@ Each case fine-tunes a bundled model on a few annotated images with `napari_deep
 for the score, the starting model scored first) and measures both models on images that no step saw or chose on,
 with the defaults (automatic object size, stored τ and ρ), beside the best classical floor:
 
-- `worms`, BBBC010: 1 treated well; 4 wells (2 treated, 2 untreated); 4 treated wells. Test: the other 45-48 wells.
+- `worms`, BBBC010: 1 treated well; 4 wells (2 treated, 2 untreated); 4 treated wells. Test: the other wells but
+  the 10 tuning wells (every 4th training well), where ``--variant`` compared the ways to keep what a model knew.
 - `ecoli-semiconv`: the colony's top (rows 0-166) -> its bottom (rows 167-333).
 - `leaves-semiconv`: 4 generated rosettes at 1.7x -> 10 other generated rosettes at 1.7x.
 
@@ -30,7 +31,7 @@ import tifffile
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "experiments" / "bbbc010"), str(ROOT / "experiments" / "zoo"),
                 str(ROOT / "experiments" / "object_size"), str(ROOT / "benchmarks")]
-from bbbc010_split import all_pairs, foreground_pieces  # noqa: E402
+from bbbc010_split import all_pairs, foreground_pieces, tuning_pairs  # noqa: E402
 from bench_object_size import resized  # noqa: E402
 from evaluate_zoo import floors  # noqa: E402
 
@@ -53,34 +54,56 @@ def treated(image: Path) -> bool:
 def worms_case(wells: str):
     pairs = all_pairs(BBBC010)
     training = pairs[:39]
+    tuning = {p[0].stem for p in tuning_pairs(BBBC010)}  # where the defaults were chosen (--select): never tested on
     t = [p for p in training if treated(p[0])]
     u = [p for p in training if not treated(p[0])]
-    chosen = {"worms-1": t[:1], "worms-4-mixed": t[:2] + u[:2], "worms-4-treated": t[:4]}[wells]
+    spare = [p for p in t[4:] if p[0].stem not in tuning]  # treated wells no table case trains on
+    chosen = {"worms-1": t[:1], "worms-4-mixed": t[:2] + u[:2], "worms-4-treated": t[:4],
+              "select-worms-1": spare[:1], "select-worms-4": spare[:4]}[wells]
     names = {p[0].stem for p in chosen}
     train = [(read_image(img), masks_to_labels(read_mask_stack(masks))) for img, masks in chosen]
-    test = [(img, masks) for img, masks in pairs if img.stem not in names]
+    if wells.startswith("select"):
+        test = [(img, masks) for img, masks in pairs if img.stem in tuning and img.stem not in names]
+    else:
+        test = [(img, masks) for img, masks in pairs if img.stem not in names | tuning]
     test_pairs = [(read_image(img), read_mask_stack(masks)) for img, masks in test]
     floor = [evaluate(truth, foreground_pieces(img)) for (img, _), (_, truth) in zip(test, test_pairs)]
     return "worms", "C. elegans (worms)", train, test_pairs, {"connected components of the human foreground": floor}
 
 
-def ecoli_case():
+def ecoli_case(select: bool = False):
     image, labels = tifffile.imread(SAMPLES / "ecoli_colony.tif"), tifffile.imread(SAMPLES / "ecoli_colony_labels.tif")
-    train = [(image[:167], labels[:167])]
-    test = [(image[167:334], labels[167:334])]
+    if select:  # within the top, which the table fine-tunes on: its upper half -> its lower half
+        train, test = [(image[:84], labels[:84])], [(image[84:167], labels[84:167])]
+    else:
+        train, test = [(image[:167], labels[:167])], [(image[167:334], labels[167:334])]
     return "ecoli-semiconv", "E. coli (colony)", train, test, floors("ecoli", test)
 
 
-def leaves_case():
+def leaves_case(select: bool = False):
     def big(pairs):
         return [(resized(img, 1.7, kind="image"), resized(lab, 1.7, kind="labels")) for img, lab in pairs]
-    train = big(list(synthetic_pairs("rosette", 4, seed=20_000)))
-    test = big(list(synthetic_pairs("rosette", 10, seed=10_000)))
+    train = big(list(synthetic_pairs("rosette", 4, seed=30_000 if select else 20_000)))
+    test = big(list(synthetic_pairs("rosette", 10, seed=40_000 if select else 10_000)))
     return "leaves-semiconv", "Leaves (rosette)", train, test, floors("leaves", test)
 
 
 CASES = {"worms-1": lambda: worms_case("worms-1"), "worms-4-mixed": lambda: worms_case("worms-4-mixed"),
          "worms-4-treated": lambda: worms_case("worms-4-treated"), "ecoli": ecoli_case, "leaves-1.7x": leaves_case}
+
+#: Where the defaults against forgetting were chosen (``--select``): other fine-tuning images and other test images
+#: than the table's (BBBC010's tuning wells, which the table never tests on; the colony's top quarter -> its second
+#: quarter; rosettes of other seeds).
+SELECT_CASES = {"select-worms-1": lambda: worms_case("select-worms-1"),
+                "select-worms-4": lambda: worms_case("select-worms-4"),
+                "select-ecoli": lambda: ecoli_case(select=True), "select-leaves": lambda: leaves_case(select=True)}
+
+#: Fine-tuning variants compared by ``--variant``: `finetune`'s keyword arguments (None: the current defaults).
+VARIANTS = {"defaults": {}, "plain": {"freeze_norm": False, "anchor_weight": 0.0},
+            "freeze-norm": {"freeze_norm": True, "anchor_weight": 0.0},
+            "anchor": {"freeze_norm": False, "anchor_weight": 0.01},
+            "freeze-norm+anchor": {"freeze_norm": True, "anchor_weight": 0.01},
+            "freeze-norm+lr1e-4": {"freeze_norm": True, "anchor_weight": 0.0, "learning_rate": 1e-4}}
 
 
 def score(model_path, test) -> dict[str, float]:
@@ -94,8 +117,10 @@ def score(model_path, test) -> dict[str, float]:
     return {"ap50": float(np.mean([r["ap50"] for r in results])), "sbd": float(np.mean([r["sbd"] for r in results]))}
 
 
-def run_case(name: str, minutes: float) -> dict:
-    model, kind, train, test, floor_results = CASES[name]()
+def run_case(name: str, minutes: float, variant: str = "defaults") -> dict:
+    model, kind, train, test, floor_results = {**CASES, **SELECT_CASES}[name]()
+    options = dict(VARIANTS[variant])
+    learning_rate = options.pop("learning_rate", FINETUNE_LEARNING_RATE)
     planes = [plane for image, labels in train for plane in annotated_planes(image, labels, rgb=image.ndim == 3)]
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
@@ -104,9 +129,9 @@ def run_case(name: str, minutes: float) -> dict:
         # the Train dock's defaults when starting from a model: the kind's preset with the starting model's scale and
         # τ (the dock shows those), at the fine-tuning learning rate
         preset = replace(PRESETS[kind], scale=config.scale, min_size=config.min_size,
-                         learning_rate=min(FINETUNE_LEARNING_RATE, PRESETS[kind].learning_rate))
+                         learning_rate=min(learning_rate, PRESETS[kind].learning_rate))
         events = list(finetune(planes, start=model, preset=preset, method=method, output=out, minutes=minutes,
-                               threads=1))
+                               threads=1, **options))
         seconds = time.perf_counter() - t0
         done = events[-1]
         tuned = score(done.path, test)
@@ -115,21 +140,23 @@ def run_case(name: str, minutes: float) -> dict:
                 key=lambda f: f["ap50"])
     kept = tuned if done.improved else start  # the guard keeps the starting model selected
     notes = [e.note for e in events if e.note]
-    return {"case": name, "model": model, "minutes": seconds / 60, "steps": done.total, "start": start,
+    return {"case": name, "variant": variant, "model": model, "minutes": seconds / 60, "steps": done.total, "start": start,
             "tuned": tuned, "improved": done.improved, "kept": kept, "floor": floor, "notes": notes,
             "held_out_start": done.start_metrics.get("ap50"), "held_out_best": done.metrics.get("ap50")}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", default=list(CASES))
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=[*CASES, *SELECT_CASES])
+    parser.add_argument("--variant", default="defaults", choices=list(VARIANTS), help="what keeps fine-tuning from "
+                        "forgetting (compare them on the --cases select-...)")
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--json", type=Path, default=None, help="append each case's result to this JSON-lines file")
     args = parser.parse_args()
     for name in args.cases:
-        r = run_case(name, args.minutes)
+        r = run_case(name, args.minutes, args.variant)
         guard = "helped" if r["improved"] else ("guard fired: start kept" if r["improved"] is False else "no score")
-        print(f"| {name} | `{r['model']}` | {r['start']['ap50']:.3f} / {r['start']['sbd']:.3f} | "
+        print(f"| {name} | {args.variant} | `{r['model']}` | {r['start']['ap50']:.3f} / {r['start']['sbd']:.3f} | "
               f"{r['tuned']['ap50']:.3f} / {r['tuned']['sbd']:.3f} | {guard} | {r['kept']['ap50']:.3f} | "
               f"{r['floor']['ap50']:.3f} ({r['floor']['name']}) | {r['minutes']:.1f} ({r['steps']} steps) |",
               flush=True)

@@ -304,6 +304,12 @@ class TrainConfig:
     embedding_weight, foreground_weight, kernel_weight, seed_weight : float
         Semiconv only: weights of eq. 5, of the foreground log loss, of the kernel cross-entropy (sec. 3.5) and of
         the seed-confidence regression in the loss (`napari_deepcolor.training.losses_semiconv.semiconv_loss`).
+    freeze_norm : bool
+        Keep the batch-norm layers' running statistics as the starting weights have them (fine-tuning on a few
+        images: their patches' statistics are not those of the images the model knew).
+    anchor_weight : float
+        Fine-tuning only: weight of the L2-SP penalty, the squared distance of the weights from the starting
+        weights summed over the network (Li et al., 2018), which keeps what the model knew (0 = off).
     """
 
     margin: int = 6
@@ -326,6 +332,8 @@ class TrainConfig:
     foreground_weight: float = 1.0
     kernel_weight: float = 1.0
     seed_weight: float = 1.0
+    freeze_norm: bool = False
+    anchor_weight: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -333,7 +341,7 @@ class TrainConfig:
                           "seed", "prior_steps"))
         _check_finite(self, ("halo_weight", "learning_rate", "weight_decay", "orientation_prior",
                              "contact_fraction", "background_weight", "embedding_weight", "foreground_weight",
-                             "kernel_weight", "seed_weight"))
+                             "kernel_weight", "seed_weight", "anchor_weight"))
         if not 1 <= self.margin <= MAX_MARGIN:
             raise ConfigError(f"margin must be between 1 and {MAX_MARGIN} pixels, got {self.margin}")
         if self.halo_weight < 0:
@@ -355,7 +363,7 @@ class TrainConfig:
             raise ConfigError(f"contact_fraction must be in [0, 1], got {self.contact_fraction}")
         if not self.background_weight > 0:
             raise ConfigError(f"background_weight must be > 0, got {self.background_weight}")
-        weights = ("embedding_weight", "foreground_weight", "kernel_weight", "seed_weight")
+        weights = ("embedding_weight", "foreground_weight", "kernel_weight", "seed_weight", "anchor_weight")
         if any(getattr(self, name) < 0 for name in weights):
             raise ConfigError(f"the loss weights {', '.join(weights)} must be >= 0")
 

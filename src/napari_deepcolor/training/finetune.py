@@ -23,7 +23,7 @@ import numpy as np
 
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
 from napari_deepcolor.preprocess import IGNORE
-from napari_deepcolor.training.presets import Preset
+from napari_deepcolor.training.presets import FINETUNE_ANCHOR_WEIGHT, FINETUNE_FREEZE_NORM, Preset
 
 SCRATCH = "from scratch"
 
@@ -144,15 +144,17 @@ def sized_for_training(start: str, images: Sequence[np.ndarray], model_config: M
                           "trained_object_size_note": size.note}
 
 
-def train_config_for(preset: Preset, *, checkpoint_every: int | None = None) -> TrainConfig:
-    """The preset's schedule; a checkpoint every ~10 % of the steps (at least every 50) unless told."""
+def train_config_for(preset: Preset, *, checkpoint_every: int | None = None, freeze_norm: bool = False,
+                     anchor_weight: float = 0.0) -> TrainConfig:
+    """The preset's schedule; a checkpoint every ~10 % of the steps (at least every 50) unless told; with
+    `TrainConfig`'s ``freeze_norm`` and ``anchor_weight`` (what keeps a fine-tuned model from forgetting)."""
     every = checkpoint_every or max(1, min(50, preset.steps // 10))
     return TrainConfig(margin=preset.margin, halo_weight=preset.halo_weight, train_halo=preset.train_halo,
                        patch_size=preset.patch_size, batch_size=preset.batch_size, steps=preset.steps,
                        learning_rate=preset.learning_rate, checkpoint_every=every,
                        orientation_prior=preset.orientation_prior, prior_steps=preset.prior_steps,
                        contact_fraction=preset.contact_fraction,
-                       validate_every=max(1, preset.steps // 4))
+                       validate_every=max(1, preset.steps // 4), freeze_norm=freeze_norm, anchor_weight=anchor_weight)
 
 
 def finetune(
@@ -168,6 +170,8 @@ def finetune(
     log_every: int = 1,
     minutes: float | None = None,
     patience: int | None = 3,
+    freeze_norm: bool = FINETUNE_FREEZE_NORM,
+    anchor_weight: float = FINETUNE_ANCHOR_WEIGHT,
 ):
     """Train on annotated planes (`annotated_planes`), yielding `napari_deepcolor.training.loop.TrainEvent`.
 
@@ -192,6 +196,10 @@ def finetune(
         Time budget: the number of steps becomes what fits in it (at most the preset's steps).
     patience : int, optional
         Stop after this many validations without a better held-out score.
+    freeze_norm, anchor_weight : bool, float
+        Fine-tuning only (ignored from scratch): keep the batch-norm statistics and pull the weights towards the
+        starting ones (`napari_deepcolor.config.TrainConfig`), so that a few images of one kind do not erase what the
+        model knew; the defaults are what docs/finetuning.md measured best.
 
     Without ``validation``, part of the annotations is held out for a score (`napari_deepcolor.training.holdout`);
     a "holdout" event says how, first. Fine-tuning scores the starting model on it before the first step, keeps
@@ -226,7 +234,10 @@ def finetune(
             check_mask(image, what="the validation image")
     checked = [ValidationPair(image, np.where(np.asarray(truth) > 0, truth, 0).astype(np.int32))
                for image, truth in validation]
-    run = train(samples, model_config=model_config, train_config=train_config_for(preset), output=Path(output),
+    scratch = start == SCRATCH
+    train_config = train_config_for(preset, freeze_norm=freeze_norm and not scratch,
+                                    anchor_weight=0.0 if scratch else anchor_weight)
+    run = train(samples, model_config=model_config, train_config=train_config, output=Path(output),
                 validation=checked, init=None if start == SCRATCH else start, device=device, log_every=log_every,
                 metadata=metadata, time_budget=None if minutes is None else 60 * minutes,
                 patience=patience if checked else None)

@@ -203,6 +203,9 @@ class _Run:
             load_weights(self.network, state, self.init)
         self.network.to(self.device)
         self.compute_loss = _loss_function(self.network, config, train_config)
+        self.anchor = None  # the starting weights, for the L2-SP penalty
+        if train_config.anchor_weight and self.init is not None:
+            self.anchor = [p.detach().clone() for p in self.network.parameters()]
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=train_config.learning_rate,
                                           weight_decay=train_config.weight_decay)
 
@@ -235,8 +238,18 @@ class _Run:
         self.network.eval()
         loaded = LoadedModel(self.network, self.model_config, {}, self.device, "training")
         metrics = evaluate_model(loaded, self.validation)
-        self.network.train()
+        self.train_mode()
         return metrics
+
+    def train_mode(self) -> None:
+        """The network in training mode; its batch-norm layers stay in eval mode with ``freeze_norm``."""
+        import torch
+
+        self.network.train()
+        if self.train_config.freeze_norm:
+            for module in self.network.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
 
     def score_start(self) -> TrainEvent:
         """The starting model's score: a checkpoint is "best" only if it beats it."""
@@ -255,6 +268,9 @@ class _Run:
             group["lr"] = self.learning_rate(step)
         images, labels = self.sampler.batch(self.train_config.batch_size)
         loss = self.compute_loss(self.network(images.to(self.device)), labels.to(self.device), step)
+        if self.anchor is not None:
+            drift = sum(((p - p0) ** 2).sum() for p, p0 in zip(self.network.parameters(), self.anchor))
+            loss = loss + self.train_config.anchor_weight * drift
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower the learning rate")
         self.optimizer.zero_grad(set_to_none=True)
@@ -267,7 +283,7 @@ class _Run:
         losses: list[float] = []
         every = self.train_config.validate_every
         stale = 0
-        self.network.train()
+        self.train_mode()
         step = self.start_step
         while step < self.total:
             step += 1

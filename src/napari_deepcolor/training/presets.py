@@ -105,6 +105,11 @@ PRESET_MODELS: dict[str, str] = DEFAULT_FOR_KIND
 #: 1e-3 (meant for training from scratch) for `ecoli` (docs/finetuning.md).
 FINETUNE_LEARNING_RATE = 3e-4
 
+#: What keeps fine-tuning from forgetting (`napari_deepcolor.config.TrainConfig`: ``freeze_norm``, ``anchor_weight``),
+#: chosen by experiments/finetune/few_shot.py --select (docs/finetuning.md, "No forgetting").
+FINETUNE_FREEZE_NORM = False
+FINETUNE_ANCHOR_WEIGHT = 0.0
+
 
 def preset_for_model(name: str) -> str | None:
     """The preset of a bundled model (``ecoli`` and ``ecoli-semiconv`` → "E. coli (colony)", ``worms-mask`` →
