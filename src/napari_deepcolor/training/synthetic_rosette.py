@@ -341,7 +341,7 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
     purple = rng.uniform(0.3, 0.85) if rng.random() < 0.3 else 0.0
     darker = rng.uniform(0.2, 0.5) if rng.random() < 0.3 else 0.0
     teeth = (rng.uniform(0.05, 0.12), rng.uniform(5, 10)) if rng.random() < 0.35 else (0.0, 1.0)
-    gloss = rng.uniform(0, 0.15)
+    gloss = rng.uniform(0, 0.08)
     plan = []
     for i in range(n_leaves):  # i = 0 is the oldest (outermost, longest) leaf
         age = 1 - i / max(n_leaves - 1, 1)
@@ -398,7 +398,7 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
 
     labels = np.zeros(shape, np.int32)
     texture = _field(rng, shape, 1.2)
-    anthocyanin = _rgb(0.30, 0.12, 0.22)
+    anthocyanin = _rgb(0.26, 0.09, 0.18)
     for number, k in enumerate(keep, start=1):
         (box, mask, t, across), colour, tint, facing = drawn[k]  # facing: > 0 when across > 0 faces the light
         region = image[box]
@@ -412,11 +412,11 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
         veins = np.exp(-((phase - np.round(phase)) * 5) ** 2) * in_blade * (np.abs(across) < 0.8)
         shading = (0.8 + 0.22 * dome + 0.12 * facing * across + 0.05 * texture[box] + 0.1 * midrib
                    + 0.04 * veins)
-        tinted = colour + tint * (0.4 + 0.6 * across[..., None] ** 2) * (anthocyanin - colour)
+        tinted = colour + tint * (0.7 + 0.3 * across[..., None] ** 2) * (anthocyanin - colour)
         petiole = t <= 0
         tinted = np.where(petiole[..., None], colour * 1.1 + _rgb(0.04, 0.04, 0.0) + tint * (anthocyanin - colour),
                           tinted)
-        shine = gloss * np.exp(-((across - 0.5 * facing) / 0.3) ** 2) * (t > 0.1) * (t < 0.9)
+        shine = gloss * np.exp(-((across - 0.5 * facing) / 0.2) ** 2) * (t > 0.1) * (t < 0.9)
         leaf_rgb = tinted * shading[..., None] + shine[..., None]
         region[mask] = leaf_rgb[mask]
         labels[box][mask] = number
