@@ -1,5 +1,6 @@
 """The Segment widget's pickers: the image to segment, the model and the object size; until the user picks a model,
-the model follows the image.
+the model follows the image (`napari_deepcolor.zoo.suggest`: the kind the image looks like), and the status line and
+the model picker's tooltip say why.
 
 The pieces any dock picking models or layers can use are functions: the model choices (bundled, the user's own
 models, kept across sessions by `napari_deepcolor.zoo.user`, checkpoint files, "load file...": `model_choices`), a
@@ -20,9 +21,10 @@ from napari.layers import Image, Labels, Layer
 from napari_deepcolor._widgets.result_layers import META_KEY
 from napari_deepcolor.checkpoint import CheckpointError, read_header
 from napari_deepcolor.predict.network import OBJECT_SIZES
-from napari_deepcolor.training.presets import PRESET_MODELS, model_for_image
+from napari_deepcolor.training.presets import PRESET_MODELS
 from napari_deepcolor.zoo import MODEL_KEY, bundled_models
 from napari_deepcolor.zoo import user as _user_models
+from napari_deepcolor.zoo.suggest import suggest_model
 
 if TYPE_CHECKING:
     import napari
@@ -30,9 +32,10 @@ if TYPE_CHECKING:
 
     from napari_deepcolor.config import ModelConfig
 
-#: The bundled model a new widget starts from (then `presets.model_for_image` follows the image)
+#: The bundled model a new widget starts from (then `napari_deepcolor.zoo.suggest.suggest_model` follows the image)
 DEFAULT_MODEL = PRESET_MODELS["C. elegans (worms)"]
 LOAD_FILE = "<load file...>"
+MODEL_TOOLTIP = "A model bundled with the plugin, or a checkpoint file made by deepcolor train"
 
 
 def model_choices(files: Iterable[str] = ()) -> list[tuple[str, str]]:
@@ -119,6 +122,7 @@ class Pickers:
         self.model_value: str | None = None  # the model whose config is loaded: a bundled name or a file
         self.text = ""  # the model's description
         self._chosen = False  # the user picked a model: the image no longer suggests one
+        self.reason = ""  # why the image suggested the model chosen ("" once the user picks one)
         self._suggesting = False
         self._closed = False
         self._unsubscribe: Callable[[], None] = lambda: None
@@ -127,7 +131,7 @@ class Pickers:
                               tooltip="The image to segment: 2D gray or RGB(A), or a stack of 2D planes (time, z); "
                                       "for a model that takes masks (worms-mask), a foreground mask or Labels layer")
         self.model = ComboBox(label="model", choices=lambda _widget=None: model_choices(self.files),
-                              tooltip="A model bundled with the plugin, or a checkpoint file made by deepcolor train")
+                              tooltip=MODEL_TOOLTIP)
         self.object_size = FloatSpinBox(label="object size (×)", min=OBJECT_SIZES[0], max=OBJECT_SIZES[1],
                                         step=0.1, value=1.0,
                                         tooltip="How large your objects are, in pixels, against the model's training "
@@ -216,7 +220,7 @@ class Pickers:
             restore_choice(self.model, self.model_value)
             self._show_manage()
             if self.config is not None:  # the description names the model, maybe by its new name
-                self.text = describe_model(model_name(self.model_value), self.config)
+                self._describe()
                 self._on_text()
         else:
             restore_choice(self.model, None)
@@ -225,7 +229,7 @@ class Pickers:
     def _choose_default(self) -> None:
         """The model chosen is gone: the default model (not a choice of the user's: the image may suggest again)."""
         fallback = DEFAULT_MODEL if DEFAULT_MODEL in bundled_models() else next(iter(bundled_models()), None)
-        self.model_value, self.config = None, None
+        self.model_value, self.config, self.reason = None, None, ""
         if fallback is not None:
             self._suggesting = True
             try:
@@ -239,6 +243,14 @@ class Pickers:
 
     def _show_manage(self) -> None:
         self.manage.visible = user_model_name(self.model_value) is not None
+
+    def _describe(self) -> None:
+        """The chosen model's description (`text`), with why the image suggested it, and the same in the tooltip."""
+        self.text = describe_model(model_name(self.model_value), self.config)
+        if self.reason:
+            self.text += f"\n{self.reason}"
+        self.model.tooltip = MODEL_TOOLTIP + (f"\n\nChosen by the image: {self.reason}. Choose another model to "
+                                              "keep it for every image." if self.reason else "")
 
     def rename_user_model(self, new: str) -> bool:
         """Rename the chosen model of the user's own to ``new``; False (and a notification) if it cannot be."""
@@ -290,22 +302,32 @@ class Pickers:
 
     def _suggest_model(self, layer: Layer | None) -> None:
         """Until the user picks a model, follow the image: a sample's own model (`MODEL_KEY` in its metadata), else
-        a bundled model of the image's kind when the current one takes the other (RGB: `leaves-semiconv`, gray:
-        `worms`)."""
+        the default model of the kind the image looks like (`napari_deepcolor.zoo.suggest.suggest_model`: its
+        middle plane, at the lowest resolution of a multiscale image). The reason joins the status line and the
+        model picker's tooltip."""
         if self._chosen or not isinstance(layer, Image):
             return
-        takes_rgb = None if self.config is None else self.config.in_channels == 3
-        name = model_for_image(layer.metadata.get(MODEL_KEY), bool(layer.rgb), takes_rgb, bundled_models())
-        if name is not None and name != self.model.value:
+        try:
+            name, reason = suggest_model(layer.data[-1] if layer.multiscale else layer.data, bundled_models(),
+                                         rgb=bool(layer.rgb), sample_model=layer.metadata.get(MODEL_KEY))
+        except Exception:  # noqa: BLE001 - a suggestion is a convenience: data it cannot read keeps the model
+            return
+        if name is None:
+            return
+        self.reason = f"{name} for '{layer.name}': {reason}"
+        if name != self.model.value:
             self._suggesting = True
             try:
                 self.model.value = name
             finally:
                 self._suggesting = False
+        elif self.config is not None and self.model_value == name:
+            self._describe()
+            self._on_text()
 
     def _on_model_changed(self, value: str | None) -> None:
         if not self._suggesting and value != LOAD_FILE:
-            self._chosen = True
+            self._chosen, self.reason = True, ""
         if value == LOAD_FILE:
             self._load_file()
             return
@@ -322,7 +344,7 @@ class Pickers:
         # The sliders take the new model's values: they no longer describe the result on screen, which stays as it
         # was decoded (and stays beside the new model's results after the next Run).
         self._on_config(self.resized_config())
-        self.text = describe_model(model_name(value), config)
+        self._describe()
         refill(self.image)  # Labels layers move up for a model that takes masks
         self._on_text()
 
