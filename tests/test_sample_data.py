@@ -74,8 +74,8 @@ def test_samples_open_in_napari(make_napari_viewer) -> None:
 
 
 def test_leaves_sample_is_the_generated_rosette() -> None:
-    from napari_deepcolor.training.synthetic_scenes import rosette
+    from napari_deepcolor.training.synthetic_rosette import rosette_plain
 
     (image, _, _), (labels, _, _) = _sample_data.leaves_sample()
-    expected_image, expected_labels = rosette(2_000_007)
+    expected_image, expected_labels = rosette_plain(2_000_007)
     assert np.array_equal(image, expected_image) and np.array_equal(labels, expected_labels)

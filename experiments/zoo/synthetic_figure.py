@@ -1,8 +1,9 @@
-"""Figures of the generated training scenes for docs/: E. coli beside the real image, and a grid of rosettes.
+"""Figures of the generated training scenes for docs/: E. coli beside the real image, a grid of rosettes and one of
+fluorescent nuclei.
 
 Usage::
 
-    python experiments/zoo/synthetic_figure.py      # writes docs/img/synthetic_ecoli.png and docs/img/synthetic_rosettes.jpg
+    python experiments/zoo/synthetic_figure.py   # docs/img/synthetic_ecoli.png, synthetic_rosettes.jpg, synthetic_nuclei.png
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import tifffile
 from skimage.segmentation import find_boundaries
 
 from napari_deepcolor._sample_data import SAMPLES_DIR
+from napari_deepcolor.training.synthetic_nuclei import nuclei_field
 from napari_deepcolor.training.synthetic_scenes import ecoli_colony, rosette
 
-DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -49,7 +51,14 @@ def main() -> None:
         rows.append(np.concatenate([(_outlined(s[0].mean(-1) / 255, s[1]) * 255).astype(np.uint8) for s in scenes],
                                    1))
     iio.imwrite(DOCS_IMG / "synthetic_rosettes.jpg", np.concatenate(rows, 0), quality=88)
-    print(f"wrote {DOCS_IMG / 'synthetic_ecoli.png'} and {DOCS_IMG / 'synthetic_rosettes.jpg'}")
+    rows = []
+    for row in range(2):  # each image at percentile contrast, as napari shows it; its labels outlined below
+        scenes = [nuclei_field(seed) for seed in range(row * 4, row * 4 + 4)]
+        rows.append(np.concatenate([np.repeat(_gray(s[0])[..., None], 3, -1) for s in scenes], 1))
+        rows.append(np.concatenate([_outlined(_gray(s[0]), s[1]) for s in scenes], 1))
+    iio.imwrite(DOCS_IMG / "synthetic_nuclei.png", (np.concatenate(rows, 0) * 255).astype(np.uint8))
+    print(f"wrote {DOCS_IMG / 'synthetic_ecoli.png'}, {DOCS_IMG / 'synthetic_rosettes.jpg'} and "
+          f"{DOCS_IMG / 'synthetic_nuclei.png'}")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ def leaves_sample() -> list[napari.types.LayerDataTuple]:
     list of (data, kwargs, layer_type)
         image : ndarray, shape (256, 256, 3), uint8 RGB;
         labels : ndarray, shape (256, 256), int32, 14 leaves, 0 = background. Made by
-        ``napari_deepcolor.training.synthetic_scenes.rosette(2_000_007)``: synthetic, not a photograph.
+        ``napari_deepcolor.training.synthetic_rosette.rosette_plain(2_000_007)``: synthetic, not a photograph.
     """
     return _read_pair("rosette.tif", "rosette_labels.tif", "rosette (synthetic)",
                       DEFAULT_FOR_KIND["Leaves (rosette)"])
