@@ -53,7 +53,7 @@ def main(argv=None):
     segment._model.value = "worms"
     segment._device.value = "cpu"
     segment.run()
-    wait(lambda: not segment.running)
+    wait(lambda: not segment.running and not segment._results.pending)  # the hidden layers come after the run
     instances = next(layer for layer in viewer.layers
                      if layer.metadata.get("napari_deepcolor", {}).get("role") == "instances")
     instances.opacity = 0.6

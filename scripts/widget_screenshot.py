@@ -41,7 +41,7 @@ def main(argv=None):
     app = QApplication.instance()
     widget.run()
     start = time.time()
-    while widget.running and time.time() - start < 600:
+    while (widget.running or widget._results.pending) and time.time() - start < 600:  # hidden layers come after
         app.processEvents()
         time.sleep(0.02)
     instances = next(layer for layer in viewer.layers if layer.metadata.get("napari_deepcolor", {}).get("role") == "instances")

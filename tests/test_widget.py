@@ -84,7 +84,12 @@ def segment_cells(qtbot, viewer, widget, model):
 
 def run_and_wait(qtbot, widget, timeout=60_000):
     widget.run()
-    qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
+    settle(qtbot, widget, timeout=timeout)
+
+
+def settle(qtbot, widget, timeout=30_000):
+    """Wait for the run's end and its hidden result layers (made one per event-loop pass after the run)."""
+    qtbot.waitUntil(lambda: not widget.running and not widget._results.pending, timeout=timeout)
 
 
 def result_layers(viewer):
@@ -362,7 +367,7 @@ def test_cancel_stops_the_worker(qtbot, viewer_and_widget, tiny_model, monkeypat
     widget._run.native.click()  # Cancel
     assert widget._run.text == "Cancelling..."
     gate.set()
-    qtbot.waitUntil(lambda: not widget.running, timeout=30_000)
+    settle(qtbot, widget)
     assert len(calls) == 2
     assert widget._run.text == "Run" and widget._model.enabled
     assert ("info", "cancelled: 1 of 20 planes of 'movie' were segmented; their results are kept") in notes

@@ -6,6 +6,11 @@ of the same model updates them instead of adding new ones, another model's resul
 and a layer the user made is never touched, whatever its name. An instances layer the user paints on becomes theirs:
 its metadata tag is removed (`ResultLayers._on_painted`), so neither the sliders nor a new run write over their
 corrections.
+
+Making a layer costs napari tens of milliseconds (its GPU visual and its controls; over 100 ms on a busy 2-core CPU):
+a coloring result's first publication makes the instances layer at once and its hidden layers (a probabilities layer
+per color, the color map) one per event-loop pass after it, so the window keeps drawing and taking input
+(docs/benchmarks.md, "GUI hitches").
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Image, Labels, Layer, Vectors
+from qtpy.QtCore import QTimer
 
 if TYPE_CHECKING:
     import napari
@@ -44,28 +50,68 @@ class ResultLayers:
         self._runs = runs
         self._on_edited = on_edited
         self._notify = notify
+        #: hidden layers still to be made, one per event-loop pass (`_make_next`), by their tag
+        self._pending: dict[tuple[Any, ...], Callable[[], Any]] = {}
+        self._timer = QTimer(singleShot=True, interval=0)
+        self._timer.timeout.connect(self._make_next)
 
     def publish(self, run: Run, *, vectors: bool) -> None:
-        """Show a run's arrays in its result layers (created on first use, updated afterwards)."""
+        """Show a run's arrays in its result layers (created on first use, updated afterwards): the instances at
+        once, hidden layers not made yet on the next event-loop passes (`pending`)."""
         result = run.result
         if result.method == "coloring":
             self.probabilities(run)
-            self.show(run, "colors", Labels, result.colors, visible=False)
+            self.hidden(run, "colors", Labels, lambda: run.result.colors)
         else:
-            self.show(run, "foreground", Image, result.foreground, visible=False, colormap="gray",
-                      contrast_limits=(0.0, 1.0))
+            # probabilities in [0, 1]: fixed limits, not the data's range (a first plane may be all 0)
+            self.hidden(run, "foreground", Image, lambda: run.result.foreground, colormap="gray",
+                        contrast_limits=(0.0, 1.0))
             if vectors:
                 self.publish_vectors(run)
         self.instances(run)
 
-    def probabilities(self, run: Run) -> list[Layer]:
+    def probabilities(self, run: Run) -> None:
         """The color probabilities ``(C, *leading, Y, X)`` as C hidden Image layers, one per color (what napari's
         ``channel_axis`` makes): each has the image's own axes, so a stack's plane slider stays the image's and no
-        color slider is added to the viewer."""
-        probs = run.result.probs
-        return [self.show(run, "probabilities", Image, probs[color], color=color, visible=False, colormap="magma",
-                          contrast_limits=(0.0, 1.0))
-                for color in range(probs.shape[0])]
+        color slider is added to the viewer; contrast 0 to 1, whatever the data's range."""
+        for color in range(run.result.probs.shape[0]):
+            self.hidden(run, "probabilities", Image, lambda color=color: run.result.probs[color], color=color,
+                        colormap="magma", contrast_limits=(0.0, 1.0))
+
+    def hidden(self, run: Run, role: str, kind: type[Layer], data: Callable[[], np.ndarray], *,
+               color: int | None = None, **style: Any) -> None:
+        """A hidden result layer: refreshed now if it exists, else made on a later event-loop pass (below the
+        run's instances layer, the selection left as it is), with ``data()`` as it is then."""
+        key = tuple(self.tag(run, role, color=color).values())
+        if key not in self._pending and self.find(run, role, kind, color=color) is not None:
+            self.show(run, role, kind, data(), color=color)
+            return
+        self._pending[key] = lambda: self.show(run, role, kind, data(), color=color, visible=False, below=True,
+                                               **style)
+        self._timer.start()
+
+    @property
+    def pending(self) -> int:
+        """How many hidden layers are still to be made."""
+        return len(self._pending)
+
+    def _make_next(self) -> None:
+        if self._pending:
+            self._pending.pop(next(iter(self._pending)))()
+        if self._pending:
+            self._timer.start()
+
+    def flush(self) -> None:
+        """Make the pending hidden layers now."""
+        while self._pending:
+            self._pending.pop(next(iter(self._pending)))()
+
+    def close(self, *, make_pending: bool) -> None:
+        """The widget was closed: the pending layers are made now (``make_pending``) or never."""
+        self._timer.stop()
+        if make_pending:
+            self.flush()
+        self._pending.clear()
 
     def publish_vectors(self, run: Run) -> None:
         """The displacement arrows, hidden (and said so, once per run) when they do not point into their objects."""
@@ -104,9 +150,10 @@ class ResultLayers:
         return tag
 
     def show(self, run: Run, role: str, kind: type[Layer], data: np.ndarray, *, color: int | None = None,
-             **style: Any) -> Layer:
-        """Put ``data`` in the run's result layer of this role (and ``color``): a new layer (with ``style``) if there
-        is none, or one with another number of axes; else the existing layer, refreshed."""
+             below: bool = False, **style: Any) -> Layer:
+        """Put ``data`` in the run's result layer of this role (and ``color``): a new layer (with ``style``; right
+        below the run's instances layer if ``below``) if there is none, or one with another number of axes; else the
+        existing layer, refreshed."""
         scale, translate, axis_labels = run.scale, run.translate, run.axis_labels
         if axis_labels is not None:
             style["axis_labels"] = axis_labels
@@ -121,7 +168,7 @@ class ResultLayers:
             if color is not None:
                 name += f" {color}" + (" (background)" if color == 0 else "")
             return self._add(run, role, kind(data, name=name, scale=scale, translate=translate, metadata=metadata,
-                                             **style))
+                                             **style), below=below)
         if layer.metadata.get(SIZE_KEY) != run.size_metadata():
             layer.metadata = {**layer.metadata, SIZE_KEY: run.size_metadata()}
         # each of these refreshes the layer (tens of ms at 1024 x 1024): set only what changed
@@ -135,7 +182,7 @@ class ResultLayers:
             layer.data = data
         return layer
 
-    def _add(self, run: Run, role: str, layer: Layer) -> Layer:
+    def _add(self, run: Run, role: str, layer: Layer, *, below: bool = False) -> Layer:
         _RESULT_LAYERS.add(layer)
         if role == "instances":
             layer.events.paint.connect(lambda event, layer=layer: self._on_painted(layer))
@@ -143,7 +190,14 @@ class ResultLayers:
         # position
         camera = self._viewer.camera
         zoom, center = camera.zoom, tuple(camera.center)
-        self._viewer.add_layer(layer)
+        layers, instances = self._viewer.layers, self.find(run, "instances", Labels) if below else None
+        if instances is None:
+            self._viewer.add_layer(layer)
+        else:  # under the instances; napari selects what it inserts: the user's selection comes back
+            active, selected = layers.selection.active, set(layers.selection)
+            layers.insert(layers.index(instances), layer)
+            layers.selection.active = active  # (None: nothing)
+            layers.selection.update(selected)
         camera.zoom, camera.center = zoom, center
         return layer
 

@@ -99,7 +99,7 @@ class SegmentWidget(Container):
     def _connect(self) -> None:
         self._run.changed.connect(self._on_run_clicked)
         self.native.destroyed.connect(self._on_destroyed)
-        on_removed(self.native, self._on_destroyed)  # the dock's "x" removes it without destroying it
+        on_removed(self.native, lambda: self._on_destroyed(removed=True))  # the dock's "x" (it is not destroyed)
         self._viewer.layers.events.removed.connect(self._on_layer_removed)
         self._viewer.dims.events.current_step.connect(self._tuning.on_plane_shown)
         for widget in self._sliders.widgets:
@@ -217,8 +217,8 @@ class SegmentWidget(Container):
             widget.enabled = not running
         self._object_size.enabled = not running and not self._picker.auto_size.value
 
-    def _on_destroyed(self, *_: Any) -> None:
-        """The dock widget or the viewer was closed: stop the worker, ignore what it still sends."""
+    def _on_destroyed(self, *_: Any, removed: bool = False) -> None:
+        """The dock widget (``removed``) or the viewer was closed: stop the worker, ignore what it still sends."""
         if self._closed:
             return
         run = self._active
@@ -229,6 +229,7 @@ class SegmentWidget(Container):
         self._picker.close()
         self._cancel.set()
         self._tuning.close()
+        self._results.close(make_pending=removed)  # the result's hidden layers, unless the viewer is closing
         try:
             self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
             self._viewer.dims.events.current_step.disconnect(self._tuning.on_plane_shown)
@@ -374,8 +375,9 @@ class SegmentWidget(Container):
             self._render_status()
 
     def _publish(self, run: Run, *, vectors: bool) -> None:
-        """Show a run's arrays in its result layers (benchmarks/ call it)."""
+        """Show a run's arrays in its result layers, the hidden ones too (benchmarks/ call it)."""
         self._results.publish(run, vectors=vectors)
+        self._results.flush()
 
     def _on_result_edited(self, old: str, layer: Labels) -> None:
         if self._closed:  # the layer is the user's all the same; no widget to update
