@@ -243,6 +243,36 @@ def test_predict_with_the_bundled_worms_model_on_the_bundled_sample(tmp_path):
     assert labels.shape == (520, 696) and labels.max() >= 3
 
 
+def test_predict_without_a_model_takes_the_one_the_first_image_suggests_for_every_image(tmp_path, capsys):
+    """One model for the batch, from the first image's looks (napari_deepcolor.zoo.suggest), printed with why."""
+    from napari_deepcolor._sample_data import SAMPLES_DIR
+    from napari_deepcolor.io import predict_record
+    from napari_deepcolor.training.synthetic_nuclei import nuclei_field
+    from napari_deepcolor.zoo import bundled_models
+
+    (tmp_path / "batch").mkdir()
+    tifffile.imwrite(tmp_path / "batch" / "a.tif", tifffile.imread(SAMPLES_DIR / "ecoli_colony.tif"))
+    tifffile.imwrite(tmp_path / "batch" / "b.tif", nuclei_field(3)[0])
+    assert main(["predict", "--output", str(tmp_path / "out"), "--device", "cpu", "--object-size", "1",
+                 str(tmp_path / "batch")]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        ("model: ecoli-semiconv (gray image with a mid-grey background and dark objects with bright halos: looks like "
+         "E. coli in phase contrast)")]
+    assert read_labels(tmp_path / "out" / "a_labels.tif").max() >= 3
+    for name in ("a", "b"):  # the first image's model for every image
+        assert predict_record(tmp_path / "out" / f"{name}_labels.tif")["model"] == "ecoli-semiconv"
+
+    tifffile.imwrite(tmp_path / "nuclei.tif", nuclei_field(3)[0])
+    assert main(["predict", "--output", str(tmp_path / "out"), "--device", "cpu", "--object-size", "1",
+                 str(tmp_path / "nuclei.tif")]) == 0
+    reason = "gray image with a dark background and bright spots: looks like fluorescent nuclei"
+    line = (f"model: nuclei ({reason})" if "nuclei" in bundled_models() else  # until nuclei is bundled:
+            f"model: worms ({reason}, but the nuclei model is not installed yet, so worms runs instead, which was "
+            "not made for such images)")
+    assert capsys.readouterr().out.splitlines() == [line]
+    assert (tmp_path / "out" / "nuclei_labels.tif").is_file()
+
+
 @pytest.mark.parametrize("flag", ["--min-size", "--merge-distance"])
 def test_negative_thresholds_are_refused(tmp_path, tiny_model, image_file, flag, capsys):
     code = main(["predict", "--model", str(tiny_model), "--output", str(tmp_path / "o"), flag, "-1",

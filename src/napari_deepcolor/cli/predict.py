@@ -18,8 +18,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "already segmented are skipped")
     p.add_argument("images", nargs="+", help="image files (TIFF, PNG, JPEG; 2D gray or RGB), zarr arrays "
                    "(*.zarr), folders of them, or quoted glob patterns ('plates/**/*.tif')")
-    p.add_argument("--model", required=True, help="a bundled or your own model's name (see `deepcolor models`), a "
-                   "checkpoint file, or the folder `deepcolor train --output` wrote")
+    p.add_argument("--model", default=None, help="a bundled or your own model's name (see `deepcolor models`), a "
+                   "checkpoint file, or the folder `deepcolor train --output` wrote; default: the bundled model for "
+                   "what the first image looks like (fluorescent nuclei, C. elegans in a well, E. coli in phase "
+                   "contrast, a color photograph of plants), used for every image and printed with the reason")
     p.add_argument("--output", required=True, type=Path, help="folder for <stem>_labels.tif (or .zarr)")
     p.add_argument("--output-format", default="tif", choices=("tif", "zarr"), help="label images as TIFF "
                    "(BigTIFF for out-of-core images) or zarr arrays")
@@ -87,12 +89,16 @@ def run(args: argparse.Namespace) -> int:
 
     _check_options(args)
     ensure_writable_dir(args.output)
+    images = None  # found after reading the model (whose errors come first), unless they choose it
+    if args.model is None:
+        images = find_images(args.images)
+        args.model = _suggested_model(images)
     config = model_info(args.model)[0]
     config = config if args.object_size == "auto" else resize_objects(config, args.object_size)
     _check_method(args, config.method)
     settings = _settings(args)
     _remove_temporaries(args.output)
-    jobs = plan_jobs(find_images(args.images), args.output, settings, method=config.method,
+    jobs = plan_jobs(images or find_images(args.images), args.output, settings, method=config.method,
                      record=provenance(settings))
     todo = jobs if args.overwrite else _todo(jobs, args.output)
     if not todo:
@@ -107,6 +113,29 @@ def run(args: argparse.Namespace) -> int:
               "what is reported and run the same command again: the finished images are skipped", file=sys.stderr)
         return 2
     return 0
+
+
+def _suggested_model(images: list[Path]) -> str:
+    """The bundled model for the kind of image the first readable image looks like (`napari_deepcolor.zoo.suggest`),
+    printed with why. One model for the whole batch: its outputs are made alike, and a rerun skips what is done."""
+    from napari_deepcolor.predict.large import open_image
+    from napari_deepcolor.zoo import bundled_models
+    from napari_deepcolor.zoo.suggest import suggest_model
+
+    first_error = None
+    for path in images:
+        try:
+            image = open_image(path)
+        except (OSError, ValueError, RuntimeError) as error:
+            first_error = first_error or error
+            continue
+        name, reason = suggest_model(image, bundled_models(), rgb=image.ndim == 3 and image.shape[-1] in (3, 4))
+        if name is None:
+            raise ValueError("no bundled model is installed: give --model (your own model's name or a checkpoint "
+                             "file)")
+        print(f"model: {name} ({reason})")
+        return name
+    raise ValueError(f"{first_error}; no image could be read to choose the model from") from first_error
 
 
 def _remove_temporaries(output: Path) -> None:
