@@ -13,9 +13,10 @@ with intensities mapped so that the 0.5th percentile is 0 and the 99.5th is 1:
 2. No kind, and the reason, for an image that has nothing to judge: one value everywhere (or two, like a mask), fewer
    than 16 pixels a side, or noise without objects (the pixel-to-neighbour differences are as large as the spread of
    the whole image).
-3. A round well: the four corners are all darker than the centre's background by more than 3 times their own noise,
-   and the corners are at the darkest level of the image (the step is over half of the way from the darkest pixels
-   up to the centre's background) → "C. elegans (worms)" (BBBC010-like bright-field well plates).
+3. A round well: the four corners are all darker than the centre's background (the 25th percentiles) by more than
+   3 times their own noise and 1 % of the intensity range, and they are at the darkest level of the image (the step
+   is over half of the way from the darkest pixels up to the centre's background) → "C. elegans (worms)"
+   (BBBC010-like bright-field well plates).
 4. Phase contrast: a mid-grey background (the histogram's mode at 0.15 or above) with at least 2 % of the pixels
    clearly darker than it (the objects) and at least 1 % clearly brighter (their halos) → "E. coli (colony)".
    "Clearly" is 0.1 below (0.2 above) the mode, or 3 times the noise if that is more.
@@ -25,7 +26,9 @@ with intensities mapped so that the 0.5th percentile is 0 and the 99.5th is 1:
 
 The thresholds were set on the 49 BBBC010 training wells, the bundled E. coli image, 30 generated E. coli colonies
 (`napari_deepcolor.training.synthetic_scenes.ecoli_colony`) and 300 generated nuclei images
-(`napari_deepcolor.training.synthetic_nuclei.nuclei_field`); every one of them is told right.
+(`napari_deepcolor.training.synthetic_nuclei.nuclei_field`); every one of them is told right. What it cannot see: a
+crop inside a BBBC010 well (no dark corners) looks like fluorescence, and dark worms on an even bright background
+match no kind.
 """
 
 from __future__ import annotations
