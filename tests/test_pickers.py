@@ -31,7 +31,11 @@ def add_images(viewer):
     viewer.add_image(nuclei_field(3)[0], name="cells")
 
 
-def test_the_model_follows_the_images_kind_and_says_why(viewer_and_widget):
+def test_the_model_follows_the_images_kind_and_says_why(viewer_and_widget, monkeypatch):
+    from napari_deepcolor._widgets import pickers
+
+    shipped = {name: path for name, path in bundled_models().items() if name != "nuclei"}
+    monkeypatch.setattr(pickers, "bundled_models", lambda: shipped)  # before nuclei is bundled (and after, without it)
     viewer, widget = viewer_and_widget
     add_images(viewer)
     widget._image.value = viewer.layers["colony"]
@@ -39,8 +43,7 @@ def test_the_model_follows_the_images_kind_and_says_why(viewer_and_widget):
     assert widget._status.value.endswith("\necoli-semiconv for 'colony': gray image with a mid-grey background and "
                                          "dark objects with bright halos: looks like E. coli in phase contrast")
     widget._image.value = viewer.layers["cells"]
-    assert "nuclei" not in bundled_models()  # until it is: the gray default, and the reason says so
-    assert widget._model.value == "worms"
+    assert widget._model.value == "worms"  # no nuclei model: the gray default, and the reason says so
     reason = (f"worms for 'cells': {NUCLEI_REASON}, but the nuclei model is not installed yet, so worms runs "
               "instead, which was not made for such images")
     assert widget._status.value.startswith("worms: coloring") and widget._status.value.endswith(f"\n{reason}")
