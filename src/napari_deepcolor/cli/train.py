@@ -276,6 +276,8 @@ def _train(args: argparse.Namespace, samples: list, validation: list, model_conf
 
     quiet = not sys.stderr.isatty()
     score, last_line = "", time.monotonic()
+    first: tuple[int, float] | None = None  # the first step event's (step, elapsed): the pace since then, as a
+    # resumed run's step count includes steps an earlier run made
     with tqdm(total=train_config.steps, desc="training", unit="step", file=sys.stderr, disable=None) as bar:
         for event in train(samples, model_config=model_config, train_config=train_config, output=args.output,
                            validation=validation, init=args.init, resume=args.resume, device=args.device,
@@ -284,10 +286,11 @@ def _train(args: argparse.Namespace, samples: list, validation: list, model_conf
             bar.total, bar.n = event.total, event.step
             if event.kind == "step":
                 bar.set_postfix_str(f"loss {event.loss:.4f}{score}")
-                if quiet and time.monotonic() - last_line >= 30:
-                    left = event.elapsed / max(event.step, 1) * (event.total - event.step)
+                first = first or (event.step, event.elapsed)
+                if quiet and time.monotonic() - last_line >= 30 and event.step > first[0]:
+                    pace = (event.elapsed - first[1]) / (event.step - first[0])
                     log.info("step %d/%d, loss %.4f%s, %.0f s, about %.0f s left", event.step, event.total,
-                             event.loss, score, event.elapsed, left)
+                             event.loss, score, event.elapsed, pace * (event.total - event.step))
                     last_line = time.monotonic()
             elif event.kind == "validation":
                 score = f", held-out AP50 {event.metrics['ap50']:.3f}"
