@@ -1,16 +1,27 @@
-"""When a dock widget is closed with its title bar's "x".
+"""The plugin's docks in napari's window: when one is closed with its title bar's "x", and how one finds another.
 
 napari's close button removes the dock (``remove_dock_widget``: ``setParent(None)``) without destroying the widget,
 so neither ``destroyed`` nor ``closeEvent`` comes; the widget's own worker would go on writing into the viewer.
 `on_removed` watches for the widget losing the parent it was docked into.
+
+The Segment and Train / fine-tune docks reach each other through the viewer's window, which lists its docks
+(`find_dock`), or open the other from the plugin's manifest (`open_dock`): no module-level registry of widgets, so
+two viewers each have their own pair.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from qtpy.QtCore import QEvent, QObject
-from qtpy.QtWidgets import QWidget
+from qtpy.QtWidgets import QDockWidget, QWidget
+
+if TYPE_CHECKING:
+    import napari
+
+PLUGIN = "napari-deepcolor"
+_W = TypeVar("_W", bound=QWidget)
 
 
 class _RemovalWatcher(QObject):
@@ -32,3 +43,24 @@ class _RemovalWatcher(QObject):
 def on_removed(widget: QWidget, callback: Callable[[], None]) -> None:
     """Call ``callback()`` each time ``widget``, once it had a parent, is left without one (its dock was closed)."""
     widget.installEventFilter(_RemovalWatcher(widget, callback))
+
+
+def find_dock(viewer: napari.viewer.Viewer, kind: type[_W]) -> _W | None:
+    """The widget of type ``kind`` docked in ``viewer``'s window (the newest, if several), or None."""
+    found = [widget for widget in viewer.window.dock_widgets.values() if isinstance(widget, kind)]
+    return found[-1] if found else None
+
+
+def open_dock(viewer: napari.viewer.Viewer, kind: type[_W], name: str) -> _W:
+    """The docked widget of type ``kind``, opened from the manifest's widget ``name`` if there is none; shown and
+    raised (its tab brought forward)."""
+    widget = find_dock(viewer, kind)
+    if widget is None:
+        _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    dock = widget.parentWidget()
+    while dock is not None and not isinstance(dock, QDockWidget):
+        dock = dock.parentWidget()
+    if dock is not None:
+        dock.show()
+        dock.raise_()
+    return widget

@@ -175,6 +175,16 @@ class Run:
         if not self.outcome:  # no return value: napari's own cancel stopped it
             self.outcome = "cancelled" if aborted else "done"
 
+    def partial_note(self) -> str:
+        """What a stopped run's result layers hold, for its notification."""
+        n = self.layout.n_planes
+        if not self.planes:
+            return " before any plane was done: no result layers were made or changed"
+        if n == 1:
+            return "; its result layers hold the image's result"
+        return (f" after {self.planes} of {n} planes: its result layers hold those planes; the other planes are "
+                "empty there (0)")
+
     def keep_previous(self) -> bool:
         """A cancelled run's result takes the earlier complete run's planes it did not redo; False if there are
         none to take."""

@@ -19,6 +19,7 @@ from napari.utils import notifications
 from qtpy.QtWidgets import QSizePolicy
 
 from napari_deepcolor._widgets.dock import on_removed
+from napari_deepcolor._widgets.guided_loop import GuidedLoop
 from napari_deepcolor._widgets.knob_sliders import KnobSliders
 from napari_deepcolor._widgets.live_tuning import LiveTuning
 from napari_deepcolor._widgets.pickers import Pickers, model_name, refill
@@ -76,6 +77,8 @@ class SegmentWidget(Container):
                                      on_edited=self._on_result_edited, notify=self._notify)
         self._tuning = LiveTuning(napari_viewer, self.native, self._results, self._sliders, apply=self._apply_knobs,
                                   handle=self._handle, idle_status=self._idle_status)
+        self._guided = GuidedLoop(napari_viewer, self._picker, self._results, run=self.run,
+                                  running=lambda: self.running, notify=self._notify)
         self._add_controls()
         self._connect()
         self._picker.start()
@@ -92,7 +95,7 @@ class SegmentWidget(Container):
         self._status = Label(value="")
         self._status.native.setWordWrap(True)
         self.extend([self._image, self._model, picker.manage, picker.auto_size, self._object_size, self._device,
-                     self._run, *sliders.widgets, self._status])
+                     self._run, *sliders.widgets, self._status, self._guided.container])
         # no taller than its content: a Train / fine-tune dock below it gets the rest of the column
         self.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
@@ -224,11 +227,12 @@ class SegmentWidget(Container):
         run = self._active
         if run is not None:  # its last signals will be ignored: say now what the result layers hold
             self._notify("warning", f"the Segment widget was closed while segmenting '{run.source}': the run stopped"
-                                    f"{_partial_note(run)}")
+                                    f"{run.partial_note()}")
         self._closed = True
         self._picker.close()
         self._cancel.set()
         self._tuning.close()
+        self._guided.close()
         self._results.close(make_pending=removed)  # the result's hidden layers, unless the viewer is closing
         try:
             self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
@@ -296,7 +300,7 @@ class SegmentWidget(Container):
         elif kind == "returned" and run.outcome != "failed":  # (failed already: no room for the results)
             run.outcome, message = payload
             if run.outcome == "failed":
-                partial = _partial_note(run) if run.planes else ""
+                partial = run.partial_note() if run.planes else ""
                 self._notify("error", f"segmenting '{run.source}' failed: {message}{partial}")
         elif kind == "errored":
             run.outcome = "failed"
@@ -334,7 +338,7 @@ class SegmentWidget(Container):
             self._deleted.discard(id(run))
             run.previous = None  # the earlier result was of the deleted image too: nothing to complete
             self._notify("warning", f"'{run.source}' was deleted while it was being segmented: the run stopped"
-                                    f"{_partial_note(run)}")
+                                    f"{run.partial_note()}")
         elif run.outcome == "cancelled":
             kept = "; the other planes keep the previous run's result" if run.keep_previous() else ""
             self._notify("info", f"cancelled: {run.planes} of {run.layout.n_planes} planes of '{run.source}' were "
@@ -342,6 +346,7 @@ class SegmentWidget(Container):
         run.previous = None  # not kept alive any longer
         if run.result is not None and run.planes and run.outcome != "failed":
             self._results.publish(run, vectors=True)
+            self._guided.on_result(run)
         self._tuning.refresh_note()
 
     def _apply_knobs(self, *, full: bool) -> None:
@@ -383,6 +388,7 @@ class SegmentWidget(Container):
         if self._closed:  # the layer is the user's all the same; no widget to update
             return
         self._image.reset_choices()
+        self._guided.on_edited(layer)
         self._notify("info", f"'{old}' was edited by hand, so it is now your layer '{layer.name}': the sliders and "
                              "Run no longer change it (they write a new instances layer). Use it to fine-tune a "
                              "model in Train / fine-tune.")
@@ -391,14 +397,3 @@ class SegmentWidget(Container):
         """A napari notification: ``level`` is "error", "warning" or "info"."""
         {"error": notifications.show_error, "warning": notifications.show_warning,
          "info": notifications.show_info}[level](message)
-
-
-def _partial_note(run: Run) -> str:
-    """What a stopped run's result layers hold, for its notification."""
-    n = run.layout.n_planes
-    if not run.planes:
-        return " before any plane was done: no result layers were made or changed"
-    if n == 1:
-        return "; its result layers hold the image's result"
-    return (f" after {run.planes} of {n} planes: its result layers hold those planes; the other planes are empty "
-            "there (0)")

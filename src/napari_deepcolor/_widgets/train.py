@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QFileDialog, QWidget
 
 from napari_deepcolor._widgets.dock import on_removed
@@ -68,6 +69,10 @@ class TrainWidget(TrainRun, TrainChoices, TrainForm, TrainProgress, QWidget):
     napari_viewer : napari.viewer.Viewer
     """
 
+    #: A run ended: "done", "cancelled" or "failed" (`model_path` is the model it kept, None if none; `improved`
+    #: whether it beat its starting model on the held-out annotations, None when unknown)
+    run_ended = Signal(str)
+
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
@@ -82,6 +87,7 @@ class TrainWidget(TrainRun, TrainChoices, TrainForm, TrainProgress, QWidget):
         self.model_path: Path | None = None
         self.model_path_name = ""
         self.model_file: str | None = None
+        self.improved: bool | None = None
         self._failed = False  # the last training ended in an error
         self._model_chosen = False  # the user chose a preset or a start: the image no longer suggests one
         self._labels_chosen = False  # the user chose the labels layer: the image no longer suggests one

@@ -48,6 +48,21 @@ class TrainChoices:
         self._suggest_preset(self.image_combo.currentText())  # refill changes the image without signals
         self._suggest_labels(self.image_combo.currentText())
 
+    def prepare(self, image: str, labels: str, start: str) -> None:
+        """Fill the form as the user would for a fine-tuning: the image and labels layers (names) and the model to
+        start from (a bundled model's name, a model of the user's by name or file, or a checkpoint file). The image
+        chooses the preset as usual, unless the user chose one; the knobs follow the starting model."""
+        self.reset_choices()
+        self.image_combo.setCurrentText(image)
+        self._labels_chosen = True
+        self.labels_combo.setCurrentText(labels)
+        start = next((name for name in _user_models.names() if str(_user_models.path(name)) == start), start)
+        if self.start_combo.findText(start) < 0:  # a checkpoint file: offered as "model file"
+            self.model_file = start
+            self._fill_starts()
+        self.start_combo.setCurrentText(start)
+        self._model_chosen = True
+
     def _fill_starts(self) -> None:
         from napari_deepcolor.zoo import bundled_models
 

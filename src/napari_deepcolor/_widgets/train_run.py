@@ -23,7 +23,7 @@ class TrainRun:
         """Forget the last run's results and show a new one starting (of ``steps`` steps)."""
         self.losses, self.last_checkpoint, self.last_step, self._failed = [], None, 0, False
         self.model_path, self.model_path_name, self._start_score, self._stop_note = None, "", {}, ""
-        self._cancelled = False
+        self._cancelled, self.improved = False, None
         self.plot.set_losses([])
         self.metrics_label.setText("")
         self.progress.setRange(0, steps)
@@ -118,7 +118,8 @@ class TrainRun:
         stopped = f"; {self._stop_note}" if self._stop_note else ""
         self.status.setText(f"done in {duration(event.elapsed)}{stopped}. Your model {self.model_path_name!r} "
                             f"is in the Segment widget's model list{kept}.")
-        if getattr(event, "improved", None) is False:
+        self.improved = getattr(event, "improved", None)
+        if self.improved is False:
             start = getattr(event, "start_metrics", {}) or self._start_score
             than = f" (AP50 {start['ap50']:.3f})" if "ap50" in start else ""
             show_warning(f"{self.model_path_name!r} does not score better than the model it started from{than} "
@@ -152,3 +153,4 @@ class TrainRun:
             self._pbar = None
         outcome = "failed" if self._failed else "cancelled" if self._cancelled else "done"
         self.progress.setFormat(f"{outcome}: step %v / %m")
+        self.run_ended.emit(outcome)
