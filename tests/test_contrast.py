@@ -1,5 +1,5 @@
 """Contrast: the plugin never changes an input image's contrast; probabilities show 0 to 1; the bright-field worms
-sample opens at its 1st-99.8th percentiles, not nearly black."""
+sample opens at its 1st-99.5th percentiles, readable rather than nearly black."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import pytest
 from napari_deepcolor import _sample_data
 
 
-def test_the_worms_sample_opens_at_its_percentiles_not_min_max():
-    (image, kwargs, _), _ = _sample_data.worms_sample()
+def test_the_worms_sample_opens_readable_at_its_percentiles():
+    (image, kwargs, _), (labels, _, _) = _sample_data.worms_sample()
     low, high = kwargs["contrast_limits"]
-    assert (low, high) == tuple(np.percentile(image, (1, 99.8)))
+    assert (low, high) == tuple(np.percentile(image, (1, 99.5)))
     assert low > image.min() and high < image.max()  # the few bright pixels would leave the worms nearly black
+    worms = (np.median(image[labels > 0]) - low) / (high - low)
+    assert worms > 0.15  # the typical worm pixel shows at least at 15 % gray (4 % at the 99.8th percentile)
 
 
 @pytest.mark.gui
@@ -21,7 +23,7 @@ def test_samples_keep_their_contrast_in_napari(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-deepcolor", "worms")
     image = viewer.layers["worms BBBC010 A01"]
-    assert tuple(image.contrast_limits) == pytest.approx(np.percentile(image.data, (1, 99.8)))
+    assert tuple(image.contrast_limits) == pytest.approx(np.percentile(image.data, (1, 99.5)))
 
 
 @pytest.fixture
