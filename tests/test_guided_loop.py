@@ -80,11 +80,11 @@ def test_three_clicks_correct_fine_tune_and_segment_again(qtbot, segmented, tiny
     guided.correct_button.native.click()
     assert viewer.layers.selection.active is instances and instances.mode == "paint"
     assert instances.selected_label == instances.data.max() + 1
-    assert guided.hint.value.startswith("paint over mistakes with a new id, erase with 0; then press Fine-tune")
+    assert guided.hint.value == "paint over mistakes with a new id, erase with 0; then press Fine-tune"
     instances.paint((10, 10), instances.selected_label)  # the first stroke: the layer becomes the user's
     instances.data = blobs_pair(0)[1]  # ... and the rest of the corrections
     assert instances.name.endswith("(edited)") and guided.fine_tune_button.enabled
-    assert "holds your corrections" in guided.hint.value
+    assert guided.hint.value == "Corrected: press Fine-tune when you are done."
     corrected, image_data = instances.data.copy(), image.data.copy()
 
     # 2. Fine-tune: the Train dock filled with the image, the corrections and the model, and training

@@ -35,8 +35,7 @@ if TYPE_CHECKING:
     from napari_deepcolor._widgets.train import TrainWidget
 
 TRAIN_DOCK = "Train / fine-tune"
-CORRECT_HINT = ("paint over mistakes with a new id, erase with 0; then press Fine-tune (M gives the next new id; "
-                "the first stroke makes the layer yours: no run or slider changes it again)")
+CORRECT_HINT = "paint over mistakes with a new id, erase with 0; then press Fine-tune"
 
 
 class GuidedLoop:
@@ -61,7 +60,8 @@ class GuidedLoop:
         self._closed = False
         self.correct_button = PushButton(text="1. Correct", tooltip=(
             "Select the result's instances layer and paint on it with a new label id: paint over mistakes, erase "
-            "with 0. Your first stroke makes it your layer, '... (edited)': no run or slider changes it again"))
+            "with 0 (M gives the next new id). Your first stroke makes it your layer, '... (edited)': no run or "
+            "slider changes it again"))
         self.fine_tune_button = PushButton(text="2. Fine-tune on my corrections", tooltip=(
             "Open the Train / fine-tune dock with this image, your corrected layer and the model that made the "
             "result, and start training there (at most its time limit, 10 min by default; Cancel is there). The new "
@@ -71,6 +71,8 @@ class GuidedLoop:
             "corrected one, which stays as you left it"))
         self.hint = Label(value="")
         self.hint.native.setWordWrap(True)
+        # room for two lines: the dock is as tall as its content's size hint, which wraps no text
+        self.hint.native.setMinimumHeight(2 * self.hint.native.fontMetrics().lineSpacing() + 4)
         self.correct_button.changed.connect(self.correct)
         self.fine_tune_button.changed.connect(self.fine_tune)
         self.again_button.changed.connect(self.segment_again)
@@ -95,7 +97,7 @@ class GuidedLoop:
         if self._model is not None and not self._training:
             self._ready_hint()
         else:
-            self._say("Correct this result by hand, fine-tune the model on your corrections, segment again.")
+            self._say("Correct this result, fine-tune the model on it, segment again.")
 
     def on_edited(self, layer: Labels) -> None:
         """The user painted on a result's instances layer, which became theirs."""
@@ -104,7 +106,7 @@ class GuidedLoop:
         self._corrected = True
         self._enable()
         if not self._training:
-            self._say(f"'{layer.name}' holds your corrections: press Fine-tune when they are done.")
+            self._say("Corrected: press Fine-tune when you are done.")
 
     def close(self) -> None:
         """The Segment widget was closed: the Train dock's runs are no longer followed."""
@@ -145,15 +147,13 @@ class GuidedLoop:
         self._follow(train)
         train.prepare(run.source_layer.name, layer.name, run.model_path)
         if train.start() is None:  # bad input: its notification says what to fix
-            self._say("The Train / fine-tune dock did not start (see the notification); fix that, then press "
-                      "Fine-tune again.")
+            self._say("The Train dock did not start (see the notification).")
             return None
         self._training, self._model = True, None
         self._enable()
         minutes = train.minutes_spin.value()
         limit = f"at most {minutes} min" if minutes else "all its steps"
-        self._say(f"Fine-tuning {run.model} on '{layer.name}' in the Train / fine-tune dock ({limit}; its progress "
-                  "and Cancel are there). Segment again when it is done.")
+        self._say(f"Fine-tuning {run.model} in the Train / fine-tune dock ({limit}; Cancel is there).")
         return train
 
     def segment_again(self, *_: Any) -> None:
@@ -211,17 +211,16 @@ class GuidedLoop:
             self._model = str(train.model_path)
             self._ready_hint()
         else:
-            self._say(f"The fine-tuning {'failed' if outcome == 'failed' else 'ended'} without a model (see the Train "
-                      "/ fine-tune dock): press Fine-tune to try again.")
+            self._say(f"Fine-tuning {'failed' if outcome == 'failed' else 'ended'} without a model (see the Train "
+                      "dock): press Fine-tune to retry.")
         self._enable()
 
     def _ready_hint(self) -> None:
         name = model_name(self._model)
         if self._train is not None and self._train.improved is False:
-            self._say(f"'{name}' did not score better than the model it started from on the objects held out for "
-                      "its score: keep using that one, or Segment again to see its result beside your corrections.")
+            self._say(f"'{name}' did not beat its starting model on held-out objects; Segment again to compare.")
         else:
-            self._say(f"'{name}' is ready: press Segment again (your corrections stay as they are).")
+            self._say(f"'{name}' is ready: press Segment again.")
 
     def _enable(self) -> None:
         has_result = self._run is not None
