@@ -4,6 +4,7 @@ when the result is not better, a time budget and an early stop."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from conftest import blobs_pair
 from napari_deepcolor.preprocess import IGNORE
 from napari_deepcolor.training.finetune import annotated_planes
 from napari_deepcolor.training.holdout import MIN_HELD_OUT, split_holdout
+from napari_deepcolor.training.loop import improvement_bar
 from napari_deepcolor.training.presets import Preset
 
 TINY = Preset(n_colors=4, scale=1.0, margin=2, halo_weight=1.0, patch_size=32, batch_size=4, steps=40,
@@ -65,7 +67,13 @@ def test_fine_tuning_without_validation_scores_the_start_and_says_if_it_helped(t
     done = events[-1]
     assert done.kind == "done" and done.improved is not None and done.start_metrics == start.metrics
     best = max([e.metrics["ap50"] for e in events if e.kind == "validation" and e.step > 0])
-    assert done.improved == (best > start.metrics["ap50"])
+    n_held = int(re.search(r"\((\d+) objects", events[0].note).group(1))
+    assert done.improved == (best >= start.metrics["ap50"] + improvement_bar(n_held))
+
+
+def test_an_improvement_must_clear_the_noise_of_the_held_out_objects():
+    assert improvement_bar(4) == 0.5 and improvement_bar(100) == pytest.approx(0.1)
+    assert improvement_bar(0) == 1.0  # nothing held out: nothing can clear it
 
 
 def test_too_few_objects_train_anyway_and_never_claim_an_improvement(tiny_model, tmp_path):
