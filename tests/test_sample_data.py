@@ -18,6 +18,7 @@ from napari_deepcolor import _sample_data
         (_sample_data.worm_mask_sample, (520, 696), np.uint8, 15, "worms-mask"),
         (_sample_data.ecoli_sample, (334, 321), np.uint16, 159, "ecoli-semiconv"),
         (_sample_data.leaves_sample, (256, 256), np.uint8, 14, "leaves-semiconv"),
+        (_sample_data.nuclei_sample, (512, 512), np.uint16, 169, "nuclei"),
     ],
 )
 def test_sample_returns_image_and_labels(loader, shape, image_dtype, n_labels, model) -> None:
@@ -59,6 +60,7 @@ def test_samples_open_in_napari(make_napari_viewer) -> None:
     viewer.open_sample("napari-deepcolor", "ecoli")
     viewer.open_sample("napari-deepcolor", "leaves")
     viewer.open_sample("napari-deepcolor", "worm_mask")
+    viewer.open_sample("napari-deepcolor", "nuclei")
     assert [layer.name for layer in viewer.layers] == [
         "worms BBBC010 A01",
         "worms BBBC010 A01 labels",
@@ -68,9 +70,19 @@ def test_samples_open_in_napari(make_napari_viewer) -> None:
         "rosette (synthetic) labels",
         "worms BBBC010 A01 foreground",
         "worms BBBC010 A01 foreground labels",
+        "nuclei (synthetic)",
+        "nuclei (synthetic) labels",
     ]
     assert viewer.layers["rosette (synthetic)"].rgb
     assert viewer.layers["E. coli colony labels"].data.max() == 159
+
+
+def test_nuclei_sample_is_the_generated_image() -> None:
+    from napari_deepcolor.training.synthetic_nuclei import nuclei_field
+
+    (image, _, _), (labels, _, _) = _sample_data.nuclei_sample()
+    expected_image, expected_labels = nuclei_field(5_000_000, shape=(512, 512))
+    assert np.array_equal(image, expected_image) and np.array_equal(labels, expected_labels)
 
 
 def test_leaves_sample_is_the_generated_rosette() -> None:

@@ -22,6 +22,7 @@ def nuclei_16bit(seed=3):
     ("bbbc010_A01.tif", False, WORMS, "round well"),
     ("ecoli_colony.tif", False, ECOLI, "bright halos"),
     ("rosette.tif", True, LEAVES, "color image"),
+    ("nuclei.tif", False, "Fluorescent nuclei", "bright spots"),
 ])
 def test_the_bundled_samples_are_told_right(file, rgb, kind, words):
     found, reason = suggest_kind(tifffile.imread(SAMPLES_DIR / file), rgb=rgb)

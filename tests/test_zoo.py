@@ -26,14 +26,10 @@ def test_every_bundled_file_is_in_the_registry_and_back():
 
 
 def test_every_kind_has_a_preset_and_a_bundled_default():
-    """Every kind has a preset and a default model, bundled except ``nuclei`` while it is being trained (then
-    `suggest.suggest_model` runs another and says so; with its file, add it to BUNDLED_KINDS and drop the exception)."""
-    pending = {"nuclei"} - set(bundled_models())
-    assert set(BUNDLED_KINDS.values()) | {kind for kind, model in DEFAULT_FOR_KIND.items() if model in pending} == set(
-        PRESETS) == set(DEFAULT_FOR_KIND)
+    """Every kind has a preset and a bundled default model."""
+    assert set(BUNDLED_KINDS.values()) == set(PRESETS) == set(DEFAULT_FOR_KIND)
     for kind, model in DEFAULT_FOR_KIND.items():
-        if model not in pending:
-            assert kind_of(model) == kind == preset_for_model(model)
+        assert model in bundled_models() and kind_of(model) == kind == preset_for_model(model)
     assert kind_of("my-own-model") is None
 
 

@@ -116,3 +116,17 @@ def leaves_sample() -> list[napari.types.LayerDataTuple]:
     """
     return _read_pair("rosette.tif", "rosette_labels.tif", "rosette (synthetic)",
                       DEFAULT_FOR_KIND["Leaves (rosette)"])
+
+
+def nuclei_sample() -> list[napari.types.LayerDataTuple]:
+    """A generated fluorescence image of stained nuclei (gray, 16-bit) and its nucleus labels.
+
+    Returns
+    -------
+    list of (data, kwargs, layer_type)
+        image : ndarray, shape (512, 512), uint16;
+        labels : ndarray, shape (512, 512), int32, 169 nuclei, 0 = background. Made by
+        ``napari_deepcolor.training.synthetic_nuclei.nuclei_field(5_000_000, shape=(512, 512))``: synthetic, not a
+        micrograph (a seed no model trained, chose or was tested on).
+    """
+    return _read_pair("nuclei.tif", "nuclei_labels.tif", "nuclei (synthetic)", DEFAULT_FOR_KIND["Fluorescent nuclei"])

@@ -27,11 +27,11 @@ BUNDLED_KINDS: dict[str, str] = {
     "ecoli-semiconv": "E. coli (colony)",
     "leaves": "Leaves (rosette)",
     "leaves-semiconv": "Leaves (rosette)",
+    "nuclei": "Fluorescent nuclei",
 }
 
 #: Kind of image → the bundled model to start from (the better of each kind's models, docs/models/); `suggest` tells
-#: the kind from the image. ``nuclei`` is not bundled yet: until its file is here (and in `BUNDLED_KINDS`), images of
-#: that kind get another model, and `suggest.suggest_model` says so.
+#: the kind from the image.
 DEFAULT_FOR_KIND: dict[str, str] = {
     "C. elegans (worms)": "worms",
     "E. coli (colony)": "ecoli-semiconv",
