@@ -143,3 +143,39 @@ def test_fine_tuning_trains_at_the_estimated_size_and_records_it(ecoli_model, co
     assert metadata["trained_object_size_how"] == "auto"
     factor = metadata["trained_object_size"]
     assert abs(factor / 2 - 1) <= 0.2 and config == resize_objects(ecoli_model.base_config, factor)
+
+
+def test_typical_object_size_of_labels_and_of_a_mask_stack():
+    from napari_deepcolor.predict.object_size import relative_object_sizes, typical_object_size
+
+    labels = np.zeros((40, 40), np.int32)
+    labels[:4, :4], labels[10:16, 10:16], labels[20:30, 20:30] = 1, 2, 3  # √area 4, 6, 10
+    assert typical_object_size(labels) == 6.0
+    stack = np.stack([labels == k for k in (1, 2, 3)])
+    assert typical_object_size(stack) == 6.0 and math.isnan(typical_object_size(np.zeros((5, 5), int)))
+    np.testing.assert_allclose(relative_object_sizes([labels, labels[:16, :16], np.zeros((5, 5), int)], 3),
+                               [12 / 11, 10 / 11, 1.0])  # sizes 6 and 5 about their median 5.5; unknown: 1
+
+
+def test_fitting_with_labels_learns_the_absolute_size_of_training_objects_that_differ(ecoli_model):
+    """Colonies enlarged by 0.8 or 1.25 as training images: without labels each counts as size 1; with them the size
+    model tells the large ones from the small ones, and knows the training objects' size in pixels."""
+    from napari_deepcolor.predict.object_size import pick_tiles, typical_object_size, view_features
+    from napari_deepcolor.preprocess import preprocess
+
+    pairs = [ecoli_colony(seed) for seed in range(4)]
+    images = [enlarged(image, f) for (image, _), f in zip(pairs, [0.8, 1.25, 0.8, 1.25])]
+    labels = [resize(lab, im.shape, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
+              for (_, lab), im in zip(pairs, images)]
+
+    def large_over_small(size_model):
+        views = [preprocess(im, in_channels=1, percentiles=ecoli_model.config.percentiles,
+                            scale=ecoli_model.config.scale * 0.5) for im in images]
+        sizes = [size_model.predict(view_features(ecoli_model, pick_tiles(x))[0]) for x in views]
+        return (sizes[1] + sizes[3]) / (sizes[0] + sizes[2])
+
+    with_labels = fit_size_model(ecoli_model, images, labels=labels)
+    assert with_labels.object_px == pytest.approx(np.median([typical_object_size(lab) for lab in labels]))
+    assert large_over_small(with_labels) > 1.3  # the truth: 1.25 / 0.8 = 1.56
+    without = fit_size_model(ecoli_model, images)
+    assert math.isnan(without.object_px) and large_over_small(without) < 1.15

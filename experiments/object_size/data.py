@@ -4,8 +4,9 @@ training images) and what the benchmark measures on (images it never trained or 
 - worms, worms-mask: fitted on the BBBC010 training wells (the first 39); measured on the 10 validation wells.
 - ecoli, ecoli-semiconv: fitted on the colony's training strip (rows 0-127) and 20 generated colonies (seeds
   0-19); measured on the test strip (rows 167-333) and 10 generated colonies (seeds 10000-10009).
-- leaves, leaves-semiconv: fitted on 40 generated rosettes (seeds 0-39, among the 400 they trained on); measured
-  on 10 generated rosettes (seeds 10000-10009).
+- leaves, leaves-semiconv: fitted on 40 generated rosettes (seeds 0-39, among the 400 they trained on; the plain
+  generator's for `leaves`, the realistic one's for `leaves-semiconv`); measured on 10 generated rosettes (seeds
+  10000-10009) of the same generator.
 - nuclei: fitted on 40 generated fluorescence images (seeds 0-39, among the 400 it trained on); measured on 10
   generated images (seeds 10000-10009).
 """
@@ -45,7 +46,7 @@ def bbbc010(part: str, *, mask_input: bool) -> list[tuple[np.ndarray, np.ndarray
     for image, masks in pairs:
         x = read_input(image, mask_input=mask_input)
         x = _mask2d(x) if mask_input else x
-        out.append((x, read_mask_stack(masks) if part == "test" else None))
+        out.append((x, read_mask_stack(masks)))
     return out
 
 
@@ -57,9 +58,15 @@ def ecoli(part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
     return real + list(synthetic_pairs("ecoli", count, seed=seed))
 
 
-def rosettes(part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
+def rosettes(part: str, *, realistic: bool = True) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Generated rosettes: the realistic generator's (`synthetic_rosette.rosette`, what `leaves-semiconv` trains on
+    now) or the plain one's (`rosette_plain`, what `leaves` was trained on)."""
+    from napari_deepcolor.training.synthetic_rosette import rosette_plain
+
     seed, count = (0, 40) if part == "train" else (TEST_SEED, 10)
-    return list(synthetic_pairs("rosette", count, seed=seed))
+    if realistic:
+        return list(synthetic_pairs("rosette", count, seed=seed))
+    return [rosette_plain(seed + i) for i in range(count)]
 
 
 def nuclei(part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
@@ -68,13 +75,13 @@ def nuclei(part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
 
 
 def images_for(model: str, part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """``part`` "train" (fit) or "test" (measure): (image, labels) pairs; labels are None where not needed."""
+    """``part`` "train" (fit) or "test" (measure): (image, labels or a mask stack) pairs."""
     if model.startswith("worms"):
         return bbbc010(part, mask_input=model == "worms-mask")
     if model.startswith("ecoli"):
         return ecoli(part)
     if model.startswith("leaves"):
-        return rosettes(part)
+        return rosettes(part, realistic=model == "leaves-semiconv")
     if model.startswith("nuclei"):
         return nuclei(part)
     raise ValueError(f"no object-size data for {model!r}")

@@ -2,7 +2,7 @@
 
 Usage (from the repository root; the BBBC010 models need ../shared/data/bbbc010)::
 
-    python experiments/object_size/fit_bundled.py [--models worms ecoli ...]
+    python experiments/object_size/fit_bundled.py [--models worms ecoli ...] [--with-labels]
 
 The weights are not touched: the checkpoint is rewritten (atomically) with ``metadata["size_model"]`` added.
 What each model is fitted on: `data.py` beside this file.
@@ -24,6 +24,8 @@ from napari_deepcolor.zoo import bundled_models
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=sorted(bundled_models()))
+    parser.add_argument("--with-labels", action="store_true", help="targets from each image's typical object size "
+                        "too (fit_size_model's labels), for training images whose objects differ in size")
     parser.add_argument("--spread-only", action="store_true", help="keep each stored size model and measure only its "
                         "spread on the training images as they are (what a full fit ends with; the fit is seeded)")
     args = parser.parse_args()
@@ -33,8 +35,10 @@ def main() -> None:
             continue
         t0 = time.perf_counter()
         model = load_model(name, device="cpu")
-        images = [image for image, _ in images_for(name, "train")]
-        size_model = fit_size_model(model, images)
+        pairs = images_for(name, "train")
+        images = [image for image, _ in pairs]
+        labels = [labels for _, labels in pairs] if args.with_labels else None
+        size_model = fit_size_model(model, images, labels=labels)
         path = bundled_models()[name]
         checkpoint = load_checkpoint(path)
         checkpoint.metadata[METADATA_KEY] = size_model.to_dict()

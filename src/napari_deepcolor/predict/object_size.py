@@ -82,6 +82,10 @@ class SizeModel:
         The largest error of the fitted model on its training images as they are (object size 1), read as a
         prediction reads them: how far from 1 an image of the training kind is estimated (NaN: not measured). (The
         name is kept from when it was the 90th percentile; the largest is what the snap band takes.)
+    object_px : float
+        Fitted with labels: the training objects' typical size (median √area, pixels at the image's resolution as
+        given to the fit) that object size 1 stands for; NaN when fitted without labels (size 1 is then each
+        training image's own objects).
     """
 
     weights: np.ndarray
@@ -93,6 +97,7 @@ class SizeModel:
     n_images: int
     cv_error90: float = float("nan")
     unscaled_error90: float = float("nan")
+    object_px: float = float("nan")
 
     @property
     def snap(self) -> float:
@@ -112,7 +117,8 @@ class SizeModel:
         return {"weights": self.weights.round(7).tolist(), "mean": self.mean.round(7).tolist(),
                 "std": self.std.round(7).tolist(), "bias": self.bias, "alpha": self.alpha,
                 "cv_error": self.cv_error, "n_images": self.n_images, "view_reduction": VIEW_REDUCTION,
-                "cv_error90": self.cv_error90, "unscaled_error90": self.unscaled_error90}
+                "cv_error90": self.cv_error90, "unscaled_error90": self.unscaled_error90,
+                "object_px": self.object_px}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SizeModel:
@@ -122,7 +128,7 @@ class SizeModel:
             raise ValueError("the checkpoint's size model is malformed")
         return cls(weights, mean, std, float(data["bias"]), float(data["alpha"]), float(data["cv_error"]),
                    int(data["n_images"]), float(data.get("cv_error90", "nan")),
-                   float(data.get("unscaled_error90", "nan")))
+                   float(data.get("unscaled_error90", "nan")), float(data.get("object_px", "nan")))
 
 
 @dataclass(frozen=True)
@@ -358,6 +364,7 @@ def _foreground(out: Any, config: ModelConfig) -> Any:
 
 def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_per_image: int | None = None,
                    seed: int = 0, channel_axis: int | None = None, prescaled: bool = False,
+                   labels: Sequence[np.ndarray] | None = None,
                    progress: Callable[[int, int], None] | None = None) -> SizeModel:
     """Fit the size model of ``model`` on its training ``images``.
 
@@ -367,10 +374,16 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
 
     ``images`` are raw, as a user gives them, or with ``prescaled`` the training samples' images: ``(C, Y, X)``,
     already normalized and at the model's scale (`napari_deepcolor.training.dataset.Sample.image`).
+
+    With ``labels`` (one label image per image), a view's target is its resize factor times its image's typical
+    object size against the median over the images (`typical_object_size`), not the factor alone: training images
+    whose objects differ in size (generated nuclei of 16-24 px) then teach the absolute size, instead of each image
+    counting as size 1.
     """
     if not len(images):
         raise ValueError("fitting a size model needs at least one training image")
     config = model.base_config
+    relative = relative_object_sizes(labels, len(images))
     views_per_image = views_per_image or max(8, 64 // len(images))
     rng = np.random.default_rng(seed)
     rows, targets, groups = [], [], []
@@ -384,39 +397,76 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
             if min(x.shape[-2:]) < 8:
                 continue
             rows.append(view_features(model, pick_tiles(x))[0])
-            targets.append(math.log(x.shape[-1] / width / config.scale))
+            targets.append(math.log(x.shape[-1] / width / config.scale * relative[i]))
             groups.append(i)
             if progress is not None:
                 progress(len(rows), total)
     if not rows:
         raise ValueError("the training images are too small to fit a size model (under 8 network pixels)")
     size_model = _ridge_fit(np.array(rows), np.array(targets), np.array(groups), n_images=len(images))
-    return replace(size_model, unscaled_error90=unscaled_spread(model, size_model, images, prescaled=prescaled,
-                                                                channel_axis=channel_axis))
+    # what size 1 stands for, in pixels of the images as given (prescaled ones are at the model's scale)
+    sizes = [typical_object_size(lab) for lab in labels] if labels is not None else []
+    object_px = float(np.nanmedian(sizes)) / (config.scale if prescaled else 1.0) if any(
+        np.isfinite(sizes)) else float("nan")
+    return replace(size_model, object_px=object_px,
+                   unscaled_error90=unscaled_spread(model, size_model, images, prescaled=prescaled,
+                                                    channel_axis=channel_axis, labels=labels))
+
+
+def typical_object_size(labels: np.ndarray) -> float:
+    """The median of √(area) over the objects of a label image ``(Y, X)`` (label > 0) or a mask stack ``(N, Y, X)``
+    (one object per mask), pixels; NaN without objects."""
+    labels = np.asarray(labels)
+    if labels.ndim == 3:
+        counts = (labels.reshape(len(labels), -1) > 0).sum(axis=1)
+    else:
+        counts = np.bincount(labels[labels > 0].ravel())
+    counts = counts[counts > 0]
+    return float(np.median(np.sqrt(counts))) if counts.size else float("nan")
+
+
+def relative_object_sizes(labels: Sequence[np.ndarray] | None, n_images: int) -> np.ndarray:
+    """Each image's typical object size against the median over the images (1 where unknown, or without labels)."""
+    if labels is None:
+        return np.ones(n_images)
+    if len(labels) != n_images:
+        raise ValueError(f"got {len(labels)} label images for {n_images} images")
+    sizes = np.array([typical_object_size(lab) for lab in labels])
+    known = np.isfinite(sizes)
+    if not known.any():
+        return np.ones(n_images)
+    return np.where(known, sizes / np.median(sizes[known]), 1.0)
 
 
 def unscaled_spread(model: LoadedModel, size_model: SizeModel, images: Sequence[np.ndarray], *,
-                    prescaled: bool = False, channel_axis: int | None = None) -> float:
-    """The largest relative error of ``size_model`` on ``images`` as they are (object size 1), each viewed as a
-    prediction views it: how far from 1 an image of the training kind can be estimated."""
+                    prescaled: bool = False, channel_axis: int | None = None,
+                    labels: Sequence[np.ndarray] | None = None) -> float:
+    """The largest relative error of ``size_model`` on ``images`` as they are (object size 1, or with ``labels`` each
+    image's typical object size against the median, as `fit_size_model` takes it), each viewed as a prediction views
+    it: how far from the truth an image of the training kind can be estimated."""
+    relative = relative_object_sizes(labels, len(images))
     errors = []
-    for image in images:
+    for image, truth in zip(images, relative):
         x = _view(model.base_config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis)
         if min(x.shape[-2:]) >= 8:
-            errors.append(abs(math.log(size_model.predict(view_features(model, pick_tiles(x))[0]) / VIEW_REDUCTION)))
+            estimate = size_model.predict(view_features(model, pick_tiles(x))[0]) / VIEW_REDUCTION
+            errors.append(abs(math.log(estimate / truth)))
     return math.expm1(max(errors)) if errors else float("nan")
 
 
 def attach_size_model(path: str | os.PathLike, images: Sequence[np.ndarray], *, prescaled: bool = False,
-                      device: str = "cpu", max_images: int = 40) -> SizeModel:
-    """Fit the size model of the checkpoint at ``path`` on (at most ``max_images`` of) ``images`` and rewrite the
-    checkpoint with it (atomically; the weights are unchanged)."""
+                      device: str = "cpu", max_images: int = 40, labels: Sequence[np.ndarray] | None = None
+                      ) -> SizeModel:
+    """Fit the size model of the checkpoint at ``path`` on (at most ``max_images`` of) ``images`` (and their
+    ``labels``, `fit_size_model`) and rewrite the checkpoint with it (atomically; the weights are unchanged)."""
     from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
     from napari_deepcolor.predict.network import load_model
 
     if len(images) > max_images:
-        images = [images[i] for i in np.linspace(0, len(images) - 1, max_images).round().astype(int)]
-    size_model = fit_size_model(load_model(path, device=device), images, prescaled=prescaled)
+        keep = np.linspace(0, len(images) - 1, max_images).round().astype(int)
+        images = [images[i] for i in keep]
+        labels = None if labels is None else [labels[i] for i in keep]
+    size_model = fit_size_model(load_model(path, device=device), images, prescaled=prescaled, labels=labels)
     checkpoint = load_checkpoint(path)
     checkpoint.metadata[METADATA_KEY] = size_model.to_dict()
     save_checkpoint(path, checkpoint)

@@ -326,9 +326,10 @@ class _Run:
             from napari_deepcolor.predict.object_size import attach_size_model
 
             yield TrainEvent("size_model", self.total, self.total, elapsed=time.perf_counter() - self.started)
+            unique = list({id(sample.image): sample for sample in self.samples}.values())  # repeats once
+            images, labels = [s.image for s in unique], [np.maximum(s.labels, 0) for s in unique]
             for path in dict.fromkeys((final, kept)):
-                images = list({id(sample.image): sample.image for sample in self.samples}.values())  # repeats once
-                attach_size_model(path, images, prescaled=True, device=self.device)
+                attach_size_model(path, images, prescaled=True, device=self.device, labels=labels)
             if self.keep_history:  # the history's last step as the final file now is
                 write_atomic(self.output / "history" / f"step-{self.total}.safetensors",
                              lambda tmp: shutil.copyfile(final, tmp))
