@@ -82,8 +82,10 @@ def test_a_few_fine_tuning_steps_lower_the_loss_and_the_model_reloads(tiny_model
     losses = [e.loss for e in events if e.kind == "step"]
     assert np.mean(losses[-2:]) < 0.8 * np.mean(losses[:2])
     assert events[-1].kind == "done" and "ap50" in events[-1].metrics
+    sizing = next(e for e in events if e.kind == "size_model")
+    assert "too few to learn object sizes" in sizing.note  # 3 images: no size model, it runs at the size it learned
     model = load_model(events[-1].path, device="cpu")
-    assert model.metadata["init"] == str(tiny_model)
+    assert model.metadata["init"] == str(tiny_model) and "size_model" not in model.metadata
     assert predict_probs(model, blobs_pair(11)[0]).shape == (4, 48, 48)
 
 

@@ -107,14 +107,18 @@ VARIANTS = {"defaults": {}, "plain": {"freeze_norm": False, "anchor_weight": 0.0
 
 
 def score(model_path, test) -> dict[str, float]:
-    """Mean AP50 and SBD over ``test`` with the defaults (automatic object size, stored knobs)."""
+    """Mean AP50 and SBD over ``test`` with the defaults (automatic object size, stored knobs), and AP50 at object
+    size 1 (``ap50_at1``: what the automatic size changes)."""
     model = load_model(model_path, device="cpu")
-    results = []
+    results, at1, factors = [], [], []
     for image, truth in test:
         size = estimate_object_size(model, image)
+        factors.append(size.factor)
         instances, _ = segment(at_object_size(model, size.factor), image)
         results.append(evaluate(truth, instances.labels))
-    return {"ap50": float(np.mean([r["ap50"] for r in results])), "sbd": float(np.mean([r["sbd"] for r in results]))}
+        at1.append(results[-1] if size.factor == 1 else evaluate(truth, segment(model, image)[0].labels))
+    return {"ap50": float(np.mean([r["ap50"] for r in results])), "sbd": float(np.mean([r["sbd"] for r in results])),
+            "ap50_at1": float(np.mean([r["ap50"] for r in at1])), "size": float(np.median(factors))}
 
 
 def run_case(name: str, minutes: float, variant: str = "defaults") -> dict:
@@ -161,6 +165,9 @@ def main() -> None:
               f"{r['floor']['ap50']:.3f} ({r['floor']['name']}) | {r['minutes']:.1f} ({r['steps']} steps) |",
               flush=True)
         print("   ", "; ".join(r["notes"]), flush=True)
+        print(f"    AP50 at object size 1: start {r['start']['ap50_at1']:.3f}, fine-tuned {r['tuned']['ap50_at1']:.3f}; "
+              f"median automatic size: start {r['start']['size']:.2f}, fine-tuned {r['tuned']['size']:.2f}",
+              flush=True)
         if args.json:
             with open(args.json, "a") as handle:
                 handle.write(json.dumps(r) + "\n")

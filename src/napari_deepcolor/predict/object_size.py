@@ -230,7 +230,8 @@ def _view(config: ModelConfig, image: np.ndarray, factor: float, *, prescaled: b
 def no_size_model() -> ObjectSize:
     """The fallback for a checkpoint without a size model."""
     return ObjectSize(1.0, "unavailable", "object size 1: this model has no usable size model (made before "
-                      "automatic object size, or too little trained to tell sizes apart); type the size to change it")
+                      "automatic object size, trained on too few images, or too little trained to tell sizes apart); "
+                      "type the size to change it")
 
 
 def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> ObjectSize:

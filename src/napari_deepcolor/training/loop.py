@@ -122,7 +122,8 @@ def train(
         `napari_deepcolor.checkpoint.average_checkpoints`).
     size_model : bool
         At the end, fit the automatic object size's model on the training samples and store it in the last and
-        best checkpoints (`napari_deepcolor.predict.object_size.attach_size_model`; seconds to a minute on a CPU).
+        best checkpoints (`napari_deepcolor.predict.object_size.attach_size_model`; seconds to a minute on a CPU);
+        not with fewer than `MIN_SIZE_IMAGES` distinct images (the model then runs at object size 1).
     metadata : dict, optional
         Extra JSON-ready entries for every checkpoint's metadata (e.g. the object size fine-tuning ran at).
     time_budget : float, optional
@@ -322,11 +323,16 @@ class _Run:
         final = self.save_last(self.total, self.metrics)
         # the model is the best checkpoint when there is one: report its validation, not the last one's
         kept = self.best_path if self.best_path.is_file() else final
-        if size_model and self.samples:
+        unique = list({id(sample.image): sample for sample in self.samples}.values())  # repeats once
+        if size_model and len(unique) < MIN_SIZE_IMAGES:
+            yield TrainEvent("size_model", self.total, self.total, elapsed=time.perf_counter() - self.started,
+                             note=f"trained on {len(unique)} image{'s' * (len(unique) != 1)}: too few to learn object "
+                             f"sizes from (at least {MIN_SIZE_IMAGES}), so the model runs at object size 1, the size "
+                             "it was trained at, unless one is given")
+        elif size_model:
             from napari_deepcolor.predict.object_size import attach_size_model
 
             yield TrainEvent("size_model", self.total, self.total, elapsed=time.perf_counter() - self.started)
-            unique = list({id(sample.image): sample for sample in self.samples}.values())  # repeats once
             images, labels = [s.image for s in unique], [np.maximum(s.labels, 0) for s in unique]
             for path in dict.fromkeys((final, kept)):
                 attach_size_model(path, images, prescaled=True, device=self.device, labels=labels)
@@ -351,6 +357,10 @@ def improvement_bar(n_objects: int) -> float:
     """
     return 1 / math.sqrt(max(1, n_objects))
 
+
+#: Fewest training images a size model is fitted on: fitted on fewer (a fine-tuning on a few corrected images) it
+#: mistook sizes, and a fine-tuned model then ran at a wrong size on the user's next images.
+MIN_SIZE_IMAGES = 8
 
 #: Steps timed before a time budget sets the number of steps.
 BUDGET_PROBE_STEPS = 3
