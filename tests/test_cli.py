@@ -207,8 +207,9 @@ def test_bundled_ecoli_semiconv_finds_the_test_strips_cells():
 
 @pytest.mark.parametrize(("model", "sample", "shape"), [("ecoli", "ecoli_colony.tif", (334, 321)),
                                                         ("ecoli-semiconv", "ecoli_colony.tif", (334, 321)),
-                                                        ("leaves", "rosette.tif", (256, 256)),
-                                                        ("leaves-semiconv", "rosette.tif", (256, 256))])
+                                                        ("leaves", "rosette.tif", (512, 512)),
+                                                        ("leaves-semiconv", "rosette.tif", (512, 512)),
+                                                        ("nuclei", "nuclei.tif", (512, 512))])
 def test_predict_with_each_bundled_model_on_its_sample(tmp_path, model, sample, shape):
     from importlib import resources
 

@@ -17,7 +17,7 @@ from napari_deepcolor import _sample_data
         (_sample_data.worms_sample, (520, 696), np.uint16, 15, "worms"),
         (_sample_data.worm_mask_sample, (520, 696), np.uint8, 15, "worms-mask"),
         (_sample_data.ecoli_sample, (334, 321), np.uint16, 159, "ecoli-semiconv"),
-        (_sample_data.leaves_sample, (256, 256), np.uint8, 14, "leaves-semiconv"),
+        (_sample_data.leaves_sample, (512, 512), np.uint8, 16, "leaves-semiconv"),
         (_sample_data.nuclei_sample, (512, 512), np.uint16, 169, "nuclei"),
     ],
 )
@@ -86,8 +86,8 @@ def test_nuclei_sample_is_the_generated_image() -> None:
 
 
 def test_leaves_sample_is_the_generated_rosette() -> None:
-    from napari_deepcolor.training.synthetic_rosette import rosette_plain
+    from napari_deepcolor.training.synthetic_rosette import rosette
 
     (image, _, _), (labels, _, _) = _sample_data.leaves_sample()
-    expected_image, expected_labels = rosette_plain(2_000_007)
+    expected_image, expected_labels = rosette(2_000_003)
     assert np.array_equal(image, expected_image) and np.array_equal(labels, expected_labels)

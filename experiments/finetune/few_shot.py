@@ -103,7 +103,8 @@ VARIANTS = {"defaults": {}, "plain": {"freeze_norm": False, "anchor_weight": 0.0
             "freeze-norm": {"freeze_norm": True, "anchor_weight": 0.0},
             "anchor": {"freeze_norm": False, "anchor_weight": 0.01},
             "freeze-norm+anchor": {"freeze_norm": True, "anchor_weight": 0.01},
-            "freeze-norm+lr1e-4": {"freeze_norm": True, "anchor_weight": 0.0, "learning_rate": 1e-4}}
+            "freeze-norm+lr1e-4": {"freeze_norm": True, "anchor_weight": 0.0, "learning_rate": 1e-4},
+            "freeze-norm+lr3e-5": {"freeze_norm": True, "anchor_weight": 0.0, "learning_rate": 3e-5}}
 
 
 def score(model_path, test) -> dict[str, float]:

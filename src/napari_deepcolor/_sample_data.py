@@ -105,14 +105,14 @@ def ecoli_sample() -> list[napari.types.LayerDataTuple]:
 
 
 def leaves_sample() -> list[napari.types.LayerDataTuple]:
-    """A generated plant rosette on soil (RGB) and its leaf labels.
+    """A generated top view of a potted plant rosette (RGB) and its leaf labels.
 
     Returns
     -------
     list of (data, kwargs, layer_type)
-        image : ndarray, shape (256, 256, 3), uint8 RGB;
-        labels : ndarray, shape (256, 256), int32, 14 leaves, 0 = background. Made by
-        ``napari_deepcolor.training.synthetic_rosette.rosette_plain(2_000_007)``: synthetic, not a photograph.
+        image : ndarray, shape (512, 512, 3), uint8 RGB: a pot in a tray, soil with moss;
+        labels : ndarray, shape (512, 512), int32, 16 leaves, 0 = background. Made by
+        ``napari_deepcolor.training.synthetic_rosette.rosette(2_000_003)``: synthetic, not a photograph.
     """
     return _read_pair("rosette.tif", "rosette_labels.tif", "rosette (synthetic)",
                       DEFAULT_FOR_KIND["Leaves (rosette)"])
