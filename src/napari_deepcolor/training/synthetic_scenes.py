@@ -1,4 +1,5 @@
-"""Synthetic training scenes with exact labels: phase-contrast E. coli colonies and RGB plant rosettes.
+"""Synthetic training scenes with exact labels: phase-contrast E. coli colonies and RGB plant rosettes (and, from
+`synthetic_nuclei`, fluorescent nuclei).
 
 Each generator is a pure function of its seed and returns ``(image, labels)``; `synthetic_pairs` makes many, and
 ``deepcolor train --synthetic KIND`` trains on them in memory (``experiments/zoo/make_synthetic.py`` writes them to a
@@ -18,6 +19,7 @@ from scipy import ndimage as ndi
 
 from napari_deepcolor.training._draw import capsule as _capsule
 from napari_deepcolor.training._draw import smooth_noise as _smooth_noise
+from napari_deepcolor.training.synthetic_nuclei import nuclei_field
 from napari_deepcolor.training.synthetic_rosette import rosette
 
 #: Background level of the E. coli images in camera units (the real Omnipose image's background is ~10,400).
@@ -175,7 +177,8 @@ def _relabel_small(labels: np.ndarray, *, min_size: int) -> np.ndarray:
 
 
 #: Generators by the name ``deepcolor train --synthetic`` and ``experiments/zoo/make_synthetic.py`` take.
-GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {"ecoli": ecoli_colony, "rosette": rosette}
+GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {"ecoli": ecoli_colony, "rosette": rosette,
+                                                                      "nuclei": nuclei_field}
 
 
 def synthetic_pairs(kind: str, count: int, *, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
