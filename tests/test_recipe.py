@@ -66,3 +66,13 @@ def test_shipped_recipes_name_only_train_options(name):
     values = read_recipe(RECIPE_FILES[name], options,
                          path_options=[k for k, v in options.items() if v is Path])
     assert "output" in values
+
+
+def test_an_option_with_its_own_parser_takes_a_number_or_a_string(tmp_path):
+    from napari_deepcolor.cli._common import object_size_arg
+
+    options = {**OPTIONS, "object_size": object_size_arg}
+    assert read_recipe(write(tmp_path, "object-size = 1.5\n"), options) == {"object_size": 1.5}
+    assert read_recipe(write(tmp_path, 'object-size = "auto"\n'), options) == {"object_size": "auto"}
+    with pytest.raises(ConfigError, match="'object-size': expected a positive number or 'auto', got '-2'"):
+        read_recipe(write(tmp_path, "object-size = -2\n"), options)

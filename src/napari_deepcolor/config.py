@@ -459,6 +459,16 @@ RECIPE_TABLES = ("data", "model", "training")
 
 
 def _check_recipe_value(path: Any, where: str, value: Any, kind: type | None) -> Any:
+    if callable(kind) and kind not in (None, bool, int, float, str) and not isinstance(kind, type):
+        # an option's own parser (e.g. --object-size's: a number or "auto"): a number or a string, parsed by it
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"{path}: {where!r} must be a number or a string, got {value!r}")
+        from argparse import ArgumentTypeError
+
+        try:
+            return kind(str(value))
+        except (ValueError, TypeError, ArgumentTypeError) as error:
+            raise ConfigError(f"{path}: {where!r}: {error}") from None
     ok = {
         None: True,
         bool: isinstance(value, bool),
