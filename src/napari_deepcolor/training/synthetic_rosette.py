@@ -264,6 +264,23 @@ def _jpeg(image: np.ndarray, quality: float) -> np.ndarray:
     return (rgb / 255).astype(np.float32)
 
 
+
+def _visible_leaves(shape: tuple[int, int], leaves: list[tuple], min_visible: int) -> list[int]:
+    """Indices of the leaves ``(box, mask)`` (drawn in order, later ones on top) that keep at least ``min_visible``
+    visible pixels; leaves dropped uncover others, so this is repeated (three times at most)."""
+    keep = list(range(len(leaves)))
+    for _ in range(3):
+        owner = np.full(shape, -1, np.int32)
+        for k in keep:
+            box, mask = leaves[k]
+            owner[box][mask] = k
+        visible = np.bincount(owner[owner >= 0], minlength=len(leaves))
+        still = [k for k in keep if visible[k] >= min_visible]
+        if still == keep:
+            break
+        keep = still
+    return keep
+
 def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
             plant_diameter: tuple[float, float] = (100.0, 400.0), leaves: tuple[int, int] = (6, 18),
             moss: float = 0.4, jpeg: float = 0.5, min_visible: int = 40,
@@ -384,17 +401,7 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
         if leaf is not None and leaf[1].any():
             drawn.append((leaf, colour, tint, math.sin(angle - light)))
     # keep leaves with enough visible area, then paint them in order (younger on top)
-    keep = list(range(len(drawn)))
-    for _ in range(3):
-        owner = np.full(shape, -1, np.int32)
-        for k in keep:
-            box, mask, _, _ = drawn[k][0]
-            owner[box][mask] = k
-        visible = np.bincount(owner[owner >= 0], minlength=len(drawn))
-        still = [k for k in keep if visible[k] >= min_visible]
-        if still == keep:
-            break
-        keep = still
+    keep = _visible_leaves(shape, [d[0][:2] for d in drawn], min_visible)
 
     labels = np.zeros(shape, np.int32)
     texture = _field(rng, shape, 1.2)
@@ -537,17 +544,7 @@ def rosette_plain(seed: int = 0, *, shape: tuple[int, int] = (256, 256), leaves:
         colour = green * rng.uniform(0.85, 1.15) + rng.normal(0, 0.015, 3) + 0.06 * (1 - age)  # young: paler
         drawn.append((leaf, colour))
     # keep leaves with enough visible area, then paint them in order (younger on top)
-    keep = list(range(len(drawn)))
-    for _ in range(3):
-        owner = np.full(shape, -1, np.int32)
-        for k in keep:
-            (box, mask, _, _), _ = drawn[k]
-            owner[box][mask] = k
-        visible = np.bincount(owner[owner >= 0], minlength=len(drawn))
-        still = [k for k in keep if visible[k] >= min_visible]
-        if still == keep:
-            break
-        keep = still
+    keep = _visible_leaves(shape, [d[0][:2] for d in drawn], min_visible)
 
     image = soil.copy()
     labels = np.zeros(shape, np.int32)
