@@ -24,7 +24,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "img" / "segment_widget.png")
     parser.add_argument("--model", default="worms")
-    parser.add_argument("--sample", default="worms", choices=("worms", "worm_mask"), help="the bundled sample")
+    parser.add_argument("--sample", default="worms", choices=("worms", "worm_mask", "ecoli", "leaves", "nuclei"),
+                        help="the bundled sample")
     args = parser.parse_args(argv)
 
     viewer = napari.Viewer(show=True)

@@ -1,11 +1,14 @@
-"""Figures of the bundled ecoli and leaves models at work, for their cards.
+"""Figures of the bundled ecoli, leaves and nuclei models at work, for their cards.
 
 Usage::
 
-    python experiments/zoo/zoo_figure.py     # writes docs/img/ecoli_test.png and docs/img/leaves_test.jpg
+    python experiments/zoo/zoo_figure.py     # docs/img/ecoli_test.png, leaves_test.jpg, leaves_semiconv_test.png, nuclei_test.png
 
 ecoli: the test strip (rows 167-333 of the bundled image), Omnipose's labels outlined at left, the model's at right.
-leaves: four generated test rosettes (seeds 3,000,000-3,000,003), true leaves outlined above, predicted below.
+leaves: four plain generated test rosettes (seeds 3,000,000-3,000,003, the coloring `leaves`), true leaves outlined
+above, predicted below; leaves_semiconv: the same for four realistic ones and `leaves-semiconv`; nuclei: two
+generated test images (seeds 2,000,000-2,000,001), true nuclei outlined at left, `nuclei`'s at right, each with the
+automatic object size.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ import tifffile
 from skimage.segmentation import find_boundaries
 
 from napari_deepcolor._sample_data import SAMPLES_DIR
-from napari_deepcolor.predict.network import load_model, segment
-from napari_deepcolor.training.synthetic_scenes import rosette
+from napari_deepcolor.predict.network import at_object_size, load_model, segment
+from napari_deepcolor.predict.object_size import estimate_object_size
+from napari_deepcolor.training.synthetic_nuclei import nuclei_field
+from napari_deepcolor.training.synthetic_rosette import rosette, rosette_plain
 
-DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 def outlined(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -41,15 +46,27 @@ def main() -> None:
     iio.imwrite(DOCS_IMG / "ecoli_test.png", np.kron(np.concatenate([outlined(image, truth),
                                                                      outlined(image, predicted)], 1),
                                                      np.ones((2, 2, 1), np.uint8)))
-    model = load_model("leaves", device="cpu")
-    top, bottom = [], []
-    for seed in range(3_000_000, 3_000_004):
-        image, truth = rosette(seed)
-        top.append(outlined(image, truth))
-        bottom.append(outlined(image, segment(model, image)[0].labels))
-    grid = np.concatenate([np.concatenate(top, 1), np.concatenate(bottom, 1)])
-    iio.imwrite(DOCS_IMG / "leaves_test.jpg", grid, quality=88)
-    print(f"wrote {DOCS_IMG / 'ecoli_test.png'} and {DOCS_IMG / 'leaves_test.jpg'}")
+    for name, generator, file in (("leaves", rosette_plain, "leaves_test.jpg"),
+                                  ("leaves-semiconv", rosette, "leaves_semiconv_test.png")):
+        model = load_model(name, device="cpu")
+        top, bottom = [], []
+        for seed in range(3_000_000, 3_000_004):
+            image, truth = generator(seed)
+            top.append(outlined(image, truth))
+            bottom.append(outlined(image, auto_segment(model, image)))
+        grid = np.concatenate([np.concatenate(top, 1), np.concatenate(bottom, 1)])
+        iio.imwrite(DOCS_IMG / file, grid[::2, ::2] if grid.shape[0] > 600 else grid)
+    model = load_model("nuclei", device="cpu")
+    pairs = [nuclei_field(seed) for seed in (2_000_000, 2_000_001)]
+    rows = [np.concatenate([outlined(image, truth), outlined(image, auto_segment(model, image))], 1)
+            for image, truth in pairs]
+    iio.imwrite(DOCS_IMG / "nuclei_test.png", np.concatenate(rows))
+    print(f"wrote ecoli_test.png, leaves_test.jpg, leaves_semiconv_test.png and nuclei_test.png in {DOCS_IMG}")
+
+
+def auto_segment(model, image: np.ndarray) -> np.ndarray:
+    """The model's labels at its automatic object size, as `deepcolor predict` runs it."""
+    return segment(at_object_size(model, estimate_object_size(model, image).factor), image)[0].labels
 
 
 if __name__ == "__main__":
