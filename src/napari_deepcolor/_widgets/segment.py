@@ -33,6 +33,7 @@ from napari_deepcolor._widgets.runs import (
     status_text,
     work,
 )
+from napari_deepcolor._widgets.signal_queue import SignalQueue
 from napari_deepcolor.predict.network import DEVICES
 from napari_deepcolor.zoo import bundled_models
 
@@ -65,8 +66,7 @@ class SegmentWidget(Container):
         self._cancel = threading.Event()
         self._active: Run | None = None  # the run in progress
         self._last: Run | None = None  # the last run that finished
-        self._queue: list[tuple[Run, str, Any]] = []
-        self._busy = False
+        self._signals = SignalQueue(self._dispatch)  # the workers' signals, handled one at a time
         self._closed = False
         self._deleted: set[int] = set()  # ids of runs whose image was deleted while they ran
         self._knob_size = 1.0  # the object size the sliders' τ and ρ are for
@@ -256,19 +256,7 @@ class SegmentWidget(Container):
 
     def _handle(self, run: Run, kind: str, payload: Any) -> None:
         if not self._closed:
-            self._queue.append((run, kind, payload))
-            self._drain()
-
-    def _drain(self) -> None:
-        """Handle the worker's queued signals in order, one at a time (never nested in another handler)."""
-        if self._busy:
-            return
-        self._busy = True
-        try:
-            while self._queue:
-                self._dispatch(*self._queue.pop(0))
-        finally:
-            self._busy = False
+            self._signals.put(run, kind, payload)
 
     def _dispatch(self, run: Run, kind: str, payload: Any) -> None:
         from napari_deepcolor.predict.stack import ModelLoaded
@@ -355,16 +343,13 @@ class SegmentWidget(Container):
         run = self._shown
         if run is None:
             return
-        if self._busy:  # inside another handler (napari may process events there): try again right after
-            self._tuning.later(full=full)
-            return
-        self._busy = True
-        try:
+        with self._signals.exclusive() as free:
+            if not free:  # inside another handler (napari may process events there): try again right after
+                self._tuning.later(full=full)
+                return
             self._tuning.decode(run, self.knobs(), full=full)
-        finally:
-            self._busy = False
         self._idle_status()
-        self._drain()  # worker signals that arrived meanwhile
+        self._signals.drain()  # worker signals that arrived meanwhile
 
     # -- status line, notifications ----------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QFileDialog, QWidget
 
 from napari_deepcolor._widgets.dock import on_removed
+from napari_deepcolor._widgets.signal_queue import SignalQueue
 from napari_deepcolor._widgets.train_choices import TrainChoices, start_path
 from napari_deepcolor._widgets.train_form import MODEL_FILE, NONE, TrainForm
 from napari_deepcolor._widgets.train_progress import TrainProgress
@@ -91,8 +92,7 @@ class TrainWidget(TrainRun, TrainChoices, TrainForm, TrainProgress, QWidget):
         self._failed = False  # the last training ended in an error
         self._model_chosen = False  # the user chose a preset or a start: the image no longer suggests one
         self._labels_chosen = False  # the user chose the labels layer: the image no longer suggests one
-        self._queue: list[tuple[str, Any]] = []  # the worker's signals, handled one at a time (`_drain`)
-        self._busy = False
+        self._signals = SignalQueue(self._dispatch_signal)  # the worker's signals, handled one at a time
         self._pbar: Any = None  # the run's progress bar in napari's activity dock
         self._start_score: dict[str, float] = {}  # the starting model's validation score, when the run gives one
         self._stop_note = ""  # why the run stopped before its steps, when it did
@@ -211,7 +211,7 @@ class TrainWidget(TrainRun, TrainChoices, TrainForm, TrainProgress, QWidget):
         output = Path(tempfile.mkdtemp(prefix=f"{folder}-{time.strftime('%Y%m%d-%H%M%S')}-", dir=base))
         return planes, validation, start, preset, config, output
 
-    # --- a run cancelled or failed (its queued signals, drained by `TrainRun._drain`) ------------------------
+    # --- a run cancelled or failed (its queued signals, handled by `TrainRun._dispatch_signal`) ------------------------
     def _on_aborted(self) -> None:
         self._cancelled = True
         if self.last_checkpoint is not None:

@@ -51,24 +51,15 @@ class TrainRun:
 
     # --- the worker's signals, handled one at a time -------------------------------------------------------
     def _handle(self, kind: str, payload: Any = None) -> None:
-        self._queue.append((kind, payload))
-        self._drain()
+        self._signals.put(kind, payload)
 
-    def _drain(self) -> None:
-        """Handle the queued signals in order, never one inside another (a progress bar may process events)."""
-        if self._busy:
-            return
-        self._busy = True
-        try:
-            while self._queue:
-                kind, payload = self._queue.pop(0)
-                {"event": self._on_event, "errored": self._on_error}.get(kind, lambda _: None)(payload)
-                if kind == "aborted":
-                    self._on_aborted()
-                elif kind == "finished":
-                    self._on_finished()
-        finally:
-            self._busy = False
+    def _dispatch_signal(self, kind: str, payload: Any) -> None:
+        """One queued signal (`SignalQueue`: never inside another, as a progress bar may process events)."""
+        {"event": self._on_event, "errored": self._on_error}.get(kind, lambda _: None)(payload)
+        if kind == "aborted":
+            self._on_aborted()
+        elif kind == "finished":
+            self._on_finished()
 
     def _on_event(self, event: Any) -> None:
         if event.kind == "step":
