@@ -429,11 +429,15 @@ def test_fine_tuning_keeps_the_starting_models_settings_unless_given(tmp_path, c
     data = _pairs(tmp_path)
     start = tmp_path / "start"
     assert main(["train", *data, *TINY, "--steps", "1", "--output", str(start), "--scale", "0.5",
-                 "--upper-percentile", "98", "--intensity-max", "3", "--min-size", "7", "--absorb-fragments"]) == 0
+                 "--upper-percentile", "98", "--intensity-max", "3", "--min-size", "7", "--absorb-fragments",
+                 "--background-weight", "0.6", "--contact-fraction", "0.25", "--lr", "2e-4"]) == 0
     assert main(["train", *data, "--steps", "1", "--patch-size", "32", "--batch-size", "2", "--margin", "2",
                  "--device", "cpu", "--init", str(start / "last.safetensors"), "--output", str(tmp_path / "ft"),
-                 "--min-size", "0"]) == 0
-    config, _ = read_header(tmp_path / "ft" / "last.safetensors")
+                 "--min-size", "0", "--contact-fraction", "0.1"]) == 0
+    config, metadata = read_header(tmp_path / "ft" / "last.safetensors")
+    trained = metadata["train_config"]  # the starting model's loss and rate, unless given; batch norm frozen
+    assert (trained["background_weight"], trained["contact_fraction"], trained["learning_rate"],
+            trained["freeze_norm"]) == (0.6, 0.1, 2e-4, True)
     assert (config.scale, config.percentiles, config.intensity_max, config.absorb_fragments) == (0.5, (1.0, 98.0),
                                                                                               3.0, True)
     assert config.min_size == 0 and config.depth == 2 and config.n_colors == 3  # given: changed; network: kept

@@ -143,3 +143,28 @@ def test_frozen_norm_keeps_the_running_statistics_and_the_anchor_keeps_the_weigh
     assert all(np.array_equal(frozen[k], start[k]) for k in running)
     assert drift(anchored) < 0.5 * drift(plain)
     assert done.kind == "done"
+
+
+def test_fine_tuning_goes_on_with_the_loss_and_knobs_the_starting_model_was_trained_with(tmp_path):
+    torch = pytest.importorskip("torch")
+    from napari_deepcolor.checkpoint import Checkpoint, read_header, save_checkpoint
+    from napari_deepcolor.config import ModelConfig, TrainConfig
+    from napari_deepcolor.models import create_model
+    from napari_deepcolor.training.finetune import finetune, preset_for_start
+
+    torch.manual_seed(0)
+    config = ModelConfig(n_colors=4, depth=2, width=4, min_size=3.0, scale=1.0)
+    trained = TrainConfig(margin=3, contact_fraction=0.25, background_weight=0.6, learning_rate=1e-4)
+    start = save_checkpoint(tmp_path / "start.safetensors", Checkpoint(config, create_model(config).state_dict(),
+                                                                       {"train_config": trained.to_dict()}))
+    preset = preset_for_start(TINY, str(start))
+    assert (preset.margin, preset.contact_fraction, preset.learning_rate, preset.min_size) == (3, 0.25, 1e-4, 3.0)
+    assert preset_for_start(TINY, str(start)).halo_weight == trained.halo_weight
+    untrained = save_checkpoint(tmp_path / "bare.safetensors", Checkpoint(config, create_model(config).state_dict(), {}))
+    assert preset_for_start(TINY, str(untrained)).margin == TINY.margin  # nothing recorded: the preset's own
+
+    pairs = [p for seed in range(2) for p in annotated_planes(*blobs_pair(seed))]
+    events = list(finetune(pairs, start=str(start), preset=preset, output=tmp_path / "out",
+                           validation=annotated_planes(*blobs_pair(10))))
+    recorded = read_header(events[-1].path)[1]["train_config"]
+    assert recorded["background_weight"] == 0.6 and recorded["contact_fraction"] == 0.25 and recorded["margin"] == 3

@@ -39,8 +39,8 @@ from napari_deepcolor.io import masks_to_labels, read_image, read_mask_stack  # 
 from napari_deepcolor.metrics import evaluate  # noqa: E402
 from napari_deepcolor.predict.network import at_object_size, load_model, segment  # noqa: E402
 from napari_deepcolor.predict.object_size import estimate_object_size  # noqa: E402
-from napari_deepcolor.training.finetune import annotated_planes, finetune  # noqa: E402
-from napari_deepcolor.training.presets import FINETUNE_LEARNING_RATE, PRESETS  # noqa: E402
+from napari_deepcolor.training.finetune import annotated_planes, finetune, preset_for_start  # noqa: E402
+from napari_deepcolor.training.presets import PRESETS  # noqa: E402
 from napari_deepcolor.training.synthetic_scenes import synthetic_pairs  # noqa: E402
 
 BBBC010 = ROOT.parent / "shared" / "data" / "bbbc010" / "train"
@@ -125,16 +125,17 @@ def score(model_path, test) -> dict[str, float]:
 def run_case(name: str, minutes: float, variant: str = "defaults") -> dict:
     model, kind, train, test, floor_results = {**CASES, **SELECT_CASES}[name]()
     options = dict(VARIANTS[variant])
-    learning_rate = options.pop("learning_rate", FINETUNE_LEARNING_RATE)
+    learning_rate = options.pop("learning_rate", None)
     planes = [plane for image, labels in train for plane in annotated_planes(image, labels, rgb=image.ndim == 3)]
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         config = load_model(model, device="cpu").config
         method = config.method
-        # the Train dock's defaults when starting from a model: the kind's preset with the starting model's scale and
-        # τ (the dock shows those), at the fine-tuning learning rate
-        preset = replace(PRESETS[kind], scale=config.scale, min_size=config.min_size,
-                         learning_rate=min(learning_rate, PRESETS[kind].learning_rate))
+        # the Train dock's defaults when starting from a model: the kind's preset with the starting model's scale, τ
+        # and training knobs, at the fine-tuning learning rate (the dock shows those)
+        preset = preset_for_start(PRESETS[kind], model)
+        if learning_rate is not None:
+            preset = replace(preset, learning_rate=learning_rate)
         events = list(finetune(planes, start=model, preset=preset, method=method, output=out, minutes=minutes,
                                threads=1, **options))
         seconds = time.perf_counter() - t0
@@ -145,8 +146,8 @@ def run_case(name: str, minutes: float, variant: str = "defaults") -> dict:
                 key=lambda f: f["ap50"])
     kept = tuned if done.improved else start  # the guard keeps the starting model selected
     notes = [e.note for e in events if e.note]
-    return {"case": name, "variant": variant, "model": model, "minutes": seconds / 60, "steps": done.total, "start": start,
-            "tuned": tuned, "improved": done.improved, "kept": kept, "floor": floor, "notes": notes,
+    return {"case": name, "variant": variant, "model": model, "minutes": seconds / 60, "steps": done.total,
+            "start": start, "tuned": tuned, "improved": done.improved, "kept": kept, "floor": floor, "notes": notes,
             "held_out_start": done.start_metrics.get("ap50"), "held_out_best": done.metrics.get("ap50")}
 
 
@@ -166,8 +167,9 @@ def main() -> None:
               f"{r['floor']['ap50']:.3f} ({r['floor']['name']}) | {r['minutes']:.1f} ({r['steps']} steps) |",
               flush=True)
         print("   ", "; ".join(r["notes"]), flush=True)
-        print(f"    AP50 at object size 1: start {r['start']['ap50_at1']:.3f}, fine-tuned {r['tuned']['ap50_at1']:.3f}; "
-              f"median automatic size: start {r['start']['size']:.2f}, fine-tuned {r['tuned']['size']:.2f}",
+        print(f"    AP50 at object size 1: start {r['start']['ap50_at1']:.3f}, fine-tuned "
+              f"{r['tuned']['ap50_at1']:.3f}; median automatic size: start {r['start']['size']:.2f}, "
+              f"fine-tuned {r['tuned']['size']:.2f}",
               flush=True)
         if args.json:
             with open(args.json, "a") as handle:

@@ -11,9 +11,8 @@ from napari.utils.notifications import show_warning
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFileDialog
 
 from napari_deepcolor._widgets.train_form import MODEL_FILE, NONE
-from napari_deepcolor.training.finetune import SCRATCH
+from napari_deepcolor.training.finetune import INHERITED_KNOBS, SCRATCH
 from napari_deepcolor.training.presets import (
-    FINETUNE_LEARNING_RATE,
     PRESET_MODELS,
     PRESETS,
     Preset,
@@ -161,20 +160,23 @@ class TrainChoices:
             self.apply_preset(preset)
         self.method_combo.setCurrentText(config.method)
         self.method_combo.setEnabled(False)
-        self._take_model_knobs(config)
+        self._take_model_knobs(config, start_path(start))
         self._cost_text = _cost_note(Path(start).stem if start == self.model_file else start, config)
         if self.worker is None and self._cost_text:
             self.status.setText(self._cost_text)
 
-    def _take_model_knobs(self, config: ModelConfig) -> None:
-        """The starting model's colors (locked: fine-tuning keeps them), scale and τ, and the fine-tuning rate."""
+    def _take_model_knobs(self, config: ModelConfig, start: str) -> None:
+        """The starting model's colors (locked: fine-tuning keeps them), scale, τ and training knobs, and the
+        fine-tuning rate (`napari_deepcolor.training.finetune.preset_for_start`)."""
+        from napari_deepcolor.training.finetune import preset_for_start
+
         if config.method == "coloring":
             self.knobs["n_colors"].setValue(config.n_colors)
         self.knobs["n_colors"].setEnabled(False)
-        self.knobs["scale"].setValue(config.scale)
-        self.knobs["min_size"].setValue(config.min_size)
-        self.knobs["learning_rate"].setValue(min(FINETUNE_LEARNING_RATE, PRESETS[self.preset_combo.currentText()]
-                                                 .learning_rate))
+        preset = preset_for_start(PRESETS[self.preset_combo.currentText()], start)
+        for name in ("scale", "min_size", "learning_rate", *INHERITED_KNOBS):
+            knob, value = self.knobs[name], getattr(preset, name)
+            knob.setChecked(value) if isinstance(knob, QCheckBox) else knob.setValue(value)
 
     def _preset_chosen(self, name: str) -> None:
         """Apply a preset; while the start is a bundled model (or nothing yet), start from the preset's model."""

@@ -118,7 +118,12 @@ def _add_network_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--no-holdout", action="store_true", help="fine-tuning without validation images: do not hold "
                    "out part of the annotations for a score (by default a quarter of the annotated objects is held "
                    "out: training/holdout.py), so there is no score and no check against the starting model")
-    t.add_argument("--lr", type=float, default=1e-3, help="learning rate (Adam)")
+    t.add_argument("--lr", type=float, default=1e-3, help="learning rate (Adam); with --init and not given: the "
+                   "lowest of this, 3e-4 and the rate the starting model last trained at")
+    t.add_argument("--freeze-norm", action=argparse.BooleanOptionalAction, default=None, help="keep the batch-norm "
+                   "statistics of the starting weights (default: on with --init, off from scratch)")
+    t.add_argument("--anchor-weight", type=float, default=0.0, help="with --init: weight of the L2-SP pull towards "
+                   "the starting weights")
     t.add_argument("--validate-every", type=int, default=200, help="steps between validations")
     t.add_argument("--checkpoint-every", type=int, default=100, help="steps between writes of last.safetensors")
     t.add_argument("--min-size", type=float, default=0.0, help="τ stored as the model's recommendation")
@@ -143,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     metadata = {}
     if args.init and not (args.resume and existing):
         model_config, metadata = _fine_tuning_size(args, model_config)
-    train_config = _train_config(args)
+    train_config = _train_config(args, fine_tuning=bool(args.init) and not (args.resume and existing))
     samples, validation = _data(args, model_config)
     _train(args, samples, validation, model_config, train_config, metadata)
     if getattr(args, "name", None):
@@ -176,7 +181,35 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError("--val-images and --val-labels go together")
 
 
-def _train_config(args: argparse.Namespace):
+def _train_config(args: argparse.Namespace, *, fine_tuning: bool = False):
+    """The schedule and loss from the options; fine-tuning (``--init``), the loss knobs not given come from the
+    starting model's own training (`napari_deepcolor.training.finetune.start_training`), as in the Train dock."""
+    import dataclasses
+
+    from napari_deepcolor.config import TrainConfig
+
+    config = _options_train_config(args)
+    if not fine_tuning:
+        return dataclasses.replace(config, freeze_norm=bool(args.freeze_norm))
+    from napari_deepcolor.training.finetune import INHERITED_KNOBS, INHERITED_LOSS, start_training
+    from napari_deepcolor.training.presets import FINETUNE_FREEZE_NORM, FINETUNE_LEARNING_RATE
+
+    given = args.given_options | getattr(args, "recipe_options", set())
+    trained = start_training(args.init)
+    knob_of = {"no_train_halo": "train_halo", "lr": "learning_rate"}
+    changes = {k: trained[k] for k in (*INHERITED_KNOBS, *INHERITED_LOSS) if trained.get(k) is not None and
+               k not in {knob_of.get(g, g) for g in given}}
+    if "lr" not in given:
+        changes["learning_rate"] = min([args.lr, FINETUNE_LEARNING_RATE] + (
+            [float(trained["learning_rate"])] if trained.get("learning_rate") else []))
+    if changes:
+        log.info("fine-tuning with the starting model's own %s (options given override them)",
+                 ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in changes.items()))
+    freeze = FINETUNE_FREEZE_NORM if args.freeze_norm is None else args.freeze_norm
+    return dataclasses.replace(config, **changes, freeze_norm=freeze, anchor_weight=args.anchor_weight)
+
+
+def _options_train_config(args: argparse.Namespace):
     from napari_deepcolor.config import TrainConfig
 
     return TrainConfig(margin=args.margin, halo_weight=args.halo_weight, train_halo=not args.no_train_halo,
