@@ -50,9 +50,10 @@ def _add_data_options(t: argparse.ArgumentParser) -> None:
                    "per-object masks (<stem>_01.png, <stem>_02.png, ...)")
     t.add_argument("--repeat", type=int, default=1, help="count each pair from --images this many times when "
                    "drawing patches, to weigh a few real images against many generated ones")
-    t.add_argument("--synthetic", choices=("ecoli", "rosette", "nuclei"), help="also train on generated scenes "
-                   "(napari_deepcolor.training.synthetic_scenes): phase-contrast E. coli colonies, RGB plant "
-                   "rosettes or fluorescent nuclei")
+    t.add_argument("--synthetic", choices=("ecoli", "rosette", "rosette-plain", "nuclei"), help="also train on "
+                   "generated scenes (napari_deepcolor.training.synthetic_scenes): phase-contrast E. coli colonies, "
+                   "RGB photos of potted plant rosettes (rosette-plain: plants on bare soil, what the first leaf "
+                   "models trained on) or fluorescent nuclei")
     t.add_argument("--synthetic-count", type=int, default=200, help="number of generated training scenes, "
                    "seeds 0..N-1")
     t.add_argument("--synthetic-val", type=int, default=0, help="also validate on this many generated scenes, "
@@ -186,7 +187,6 @@ def _train_config(args: argparse.Namespace, *, fine_tuning: bool = False):
     starting model's own training (`napari_deepcolor.training.finetune.start_training`), as in the Train dock."""
     import dataclasses
 
-    from napari_deepcolor.config import TrainConfig
 
     config = _options_train_config(args)
     if not fine_tuning:

@@ -20,7 +20,7 @@ from scipy import ndimage as ndi
 from napari_deepcolor.training._draw import capsule as _capsule
 from napari_deepcolor.training._draw import smooth_noise as _smooth_noise
 from napari_deepcolor.training.synthetic_nuclei import nuclei_field
-from napari_deepcolor.training.synthetic_rosette import rosette
+from napari_deepcolor.training.synthetic_rosette import rosette, rosette_plain
 
 #: Background level of the E. coli images in camera units (the real Omnipose image's background is ~10,400).
 ECOLI_BACKGROUND = 10_000.0
@@ -177,8 +177,10 @@ def _relabel_small(labels: np.ndarray, *, min_size: int) -> np.ndarray:
 
 
 #: Generators by the name ``deepcolor train --synthetic`` and ``experiments/zoo/make_synthetic.py`` take.
-GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {"ecoli": ecoli_colony, "rosette": rosette,
-                                                                      "nuclei": nuclei_field}
+#: "rosette" draws realistic photos of potted plants; "rosette-plain" the plants on bare soil the first leaf models
+#: (and their recipes) were trained on.
+GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
+    "ecoli": ecoli_colony, "rosette": rosette, "rosette-plain": rosette_plain, "nuclei": nuclei_field}
 
 
 def synthetic_pairs(kind: str, count: int, *, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
