@@ -187,7 +187,6 @@ def _train_config(args: argparse.Namespace, *, fine_tuning: bool = False):
     starting model's own training (`napari_deepcolor.training.finetune.start_training`), as in the Train dock."""
     import dataclasses
 
-
     config = _options_train_config(args)
     if not fine_tuning:
         return dataclasses.replace(config, freeze_norm=bool(args.freeze_norm))
