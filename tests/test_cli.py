@@ -522,7 +522,7 @@ def test_help_shows_the_defaults(capsys):
             main([command, "--help"])
         assert exit_.value.code == 0
         helps[command] = " ".join(capsys.readouterr().out.split())  # the same whatever the terminal's width
-    assert "learning rate (Adam) (default: 0.001)" in helps["train"]
+    assert "the rate the starting model last trained at (default: 0.001)" in helps["train"]
     assert "(default: 2000)" in helps["train"] and "(default: coloring)" in helps["train"]
     assert "(default: 1024 network pixels, i.e. 2048 at the model's scale 0.5)" in helps["predict"]
     assert "(default: 32.0; 0 = every TIFF)" in helps["predict"] and "(default: float32)" in helps["predict"]

@@ -152,6 +152,7 @@ def test_a_new_widget_shows_the_method_of_the_model_it_starts_from(make_napari_v
 
 def test_a_new_widget_starts_from_its_presets_model_with_that_models_scale_and_tau(make_napari_viewer):
     from napari_deepcolor.predict.network import model_info
+    from napari_deepcolor.training.finetune import start_training
     from napari_deepcolor.training.presets import FINETUNE_LEARNING_RATE
 
     widget = TrainWidget(make_napari_viewer())
@@ -160,11 +161,16 @@ def test_a_new_widget_starts_from_its_presets_model_with_that_models_scale_and_t
     config = model_info("worms")[0]
     assert widget.knobs["scale"].value() == config.scale and widget.knobs["min_size"].value() == config.min_size
     assert widget.knobs["n_colors"].value() == config.n_colors and not widget.knobs["n_colors"].isEnabled()
-    assert widget.knobs["learning_rate"].value() == pytest.approx(FINETUNE_LEARNING_RATE)
+    # the fine-tuning rate, or the lower one worms last trained at; its own loss knobs (contact patches)
+    trained = start_training("worms")
+    assert widget.knobs["learning_rate"].value() == pytest.approx(min(FINETUNE_LEARNING_RATE,
+                                                                      trained["learning_rate"]))
+    assert trained["contact_fraction"] > 0
+    assert widget.knobs["contact_fraction"].value() == pytest.approx(trained["contact_fraction"])
 
 
 def test_a_preset_starts_from_its_bundled_model_and_a_bundled_model_picks_its_preset(widget):
-    from napari_deepcolor.training.finetune import SCRATCH
+    from napari_deepcolor.training.finetune import SCRATCH, start_training
     from napari_deepcolor.training.presets import PRESETS
 
     widget.start_combo.setCurrentText("worms")
@@ -173,7 +179,7 @@ def test_a_preset_starts_from_its_bundled_model_and_a_bundled_model_picks_its_pr
     assert widget.method_combo.currentText() == "semiconv" and widget.knobs["scale"].value() == 1.0
     widget.start_combo.setCurrentText("leaves")
     assert widget.preset_combo.currentText() == "Leaves (rosette)" and widget.knobs["scale"].value() == 0.5
-    assert widget.knobs["margin"].value() == PRESETS["Leaves (rosette)"].margin
+    assert widget.knobs["margin"].value() == start_training("leaves")["margin"]  # the margin it was trained with
     widget.start_combo.setCurrentText(SCRATCH)  # from scratch: the preset's own values, colors editable again
     assert widget.knobs["learning_rate"].value() == pytest.approx(PRESETS["Leaves (rosette)"].learning_rate)
     assert widget.knobs["n_colors"].isEnabled()
