@@ -13,20 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import napari
-from qtpy.QtWidgets import QApplication
+from _events import wait  # the scripts' folder is on sys.path when one is run
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait(condition, seconds: float = 600.0) -> None:
-    app, start = QApplication.instance(), time.time()
-    while not condition() and time.time() - start < seconds:
-        app.processEvents()
-        time.sleep(0.02)
 
 
 def main(argv=None):

@@ -45,7 +45,8 @@ def main(argv=None):
     while (widget.running or widget._results.pending) and time.time() - start < 600:  # hidden layers come after
         app.processEvents()
         time.sleep(0.02)
-    instances = next(layer for layer in viewer.layers if layer.metadata.get("napari_deepcolor", {}).get("role") == "instances")
+    instances = next(layer for layer in viewer.layers
+                     if layer.metadata.get("napari_deepcolor", {}).get("role") == "instances")
     instances.opacity = 0.6
     viewer.layers.selection.active = instances
     viewer.reset_view()

@@ -11,6 +11,17 @@ def user_models_in_tmp(tmp_path_factory, monkeypatch):
     return folder
 
 
+@pytest.fixture
+def notes(monkeypatch):
+    """Notifications the widgets show, as (level, message) (napari's show_error/show_warning/show_info)."""
+    from napari.utils import notifications
+
+    seen = []
+    for level in ("error", "warning", "info"):
+        monkeypatch.setattr(notifications, f"show_{level}", lambda message, level=level: seen.append((level, message)))
+    return seen
+
+
 def blobs_pair(seed: int = 0, size: int = 48, n: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic gray image of bright rectangles, some touching, and their label image."""
     rng = np.random.default_rng(seed)

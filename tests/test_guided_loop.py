@@ -18,17 +18,6 @@ TIMEOUT_MS = 120_000
 
 
 @pytest.fixture
-def notes(monkeypatch):
-    """Notifications the widgets show, as (level, message)."""
-    from napari.utils import notifications
-
-    seen = []
-    for level in ("error", "warning", "info"):
-        monkeypatch.setattr(notifications, f"show_{level}", lambda message, level=level: seen.append((level, message)))
-    return seen
-
-
-@pytest.fixture
 def segmented(qtbot, make_napari_viewer, tiny_model):
     """A viewer with a "cells" image segmented by the tiny model: ``(viewer, segment widget, image layer)``."""
     _user_models.clear()

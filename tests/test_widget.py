@@ -22,17 +22,6 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
-def notes(monkeypatch):
-    """Notifications the widget shows, as (level, message)."""
-    from napari.utils import notifications
-
-    seen = []
-    for level in ("error", "warning", "info"):
-        monkeypatch.setattr(notifications, f"show_{level}", lambda message, level=level: seen.append((level, message)))
-    return seen
-
-
-@pytest.fixture
 def network_calls(monkeypatch):
     """Counts network runs (tiles) and can slow them down (``calls.delay``, seconds)."""
 
