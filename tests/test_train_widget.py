@@ -285,6 +285,13 @@ def test_the_preset_follows_the_image_until_the_user_picks_one(make_napari_viewe
     widget.reset_choices()
     widget.image_combo.setCurrentText("my plant")
     assert widget.preset_combo.currentText() == "Leaves (rosette)"
+    from napari_deepcolor.training.synthetic_nuclei import nuclei_field
+
+    viewer.add_image(nuclei_field(3)[0], name="my nuclei")  # gray, not a sample: by what it looks like
+    widget.reset_choices()
+    widget.image_combo.setCurrentText("my nuclei")
+    assert widget.preset_combo.currentText() == "Fluorescent nuclei" and widget.start_combo.currentText() == "nuclei"
+    widget.image_combo.setCurrentText("my plant")
     widget.preset_combo.setCurrentText("E. coli (colony)")
     widget.preset_combo.activated.emit(widget.preset_combo.currentIndex())  # what a user's click sends
     widget.image_combo.setCurrentText(viewer.layers[0].name)

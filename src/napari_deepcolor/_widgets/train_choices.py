@@ -16,7 +16,6 @@ from napari_deepcolor.training.presets import (
     PRESET_MODELS,
     PRESETS,
     Preset,
-    model_for_image,
     preset_for_model,
 )
 from napari_deepcolor.zoo import MODEL_KEY
@@ -111,11 +110,12 @@ class TrainChoices:
 
     def _suggest_preset(self, image_name: str) -> None:
         """Until the user picks a preset or a start or sets a knob, follow the image like the Segment widget: the
-        preset of `presets.model_for_image` (a sample's own model; else an RGB image selects the leaves preset, and
-        a gray one leaves it for the C. elegans preset)."""
+        preset of the model `zoo.suggest.suggest_model` gives for it (a sample's own model; else the kind the image
+        looks like: RGB leaves, fluorescent nuclei, a bright-field well of worms, phase-contrast E. coli)."""
         from napari.layers import Image
 
         from napari_deepcolor.zoo import bundled_models
+        from napari_deepcolor.zoo.suggest import suggest_model
 
         if self._model_chosen or image_name not in self.viewer.layers:
             return
@@ -123,8 +123,8 @@ class TrainChoices:
         if not isinstance(layer, Image):
             return
         current = self.preset_combo.currentText()
-        model = model_for_image(layer.metadata.get(MODEL_KEY), bool(layer.rgb), current == "Leaves (rosette)",
-                                bundled_models())
+        model, _ = suggest_model(layer.data[-1] if layer.multiscale else layer.data, bundled_models(),
+                                 rgb=bool(layer.rgb), sample_model=layer.metadata.get(MODEL_KEY))
         preset = None if model is None else preset_for_model(model)
         if preset is not None and preset != current:
             self.preset_combo.setCurrentText(preset)  # _preset_chosen starts from its bundled model
