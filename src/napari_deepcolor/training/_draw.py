@@ -1,4 +1,5 @@
-"""Drawing helpers shared by the scene generators (`synthetic_scenes`, `synthetic_rosette`): numpy and scipy only."""
+"""Drawing helpers shared by the scene generators (`synthetic_scenes`, `synthetic_rosette`, `synthetic_nuclei`): numpy
+and scipy only."""
 
 from __future__ import annotations
 
@@ -8,10 +9,22 @@ import numpy as np
 from scipy import ndimage as ndi
 
 
-def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    """Gaussian-filtered white noise scaled to unit standard deviation: ``float32 (Y, X)``."""
-    field = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="wrap")
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float, *, mode: str = "wrap"
+                 ) -> np.ndarray:
+    """Gaussian-filtered white noise scaled to unit standard deviation: ``float32 (Y, X)``; ``mode`` is the filter's
+    edge mode (`scipy.ndimage.gaussian_filter`)."""
+    field = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode=mode)
     return field / max(float(field.std()), 1e-6)
+
+
+def relabel_small(labels: np.ndarray, *, min_size: int) -> np.ndarray:
+    """Drop labels smaller than ``min_size`` pixels and number the rest ``1..N``."""
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= min_size
+    keep[0] = False
+    lut = np.zeros(sizes.size, np.int32)
+    lut[keep] = np.arange(1, keep.sum() + 1, dtype=np.int32)
+    return lut[labels]
 
 
 def capsule(shape: tuple[int, int], centre: tuple[float, float], angle: float, length: float, radius: float

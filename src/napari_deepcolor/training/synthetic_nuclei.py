@@ -16,11 +16,7 @@ import math
 import numpy as np
 from scipy import ndimage as ndi
 
-
-def _smooth(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    """Gaussian-filtered white noise scaled to unit standard deviation: ``float32 (Y, X)``."""
-    field = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
-    return field / max(float(field.std()), 1e-6)
+from napari_deepcolor.training._draw import relabel_small, smooth_noise
 
 
 def _centres(rng: np.random.Generator, shape: tuple[int, int], radii: np.ndarray, layout: str) -> list[tuple]:
@@ -58,7 +54,7 @@ def _nucleus(rng: np.random.Generator, radius: float, mitotic: bool) -> tuple[np
                      for k in range(2, 6))
     rho = np.sqrt((u / a) ** 2 + (v / b) ** 2) / wobble
     mask = rho <= 1
-    grain = _smooth(rng, mask.shape, rng.uniform(0.7, 1.6))
+    grain = smooth_noise(rng, mask.shape, rng.uniform(0.7, 1.6), mode="reflect")
     brightness = (0.8 + 0.2 * np.sqrt(np.clip(1 - rho**2, 0, 1))) * (1 + rng.uniform(0.05, 0.25) * grain)
     for _ in range(int(rng.integers(0, 4)) if not mitotic else 0):  # nucleoli: darker round spots inside
         cy, cx = rng.normal(0, radius * 0.35, 2)
@@ -122,7 +118,7 @@ def nuclei_field(seed: int = 0, *, shape: tuple[int, int] = (256, 256), diameter
         number += 1
         signal[ys, xs] += bright[local]
         labels[ys, xs][mask[local]] = number
-    labels = _consecutive(labels, min_visible)
+    labels = relabel_small(labels, min_size=min_visible)
 
     # debris: bright specks and short fibres that are not nuclei
     for _ in range(int(rng.integers(0, 12))):
@@ -132,7 +128,8 @@ def nuclei_field(seed: int = 0, *, shape: tuple[int, int] = (256, 256), diameter
     # background: autofluorescence that varies slowly, plus vignetting
     yy, xx = np.mgrid[:height, :width].astype(np.float32)
     vignette = 1 - rng.uniform(0, 0.35) * (((yy / height - 0.5) ** 2 + (xx / width - 0.5) ** 2) * 2)
-    background = rng.uniform(0.01, 0.15) * (1 + 0.5 * np.abs(_smooth(rng, shape, rng.uniform(20, 60))))
+    autofluorescence = smooth_noise(rng, shape, rng.uniform(20, 60), mode="reflect")
+    background = rng.uniform(0.01, 0.15) * (1 + 0.5 * np.abs(autofluorescence))
     optical = ndi.gaussian_filter(signal, rng.uniform(0.6, 1.6)) + background
     # camera: photons (Poisson), read noise, offset, then 16- or 8-bit
     photons = rng.uniform(15, 1500)  # mean photons of a typical nucleus: dim and noisy to bright and clean
@@ -145,12 +142,3 @@ def nuclei_field(seed: int = 0, *, shape: tuple[int, int] = (256, 256), diameter
         image = np.clip(counts, 0, 65535).round().astype(np.uint16)
     return image, labels
 
-
-def _consecutive(labels: np.ndarray, min_size: int) -> np.ndarray:
-    """Drop labels smaller than ``min_size`` pixels and number the rest ``1..N``."""
-    sizes = np.bincount(labels.ravel())
-    keep = sizes >= min_size
-    keep[0] = False
-    lut = np.zeros(sizes.size, np.int32)
-    lut[keep] = np.arange(1, keep.sum() + 1, dtype=np.int32)
-    return lut[labels]

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_deepcolor.training._draw import capsule as _capsule
+from napari_deepcolor.training._draw import relabel_small
 from napari_deepcolor.training._draw import smooth_noise as _smooth_noise
 from napari_deepcolor.training.synthetic_nuclei import nuclei_field
 from napari_deepcolor.training.synthetic_rosette import rosette, rosette_plain
@@ -140,7 +141,7 @@ def ecoli_colony(seed: int = 0, *, shape: tuple[int, int] = (256, 256), width: t
         if outside.size:
             y, x = np.unravel_index(outside[rng.integers(outside.size)], shape)
             place((float(y), float(x)), rng.uniform(0, np.pi), rng.uniform(*length), rng.uniform(*width) / 2)
-    labels = _relabel_small(labels, min_size=60)
+    labels = relabel_small(labels, min_size=60)
 
     # phase contrast: dark cell bodies (touching cells show a seam), a bright
     # halo at two scales around every dark mass, blur, uneven illumination, noise
@@ -164,16 +165,6 @@ def ecoli_colony(seed: int = 0, *, shape: tuple[int, int] = (256, 256), width: t
     noise_level = rng.uniform(0.01, 0.03)
     image = image + rng.standard_normal(shape).astype(np.float32) * noise_level * np.sqrt(image * ECOLI_BACKGROUND)
     return np.clip(image, 0, 65535).astype(np.uint16), labels
-
-
-def _relabel_small(labels: np.ndarray, *, min_size: int) -> np.ndarray:
-    """Drop labels smaller than ``min_size`` pixels and number the rest ``1..N``."""
-    sizes = np.bincount(labels.ravel())
-    keep = sizes >= min_size
-    keep[0] = False
-    lut = np.zeros(sizes.size, np.int32)
-    lut[keep] = np.arange(1, keep.sum() + 1, dtype=np.int32)
-    return lut[labels]
 
 
 #: Generators by the name ``deepcolor train --synthetic`` and ``experiments/zoo/make_synthetic.py`` take.
