@@ -128,8 +128,8 @@ def nuclei_field(seed: int = 0, *, shape: tuple[int, int] = (256, 256), diameter
     # background: autofluorescence that varies slowly, plus vignetting
     yy, xx = np.mgrid[:height, :width].astype(np.float32)
     vignette = 1 - rng.uniform(0, 0.35) * (((yy / height - 0.5) ** 2 + (xx / width - 0.5) ** 2) * 2)
-    autofluorescence = smooth_noise(rng, shape, rng.uniform(20, 60), mode="reflect")
-    background = rng.uniform(0.01, 0.15) * (1 + 0.5 * np.abs(autofluorescence))
+    level = rng.uniform(0.01, 0.15)  # drawn before the texture: the same images as ever for each seed
+    background = level * (1 + 0.5 * np.abs(smooth_noise(rng, shape, rng.uniform(20, 60), mode="reflect")))
     optical = ndi.gaussian_filter(signal, rng.uniform(0.6, 1.6)) + background
     # camera: photons (Poisson), read noise, offset, then 16- or 8-bit
     photons = rng.uniform(15, 1500)  # mean photons of a typical nucleus: dim and noisy to bright and clean
