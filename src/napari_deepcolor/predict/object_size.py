@@ -384,7 +384,8 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     if not len(images):
         raise ValueError("fitting a size model needs at least one training image")
     config = model.base_config
-    relative = relative_object_sizes(labels, len(images))
+    sizes = _typical_sizes(labels, len(images))
+    relative = _relative(sizes)
     views_per_image = views_per_image or max(8, 64 // len(images))
     rng = np.random.default_rng(seed)
     rows, targets, groups = [], [], []
@@ -406,12 +407,11 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
         raise ValueError("the training images are too small to fit a size model (under 8 network pixels)")
     size_model = _ridge_fit(np.array(rows), np.array(targets), np.array(groups), n_images=len(images))
     # what size 1 stands for, in pixels of the images as given (prescaled ones are at the model's scale)
-    sizes = [typical_object_size(lab) for lab in labels] if labels is not None else []
-    object_px = float(np.nanmedian(sizes)) / (config.scale if prescaled else 1.0) if any(
-        np.isfinite(sizes)) else float("nan")
+    object_px = (float(np.nanmedian(sizes)) / (config.scale if prescaled else 1.0) if np.isfinite(sizes).any()
+                 else float("nan"))
     return replace(size_model, object_px=object_px,
-                   unscaled_error90=unscaled_spread(model, size_model, images, prescaled=prescaled,
-                                                    channel_axis=channel_axis, labels=labels))
+                   unscaled_error90=_spread(model, size_model, images, relative, prescaled=prescaled,
+                                            channel_axis=channel_axis))
 
 
 def typical_object_size(labels: np.ndarray) -> float:
@@ -428,14 +428,23 @@ def typical_object_size(labels: np.ndarray) -> float:
 
 def relative_object_sizes(labels: Sequence[np.ndarray] | None, n_images: int) -> np.ndarray:
     """Each image's typical object size against the median over the images (1 where unknown, or without labels)."""
+    return _relative(_typical_sizes(labels, n_images))
+
+
+def _typical_sizes(labels: Sequence[np.ndarray] | None, n_images: int) -> np.ndarray:
+    """`typical_object_size` of each image's labels; NaN where unknown (all NaN without labels)."""
     if labels is None:
-        return np.ones(n_images)
+        return np.full(n_images, np.nan)
     if len(labels) != n_images:
         raise ValueError(f"got {len(labels)} label images for {n_images} images")
-    sizes = np.array([typical_object_size(lab) for lab in labels])
+    return np.array([typical_object_size(lab) for lab in labels])
+
+
+def _relative(sizes: np.ndarray) -> np.ndarray:
+    """Sizes against their median (1 where unknown, all 1 when none is known)."""
     known = np.isfinite(sizes)
     if not known.any():
-        return np.ones(n_images)
+        return np.ones(sizes.size)
     return np.where(known, sizes / np.median(sizes[known]), 1.0)
 
 
@@ -445,7 +454,13 @@ def unscaled_spread(model: LoadedModel, size_model: SizeModel, images: Sequence[
     """The largest relative error of ``size_model`` on ``images`` as they are (object size 1, or with ``labels`` each
     image's typical object size against the median, as `fit_size_model` takes it), each viewed as a prediction views
     it: how far from the truth an image of the training kind can be estimated."""
-    relative = relative_object_sizes(labels, len(images))
+    return _spread(model, size_model, images, relative_object_sizes(labels, len(images)), prescaled=prescaled,
+                   channel_axis=channel_axis)
+
+
+def _spread(model: LoadedModel, size_model: SizeModel, images: Sequence[np.ndarray], relative: np.ndarray, *,
+            prescaled: bool, channel_axis: int | None) -> float:
+    """`unscaled_spread` with each image's true size (``relative``) given."""
     errors = []
     for image, truth in zip(images, relative):
         x = _view(model.base_config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis)
