@@ -190,8 +190,8 @@ def _train_config(args: argparse.Namespace, *, fine_tuning: bool = False):
     config = _options_train_config(args)
     if not fine_tuning:
         return dataclasses.replace(config, freeze_norm=bool(args.freeze_norm))
-    from napari_deepcolor.training.finetune import INHERITED_KNOBS, INHERITED_LOSS, start_training
-    from napari_deepcolor.training.presets import FINETUNE_FREEZE_NORM, FINETUNE_LEARNING_RATE
+    from napari_deepcolor.training.finetune import INHERITED_KNOBS, INHERITED_LOSS, fine_tuning_rate, start_training
+    from napari_deepcolor.training.presets import FINETUNE_FREEZE_NORM
 
     given = args.given_options | getattr(args, "recipe_options", set())
     trained = start_training(args.init)
@@ -199,8 +199,7 @@ def _train_config(args: argparse.Namespace, *, fine_tuning: bool = False):
     changes = {k: trained[k] for k in (*INHERITED_KNOBS, *INHERITED_LOSS) if trained.get(k) is not None and
                k not in {knob_of.get(g, g) for g in given}}
     if "lr" not in given:
-        changes["learning_rate"] = min([args.lr, FINETUNE_LEARNING_RATE] + (
-            [float(trained["learning_rate"])] if trained.get("learning_rate") else []))
+        changes["learning_rate"] = fine_tuning_rate(args.lr, trained)
     if changes:
         log.info("fine-tuning with the starting model's own %s (options given override them)",
                  ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in changes.items()))

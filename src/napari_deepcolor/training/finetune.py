@@ -157,13 +157,16 @@ INHERITED_LOSS = ("background_weight", "embedding_weight", "foreground_weight", 
 def start_training(start: str | os.PathLike) -> dict[str, Any]:
     """The ``train_config`` the starting model (a bundled or user model's name, or a checkpoint) was last trained
     with, as recorded in its checkpoint; empty when it has none or cannot be read."""
-    from napari_deepcolor.checkpoint import CheckpointError, read_header
-    from napari_deepcolor.zoo import resolve_model
+    from napari_deepcolor.predict.network import model_info
 
     try:
-        _, metadata = read_header(resolve_model(start))
-    except (CheckpointError, OSError, ValueError):
+        _, metadata = model_info(start)
+    except (OSError, ValueError):  # CheckpointError is a ValueError
         return {}
+    return _recorded_training(metadata)
+
+
+def _recorded_training(metadata: dict[str, Any]) -> dict[str, Any]:
     trained = metadata.get("train_config")
     return trained if isinstance(trained, dict) else {}
 
@@ -173,12 +176,18 @@ def preset_for_start(preset: Preset, start: str | os.PathLike) -> Preset:
     a learning rate no higher than `FINETUNE_LEARNING_RATE` or the one it last trained at."""
     from napari_deepcolor.predict.network import model_info
 
-    config, _ = model_info(start)
-    trained = start_training(start)
+    config, metadata = model_info(start)
+    trained = _recorded_training(metadata)
     knobs = {k: type(getattr(preset, k))(trained[k]) for k in INHERITED_KNOBS if trained.get(k) is not None}
-    rates = [preset.learning_rate, FINETUNE_LEARNING_RATE] + (
-        [float(trained["learning_rate"])] if trained.get("learning_rate") else [])
-    return replace(preset, scale=config.scale, min_size=config.min_size, learning_rate=min(rates), **knobs)
+    return replace(preset, scale=config.scale, min_size=config.min_size,
+                   learning_rate=fine_tuning_rate(preset.learning_rate, trained), **knobs)
+
+
+def fine_tuning_rate(rate: float, trained: dict[str, Any]) -> float:
+    """The learning rate of a fine-tuning: ``rate``, at most `FINETUNE_LEARNING_RATE` and the rate the starting model
+    last trained at (``trained``: its recorded ``train_config``, `start_training`)."""
+    return min([rate, FINETUNE_LEARNING_RATE] + ([float(trained["learning_rate"])] if trained.get("learning_rate")
+                                                  else []))
 
 
 def train_config_for(preset: Preset, *, checkpoint_every: int | None = None, freeze_norm: bool = False,
