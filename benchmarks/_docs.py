@@ -10,6 +10,18 @@ from pathlib import Path
 BENCHMARKS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
+def gui_machine(note: str = "") -> str:
+    """The machine line of the GUI benchmarks' sections: CPU, cores, Python, torch, napari, the software OpenGL."""
+    import os
+    import platform
+
+    import napari
+    import torch
+
+    return (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch "
+            f"{torch.__version__}, napari {napari.__version__}, Xvfb + Mesa llvmpipe. {note}").rstrip()
+
+
 def record(heading: str, text: str) -> None:
     """Write a benchmark's section into docs/benchmarks.md and say so."""
     write_section(BENCHMARKS_PAGE, heading, text)

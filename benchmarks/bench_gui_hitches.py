@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -46,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _docs import record
+from _docs import gui_machine, record
 from _gaps import GapRecorder, wait
 
 HEADING = "## GUI hitches (Segment, tuning, training) beside a training process"
@@ -163,7 +162,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     import napari
-    import torch
 
     folder = Path(tempfile.mkdtemp(prefix="bench-gui-hitches-"))
     os.environ["NAPARI_DEEPCOLOR_MODELS"] = str(folder / "models")  # the models it trains stay out of the user's list
@@ -245,8 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         *([(f"Where the GUI thread was in gaps over {args.sample_ms:g} ms (stack samples every 20 ms: the plugin's "
              "innermost frame, then the innermost; samples):"), "", *where, ""] if where else []),
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch "
-        f"{torch.__version__}, napari {napari.__version__}, Xvfb + Mesa llvmpipe. {args.note}".rstrip(),
+        gui_machine(args.note),
         "",
     ])
     print(text)

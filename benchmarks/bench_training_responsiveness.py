@@ -21,8 +21,6 @@ It prints the longest and 99th-percentile gaps and the ratio of each to idle, an
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from dataclasses import replace
@@ -34,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _docs import record  # noqa: E402
+from _docs import gui_machine, record  # noqa: E402
 
 HEADING = "## GUI responsiveness while training"
 TICK_MS = 10
@@ -168,8 +166,7 @@ def main() -> None:
         "|---|---|---|---|---|---|",
         *rows,
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch "
-        f"{torch.__version__}, napari {napari.__version__}, Xvfb + Mesa llvmpipe. {args.note}".rstrip(),
+        gui_machine(args.note),
         "",
     ])
     print(text)

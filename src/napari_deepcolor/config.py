@@ -459,7 +459,7 @@ RECIPE_TABLES = ("data", "model", "training")
 
 
 def _check_recipe_value(path: Any, where: str, value: Any, kind: type | None) -> Any:
-    if callable(kind) and kind not in (None, bool, int, float, str) and not isinstance(kind, type):
+    if callable(kind) and not isinstance(kind, type):  # a function, not a type (int, float, Path, ...)
         # an option's own parser (e.g. --object-size's: a number or "auto"): a number or a string, parsed by it
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ConfigError(f"{path}: {where!r} must be a number or a string, got {value!r}")
