@@ -10,12 +10,11 @@ worms-mask --output docs/img/segment_widget_mask.png`` does the same with the we
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import napari
 import numpy as np
-from qtpy.QtWidgets import QApplication
+from _events import wait  # the scripts' folder is on sys.path when one is run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,20 +38,14 @@ def main(argv=None):
     widget._image.value = image
     widget._model.value = args.model
     widget._device.value = "cpu"
-    app = QApplication.instance()
     widget.run()
-    start = time.time()
-    while (widget.running or widget._results.pending) and time.time() - start < 600:  # hidden layers come after
-        app.processEvents()
-        time.sleep(0.02)
+    wait(lambda: not (widget.running or widget._results.pending))  # the hidden layers come after the run
     instances = next(layer for layer in viewer.layers
                      if layer.metadata.get("napari_deepcolor", {}).get("role") == "instances")
     instances.opacity = 0.6
     viewer.layers.selection.active = instances
     viewer.reset_view()
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
+    wait(lambda: False, 0.4)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     viewer.screenshot(str(args.output), canvas_only=False)
     print(f"{widget._status.value}\nwrote {args.output}")
