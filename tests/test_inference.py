@@ -4,7 +4,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from napari_deepcolor.checkpoint import CheckpointError  # noqa: E402
-from napari_deepcolor.predict.network import _tiles, load_model, predict_probs, resolve_device  # noqa: E402
+from napari_deepcolor.predict.network import load_model, predict_probs, resolve_device  # noqa: E402
+from napari_deepcolor.predict.tiles import axis_spans  # noqa: E402
 
 
 def test_probabilities_have_the_image_size_and_sum_to_one(tiny_model):
@@ -31,7 +32,7 @@ def test_tiled_and_untiled_agree(tiny_model):
 def test_tiles_cover_every_pixel_once():
     for length, tile, overlap in ((100, 40, 8), (40, 40, 8), (41, 40, 8), (1000, 256, 32)):
         kept = np.zeros(length, int)
-        for r0, r1, k0, k1 in _tiles(length, tile, overlap):
+        for r0, r1, k0, k1 in axis_spans(length, tile, overlap, fixed=True):
             assert 0 <= r0 <= k0 < k1 <= r1 <= length and r1 - r0 <= tile
             kept[k0:k1] += 1
         assert (kept == 1).all()

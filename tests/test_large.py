@@ -15,11 +15,11 @@ from napari_deepcolor.predict.large import (  # noqa: E402
     image_limits,
     network_alignment,
     open_image,
-    plan_tiles,
     segment_large,
     write_label_blocks,
 )
 from napari_deepcolor.predict.network import load_model, segment  # noqa: E402
+from napari_deepcolor.predict.tiles import plan_tiles  # noqa: E402
 from napari_deepcolor.preprocess import intensity_limits, to_channels_first  # noqa: E402
 
 SAMPLE = resources.files("napari_deepcolor") / "samples" / "bbbc010_A01.tif"

@@ -47,6 +47,7 @@ from napari_deepcolor.io import (
     temporary_prefix,
     write_atomic,
 )
+from napari_deepcolor.predict.tiles import Tile, plan_tiles
 from napari_deepcolor.preprocess import scaled_shape, to_channels_first
 
 if TYPE_CHECKING:
@@ -58,14 +59,6 @@ LABEL_SUFFIXES = (".zarr", ".tif", ".tiff")
 #: Network pixels of a tile (without halo) by default, and of the halo on each side.
 DEFAULT_TILE = 1024
 DEFAULT_HALO = 64
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One tile of the grid: the window read from the image, and the part of it that is kept."""
-
-    read: tuple[slice, slice]
-    keep: tuple[slice, slice]
 
 
 @dataclass(frozen=True)
@@ -311,22 +304,6 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
 
 
 # -- tiles --------------------------------------------------------------------------------------------------------
-
-
-def plan_tiles(shape: tuple[int, int], tile_size: int, halo: int, *, align: int = 1) -> list[Tile]:
-    """A grid of tiles over ``shape (Y, X)``, each read with ``halo`` pixels around it (clipped at the edges).
-
-    ``tile_size`` and ``halo`` are rounded up to multiples of ``align``, so every window starts on a multiple of it.
-    """
-    if tile_size < 1 or halo < 0 or align < 1:
-        raise ValueError(f"expected tile_size >= 1, halo >= 0 and align >= 1, got {tile_size}, {halo}, {align}")
-    tile = -(-tile_size // align) * align
-    halo = -(-halo // align) * align
-    spans = [[(k, min(k + tile, n)) for k in range(0, n, tile)] for n in shape]
-    return [Tile(read=(slice(max(0, y0 - halo), min(shape[0], y1 + halo)),
-                       slice(max(0, x0 - halo), min(shape[1], x1 + halo))),
-                 keep=(slice(y0, y1), slice(x0, x1)))
-            for y0, y1 in spans[0] for x0, x1 in spans[1]]
 
 
 def network_alignment(model: LoadedModel) -> int:

@@ -409,40 +409,24 @@ def _run_resized(model: LoadedModel, image: np.ndarray, *, channel_axis: int | N
         return t
 
 
-def _tiles(length: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """(read start, read stop, keep start, keep stop) along one axis."""
-    if length <= tile:
-        return [(0, length, 0, length)]
-    step = tile - 2 * overlap
-    out = []
-    start = 0
-    while True:
-        read0 = max(0, min(start - overlap, length - tile))
-        read1 = read0 + tile
-        keep1 = length if read1 >= length else start + step
-        out.append((read0, read1, start, keep1))
-        if keep1 >= length:
-            return out
-        start = keep1
-
-
 def _run_tiled(model: LoadedModel, x: np.ndarray, *, tile_size: int, overlap: int,
                progress: Callable[[int, int], None] | None) -> np.ndarray:
     import torch
 
+    from napari_deepcolor.predict.tiles import plan_tiles
+
     height, width = x.shape[1:]
-    rows, cols = _tiles(height, tile_size, overlap), _tiles(width, tile_size, overlap)
+    tiles = plan_tiles((height, width), tile_size, overlap, fixed=True)
     out = np.empty((model.config.out_channels, height, width), dtype=np.float32)
-    total, done = len(rows) * len(cols), 0
     with torch.inference_mode():
-        for r0, r1, k0, k1 in rows:
-            for c0, c1, l0, l1 in cols:
-                tile = torch.from_numpy(np.ascontiguousarray(x[:, r0:r1, c0:c1]))[None].to(model.device)
-                logits = forward(model, tile)[0].float().cpu().numpy()
-                out[:, k0:k1, l0:l1] = logits[:, k0 - r0 : k1 - r0, l0 - c0 : l1 - c0]
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+        for done, tile in enumerate(tiles, start=1):
+            (r0, r1), (c0, c1) = ((s.start, s.stop) for s in tile.read)
+            (k0, k1), (l0, l1) = ((s.start, s.stop) for s in tile.keep)
+            window = torch.from_numpy(np.ascontiguousarray(x[:, r0:r1, c0:c1]))[None].to(model.device)
+            logits = forward(model, window)[0].float().cpu().numpy()
+            out[:, k0:k1, l0:l1] = logits[:, k0 - r0 : k1 - r0, l0 - c0 : l1 - c0]
+            if progress is not None:
+                progress(done, len(tiles))
     return out
 
 
