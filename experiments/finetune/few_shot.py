@@ -30,10 +30,12 @@ import tifffile
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "experiments" / "bbbc010"), str(ROOT / "experiments" / "zoo"),
-                str(ROOT / "experiments" / "object_size"), str(ROOT / "benchmarks")]
+                str(ROOT / "experiments" / "object_size"), str(ROOT / "experiments" / "finetune"),
+                str(ROOT / "benchmarks")]
 from bbbc010_split import all_pairs, foreground_pieces, tuning_pairs  # noqa: E402
 from bench_object_size import resized  # noqa: E402
 from evaluate_zoo import floors  # noqa: E402
+from make_replay_set import WELLS as REPLAY_WELLS  # noqa: E402
 
 from napari_deepcolor.io import masks_to_labels, read_image, read_mask_stack  # noqa: E402
 from napari_deepcolor.metrics import evaluate  # noqa: E402
@@ -60,7 +62,7 @@ def worms_case(wells: str):
     spare = [p for p in t[4:] if p[0].stem not in tuning]  # treated wells no table case trains on
     chosen = {"worms-1": t[:1], "worms-4-mixed": t[:2] + u[:2], "worms-4-treated": t[:4],
               "select-worms-1": spare[:1], "select-worms-4": spare[:4]}[wells]
-    names = {p[0].stem for p in chosen}
+    names = {p[0].stem for p in chosen} | set(REPLAY_WELLS)  # the bundled replay wells are trained on
     train = [(read_image(img), masks_to_labels(read_mask_stack(masks))) for img, masks in chosen]
     if wells.startswith("select"):
         test = [(img, masks) for img, masks in pairs if img.stem in tuning and img.stem not in names]
@@ -104,7 +106,9 @@ VARIANTS = {"defaults": {}, "plain": {"freeze_norm": False, "anchor_weight": 0.0
             "anchor": {"freeze_norm": False, "anchor_weight": 0.01},
             "freeze-norm+anchor": {"freeze_norm": True, "anchor_weight": 0.01},
             "freeze-norm+lr1e-4": {"freeze_norm": True, "anchor_weight": 0.0, "learning_rate": 1e-4},
-            "freeze-norm+lr3e-5": {"freeze_norm": True, "anchor_weight": 0.0, "learning_rate": 3e-5}}
+            "freeze-norm+lr3e-5": {"freeze_norm": True, "anchor_weight": 0.0, "learning_rate": 3e-5},
+            "replay-0.5": {"replay": 0.5}, "replay-0.25": {"replay": 0.25}, "replay-0.75": {"replay": 0.75},
+            "no-replay": {"replay": 0.0}}
 
 
 def score(model_path, test) -> dict[str, float]:

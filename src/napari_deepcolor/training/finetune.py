@@ -28,6 +28,7 @@ from napari_deepcolor.training.presets import (
     FINETUNE_ANCHOR_WEIGHT,
     FINETUNE_FREEZE_NORM,
     FINETUNE_LEARNING_RATE,
+    FINETUNE_REPLAY,
     Preset,
 )
 
@@ -218,6 +219,7 @@ def finetune(
     patience: int | None = 3,
     freeze_norm: bool = FINETUNE_FREEZE_NORM,
     anchor_weight: float = FINETUNE_ANCHOR_WEIGHT,
+    replay: float = FINETUNE_REPLAY,
 ):
     """Train on annotated planes (`annotated_planes`), yielding `napari_deepcolor.training.loop.TrainEvent`.
 
@@ -246,6 +248,9 @@ def finetune(
         Fine-tuning only (ignored from scratch): keep the batch-norm statistics and pull the weights towards the
         starting ones (`napari_deepcolor.config.TrainConfig`), so that a few images of one kind do not erase what the
         model knew; the defaults are what docs/finetuning.md measured best.
+    replay : float
+        Fine-tuning only: about this fraction of the training patches comes from images of the kind the starting
+        model learned from (`napari_deepcolor.training.replay`), where that is known; 0 turns replay off.
 
     Without ``validation``, part of the annotations is held out for a score (`napari_deepcolor.training.holdout`);
     a "holdout" event says how, first. Fine-tuning scores the starting model on it before the first step, keeps
@@ -271,10 +276,15 @@ def finetune(
     in_channels = 3 if any(image.ndim == 3 for image, _ in pairs) else 1
     model_config = model_config_for(start, preset, in_channels=in_channels, method=method)
     metadata: dict[str, Any] = {}
+    start_config = model_config  # the starting model's own scale: replay images keep the size it learned
     if start != SCRATCH:
         model_config, metadata = sized_for_training(start, [image for image, _ in pairs], model_config, device)
         yield TrainEvent("object_size", 0, steps, note=metadata["trained_object_size_note"])
     samples = [model_sample(image, labels, model_config) for image, labels in pairs]
+    if start != SCRATCH:
+        samples, note = _with_replay(samples, start, start_config, replay, metadata)
+        if note:
+            yield TrainEvent("replay", 0, steps, note=note)
     if model_config.mask_input:  # now, not at the first validation
         for image, _ in validation:
             check_mask(image, what="the validation image")
@@ -295,3 +305,24 @@ def finetune(
     finally:
         run.close()
 
+
+
+def _with_replay(samples: list, start: str, start_config: ModelConfig, fraction: float,
+                 metadata: dict[str, Any]) -> tuple[list, str | None]:
+    """``samples`` mixed with a ``fraction`` of images of the kind ``start`` learned from (at its own scale), and
+    the note that says so (None without replay); the source is recorded in ``metadata`` (even with no replay), so
+    that a fine-tuning of the result replays it too."""
+    from napari_deepcolor.predict.network import model_info
+    from napari_deepcolor.training.dataset import model_sample
+    from napari_deepcolor.training.replay import mixed, replay_pairs, replay_source
+
+    source = replay_source(start, model_info(start)[1])
+    if source is not None:
+        metadata["replay_source"] = source
+    if fraction <= 0:
+        return samples, None
+    if source is None:
+        return samples, f"no replay: where {start} learned is not known, so only your images are trained on"
+    replay = [model_sample(image, labels, start_config) for image, labels in replay_pairs(source)]
+    return mixed(samples, replay, fraction), (f"replay: {fraction:.0%} of the patches from {len(replay)} "
+                                              f"{source} images like those {start} learned from")

@@ -112,6 +112,9 @@ FINETUNE_LEARNING_RATE = 3e-4
 #: two of three (0.447 / 0.702 / 0.381).
 FINETUNE_FREEZE_NORM = True
 FINETUNE_ANCHOR_WEIGHT = 0.0
+#: Fraction of a fine-tuning's patches replayed from the starting model's own kind of images
+#: (`napari_deepcolor.training.replay`); 0 = off.
+FINETUNE_REPLAY = 0.0
 
 
 def preset_for_model(name: str) -> str | None:
