@@ -40,18 +40,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _line(name: str, path: Path) -> str:
     """One model's line: name, method and settings, description and scores, card."""
+    from napari_deepcolor.methods import get_method
     from napari_deepcolor.predict.network import model_info
 
     config, metadata = model_info(path)
     val = metadata.get("validation") or {}
     scores = ", ".join(f"{k} {val[k]:.3f}" for k in ("ap50", "mean_ap", "sbd") if k in val)
-    if config.method == "semiconv":
-        knobs = (f"{config.embedding_dims} dims, σ {metadata.get('sigma', float('nan')):.3g}, scale "
-                 f"{config.scale:g}, τ {config.min_size:g}, threshold {config.kernel_threshold:g}, foreground "
-                 f"{config.foreground_threshold:g}")
-    else:
-        knobs = (f"{config.n_colors} colors, scale {config.scale:g}, τ {config.min_size:g}, "
-                 f"ρ {config.merge_distance:g}" + (", fragments joined" if config.absorb_fragments else ""))
+    knobs = get_method(config.method).describe(config, metadata)
     card = f" (card: {metadata['card']})" if metadata.get("card") else ""
     knobs += ", input: a foreground mask" if config.mask_input else ""
     if config.members > 1:

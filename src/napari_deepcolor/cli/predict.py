@@ -271,15 +271,12 @@ def _tile_progress(job):
 
 
 def _knob_text(config, args: argparse.Namespace) -> str:
-    if config.method == "semiconv":
-        return (f", kernel threshold {config.kernel_threshold if args.threshold is None else args.threshold:g}, "
-                f"foreground threshold "
-                f"{config.foreground_threshold if args.foreground_threshold is None else args.foreground_threshold:g}"
-                + _object_size_text(config, args))
-    absorb = config.absorb_fragments if args.absorb_fragments is None else args.absorb_fragments
-    return (f", ρ = {config.merge_distance if args.merge_distance is None else args.merge_distance:g} px"
-            + (", fragments below τ joined to a neighbour" if absorb else "")
-            + _object_size_text(config, args))
+    from napari_deepcolor.methods import get_method
+
+    method = get_method(config.method)
+    knobs = method.resolve_knobs(config, args.model, **{knob: getattr(args, knob) for knob in method.knobs
+                                                        if knob != "min_size"})
+    return method.knob_text(knobs) + _object_size_text(config, args)
 
 
 def _object_size_text(config, args: argparse.Namespace) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 
 from napari_deepcolor.cli._common import add_command, add_device_option, channels, log, object_size_arg, truth
 from napari_deepcolor.io import ensure_writable_dir
+from napari_deepcolor.methods import get_method
 
 #: Seed of the first generated validation scene; training scenes use seeds 0..synthetic_count-1.
 SYNTHETIC_VAL_SEED = 1_000_000
@@ -375,9 +376,8 @@ def _model_config(args: argparse.Namespace):
     if "upper_percentile" in given:
         changes["percentiles"] = (start.percentiles[0], args.upper_percentile)
     config = dataclasses.replace(start, **changes)
-    shown = ("scale", "percentiles", "intensity_max", "mask_input", "min_size") + (
-        ("kernel_threshold", "foreground_threshold") if start.method == "semiconv" else
-        ("n_colors", "merge_distance", "absorb_fragments"))
+    shown = (("scale", "percentiles", "intensity_max", "mask_input", "min_size")
+             + get_method(start.method).config_fields)
     kept = [f"{field} {getattr(start, field)}" for field in shown
             if field not in changes and not (field == "percentiles" and "upper_percentile" in given)]
     log.info("%s %s: keeping its %s (options given override them)", "resuming" if source == last else "fine-tuning",

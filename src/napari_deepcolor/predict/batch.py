@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_deepcolor.io import IMAGE_SUFFIXES
+from napari_deepcolor.methods import get_method
 
 if TYPE_CHECKING:
     from napari_deepcolor.predict.network import LoadedModel
@@ -277,7 +278,7 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
                 large = _pixels(image_shape(image)) > settings.out_of_core_pixels
             except Exception:  # noqa: BLE001 - unreadable or malformed: the job fails with the reader's message
                 large = False
-        if large and method != "coloring":
+        if large and not get_method(method).out_of_core:
             why = "a zarr image" if suffix == ZARR_SUFFIX else "more pixels than --out-of-core-above"
             raise ValueError(f"{image} is segmented out of core ({why}), which needs a coloring model; this is a "
                              f"{method} model")
@@ -286,8 +287,7 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
                              "--save-probs (or raise --out-of-core-above for TIFFs that fit in memory)")
         extras: tuple[Path, ...] = ()
         if settings.save_probs:
-            names = ("embeddings", "foreground", "seeds") if method == "semiconv" else ("probs",)
-            extras = tuple(output / f"{stem}_{name}.tif" for name in names)
+            extras = tuple(output / f"{stem}_{name}.tif" for name in get_method(method).output_names)
         jobs.append(Job(image, output / f"{stem}_labels.{settings.output_format}", extras, large,
                         json.dumps(record, sort_keys=True) if record is not None else ""))
     from napari_deepcolor.io import written_by_predict
@@ -376,11 +376,8 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
             log.warning("%s: %d pairs of same-color instances spanning more than 32 M pixels were not tested for "
                         "merging (ρ)", job.image, result.skipped_pairs)
         return JobResult(job.image, result.n_instances, time.perf_counter() - start, True, size.factor, size.note)
-    knobs: dict[str, Any] = {"min_size": settings.min_size}
-    if model.config.method == "semiconv":
-        knobs.update(threshold=settings.threshold, foreground_threshold=settings.foreground_threshold)
-    else:
-        knobs.update(merge_distance=settings.merge_distance, absorb_fragments=settings.absorb_fragments)
+    method = get_method(model.config.method)
+    knobs = {knob: getattr(settings, knob) for knob in method.knobs}
     image = read_image(job.image)
     model, size = sized_model(model, settings, image, out_of_core=False)
     rgb = image.ndim == 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
@@ -389,11 +386,9 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
     if note:
         log.warning("%s %s", job.image, note)
     instances, output = segment(model, image, progress=progress, **knobs)
-    if settings.save_probs and model.config.method == "semiconv":
-        for path, array in zip(job.extras, (output.embeddings, output.foreground, output.seeds)):
+    if settings.save_probs:
+        for path, array in zip(job.extras, method.output_arrays(output)):
             write_array(path, array, software=PREDICT_SOFTWARE)
-    elif settings.save_probs:
-        write_array(job.extras[0], output, software=PREDICT_SOFTWARE)
     # labels last: they mark the job finished
     if job.labels.suffix == ".zarr":
         write_label_blocks(job.labels, instances.labels.shape, instances.n_instances,

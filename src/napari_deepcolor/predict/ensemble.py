@@ -16,6 +16,7 @@ import numpy as np
 
 from napari_deepcolor.checkpoint import Checkpoint
 from napari_deepcolor.config import ModelConfig
+from napari_deepcolor.methods import get_method
 from napari_deepcolor.predict.network import load_model, predict_probs
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def make_ensemble(sources: Sequence[str | os.PathLike], images: Sequence[np.ndar
     first = models[0].config
     for source, model in zip(sources, models):
         config = model.config
-        if config.method != "coloring" or config.is_ensemble:
+        if not get_method(config.method).ensembles or config.is_ensemble:
             raise ValueError(f"{source} is a {config.method} model{' ensemble' if config.is_ensemble else ''}; an "
                              "ensemble is made of single coloring networks")
         if _network(config) != _network(first):

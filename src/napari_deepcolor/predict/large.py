@@ -410,12 +410,13 @@ def segment_large(
     ValueError
         A semi-convolutional model, a malformed image, an unknown output suffix or negative thresholds.
     """
+    from napari_deepcolor.methods import get_method
     from napari_deepcolor.postprocess.coloring import ColorComponents
     from napari_deepcolor.postprocess.stitch import TileStitcher
     from napari_deepcolor.predict.network import predict_probs
 
     config = model.config
-    if config.method != "coloring":
+    if not get_method(config.method).out_of_core:
         raise ValueError(f"out-of-core segmentation needs a coloring model, but {model.source} is a {config.method} "
                          "model, whose decoding needs the whole image in memory (use segment)")
     output = Path(output)

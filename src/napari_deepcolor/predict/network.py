@@ -342,8 +342,9 @@ def segment(
 ) -> tuple[Instances, np.ndarray | Embeddings]:
     """Segment one image with either kind of model; None takes the model's recommended value.
 
-    Coloring: `predict_probs` then `colors_to_labels` (``min_size``, ``merge_distance``, ``absorb_fragments``).
-    Semiconv: `predict_embeddings` then `cluster_embeddings` (``min_size``, ``threshold`` on the kernel,
+    The model's method (`napari_deepcolor.methods.get_method`) takes the knobs and decodes. Coloring:
+    `predict_probs` then `colors_to_labels` (``min_size``, ``merge_distance``, ``absorb_fragments``). Semiconv:
+    `predict_embeddings` then `cluster_embeddings` (``min_size``, ``threshold`` on the kernel,
     ``foreground_threshold``); ``merge_distance`` must be None or 0 and ``absorb_fragments`` None or False there.
 
     Returns
@@ -351,38 +352,35 @@ def segment(
     instances : Instances
     output : ndarray (probs, (C, Y, X)) or Embeddings
     """
-    from napari_deepcolor.postprocess.coloring import colors_to_labels
-    from napari_deepcolor.postprocess.embeddings import cluster_embeddings
+    from napari_deepcolor.methods import get_method
 
-    config = model.config
-    min_size = config.min_size if min_size is None else min_size
-    if config.method == "coloring":
-        if threshold is not None or foreground_threshold is not None:
-            raise ValueError("threshold and foreground_threshold are decoding knobs of semi-convolutional models; "
-                             f"{model.source} is a coloring model (use min_size and merge_distance)")
-        merge = config.merge_distance if merge_distance is None else merge_distance
-        absorb = config.absorb_fragments if absorb_fragments is None else absorb_fragments
-        probs = predict_probs(model, image, channel_axis=channel_axis, progress=progress)
-        return colors_to_labels(probs, min_size=min_size, merge_distance=merge or None, absorb_fragments=absorb), probs
-    if merge_distance or absorb_fragments:
-        raise ValueError(f"merge_distance and absorb_fragments are decoding knobs of coloring models; {model.source} "
-                         "is a semi-convolutional model (use min_size, threshold and foreground_threshold)")
-    result = predict_embeddings(model, image, channel_axis=channel_axis, progress=progress)
-    instances = cluster_embeddings(
-        result.embeddings, result.foreground, sigma=result.sigma, seeds=result.seeds, min_size=min_size,
-        threshold=config.kernel_threshold if threshold is None else threshold,
-        foreground_threshold=config.foreground_threshold if foreground_threshold is None else foreground_threshold)
-    return instances, result
+    method = get_method(model.config.method)
+    knobs = method.resolve_knobs(model.config, model.source, min_size=min_size, merge_distance=merge_distance,
+                                 absorb_fragments=absorb_fragments, threshold=threshold,
+                                 foreground_threshold=foreground_threshold)
+    output = predict_output(model, image, channel_axis=channel_axis, progress=progress)
+    return method.decode(output, **knobs), output
 
 
-_FUNCTIONS = {"coloring": "predict_probs", "semiconv": "predict_embeddings"}
+def predict_output(model: LoadedModel, image: np.ndarray, **kwargs: Any) -> np.ndarray | Embeddings:
+    """The network output of either kind of model for one image: its method's `predict_probs` or
+    `predict_embeddings` (``Method.predict_function``), which take the same keyword arguments (``limits``:
+    coloring only)."""
+    from napari_deepcolor.methods import get_method
+
+    return _PREDICT[get_method(model.config.method).predict_function](model, image, **kwargs)
+
+
+_PREDICT = {"predict_probs": predict_probs, "predict_embeddings": predict_embeddings}
 
 
 def _require_method(model: LoadedModel, method: str, function: str) -> None:
+    from napari_deepcolor.methods import get_method
+
     found = model.config.method
     if found != method:
         raise ValueError(f"{function} needs a {method} model, but {model.source} is a {found} model; use "
-                         f"{_FUNCTIONS[found]} (or segment, which handles both)")
+                         f"{get_method(found).predict_function} (or segment, which handles both)")
 
 
 def _run_resized(model: LoadedModel, image: np.ndarray, *, channel_axis: int | None, tile_size: int, overlap: int,

@@ -356,11 +356,9 @@ def _encoder(network: Any) -> list[Any]:
 
 
 def _foreground(out: Any, config: ModelConfig) -> Any:
-    import torch
+    from napari_deepcolor.methods import get_method
 
-    if config.method == "semiconv":
-        return torch.sigmoid(out[:, config.embedding_dims]) > 0.5
-    return torch.softmax(out.float(), dim=1)[:, 0] < 0.5
+    return get_method(config.method).network_foreground(out, config)
 
 
 def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_per_image: int | None = None,

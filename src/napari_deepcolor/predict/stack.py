@@ -143,15 +143,10 @@ def memory_needed(layout: StackLayout, config: ModelConfig) -> int:
     """Bytes a `StackResult` of ``layout`` keeps for a model of ``config`` (labels, network outputs, colors or
     foreground, decoding caches), plus one plane's network output in flight: an estimate to refuse what cannot fit
     before any work starts."""
+    from napari_deepcolor.methods import get_method
+
     pixels = int(np.prod(layout.shape))
-    if config.method == "coloring":
-        channels = config.n_colors
-        per_pixel = 4 + 4 * channels + 1 + 8  # labels, probabilities, colors, the components cache
-    else:
-        channels = config.embedding_dims + 2
-        # labels, embeddings + foreground + seeds, the foreground layer, and (every pixel foreground, at worst) the
-        # kept k-d tree search: float64 points, pixel, order and cluster indices, the tree's own index
-        per_pixel = 4 + 4 * channels + 4 + 8 * config.embedding_dims + 4 * 8 + 8
+    channels, per_pixel = get_method(config.method).memory_per_pixel(config)
     return pixels * per_pixel + 2 * 4 * channels * layout.plane[0] * layout.plane[1]
 
 
@@ -266,6 +261,8 @@ class SemiconvPlane:
 
 
 Plane = ColoringPlane | SemiconvPlane
+#: The plane each method's output is kept as, by ``ModelConfig.method``.
+PLANES: dict[str, type[Plane]] = {"coloring": ColoringPlane, "semiconv": SemiconvPlane}
 
 
 def predict_plane(model: LoadedModel, plane: np.ndarray, *, rgb: bool = False, tile_size: int = 1024,
@@ -290,11 +287,10 @@ def predict_plane(model: LoadedModel, plane: np.ndarray, *, rgb: bool = False, t
     from napari_deepcolor.predict import network as inference
 
     kwargs = {"channel_axis": -1 if rgb else None, "tile_size": tile_size, "overlap": overlap, "progress": progress}
-    if model.config.method == "coloring":
-        probs = inference.predict_probs(model, plane, limits=limits, **kwargs)
-        return probs, ColoringPlane(probs)
-    embeddings = inference.predict_embeddings(model, plane, **kwargs)
-    return embeddings, SemiconvPlane(embeddings)
+    if limits is not None:  # coloring only (predict_embeddings takes none)
+        kwargs["limits"] = limits
+    output = inference.predict_output(model, plane, **kwargs)
+    return output, PLANES[model.config.method](output)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ import numpy as np
 from napari_deepcolor.checkpoint import Checkpoint, load_checkpoint, load_weights, read_header, save_checkpoint
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
 from napari_deepcolor.io import remove_stale_temporaries, write_atomic
+from napari_deepcolor.methods import get_method
+from napari_deepcolor.methods.coloring import touching_color_agreement  # noqa: F401 - experiments import it here
 from napari_deepcolor.training.dataset import PatchSampler, Sample
 
 
@@ -96,9 +98,10 @@ def train(
 ) -> Iterator[TrainEvent]:
     """Train a network of either method (``model_config.method``), yielding events.
 
-    The loop, events, checkpoints and validation are shared; only the loss differs: `coloring_loss` for
-    ``"coloring"``, `napari_deepcolor.training.losses_semiconv.semiconv_loss` for ``"semiconv"`` (whose learnable σ
-    is part of the network, so it is saved with the weights and also written to the metadata as ``sigma``).
+    The loop, events, checkpoints and validation are shared; the method (`napari_deepcolor.methods.get_method`)
+    gives the loss: `coloring_loss` for ``"coloring"``, `napari_deepcolor.training.losses_semiconv.semiconv_loss`
+    for ``"semiconv"`` (whose learnable σ is part of the network, so it is saved with the weights and also written
+    to the metadata as ``sigma``).
 
     Parameters
     ----------
@@ -219,8 +222,7 @@ class _Run:
         metadata = {**(self.extra or {}), "step": step, "train_config": self.train_config.to_dict(),
                     "validation": metrics, "best_ap50": self.best if self.best > -math.inf else None,
                     "init": str(self.init) if self.init else None}
-        if self.model_config.method == "semiconv":
-            metadata["sigma"] = float(self.network.sigma.detach().cpu())
+        metadata.update(get_method(self.model_config.method).checkpoint_metadata(self.network))
         return save_checkpoint(path, Checkpoint(self.model_config, self.network.state_dict(), metadata))
 
     def save_last(self, step: int, metrics: dict[str, float]) -> Path:
@@ -377,23 +379,8 @@ def _fit_budget(total: int, every: int, step: int, elapsed: float, budget: float
 
 
 def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainConfig) -> Any:
-    """``loss(output, labels, step) -> scalar tensor`` for the config's method."""
-    if model_config.method == "semiconv":
-        from napari_deepcolor.training.losses_semiconv import semiconv_loss
-
-        def loss(output: Any, labels: Any, step: int) -> Any:
-            return semiconv_loss(output, labels, sigma=network.sigma, coordinate_scale=model_config.coordinate_scale,
-                                 embedding_weight=train_config.embedding_weight,
-                                 foreground_weight=train_config.foreground_weight,
-                                 kernel_weight=train_config.kernel_weight, seed_weight=train_config.seed_weight)[0]
-    else:
-        from napari_deepcolor.training.losses import coloring_loss
-
-        def loss(output: Any, labels: Any, step: int) -> Any:
-            return coloring_loss(output, labels, margin=train_config.margin, halo_weight=train_config.halo_weight,
-                                 train_halo=train_config.train_halo, prior_weight=train_config.prior_weight(step),
-                                 background_weight=train_config.background_weight)[0]
-    return loss
+    """``loss(output, labels, step) -> scalar tensor`` for the config's method (`Method.loss_function`)."""
+    return get_method(model_config.method).loss_function(network, model_config, train_config)
 
 
 def _check_same_network(found: ModelConfig, wanted: ModelConfig, source: Any) -> None:
@@ -407,9 +394,7 @@ def _check_same_network(found: ModelConfig, wanted: ModelConfig, source: Any) ->
 
 def evaluate_model(model: Any, pairs: Sequence[ValidationPair]) -> dict[str, float]:
     """`evaluate_coloring` or `evaluate_semiconv`, by the model's method, at its recommended decoding knobs."""
-    if model.config.method == "semiconv":
-        return evaluate_semiconv(model, pairs)
-    return evaluate_coloring(model, pairs)
+    return _evaluate(model, pairs, {})
 
 
 def evaluate_semiconv(model: Any, pairs: Sequence[ValidationPair], *, min_size: float | None = None,
@@ -420,30 +405,11 @@ def evaluate_semiconv(model: Any, pairs: Sequence[ValidationPair], *, min_size: 
     (the trained kernel width) and ``foreground_iou`` (IoU of the predicted foreground with the union of the
     ground-truth instances, pooled over images). None takes the model's recommended knob.
     """
-    from napari_deepcolor.metrics import evaluate
-    from napari_deepcolor.predict.network import segment
-
     if model.config.method != "semiconv":
         raise ConfigError(f"evaluate_semiconv needs a semiconv model, got a {model.config.method} model; use "
                           "evaluate_coloring or evaluate_model")
-    per_image, inter, union, sigma = [], 0, 0, math.nan
-    for pair in pairs:
-        instances, result = segment(model, pair.image, min_size=min_size, threshold=threshold,
-                                    foreground_threshold=foreground_threshold)
-        per_image.append(evaluate(pair.truth, instances.labels))
-        truth_fg = pair.truth.any(axis=0) if pair.truth.dtype == bool else pair.truth > 0
-        fg_threshold = model.config.foreground_threshold if foreground_threshold is None else foreground_threshold
-        predicted = result.foreground >= fg_threshold
-        inter, union = inter + int((predicted & truth_fg).sum()), union + int((predicted | truth_fg).sum())
-        sigma = result.sigma
-    return {
-        "ap50": float(np.mean([m["ap50"] for m in per_image])) if per_image else math.nan,
-        "mean_ap": float(np.mean([m["mean_ap"] for m in per_image])) if per_image else math.nan,
-        "sbd": float(np.mean([m["sbd"] for m in per_image])) if per_image else math.nan,
-        "abs_dic": float(np.mean([m["abs_dic"] for m in per_image])) if per_image else math.nan,
-        "sigma": sigma,
-        "foreground_iou": inter / union if union else math.nan,
-    }
+    return _evaluate(model, pairs, {"min_size": min_size, "threshold": threshold,
+                                    "foreground_threshold": foreground_threshold})
 
 
 def evaluate_coloring(model: Any, pairs: Sequence[ValidationPair], *, min_size: float | None = None,
@@ -454,64 +420,22 @@ def evaluate_coloring(model: Any, pairs: Sequence[ValidationPair], *, min_size: 
     least 2 % of the predicted foreground) and ``touching_same_color`` (fraction of touching ground-truth pairs
     whose majority predicted colors agree: the merge rate the coloring is meant to keep low).
     """
-    from napari_deepcolor.metrics import evaluate
-    from napari_deepcolor.postprocess.coloring import colors_to_labels
-    from napari_deepcolor.predict.network import predict_probs
-
     config = model.config
     if config.method != "coloring":
         raise ConfigError(f"evaluate_coloring needs a coloring model, got a {config.method} model; use "
                           "evaluate_semiconv or evaluate_model")
-    min_size = config.min_size if min_size is None else min_size
-    merge_distance = config.merge_distance if merge_distance is None else merge_distance
-    absorb_fragments = config.absorb_fragments if absorb_fragments is None else absorb_fragments
-    per_image, usage = [], np.zeros(config.n_colors)
-    same, touching = 0, 0
+    return _evaluate(model, pairs, {"min_size": min_size, "merge_distance": merge_distance,
+                                    "absorb_fragments": absorb_fragments})
+
+
+def _evaluate(model: Any, pairs: Sequence[ValidationPair], given: dict[str, Any]) -> dict[str, float]:
+    """Segment each pair at the knobs ``given`` (None: the model's) and score them (`Method.evaluate`)."""
+    from napari_deepcolor.predict.network import segment
+
+    method = get_method(model.config.method)
+    knobs = method.resolve_knobs(model.config, model.source, **given)
+    results = []
     for pair in pairs:
-        probs = predict_probs(model, pair.image)
-        labels = colors_to_labels(probs, min_size=min_size, merge_distance=merge_distance or None,
-                                  absorb_fragments=absorb_fragments).labels
-        per_image.append(evaluate(pair.truth, labels))
-        colors = probs.argmax(axis=0)
-        usage += np.bincount(colors.ravel(), minlength=config.n_colors)
-        s, t = touching_color_agreement(colors, pair.truth)
-        same, touching = same + s, touching + t
-    fg = usage[1:].sum()
-    return {
-        "ap50": float(np.mean([m["ap50"] for m in per_image])),
-        "mean_ap": float(np.mean([m["mean_ap"] for m in per_image])),
-        "sbd": float(np.mean([m["sbd"] for m in per_image])),
-        "abs_dic": float(np.mean([m["abs_dic"] for m in per_image])),
-        "colors_used": int((usage[1:] >= 0.02 * max(fg, 1)).sum()),
-        "touching_same_color": same / touching if touching else 0.0,
-    }
-
-
-def touching_color_agreement(colors: np.ndarray, truth: np.ndarray, *, gap: int = 2) -> tuple[int, int]:
-    """Count touching ground-truth instance pairs (within ``gap`` px) and those whose majority colors agree.
-
-    Parameters
-    ----------
-    colors : ndarray, shape (Y, X), int
-        Argmax color map.
-    truth : ndarray, shape (Y, X) int labels, or (K, Y, X) bool masks
-    """
-    from scipy import ndimage
-
-    masks = truth if truth.dtype == bool else np.stack([truth == i for i in np.unique(truth) if i > 0] or
-                                                        [np.zeros_like(truth, dtype=bool)])
-    majority = []
-    for mask in masks:
-        counts = np.bincount(colors[mask], minlength=2)
-        majority.append(int(np.argmax(counts[1:]) + 1) if counts[1:].any() else 0)
-    dilated = np.stack([ndimage.binary_dilation(m, iterations=gap) for m in masks])
-    flat_d = dilated.reshape(len(masks), -1).astype(np.float32)
-    flat_m = masks.reshape(len(masks), -1).astype(np.float32)
-    adjacency = (flat_d @ flat_m.T) > 0
-    same = touching = 0
-    for i in range(len(masks)):
-        for j in range(i + 1, len(masks)):
-            if adjacency[i, j] or adjacency[j, i]:
-                touching += 1
-                same += int(majority[i] == majority[j] and majority[i] > 0)
-    return same, touching
+        instances, output = segment(model, pair.image, **knobs)
+        results.append((pair.truth, instances, output))
+    return method.evaluate(model.config, results, knobs)
