@@ -168,3 +168,24 @@ def test_fine_tuning_goes_on_with_the_loss_and_knobs_the_starting_model_was_trai
                            validation=annotated_planes(*blobs_pair(10))))
     recorded = read_header(events[-1].path)[1]["train_config"]
     assert recorded["background_weight"] == 0.6 and recorded["contact_fraction"] == 0.25 and recorded["margin"] == 3
+
+
+def test_a_fine_tuning_on_too_few_images_for_a_size_model_keeps_the_starting_models(tiny_model, tmp_path):
+    pytest.importorskip("torch")
+    from napari_deepcolor.checkpoint import read_header
+    from napari_deepcolor.predict.network import load_model
+    from napari_deepcolor.predict.object_size import attach_size_model, estimate_object_size, size_model_of
+    from napari_deepcolor.training.finetune import finetune
+
+    attach_size_model(tiny_model, [blobs_pair(seed)[0] for seed in range(3)])
+    start_size_model = read_header(tiny_model)[1]["size_model"]
+    pairs = [p for seed in range(2) for p in annotated_planes(*blobs_pair(seed))]
+    events = list(finetune(pairs, start=str(tiny_model), preset=TINY, output=tmp_path,
+                           validation=annotated_planes(*blobs_pair(10))))
+    assert "keeps" in next(e.note for e in events if e.kind == "size_model")
+    for path in {events[-1].path, str(tmp_path / "last.safetensors")}:
+        carried = read_header(path)[1]["size_model"]
+        assert carried["weights"] == start_size_model["weights"] and carried["carried_from"] == str(tiny_model)
+    model = load_model(events[-1].path)
+    assert size_model_of(model.metadata) is not None
+    assert estimate_object_size(model, blobs_pair(11)[0]).how in ("auto", "fallback")  # it estimates, as the start
