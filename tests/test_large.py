@@ -11,14 +11,13 @@ tifffile = pytest.importorskip("tifffile")
 from napari_deepcolor.io import read_image, read_labels  # noqa: E402
 from napari_deepcolor.metrics import evaluate  # noqa: E402
 from napari_deepcolor.predict.large import (  # noqa: E402
-    RawTiff,
     image_limits,
     network_alignment,
-    open_image,
     segment_large,
     write_label_blocks,
 )
 from napari_deepcolor.predict.network import load_model, segment  # noqa: E402
+from napari_deepcolor.predict.regions import RawTiff, open_image  # noqa: E402
 from napari_deepcolor.predict.tiles import plan_tiles  # noqa: E402
 from napari_deepcolor.preprocess import intensity_limits, to_channels_first  # noqa: E402
 

@@ -110,7 +110,7 @@ def test_a_samples_own_model_wins_over_its_looks():
 
 def test_an_image_read_row_by_row_is_judged_without_loading_it(tmp_path):
     """`deepcolor predict` passes `predict.large.open_image`'s readers, which read contiguous rows only."""
-    from napari_deepcolor.predict.large import RawTiff, open_image
+    from napari_deepcolor.predict.regions import RawTiff, open_image
 
     tifffile.imwrite(tmp_path / "cells.tif", nuclei_16bit())
     image = open_image(tmp_path / "cells.tif")

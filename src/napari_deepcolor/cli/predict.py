@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 def _suggested_model(images: list[Path]) -> str:
     """The bundled model for the kind of image the first readable image looks like (`napari_deepcolor.zoo.suggest`),
     printed with why. One model for the whole batch: its outputs are made alike, and a rerun skips what is done."""
-    from napari_deepcolor.predict.large import open_image
+    from napari_deepcolor.predict.regions import open_image
     from napari_deepcolor.zoo import bundled_models
     from napari_deepcolor.zoo.suggest import suggest_model
 

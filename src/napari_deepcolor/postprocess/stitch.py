@@ -189,17 +189,7 @@ class TileStitcher:
             If the tiles do not cover the map, a threshold is negative, ρ > 0 without ``read_ids``, or
             ``absorb_fragments`` without ``adjacency``.
         """
-        if self._covered != self.shape[0] * self.shape[1]:
-            raise ValueError(f"the tiles added cover {self._covered} of the {self.shape[0] * self.shape[1]} pixels "
-                             f"of the {self.shape} map; add every tile of the grid once")
-        if not min_size >= 0 or (merge_distance is not None and not merge_distance >= 0):
-            raise ValueError(f"expected min_size >= 0 and merge_distance >= 0 (pixels), got {min_size} and "
-                             f"{merge_distance}")
-        if merge_distance and read_ids is None:
-            raise ValueError("merging with merge_distance > 0 needs read_ids to read the pixels of the instances")
-        if absorb_fragments and not self.adjacency:
-            raise ValueError("absorb_fragments needs the contacts between components: make the stitcher with "
-                             "TileStitcher(shape, adjacency=True)")
+        self._check_finish(min_size, merge_distance, read_ids, absorb_fragments)
         n = self._n + 1  # node 0 is background
         sizes, prob_sums, colors, first, boxes = self._concatenated()
 
@@ -230,24 +220,22 @@ class TileStitcher:
                 instance = _union(n_groups, merged)
 
         # 4. number instances in raster order of their first pixel
-        kept = np.flatnonzero(keep)
-        inst = instance[kept]
-        n_inst = int(inst.max()) + 1 if len(inst) else 0
-        i_first = np.full(n_inst, np.iinfo(np.int64).max, np.int64)
-        np.minimum.at(i_first, inst, g_first[kept])
-        present = np.flatnonzero(i_first < np.iinfo(np.int64).max)
-        rank = np.zeros(n_inst, np.int64)
-        rank[present[np.argsort(i_first[present], kind="stable")]] = np.arange(1, len(present) + 1)
-        group_label = np.zeros(n_groups, np.int32)
-        group_label[kept] = rank[inst]
-        n_final = len(present)
-        final_sizes = np.bincount(group_label[kept] - 1, weights=g_sizes[kept], minlength=n_final).astype(np.int64)
-        final_sums = np.bincount(group_label[kept] - 1, weights=g_sums[kept], minlength=n_final)
-        final_colors = np.zeros(n_final, np.int32)
-        final_colors[group_label[kept] - 1] = g_colors[kept]
-        scores = (final_sums / np.maximum(final_sizes, 1)).astype(np.float32)
-        return Stitched(lut=group_label[groups], scores=scores, colors=final_colors, sizes=final_sizes,
-                        skipped_pairs=skipped)
+        return _numbered(keep, instance, groups, g_first, g_sizes, g_sums, g_colors, skipped)
+
+    def _check_finish(self, min_size: float, merge_distance: float | None,
+                      read_ids: Callable[[tuple[slice, slice]], np.ndarray] | None, absorb_fragments: bool) -> None:
+        """The errors `finish` raises before any work."""
+        if self._covered != self.shape[0] * self.shape[1]:
+            raise ValueError(f"the tiles added cover {self._covered} of the {self.shape[0] * self.shape[1]} pixels "
+                             f"of the {self.shape} map; add every tile of the grid once")
+        if not min_size >= 0 or (merge_distance is not None and not merge_distance >= 0):
+            raise ValueError(f"expected min_size >= 0 and merge_distance >= 0 (pixels), got {min_size} and "
+                             f"{merge_distance}")
+        if merge_distance and read_ids is None:
+            raise ValueError("merging with merge_distance > 0 needs read_ids to read the pixels of the instances")
+        if absorb_fragments and not self.adjacency:
+            raise ValueError("absorb_fragments needs the contacts between components: make the stitcher with "
+                             "TileStitcher(shape, adjacency=True)")
 
     # -- internals -------------------------------------------------------------------------------------------------
 
@@ -350,3 +338,28 @@ def _union(n: int, edges: np.ndarray) -> np.ndarray:
         return np.arange(n)
     graph = sparse.coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
     return connected_components(graph, directed=False)[1]
+
+
+def _numbered(keep: np.ndarray, instance: np.ndarray, groups: np.ndarray, g_first: np.ndarray, g_sizes: np.ndarray,
+              g_sums: np.ndarray, g_colors: np.ndarray, skipped: int) -> Stitched:
+    """The kept groups' instances (``instance``: a group's instance after ρ) numbered 1.. in raster order of their
+    first pixel, with their sizes, scores and colors."""
+    n_groups = len(instance)
+    kept = np.flatnonzero(keep)
+    inst = instance[kept]
+    n_inst = int(inst.max()) + 1 if len(inst) else 0
+    i_first = np.full(n_inst, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(i_first, inst, g_first[kept])
+    present = np.flatnonzero(i_first < np.iinfo(np.int64).max)
+    rank = np.zeros(n_inst, np.int64)
+    rank[present[np.argsort(i_first[present], kind="stable")]] = np.arange(1, len(present) + 1)
+    group_label = np.zeros(n_groups, np.int32)
+    group_label[kept] = rank[inst]
+    n_final = len(present)
+    final_sizes = np.bincount(group_label[kept] - 1, weights=g_sizes[kept], minlength=n_final).astype(np.int64)
+    final_sums = np.bincount(group_label[kept] - 1, weights=g_sums[kept], minlength=n_final)
+    final_colors = np.zeros(n_final, np.int32)
+    final_colors[group_label[kept] - 1] = g_colors[kept]
+    scores = (final_sums / np.maximum(final_sizes, 1)).astype(np.float32)
+    return Stitched(lut=group_label[groups], scores=scores, colors=final_colors, sizes=final_sizes,
+                    skipped_pairs=skipped)

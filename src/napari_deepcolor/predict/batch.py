@@ -259,7 +259,7 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
         ``images``, or an existing output that ``deepcolor predict`` did not write (`io.written_by_predict`: a
         user's ``<stem>_labels`` file is never taken as done, nor overwritten).
     """
-    from napari_deepcolor.predict.large import image_shape
+    from napari_deepcolor.predict.regions import image_shape
 
     images = list(images)
     if settings.output_format not in OUTPUT_FORMATS:

@@ -47,6 +47,7 @@ from napari_deepcolor.io import (
     temporary_prefix,
     write_atomic,
 )
+from napari_deepcolor.predict.regions import import_zarr, open_image
 from napari_deepcolor.predict.tiles import Tile, plan_tiles
 from napari_deepcolor.preprocess import scaled_shape, to_channels_first
 
@@ -84,132 +85,6 @@ class LargeResult:
     colors: np.ndarray
     tiles: int
     skipped_pairs: int = 0
-
-
-# -- reading images region by region ------------------------------------------------------------------------------
-
-
-class RawTiff:
-    """An uncompressed, contiguous TIFF read region by region with ``os.pread`` (the layout `tifffile.memmap` maps).
-
-    Reading rows from the file rather than through a memory map keeps the process's resident memory to what it
-    copies, which makes a memory measurement honest.
-    """
-
-    def __init__(self, path: str | os.PathLike, offset: int, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        self.path = Path(path)
-        self.offset = offset
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
-        self.ndim = len(self.shape)
-        self._row_items = int(np.prod(self.shape[1:]))
-
-    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
-        key = key if isinstance(key, tuple) else (key,)
-        rows = key[0]
-        start, stop, step = rows.indices(self.shape[0])
-        if step != 1:
-            raise IndexError("RawTiff reads contiguous row ranges only")
-        count = max(0, stop - start) * self._row_items
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset + start * self._row_items * self.dtype.itemsize)
-            data = np.fromfile(handle, dtype=self.dtype, count=count)
-        if data.size != count:
-            raise ValueError(f"{self.path} is shorter than its TIFF header says; the file may be truncated")
-        return data.reshape(max(0, stop - start), *self.shape[1:])[(slice(None), *key[1:])]
-
-
-def open_image(path: str | os.PathLike) -> Any:
-    """An image file as an array-like read on demand: ``shape``, ``dtype``, ``ndim`` and slicing.
-
-    - ``*.zarr``: the zarr array (in a group: level 0 of an OME-Zarr multiscale image, or the group's only array);
-    - TIFF, uncompressed and contiguous: a `RawTiff`;
-    - other TIFFs: a zarr view of the file's strips or tiles (``tifffile.imread(aszarr=True)``); only the chunks a
-      region touches are decoded, so memory stays bounded when the file is tiled or striped (a compressed TIFF
-      stored as one strip is decoded whole for every region);
-    - anything else (PNG, JPEG): read whole with `napari_deepcolor.io.read_image`.
-
-    Leading axes of length 1 (OME-Zarr's T, C, Z) are dropped.
-
-    Raises
-    ------
-    FileNotFoundError, ValueError
-        Missing file, or one that is not an image.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such image: {path}")
-    if path.suffix.lower() == ".zarr":
-        return _squeeze_leading(_open_zarr(path))
-    if path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
-        try:
-            with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                offset, shape, dtype = series.dataoffset, series.shape, series.dtype
-        except Exception as error:  # noqa: BLE001 - any parser failure means the same thing to the user
-            raise ValueError(f"could not read {path} as a TIFF ({error})") from error
-        if offset is not None:
-            while len(shape) > 2 and shape[0] == 1:
-                shape = shape[1:]
-            return RawTiff(path, offset, shape, dtype)
-        zarr = _import_zarr(f"reading the compressed TIFF {path} region by region")
-        return _squeeze_leading(zarr.open(tifffile.imread(path, aszarr=True), mode="r"))
-    from napari_deepcolor.io import read_image
-
-    return read_image(path)
-
-
-def image_shape(path: str | os.PathLike) -> tuple[int, ...]:
-    """Shape of an image file from its header when it has one (TIFF, zarr), else by reading it."""
-    return tuple(open_image(path).shape)
-
-
-def _open_zarr(path: Path) -> Any:
-    zarr = _import_zarr(f"reading {path}")
-    try:
-        node = zarr.open(str(path), mode="r")
-    except Exception as error:  # noqa: BLE001
-        raise ValueError(f"could not open {path} as a zarr array ({error})") from error
-    if hasattr(node, "shape"):
-        return node
-    multiscales = node.attrs.get("multiscales") or node.attrs.get("ome", {}).get("multiscales")
-    if multiscales:
-        return node[multiscales[0]["datasets"][0]["path"]]
-    arrays = list(node.array_keys())
-    if len(arrays) == 1:
-        return node[arrays[0]]
-    raise ValueError(f"{path} is a zarr group with {len(arrays)} arrays and no OME-Zarr multiscales; give the path "
-                     "of the array to segment")
-
-
-def _import_zarr(why: str) -> Any:
-    try:
-        import zarr
-    except ImportError as error:
-        raise RuntimeError(f"{why} needs the zarr package (version 3, Python >= 3.11): pip install zarr") from error
-    return zarr
-
-
-class _Squeezed:
-    """An array-like without its leading length-1 axes."""
-
-    def __init__(self, array: Any, lead: int) -> None:
-        self._array, self._lead = array, lead
-        self.shape = tuple(array.shape[lead:])
-        self.dtype = array.dtype
-        self.ndim = len(self.shape)
-
-    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
-        return np.asarray(self._array[(0,) * self._lead + (key if isinstance(key, tuple) else (key,))])
-
-
-def _squeeze_leading(array: Any) -> Any:
-    lead = 0
-    while len(array.shape) - lead > 2 and array.shape[lead] == 1:
-        lead += 1
-    return _Squeezed(array, lead) if lead else array
 
 
 # -- the whole image's intensity limits ---------------------------------------------------------------------------
@@ -410,43 +285,19 @@ def segment_large(
     ValueError
         A semi-convolutional model, a malformed image, an unknown output suffix or negative thresholds.
     """
-    from napari_deepcolor.methods import get_method
-    from napari_deepcolor.postprocess.coloring import ColorComponents
     from napari_deepcolor.postprocess.stitch import TileStitcher
-    from napari_deepcolor.predict.network import predict_probs
 
-    config = model.config
-    if not get_method(config.method).out_of_core:
-        raise ValueError(f"out-of-core segmentation needs a coloring model, but {model.source} is a {config.method} "
-                         "model, whose decoding needs the whole image in memory (use segment)")
     output = Path(output)
-    if output.suffix.lower() not in LABEL_SUFFIXES:
-        raise ValueError(f"unknown output format {output.name!r}; name it *.zarr or *.tif")
-    min_size = config.min_size if min_size is None else min_size
-    merge_distance = config.merge_distance if merge_distance is None else merge_distance
-    absorb_fragments = config.absorb_fragments if absorb_fragments is None else absorb_fragments
-    if not min_size >= 0 or not merge_distance >= 0:
-        raise ValueError(f"expected min_size >= 0 and merge_distance >= 0 (pixels), got {min_size} and "
-                         f"{merge_distance}")
+    min_size, merge_distance, absorb_fragments = _large_knobs(model, output, min_size, merge_distance,
+                                                              absorb_fragments)
+    config = model.config
     source = open_image(image) if isinstance(image, (str, os.PathLike)) else image
     y_axis, x_axis, channel_axis = _axes(source, channel_axis)
     shape = (int(source.shape[y_axis]), int(source.shape[x_axis]))
-    align = network_alignment(model)
     tile_size = round(DEFAULT_TILE / config.scale) if tile_size is None else tile_size
     halo = round(DEFAULT_HALO / config.scale) if halo is None else halo
-    tiles = plan_tiles(shape, tile_size, halo, align=align)
-    if config.mask_input:  # not normalized; limits given tell predict_probs the whole image is checked here
-        from napari_deepcolor.preprocess import MASK_MIN_BACKGROUND, not_a_mask
-
-        # a mask (values >= 0) has its 1st percentile at 0 when at least 1 % of it is background
-        low, _ = image_limits(source, percentiles=(100 * MASK_MIN_BACKGROUND, 100.0), in_channels=1,
-                              channel_axis=channel_axis)
-        if low != 0:
-            raise not_a_mask(f"over {1 - MASK_MIN_BACKGROUND:.0%} of this image")
-        limits = (0.0, 1.0)
-    else:
-        limits = image_limits(source, percentiles=config.percentiles, in_channels=config.in_channels,
-                              channel_axis=channel_axis)
+    tiles = plan_tiles(shape, tile_size, halo, align=network_alignment(model))
+    limits = _whole_image_limits(model, source, channel_axis)
     ensure_writable_dir(output.parent)
     _remove_stale_scratch(output)
     stitcher = TileStitcher(shape, adjacency=absorb_fragments)
@@ -455,14 +306,9 @@ def segment_large(
         store = _TileStore(Path(scratch), tiles)
         for done, tile in enumerate(tiles, start=1):
             window = _read(source, tile.read, y_axis, x_axis)
-            network_size = max(scaled_shape((window.shape[y_axis], window.shape[x_axis]), config.scale))
-            probs = predict_probs(model, window, channel_axis=channel_axis, limits=limits, tile_size=network_size,
-                                  overlap=0)
-            core = probs[:, tile.keep[0].start - tile.read[0].start : tile.keep[0].stop - tile.read[0].start,
-                         tile.keep[1].start - tile.read[1].start : tile.keep[1].stop - tile.read[1].start]
             origin = (tile.keep[0].start, tile.keep[1].start)
-            store.write(origin, stitcher.add_tile(origin, ColorComponents.from_probs(core)))
-            del probs, core
+            store.write(origin, stitcher.add_tile(origin, _tile_components(model, window, tile, (y_axis, x_axis),
+                                                                           channel_axis, limits)))
             if progress is not None:
                 progress(done, len(tiles) + 1)
         stitched = stitcher.finish(min_size=min_size, merge_distance=merge_distance or None, read_ids=store.read,
@@ -473,6 +319,56 @@ def segment_large(
         progress(len(tiles) + 1, len(tiles) + 1)
     return LargeResult(output, stitched.n_instances, stitched.scores, stitched.colors, len(tiles),
                        stitched.skipped_pairs)
+
+
+def _large_knobs(model: LoadedModel, output: Path, min_size: float | None, merge_distance: float | None,
+                 absorb_fragments: bool | None) -> tuple[float, float, bool]:
+    """τ, ρ and fragment joining for `segment_large` (None: the model's), after checking the model and output."""
+    from napari_deepcolor.methods import get_method
+
+    config = model.config
+    if not get_method(config.method).out_of_core:
+        raise ValueError(f"out-of-core segmentation needs a coloring model, but {model.source} is a {config.method} "
+                         "model, whose decoding needs the whole image in memory (use segment)")
+    if output.suffix.lower() not in LABEL_SUFFIXES:
+        raise ValueError(f"unknown output format {output.name!r}; name it *.zarr or *.tif")
+    min_size = config.min_size if min_size is None else min_size
+    merge_distance = config.merge_distance if merge_distance is None else merge_distance
+    absorb_fragments = config.absorb_fragments if absorb_fragments is None else absorb_fragments
+    if not min_size >= 0 or not merge_distance >= 0:
+        raise ValueError(f"expected min_size >= 0 and merge_distance >= 0 (pixels), got {min_size} and "
+                         f"{merge_distance}")
+    return min_size, merge_distance, absorb_fragments
+
+
+def _whole_image_limits(model: LoadedModel, source: Any, channel_axis: int | None) -> tuple[float, float]:
+    """The intensity limits every window is normalized with; for a mask-input model (not normalized) (0, 1), once
+    the whole image is checked to be a mask (limits given tell `predict_probs` it was)."""
+    config = model.config
+    if not config.mask_input:
+        return image_limits(source, percentiles=config.percentiles, in_channels=config.in_channels,
+                            channel_axis=channel_axis)
+    from napari_deepcolor.preprocess import MASK_MIN_BACKGROUND, not_a_mask
+
+    # a mask (values >= 0) has its 1st percentile at 0 when at least 1 % of it is background
+    low, _ = image_limits(source, percentiles=(100 * MASK_MIN_BACKGROUND, 100.0), in_channels=1,
+                          channel_axis=channel_axis)
+    if low != 0:
+        raise not_a_mask(f"over {1 - MASK_MIN_BACKGROUND:.0%} of this image")
+    return 0.0, 1.0
+
+
+def _tile_components(model: LoadedModel, window: np.ndarray, tile: Tile, axes: tuple[int, int],
+                     channel_axis: int | None, limits: tuple[float, float]) -> Any:
+    """The `ColorComponents` of a tile's kept part, from the probabilities of its whole window (one network pass)."""
+    from napari_deepcolor.postprocess.coloring import ColorComponents
+    from napari_deepcolor.predict.network import predict_probs
+
+    network_size = max(scaled_shape((window.shape[axes[0]], window.shape[axes[1]]), model.config.scale))
+    probs = predict_probs(model, window, channel_axis=channel_axis, limits=limits, tile_size=network_size,
+                          overlap=0)
+    (y0, y1), (x0, x1) = ((keep.start - read.start, keep.stop - read.start) for keep, read in zip(tile.keep, tile.read))
+    return ColorComponents.from_probs(probs[:, y0:y1, x0:x1])
 
 
 
@@ -512,7 +408,7 @@ def write_label_blocks(path: str | os.PathLike, shape: tuple[int, int], n_instan
     blocks = [(slice(y, min(y + BLOCK, shape[0])), slice(x, min(x + BLOCK, shape[1])))
               for y in range(0, shape[0], BLOCK) for x in range(0, shape[1], BLOCK)]
     if path.suffix.lower() == ".zarr":
-        zarr = _import_zarr(f"writing {path}")
+        zarr = import_zarr(f"writing {path}")
 
         def write_zarr(tmp: Path) -> None:
             array = zarr.create_array(store=str(tmp), shape=shape, chunks=(BLOCK, BLOCK), dtype=dtype, fill_value=0)

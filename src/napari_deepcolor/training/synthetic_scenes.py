@@ -60,91 +60,115 @@ def ecoli_colony(seed: int = 0, *, shape: tuple[int, int] = (256, 256), width: t
     """
     rng = np.random.default_rng(seed)
     height, wide = shape
-    # colony: a blob of random radius and wobbly outline
-    cy, cx = height / 2 + rng.uniform(-0.1, 0.1) * height, wide / 2 + rng.uniform(-0.1, 0.1) * wide
-    radius = rng.uniform(0.3, 0.55) * min(shape)
     yy, xx = np.mgrid[:height, :wide].astype(np.float32)
-    theta = np.arctan2(yy - cy, xx - cx)
-    wobble = sum(rng.uniform(0, 0.12) * np.cos(k * theta + rng.uniform(0, 2 * np.pi)) for k in range(2, 6))
-    stretch = rng.uniform(0.75, 1.0)
-    phi = rng.uniform(0, np.pi)
-    u = (yy - cy) * math.cos(phi) + (xx - cx) * math.sin(phi)
-    v = -(yy - cy) * math.sin(phi) + (xx - cx) * math.cos(phi)
-    colony = np.hypot(u, v / stretch) <= radius * (1 + wobble)
+    cy, cx, radius, colony = _colony_outline(rng, shape, yy, xx)
     # orientation domains: Voronoi cells of a few seeds, each packed with parallel rows of rods laid end to end,
     # like the domains of aligned cells in a growing colony
     n_domains = int(rng.integers(5, 15))
     seeds = np.stack([rng.uniform(cy - radius, cy + radius, n_domains), rng.uniform(cx - radius, cx + radius,
                                                                                     n_domains)], 1)
     domain = np.argmin((yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2, axis=-1)
-
-    labels = np.zeros(shape, np.int32)
-    occupied = np.zeros(shape, bool)
-    next_label = 1
-
-    def place(centre: tuple[float, float], angle: float, cell_length: float, cell_radius: float) -> None:
-        nonlocal next_label
-        y, x = centre
-        if rng.random() < dividing and cell_length > 28:
-            half = (cell_length - 0.5) / 2
-            shift = (half + 0.5) / 2
-            parts = [((y + s * shift * math.sin(angle), x + s * shift * math.cos(angle)), half) for s in (-1, 1)]
-        else:
-            parts = [((y, x), cell_length)]
-        shapes = [_capsule(shape, c, angle, part_length, cell_radius) for c, part_length in parts]
-        if any(s is None or not s[1].any() for s in shapes):
-            return
-        # a cell may squeeze into at most 8 % of already occupied pixels (cells press on each other)
-        if any(occupied[box][mask].mean() > 0.08 for box, mask in shapes):
-            return
-        for box, mask in shapes:
-            free = mask & ~occupied[box]
-            if free.sum() >= 60:
-                labels[box][free] = next_label
-                occupied[box] |= free
-                next_label += 1
-
-    diagonal = math.hypot(height, wide)
+    packing = _Packing(rng, shape, dividing)
     domain_angles = rng.uniform(0, np.pi, n_domains)
     for d in range(n_domains):
-        angle = domain_angles[d]
-        ay, ax = math.sin(angle), math.cos(angle)  # along the rows
-        cell_width = rng.uniform(*width)
-        pitch = cell_width + rng.uniform(0.0, 1.0)
-        offset = -diagonal / 2 + rng.uniform(0, pitch)
-        while offset < diagonal / 2:
-            position = -diagonal / 2 + rng.uniform(0, length[1])
-            while position < diagonal / 2:
-                cell_length = rng.uniform(*length)
-                along = position + cell_length / 2
-                y = cy + along * ay - offset * ax + rng.normal(0, 0.6)
-                x = cx + along * ax + offset * ay + rng.normal(0, 0.6)
-                position += cell_length + rng.uniform(0.5, 3.0)
-                iy, ix = int(round(y)), int(round(x))
-                if not (0 <= iy < height and 0 <= ix < wide) or domain[iy, ix] != d or not colony[iy, ix]:
-                    continue
-                if rng.random() < 0.02:  # a hole in the colony
-                    continue
-                place((y, x), angle + rng.normal(0, 0.05), cell_length,
-                      np.clip(cell_width + rng.normal(0, 0.3), *width) / 2)
-            offset += pitch
+        _pack_domain(packing, d, domain_angles[d], (cy, cx), domain == d, colony, width, length)
     # fill the holes left where domains meet: random short cells, oriented like their domain
-    inside = np.flatnonzero(colony & ~ndi.binary_dilation(occupied, iterations=3))
+    inside = np.flatnonzero(colony & ~ndi.binary_dilation(packing.occupied, iterations=3))
     for _ in range(300 if inside.size else 0):
         y, x = np.unravel_index(inside[rng.integers(inside.size)], shape)
-        if not occupied[y, x]:
-            place((float(y), float(x)), domain_angles[domain[y, x]] + rng.normal(0, 0.5),
-                  rng.uniform(length[0], (length[0] + length[1]) / 2), rng.uniform(*width) / 2)
+        if not packing.occupied[y, x]:
+            packing.place((float(y), float(x)), domain_angles[domain[y, x]] + rng.normal(0, 0.5),
+                          rng.uniform(length[0], (length[0] + length[1]) / 2), rng.uniform(*width) / 2)
     # a few cells that swam off or grew apart from the colony
     outside = np.flatnonzero(~ndi.binary_dilation(colony, iterations=12))
     for _ in range(int(rng.integers(0, stragglers + 1))):
         if outside.size:
             y, x = np.unravel_index(outside[rng.integers(outside.size)], shape)
-            place((float(y), float(x)), rng.uniform(0, np.pi), rng.uniform(*length), rng.uniform(*width) / 2)
-    labels = relabel_small(labels, min_size=60)
+            packing.place((float(y), float(x)), rng.uniform(0, np.pi), rng.uniform(*length), rng.uniform(*width) / 2)
+    labels = relabel_small(packing.labels, min_size=60)
+    return _phase_contrast(rng, labels, packing.next_label, yy, xx), labels
 
-    # phase contrast: dark cell bodies (touching cells show a seam), a bright
-    # halo at two scales around every dark mass, blur, uneven illumination, noise
+
+def _colony_outline(rng: np.random.Generator, shape: tuple[int, int], yy: np.ndarray, xx: np.ndarray
+                    ) -> tuple[float, float, float, np.ndarray]:
+    """The colony: centre (y, x), radius and mask ``(Y, X)`` bool of a blob of random radius and wobbly outline."""
+    height, wide = shape
+    cy, cx = height / 2 + rng.uniform(-0.1, 0.1) * height, wide / 2 + rng.uniform(-0.1, 0.1) * wide
+    radius = rng.uniform(0.3, 0.55) * min(shape)
+    theta = np.arctan2(yy - cy, xx - cx)
+    wobble = sum(rng.uniform(0, 0.12) * np.cos(k * theta + rng.uniform(0, 2 * np.pi)) for k in range(2, 6))
+    stretch = rng.uniform(0.75, 1.0)
+    phi = rng.uniform(0, np.pi)
+    u = (yy - cy) * math.cos(phi) + (xx - cx) * math.sin(phi)
+    v = -(yy - cy) * math.sin(phi) + (xx - cx) * math.cos(phi)
+    return cy, cx, radius, np.hypot(u, v / stretch) <= radius * (1 + wobble)
+
+
+class _Packing:
+    """The cells placed so far (``labels``, ``occupied``, ``next_label``) and `place`, which adds one if it fits."""
+
+    def __init__(self, rng: np.random.Generator, shape: tuple[int, int], dividing: float) -> None:
+        self.rng, self.shape, self.dividing = rng, shape, dividing
+        self.labels = np.zeros(shape, np.int32)
+        self.occupied = np.zeros(shape, bool)
+        self.next_label = 1
+
+    def place(self, centre: tuple[float, float], angle: float, cell_length: float, cell_radius: float) -> None:
+        """A rod (some dividing: two daughters end to end) unless it overlaps the cells placed too much."""
+        y, x = centre
+        if self.rng.random() < self.dividing and cell_length > 28:
+            half = (cell_length - 0.5) / 2
+            shift = (half + 0.5) / 2
+            parts = [((y + s * shift * math.sin(angle), x + s * shift * math.cos(angle)), half) for s in (-1, 1)]
+        else:
+            parts = [((y, x), cell_length)]
+        shapes = [_capsule(self.shape, c, angle, part_length, cell_radius) for c, part_length in parts]
+        if any(s is None or not s[1].any() for s in shapes):
+            return
+        # a cell may squeeze into at most 8 % of already occupied pixels (cells press on each other)
+        if any(self.occupied[box][mask].mean() > 0.08 for box, mask in shapes):
+            return
+        for box, mask in shapes:
+            free = mask & ~self.occupied[box]
+            if free.sum() >= 60:
+                self.labels[box][free] = self.next_label
+                self.occupied[box] |= free
+                self.next_label += 1
+
+
+def _pack_domain(packing: _Packing, d: int, angle: float, centre: tuple[float, float], in_domain: np.ndarray,
+                 colony: np.ndarray, width: tuple[float, float], length: tuple[float, float]) -> None:
+    """Parallel rows of rods laid end to end at ``angle`` across the colony, kept where they fall in domain ``d``."""
+    rng, (height, wide), (cy, cx) = packing.rng, packing.shape, centre
+    diagonal = math.hypot(height, wide)
+    ay, ax = math.sin(angle), math.cos(angle)  # along the rows
+    cell_width = rng.uniform(*width)
+    pitch = cell_width + rng.uniform(0.0, 1.0)
+    offset = -diagonal / 2 + rng.uniform(0, pitch)
+    while offset < diagonal / 2:
+        position = -diagonal / 2 + rng.uniform(0, length[1])
+        while position < diagonal / 2:
+            cell_length = rng.uniform(*length)
+            along = position + cell_length / 2
+            y = cy + along * ay - offset * ax + rng.normal(0, 0.6)
+            x = cx + along * ax + offset * ay + rng.normal(0, 0.6)
+            position += cell_length + rng.uniform(0.5, 3.0)
+            iy, ix = int(round(y)), int(round(x))
+            if not (0 <= iy < height and 0 <= ix < wide) or not in_domain[iy, ix] or not colony[iy, ix]:
+                continue
+            if rng.random() < 0.02:  # a hole in the colony
+                continue
+            packing.place((y, x), angle + rng.normal(0, 0.05), cell_length,
+                          np.clip(cell_width + rng.normal(0, 0.3), *width) / 2)
+        offset += pitch
+
+
+def _phase_contrast(rng: np.random.Generator, labels: np.ndarray, n_shades: int, yy: np.ndarray, xx: np.ndarray
+                    ) -> np.ndarray:
+    """The phase-contrast image ``(Y, X)`` uint16 of cells ``labels``: dark cell bodies (touching cells show a seam),
+    a bright halo at two scales around every dark mass, blur, uneven illumination, noise."""
+    shape = labels.shape
+    height, wide = shape
     cells = labels > 0
     seams = (ndi.grey_dilation(labels, size=3) != labels) & cells
     # the labels reach into the bright rim, like Omnipose's: the dark mass is a pixel thinner than the cell
@@ -154,9 +178,9 @@ def ecoli_colony(seed: int = 0, *, shape: tuple[int, int] = (256, 256), width: t
     near, far = ndi.gaussian_filter(body, rng.uniform(1.5, 2.5)), ndi.gaussian_filter(body, rng.uniform(6, 10))
     halo = rng.uniform(1.8, 2.8)
     image = 1.0 - darkness * body + halo * (0.7 * np.clip(near - body, 0, None) + 0.4 * np.clip(far - body, 0, None))
-    # cells have a little internal texture and vary in darkness
-    shade = np.zeros(next_label + 1, np.float32)
-    shade[1:] = rng.normal(0, 0.04, next_label)
+    # cells have a little internal texture and vary in darkness (one shade per label drawn, before relabelling)
+    shade = np.zeros(n_shades + 1, np.float32)
+    shade[1:] = rng.normal(0, 0.04, n_shades)
     image = image + shade[labels] * body
     image = ndi.gaussian_filter(image, rng.uniform(0.7, 1.1))
     illumination = 1 + rng.uniform(0.02, 0.06) * _smooth_noise(rng, shape, 60)
@@ -164,7 +188,7 @@ def ecoli_colony(seed: int = 0, *, shape: tuple[int, int] = (256, 256), width: t
     image = np.clip(image, 0.05, None) * illumination * gradient * ECOLI_BACKGROUND
     noise_level = rng.uniform(0.01, 0.03)
     image = image + rng.standard_normal(shape).astype(np.float32) * noise_level * np.sqrt(image * ECOLI_BACKGROUND)
-    return np.clip(image, 0, 65535).astype(np.uint16), labels
+    return np.clip(image, 0, 65535).astype(np.uint16)
 
 
 #: Generators by the name ``deepcolor train --synthetic`` and ``experiments/zoo/make_synthetic.py`` take.

@@ -1,0 +1,134 @@
+"""Image files read region by region: an uncompressed TIFF row range by row range (`RawTiff`), other TIFFs and
+zarr arrays chunk by chunk (`open_image`), so that `napari_deepcolor.predict.large` never holds a whole image."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class RawTiff:
+    """An uncompressed, contiguous TIFF read region by region with ``os.pread`` (the layout `tifffile.memmap` maps).
+
+    Reading rows from the file rather than through a memory map keeps the process's resident memory to what it
+    copies, which makes a memory measurement honest.
+    """
+
+    def __init__(self, path: str | os.PathLike, offset: int, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.path = Path(path)
+        self.offset = offset
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._row_items = int(np.prod(self.shape[1:]))
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        rows = key[0]
+        start, stop, step = rows.indices(self.shape[0])
+        if step != 1:
+            raise IndexError("RawTiff reads contiguous row ranges only")
+        count = max(0, stop - start) * self._row_items
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset + start * self._row_items * self.dtype.itemsize)
+            data = np.fromfile(handle, dtype=self.dtype, count=count)
+        if data.size != count:
+            raise ValueError(f"{self.path} is shorter than its TIFF header says; the file may be truncated")
+        return data.reshape(max(0, stop - start), *self.shape[1:])[(slice(None), *key[1:])]
+
+
+def open_image(path: str | os.PathLike) -> Any:
+    """An image file as an array-like read on demand: ``shape``, ``dtype``, ``ndim`` and slicing.
+
+    - ``*.zarr``: the zarr array (in a group: level 0 of an OME-Zarr multiscale image, or the group's only array);
+    - TIFF, uncompressed and contiguous: a `RawTiff`;
+    - other TIFFs: a zarr view of the file's strips or tiles (``tifffile.imread(aszarr=True)``); only the chunks a
+      region touches are decoded, so memory stays bounded when the file is tiled or striped (a compressed TIFF
+      stored as one strip is decoded whole for every region);
+    - anything else (PNG, JPEG): read whole with `napari_deepcolor.io.read_image`.
+
+    Leading axes of length 1 (OME-Zarr's T, C, Z) are dropped.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file, or one that is not an image.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such image: {path}")
+    if path.suffix.lower() == ".zarr":
+        return _squeeze_leading(_open_zarr(path))
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                offset, shape, dtype = series.dataoffset, series.shape, series.dtype
+        except Exception as error:  # noqa: BLE001 - any parser failure means the same thing to the user
+            raise ValueError(f"could not read {path} as a TIFF ({error})") from error
+        if offset is not None:
+            while len(shape) > 2 and shape[0] == 1:
+                shape = shape[1:]
+            return RawTiff(path, offset, shape, dtype)
+        zarr = import_zarr(f"reading the compressed TIFF {path} region by region")
+        return _squeeze_leading(zarr.open(tifffile.imread(path, aszarr=True), mode="r"))
+    from napari_deepcolor.io import read_image
+
+    return read_image(path)
+
+
+def image_shape(path: str | os.PathLike) -> tuple[int, ...]:
+    """Shape of an image file from its header when it has one (TIFF, zarr), else by reading it."""
+    return tuple(open_image(path).shape)
+
+
+def _open_zarr(path: Path) -> Any:
+    zarr = import_zarr(f"reading {path}")
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as error:  # noqa: BLE001
+        raise ValueError(f"could not open {path} as a zarr array ({error})") from error
+    if hasattr(node, "shape"):
+        return node
+    multiscales = node.attrs.get("multiscales") or node.attrs.get("ome", {}).get("multiscales")
+    if multiscales:
+        return node[multiscales[0]["datasets"][0]["path"]]
+    arrays = list(node.array_keys())
+    if len(arrays) == 1:
+        return node[arrays[0]]
+    raise ValueError(f"{path} is a zarr group with {len(arrays)} arrays and no OME-Zarr multiscales; give the path "
+                     "of the array to segment")
+
+
+def import_zarr(why: str) -> Any:
+    """The zarr package, or a RuntimeError saying ``why`` it is needed and how to install it."""
+    try:
+        import zarr
+    except ImportError as error:
+        raise RuntimeError(f"{why} needs the zarr package (version 3, Python >= 3.11): pip install zarr") from error
+    return zarr
+
+
+class _Squeezed:
+    """An array-like without its leading length-1 axes."""
+
+    def __init__(self, array: Any, lead: int) -> None:
+        self._array, self._lead = array, lead
+        self.shape = tuple(array.shape[lead:])
+        self.dtype = array.dtype
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        return np.asarray(self._array[(0,) * self._lead + (key if isinstance(key, tuple) else (key,))])
+
+
+def _squeeze_leading(array: Any) -> Any:
+    lead = 0
+    while len(array.shape) - lead > 2 and array.shape[lead] == 1:
+        lead += 1
+    return _Squeezed(array, lead) if lead else array
