@@ -182,7 +182,7 @@ def test_a_fine_tuning_on_too_few_images_for_a_size_model_keeps_the_starting_mod
     pairs = [p for seed in range(2) for p in annotated_planes(*blobs_pair(seed))]
     events = list(finetune(pairs, start=str(tiny_model), preset=TINY, output=tmp_path,
                            validation=annotated_planes(*blobs_pair(10))))
-    assert "keeps" in next(e.note for e in events if e.kind == "size_model")
+    assert "keeps the automatic object size" in next(e.note for e in events if e.kind == "size_model")
     for path in {events[-1].path, str(tmp_path / "last.safetensors")}:
         carried = read_header(path)[1]["size_model"]
         assert carried["weights"] == start_size_model["weights"] and carried["carried_from"] == str(tiny_model)

@@ -15,7 +15,7 @@ Only what the user labeled counts:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -300,54 +300,10 @@ def finetune(
                 validation=checked, init=None if start == SCRATCH else start, device=device, log_every=log_every,
                 metadata=metadata, time_budget=None if minutes is None else 60 * minutes,
                 patience=patience if checked else None)
-    carried = False  # too few images for a size model of its own: it gets the start's
     try:
-        for event in run:
-            if event.kind == "size_model" and "too few" in (event.note or "") and _has_size_model(start):
-                carried = True
-                event = replace(event, note=f"{event.note.split(':')[0]}: too few to learn object sizes from, so "
-                                f"it keeps {start}'s automatic object size")
-            elif event.kind == "done" and event.path and carried:
-                carry_size_model(start, {event.path, str(Path(output) / "last.safetensors")},
-                                 metadata.get("trained_object_size", 1.0))
-            yield event
+        yield from run
     finally:
         run.close()
-
-
-def _has_size_model(start: str) -> bool:
-    from napari_deepcolor.predict.network import model_info
-    from napari_deepcolor.predict.object_size import METADATA_KEY
-
-    return start != SCRATCH and isinstance(model_info(start)[1].get(METADATA_KEY), dict)
-
-
-def carry_size_model(start: str | os.PathLike, paths: Iterable[str | os.PathLike], factor: float = 1.0) -> bool:
-    """Give the checkpoints at ``paths``, fine-tuned from ``start`` at object size ``factor``, ``start``'s size
-    model (rewritten atomically); False when ``start`` has none.
-
-    A fine-tuning on too few images to fit a size model of its own (`napari_deepcolor.training.loop.MIN_SIZE_IMAGES`)
-    keeps the start's: fine-tuned at ``factor``, the network's scale is the start's / ``factor``, so its view of
-    objects ``factor`` times the start's is the start's view of its own objects, and the start's regression reads
-    it as size 1. Measured on few_shot.py's selection cases (docs/finetuning.md): AP50 0.531 -> 0.743 on enlarged
-    rosettes and 0.739 -> 0.888 on the E. coli colony against running the fine-tuned model at object size 1.
-    """
-    from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
-    from napari_deepcolor.predict.network import model_info
-    from napari_deepcolor.predict.object_size import METADATA_KEY
-
-    size_model = model_info(start)[1].get(METADATA_KEY)
-    if not isinstance(size_model, dict):
-        return False
-    size_model = {**size_model, "object_px": float(size_model.get("object_px", "nan")) * factor,
-                  "carried_from": str(start)}
-    for path in paths:
-        if Path(path).is_file():
-            checkpoint = load_checkpoint(path)
-            checkpoint.metadata[METADATA_KEY] = size_model
-            save_checkpoint(path, checkpoint)
-    return True
-
 
 
 def _with_replay(samples: list, start: str, start_config: ModelConfig, fraction: float,
@@ -369,3 +325,4 @@ def _with_replay(samples: list, start: str, start_config: ModelConfig, fraction:
     replay = [model_sample(image, labels, start_config) for image, labels in replay_pairs(source)]
     return mixed(samples, replay, fraction), (f"replay: {fraction:.0%} of the patches from {len(replay)} "
                                               f"{source} images like those {start} learned from")
+

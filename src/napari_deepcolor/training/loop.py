@@ -126,7 +126,8 @@ def train(
     size_model : bool
         At the end, fit the automatic object size's model on the training samples and store it in the last and
         best checkpoints (`napari_deepcolor.predict.object_size.attach_size_model`; seconds to a minute on a CPU);
-        not with fewer than `MIN_SIZE_IMAGES` distinct images (the model then runs at object size 1).
+        not with fewer than `MIN_SIZE_IMAGES` distinct images: a fine-tuned model then keeps the size model of
+        ``init`` (`napari_deepcolor.predict.object_size.carry_size_model`), else it runs at object size 1.
     metadata : dict, optional
         Extra JSON-ready entries for every checkpoint's metadata (e.g. the object size fine-tuning ran at).
     time_budget : float, optional
@@ -327,10 +328,17 @@ class _Run:
         kept = self.best_path if self.best_path.is_file() else final
         unique = list({id(sample.image): sample for sample in self.samples}.values())  # repeats once
         if size_model and len(unique) < MIN_SIZE_IMAGES:
+            from napari_deepcolor.predict.object_size import carry_size_model
+
+            few = (f"trained on {len(unique)} image{'s' * (len(unique) != 1)}: too few to learn object sizes from (at "
+                   f"least {MIN_SIZE_IMAGES}), so ")
+            if self.init is not None and carry_size_model(self.init, list(dict.fromkeys((final, kept))),
+                                                          float(self.extra.get("trained_object_size", 1.0))):
+                note = few + f"it keeps the automatic object size of {self.init}, the model it started from"
+            else:
+                note = few + "the model runs at object size 1, the size it was trained at, unless one is given"
             yield TrainEvent("size_model", self.total, self.total, elapsed=time.perf_counter() - self.started,
-                             note=f"trained on {len(unique)} image{'s' * (len(unique) != 1)}: too few to learn object "
-                             f"sizes from (at least {MIN_SIZE_IMAGES}), so the model runs at object size 1, the size "
-                             "it was trained at, unless one is given")
+                             note=note)
         elif size_model:
             from napari_deepcolor.predict.object_size import attach_size_model
 
