@@ -445,6 +445,23 @@ def test_fine_tuning_keeps_the_starting_models_settings_unless_given(tmp_path, c
     assert "keeping its scale 0.5" in caplog.text
 
 
+def test_fine_tuning_replays_what_the_starting_model_learned_from_when_known(tmp_path, caplog):
+    from napari_deepcolor.checkpoint import load_checkpoint, read_header, save_checkpoint
+
+    data = _pairs(tmp_path)
+    assert main(["train", *data, *TINY, "--steps", "1", "--output", str(tmp_path / "start")]) == 0
+    start = tmp_path / "start" / "last.safetensors"
+    assert main(["train", *data, *TINY, "--steps", "1", "--init", str(start), "--output", str(tmp_path / "a")]) == 0
+    assert "no replay: where" in caplog.text  # a model trained from scratch on these images: nothing to replay
+    checkpoint = load_checkpoint(start)
+    checkpoint.metadata["replay_source"] = "ecoli"
+    save_checkpoint(start, checkpoint)
+    assert main(["train", *data, *TINY, "--steps", "1", "--init", str(start), "--output", str(tmp_path / "b"),
+                 "--replay", "0.25"]) == 0
+    assert "replay: 25% of the patches from 4 ecoli images" in caplog.text
+    assert read_header(tmp_path / "b" / "last.safetensors")[1]["replay_source"] == "ecoli"
+
+
 def test_a_mask_input_model_trains_on_masks_keeps_the_setting_and_segments_label_images(tmp_path):
     from napari_deepcolor.checkpoint import read_header
     from napari_deepcolor.predict.network import load_model, segment

@@ -11,6 +11,7 @@ import numpy as np
 from napari_deepcolor.cli._common import add_command, add_device_option, channels, log, object_size_arg, truth
 from napari_deepcolor.io import ensure_writable_dir
 from napari_deepcolor.methods import get_method
+from napari_deepcolor.training.presets import FINETUNE_REPLAY
 
 #: Seed of the first generated validation scene; training scenes use seeds 0..synthetic_count-1.
 SYNTHETIC_VAL_SEED = 1_000_000
@@ -126,6 +127,9 @@ def _add_network_options(t: argparse.ArgumentParser) -> None:
                    "statistics of the starting weights (default: on with --init, off from scratch)")
     t.add_argument("--anchor-weight", type=float, default=0.0, help="with --init: weight of the L2-SP pull towards "
                    "the starting weights")
+    t.add_argument("--replay", type=float, default=FINETUNE_REPLAY, help="with --init: about this fraction of the "
+                   "patches comes from images like those the starting model learned from (generated ones, or "
+                   "bundled wells for worms), so it does not forget them; 0 = off")
     t.add_argument("--validate-every", type=int, default=200, help="steps between validations")
     t.add_argument("--checkpoint-every", type=int, default=100, help="steps between writes of last.safetensors")
     t.add_argument("--min-size", type=float, default=0.0, help="τ stored as the model's recommendation")
@@ -146,12 +150,19 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not existing:
         log.info("--resume: no checkpoint in %s yet, so training starts %s", args.output,
                  f"from {args.init}" if args.init else "from scratch")
-    model_config = _model_config(args)
+    start_config = model_config = _model_config(args)
     metadata = {}
-    if args.init and not (args.resume and existing):
+    fine_tuning = bool(args.init) and not (args.resume and existing)
+    if fine_tuning:
         model_config, metadata = _fine_tuning_size(args, model_config)
-    train_config = _train_config(args, fine_tuning=bool(args.init) and not (args.resume and existing))
+    train_config = _train_config(args, fine_tuning=fine_tuning)
     samples, validation = _data(args, model_config)
+    if fine_tuning:
+        from napari_deepcolor.training.finetune import with_replay
+
+        samples, note = with_replay(samples, args.init, start_config, args.replay, metadata)
+        if note:
+            log.info("%s", note)
     _train(args, samples, validation, model_config, train_config, metadata)
     if getattr(args, "name", None):
         _keep_as_user_model(args.name, args.output)

@@ -282,7 +282,7 @@ def finetune(
         yield TrainEvent("object_size", 0, steps, note=metadata["trained_object_size_note"])
     samples = [model_sample(image, labels, model_config) for image, labels in pairs]
     if start != SCRATCH:
-        samples, note = _with_replay(samples, start, start_config, replay, metadata)
+        samples, note = with_replay(samples, start, start_config, replay, metadata)
         if note:
             yield TrainEvent("replay", 0, steps, note=note)
     if model_config.mask_input:  # now, not at the first validation
@@ -306,7 +306,7 @@ def finetune(
         run.close()
 
 
-def _with_replay(samples: list, start: str, start_config: ModelConfig, fraction: float,
+def with_replay(samples: list, start: str, start_config: ModelConfig, fraction: float,
                  metadata: dict[str, Any]) -> tuple[list, str | None]:
     """``samples`` mixed with a ``fraction`` of images of the kind ``start`` learned from (at its own scale), and
     the note that says so (None without replay); the source is recorded in ``metadata`` (even with no replay), so
