@@ -54,6 +54,7 @@ def test_a_16_bit_image_keeps_the_users_contrast_and_probabilities_show_0_to_1(q
     image.contrast_limits = (200, 3000)  # the user's own
     widget._image.value = image
     widget.add_model_file(spotty_model)
+    widget._outputs.value = True
     run_and_settle(qtbot, widget)
     probabilities = roles(viewer, "probabilities")
     assert len(probabilities) == 4
@@ -75,6 +76,7 @@ def test_the_foreground_shows_0_to_1(qtbot, segment, tiny_semiconv_model):
     image = viewer.add_image((blobs_pair(1)[0] * 4000).astype(np.uint16), name="cells", contrast_limits=(0, 900))
     widget._image.value = image
     widget.add_model_file(tiny_semiconv_model)
+    widget._outputs.value = True
     run_and_settle(qtbot, widget)
     [foreground] = roles(viewer, "foreground")
     assert tuple(foreground.contrast_limits) == (0.0, 1.0) and tuple(image.contrast_limits) == (0, 900)

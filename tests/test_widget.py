@@ -136,6 +136,9 @@ def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_
     widget._image.value = image
     widget._model.value = "worms"
     run_and_wait(qtbot, widget)
+    assert set(result_layers(viewer)) == {"instances"}  # the network's output layers only when asked for
+    widget._outputs.value = True  # ... which makes them for the result on screen
+    settle(qtbot, widget)
     layers = result_layers(viewer)
     assert set(layers) == {"probabilities", "colors", "instances"}
     n_colors = inference.model_info("worms")[0].n_colors
@@ -209,6 +212,7 @@ def test_an_ensemble_file_runs_like_any_model(qtbot, viewer_and_widget, spotty_m
     from napari_deepcolor.predict.ensemble import make_ensemble
 
     viewer, widget = viewer_and_widget
+    widget._outputs.value = True
     path = save_checkpoint(tmp_path / "ensemble.safetensors",
                            make_ensemble([spotty_model, spotty_model], [blobs_pair(1)[0]], flips=4))
     segment_cells(qtbot, viewer, widget, path)
@@ -259,6 +263,7 @@ def test_joining_fragments_below_tau_is_a_live_knob(qtbot, viewer_and_widget, sp
     widget.add_model_file(spotty_model)
     assert not widget._absorb.native.isHidden() and widget._absorb.value is False  # the model's recommendation
     widget._min_size.value = 40
+    widget._outputs.value = True
     run_and_wait(qtbot, widget)
     layers = result_layers(viewer)
     probs, calls = probabilities(viewer), len(network_calls)
@@ -278,6 +283,7 @@ def test_a_stack_is_segmented_plane_by_plane_and_tau_updates_every_plane(qtbot, 
     widget._image.value = viewer.add_image(stack, name="timelapse")
     widget.add_model_file(spotty_model)
     widget._min_size.value = 0
+    widget._outputs.value = True
     run_and_wait(qtbot, widget)
     layers = result_layers(viewer)
     assert probabilities(viewer).shape == (4, 3, 48, 48) and layers["instances"].data.shape == (3, 48, 48)
@@ -299,6 +305,7 @@ def test_the_probabilities_never_take_over_a_stacks_plane_slider(qtbot, viewer_a
     stack = viewer.add_image(np.stack([blobs_pair(seed)[0] for seed in range(3)]), name="timelapse")
     widget._image.value = stack
     widget.add_model_file(spotty_model)
+    widget._outputs.value = True
     viewer.dims.set_current_step(0, 1)
     labels_before, range_before = tuple(viewer.dims.axis_labels), viewer.dims.range[0]
     run_and_wait(qtbot, widget)
@@ -349,6 +356,7 @@ def test_cancel_stops_the_worker(qtbot, viewer_and_widget, tiny_model, monkeypat
     viewer, widget = viewer_and_widget
     widget._image.value = viewer.add_image(np.random.default_rng(0).random((20, 32, 32)), name="movie")
     widget.add_model_file(tiny_model)
+    widget._outputs.value = True
     gate, calls = hold_network(monkeypatch)
     widget._run.native.click()
     assert widget.running and widget._run.text == "Cancel" and not widget._model.enabled
@@ -375,7 +383,7 @@ def test_semiconv_gives_vectors_foreground_and_live_kernel_knobs(qtbot, viewer_a
     widget._foreground_threshold.value = 0.3
     run_and_wait(qtbot, widget)
     layers = result_layers(viewer)
-    assert set(layers) == {"foreground", "displacements", "instances"}
+    assert set(layers) == {"displacements", "instances"}  # the foreground with the network output layers only
     assert layers["displacements"].data.shape[1:] == (2, 2)
     calls, before = len(network_calls), layers["instances"].data.copy()
     widget._sigma_scale.value = 0.1
@@ -684,6 +692,34 @@ def test_a_brush_stroke_never_leaks_into_the_next_instances_layer(qtbot, viewer_
     widget._min_size.value = 1
     qtbot.waitUntil(lambda: "instances" in result_layers(viewer), timeout=5000)
     assert not (result_layers(viewer)["instances"].data == 99).any()
+
+
+def test_painting_on_a_stacks_instances_decodes_its_planes_again_in_a_worker(qtbot, viewer_and_widget, spotty_model,
+                                                                             monkeypatch):
+    """The layer keeps the stroke; the result gets a new array, decoded again off the GUI thread (a long stack
+    would hold the window)."""
+    from napari_deepcolor.predict import stack as stack_module
+
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(np.stack([blobs_pair(seed)[0] for seed in range(3)]), name="timelapse")
+    widget.add_model_file(spotty_model)
+    widget._min_size.value = 0
+    run_and_wait(qtbot, widget)
+    mine = result_layers(viewer)["instances"]
+    decoded = mine.data.copy()
+    in_main, decode = [], stack_module.ColoringPlane.decode
+
+    def recorded(plane, knobs):
+        in_main.append(threading.current_thread() is threading.main_thread())
+        return decode(plane, knobs)
+
+    monkeypatch.setattr(stack_module.ColoringPlane, "decode", recorded)
+    mine.paint((1, 5, 5), 99)
+    result = widget._shown.result
+    assert mine.name.endswith("(edited)") and result.labels is not mine.data and (mine.data == 99).any()
+    qtbot.waitUntil(lambda: np.array_equal(result.labels, decoded), timeout=5000)
+    assert len(in_main) == 3 and not any(in_main)
+    assert "instances" not in result_layers(viewer)  # nothing new over the user's layer until a slider or a run
 
 
 def test_a_duplicated_result_layer_is_the_users(qtbot, viewer_and_widget, spotty_model):

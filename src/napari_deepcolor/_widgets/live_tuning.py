@@ -150,6 +150,28 @@ class LiveTuning:
         worker.finished.connect(lambda: self._handle(run, "redecoded", knobs))
         worker.start()
 
+    def refill(self, run: Run) -> None:
+        """``run``'s result has a new, empty labels array (the layer that shared the old one became the user's):
+        decode its planes into it again with the current knobs, a stack's in a worker (the GUI thread would hold the
+        window for as long as the whole stack takes). Nothing is shown: the next slider move or run makes a new
+        instances layer."""
+        result = run.result
+        if not run.layout.leading:  # one plane: what a slider move costs
+            result.set_knobs(result.knobs)
+            return
+        knobs, labels = result.knobs, result.labels
+        worker = create_worker(decode_planes, list(result.planes.items()), knobs, threading.Event(),
+                               _start_thread=False)
+        worker.yielded.connect(lambda item: self._handle(run, "refilled", (knobs, labels, *item)))
+        worker.start()
+
+    def on_plane_refilled(self, run: Run, knobs: Knobs, labels: Any, index: tuple[int, ...], instances: Any) -> None:
+        """A plane of `refill`, stored unless the knobs or the labels array changed meanwhile (new knobs re-decode
+        every plane themselves)."""
+        result = run.result
+        if not self._closed and result is not None and result.labels is labels and result.knobs == knobs:
+            result.store(index, instances, knobs)
+
     def _current(self, run: Run, knobs: Knobs) -> bool:
         """Whether a re-decoding for ``knobs`` still concerns what the widget shows."""
         return not self._closed and run is self.shown and run.result is not None and run.result.knobs == knobs

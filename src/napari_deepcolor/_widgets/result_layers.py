@@ -7,10 +7,12 @@ and a layer the user made is never touched, whatever its name. An instances laye
 its metadata tag is removed (`ResultLayers._on_painted`), so neither the sliders nor a new run write over their
 corrections.
 
-Making a layer costs napari tens of milliseconds (its GPU visual and its controls; over 100 ms on a busy 2-core CPU):
-a coloring result's first publication makes the instances layer at once and its hidden layers (a probabilities layer
-per color, the color map) one per event-loop pass after it, so the window keeps drawing and taking input
-(docs/benchmarks.md, "GUI hitches").
+Making a layer costs napari tens of milliseconds (its GPU visual and its controls; 250 ms and more on a busy 2-core
+CPU), and every layer makes the layer list slower to repaint: a run makes the instances layer at once and the
+displacement arrows on the next event-loop pass; the hidden layers of the network's output (a probabilities layer per
+color and the color map, or the foreground) only when `ResultLayers.outputs` is on (the widget's "network output
+layers" box), one per event-loop pass, so that the window keeps drawing and taking input between them
+(docs/benchmarks.md, "GUI hitches"). Layers that exist are updated either way.
 """
 
 from __future__ import annotations
@@ -34,41 +36,58 @@ SIZE_KEY = "napari_deepcolor_object_size"
 #: The result layers Segment widgets made, in this session: a duplicated layer carries their metadata tag but is the
 #: user's; a Segment widget opened again finds the layers of the one that was closed.
 _RESULT_LAYERS: weakref.WeakSet[Layer] = weakref.WeakSet()
+#: The roles of the hidden layers of the network's output, made only when asked for (`ResultLayers.outputs`)
+OUTPUT_ROLES = frozenset({"probabilities", "colors", "foreground"})
 
 
 class ResultLayers:
     """The result layers of a Segment widget's runs in ``viewer``.
 
     ``runs()`` gives the runs whose result arrays a layer may share: an instances layer painted by hand leaves them
-    for a new array. ``on_edited(old_name, layer)`` is called once such a layer is the user's; ``notify(level,
-    message)`` shows a notification.
+    for a new array, which ``refill(run)`` decodes again. ``on_edited(old_name, layer)`` is called once such a layer
+    is the user's; ``notify(level, message)`` shows a notification.
     """
 
     def __init__(self, viewer: napari.viewer.Viewer, *, runs: Callable[[], Iterable[Run | None]],
-                 on_edited: Callable[[str, Labels], None], notify: Callable[[str, str], None]) -> None:
+                 refill: Callable[[Run], None], on_edited: Callable[[str, Labels], None],
+                 notify: Callable[[str, str], None]) -> None:
         self._viewer = viewer
         self._runs = runs
+        self._refill = refill
         self._on_edited = on_edited
         self._notify = notify
-        #: hidden layers still to be made, one per event-loop pass (`_make_next`), by their tag
+        #: whether runs make the hidden layers of the network's output (`OUTPUT_ROLES`) they do not have yet
+        self.outputs = False
+        #: layers still to be made, one per event-loop pass (`_make_next`), by their tag
         self._pending: dict[tuple[Any, ...], Callable[[], Any]] = {}
         self._timer = QTimer(singleShot=True, interval=0)
         self._timer.timeout.connect(self._make_next)
 
     def publish(self, run: Run, *, vectors: bool) -> None:
         """Show a run's arrays in its result layers (created on first use, updated afterwards): the instances at
-        once, hidden layers not made yet on the next event-loop passes (`pending`)."""
-        result = run.result
-        if result.method == "coloring":
+        once, layers not made yet on the next event-loop passes (`pending`)."""
+        self.network_outputs(run)
+        if run.result.method != "coloring" and vectors:
+            self.publish_vectors(run)
+        self.instances(run)
+
+    def network_outputs(self, run: Run) -> None:
+        """The hidden layers of what the network predicted for ``run``: refreshed where they exist, the others made
+        on the next event-loop passes when `outputs` is on."""
+        if run.result.method == "coloring":
             self.probabilities(run)
             self.hidden(run, "colors", Labels, lambda: run.result.colors)
         else:
             # probabilities in [0, 1]: fixed limits, not the data's range (a first plane may be all 0)
             self.hidden(run, "foreground", Image, lambda: run.result.foreground, colormap="gray",
                         contrast_limits=(0.0, 1.0))
-            if vectors:
-                self.publish_vectors(run)
-        self.instances(run)
+
+    def set_outputs(self, on: bool) -> None:
+        """Make the network's output layers from now on (``on``), or stop making them (the ones made stay)."""
+        self.outputs = on
+        if not on:
+            for key in [key for key in self._pending if key[0] in OUTPUT_ROLES]:
+                del self._pending[key]
 
     def probabilities(self, run: Run) -> None:
         """The color probabilities ``(C, *leading, Y, X)`` as C hidden Image layers, one per color (what napari's
@@ -80,14 +99,21 @@ class ResultLayers:
 
     def hidden(self, run: Run, role: str, kind: type[Layer], data: Callable[[], np.ndarray], *,
                color: int | None = None, **style: Any) -> None:
-        """A hidden result layer: refreshed now if it exists, else made on a later event-loop pass (below the
-        run's instances layer, the selection left as it is), with ``data()`` as it is then."""
-        key = tuple(self.tag(run, role, color=color).values())
+        """A hidden result layer of the network's output: refreshed now if it exists, else (when `outputs` is on)
+        made on a later event-loop pass with ``data()`` as it is then."""
+        key = self._key(run, role, color)
         if key not in self._pending and self.find(run, role, kind, color=color) is not None:
             self.show(run, role, kind, data(), color=color)
-            return
-        self._pending[key] = lambda: self.show(run, role, kind, data(), color=color, visible=False, below=True,
-                                               **style)
+        elif self.outputs:
+            self._later(key, lambda: self.show(run, role, kind, data(), color=color, visible=False, below=True,
+                                               **style))
+
+    def _key(self, run: Run, role: str, color: int | None = None) -> tuple[Any, ...]:
+        return tuple(self.tag(run, role, color=color).values())  # (role, source, model[, color])
+
+    def _later(self, key: tuple[Any, ...], make: Callable[[], Any]) -> None:
+        """Make a layer on a later event-loop pass (below the run's instances layer, the selection left as it is)."""
+        self._pending[key] = make
         self._timer.start()
 
     @property
@@ -114,7 +140,17 @@ class ResultLayers:
         self._pending.clear()
 
     def publish_vectors(self, run: Run) -> None:
-        """The displacement arrows, hidden (and said so, once per run) when they do not point into their objects."""
+        """The displacement arrows (a new layer on the next event-loop pass), hidden (and said so, once per run) when
+        they do not point into their objects."""
+        key = self._key(run, "displacements")
+        if key in self._pending:
+            return  # (made with the arrows as they are then)
+        if self.find(run, "displacements", Vectors) is None:
+            self._later(key, lambda: self._vectors(run, below=True))
+        else:
+            self._vectors(run)
+
+    def _vectors(self, run: Run, *, below: bool = False) -> None:
         from napari_deepcolor.postprocess.display import vectors_on_target
 
         step = max(8, max(run.layout.plane) // 128)  # at most ~128 arrows along a side
@@ -122,7 +158,7 @@ class ResultLayers:
         on_target = vectors_on_target(vectors, run.result.labels) if len(vectors) else float("nan")
         meaningful = not on_target < 0.5  # NaN (nothing segmented yet): no verdict
         layer = self.show(run, "displacements", Vectors, vectors, edge_color="yellow", edge_width=1.0,
-                          visible=meaningful)
+                          visible=meaningful, below=below)
         if not meaningful and not run.vectors_explained:
             run.vectors_explained = True
             layer.visible = False
@@ -222,7 +258,7 @@ class ResultLayers:
                 # a new array for the result, decoded afresh (napari's brush has written the stroke before the
                 # event: a copy would carry it into the next instances layer)
                 run.result.labels = np.zeros_like(run.result.labels)
-                run.result.set_knobs(run.result.knobs)
+                self._refill(run)
         old = layer.name
         layer.name = f"{old} (edited)"
         self._on_edited(old, layer)

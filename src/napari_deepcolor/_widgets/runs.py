@@ -77,11 +77,16 @@ def work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.Ev
     Expected failures (a model that does not load, a device that is not there, a bad image, memory) come back as a
     message for a notification rather than as an exception (which napari would show with a traceback).
     """
-    from napari_deepcolor.predict.stack import Cancelled, segment_stack
+    from napari_deepcolor.predict.stack import Cancelled, PlaneDone, segment_stack
 
     try:
-        yield from segment_stack(model, image, rgb=rgb, device=device, cancel=cancel, knobs=knobs,
-                                 object_size=object_size)
+        for event in segment_stack(model, image, rgb=rgb, device=device, cancel=cancel, knobs=knobs,
+                                   object_size=object_size):
+            if knobs is not None and isinstance(event, PlaneDone):
+                # decoding fills the plane's caches (a coloring plane's adjacency and distances): here, so that the
+                # GUI thread's decode of the plane (`StackResult.add`) with the same knobs takes milliseconds
+                event.plane.decode(knobs)
+            yield event
     except Cancelled:
         return "cancelled", ""
     except CheckpointError as error:

@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
 from napari.qt.threading import create_worker
 from napari.utils import notifications
 from qtpy.QtWidgets import QSizePolicy
@@ -74,7 +74,8 @@ class SegmentWidget(Container):
                                on_text=self._idle_status)
         self._sliders = KnobSliders()
         self._results = ResultLayers(napari_viewer, runs=lambda: (self._shown, self._active, self._last),
-                                     on_edited=self._on_result_edited, notify=self._notify)
+                                     refill=lambda run: self._tuning.refill(run), on_edited=self._on_result_edited,
+                                     notify=self._notify)
         self._tuning = LiveTuning(napari_viewer, self.native, self._results, self._sliders, apply=self._apply_knobs,
                                   handle=self._handle, idle_status=self._idle_status)
         self._guided = GuidedLoop(napari_viewer, self._picker, self._results, run=self.run,
@@ -91,16 +92,22 @@ class SegmentWidget(Container):
         self._foreground_threshold = sliders.foreground_threshold
         self._device = ComboBox(label="device", choices=list(DEVICES), value="auto",
                                 tooltip="auto: CUDA if there is one, then Apple MPS, else the CPU")
+        self._outputs = CheckBox(text="network output layers", value=False, tooltip=(
+            "Also make hidden layers of what the network predicted: each color's probability and the color map "
+            "(coloring models), or the foreground probability (semi-convolutional models). napari takes a moment to "
+            "make each layer (worms: 10 of them), so they are made only when this is on; ticking it makes them for "
+            "the result on screen. The ones made stay, and runs keep them up to date"))
         self._run = PushButton(text="Run", tooltip="Run the network on the image (click again to cancel)")
         self._status = Label(value="")
         self._status.native.setWordWrap(True)
         self.extend([self._image, self._model, picker.manage, picker.auto_size, self._object_size, self._device,
-                     self._run, *sliders.widgets, self._status, self._guided.container])
+                     self._outputs, self._run, *sliders.widgets, self._status, self._guided.container])
         # no taller than its content: a Train / fine-tune dock below it gets the rest of the column
         self.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
     def _connect(self) -> None:
         self._run.changed.connect(self._on_run_clicked)
+        self._outputs.changed.connect(self._on_outputs_changed)
         self.native.destroyed.connect(self._on_destroyed)
         on_removed(self.native, lambda: self._on_destroyed(removed=True))  # the dock's "x" (it is not destroyed)
         self._viewer.layers.events.removed.connect(self._on_layer_removed)
@@ -139,6 +146,13 @@ class SegmentWidget(Container):
     def knobs(self) -> Knobs:
         """The decoding knobs the sliders show."""
         return self._sliders.knobs()
+
+    def _on_outputs_changed(self, on: bool) -> None:
+        """The network output layers box: ticked, the result on screen gets them (one per event-loop pass)."""
+        self._results.set_outputs(on)
+        run = self._shown
+        if on and run is not None and run.result is not None and run.planes:
+            self._results.network_outputs(run)
 
     # -- running ---------------------------------------------------------------------------------------------------
 
@@ -267,6 +281,9 @@ class SegmentWidget(Container):
         if kind == "redecoded":
             self._tuning.on_redecoded(run, payload)
             return
+        if kind == "refilled":  # the re-decoding of a result whose instances layer became the user's
+            self._tuning.on_plane_refilled(run, *payload)
+            return
         if kind == "event" and isinstance(payload, ModelLoaded):
             size = payload.object_size
             if size is not None and size.how != "given":
@@ -365,7 +382,7 @@ class SegmentWidget(Container):
             self._render_status()
 
     def _publish(self, run: Run, *, vectors: bool) -> None:
-        """Show a run's arrays in its result layers, the hidden ones too (benchmarks/ call it)."""
+        """Show a run's arrays in its result layers, made now (benchmarks/ call it)."""
         self._results.publish(run, vectors=vectors)
         self._results.flush()
 
