@@ -3,11 +3,15 @@
 `GapRecorder` starts a QTimer that asks to fire every ``interval_ms`` and records the time between its calls: a gap
 much longer than the interval is a time the window could not repaint or take input. With ``sample_after_ms`` a
 watchdog thread also records the GUI thread's Python stack while a gap lasts longer than that (every
-``sample_every_ms``), so that a benchmark can say which code held the window (`GapRecorder.culprits`).
+``sample_every_ms``), so that a benchmark can say which code held the window (`GapRecorder.culprits`). Python's full
+(generation 2) garbage collections are recorded too (`GapRecorder.collections`): one holds Python's lock for as long
+as it takes to visit every object of the process (half a million in napari with torch), whichever thread runs it,
+and no stack sample can be taken meanwhile.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -55,6 +59,17 @@ class GapRecorder:
         self._gui_thread = threading.get_ident()
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
+        #: the full garbage collections while recording: (seconds, the thread that ran it)
+        self.collections: list[tuple[float, str]] = []
+        self._collection_start = 0.0
+
+    def _on_collection(self, phase: str, info: dict) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._collection_start = time.perf_counter()
+        else:
+            self.collections.append((time.perf_counter() - self._collection_start, threading.current_thread().name))
 
     def _tick(self) -> None:
         now = time.perf_counter()
@@ -72,7 +87,8 @@ class GapRecorder:
                     self.samples.append((waited, _stack(frame), [_stack(other) for other in frames.values()]))
 
     def __enter__(self) -> Self:
-        self.gaps, self.samples, self.last = [], [], time.perf_counter()
+        self.gaps, self.samples, self.collections, self.last = [], [], [], time.perf_counter()
+        gc.callbacks.append(self._on_collection)
         self.timer.start()
         if self._sample_after is not None:
             self._stop.clear()
@@ -83,16 +99,25 @@ class GapRecorder:
     def __exit__(self, *_: object) -> None:
         self.timer.stop()
         self._tick()  # the gap still open counts too (a stall at the very end)
+        gc.callbacks.remove(self._on_collection)
         if self._watchdog is not None:
             self._stop.set()
             self._watchdog.join()
             self._watchdog = None
 
     def summary(self) -> dict[str, float]:
-        """The longest gap, the 99th percentile (ms), the number of gaps over 100 ms, and of calls."""
+        """The longest gap, the 99th percentile (ms), the number of gaps over 100 ms, and of calls; the number of
+        full garbage collections and the longest (ms)."""
         gaps = np.array(self.gaps or [0.0]) * 1000
         return {"max_ms": float(gaps.max()), "p99_ms": float(np.percentile(gaps, 99)),
-                "over_100ms": int((gaps > 100).sum()), "ticks": len(self.gaps)}
+                "over_100ms": int((gaps > 100).sum()), "ticks": len(self.gaps),
+                "collections": len(self.collections),
+                "collection_max_ms": max((seconds * 1000 for seconds, _ in self.collections), default=0.0)}
+
+    def collections_text(self, *, over_ms: float = 50.0) -> str:
+        """The full garbage collections longer than ``over_ms``, as "310 ms in Thread-3, 120 ms in MainThread"."""
+        return ", ".join(f"{seconds * 1000:.0f} ms in {thread}" for seconds, thread in
+                         sorted(self.collections, reverse=True) if seconds * 1000 > over_ms)
 
     def culprits(self, *, top: int = 5, package: str = "napari_deepcolor") -> list[tuple[int, str]]:
         """The code that held the window during the sampled stalls, most frequent first, as ``(samples, "where")``:

@@ -44,3 +44,13 @@ def test_an_idle_loop_has_no_samples_and_until_stops_early(qtbot):
         wait(app, 30.0, until=lambda: calls.append(1) or len(calls) > 50)
     assert recorder.samples == [] and recorder.culprits() == []
     assert len(calls) == 51  # stopped by until, long before 30 s
+
+
+def test_a_full_garbage_collection_is_recorded(qtbot):
+    import gc
+
+    with GapRecorder(20) as recorder:
+        gc.collect()
+    assert recorder.summary()["collections"] == 1 and recorder.collections[0][1] == "MainThread"
+    assert "ms in MainThread" in recorder.collections_text(over_ms=0)
+    assert recorder._on_collection not in gc.callbacks  # removed on exit
