@@ -143,6 +143,10 @@ def test_frozen_norm_keeps_the_running_statistics_and_the_anchor_keeps_the_weigh
     assert all(np.array_equal(frozen[k], start[k]) for k in running)
     assert drift(anchored) < 0.5 * drift(plain)
     assert done.kind == "done"
+    decoder_only, _ = tuned("decoder", freeze_encoder=True)
+    encoder = [k for k in start if k.startswith("down.")]
+    assert encoder and all(np.array_equal(decoder_only[k], start[k]) for k in encoder)
+    assert not np.allclose(decoder_only["head.weight"], start["head.weight"])
 
 
 def test_fine_tuning_goes_on_with_the_loss_and_knobs_the_starting_model_was_trained_with(tmp_path):

@@ -108,7 +108,7 @@ VARIANTS = {"defaults": {}, "plain": {"freeze_norm": False, "anchor_weight": 0.0
             "freeze-norm+lr1e-4": {"freeze_norm": True, "anchor_weight": 0.0, "learning_rate": 1e-4},
             "freeze-norm+lr3e-5": {"freeze_norm": True, "anchor_weight": 0.0, "learning_rate": 3e-5},
             "replay-0.5": {"replay": 0.5}, "replay-0.25": {"replay": 0.25}, "replay-0.75": {"replay": 0.75},
-            "no-replay": {"replay": 0.0}}
+            "no-replay": {"replay": 0.0}, "freeze-encoder": {"freeze_encoder": True}}
 
 
 def score(model_path, test) -> dict[str, float]:

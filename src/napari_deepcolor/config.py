@@ -310,6 +310,9 @@ class TrainConfig:
     anchor_weight : float
         Fine-tuning only: weight of the L2-SP penalty, the squared distance of the weights from the starting
         weights summed over the network (Li et al., 2018), which keeps what the model knew (0 = off).
+    freeze_encoder : bool
+        Fine-tuning only: train the U-Net's decoder and head, not its encoder (the contracting path keeps the
+        starting weights, so the features the automatic object size reads stay those of the starting model).
     """
 
     margin: int = 6
@@ -334,6 +337,7 @@ class TrainConfig:
     seed_weight: float = 1.0
     freeze_norm: bool = False
     anchor_weight: float = 0.0
+    freeze_encoder: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -276,7 +276,7 @@ def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
 def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, dict]:
     """Fine-tuning: the config resized for the training objects' size against the --init model's (estimated from
     the training images unless --object-size or --scale is given), and the metadata that records it."""
-    from napari_deepcolor.io import find_pairs, read_image
+    from napari_deepcolor.io import find_pairs, read_annotation, read_image
     from napari_deepcolor.predict.network import resize_objects
     from napari_deepcolor.training.finetune import sized_for_training
 
@@ -288,8 +288,9 @@ def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, d
         log.info("training objects %g× the starting model's (given): fine-tuning at scale %g", args.object_size,
                  config.scale)
         return config, {"trained_object_size": args.object_size, "trained_object_size_how": "given"}
-    images = [read_image(image) for image, _ in find_pairs(args.images, args.labels)[:8]]
-    config, metadata = sized_for_training(args.init, images, model_config, args.device)
+    pairs = find_pairs(args.images, args.labels)[:8]
+    config, metadata = sized_for_training(args.init, [read_image(image) for image, _ in pairs], model_config,
+                                          args.device, labels=[read_annotation(annotation) for _, annotation in pairs])
     log.info("%s (scale %g)", metadata["trained_object_size_note"], config.scale)
     return config, metadata
 

@@ -26,6 +26,7 @@ from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
 from napari_deepcolor.preprocess import IGNORE
 from napari_deepcolor.training.presets import (
     FINETUNE_ANCHOR_WEIGHT,
+    FINETUNE_FREEZE_ENCODER,
     FINETUNE_FREEZE_NORM,
     FINETUNE_LEARNING_RATE,
     FINETUNE_REPLAY,
@@ -127,16 +128,28 @@ FINETUNE_SIZE_BAND = 1.4
 
 
 def sized_for_training(start: str, images: Sequence[np.ndarray], model_config: ModelConfig,
-                       device: str = "cpu") -> tuple[ModelConfig, dict[str, Any]]:
-    """``model_config`` resized for the object size of ``images`` against the starting model's training objects
-    (`napari_deepcolor.predict.object_size.training_object_size`), and the metadata that records it."""
+                       device: str = "cpu", labels: Sequence[np.ndarray] | None = None
+                       ) -> tuple[ModelConfig, dict[str, Any]]:
+    """``model_config`` resized for the object size of ``images`` against the starting model's training objects,
+    and the metadata that records it: with ``labels``, the size at which the starting model best matches them
+    (`napari_deepcolor.training.size_scan`); without, or where it matches them at no size, the feature estimate
+    (`napari_deepcolor.predict.object_size.training_object_size`)."""
     from napari_deepcolor.predict.network import load_model, resize_objects
-    from napari_deepcolor.predict.object_size import training_object_size
+    from napari_deepcolor.predict.object_size import ObjectSize, training_object_size
 
-    size = training_object_size(load_model(start, device=device), images)
-    if 1 / FINETUNE_SIZE_BAND < size.factor < FINETUNE_SIZE_BAND:  # within the estimate's spread on one image or two
-        size = replace(size, factor=1.0, note=f"{size.note.split(';')[0]}; within {FINETUNE_SIZE_BAND - 1:.0%} of 1, "
-                       "so fine-tuned at the starting model's own size")
+    model = load_model(start, device=device)
+    scanned = None
+    if labels is not None:
+        from napari_deepcolor.training.size_scan import scan_object_size
+
+        scanned = scan_object_size(model, list(zip(images, labels)))
+    if scanned is not None:
+        size = ObjectSize(scanned[0], "annotations", scanned[1], scanned[0])
+    else:
+        size = training_object_size(model, images)
+        if 1 / FINETUNE_SIZE_BAND < size.factor < FINETUNE_SIZE_BAND:  # within the estimate's spread on an image
+            size = replace(size, factor=1.0, note=f"{size.note.split(';')[0]}; within {FINETUNE_SIZE_BAND - 1:.0%} "
+                           "of 1, so fine-tuned at the starting model's own size")
     if size.factor != 1:
         try:
             model_config = resize_objects(model_config, size.factor)
@@ -192,7 +205,7 @@ def fine_tuning_rate(rate: float, trained: dict[str, Any]) -> float:
 
 
 def train_config_for(preset: Preset, *, checkpoint_every: int | None = None, freeze_norm: bool = False,
-                     anchor_weight: float = 0.0) -> TrainConfig:
+                     anchor_weight: float = 0.0, freeze_encoder: bool = False) -> TrainConfig:
     """The preset's schedule; a checkpoint every ~10 % of the steps (at least every 50) unless told; with
     `TrainConfig`'s ``freeze_norm`` and ``anchor_weight`` (what keeps a fine-tuned model from forgetting)."""
     every = checkpoint_every or max(1, min(50, preset.steps // 10))
@@ -201,7 +214,8 @@ def train_config_for(preset: Preset, *, checkpoint_every: int | None = None, fre
                        learning_rate=preset.learning_rate, checkpoint_every=every,
                        orientation_prior=preset.orientation_prior, prior_steps=preset.prior_steps,
                        contact_fraction=preset.contact_fraction,
-                       validate_every=max(1, preset.steps // 4), freeze_norm=freeze_norm, anchor_weight=anchor_weight)
+                       validate_every=max(1, preset.steps // 4), freeze_norm=freeze_norm, anchor_weight=anchor_weight,
+                       freeze_encoder=freeze_encoder)
 
 
 def finetune(
@@ -220,6 +234,7 @@ def finetune(
     freeze_norm: bool = FINETUNE_FREEZE_NORM,
     anchor_weight: float = FINETUNE_ANCHOR_WEIGHT,
     replay: float = FINETUNE_REPLAY,
+    freeze_encoder: bool = FINETUNE_FREEZE_ENCODER,
 ):
     """Train on annotated planes (`annotated_planes`), yielding `napari_deepcolor.training.loop.TrainEvent`.
 
@@ -248,6 +263,8 @@ def finetune(
         Fine-tuning only (ignored from scratch): keep the batch-norm statistics and pull the weights towards the
         starting ones (`napari_deepcolor.config.TrainConfig`), so that a few images of one kind do not erase what the
         model knew; the defaults are what docs/finetuning.md measured best.
+    freeze_encoder : bool
+        Fine-tuning only: train the decoder only (`napari_deepcolor.config.TrainConfig.freeze_encoder`).
     replay : float
         Fine-tuning only: about this fraction of the training patches comes from images of the kind the starting
         model learned from (`napari_deepcolor.training.replay`), where that is known; 0 turns replay off.
@@ -278,7 +295,8 @@ def finetune(
     metadata: dict[str, Any] = {}
     start_config = model_config  # the starting model's own scale: replay images keep the size it learned
     if start != SCRATCH:
-        model_config, metadata = sized_for_training(start, [image for image, _ in pairs], model_config, device)
+        model_config, metadata = sized_for_training(start, [image for image, _ in pairs], model_config, device,
+                                                    labels=[labels for _, labels in pairs])
         yield TrainEvent("object_size", 0, steps, note=metadata["trained_object_size_note"])
     samples = [model_sample(image, labels, model_config) for image, labels in pairs]
     if start != SCRATCH:
@@ -292,7 +310,8 @@ def finetune(
                for image, truth in validation]
     scratch = start == SCRATCH
     train_config = train_config_for(preset, freeze_norm=freeze_norm and not scratch,
-                                    anchor_weight=0.0 if scratch else anchor_weight)
+                                    anchor_weight=0.0 if scratch else anchor_weight,
+                                    freeze_encoder=freeze_encoder and not scratch)
     if not scratch:  # the loss the starting model learned (weights that have no knob in the preset)
         trained = start_training(start)
         train_config = replace(train_config, **{k: trained[k] for k in INHERITED_LOSS if trained.get(k) is not None})

@@ -211,8 +211,11 @@ class _Run:
         self.anchor = None  # the starting weights, for the L2-SP penalty
         if train_config.anchor_weight and self.init is not None:
             self.anchor = [p.detach().clone() for p in self.network.parameters()]
-        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=train_config.learning_rate,
-                                          weight_decay=train_config.weight_decay)
+        if train_config.freeze_encoder and self.init is not None:
+            for block in _encoder_blocks(self.network):
+                block.requires_grad_(False)
+        self.optimizer = torch.optim.Adam([p for p in self.network.parameters() if p.requires_grad],
+                                          lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
 
     def learning_rate(self, step: int) -> float:
         """Cosine from lr to lr / 20 over the steps."""
@@ -389,6 +392,13 @@ def _fit_budget(total: int, every: int, step: int, elapsed: float, budget: float
 def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainConfig) -> Any:
     """``loss(output, labels, step) -> scalar tensor`` for the config's method (`Method.loss_function`)."""
     return get_method(model_config.method).loss_function(network, model_config, train_config)
+
+
+def _encoder_blocks(network: Any) -> list[Any]:
+    """The contracting path of the network's U-Net."""
+    from napari_deepcolor.models.unet import UNet
+
+    return [block for module in network.modules() if isinstance(module, UNet) for block in module.down]
 
 
 def _check_same_network(found: ModelConfig, wanted: ModelConfig, source: Any) -> None:

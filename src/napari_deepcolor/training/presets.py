@@ -117,6 +117,8 @@ FINETUNE_ANCHOR_WEIGHT = 0.0
 #: replay (docs/finetuning.md, "No forgetting"): AP50 on the test images -0.009 / -0.021 on worms, -0.013 / +0.049
 #: on the E. coli colony, +0.155 / +0.031 on enlarged rosettes.
 FINETUNE_REPLAY = 0.5
+#: Train the decoder only when fine-tuning (`napari_deepcolor.config.TrainConfig.freeze_encoder`).
+FINETUNE_FREEZE_ENCODER = False
 
 
 def preset_for_model(name: str) -> str | None:
