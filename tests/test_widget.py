@@ -255,6 +255,19 @@ def test_moving_tau_changes_the_labels_without_running_the_network(qtbot, viewer
     assert len(network_calls) == calls
 
 
+def test_the_status_line_and_the_thumbnail_follow_the_sliders_after_a_pause(qtbot, viewer_and_widget, spotty_model):
+    """While a slider moves only the canvas follows (the layer list and the dock repaint after a pause)."""
+    viewer, widget = viewer_and_widget
+    segment_cells(qtbot, viewer, widget, spotty_model)
+    instances = result_layers(viewer)["instances"]
+    before, thumbnail = widget._shown.result.n_instances(), instances.thumbnail.copy()
+    assert f"; {before} instances" in widget._status.value
+    widget._min_size.value = 40
+    qtbot.waitUntil(lambda: widget._shown.result.n_instances() < before, timeout=5000)
+    qtbot.waitUntil(lambda: f"; {widget._shown.result.n_instances()} instances" in widget._status.value, timeout=5000)
+    assert not np.array_equal(instances.thumbnail, thumbnail)
+
+
 def test_joining_fragments_below_tau_is_a_live_knob(qtbot, viewer_and_widget, spotty_model, network_calls):
     from napari_deepcolor.postprocess.coloring import colors_to_labels
 

@@ -1,6 +1,7 @@
 """Live tuning in the Segment widget: a slider re-decodes the shown result from its cached network output, never
 running the network: the plane on screen at once, every plane of a stack after a pause (the others in a worker
-thread, so that the window stays responsive)."""
+thread, so that the window stays responsive). While a slider moves, only the canvas follows: the layer list's
+thumbnail and the status line catch up after a pause (each costs a repaint of its part of the window)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,9 @@ class LiveTuning:
         self.merge_note = ""
         self._note_timer = QTimer(parent, singleShot=True, interval=300)
         self._note_timer.timeout.connect(self._update_merge_note)
+        #: the sliders stopped: the thumbnail and the status line catch up (`settle`)
+        self._settle_timer = QTimer(parent, singleShot=True, interval=300)
+        self._settle_timer.timeout.connect(self.settle)
 
     def later(self, *, full: bool) -> None:
         """Decode on the next event-loop pass (the plane on screen), or after a pause (every plane: ``full``)."""
@@ -90,6 +94,7 @@ class LiveTuning:
         self.later(full=False)
         if run.layout.leading:
             self.later(full=True)
+        self._settle_timer.start()
         self.refresh_note()
 
     def on_plane_shown(self, *_: Any) -> None:
@@ -101,6 +106,14 @@ class LiveTuning:
             self.later(full=False)
         if run is not None and run.layout.leading:
             self.refresh_note()
+
+    def settle(self) -> None:
+        """The sliders stopped moving: the instances' thumbnail in the layer list and the status line follow."""
+        run = self.shown
+        if self._closed or run is None or run.result is None or run.source_layer not in self._viewer.layers:
+            return
+        self._results.thumbnail(run)
+        self._idle_status()
 
     def refresh_note(self) -> None:
         """Work out `merge_note` again after a pause (the knobs, the plane shown or the result changed)."""
@@ -136,7 +149,7 @@ class LiveTuning:
             # release instead of lagging behind the drag
             seconds = time.perf_counter() - start
             self._sliders.track(live=seconds < SLOW_DECODE_SECONDS, seconds=seconds)
-        self._results.instances(run)
+        self._results.instances(run, live=not full)
 
     def _redecode(self, run: Run) -> None:
         """Decode the stack's planes that are stale for the current knobs in a worker, storing each as it comes."""

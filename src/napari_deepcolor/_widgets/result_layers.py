@@ -166,9 +166,16 @@ class ResultLayers:
                                  f"{on_target:.0%} of its displacement arrows end inside their own object, so the "
                                  f"'{layer.name}' layer is hidden (they are not object centres for this model)")
 
-    def instances(self, run: Run) -> Layer:
-        """Show the run's instances (what the sliders re-decode)."""
-        return self.show(run, "instances", Labels, run.result.labels)
+    def instances(self, run: Run, *, live: bool = False) -> Layer:
+        """Show the run's instances (what the sliders re-decode); ``live``: while a slider moves, the layer list's
+        thumbnail is left for `thumbnail`."""
+        return self.show(run, "instances", Labels, run.result.labels, live=live)
+
+    def thumbnail(self, run: Run) -> None:
+        """Bring the layer list's thumbnail of the run's instances up to date (after live updates)."""
+        layer = self.find(run, "instances", Labels)
+        if layer is not None:
+            _refresh(layer, thumbnail=True, data_displayed=False)
 
     def find(self, run: Run, role: str, kind: type[Layer], *, color: int | None = None) -> Layer | None:
         """The run's result layer of this role (and color, for the probabilities), if the viewer has it."""
@@ -186,10 +193,10 @@ class ResultLayers:
         return tag
 
     def show(self, run: Run, role: str, kind: type[Layer], data: np.ndarray, *, color: int | None = None,
-             below: bool = False, **style: Any) -> Layer:
+             below: bool = False, live: bool = False, **style: Any) -> Layer:
         """Put ``data`` in the run's result layer of this role (and ``color``): a new layer (with ``style``; right
         below the run's instances layer if ``below``) if there is none, or one with another number of axes; else the
-        existing layer, refreshed."""
+        existing layer, refreshed (``live``: not its thumbnail)."""
         scale, translate, axis_labels = run.scale, run.translate, run.axis_labels
         if axis_labels is not None:
             style["axis_labels"] = axis_labels
@@ -213,7 +220,7 @@ class ResultLayers:
         if not np.array_equal(layer.translate, translate):
             layer.translate = translate
         if _same_array(layer.data, data):  # changed in place (StackResult's arrays): a refresh costs half a new one
-            layer.refresh()
+            _refresh(layer, thumbnail=not live)
         else:
             layer.data = data
         return layer
@@ -262,6 +269,15 @@ class ResultLayers:
         old = layer.name
         layer.name = f"{old} (edited)"
         self._on_edited(old, layer)
+
+
+def _refresh(layer: Layer, *, thumbnail: bool, data_displayed: bool = True) -> None:
+    """napari's refresh of a layer whose pixels changed in place: its extent (shape, scale) did not, and recomputing it
+    makes napari update the viewer's dimensions; the thumbnail (a repaint of the layer list) only when asked."""
+    try:
+        layer.refresh(extent=False, thumbnail=thumbnail, data_displayed=data_displayed)
+    except TypeError:  # a napari without partial refreshes
+        layer.refresh()
 
 
 def _same_array(a: Any, b: Any) -> bool:

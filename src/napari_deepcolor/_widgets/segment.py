@@ -365,7 +365,8 @@ class SegmentWidget(Container):
                 self._tuning.later(full=full)
                 return
             self._tuning.decode(run, self.knobs(), full=full)
-        self._idle_status()
+        if full:  # (while a slider moves, the status line waits for `LiveTuning.settle`)
+            self._idle_status()
         self._signals.drain()  # worker signals that arrived meanwhile
 
     # -- status line, notifications ----------------------------------------------------------------------------------
