@@ -437,7 +437,7 @@ def test_fine_tuning_keeps_the_starting_models_settings_unless_given(tmp_path, c
     config, metadata = read_header(tmp_path / "ft" / "last.safetensors")
     trained = metadata["train_config"]  # the starting model's loss and rate, unless given; batch norm frozen
     assert (trained["background_weight"], trained["contact_fraction"], trained["learning_rate"],
-            trained["freeze_norm"]) == (0.6, 0.1, 2e-4, True)
+            trained["freeze_norm"], trained["freeze_encoder"]) == (0.6, 0.1, 2e-4, True, True)
     assert (config.scale, config.percentiles, config.intensity_max, config.absorb_fragments) == (0.5, (1.0, 98.0),
                                                                                               3.0, True)
     assert config.min_size == 0 and config.depth == 2 and config.n_colors == 3  # given: changed; network: kept

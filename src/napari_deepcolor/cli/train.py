@@ -127,6 +127,8 @@ def _add_network_options(t: argparse.ArgumentParser) -> None:
                    "statistics of the starting weights (default: on with --init, off from scratch)")
     t.add_argument("--anchor-weight", type=float, default=0.0, help="with --init: weight of the L2-SP pull towards "
                    "the starting weights")
+    t.add_argument("--freeze-encoder", action=argparse.BooleanOptionalAction, default=None, help="train the "
+                   "decoder only, the encoder keeping the starting weights (default: on with --init)")
     t.add_argument("--replay", type=float, default=FINETUNE_REPLAY, help="with --init: about this fraction of the "
                    "patches comes from images like those the starting model learned from (generated ones, or "
                    "bundled wells for worms), so it does not forget them; 0 = off")
@@ -203,7 +205,7 @@ def _train_config(args: argparse.Namespace, *, fine_tuning: bool = False):
     if not fine_tuning:
         return dataclasses.replace(config, freeze_norm=bool(args.freeze_norm))
     from napari_deepcolor.training.finetune import INHERITED_KNOBS, INHERITED_LOSS, fine_tuning_rate, start_training
-    from napari_deepcolor.training.presets import FINETUNE_FREEZE_NORM
+    from napari_deepcolor.training.presets import FINETUNE_FREEZE_ENCODER, FINETUNE_FREEZE_NORM
 
     given = args.given_options | getattr(args, "recipe_options", set())
     trained = start_training(args.init)
@@ -216,7 +218,9 @@ def _train_config(args: argparse.Namespace, *, fine_tuning: bool = False):
         log.info("fine-tuning with the starting model's own %s (options given override them)",
                  ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in changes.items()))
     freeze = FINETUNE_FREEZE_NORM if args.freeze_norm is None else args.freeze_norm
-    return dataclasses.replace(config, **changes, freeze_norm=freeze, anchor_weight=args.anchor_weight)
+    encoder = FINETUNE_FREEZE_ENCODER if args.freeze_encoder is None else args.freeze_encoder
+    return dataclasses.replace(config, **changes, freeze_norm=freeze, anchor_weight=args.anchor_weight,
+                               freeze_encoder=encoder)
 
 
 def _options_train_config(args: argparse.Namespace):

@@ -117,8 +117,12 @@ FINETUNE_ANCHOR_WEIGHT = 0.0
 #: replay (docs/finetuning.md, "No forgetting"): AP50 on the test images -0.009 / -0.021 on worms, -0.013 / +0.049
 #: on the E. coli colony, +0.155 / +0.031 on enlarged rosettes.
 FINETUNE_REPLAY = 0.5
-#: Train the decoder only when fine-tuning (`napari_deepcolor.config.TrainConfig.freeze_encoder`).
-FINETUNE_FREEZE_ENCODER = False
+#: Train the decoder only when fine-tuning (`napari_deepcolor.config.TrainConfig.freeze_encoder`). On the selection
+#: cases, two runs each against training the whole network (both with replay; docs/finetuning.md): AP50 +0.034 /
+#: +0.067 on worms, +0.005 / +0.072 on enlarged rosettes, -0.165 / -0.008 on the colony strip (the first run
+#: trained it at a wrong object size, which the annotation scan now avoids). The encoder's features are then the
+#: starting model's, so the size model a fine-tuning keeps reads them as it was fitted to.
+FINETUNE_FREEZE_ENCODER = True
 
 
 def preset_for_model(name: str) -> str | None:
