@@ -14,7 +14,7 @@ user's own training would; ``--no-background`` leaves it out. Measured, in one r
 (a) idle: nothing running in the window (also once before the training process starts); and for reference what
     napari itself takes to redraw the window for a visible change (the image's contrast moved every 50 ms) and to
     make a layer (a hidden 520 x 696 float32 Image layer added every 300 ms, the kind the Segment widget makes per
-    color);
+    color with *network output layers*);
 (b) Segment on the worms sample with the bundled ``worms`` model: a first run with *network output layers* ticked
     (the instances layer at once, then the 10 hidden layers of the network's output one per event-loop pass: what
     every run made before they became optional), then, the result layers deleted and the box unticked, a first run
