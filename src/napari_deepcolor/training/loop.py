@@ -6,6 +6,7 @@ already written stay valid because every save is atomic.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -214,8 +215,9 @@ class _Run:
         if train_config.freeze_encoder and self.init is not None:
             for block in _encoder_blocks(self.network):
                 block.requires_grad_(False)
-        self.optimizer = torch.optim.Adam([p for p in self.network.parameters() if p.requires_grad],
-                                          lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
+        with _no_cyclic_collection():  # Adam's first construction imports torch._dynamo
+            self.optimizer = torch.optim.Adam([p for p in self.network.parameters() if p.requires_grad],
+                                              lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
 
     def learning_rate(self, step: int) -> float:
         """Cosine from lr to lr / 20 over the steps."""
@@ -392,6 +394,27 @@ def _fit_budget(total: int, every: int, step: int, elapsed: float, budget: float
 def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainConfig) -> Any:
     """``loss(output, labels, step) -> scalar tensor`` for the config's method (`Method.loss_function`)."""
     return get_method(model_config.method).loss_function(network, model_config, train_config)
+
+
+@contextlib.contextmanager
+def _no_cyclic_collection() -> Iterator[None]:
+    """Python's cyclic garbage collector off inside, and the objects made there kept out of later collections.
+
+    The first `torch.optim.Adam` of a process imports ``torch._dynamo`` (822 modules, 117,000 objects), which set
+    off two full collections of 0.75-0.9 s in the Train dock's worker; a collection holds Python's lock, so the
+    napari window froze (benchmarks/bench_gui_hitches.py). `gc.freeze` moves what exists then to the permanent
+    generation, so those long-lived objects are not scanned again.
+    """
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _encoder_blocks(network: Any) -> list[Any]:
