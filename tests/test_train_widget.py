@@ -404,7 +404,8 @@ def test_the_dock_is_simple_until_advanced_is_unfolded(widget):
               widget.train_button, widget.save_button]
     advanced = [*widget.knobs.values(), widget.method_combo, widget.preset_combo, widget.region_combo,
                 widget.ignore_spin, widget.pair_list, widget.val_image_combo, widget.val_labels_combo,
-                widget.output_edit, widget.stop_early_check, widget.plot]
+                widget.output_edit, widget.stop_early_check, widget.freeze_encoder_check, widget.replay_spin,
+                widget.plot]
     assert widget.advanced.isHidden() and not widget.advanced_button.isChecked()
     assert not any(widget.advanced.isAncestorOf(control) for control in simple)
     assert all(widget.advanced.isAncestorOf(control) for control in advanced)
@@ -436,6 +437,8 @@ def test_progress_time_left_and_the_activity_dock_follow_the_run(widget, qtbot, 
 
     monkeypatch.setattr(train_module, "finetune", fake_finetune)
     widget.minutes_spin.setValue(2)
+    widget.replay_spin.setValue(0.25)
+    widget.freeze_encoder_check.setChecked(False)
     worker = widget.start()
     qtbot.waitUntil(lambda: widget.progress.value() == 3, timeout=TIMEOUT_MS)
     assert widget.progress.text() == "step 3 / 400 · loss 0.4000 · 13 min left"  # 2 s a step, 397 steps
@@ -444,6 +447,7 @@ def test_progress_time_left_and_the_activity_dock_follow_the_run(widget, qtbot, 
     with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
         gate.set()
     assert given["minutes"] == 2 and "patience" in given and given["patience"] is None  # stop early: unticked
+    assert given["replay"] == 0.25 and given["freeze_encoder"] is False  # the Advanced knobs reach the training
     assert widget.progress.maximum() == 40 and (bar.n, bar.total) == (4, 40)
     assert bar not in progress._all_instances  # closed
     assert widget.progress.text() == "done: step 40 / 40"

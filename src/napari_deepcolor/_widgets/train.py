@@ -181,7 +181,8 @@ class TrainWidget(TrainRun, TrainChoices, TrainForm, TrainProgress, QWidget):
         # error in the event loop, which napari would show a second time with a traceback.
         worker = create_worker(_training, planes, start=start, preset=preset, method=self.method_combo.currentText(),
                                output=output, validation=validation, device="auto", threads=self.threads,
-                               log_every=1, minutes=minutes,
+                               log_every=1, minutes=minutes, replay=self.replay_spin.value(),
+                               freeze_encoder=self.freeze_encoder_check.isChecked(),
                                **({} if self.stop_early_check.isChecked() else {"patience": None}),
                                _connect={"errored": lambda error: self._handle("errored", error)},
                                _start_thread=False)

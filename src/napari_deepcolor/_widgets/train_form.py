@@ -27,7 +27,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_deepcolor._widgets.train_progress import LossPlot
-from napari_deepcolor.training.presets import PRESETS, TOOLTIPS, Preset
+from napari_deepcolor.training.presets import FINETUNE_FREEZE_ENCODER, FINETUNE_REPLAY, PRESETS, TOOLTIPS, Preset
 
 NONE = "(none)"
 MODEL_FILE = "model file…"
@@ -212,6 +212,19 @@ class TrainForm:
                                          "did not beat the best score (on the validation pair, or on the "
                                          "annotations held out for it); the best checkpoint is kept")
         form.addRow(self.stop_early_check)
+        self.freeze_encoder_check = QCheckBox("train the decoder only")
+        self.freeze_encoder_check.setChecked(FINETUNE_FREEZE_ENCODER)
+        self.freeze_encoder_check.setToolTip("Fine-tuning: the encoder keeps the starting model's weights and only "
+                                             "the decoder learns; it forgot less in docs/finetuning.md's tests")
+        form.addRow(self.freeze_encoder_check)
+        self.replay_spin = QDoubleSpinBox()
+        self.replay_spin.setRange(0.0, 0.9)
+        self.replay_spin.setSingleStep(0.25)
+        self.replay_spin.setValue(FINETUNE_REPLAY)
+        self.replay_spin.setToolTip("Fine-tuning: this fraction of the training patches comes from images like "
+                                    "those the starting model learned from (generated ones, or bundled wells for "
+                                    "worms), so it does not forget them; 0 = only your images")
+        form.addRow("replay", self.replay_spin)
         self.plot = LossPlot()
         form.addRow(self.plot)
         return details
