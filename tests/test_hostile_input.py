@@ -186,12 +186,12 @@ def test_an_unexpected_error_on_one_image_is_that_images_failure(tmp_path, tiny_
 
 
 def test_planning_goes_on_past_an_image_whose_shape_cannot_be_read(tmp_path, monkeypatch):
-    from napari_deepcolor.predict import batch, large
+    from napari_deepcolor.predict import batch, regions
 
     def broken(path):
         raise IndexError("tuple index out of range")
 
-    monkeypatch.setattr(large, "image_shape", broken)
+    monkeypatch.setattr(regions, "image_shape", broken)
     folder = image_folder(tmp_path)
     jobs = batch.plan_jobs(batch.find_images([folder]), tmp_path / "out", batch.Settings("m"))
     assert [job.image.name for job in jobs] == ["w0.tif", "w1.tif"]

@@ -489,7 +489,7 @@ def attach_size_model(path: str | os.PathLike, images: Sequence[np.ndarray], *, 
 
 def carry_size_model(start: str | os.PathLike, paths: Sequence[str | os.PathLike], factor: float = 1.0) -> bool:
     """Give the checkpoints at ``paths``, fine-tuned from ``start`` at object size ``factor``, ``start``'s size
-    model (rewritten atomically); False when ``start`` has none.
+    model (rewritten atomically); False when ``start`` has none or can no longer be read.
 
     A fine-tuning on too few images to fit a size model of its own (`napari_deepcolor.training.loop.MIN_SIZE_IMAGES`)
     keeps the start's: fine-tuned at ``factor``, the network's scale is the start's / ``factor``, so its view of
@@ -501,7 +501,10 @@ def carry_size_model(start: str | os.PathLike, paths: Sequence[str | os.PathLike
     from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
     from napari_deepcolor.predict.network import model_info
 
-    size_model = model_info(start)[1].get(METADATA_KEY)
+    try:
+        size_model = model_info(start)[1].get(METADATA_KEY)
+    except (OSError, ValueError):  # the start is gone (a resumed run needs only its own checkpoints)
+        return False
     if not isinstance(size_model, dict):
         return False
     size_model = {**size_model, "object_px": float(size_model.get("object_px", "nan")) * factor,
