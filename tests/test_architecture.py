@@ -25,7 +25,6 @@ MAX_FUNCTION_LINES, MAX_CLASS_LINES, MAX_MODULE_LINES = 60, 300, 550
 #: What may stay longer, each with why. Entries name a path under src/napari_deepcolor, or path::qualified.name.
 ALLOWED = {
     "_widgets/segment.py::SegmentWidget": "the widget modules are being edited by others now; split them after",
-    "training/finetune.py::finetune": "being edited by others now (replay); split it after",
     "training/synthetic_rosette.py": "its generators are not split yet (below); the bundled leaves samples compare "
                                      "bit for bit, so a split must keep every random draw in order",
     "training/synthetic_rosette.py::_pots": "one sequence of random draws for the pots; not split yet (above)",

@@ -277,9 +277,8 @@ def finetune(
     """
     import torch
 
-    from napari_deepcolor.preprocess import check_mask
     from napari_deepcolor.training.dataset import model_sample
-    from napari_deepcolor.training.loop import TrainEvent, ValidationPair, train
+    from napari_deepcolor.training.loop import TrainEvent, train
 
     if threads:
         torch.set_num_threads(threads)
@@ -303,18 +302,9 @@ def finetune(
         samples, note = with_replay(samples, start, start_config, replay, metadata)
         if note:
             yield TrainEvent("replay", 0, steps, note=note)
-    if model_config.mask_input:  # now, not at the first validation
-        for image, _ in validation:
-            check_mask(image, what="the validation image")
-    checked = [ValidationPair(image, np.where(np.asarray(truth) > 0, truth, 0).astype(np.int32))
-               for image, truth in validation]
-    scratch = start == SCRATCH
-    train_config = train_config_for(preset, freeze_norm=freeze_norm and not scratch,
-                                    anchor_weight=0.0 if scratch else anchor_weight,
-                                    freeze_encoder=freeze_encoder and not scratch)
-    if not scratch:  # the loss the starting model learned (weights that have no knob in the preset)
-        trained = start_training(start)
-        train_config = replace(train_config, **{k: trained[k] for k in INHERITED_LOSS if trained.get(k) is not None})
+    checked = _validation_pairs(validation, model_config)
+    train_config = _schedule(preset, start, freeze_norm=freeze_norm, anchor_weight=anchor_weight,
+                             freeze_encoder=freeze_encoder)
     run = train(samples, model_config=model_config, train_config=train_config, output=Path(output),
                 validation=checked, init=None if start == SCRATCH else start, device=device, log_every=log_every,
                 metadata=metadata, time_budget=None if minutes is None else 60 * minutes,
@@ -323,6 +313,31 @@ def finetune(
         yield from run
     finally:
         run.close()
+
+
+def _validation_pairs(validation: Sequence[tuple[np.ndarray, np.ndarray]], model_config: ModelConfig) -> list:
+    """The validation planes as `ValidationPair`s (ignored pixels count as background), checked now for a mask
+    model rather than at the first validation."""
+    from napari_deepcolor.preprocess import check_mask
+    from napari_deepcolor.training.loop import ValidationPair
+
+    if model_config.mask_input:
+        for image, _ in validation:
+            check_mask(image, what="the validation image")
+    return [ValidationPair(image, np.where(np.asarray(truth) > 0, truth, 0).astype(np.int32))
+            for image, truth in validation]
+
+
+def _schedule(preset: Preset, start: str, *, freeze_norm: bool, anchor_weight: float, freeze_encoder: bool
+              ) -> TrainConfig:
+    """`train_config_for` the preset; fine-tuning (not from scratch) with what keeps a model from forgetting and
+    the loss weights the starting model learned with (those that have no knob in the preset)."""
+    if start == SCRATCH:
+        return train_config_for(preset)
+    config = train_config_for(preset, freeze_norm=freeze_norm, anchor_weight=anchor_weight,
+                              freeze_encoder=freeze_encoder)
+    trained = start_training(start)
+    return replace(config, **{k: trained[k] for k in INHERITED_LOSS if trained.get(k) is not None})
 
 
 def with_replay(samples: list, start: str, start_config: ModelConfig, fraction: float,
