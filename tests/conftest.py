@@ -93,3 +93,14 @@ def spotty_model(tmp_path):
     with torch.no_grad():
         network.head.weight.mul_(30)
     return save_checkpoint(tmp_path / "spotty.safetensors", Checkpoint(config, network.state_dict(), {}))
+
+
+@pytest.fixture
+def familiar_start(monkeypatch):
+    """The starting model matches the annotations at object size 1 (`training.size_scan`), as a trained model does
+    on its own kind of images; the tiny untrained test models find nothing and would be fine-tuned as for a new kind
+    of image (`training.finetune.NEW_KIND`)."""
+    from napari_deepcolor.training import size_scan
+
+    monkeypatch.setattr(size_scan, "scan_object_size", lambda model, pairs: (1.0, "object size 1 (from your "
+                                                                                "annotations, in a test)"))

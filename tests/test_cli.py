@@ -422,7 +422,7 @@ TINY = ["--depth", "2", "--width", "4", "--colors", "3", "--patch-size", "32", "
         "--device", "cpu"]
 
 
-def test_fine_tuning_keeps_the_starting_models_settings_unless_given(tmp_path, caplog):
+def test_fine_tuning_keeps_the_starting_models_settings_unless_given(tmp_path, caplog, familiar_start):
     from napari_deepcolor.checkpoint import read_header
     from napari_deepcolor.config import ModelConfig
 
@@ -445,7 +445,7 @@ def test_fine_tuning_keeps_the_starting_models_settings_unless_given(tmp_path, c
     assert "keeping its scale 0.5" in caplog.text
 
 
-def test_fine_tuning_replays_what_the_starting_model_learned_from_when_known(tmp_path, caplog):
+def test_fine_tuning_replays_what_the_starting_model_learned_from_when_known(tmp_path, caplog, familiar_start):
     from napari_deepcolor.checkpoint import load_checkpoint, read_header, save_checkpoint
 
     data = _pairs(tmp_path)
@@ -460,6 +460,18 @@ def test_fine_tuning_replays_what_the_starting_model_learned_from_when_known(tmp
                  "--replay", "0.25"]) == 0
     assert "replay: 25% of the patches from 4 ecoli images" in caplog.text
     assert read_header(tmp_path / "b" / "last.safetensors")[1]["replay_source"] == "ecoli"
+
+
+def test_fine_tuning_a_start_that_finds_nothing_trains_the_whole_network(tmp_path, caplog):
+    from napari_deepcolor.checkpoint import read_header
+    from napari_deepcolor.training.finetune import NEW_KIND
+
+    data = _pairs(tmp_path)
+    assert main(["train", *data, *TINY, "--steps", "1", "--output", str(tmp_path / "start")]) == 0
+    assert main(["train", *data, *TINY, "--steps", "1", "--init", str(tmp_path / "start" / "last.safetensors"),
+                 "--output", str(tmp_path / "ft")]) == 0  # one step on blobs: it finds none of them yet
+    assert NEW_KIND in caplog.text and "replay:" not in caplog.text
+    assert read_header(tmp_path / "ft" / "last.safetensors")[1]["train_config"]["freeze_encoder"] is False
 
 
 def test_a_mask_input_model_trains_on_masks_keeps_the_setting_and_segments_label_images(tmp_path):

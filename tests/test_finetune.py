@@ -117,7 +117,8 @@ def test_every_preset_knob_has_a_tooltip():
 
 
 def test_frozen_norm_keeps_the_running_statistics_and_the_anchor_keeps_the_weights_near_the_start(tiny_model,
-                                                                                                   tmp_path):
+                                                                                                   tmp_path,
+                                                                                                   familiar_start):
     pytest.importorskip("torch")
     from napari_deepcolor.checkpoint import load_checkpoint
     from napari_deepcolor.training.finetune import finetune
@@ -174,7 +175,8 @@ def test_fine_tuning_goes_on_with_the_loss_and_knobs_the_starting_model_was_trai
     assert recorded["background_weight"] == 0.6 and recorded["contact_fraction"] == 0.25 and recorded["margin"] == 3
 
 
-def test_a_fine_tuning_on_too_few_images_for_a_size_model_keeps_the_starting_models(tiny_model, tmp_path):
+def test_a_fine_tuning_on_too_few_images_for_a_size_model_keeps_the_starting_models(tiny_model, tmp_path,
+                                                                                    familiar_start):
     pytest.importorskip("torch")
     from napari_deepcolor.checkpoint import read_header
     from napari_deepcolor.predict.network import load_model
@@ -193,3 +195,23 @@ def test_a_fine_tuning_on_too_few_images_for_a_size_model_keeps_the_starting_mod
     model = load_model(events[-1].path)
     assert size_model_of(model.metadata) is not None
     assert estimate_object_size(model, blobs_pair(11)[0]).how in ("auto", "fallback")  # it estimates, as the start
+
+
+def test_a_start_that_finds_nothing_at_any_size_trains_the_whole_network_without_replay(tiny_model, tmp_path):
+    """An untrained start matches no annotated object at any size: a new kind of image for it, so nothing holds it
+    back (whole network, no replay) and it keeps no size model of the start's."""
+    pytest.importorskip("torch")
+    from napari_deepcolor.checkpoint import load_checkpoint, read_header
+    from napari_deepcolor.predict.object_size import attach_size_model
+    from napari_deepcolor.training.finetune import NEW_KIND, finetune
+
+    attach_size_model(tiny_model, [blobs_pair(seed)[0] for seed in range(3)])
+    start = load_checkpoint(tiny_model).state_dict
+    pairs = [p for seed in range(2) for p in annotated_planes(*blobs_pair(seed))]
+    events = list(finetune(pairs, start=str(tiny_model), preset=TINY, output=tmp_path,
+                           validation=annotated_planes(*blobs_pair(10)), patience=None))
+    assert next(e.note for e in events if e.kind == "new_kind") == NEW_KIND
+    assert not any(e.kind == "replay" for e in events)
+    tuned = load_checkpoint(tmp_path / "last.safetensors").state_dict
+    assert not np.allclose(tuned["down.0.0.weight"], start["down.0.0.weight"])  # the encoder learned too
+    assert "size_model" not in read_header(tmp_path / "last.safetensors")[1]

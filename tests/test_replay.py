@@ -39,7 +39,7 @@ def test_the_bundled_wells_and_generated_images_come_with_their_labels():
     assert BUNDLED_SOURCES["leaves-semiconv"] == "rosette"
 
 
-def test_fine_tuning_replays_the_recorded_source_and_passes_it_on(tmp_path):
+def test_fine_tuning_replays_the_recorded_source_and_passes_it_on(tmp_path, familiar_start):
     torch = pytest.importorskip("torch")
     from napari_deepcolor.checkpoint import Checkpoint, read_header, save_checkpoint
     from napari_deepcolor.config import ModelConfig

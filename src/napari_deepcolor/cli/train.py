@@ -160,15 +160,31 @@ def run(args: argparse.Namespace) -> int:
     train_config = _train_config(args, fine_tuning=fine_tuning)
     samples, validation = _data(args, model_config)
     if fine_tuning:
-        from napari_deepcolor.training.finetune import with_replay
-
-        samples, note = with_replay(samples, args.init, start_config, args.replay, metadata)
-        if note:
-            log.info("%s", note)
+        samples, train_config = _with_replay(args, samples, start_config, train_config, metadata)
     _train(args, samples, validation, model_config, train_config, metadata)
     if getattr(args, "name", None):
         _keep_as_user_model(args.name, args.output)
     return 0
+
+
+def _with_replay(args: argparse.Namespace, samples: list, start_config, train_config, metadata: dict):
+    """Fine-tuning: the samples with the starting model's own kind of images replayed (`--replay`), and the
+    schedule; when the starting model found none of the annotated objects at any size, the whole network trains
+    without replay unless those options are given (`napari_deepcolor.training.finetune.NEW_KIND`)."""
+    import dataclasses
+
+    from napari_deepcolor.training.finetune import NEW_KIND, with_replay
+
+    replay, given = args.replay, args.given_options | getattr(args, "recipe_options", set())
+    if not metadata.get("start_fits", True):
+        replay = replay if "replay" in given else 0.0
+        if "freeze_encoder" not in given:
+            train_config = dataclasses.replace(train_config, freeze_encoder=False)
+        log.info("%s", NEW_KIND)
+    samples, note = with_replay(samples, args.init, start_config, replay, metadata)
+    if note:
+        log.info("%s", note)
+    return samples, train_config
 
 
 def _keep_as_user_model(name: str, output: Path) -> None:

@@ -337,8 +337,9 @@ class _Run:
 
             few = (f"trained on {len(unique)} image{'s' * (len(unique) != 1)}: too few to learn object sizes from (at "
                    f"least {MIN_SIZE_IMAGES}), so ")
-            if self.init is not None and carry_size_model(self.init, list(dict.fromkeys((final, kept))),
-                                                          float(self.extra.get("trained_object_size", 1.0))):
+            if (self.init is not None and self.extra.get("start_fits", True)  # a new kind: its sizes do not apply
+                    and carry_size_model(self.init, list(dict.fromkeys((final, kept))),
+                                         float(self.extra.get("trained_object_size", 1.0)))):
                 note = few + f"it keeps the automatic object size of {self.init}, the model it started from"
             else:
                 note = few + "the model runs at object size 1, the size it was trained at, unless one is given"
