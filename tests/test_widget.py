@@ -333,16 +333,21 @@ def test_the_probabilities_never_take_over_a_stacks_plane_slider(qtbot, viewer_a
     np.testing.assert_allclose(probabilities(viewer).sum(axis=0), 1.0, atol=1e-4)
 
 
+def _run_on_a_stack(qtbot, viewer_and_widget, model):
+    """Segment a 3-plane stack of blobs with ``model`` (τ = 0): the viewer, the widget and the instances layer."""
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(np.stack([blobs_pair(seed)[0] for seed in range(3)]), name="timelapse")
+    widget.add_model_file(model)
+    widget._min_size.value = 0
+    run_and_wait(qtbot, widget)
+    return viewer, widget, result_layers(viewer)["instances"]
+
+
 def test_a_stacks_other_planes_are_decoded_in_a_worker_and_a_plane_moved_to_at_once(qtbot, viewer_and_widget,
                                                                                     spotty_model, monkeypatch):
     from napari_deepcolor.predict import stack as stack_module
 
-    viewer, widget = viewer_and_widget
-    widget._image.value = viewer.add_image(np.stack([blobs_pair(seed)[0] for seed in range(3)]), name="timelapse")
-    widget.add_model_file(spotty_model)
-    widget._min_size.value = 0
-    run_and_wait(qtbot, widget)
-    layer = result_layers(viewer)["instances"]
+    viewer, widget, layer = _run_on_a_stack(qtbot, viewer_and_widget, spotty_model)
     before = layer.data.copy()
     in_main, gate, decode = [], threading.Event(), stack_module.ColoringPlane.decode
 
@@ -713,12 +718,7 @@ def test_painting_on_a_stacks_instances_decodes_its_planes_again_in_a_worker(qtb
     would hold the window)."""
     from napari_deepcolor.predict import stack as stack_module
 
-    viewer, widget = viewer_and_widget
-    widget._image.value = viewer.add_image(np.stack([blobs_pair(seed)[0] for seed in range(3)]), name="timelapse")
-    widget.add_model_file(spotty_model)
-    widget._min_size.value = 0
-    run_and_wait(qtbot, widget)
-    mine = result_layers(viewer)["instances"]
+    viewer, widget, mine = _run_on_a_stack(qtbot, viewer_and_widget, spotty_model)
     decoded = mine.data.copy()
     in_main, decode = [], stack_module.ColoringPlane.decode
 
