@@ -67,3 +67,8 @@ class UNet(nn.Module):
         for upsample, block in zip(self.upsample, self.up):
             x = block(torch.cat([skips.pop(), upsample(x)], dim=1))
         return self.head(x)[..., :height, :width]
+
+
+def unets(network: nn.Module) -> list[UNet]:
+    """The U-Nets in ``network`` (itself, the one it wraps, or an ensemble's members'), in module order."""
+    return [module for module in network.modules() if isinstance(module, UNet)]

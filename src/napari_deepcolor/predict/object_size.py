@@ -347,12 +347,12 @@ def _first_network(network: Any) -> Any:
 
 
 def _encoder(network: Any) -> list[Any]:
-    from napari_deepcolor.models.unet import UNet
+    from napari_deepcolor.models.unet import unets
 
-    unet = next((m for m in network.modules() if isinstance(m, UNet)), None)
-    if unet is None:
+    found = unets(network)
+    if not found:
         raise ValueError("automatic object size needs a U-Net model")
-    return list(unet.down)
+    return list(found[0].down)
 
 
 def _foreground(out: Any, config: ModelConfig) -> Any:
@@ -473,7 +473,6 @@ def attach_size_model(path: str | os.PathLike, images: Sequence[np.ndarray], *, 
                       ) -> SizeModel:
     """Fit the size model of the checkpoint at ``path`` on (at most ``max_images`` of) ``images`` (and their
     ``labels``, `fit_size_model`) and rewrite the checkpoint with it (atomically; the weights are unchanged)."""
-    from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
     from napari_deepcolor.predict.network import load_model
 
     if len(images) > max_images:
@@ -481,10 +480,17 @@ def attach_size_model(path: str | os.PathLike, images: Sequence[np.ndarray], *, 
         images = [images[i] for i in keep]
         labels = None if labels is None else [labels[i] for i in keep]
     size_model = fit_size_model(load_model(path, device=device), images, prescaled=prescaled, labels=labels)
-    checkpoint = load_checkpoint(path)
-    checkpoint.metadata[METADATA_KEY] = size_model.to_dict()
-    save_checkpoint(path, checkpoint)
+    _store(path, size_model.to_dict())
     return size_model
+
+
+def _store(path: str | os.PathLike, size_model: dict[str, Any]) -> None:
+    """Rewrite the checkpoint at ``path`` (atomically) with ``size_model`` in its metadata; weights unchanged."""
+    from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
+
+    checkpoint = load_checkpoint(path)
+    checkpoint.metadata[METADATA_KEY] = size_model
+    save_checkpoint(path, checkpoint)
 
 
 def carry_size_model(start: str | os.PathLike, paths: Sequence[str | os.PathLike], factor: float = 1.0) -> bool:
@@ -492,27 +498,21 @@ def carry_size_model(start: str | os.PathLike, paths: Sequence[str | os.PathLike
     model (rewritten atomically); False when ``start`` has none or can no longer be read.
 
     A fine-tuning on too few images to fit a size model of its own (`napari_deepcolor.training.loop.MIN_SIZE_IMAGES`)
-    keeps the start's: fine-tuned at ``factor``, the network's scale is the start's / ``factor``, so its view of
-    objects ``factor`` times the start's is the start's view of its own objects, and the start's regression reads
-    it as size 1. Measured on experiments/finetune/few_shot.py's selection cases (docs/finetuning.md): AP50
-    0.531 -> 0.743 on enlarged generated rosettes and 0.739 -> 0.888 on the E. coli colony, against running the
-    fine-tuned model at object size 1.
+    keeps the start's: fine-tuned at ``factor``, the network's scale is the start's / ``factor``, so the start's
+    regression reads objects ``factor`` times the start's as size 1. On few_shot.py's selection cases: AP50 0.531
+    -> 0.743 (enlarged rosettes), 0.739 -> 0.888 (colony) against the fine-tuned model at size 1 (finetuning.md).
     """
-    from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
     from napari_deepcolor.predict.network import model_info
 
     try:
         size_model = model_info(start)[1].get(METADATA_KEY)
     except (OSError, ValueError):  # the start is gone (a resumed run needs only its own checkpoints)
-        return False
+        size_model = None
     if not isinstance(size_model, dict):
         return False
-    size_model = {**size_model, "object_px": float(size_model.get("object_px", "nan")) * factor,
-                  "carried_from": str(start)}
     for path in paths:
-        checkpoint = load_checkpoint(path)
-        checkpoint.metadata[METADATA_KEY] = size_model
-        save_checkpoint(path, checkpoint)
+        _store(path, {**size_model, "object_px": float(size_model.get("object_px", "nan")) * factor,
+                      "carried_from": str(start)})
     return True
 
 

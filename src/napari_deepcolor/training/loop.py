@@ -34,7 +34,9 @@ class TrainEvent:
     ----------
     kind : {"step", "validation", "checkpoint", "size_model", "done"}
         "size_model": the steps are done, and the size model is being fitted (`predict.object_size`).
-        "object_size" (fine-tuning, before the first step): the object size it trains at, in ``note``.
+        Fine-tuning (`napari_deepcolor.training.finetune.finetune`) says before the first step, in ``note``:
+        "holdout" (what is held out for the score), "object_size" (the size it trains at), "new_kind" (the starting
+        model finds none of the objects) and "replay" (what is replayed).
     step, total : int
         Steps done and asked for.
     loss : float
@@ -213,8 +215,10 @@ class _Run:
         if train_config.anchor_weight and self.init is not None:
             self.anchor = [p.detach().clone() for p in self.network.parameters()]
         if train_config.freeze_encoder and self.init is not None:
-            for block in _encoder_blocks(self.network):
-                block.requires_grad_(False)
+            from napari_deepcolor.models.unet import unets
+
+            for unet in unets(self.network):  # the contracting path keeps the starting weights
+                unet.down.requires_grad_(False)
         with _no_cyclic_collection():  # Adam's first construction imports torch._dynamo
             self.optimizer = torch.optim.Adam([p for p in self.network.parameters() if p.requires_grad],
                                               lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
@@ -416,13 +420,6 @@ def _no_cyclic_collection() -> Iterator[None]:
         gc.freeze()
         if enabled:
             gc.enable()
-
-
-def _encoder_blocks(network: Any) -> list[Any]:
-    """The contracting path of the network's U-Net."""
-    from napari_deepcolor.models.unet import UNet
-
-    return [block for module in network.modules() if isinstance(module, UNet) for block in module.down]
 
 
 def _check_same_network(found: ModelConfig, wanted: ModelConfig, source: Any) -> None:
