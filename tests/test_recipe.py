@@ -76,3 +76,13 @@ def test_an_option_with_its_own_parser_takes_a_number_or_a_string(tmp_path):
     assert read_recipe(write(tmp_path, 'object-size = "auto"\n'), options) == {"object_size": "auto"}
     with pytest.raises(ConfigError, match="'object-size': expected a positive number or 'auto', got '-2'"):
         read_recipe(write(tmp_path, "object-size = -2\n"), options)
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED_RECIPES if "\ninit = " in RECIPE_FILES[n].read_text()])
+def test_a_recipe_that_starts_from_a_model_states_how_it_fine_tunes(name):
+    # the fine-tuning defaults (replay, decoder only, frozen norms, size from the annotations) came after most
+    # recipes ran: a recipe pins them, so it trains as it did whatever the defaults become
+    text = RECIPE_FILES[name].read_text()
+    for key in ("replay", "freeze-encoder", "freeze-norm"):
+        assert f"\n{key} = " in text, f"{name} does not state {key}"
+    assert "\nscale = " in text or "\nobject-size = " in text, f"{name} states neither scale nor object-size"
