@@ -27,10 +27,10 @@ ALLOWED = {
     "_widgets/segment.py::SegmentWidget": "332 lines: the Segment dock's controls and handlers; its run, result "
                                           "layers, live tuning and guided loop are already pieces of their own, "
                                           "the rest is not split yet",
-    "training/synthetic_rosette.py": "its generators are not split yet (below); the bundled leaves samples compare "
-                                     "bit for bit, so a split must keep every random draw in order",
-    "training/synthetic_rosette.py::_pots": "one sequence of random draws for the pots; not split yet (above)",
-    "training/synthetic_rosette.py::rosette": "one sequence of random draws for the plants; not split yet (above)",
+    "training/_rosette_tray.py::pots": "one sequence of random draws for the tray and its pots; the bundled leaves "
+                                       "samples compare bit for bit, so a split must keep every draw in order",
+    "training/synthetic_rosette.py::rosette": "one sequence of random draws for the plant; not split yet, for the "
+                                              "same reason (above)",
 }
 
 

@@ -43,3 +43,30 @@ def capsule(shape: tuple[int, int], centre: tuple[float, float], angle: float, l
     t = np.clip(py * dy + px * dx, -half, half)  # position along the axis
     inside = (py - t * dy) ** 2 + (px - t * dx) ** 2 <= radius**2
     return (slice(y0, y1), slice(x0, x1)), inside
+
+
+def noise_field(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
+    """Smooth noise with features of about ``scale`` pixels, unit standard deviation: ``float32 (Y, X)``.
+
+    Above 2 pixels it is drawn on a coarser grid and enlarged (linear interpolation), which costs about the same at
+    every scale.
+    """
+    if scale <= 2:
+        field = ndi.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), scale, mode="wrap")
+    else:
+        step = scale / 1.5
+        coarse = ndi.gaussian_filter(rng.standard_normal((int(shape[0] / step) + 2, int(shape[1] / step) + 2),
+                                                         dtype=np.float32), 1.5, mode="wrap")
+        for axis in (0, 1):  # separable linear interpolation onto the full grid
+            position = np.arange(shape[axis], dtype=np.float32) / step
+            index = position.astype(np.intp)
+            weight = (position - index).reshape((-1, 1) if axis == 0 else (1, -1))
+            low, high = np.take(coarse, index, axis), np.take(coarse, index + 1, axis)
+            coarse = low + weight * (high - low)
+        field = coarse
+    return field / max(float(field.std()), 1e-6)
+
+
+def rgb(*values: float) -> np.ndarray:
+    """A colour, ``float32 (3,)``."""
+    return np.array(values, np.float32)

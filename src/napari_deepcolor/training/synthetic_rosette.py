@@ -6,7 +6,8 @@ crumbs and perlite, in some images yellow-green moss, and the plant: leaves on t
 rounded blades, young leaves small and on top, then a camera (uneven light, defocus, chroma noise, JPEG blocks).
 `rosette_plain` is the earlier generator (a plant on bare soil), kept bit for bit because the bundled ``leaves``
 models and the ``leaves`` sample were made with it. Both are pure functions of their seed and return
-``(image, labels)``; what they are modelled on is in docs/models/leaves.md.
+``(image, labels)``; what they are modelled on is in docs/models/leaves.md. The tray, pots, soil and moss behind
+`rosette`'s plant are drawn in `_rosette_tray`.
 
 No torch here; numpy and scipy only.
 """
@@ -19,7 +20,8 @@ import numpy as np
 from scipy import fft
 from scipy import ndimage as ndi
 
-from napari_deepcolor.training._draw import capsule, smooth_noise
+from napari_deepcolor.training import _rosette_tray as tray
+from napari_deepcolor.training._draw import capsule, noise_field, rgb, smooth_noise
 
 #: Standard JPEG quantisation tables (luminance, chrominance), quality 50.
 _JPEG_LUMA = np.array([
@@ -28,159 +30,6 @@ _JPEG_LUMA = np.array([
     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], np.float32).reshape(8, 8)
 _JPEG_CHROMA = np.full((8, 8), 99, np.float32)
 _JPEG_CHROMA[:4, :4] = np.array([17, 18, 24, 47, 18, 21, 26, 66, 24, 26, 56, 99, 47, 66, 99, 99]).reshape(4, 4)
-
-
-def _field(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
-    """Smooth noise with features of about ``scale`` pixels, unit standard deviation: ``float32 (Y, X)``.
-
-    Above 2 pixels it is drawn on a coarser grid and enlarged (linear interpolation), which costs about the same at
-    every scale.
-    """
-    if scale <= 2:
-        field = ndi.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), scale, mode="wrap")
-    else:
-        step = scale / 1.5
-        coarse = ndi.gaussian_filter(rng.standard_normal((int(shape[0] / step) + 2, int(shape[1] / step) + 2),
-                                                         dtype=np.float32), 1.5, mode="wrap")
-        for axis in (0, 1):  # separable linear interpolation onto the full grid
-            position = np.arange(shape[axis], dtype=np.float32) / step
-            index = position.astype(np.intp)
-            weight = (position - index).reshape((-1, 1) if axis == 0 else (1, -1))
-            low, high = np.take(coarse, index, axis), np.take(coarse, index + 1, axis)
-            coarse = low + weight * (high - low)
-        field = coarse
-    return field / max(float(field.std()), 1e-6)
-
-
-def _rgb(*values: float) -> np.ndarray:
-    """A colour, ``float32 (3,)``."""
-    return np.array(values, np.float32)
-
-
-def _peat(rng: np.random.Generator, shape: tuple[int, int], light: float, specks: float) -> np.ndarray:
-    """Dark potting soil: crumbs lit from ``light`` (radians), dark gaps, white perlite. ``float32 (Y, X, 3)``."""
-    base = _rgb(0.21, 0.15, 0.105) * rng.uniform(0.75, 1.15) + rng.uniform(-0.015, 0.015, 3).astype(np.float32)
-    crumbs = _field(rng, shape, rng.uniform(1.5, 3.0))
-    relief = 0.7 * crumbs + 0.3 * _field(rng, shape, 1.0)
-    gy, gx = np.gradient(relief)
-    shade = -(gy * math.sin(light) + gx * math.cos(light))  # slopes facing the light are brighter
-    value = 1 + 0.25 * relief + 1.0 * shade + 0.15 * _field(rng, shape, 25)
-    value = np.where(crumbs < -1.3, value * 0.5, value)  # gaps between crumbs
-    soil = np.clip(value, 0.1, None)[..., None] * base
-    # perlite: small white grains with a shadow on the side away from the light; a few pale wood fibres
-    area = shape[0] * shape[1] / 512**2
-    away = (round(2 * -math.sin(light)), round(2 * -math.cos(light)))
-    for _ in range(int(rng.poisson(specks * area))):
-        box = capsule(shape, (rng.uniform(0, shape[0]), rng.uniform(0, shape[1])), rng.uniform(0, np.pi),
-                      rng.uniform(2, 7), rng.uniform(1.0, 2.8))
-        if box is None:
-            continue
-        (sy, sx), mask = box
-        soil[sy, sx][np.roll(mask, away, (0, 1)) & ~mask] *= 0.4
-        soil[sy, sx][mask] = rng.uniform(0.65, 0.95) * _rgb(1.0, 0.98, 0.93) * rng.uniform(0.85, 1.05, mask.sum())[
-            :, None]
-    for _ in range(int(rng.poisson(6 * area))):
-        box = capsule(shape, (rng.uniform(0, shape[0]), rng.uniform(0, shape[1])), rng.uniform(0, np.pi),
-                      rng.uniform(6, 18), rng.uniform(0.6, 1.2))
-        if box is not None:
-            (sy, sx), mask = box
-            soil[sy, sx][mask] = _rgb(0.45, 0.33, 0.2) * rng.uniform(0.5, 1.0)
-    return soil
-
-
-def _moss(rng: np.random.Generator, shape: tuple[int, int], soil: np.ndarray) -> np.ndarray:
-    """Cover part of ``soil`` with patches of fine, yellow-green moss and darker algae (in place); return it."""
-    cover = rng.uniform(0.1, 0.75)
-    patches = _field(rng, shape, rng.uniform(12, 40)) + 0.3 * _field(rng, shape, 4) + 0.15 * _field(rng, shape, 1)
-    level = np.quantile(patches[::4, ::4], 1 - cover)
-    weight = np.clip((patches - level) * 5, 0, 1)
-    yellow = _rgb(0.50, 0.54, 0.17) * rng.uniform(0.55, 1.05) + _rgb(rng.uniform(-0.08, 0.04), 0, 0)
-    algae = _rgb(0.20, 0.28, 0.09) * rng.uniform(0.7, 1.2)
-    mix = np.clip(0.5 + 0.5 * _field(rng, shape, 15), 0, 1)[..., None] * rng.uniform(0, 0.8)
-    # fine grains: shoots of a pixel or two, lighter tips, dark gaps between them
-    grains = _field(rng, shape, 0.6)
-    fine = 1 + 0.3 * grains + 0.12 * _field(rng, shape, 2.0)
-    fine = np.where(grains < -1.0, fine * 0.45, fine)
-    moss = ((1 - mix) * yellow + mix * algae) * np.clip(fine, 0.2, None)[..., None]
-    soil += weight[..., None] * (moss - soil)
-    return soil
-
-
-def _pots(rng: np.random.Generator, shape: tuple[int, int], light: float, soil: np.ndarray
-          ) -> tuple[np.ndarray, tuple[float, float], float]:
-    """An orange tray holding round black pots on a grid, one near the centre: ``(image, centre, soil_radius)``.
-
-    Each pot, seen from above: a grey rim with a highlight on the side of the light, a black inner wall shaded by
-    the light's direction, ``soil`` inside with the rim's shadow. The tray shows moulded ridges between the pots and,
-    in some images, its edge or corner with the bench beyond it.
-    """
-    height, wide = shape
-    side = min(shape)
-    sin_l, cos_l = math.sin(light), math.cos(light)
-    yy, xx = np.arange(height, dtype=np.float32)[:, None], np.arange(wide, dtype=np.float32)[None, :]
-    radius = rng.uniform(0.36, 0.47) * side
-    pitch = 2 * radius * rng.uniform(1.02, 1.14)
-    centre = (height / 2 + rng.uniform(-0.08, 0.08) * side, wide / 2 + rng.uniform(-0.08, 0.08) * side)
-    orange = _rgb(0.83, 0.40, 0.08) * rng.uniform(0.7, 1.05) + _rgb(0, rng.uniform(-0.06, 0.08), rng.uniform(0, 0.05))
-    shading = 1 + 0.05 * _field(rng, shape, 40) + 0.015 * _field(rng, shape, 1.0)
-    # ridges of the tray between the pots, lit on one side
-    ridge_width = rng.uniform(5, 12)
-    for coord, along, direction in ((yy, 0, sin_l), (xx, 1, cos_l)):
-        u = (coord - centre[along]) / pitch - 0.5
-        offset = (u - np.round(u)) * pitch
-        shading = shading * (1 + 0.08 * np.exp(-(offset / ridge_width) ** 2) * (1 - 1.5 * direction * np.sign(offset)))
-    image = orange * shading[..., None]
-    # the tray's edge (and so sometimes a corner) beyond the central pot, with the bench outside
-    inside_tray = np.ones(shape, bool)
-    if rng.random() < 0.5:
-        bench = _rgb(0.5, 0.5, 0.48) * rng.uniform(0.2, 1.2) * (1 + 0.06 * _field(rng, shape, 8))[..., None]
-        lip = rng.uniform(6, 14)
-        for side_index in rng.permutation(4)[:int(rng.integers(1, 3))]:
-            along, sign = divmod(int(side_index), 2)
-            sign = 1 if sign else -1
-            beyond = ((yy, xx)[along] - centre[along] - sign * (pitch / 2 + rng.uniform(0, 20))) * sign
-            beyond = np.broadcast_to(beyond, shape)
-            rim = (beyond > 0) & (beyond <= lip)
-            image[rim] = orange * (1.25 - 0.5 * beyond[rim] / lip)[:, None]
-            image[beyond > lip] = bench[beyond > lip]
-            inside_tray &= beyond <= 0
-    rim_width = radius * rng.uniform(0.04, 0.07)
-    wall_width = radius * rng.uniform(0.04, 0.09)
-    soil_radius = radius - rim_width - wall_width
-    grey = rng.uniform(0.12, 0.24)
-    black = rng.uniform(0.025, 0.055)
-    shine = rng.uniform(0.25, 0.6)
-    for i in (-1, 0, 1):
-        for j in (-1, 0, 1):
-            cy = centre[0] + i * pitch + (rng.normal(0, 0.01 * pitch) if i or j else 0)
-            cx = centre[1] + j * pitch + (rng.normal(0, 0.01 * pitch) if i or j else 0)
-            reach = radius + 12
-            y0, y1 = max(int(cy - reach), 0), min(int(cy + reach) + 1, height)
-            x0, x1 = max(int(cx - reach), 0), min(int(cx + reach) + 1, wide)
-            if y0 >= y1 or x0 >= x1 or not inside_tray[min(max(int(cy), 0), height - 1),
-                                                       min(max(int(cx), 0), wide - 1)]:
-                continue
-            box = (slice(y0, y1), slice(x0, x1))
-            py, px = yy[y0:y1] - cy, xx[:, x0:x1] - cx
-            r = np.maximum(np.hypot(py, px), 1e-3)
-            facing = (py * sin_l + px * cos_l) / r  # 1 on the side of the pot nearest the light
-            region = image[box]
-            # the pot's shadow on the tray, away from the light
-            near = (r > radius) & (r < radius + 12) & inside_tray[box]
-            region[near] *= (1 - 0.45 * np.exp(-(r[near] - radius) / 5) * (0.6 - 0.4 * facing[near]))[:, None]
-            rim = (r <= radius) & (r > radius - rim_width)
-            s = (radius - r[rim]) / rim_width  # 0 at the outer edge, 1 at the inner
-            f = facing[rim]
-            region[rim] = (grey * (0.7 + 0.5 * np.sin(np.pi * s)) + shine * np.clip(f, 0, 1) ** 3 * np.exp(
-                -((s - 0.4) / 0.2) ** 2) + 0.3 * shine * np.clip(-f, 0, 1) ** 4 * np.exp(-((s - 0.6) / 0.2) ** 2)
-                           )[:, None]
-            wall = (r <= radius - rim_width) & (r > soil_radius)
-            depth = (radius - rim_width - r[wall]) / wall_width  # 0 at the rim, 1 down at the soil
-            region[wall] = (black * (1.3 - 0.6 * depth) * (1 - 0.5 * facing[wall]))[:, None]
-            inner = r <= soil_radius
-            shadow = 1 - 0.55 * np.exp(-(soil_radius - r[inner]) / (wall_width * 1.5)) * (0.5 + 0.5 * facing[inner])
-            region[inner] = soil[box][inner] * shadow[:, None]
-    return image, centre, soil_radius
 
 
 def _leaf(shape: tuple[int, int], base: tuple[float, float], angle: float, length: float, petiole: float,
@@ -226,7 +75,7 @@ def _camera(rng: np.random.Generator, image: np.ndarray, jpeg: float) -> np.ndar
     ny = np.arange(height, dtype=np.float32)[:, None] / height - 0.5
     nx = np.arange(wide, dtype=np.float32)[None, :] / wide - 0.5
     light = (rng.uniform(0.75, 1.3) * (1 + rng.uniform(-0.3, 0.3) * ny + rng.uniform(-0.3, 0.3) * nx)
-             * (1 - rng.uniform(0, 0.5) * (ny**2 + nx**2)) * (1 + 0.05 * _field(rng, (height, wide), 80)))
+             * (1 - rng.uniform(0, 0.5) * (ny**2 + nx**2)) * (1 + 0.05 * noise_field(rng, (height, wide), 80)))
     image = image * light[..., None] * (1 + rng.normal(0, 0.04, 3)).astype(np.float32)
     image = ndi.gaussian_filter(image, (rng.uniform(0.5, 1.4),) * 2 + (0,))
     grain = rng.uniform(0.004, 0.015) * rng.standard_normal((height, wide), dtype=np.float32)
@@ -260,9 +109,8 @@ def _jpeg(image: np.ndarray, quality: float) -> np.ndarray:
             channel = np.repeat(np.repeat(channel, 2, 0), 2, 1)
         out.append(channel[:height, :wide])
     y, cb, cr = out
-    rgb = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], -1)
-    return (rgb / 255).astype(np.float32)
-
+    restored = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], -1)
+    return (restored / 255).astype(np.float32)
 
 
 def _visible_leaves(shape: tuple[int, int], leaves: list[tuple], min_visible: int) -> list[int]:
@@ -280,6 +128,7 @@ def _visible_leaves(shape: tuple[int, int], leaves: list[tuple], min_visible: in
             break
         keep = still
     return keep
+
 
 def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
             plant_diameter: tuple[float, float] = (100.0, 400.0), leaves: tuple[int, int] = (6, 18),
@@ -342,10 +191,10 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
     rng = np.random.default_rng(seed)
     height, wide = shape
     light = rng.uniform(0, 2 * np.pi)  # where the light comes from, in the image plane
-    soil = _peat(rng, shape, light, specks=rng.uniform(20, 250))
+    soil = tray.peat(rng, shape, light, specks=rng.uniform(20, 250))
     if rng.random() < moss:
-        soil = _moss(rng, shape, soil)
-    image, pot_centre, soil_radius = _pots(rng, shape, light, soil)
+        soil = tray.moss(rng, shape, soil)
+    image, pot_centre, soil_radius = tray.pots(rng, shape, light, soil)
 
     # the plant: its leaves' shapes and colours, then its size and its centre (in the pot, in the image)
     diameter = min(rng.uniform(*plant_diameter), 0.96 * min(shape))
@@ -353,7 +202,7 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
     n_leaves = int(rng.integers(leaves[0], leaves[1] + 1))
     start = rng.uniform(0, 2 * np.pi)
     golden = math.radians(137.5)
-    green = _rgb(0.36, 0.54, 0.16) + rng.uniform(0, 1) * _rgb(-0.2, -0.22, 0.0)  # yellowish .. bluish
+    green = rgb(0.36, 0.54, 0.16) + rng.uniform(0, 1) * rgb(-0.2, -0.22, 0.0)  # yellowish .. bluish
     green = green * rng.uniform(0.8, 1.15)
     purple = rng.uniform(0.3, 0.85) if rng.random() < 0.3 else 0.0
     darker = rng.uniform(0.2, 0.5) if rng.random() < 0.3 else 0.0
@@ -367,7 +216,7 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
         width = (1 - petiole) * rng.uniform(0.32, 0.46)  # the blade's half width, of the length
         angle = start + i * golden + rng.normal(0, 0.12)
         shape_knobs = (rng.uniform(0.55, 0.68), rng.uniform(0.3, 0.45), rng.normal(0, 0.06))
-        colour = green * rng.uniform(0.88, 1.12) + rng.normal(0, 0.012, 3).astype(np.float32) + _rgb(
+        colour = green * rng.uniform(0.88, 1.12) + rng.normal(0, 0.012, 3).astype(np.float32) + rgb(
             0.05, 0.07, 0) * (1 - age)  # young leaves paler
         if darker and rng.random() < 0.5:
             colour = colour * (1 - darker)
@@ -404,8 +253,8 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
     keep = _visible_leaves(shape, [d[0][:2] for d in drawn], min_visible)
 
     labels = np.zeros(shape, np.int32)
-    texture = _field(rng, shape, 1.2)
-    anthocyanin = _rgb(0.26, 0.09, 0.18)
+    texture = noise_field(rng, shape, 1.2)
+    anthocyanin = rgb(0.26, 0.09, 0.18)
     for number, k in enumerate(keep, start=1):
         (box, mask, t, across), colour, tint, facing = drawn[k]  # facing: > 0 when across > 0 faces the light
         region = image[box]
@@ -421,7 +270,7 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
                    + 0.04 * veins)
         tinted = colour + tint * (0.7 + 0.3 * across[..., None] ** 2) * (anthocyanin - colour)
         petiole = t <= 0
-        tinted = np.where(petiole[..., None], colour * 1.1 + _rgb(0.04, 0.04, 0.0) + tint * (anthocyanin - colour),
+        tinted = np.where(petiole[..., None], colour * 1.1 + rgb(0.04, 0.04, 0.0) + tint * (anthocyanin - colour),
                           tinted)
         shine = gloss * np.exp(-((across - 0.5 * facing) / 0.2) ** 2) * (t > 0.1) * (t < 0.9)
         leaf_rgb = tinted * shading[..., None] + shine[..., None]
