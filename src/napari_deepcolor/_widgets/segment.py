@@ -2,9 +2,10 @@
 
 The GUI side only. `SegmentWidget` holds the controls, Run / Cancel, the workers' signals and the status line; it
 delegates to its parts: the pickers (`pickers`), the decoding sliders (`knob_sliders`), a run's checks, workers and
-record (`runs`), the result layers (`result_layers`) and the live re-decoding (`live_tuning`). The compute side is
-`napari_deepcolor.predict.stack` (plane-by-plane prediction, cached network outputs, re-decoding); torch is imported
-only inside the worker, so opening the widget does not load it.
+record (`runs`), the handlers of the workers' signals (`segment_signals`), the result layers (`result_layers`) and
+the live re-decoding (`live_tuning`). The compute side is `napari_deepcolor.predict.stack` (plane-by-plane
+prediction, cached network outputs, re-decoding); torch is imported only inside the worker, so opening the widget
+does not load it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from napari_deepcolor._widgets.runs import (
     status_text,
     work,
 )
+from napari_deepcolor._widgets.segment_signals import SegmentSignals
 from napari_deepcolor._widgets.signal_queue import SignalQueue
 from napari_deepcolor.predict.network import DEVICES
 from napari_deepcolor.zoo import bundled_models
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
 _Run, _decode_planes = Run, decode_planes
 
 
-class SegmentWidget(Container):
+class SegmentWidget(SegmentSignals, Container):
     """Segment an Image layer with a bundled or saved model; τ/ρ (or the kernel knobs) re-decode live.
 
     Parameters
@@ -265,94 +267,6 @@ class SegmentWidget(Container):
         if self._shown is not None and event.value is self._shown.source_layer:
             self._shown = None
             self._idle_status()
-
-    # -- the workers' signals, handled one at a time ---------------------------------------------------------------
-
-    def _handle(self, run: Run, kind: str, payload: Any) -> None:
-        if not self._closed:
-            self._signals.put(run, kind, payload)
-
-    def _dispatch(self, run: Run, kind: str, payload: Any) -> None:
-        from napari_deepcolor.predict.stack import ModelLoaded
-
-        if kind == "decoded":  # the re-decoding worker (LiveTuning); the status line waits for "redecoded"
-            self._tuning.on_plane_decoded(run, *payload)
-            return
-        if kind == "redecoded":
-            self._tuning.on_redecoded(run, payload)
-            return
-        if kind == "refilled":  # the re-decoding of a result whose instances layer became the user's
-            self._tuning.on_plane_refilled(run, *payload)
-            return
-        if kind == "event" and isinstance(payload, ModelLoaded):
-            size = payload.object_size
-            if size is not None and size.how != "given":
-                if size.factor != self._knob_size:  # τ and ρ follow the estimated size, from where the user left them
-                    self._sliders.rescale(size.factor / self._knob_size)
-                    self._knob_size = size.factor
-                self._picker.show_estimate(size.factor)
-                if size.how == "fallback":
-                    self._notify("warning", f"'{run.source}': {size.note}")
-            try:
-                run.model_loaded(payload, self.knobs())
-            except MemoryError:
-                self._notify("error", f"segmenting '{run.source}' failed: out of memory for its results: crop it, or "
-                                      "segment the file out of core with deepcolor predict (docs/scale.md)")
-                run.outcome = "failed"
-                self.cancel()
-        elif kind == "event" and run.result is not None:
-            self._on_plane(run, payload)
-        elif kind == "returned" and run.outcome != "failed":  # (failed already: no room for the results)
-            run.outcome, message = payload
-            if run.outcome == "failed":
-                partial = run.partial_note() if run.planes else ""
-                self._notify("error", f"segmenting '{run.source}' failed: {message}{partial}")
-        elif kind == "errored":
-            run.outcome = "failed"
-            notifications.notification_manager.receive_error(type(payload), payload, payload.__traceback__)
-        elif kind == "finished":
-            self._on_finished(run, payload)
-        self._render_status()
-
-    def _on_plane(self, run: Run, event: Any) -> None:
-        """A plane's network output: decoded and shown."""
-        run.result.set_knobs(self.knobs(), indices=[])  # the sliders may have moved since the run started
-        try:
-            run.add_plane(event)
-        except MemoryError:
-            self._notify("error", f"segmenting '{run.source}' stopped: out of memory after {run.planes} planes, "
-                                  "which are kept: crop the image or segment fewer planes, or use deepcolor "
-                                  "predict (docs/scale.md)")
-            self.cancel()
-            return
-        n = run.layout.n_planes
-        self._shown = run
-        pbar = getattr(run.worker, "pbar", None)
-        if pbar is not None and n > 1:
-            pbar.set_description(f"Segment {run.source}: plane {run.planes}/{n}")
-        self._results.publish(run, vectors=n == 1)
-
-    def _on_finished(self, run: Run, worker: Any) -> None:
-        run.finish(aborted=worker.abort_requested)
-        if self._worker is not worker:
-            return
-        self._worker, self._active = None, None
-        self._set_running(False)
-        self._last = run
-        if id(run) in self._deleted:
-            self._deleted.discard(id(run))
-            run.previous = None  # the earlier result was of the deleted image too: nothing to complete
-            self._notify("warning", f"'{run.source}' was deleted while it was being segmented: the run stopped"
-                                    f"{run.partial_note()}")
-        elif run.outcome == "cancelled":
-            kept = "; the other planes keep the previous run's result" if run.keep_previous() else ""
-            self._notify("info", f"cancelled: {run.planes} of {run.layout.n_planes} planes of '{run.source}' were "
-                                 f"segmented; their results are kept{kept}")
-        run.previous = None  # not kept alive any longer
-        if run.result is not None and run.planes and run.outcome != "failed":
-            self._results.publish(run, vectors=True)
-            self._guided.on_result(run)
-        self._tuning.refresh_note()
 
     def _apply_knobs(self, *, full: bool) -> None:
         """Re-decode the shown result for the sliders (`LiveTuning.decode`) as one of the handlers above: never inside
