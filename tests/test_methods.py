@@ -112,6 +112,18 @@ def test_memory_per_pixel_is_the_stack_estimate():
     assert get_method("semiconv").memory_per_pixel(SEMICONV) == (6, 4 + 4 * 6 + 4 + 8 * 4 + 4 * 8 + 8)
 
 
+@pytest.mark.parametrize("name", METHOD_NAMES)
+def test_what_the_stack_and_the_widgets_ask_is_the_old_branches(name):
+    method = get_method(name)
+    config, coloring = (COLORING, True) if name == "coloring" else (SEMICONV, False)
+    old_kind = (f"coloring, {config.n_colors} colors (0 = background)" if coloring
+                else f"semi-convolutional, {config.embedding_dims} dimensions")
+    assert method.kind_text(config) == old_kind
+    assert method.has_color_channels is coloring and method.has_vectors is method.reclusters is not coloring
+    assert ("merge_distance" in method.knobs) is ("absorb_fragments" in method.knobs) is coloring
+    assert ("threshold" in method.knobs) is not coloring and ("n_colors" in method.config_fields) is coloring
+
+
 def test_coloring_evaluation_is_the_old_evaluate_coloring():
     from napari_deepcolor.methods.coloring import touching_color_agreement
 

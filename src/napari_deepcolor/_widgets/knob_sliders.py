@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import CheckBox, FloatSlider
 
+from napari_deepcolor.methods import get_method
+
 if TYPE_CHECKING:
     from napari_deepcolor.config import ModelConfig
     from napari_deepcolor.predict.stack import Knobs
@@ -61,11 +63,12 @@ class KnobSliders:
             self.merge_distance.value = self.merge_distance.value * ratio
 
     def set_defaults(self, config: ModelConfig) -> None:
-        """The model's recommended knobs, without signals; the sliders of the other method are hidden."""
+        """The model's recommended knobs, without signals; the sliders of knobs its method does not take are
+        hidden."""
         from napari_deepcolor.predict.stack import Knobs
 
         knobs = Knobs.from_config(config)
-        coloring = config.method == "coloring"
+        takes = get_method(config.method).knobs
         with self.blocked():
             self.min_size.max = max(1000.0, 5 * knobs.min_size)
             self.merge_distance.max = max(100.0, 5 * knobs.merge_distance)
@@ -75,10 +78,10 @@ class KnobSliders:
             self.threshold.value = knobs.threshold
             self.foreground_threshold.value = knobs.foreground_threshold
             self.sigma_scale.value = 1.0
-        self.merge_distance.visible = coloring
-        self.absorb.visible = coloring
-        for widget in self.kernel:
-            widget.visible = not coloring
+        self.merge_distance.visible = "merge_distance" in takes
+        self.absorb.visible = "absorb_fragments" in takes
+        for widget in self.kernel:  # seed threshold, kernel scale, foreground threshold
+            widget.visible = "threshold" in takes
 
     def blocked(self) -> ExitStack:
         """A context in which the sliders' ``changed`` signals are blocked."""

@@ -121,7 +121,8 @@ class LiveTuning:
 
     def _update_merge_note(self) -> None:
         run, note = self.shown, ""
-        if (not self._closed and run is not None and run.result is not None and run.result.method == "coloring"
+        if (not self._closed and run is not None and run.result is not None
+                and "merge_distance" in run.result.method.knobs
                 and run.source_layer in self._viewer.layers):
             plane = run.result.planes.get(self._results.displayed_plane(run))
             if plane is not None:
@@ -138,13 +139,13 @@ class LiveTuning:
         start = time.perf_counter()
         if not run.layout.leading:
             run.result.set_knobs(knobs)
-            if run.result.method == "semiconv":
+            if run.result.method.has_vectors:
                 self._results.publish_vectors(run)
         else:
             run.result.set_knobs(knobs, indices=[self._results.displayed_plane(run)])
             if full:
                 self._redecode(run)
-        if run.result.method == "semiconv" and knobs.replace(min_size=before.min_size) != before:
+        if run.result.method.reclusters and knobs.replace(min_size=before.min_size) != before:
             # semiconv's kernel sliders recluster (τ does not): when that is slow (a large image), they decode once on
             # release instead of lagging behind the drag
             seconds = time.perf_counter() - start
@@ -199,7 +200,7 @@ class LiveTuning:
         """Every plane has the knobs: the vectors (semiconv) and the status line follow."""
         if not self._current(run, knobs) or run.result.stale():
             return
-        if run.result.method == "semiconv":
+        if run.result.method.has_vectors:
             self._results.publish_vectors(run)
         self._results.instances(run)
         self._idle_status()

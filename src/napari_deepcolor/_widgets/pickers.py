@@ -20,6 +20,7 @@ from napari.layers import Image, Labels, Layer
 
 from napari_deepcolor._widgets.result_layers import META_KEY
 from napari_deepcolor.checkpoint import CheckpointError, read_header
+from napari_deepcolor.methods import get_method
 from napari_deepcolor.predict.network import OBJECT_SIZES
 from napari_deepcolor.training.presets import PRESET_MODELS
 from napari_deepcolor.zoo import MODEL_KEY, bundled_models
@@ -75,8 +76,7 @@ def model_name(value: str) -> str:
 
 def describe_model(name: str, config: ModelConfig) -> str:
     """What a model is and takes, for the status line."""
-    kind = (f"coloring, {config.n_colors} colors (0 = background)" if config.method == "coloring"
-            else f"semi-convolutional, {config.embedding_dims} dimensions")
+    kind = get_method(config.method).kind_text(config)
     takes = ("a foreground mask (Image or Labels layer)" if config.mask_input
              else "RGB images" if config.in_channels == 3 else "gray images")
     return f"{name}: {kind}, takes {takes}; press Run to segment"

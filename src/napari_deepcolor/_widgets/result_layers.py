@@ -67,14 +67,14 @@ class ResultLayers:
         """Show a run's arrays in its result layers (created on first use, updated afterwards): the instances at
         once, layers not made yet on the next event-loop passes (`pending`)."""
         self.network_outputs(run)
-        if run.result.method != "coloring" and vectors:
+        if run.result.method.has_vectors and vectors:
             self.publish_vectors(run)
         self.instances(run)
 
     def network_outputs(self, run: Run) -> None:
         """The hidden layers of what the network predicted for ``run``: refreshed where they exist, the others made
         on the next event-loop passes when `outputs` is on."""
-        if run.result.method == "coloring":
+        if run.result.method.has_color_channels:
             self.probabilities(run)
             self.hidden(run, "colors", Labels, lambda: run.result.colors)
         else:

@@ -11,6 +11,7 @@ from napari.utils.notifications import show_warning
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFileDialog
 
 from napari_deepcolor._widgets.train_form import MODEL_FILE, NONE
+from napari_deepcolor.methods import get_method
 from napari_deepcolor.training.finetune import INHERITED_KNOBS, SCRATCH
 from napari_deepcolor.training.presets import (
     PRESET_MODELS,
@@ -170,7 +171,7 @@ class TrainChoices:
         fine-tuning rate (`napari_deepcolor.training.finetune.preset_for_start`)."""
         from napari_deepcolor.training.finetune import preset_for_start
 
-        if config.method == "coloring":
+        if "n_colors" in get_method(config.method).config_fields:
             self.knobs["n_colors"].setValue(config.n_colors)
         self.knobs["n_colors"].setEnabled(False)
         preset = preset_for_start(PRESETS[self.preset_combo.currentText()], start)

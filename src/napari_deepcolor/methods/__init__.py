@@ -4,8 +4,10 @@
 - `semiconv`: semi-convolutional embeddings + foreground + seeds → seeded clustering.
 
 `get_method` gives the object for a ``ModelConfig.method``. It knows a method's decoding knobs and their recommended
-values, decodes the network's output, builds the training loss and scores validation images. No torch, Qt or
-napari at import: torch is imported inside the functions that need it.
+values, decodes the network's output, says what that output holds (color channels, displacement vectors), builds the
+training loss and scores validation images. No torch, Qt or napari at import: torch is imported inside the functions
+that need it. `napari_deepcolor.config` and `napari_deepcolor.models` sit below it in the import layers and name
+the methods themselves.
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ class Coloring(Method):
     predict_function = "predict_probs"
     out_of_core = True
     ensembles = True
+    has_color_channels = True
+    has_vectors = False
+    reclusters = False
 
     def decode(self, output: np.ndarray, *, min_size: float, merge_distance: float, absorb_fragments: bool
                ) -> Instances:
@@ -56,6 +59,9 @@ class Coloring(Method):
     def describe(self, config: ModelConfig, metadata: Mapping[str, Any]) -> str:
         return (f"{config.n_colors} colors, scale {config.scale:g}, τ {config.min_size:g}, "
                 f"ρ {config.merge_distance:g}" + (", fragments joined" if config.absorb_fragments else ""))
+
+    def kind_text(self, config: ModelConfig) -> str:
+        return f"coloring, {config.n_colors} colors (0 = background)"
 
     def loss_function(self, network: torch.nn.Module, model_config: ModelConfig, train_config: TrainConfig
                       ) -> Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]:

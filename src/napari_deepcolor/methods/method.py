@@ -46,6 +46,15 @@ class Method:
         Whether `napari_deepcolor.predict.large.segment_large` (tile by tile) can decode it.
     ensembles : bool
         Whether its networks average into an ensemble (`napari_deepcolor.predict.ensemble.make_ensemble`).
+    has_color_channels : bool
+        Whether its output is color probabilities ``probs (C, Y, X)``, with an argmax color map (what a
+        `napari_deepcolor.predict.stack.StackResult` keeps, and the Segment dock shows, as ``probs`` and ``colors``);
+        otherwise a foreground probability (kept and shown as ``foreground``).
+    has_vectors : bool
+        Whether its output gives displacement vectors (`napari_deepcolor.predict.stack.StackResult.vectors`).
+    reclusters : bool
+        Whether its knobs besides τ cluster the whole plane again (seconds on a large image) rather than relabel
+        what the plane keeps: the Segment dock's sliders then decode on release when that is slow.
     """
 
     name: str
@@ -59,6 +68,9 @@ class Method:
     predict_function: str
     out_of_core: bool
     ensembles: bool
+    has_color_channels: bool
+    has_vectors: bool
+    reclusters: bool
 
     def __repr__(self) -> str:
         return f"get_method({self.name!r})"
@@ -104,6 +116,10 @@ class Method:
 
     def describe(self, config: ModelConfig, metadata: Mapping[str, Any]) -> str:
         """Its network and recommended knobs in a few words (``deepcolor models``)."""
+        raise NotImplementedError
+
+    def kind_text(self, config: ModelConfig) -> str:
+        """What kind of model ``config`` is, for the Segment dock's status line ("coloring, 4 colors …")."""
         raise NotImplementedError
 
     # -- training -------------------------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ class Semiconv(Method):
     predict_function = "predict_embeddings"
     out_of_core = False
     ensembles = False
+    has_color_channels = False
+    has_vectors = True
+    reclusters = True
 
     def is_given(self, knob: str, value: Any) -> bool:
         """ρ = 0 and no fragment joining are what a semiconv model does anyway: only other values count."""
@@ -64,6 +67,9 @@ class Semiconv(Method):
         return (f"{config.embedding_dims} dims, σ {metadata.get('sigma', float('nan')):.3g}, scale "
                 f"{config.scale:g}, τ {config.min_size:g}, threshold {config.kernel_threshold:g}, foreground "
                 f"{config.foreground_threshold:g}")
+
+    def kind_text(self, config: ModelConfig) -> str:
+        return f"semi-convolutional, {config.embedding_dims} dimensions"
 
     def loss_function(self, network: torch.nn.Module, model_config: ModelConfig, train_config: TrainConfig
                       ) -> Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]:

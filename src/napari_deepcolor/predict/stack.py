@@ -420,6 +420,8 @@ class StackResult:
         Coloring: the argmax color map, 0 = background.
     foreground : ndarray, shape (*leading, Y, X), float32, or None
         Semiconv: foreground probability.
+    method : Method
+        The model's method (`napari_deepcolor.methods`): which of the arrays above it fills.
     planes : dict of tuple to ColoringPlane or SemiconvPlane
         The planes added so far, by index into the leading axes.
 
@@ -431,28 +433,27 @@ class StackResult:
     """
 
     def __init__(self, layout: StackLayout, config: ModelConfig, knobs: Knobs) -> None:
+        from napari_deepcolor.methods import get_method
+
         self.layout = layout
         self.config = config
+        self.method = get_method(config.method)
         self.knobs = knobs
         self.labels = np.zeros(layout.shape, np.int32)
         self.planes: dict[tuple[int, ...], Plane] = {}
         self._counts: dict[tuple[int, ...], int] = {}  # instances per plane, for n_instances()
         self._decoded: dict[tuple[int, ...], Knobs] = {}  # the knobs each plane's labels were decoded with
         self.probs = self.colors = self.foreground = None
-        if config.method == "coloring":
+        if self.method.has_color_channels:
             # np.zeros leaves untouched pages unallocated; a 2D image takes the network's array as it is (add()).
             self.probs = None if not layout.leading else np.zeros((config.n_colors, *layout.shape), np.float32)
             self.colors = np.zeros(layout.shape, np.uint8)
         else:
             self.foreground = np.zeros(layout.shape, np.float32)
 
-    @property
-    def method(self) -> str:
-        return self.config.method
-
     def add(self, index: tuple[int, ...], output: np.ndarray | Embeddings, plane: Plane) -> Instances:
         """Store a predicted plane and decode it with the current knobs; returns its instances."""
-        if self.method == "coloring":
+        if self.method.has_color_channels:
             if self.layout.leading:
                 self.probs[(slice(None), *index)] = output
             else:
@@ -491,9 +492,9 @@ class StackResult:
 
     def vectors(self, *, step: int = 8) -> np.ndarray:
         """Semiconv: displacement vectors of all planes, ``(N, 2, ndim)`` float32 in the labels' axes."""
-        if self.method != "semiconv":
-            raise ValueError("displacement vectors exist for semiconv models only; this result is from a coloring "
-                             "model")
+        if not self.method.has_vectors:
+            raise ValueError(f"displacement vectors exist for semiconv models only; this result is from a "
+                             f"{self.method.name} model")
         ndim = len(self.layout.shape)
         parts = [np.zeros((0, 2, ndim), np.float32)]
         for index, plane in self.planes.items():
@@ -517,7 +518,7 @@ class StackResult:
             raise ValueError("can only take planes from a result of the same image layout and method")
         taken = [index for index in other.planes if index not in self.planes]
         for index in taken:
-            if self.method == "coloring":
+            if self.method.has_color_channels:
                 self.probs[(slice(None), *index)] = other.probs[(slice(None), *index)]
                 self.colors[index] = other.colors[index]
             else:
