@@ -12,7 +12,8 @@ Run from the repository root (the BBBC010 rows need ../shared/data/bbbc010; they
 
     OMP_NUM_THREADS=2 python benchmarks/bench_object_size.py [--models worms ecoli-semiconv ...] [--write]
 
-``--write`` puts the table into docs/scale.md (section "Automatic object size: measured").
+``--write`` puts the tables into docs/scale.md (sections "Automatic object size: measured" and "... other extents,
+measured": the same objects at the size the model learned, on canvases larger or smaller than its training images).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from skimage.transform import resize
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments" / "object_size"))
-from data import BBBC010, images_for  # noqa: E402
+from data import BBBC010, images_for, other_extents  # noqa: E402
 
 from napari_deepcolor.metrics import evaluate  # noqa: E402
 from napari_deepcolor.predict.network import at_object_size, load_model, segment  # noqa: E402
@@ -37,6 +38,10 @@ from napari_deepcolor.zoo import bundled_models  # noqa: E402
 
 FACTORS = (0.5, 0.67, 1.0, 1.5, 2.0, 3.0)
 HEADING = "## Automatic object size: measured"
+EXTENTS_HEADING = "## Automatic object size: other extents, measured"
+EXTENTS_NOTE = (". The objects are at the size the model was trained on (1, or for a size model fitted with labels their "
+                "typical size against its training objects'); only the image's extent differs from the training "
+                "images' (experiments/object_size/data.py `other_extents`)")
 
 
 def resized(array: np.ndarray, factor: float, *, kind: str) -> np.ndarray:
@@ -63,71 +68,125 @@ def ap50(model, image: np.ndarray, truth: np.ndarray, factor: float) -> tuple[fl
 
 
 def measure(name: str) -> list[dict]:
-    model = load_model(name, device="cpu")
+    """The rows of the resized held-out images: one per factor."""
+    model, object_px = _load(name)
     kind = "mask" if model.config.mask_input else "image"
-    stored = size_model_of(model.metadata)
-    object_px = stored.object_px if stored is not None else float("nan")
     rows = []
     for factor in FACTORS:
-        hits, aps_auto, aps_true, aps_one, ratios, estimates, fallbacks = [], [], [], [], [], [], 0
+        results = []
         for image, truth in images_for(name, "test"):
-            # a size model fitted with labels knows its training objects' size in pixels: the true size is then
-            # this image's objects against it, not the resize factor alone
-            own = typical_object_size(truth) / object_px if np.isfinite(object_px) else 1.0
+            own = _own_size(truth, object_px)
             image, truth = resized(image, factor, kind=kind), resized(truth, factor, kind="labels")
-            factor_here = factor * own
-            t0 = time.perf_counter()
-            size = estimate_object_size(model, image)
-            estimate_seconds = time.perf_counter() - t0
-            fallbacks += size.how == "fallback"
-            estimates.append(size.factor)
-            hits.append(abs(size.factor / factor_here - 1) <= 0.2)
-            cache: dict[float, tuple[float, float]] = {}
-            for f in {size.factor, factor_here, 1.0}:
-                cache[f] = ap50(model, image, truth, f)
-            aps_auto.append(cache[size.factor][0])
-            aps_true.append(cache[factor_here][0])
-            aps_one.append(cache[1.0][0])
-            ratios.append(estimate_seconds / cache[size.factor][1])
-        rows.append({"model": name, "factor": factor, "n": len(hits), "within": float(np.mean(hits)),
-                     "median": float(np.median(estimates)), "auto": float(np.mean(aps_auto)),
-                     "true": float(np.mean(aps_true)), "one": float(np.mean(aps_one)),
-                     "ratio": float(np.median(ratios)), "fallbacks": fallbacks})
-        r = rows[-1]
-        print(f"{name:16s} x{factor:<4g} within20 {r['within']:.2f} median est {r['median']:.2f} "
-              f"AP50 auto {r['auto']:.3f} true {r['true']:.3f} at1 {r['one']:.3f} time ratio {r['ratio']:.2f} "
-              f"fallbacks {fallbacks}", flush=True)
+            results.append(one_image(model, image, truth, factor * own))
+        rows.append(_row(name, factor, results))
     return rows
 
 
-def table(rows: list[dict]) -> str:
-    lines = ["| model | resized by | images | estimate within 20 % | median estimate | AP50 auto | AP50 at the true "
-             "size | AP50 at size 1 | estimate time / predict time |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| `{r['model']}` | {r['factor']:g} | {r['n']} | {r['within']:.0%} | {r['median']:.2f} | "
-                     f"{r['auto']:.3f} | {r['true']:.3f} | {r['one']:.3f} | {r['ratio']:.2f} |")
+def measure_extents(name: str) -> list[dict]:
+    """The rows of held-out images whose objects are at the training size on other extents (`data.other_extents`):
+    one per kind of extent."""
+    model, object_px = _load(name)
+    groups: dict[str, list[dict]] = {}
+    for what, image, truth in other_extents(name):
+        groups.setdefault(what, []).append(one_image(model, image, truth, _own_size(truth, object_px)))
+    return [_row(name, what, results) for what, results in groups.items()]
+
+
+def _load(name: str):
+    model = load_model(name, device="cpu")
+    stored = size_model_of(model.metadata)
+    return model, stored.object_px if stored is not None else float("nan")
+
+
+def _own_size(truth: np.ndarray, object_px: float) -> float:
+    """A size model fitted with labels knows its training objects' size in pixels: the true size of an image is then
+    its objects against it, not the resize factor alone."""
+    return typical_object_size(truth) / object_px if np.isfinite(object_px) else 1.0
+
+
+def one_image(model, image: np.ndarray, truth: np.ndarray, true_size: float) -> dict:
+    """The estimate for one image against ``true_size``, AP50 at it, at the truth and at 1, and the time ratio."""
+    t0 = time.perf_counter()
+    size = estimate_object_size(model, image)
+    estimate_seconds = time.perf_counter() - t0
+    cache = {f: ap50(model, image, truth, f) for f in {size.factor, true_size, 1.0}}
+    return {"estimate": size.factor, "hit": abs(size.factor / true_size - 1) <= 0.2, "auto": cache[size.factor][0],
+            "true": cache[true_size][0], "one": cache[1.0][0], "ratio": estimate_seconds / cache[size.factor][1],
+            "fallback": size.how == "fallback"}
+
+
+def _row(name: str, factor, results: list[dict]) -> dict:
+    row = {"model": name, "factor": factor, "n": len(results), "within": float(np.mean([r["hit"] for r in results])),
+           "median": float(np.median([r["estimate"] for r in results])),
+           **{k: float(np.mean([r[k] for r in results])) for k in ("auto", "true", "one")},
+           "ratio": float(np.median([r["ratio"] for r in results])),
+           "fallbacks": sum(r["fallback"] for r in results)}
+    print(f"{name:16s} {factor!s:22s} within20 {row['within']:.2f} median est {row['median']:.2f} AP50 auto "
+          f"{row['auto']:.3f} true {row['true']:.3f} at1 {row['one']:.3f} time ratio {row['ratio']:.2f} "
+          f"fallbacks {row['fallbacks']}", flush=True)
+    return row
+
+
+#: The columns of the two tables: header, cell.
+_ESTIMATE = [("estimate within 20 %", lambda r: f"{r['within']:.0%}"), ("median estimate", lambda r: f"{r['median']:.2f}"),
+             ("AP50 auto", lambda r: f"{r['auto']:.3f}"), ("AP50 at the true size", lambda r: f"{r['true']:.3f}"),
+             ("AP50 at size 1", lambda r: f"{r['one']:.3f}")]
+RESIZED_COLUMNS = [("model", lambda r: f"`{r['model']}`"), ("resized by", lambda r: f"{r['factor']:g}"),
+                   ("images", lambda r: str(r["n"])), *_ESTIMATE,
+                   ("estimate time / predict time", lambda r: f"{r['ratio']:.2f}")]
+EXTENTS_COLUMNS = [("model", lambda r: f"`{r['model']}`"), ("images", lambda r: str(r["n"])),
+                   ("objects at their training size, on", lambda r: r["factor"]), *_ESTIMATE]
+
+
+def markdown(rows: list[dict], columns: list) -> list[str]:
+    """The lines of a markdown table of ``rows`` (`_row`'s) with ``columns``."""
+    lines = ["| " + " | ".join(h for h, _ in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r) for _, cell in columns) + " |" for r in rows]
+    return lines
+
+
+def _within(rows: list[dict]) -> tuple[int, float]:
     n = sum(r["n"] for r in rows)
-    within = sum(r["within"] * r["n"] for r in rows) / n
+    return n, sum(r["within"] * r["n"] for r in rows) / n
+
+
+def table(rows: list[dict]) -> str:
+    n, within = _within(rows)
     worst = max(r["true"] - r["auto"] for r in rows)
     unscaled = min(r["auto"] - r["one"] for r in rows if r["factor"] == 1)
-    lines += ["", f"Over all {n} resized images: the estimate is within 20 % of the true factor on {within:.1%}; "
-              f"AP50 with *auto* is at most {worst:.3f} below AP50 at the true factor (mean over a row's images); on "
-              f"unscaled images *auto* is at worst {unscaled:+.3f} against object size 1."]
-    return "\n".join(lines)
+    return "\n".join([*markdown(rows, RESIZED_COLUMNS), "", f"Over all {n} resized images: the estimate is within 20 % "
+                      f"of the true factor on {within:.1%}; AP50 with *auto* is at most {worst:.3f} below AP50 at the "
+                      f"true factor (mean over a row's images); on unscaled images *auto* is at worst {unscaled:+.3f} "
+                      "against object size 1."])
+
+
+def extents_table(rows: list[dict]) -> str:
+    n, within = _within(rows)
+    worst = max(r["one"] - r["auto"] for r in rows)
+    return "\n".join([*markdown(rows, EXTENTS_COLUMNS), "", f"Over all {n} images: the estimate is within 20 % of the "
+                      f"true size on {within:.1%}; *auto* is at worst {worst:.3f} AP50 below object size 1 (a row's "
+                      "mean)."])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=sorted(bundled_models()))
-    parser.add_argument("--write", action="store_true", help="write the table into docs/scale.md")
+    parser.add_argument("--write", action="store_true", help="write the tables into docs/scale.md")
+    parser.add_argument("--only", choices=("resized", "extents"), help="measure one of the two tables (default: "
+                        "both)")
     args = parser.parse_args()
     models = [m for m in args.models if not (m.startswith("worms") and not BBBC010.is_dir())]
-    rows = [row for name in models for row in measure(name)]
-    text = table(rows)
-    print(text)
-    if args.write:
-        write_section(ROOT / "docs" / "scale.md", HEADING, f"{HEADING}\n\n(`benchmarks/bench_object_size.py "
-                      f"--write`, 2-core CPU, one process)\n\n{text}\n")
+    sections = []
+    if args.only != "extents":
+        sections.append((HEADING, "", table([row for name in models for row in measure(name)])))
+    if args.only != "resized":
+        sections.append((EXTENTS_HEADING, EXTENTS_NOTE, extents_table([row for name in models
+                                                                       for row in measure_extents(name)])))
+    for heading, note, text in sections:
+        print(text)
+        if args.write:
+            write_section(ROOT / "docs" / "scale.md", heading, f"{heading}\n\n(`benchmarks/bench_object_size.py "
+                          f"--write`, 2-core CPU, one process){note}\n\n{text}\n")
 
 
 if __name__ == "__main__":

@@ -87,4 +87,53 @@ def images_for(model: str, part: str) -> list[tuple[np.ndarray, np.ndarray | Non
     raise ValueError(f"no object-size data for {model!r}")
 
 
-__all__ = ["images_for", "read_image", "read_labels"]
+#: Canvases of the generated held-out images drawn at other extents (`other_extents`), pixels a side.
+CANVASES = {"ecoli": (128, 512, 1024), "nuclei": (128, 512, 1024), "leaves-semiconv": (1024,)}
+EXTENT_IMAGES = 5
+
+
+def other_extents(model: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Held-out images whose objects are drawn at the usual size on another extent: (what, image, labels).
+
+    The generators of `ecoli`, `ecoli-semiconv`, `nuclei` and `leaves-semiconv` draw their objects at a size in pixels
+    whatever the canvas: their test seeds on canvases of `CANVASES`. For the others (BBBC010 wells, and plain rosettes,
+    whose plants grow with the canvas): each test image's central half (half the rows and columns) and a 2 x 2
+    mosaic of it with its mirror images (labels renumbered per copy).
+    """
+    kind = "ecoli" if model.startswith("ecoli") else model
+    if kind in CANVASES:
+        generator = {"leaves-semiconv": "rosette"}.get(kind, kind)
+        from napari_deepcolor.training.synthetic_scenes import GENERATORS
+
+        return [(f"{n} x {n} canvas", *GENERATORS[generator](TEST_SEED + i, shape=(n, n)))
+                for n in CANVASES[kind] for i in range(EXTENT_IMAGES)]
+    out = []
+    for image, labels in images_for(model, "test")[:EXTENT_IMAGES]:
+        h, w = image.shape[0], image.shape[1]
+        crop = (slice(h // 4, h // 4 + h // 2), slice(w // 4, w // 4 + w // 2))
+        out.append(("central half", image[crop], _spatial(labels)[(..., *crop)]))
+    for image, labels in images_for(model, "test")[:EXTENT_IMAGES]:
+        out.append(("2 x 2 mirrored mosaic", _mosaic(image), _mosaic(_spatial(labels), relabel=True)))
+    return out
+
+
+def _spatial(labels: np.ndarray) -> np.ndarray:
+    """A mask stack (N, Y, X) as one label image where masks do not overlap (the first mask wins)."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        return labels
+    out = np.zeros(labels.shape[1:], np.int32)
+    for i, mask in enumerate(labels, start=1):
+        out[(mask > 0) & (out == 0)] = i
+    return out
+
+
+def _mosaic(array: np.ndarray, *, relabel: bool = False) -> np.ndarray:
+    copies = [array, array[:, ::-1], array[::-1], array[::-1, ::-1]]
+    if relabel:
+        step = int(array.max()) + 1
+        copies = [np.where(c > 0, c + k * step, 0).astype(np.int32) for k, c in enumerate(copies)]
+    return np.concatenate([np.concatenate(copies[:2], 1), np.concatenate(copies[2:], 1)], 0)
+
+
+__all__ = ["images_for", "other_extents", "read_image", "read_labels"]
