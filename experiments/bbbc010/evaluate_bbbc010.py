@@ -18,7 +18,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bbbc010_split import DEFAULT_DATA, foreground_pieces, read_input, tuning_pairs, validation_pairs
+from bbbc010_split import (
+    DEFAULT_DATA,
+    TRAINING_WELLS,
+    all_pairs,
+    foreground_pieces,
+    read_input,
+    tuning_pairs,
+    validation_pairs,
+)
 from evaluate_semiconv_bbbc010 import coco_ap
 
 from napari_deepcolor.io import read_image, read_mask_stack
@@ -46,11 +54,13 @@ def main() -> None:
     parser.add_argument("--foreground-from", metavar="MODEL", help="for a mask-input --model: give it the "
                         "foreground that MODEL segments in the bright-field image (at MODEL's own knobs) instead of "
                         "the human foreground annotation")
-    parser.add_argument("--wells", choices=("validation", "training"), default="validation",
-                        help="the 10 validation wells (default), or the 10 training wells where choices are made")
+    parser.add_argument("--wells", choices=("validation", "training", "all-training"), default="validation",
+                        help="the 10 validation wells (default), the 10 training wells where choices are made, or all "
+                        "39 training wells (trained on: a training score)")
     args = parser.parse_args()
 
-    pairs = (validation_pairs if args.wells == "validation" else tuning_pairs)(args.data)
+    pairs = {"validation": validation_pairs, "training": tuning_pairs,
+             "all-training": lambda data: all_pairs(data)[:TRAINING_WELLS]}[args.wells](args.data)
     truths = [read_mask_stack(ann) for _, ann in pairs]
     print(f"{args.wells} wells: {', '.join(p.stem for p, _ in pairs)}\n")
     print("| method | AP50 | AP75 | mean AP (0.5:0.95) | SBD | abs DiC |\n|---|---|---|---|---|---|")
