@@ -179,3 +179,25 @@ def test_fitting_with_labels_learns_the_absolute_size_of_training_objects_that_d
     assert large_over_small(with_labels) > 1.3  # the truth: 1.25 / 0.8 = 1.56
     without = fit_size_model(ecoli_model, images)
     assert math.isnan(without.object_px) and large_over_small(without) < 1.15
+
+
+def test_an_image_far_larger_than_the_training_images_gets_a_warning_with_its_estimate(ecoli_model, colony):
+    """The regression reads the extent of an image as part of its objects' size (docs/scale.md, other extents): the
+    colony tiled 4 x 4 shows 16 times the scene of a training image, and its estimate says it may be off."""
+    from napari_deepcolor.predict.object_size import FIELD_BAND
+
+    plain = estimate_object_size(ecoli_model, colony)
+    assert "field of view" not in plain.note
+    tiled = estimate_object_size(ecoli_model, np.tile(colony, (4, 4)))
+    assert tiled.how == "auto" and "field of view of the model's training images" in tiled.note
+    assert "type the size" in tiled.note and FIELD_BAND[0] < 1 < FIELD_BAND[1]
+
+
+def test_a_size_model_without_the_training_extent_gives_no_field_of_view_warning(ecoli_model, colony):
+    import dataclasses
+
+    stored = dict(ecoli_model.metadata[METADATA_KEY])
+    assert np.isfinite(stored["fit_extent"])
+    stored.pop("fit_extent")
+    older = dataclasses.replace(ecoli_model, metadata={**ecoli_model.metadata, METADATA_KEY: stored})
+    assert "field of view" not in estimate_object_size(older, np.tile(colony, (4, 4))).note

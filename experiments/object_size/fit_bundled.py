@@ -28,10 +28,13 @@ def main() -> None:
                         "too (fit_size_model's labels), for training images whose objects differ in size")
     parser.add_argument("--spread-only", action="store_true", help="keep each stored size model and measure only its "
                         "spread on the training images as they are (what a full fit ends with; the fit is seeded)")
+    parser.add_argument("--extent-only", action="store_true", help="keep each stored size model and add only the "
+                        "median extent of its training images (fit_extent, for the field-of-view warning; no network "
+                        "pass)")
     args = parser.parse_args()
     for name in args.models:
-        if args.spread_only:
-            spread_only(name)
+        if args.spread_only or args.extent_only:
+            (spread_only if args.spread_only else extent_only)(name)
             continue
         t0 = time.perf_counter()
         model = load_model(name, device="cpu")
@@ -62,6 +65,23 @@ def spread_only(name: str) -> None:
     save_checkpoint(path, checkpoint)
     print(f"{name}: largest error on its training images as they are {spread:.3f}; snap band "
           f"{size_model_of(checkpoint.metadata).snap:.3f}")
+
+
+def extent_only(name: str) -> None:
+    from napari_deepcolor.predict.object_size import fit_extent
+
+    model = load_model(name, device="cpu")
+    pairs = images_for(name, "train")
+    stored = model.metadata[METADATA_KEY]
+    with_labels = stored.get("object_px") is not None and stored["object_px"] == stored["object_px"]  # not NaN
+    extent = fit_extent(model.base_config, [image for image, _ in pairs],
+                        labels=[labels for _, labels in pairs] if with_labels else None)
+    path = bundled_models()[name]
+    checkpoint = load_checkpoint(path)
+    checkpoint.metadata[METADATA_KEY] = {**checkpoint.metadata[METADATA_KEY], **extent}
+    save_checkpoint(path, checkpoint)
+    print(f"{name}: training images' median extent {extent['fit_extent']:.0f} network pixels of the estimating "
+          f"view; their fields of view {extent['fit_fields'][0]:.2f}-{extent['fit_fields'][1]:.2f}")
 
 
 if __name__ == "__main__":

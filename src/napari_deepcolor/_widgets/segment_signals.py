@@ -58,7 +58,7 @@ class SegmentSignals:
                 self._sliders.rescale(size.factor / self._knob_size)
                 self._knob_size = size.factor
             self._picker.show_estimate(size.factor)
-            if size.how == "fallback":
+            if size.how == "fallback" or size.warning:
                 self._notify("warning", f"'{run.source}': {size.note}")
         try:
             run.model_loaded(loaded, self.knobs())

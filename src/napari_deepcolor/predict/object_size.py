@@ -32,6 +32,13 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from napari_deepcolor.predict.label_sizes import (  # typical_object_size: re-exported (tests, benchmarks)
+    relative_object_sizes,
+    relative_to_median,
+    typical_object_size,  # noqa: F401
+    typical_sizes,
+)
+from napari_deepcolor.predict.ridge import ridge_fit
 from napari_deepcolor.preprocess import preprocess, rescale_image
 
 if TYPE_CHECKING:
@@ -52,12 +59,12 @@ FIT_RANGE = (0.1, 4.5)
 SUPPORTED = (0.25, 8.0)
 #: Bounds of the band around 1 in which an estimate is taken as 1 (`SizeModel.snap`).
 MIN_SNAP, MAX_SNAP = 1.05, 1.25
+#: Outside this band of `field_of_view` an automatic size says it may be off (docs/scale.md, "other extents").
+FIELD_BAND = (0.75, 1.33)
 #: Below this fraction of foreground pixels in the view the image is taken to hold no objects.
 MIN_FOREGROUND = 1e-3
 #: A size model whose cross-validated median error is larger is not used (the bundled ones: 0.04-0.07).
 MAX_CV_ERROR = 0.2
-#: Ridge penalties tried by the cross-validation of `fit_size_model`.
-ALPHAS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,12 @@ class SizeModel:
         The largest error of the fitted model on its training images as they are (object size 1), read as a
         prediction reads them: how far from 1 an image of the training kind is estimated (NaN: not measured). (The
         name is kept from when it was the 90th percentile; the largest is what the snap band takes.)
+    fit_extent : float
+        The median extent (√(height × width), network pixels of the estimating view) of the training images as they
+        are: what a view of objects at size 1 spanned in the fit (`field_of_view`). NaN: not recorded.
+    fit_fields : (float, float)
+        The 5th and 95th percentiles of the training images' own `field_of_view` (with labels, plants of 100-400 px
+        on one canvas show 4x different fields); `FIELD_BAND` is widened by them.
     object_px : float
         Fitted with labels: the training objects' typical size (median √area, pixels at the image's resolution as
         given to the fit) that object size 1 stands for; NaN when fitted without labels (size 1 is then each
@@ -98,6 +111,8 @@ class SizeModel:
     cv_error90: float = float("nan")
     unscaled_error90: float = float("nan")
     object_px: float = float("nan")
+    fit_extent: float = float("nan")
+    fit_fields: tuple[float, float] = (1.0, 1.0)
 
     @property
     def snap(self) -> float:
@@ -118,7 +133,8 @@ class SizeModel:
                 "std": self.std.round(7).tolist(), "bias": self.bias, "alpha": self.alpha,
                 "cv_error": self.cv_error, "n_images": self.n_images, "view_reduction": VIEW_REDUCTION,
                 "cv_error90": self.cv_error90, "unscaled_error90": self.unscaled_error90,
-                "object_px": self.object_px}
+                "object_px": self.object_px, "fit_extent": self.fit_extent,
+                "fit_fields": list(self.fit_fields)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SizeModel:
@@ -128,7 +144,8 @@ class SizeModel:
             raise ValueError("the checkpoint's size model is malformed")
         return cls(weights, mean, std, float(data["bias"]), float(data["alpha"]), float(data["cv_error"]),
                    int(data["n_images"]), float(data.get("cv_error90", "nan")),
-                   float(data.get("unscaled_error90", "nan")), float(data.get("object_px", "nan")))
+                   float(data.get("unscaled_error90", "nan")), float(data.get("object_px", "nan")),
+                   float(data.get("fit_extent", "nan")), tuple(float(f) for f in data.get("fit_fields", (1, 1))))
 
 
 @dataclass(frozen=True)
@@ -146,12 +163,15 @@ class ObjectSize:
         One sentence for the CLI, the widget's status line and the Labels layer's metadata.
     estimate : float or None
         The raw estimate (before snapping to 1), None when none was made.
+    warning : str
+        An automatic size that may be off says why (`field_of_view`); also at the end of ``note``.
     """
 
     factor: float
     how: str
     note: str
     estimate: float | None = None
+    warning: str = ""
 
     def as_metadata(self) -> dict[str, Any]:
         """What a result layer or output file records."""
@@ -240,7 +260,40 @@ def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> Obje
     if size_model is None:
         return no_size_model()
     features, foreground = view_features(model, tiles)
-    return decide(size_model.predict(features) / VIEW_REDUCTION, foreground, model.base_config, snap=size_model.snap)
+    size = decide(size_model.predict(features) / VIEW_REDUCTION, foreground, model.base_config, snap=size_model.snap)
+    field = field_of_view(size, size_model, tiles)
+    low, high = size_model.fit_fields
+    if math.isfinite(field) and not FIELD_BAND[0] * min(low, 1) <= field <= FIELD_BAND[1] * max(high, 1):
+        warning = (f"this image shows about {field:.1f}x the field of view of the model's training images, where the "
+                   "estimate is less reliable: check the result, or type the size")
+        size = replace(size, note=f"{size.note}; but {warning}", warning=warning)
+    return size
+
+
+def field_of_view(size: ObjectSize, size_model: SizeModel, tiles: Sequence[np.ndarray]) -> float:
+    """How much more of the scene the parts the estimate read show than a training image did (1 = as much; NaN when
+    unknown): their extent against the training images' (`SizeModel.fit_extent`), divided by the estimated size.
+
+    The regression was fitted on whole training images resized, so the extent of a view grew with its objects'
+    size; on an image much larger or smaller than those, it reads the extent as part of the size (docs/scale.md,
+    "other extents").
+    """
+    if size.how != "auto" or not size.estimate or not math.isfinite(size_model.fit_extent):
+        return float("nan")
+    extent = math.sqrt(np.mean([t.shape[-1] * t.shape[-2] for t in tiles]))
+    return extent / size_model.fit_extent / size.estimate
+
+
+def fit_extent(config: ModelConfig, images: Sequence[np.ndarray], *, prescaled: bool = False,
+               channel_axis: int | None = None, labels: Sequence[np.ndarray] | None = None) -> dict[str, Any]:
+    """`SizeModel.fit_extent` and `SizeModel.fit_fields` of training ``images`` (raw, or ``prescaled`` as
+    `fit_size_model` takes them; with their ``labels`` when it is fitted with them)."""
+    shapes = [_view(config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis).shape[-2:]
+              for image in images]
+    extents = np.array([math.sqrt(h * w) for h, w in shapes])
+    median = float(np.median(extents))
+    fields = extents / median / relative_object_sizes(labels, len(images))
+    return {"fit_extent": median, "fit_fields": [float(np.quantile(fields, 0.05)), float(np.quantile(fields, 0.95))]}
 
 
 def training_object_size(model: LoadedModel, images: Sequence[np.ndarray], *, max_images: int = 8) -> ObjectSize:
@@ -382,8 +435,8 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     if not len(images):
         raise ValueError("fitting a size model needs at least one training image")
     config = model.base_config
-    sizes = _typical_sizes(labels, len(images))
-    relative = _relative(sizes)
+    sizes = typical_sizes(labels, len(images))
+    relative = relative_to_median(sizes)
     views_per_image = views_per_image or max(8, 64 // len(images))
     rng = np.random.default_rng(seed)
     rows, targets, groups = [], [], []
@@ -403,47 +456,14 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
                 progress(len(rows), total)
     if not rows:
         raise ValueError("the training images are too small to fit a size model (under 8 network pixels)")
-    size_model = _ridge_fit(np.array(rows), np.array(targets), np.array(groups), n_images=len(images))
+    size_model = SizeModel(**ridge_fit(np.array(rows), np.array(targets), np.array(groups)), n_images=len(images))
     # what size 1 stands for, in pixels of the images as given (prescaled ones are at the model's scale)
     object_px = (float(np.nanmedian(sizes)) / (config.scale if prescaled else 1.0) if np.isfinite(sizes).any()
                  else float("nan"))
     return replace(size_model, object_px=object_px,
+                   **fit_extent(config, images, prescaled=prescaled, channel_axis=channel_axis, labels=labels),
                    unscaled_error90=_spread(model, size_model, images, relative, prescaled=prescaled,
                                             channel_axis=channel_axis))
-
-
-def typical_object_size(labels: np.ndarray) -> float:
-    """The median of √(area) over the objects of a label image ``(Y, X)`` (label > 0) or a mask stack ``(N, Y, X)``
-    (one object per mask), pixels; NaN without objects."""
-    labels = np.asarray(labels)
-    if labels.ndim == 3:
-        counts = (labels.reshape(len(labels), -1) > 0).sum(axis=1)
-    else:
-        counts = np.bincount(labels[labels > 0].ravel())
-    counts = counts[counts > 0]
-    return float(np.median(np.sqrt(counts))) if counts.size else float("nan")
-
-
-def relative_object_sizes(labels: Sequence[np.ndarray] | None, n_images: int) -> np.ndarray:
-    """Each image's typical object size against the median over the images (1 where unknown, or without labels)."""
-    return _relative(_typical_sizes(labels, n_images))
-
-
-def _typical_sizes(labels: Sequence[np.ndarray] | None, n_images: int) -> np.ndarray:
-    """`typical_object_size` of each image's labels; NaN where unknown (all NaN without labels)."""
-    if labels is None:
-        return np.full(n_images, np.nan)
-    if len(labels) != n_images:
-        raise ValueError(f"got {len(labels)} label images for {n_images} images")
-    return np.array([typical_object_size(lab) for lab in labels])
-
-
-def _relative(sizes: np.ndarray) -> np.ndarray:
-    """Sizes against their median (1 where unknown, all 1 when none is known)."""
-    known = np.isfinite(sizes)
-    if not known.any():
-        return np.ones(sizes.size)
-    return np.where(known, sizes / np.median(sizes[known]), 1.0)
 
 
 def unscaled_spread(model: LoadedModel, size_model: SizeModel, images: Sequence[np.ndarray], *,
@@ -522,29 +542,3 @@ def _x_axis(image: np.ndarray, channel_axis: int | None) -> int:
         return 1
     axis = image.ndim - 1 if channel_axis is None else channel_axis % image.ndim
     return image.ndim - 1 if axis != image.ndim - 1 else image.ndim - 2
-
-
-def _ridge_fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, n_images: int) -> SizeModel:
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
-    z = (x - mean) / std
-    folds = min(4, len(np.unique(groups)))
-    errors: dict[float, np.ndarray] = {}
-    if folds >= 2:
-        for alpha in ALPHAS:
-            err = []
-            for k in range(folds):
-                held = groups % folds == k
-                weights, bias = _solve(z[~held], y[~held], alpha)
-                err.append(np.abs(np.exp(z[held] @ weights + bias - y[held]) - 1))
-            errors[alpha] = np.concatenate(err)
-    alpha = min(errors, key=lambda a: np.median(errors[a])) if errors else ALPHAS[len(ALPHAS) // 2]
-    weights, bias = _solve(z, y, alpha)
-    chosen = errors.get(alpha)
-    return SizeModel(weights, mean, std, bias, alpha, float("nan") if chosen is None else float(np.median(chosen)),
-                     n_images, float("nan") if chosen is None else float(np.quantile(chosen, 0.9)))
-
-
-def _solve(z: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
-    bias = float(y.mean())
-    weights = np.linalg.solve(z.T @ z + alpha * np.eye(z.shape[1]), z.T @ (y - bias))
-    return weights, bias

@@ -1,0 +1,45 @@
+"""The typical size of the objects of label images, as the size model's fit with labels reads it
+(`napari_deepcolor.predict.object_size.fit_size_model`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def typical_object_size(labels: np.ndarray) -> float:
+    """The median of √(area) over the objects of a label image ``(Y, X)`` (label > 0) or a mask stack ``(N, Y, X)``
+    (one object per mask), pixels; NaN without objects."""
+    labels = np.asarray(labels)
+    if labels.ndim == 3:
+        counts = (labels.reshape(len(labels), -1) > 0).sum(axis=1)
+    else:
+        counts = np.bincount(labels[labels > 0].ravel())
+    counts = counts[counts > 0]
+    return float(np.median(np.sqrt(counts))) if counts.size else float("nan")
+
+
+def relative_object_sizes(labels: Sequence[np.ndarray] | None, n_images: int) -> np.ndarray:
+    """Each image's typical object size against the median over the images (1 where unknown, or without labels)."""
+    return relative_to_median(typical_sizes(labels, n_images))
+
+
+def typical_sizes(labels: Sequence[np.ndarray] | None, n_images: int) -> np.ndarray:
+    """`typical_object_size` of each image's labels; NaN where unknown (all NaN without labels)."""
+    if labels is None:
+        return np.full(n_images, np.nan)
+    if len(labels) != n_images:
+        raise ValueError(f"got {len(labels)} label images for {n_images} images")
+    return np.array([typical_object_size(lab) for lab in labels])
+
+
+def relative_to_median(sizes: np.ndarray) -> np.ndarray:
+    """Sizes against their median (1 where unknown, all 1 when none is known)."""
+    known = np.isfinite(sizes)
+    if not known.any():
+        return np.ones(sizes.size)
+    return np.where(known, sizes / np.median(sizes[known]), 1.0)
+
+
+__all__ = ["relative_object_sizes", "relative_to_median", "typical_object_size", "typical_sizes"]
