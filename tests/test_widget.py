@@ -839,6 +839,22 @@ def test_a_cancelled_rerun_keeps_the_earlier_result_of_the_planes_it_did_not_red
     assert any("the other planes keep the previous run's result" in m for level, m in notes if level == "info")
 
 
+def test_an_image_of_another_field_of_view_warns_that_its_auto_size_may_be_off(qtbot, viewer_and_widget, notes):
+    from napari_deepcolor._widgets.result_layers import SIZE_KEY
+    from napari_deepcolor.training.synthetic_scenes import ecoli_colony
+
+    viewer, widget = viewer_and_widget
+    colony = ecoli_colony(12_345)[0]
+    widget._image.value = viewer.add_image(np.tile(colony, (4, 4)), name="colonies")  # 16 times the scene
+    widget._model.value = "ecoli-semiconv"
+    run_and_wait(qtbot, widget)
+    warned = [m for level, m in notes if level == "warning" and "field of view" in m]
+    assert len(warned) == 1 and "'colonies'" in warned[0] and "type the size" in warned[0]
+    assert "field of view" in widget._status.value
+    note = result_layers(viewer)["instances"].metadata[SIZE_KEY]["plane"]["object_size_note"]
+    assert "field of view of the model's training images" in note
+
+
 def test_auto_object_size_is_the_default_and_the_run_shows_what_it_chose(qtbot, viewer_and_widget, notes):
     from skimage.transform import resize
 
