@@ -33,8 +33,11 @@ def main() -> None:
                         "pass)")
     args = parser.parse_args()
     for name in args.models:
-        if args.spread_only or args.extent_only:
-            (spread_only if args.spread_only else extent_only)(name)
+        if args.spread_only:
+            spread_only(name)
+            continue
+        if args.extent_only:
+            extent_only(name)
             continue
         t0 = time.perf_counter()
         model = load_model(name, device="cpu")
@@ -68,17 +71,18 @@ def spread_only(name: str) -> None:
 
 
 def extent_only(name: str) -> None:
+    import math
+
     from napari_deepcolor.predict.object_size import fit_extent
 
-    model = load_model(name, device="cpu")
-    pairs = images_for(name, "train")
-    stored = model.metadata[METADATA_KEY]
-    with_labels = stored.get("object_px") is not None and stored["object_px"] == stored["object_px"]  # not NaN
-    extent = fit_extent(model.base_config, [image for image, _ in pairs],
-                        labels=[labels for _, labels in pairs] if with_labels else None)
     path = bundled_models()[name]
     checkpoint = load_checkpoint(path)
-    checkpoint.metadata[METADATA_KEY] = {**checkpoint.metadata[METADATA_KEY], **extent}
+    stored = checkpoint.metadata[METADATA_KEY]
+    pairs = images_for(name, "train")
+    with_labels = math.isfinite(SizeModel.from_dict(stored).object_px)  # fitted with --with-labels
+    extent = fit_extent(checkpoint.config, [image for image, _ in pairs],
+                        labels=[labels for _, labels in pairs] if with_labels else None)
+    checkpoint.metadata[METADATA_KEY] = {**stored, **extent}
     save_checkpoint(path, checkpoint)
     print(f"{name}: training images' median extent {extent['fit_extent']:.0f} network pixels of the estimating "
           f"view; their fields of view {extent['fit_fields'][0]:.2f}-{extent['fit_fields'][1]:.2f}")

@@ -288,11 +288,15 @@ def fit_extent(config: ModelConfig, images: Sequence[np.ndarray], *, prescaled: 
                channel_axis: int | None = None, labels: Sequence[np.ndarray] | None = None) -> dict[str, Any]:
     """`SizeModel.fit_extent` and `SizeModel.fit_fields` of training ``images`` (raw, or ``prescaled`` as
     `fit_size_model` takes them; with their ``labels`` when it is fitted with them)."""
-    shapes = [_view(config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis).shape[-2:]
-              for image in images]
-    extents = np.array([math.sqrt(h * w) for h, w in shapes])
+    views = [_view(config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis) for image in images]
+    return _extent_fields(views, relative_object_sizes(labels, len(images)))
+
+
+def _extent_fields(views: Sequence[np.ndarray], relative: np.ndarray) -> dict[str, Any]:
+    """`fit_extent` from the training images' views at `VIEW_REDUCTION` and their objects' ``relative`` sizes."""
+    extents = np.array([math.sqrt(view.shape[-1] * view.shape[-2]) for view in views])
     median = float(np.median(extents))
-    fields = extents / median / relative_object_sizes(labels, len(images))
+    fields = extents / median / relative
     return {"fit_extent": median, "fit_fields": [float(np.quantile(fields, 0.05)), float(np.quantile(fields, 0.95))]}
 
 
@@ -460,10 +464,10 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     # what size 1 stands for, in pixels of the images as given (prescaled ones are at the model's scale)
     object_px = (float(np.nanmedian(sizes)) / (config.scale if prescaled else 1.0) if np.isfinite(sizes).any()
                  else float("nan"))
-    return replace(size_model, object_px=object_px,
-                   **fit_extent(config, images, prescaled=prescaled, channel_axis=channel_axis, labels=labels),
-                   unscaled_error90=_spread(model, size_model, images, relative, prescaled=prescaled,
-                                            channel_axis=channel_axis))
+    # the training images as a prediction views them: for the spread of the fitted model and their extent
+    views = [_view(config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis) for image in images]
+    return replace(size_model, object_px=object_px, **_extent_fields(views, relative),
+                   unscaled_error90=_spread(model, size_model, views, relative))
 
 
 def unscaled_spread(model: LoadedModel, size_model: SizeModel, images: Sequence[np.ndarray], *,
@@ -472,16 +476,15 @@ def unscaled_spread(model: LoadedModel, size_model: SizeModel, images: Sequence[
     """The largest relative error of ``size_model`` on ``images`` as they are (object size 1, or with ``labels`` each
     image's typical object size against the median, as `fit_size_model` takes it), each viewed as a prediction views
     it: how far from the truth an image of the training kind can be estimated."""
-    return _spread(model, size_model, images, relative_object_sizes(labels, len(images)), prescaled=prescaled,
-                   channel_axis=channel_axis)
+    views = [_view(model.base_config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis)
+             for image in images]
+    return _spread(model, size_model, views, relative_object_sizes(labels, len(images)))
 
 
-def _spread(model: LoadedModel, size_model: SizeModel, images: Sequence[np.ndarray], relative: np.ndarray, *,
-            prescaled: bool, channel_axis: int | None) -> float:
-    """`unscaled_spread` with each image's true size (``relative``) given."""
+def _spread(model: LoadedModel, size_model: SizeModel, views: Sequence[np.ndarray], relative: np.ndarray) -> float:
+    """`unscaled_spread` of the images' views at `VIEW_REDUCTION`, each image's true size (``relative``) given."""
     errors = []
-    for image, truth in zip(images, relative):
-        x = _view(model.base_config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis)
+    for x, truth in zip(views, relative):
         if min(x.shape[-2:]) >= 8:
             estimate = size_model.predict(view_features(model, pick_tiles(x))[0]) / VIEW_REDUCTION
             errors.append(abs(math.log(estimate / truth)))
