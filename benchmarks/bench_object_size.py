@@ -4,13 +4,21 @@ For every bundled model and its held-out images (`experiments/object_size/data.p
 E. coli test strip and generated colonies, generated rosettes; none of them used to fit a size model or choose
 anything), each image and its labels are resized by 0.5, 0.67, 1, 1.5, 2 and 3, and the table gives, per factor:
 
-- how often the estimated object size is within 20 % of the true factor;
+- how often the automatic object size is within 20 % of the true factor (the regression's estimate, checked and
+  corrected on the segmented objects: `napari_deepcolor.predict.size_refine`);
 - AP50 (mean over images) with *auto*, at the true factor, and at object size 1 (what the user got before);
-- the time of the estimate against the time of the prediction it precedes (a ratio measured side by side).
+- how many predictions *auto* ran, and the time of the estimate, and of all of *auto*, against the time of one
+  prediction at the chosen size (ratios measured side by side).
 
 Run from the repository root (the BBBC010 rows need ../shared/data/bbbc010; they are skipped without it)::
 
     OMP_NUM_THREADS=2 python benchmarks/bench_object_size.py [--models worms ecoli-semiconv ...] [--write]
+
+Two processes side by side (one thread each), then the tables from both::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_object_size.py --models ecoli nuclei --save a.json &
+    OMP_NUM_THREADS=1 python benchmarks/bench_object_size.py --models worms leaves --save b.json
+    python benchmarks/bench_object_size.py --load a.json b.json --write
 
 ``--write`` puts the tables into docs/scale.md (sections "Automatic object size: measured" and "... other extents,
 measured": the same objects at the size the model learned, on canvases larger or smaller than its training images).
@@ -19,6 +27,7 @@ measured": the same objects at the size the model learned, on canvases larger or
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -34,11 +43,18 @@ from data import BBBC010, images_for, other_extents  # noqa: E402
 from napari_deepcolor.metrics import evaluate  # noqa: E402
 from napari_deepcolor.predict.network import at_object_size, load_model, segment  # noqa: E402
 from napari_deepcolor.predict.object_size import estimate_object_size, size_model_of, typical_object_size  # noqa: E402
+from napari_deepcolor.predict.size_refine import refine  # noqa: E402
 from napari_deepcolor.zoo import bundled_models  # noqa: E402
 
 FACTORS = (0.5, 0.67, 1.0, 1.5, 2.0, 3.0)
 HEADING = "## Automatic object size: measured"
 EXTENTS_HEADING = "## Automatic object size: other extents, measured"
+RESIZED_NOTE = (". Two processes side by side, one torch thread each. A size model fitted with its training labels "
+                "(`ecoli`, `leaves-semiconv`, `nuclei`) sizes objects against its training objects' typical size in "
+                "pixels, so the true size of a test image is the resize factor times its own objects' typical size "
+                "against that; for the others it is the resize factor. *auto* is the regression's estimate checked "
+                "and corrected on the segmented objects (`size_refine`); \"predictions\" is how many it ran per "
+                "image")
 EXTENTS_NOTE = (". The objects are at the size the model was trained on (1, or for a size model fitted with labels their "
                 "typical size against its training objects'); only the image's extent differs from the training "
                 "images' (experiments/object_size/data.py `other_extents`)")
@@ -105,14 +121,18 @@ def _own_size(truth: np.ndarray, object_px: float) -> float:
 
 
 def one_image(model, image: np.ndarray, truth: np.ndarray, true_size: float) -> dict:
-    """The estimate for one image against ``true_size``, AP50 at it, at the truth and at 1, and the time ratio."""
+    """*auto* on one image against ``true_size``: the size it chose (the regression's estimate, checked and corrected
+    on the segmented objects: `size_refine.refine`), AP50 with it, at the truth and at 1, and the time ratios."""
     t0 = time.perf_counter()
     size = estimate_object_size(model, image)
     estimate_seconds = time.perf_counter() - t0
+    _, size, (instances, _) = refine(model, size, lambda sized: segment(sized, image), lambda _, run: run[0].labels)
+    auto_seconds = time.perf_counter() - t0
     cache = {f: ap50(model, image, truth, f) for f in {size.factor, true_size, 1.0}}
-    return {"estimate": size.factor, "hit": abs(size.factor / true_size - 1) <= 0.2, "auto": cache[size.factor][0],
-            "true": cache[true_size][0], "one": cache[1.0][0], "ratio": estimate_seconds / cache[size.factor][1],
-            "fallback": size.how == "fallback"}
+    return {"estimate": size.factor, "hit": abs(size.factor / true_size - 1) <= 0.2,
+            "auto": evaluate(truth, instances.labels)["ap50"], "true": cache[true_size][0], "one": cache[1.0][0],
+            "ratio": estimate_seconds / cache[size.factor][1], "auto_ratio": auto_seconds / cache[size.factor][1],
+            "passes": size.passes, "fallback": size.how == "fallback"}
 
 
 def _row(name: str, factor, results: list[dict]) -> dict:
@@ -120,10 +140,12 @@ def _row(name: str, factor, results: list[dict]) -> dict:
            "median": float(np.median([r["estimate"] for r in results])),
            **{k: float(np.mean([r[k] for r in results])) for k in ("auto", "true", "one")},
            "ratio": float(np.median([r["ratio"] for r in results])),
+           "auto_ratio": float(np.median([r["auto_ratio"] for r in results])),
+           "passes": float(np.mean([r["passes"] for r in results])),
            "fallbacks": sum(r["fallback"] for r in results)}
     print(f"{name:16s} {factor!s:22s} within20 {row['within']:.2f} median est {row['median']:.2f} AP50 auto "
           f"{row['auto']:.3f} true {row['true']:.3f} at1 {row['one']:.3f} time ratio {row['ratio']:.2f} "
-          f"fallbacks {row['fallbacks']}", flush=True)
+          f"auto {row['auto_ratio']:.2f} passes {row['passes']:.2f} fallbacks {row['fallbacks']}", flush=True)
     return row
 
 
@@ -131,11 +153,13 @@ def _row(name: str, factor, results: list[dict]) -> dict:
 _ESTIMATE = [("estimate within 20 %", lambda r: f"{r['within']:.0%}"), ("median estimate", lambda r: f"{r['median']:.2f}"),
              ("AP50 auto", lambda r: f"{r['auto']:.3f}"), ("AP50 at the true size", lambda r: f"{r['true']:.3f}"),
              ("AP50 at size 1", lambda r: f"{r['one']:.3f}")]
+_PASSES = [("predictions", lambda r: f"{r['passes']:.1f}")]
 RESIZED_COLUMNS = [("model", lambda r: f"`{r['model']}`"), ("resized by", lambda r: f"{r['factor']:g}"),
-                   ("images", lambda r: str(r["n"])), *_ESTIMATE,
-                   ("estimate time / predict time", lambda r: f"{r['ratio']:.2f}")]
+                   ("images", lambda r: str(r["n"])), *_ESTIMATE, *_PASSES,
+                   ("estimate time / predict time", lambda r: f"{r['ratio']:.2f}"),
+                   ("auto time / predict time", lambda r: f"{r['auto_ratio']:.2f}")]
 EXTENTS_COLUMNS = [("model", lambda r: f"`{r['model']}`"), ("images", lambda r: str(r["n"])),
-                   ("objects at their training size, on", lambda r: r["factor"]), *_ESTIMATE]
+                   ("objects at their training size, on", lambda r: r["factor"]), *_ESTIMATE, *_PASSES]
 
 
 def markdown(rows: list[dict], columns: list) -> list[str]:
@@ -174,19 +198,28 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the tables into docs/scale.md")
     parser.add_argument("--only", choices=("resized", "extents"), help="measure one of the two tables (default: "
                         "both)")
+    parser.add_argument("--save", type=Path, help="also save the measured rows to this JSON file")
+    parser.add_argument("--load", type=Path, nargs="+", help="measure nothing: make the tables from rows --save "
+                        "wrote (runs of different models side by side, one process each)")
     args = parser.parse_args()
     models = [m for m in args.models if not (m.startswith("worms") and not BBBC010.is_dir())]
-    sections = []
-    if args.only != "extents":
-        sections.append((HEADING, "", table([row for name in models for row in measure(name)])))
-    if args.only != "resized":
-        sections.append((EXTENTS_HEADING, EXTENTS_NOTE, extents_table([row for name in models
-                                                                       for row in measure_extents(name)])))
-    for heading, note, text in sections:
+    if args.load:
+        saved = [json.loads(path.read_text()) for path in args.load]
+        rows = {part: sorted((row for runs in saved for row in runs.get(part, [])), key=lambda r: r["model"])
+                for part in ("resized", "extents")}
+    else:
+        rows = {"resized": [row for name in models for row in measure(name)] if args.only != "extents" else [],
+                "extents": [row for name in models for row in measure_extents(name)] if args.only != "resized"
+                else []}
+    if args.save:
+        args.save.write_text(json.dumps(rows))
+    sections = [(HEADING, RESIZED_NOTE, table(rows["resized"])) if rows["resized"] else None,
+                (EXTENTS_HEADING, EXTENTS_NOTE, extents_table(rows["extents"])) if rows["extents"] else None]
+    for heading, note, text in filter(None, sections):
         print(text)
         if args.write:
             write_section(ROOT / "docs" / "scale.md", heading, f"{heading}\n\n(`benchmarks/bench_object_size.py "
-                          f"--write`, 2-core CPU, one process){note}\n\n{text}\n")
+                          f"--write`, 2-core CPU){note}\n\n{text}\n")
 
 
 if __name__ == "__main__":

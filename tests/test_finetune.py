@@ -180,7 +180,8 @@ def test_a_fine_tuning_on_too_few_images_for_a_size_model_keeps_the_starting_mod
     pytest.importorskip("torch")
     from napari_deepcolor.checkpoint import read_header
     from napari_deepcolor.predict.network import load_model
-    from napari_deepcolor.predict.object_size import attach_size_model, estimate_object_size, size_model_of
+    from napari_deepcolor.predict.object_size import estimate_object_size, size_model_of
+    from napari_deepcolor.predict.size_fit import attach_size_model
     from napari_deepcolor.training.finetune import finetune
 
     attach_size_model(tiny_model, [blobs_pair(seed)[0] for seed in range(3)])
@@ -202,7 +203,7 @@ def test_a_start_that_finds_nothing_at_any_size_trains_the_whole_network_without
     back (whole network, no replay) and it keeps no size model of the start's."""
     pytest.importorskip("torch")
     from napari_deepcolor.checkpoint import load_checkpoint, read_header
-    from napari_deepcolor.predict.object_size import attach_size_model
+    from napari_deepcolor.predict.size_fit import attach_size_model
     from napari_deepcolor.training.finetune import NEW_KIND, finetune
 
     attach_size_model(tiny_model, [blobs_pair(seed)[0] for seed in range(3)])

@@ -19,10 +19,10 @@ from napari_deepcolor.predict.object_size import (  # noqa: E402
     SizeModel,
     decide,
     estimate_object_size,
-    fit_size_model,
     given_size,
     size_model_of,
 )
+from napari_deepcolor.predict.size_fit import fit_size_model  # noqa: E402
 from napari_deepcolor.training.synthetic_scenes import ecoli_colony  # noqa: E402
 
 #: A generated colony none of the bundled models trained on (their seeds are 0-399).

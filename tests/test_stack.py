@@ -148,13 +148,22 @@ def test_cancel_stops_before_the_next_plane_or_tile(tiny_model):
             if isinstance(event, PlaneDone):
                 cancel.set()
     assert [type(e) for e in events] == [ModelLoaded, PlaneDone]
-    cancel.clear()
+
+    class CancelAfter(threading.Event):  # set once the run has asked this many times: inside the first plane's tiles
+        def __init__(self, checks: int) -> None:
+            super().__init__()
+            self.checks = checks
+
+        def is_set(self) -> bool:
+            self.checks -= 1
+            return self.checks < 0
+
+    cancel = CancelAfter(3)  # before loading, before the plane, after the first tile
     tiles = segment_stack(tiny_model, np.zeros((100, 100), np.float32), device="cpu", cancel=cancel, tile_size=48,
                           overlap=8)
-    next(tiles)
-    cancel.set()
     with pytest.raises(Cancelled):
         next(tiles)
+    assert cancel.checks == -1  # it stopped at the first check that said so
 
 
 def test_bad_images_devices_and_models_are_errors(tiny_model, tmp_path):

@@ -839,8 +839,10 @@ def test_a_cancelled_rerun_keeps_the_earlier_result_of_the_planes_it_did_not_red
     assert any("the other planes keep the previous run's result" in m for level, m in notes if level == "info")
 
 
-def test_an_image_of_another_field_of_view_warns_that_its_auto_size_may_be_off(qtbot, viewer_and_widget, notes):
+def test_an_image_of_another_field_of_view_gets_its_size_from_the_segmented_objects(qtbot, viewer_and_widget, notes,
+                                                                                      monkeypatch):
     from napari_deepcolor._widgets.result_layers import SIZE_KEY
+    from napari_deepcolor.predict import size_refine
     from napari_deepcolor.training.synthetic_scenes import ecoli_colony
 
     viewer, widget = viewer_and_widget
@@ -848,11 +850,19 @@ def test_an_image_of_another_field_of_view_warns_that_its_auto_size_may_be_off(q
     widget._image.value = viewer.add_image(np.tile(colony, (4, 4)), name="colonies")  # 16 times the scene
     widget._model.value = "ecoli-semiconv"
     run_and_wait(qtbot, widget)
-    warned = [m for level, m in notes if level == "warning" and "field of view" in m]
+    # the regression reads the larger scene as larger objects; the segmented objects correct it, without a warning
+    assert not [m for level, m in notes if level == "warning"]
+    assert "corrected to the size of the segmented objects" in widget._status.value
+    size = result_layers(viewer)["instances"].metadata[SIZE_KEY]["plane"]
+    assert abs(size["object_size"] - 1) <= 0.15 and size["object_size_passes"] >= 2
+    # objects that never come out at the training size (here: no second prediction allowed) get a warning
+    monkeypatch.setattr(size_refine, "MAX_REFINEMENTS", 0)
+    run_and_wait(qtbot, widget)
+    warned = [m for level, m in notes if level == "warning"]
     assert len(warned) == 1 and "'colonies'" in warned[0] and "type the size" in warned[0]
-    assert "field of view" in widget._status.value
+    assert "the size of the model's training objects" in widget._status.value
     note = result_layers(viewer)["instances"].metadata[SIZE_KEY]["plane"]["object_size_note"]
-    assert "field of view of the model's training images" in note
+    assert "type the size" in note
 
 
 def test_auto_object_size_is_the_default_and_the_run_shows_what_it_chose(qtbot, viewer_and_widget, notes):

@@ -3,6 +3,7 @@
 Usage (from the repository root; the BBBC010 models need ../shared/data/bbbc010)::
 
     python experiments/object_size/fit_bundled.py [--models worms ecoli ...] [--with-labels]
+    python experiments/object_size/fit_bundled.py --reference-only   # only the second step's reference (a minute)
 
 The weights are not touched: the checkpoint is rewritten (atomically) with ``metadata["size_model"]`` added.
 What each model is fitted on: `data.py` beside this file.
@@ -17,7 +18,8 @@ from data import images_for
 
 from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
 from napari_deepcolor.predict.network import load_model
-from napari_deepcolor.predict.object_size import METADATA_KEY, SizeModel, fit_size_model
+from napari_deepcolor.predict.object_size import METADATA_KEY, SizeModel
+from napari_deepcolor.predict.size_fit import fit_size_model
 from napari_deepcolor.zoo import bundled_models
 
 
@@ -31,8 +33,14 @@ def main() -> None:
     parser.add_argument("--extent-only", action="store_true", help="keep each stored size model and add only the "
                         "median extent of its training images (fit_extent, for the field-of-view warning; no network "
                         "pass)")
+    parser.add_argument("--reference-only", action="store_true", help="keep each stored size model and add only the "
+                        "size of the objects the model decodes on its training images (decoded_reference, for the "
+                        "second step of the automatic size)")
     args = parser.parse_args()
     for name in args.models:
+        if args.reference_only:
+            reference_only(name)
+            continue
         if args.spread_only:
             spread_only(name)
             continue
@@ -56,7 +64,8 @@ def main() -> None:
 def spread_only(name: str) -> None:
     from dataclasses import replace
 
-    from napari_deepcolor.predict.object_size import size_model_of, unscaled_spread
+    from napari_deepcolor.predict.object_size import size_model_of
+    from napari_deepcolor.predict.size_fit import unscaled_spread
 
     model = load_model(name, device="cpu")
     data = dict(model.metadata[METADATA_KEY])
@@ -73,7 +82,7 @@ def spread_only(name: str) -> None:
 def extent_only(name: str) -> None:
     import math
 
-    from napari_deepcolor.predict.object_size import fit_extent
+    from napari_deepcolor.predict.size_fit import fit_extent
 
     path = bundled_models()[name]
     checkpoint = load_checkpoint(path)
@@ -86,6 +95,25 @@ def extent_only(name: str) -> None:
     save_checkpoint(path, checkpoint)
     print(f"{name}: training images' median extent {extent['fit_extent']:.0f} network pixels of the estimating "
           f"view; their fields of view {extent['fit_fields'][0]:.2f}-{extent['fit_fields'][1]:.2f}")
+
+
+def reference_only(name: str) -> None:
+    import math
+
+    from napari_deepcolor.predict.size_fit import decoded_reference
+
+    path = bundled_models()[name]
+    model = load_model(path, device="cpu")
+    stored = model.metadata[METADATA_KEY]
+    pairs = images_for(name, "train")
+    with_labels = math.isfinite(SizeModel.from_dict(stored).object_px)  # fitted with --with-labels
+    reference = decoded_reference(model, [image for image, _ in pairs],
+                                  labels=[labels for _, labels in pairs] if with_labels else None)
+    checkpoint = load_checkpoint(path)
+    checkpoint.metadata[METADATA_KEY] = {**stored, **reference}
+    save_checkpoint(path, checkpoint)
+    print(f"{name}: decoded objects on its training images {reference['decoded_px']:.1f} network pixels (median "
+          f"√area), tolerance {reference['decoded_tolerance']:.3f}")
 
 
 if __name__ == "__main__":

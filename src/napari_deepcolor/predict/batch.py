@@ -357,6 +357,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
     record = json.loads(job.record) if job.record else None
     from napari_deepcolor.predict.large import segment_large, write_label_blocks
     from napari_deepcolor.predict.network import segment
+    from napari_deepcolor.predict.size_refine import recommended_labels, refine
     from napari_deepcolor.preprocess import channel_note
     from napari_deepcolor.zoo import bundled_models
 
@@ -379,13 +380,18 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
     method = get_method(model.config.method)
     knobs = {knob: getattr(settings, knob) for knob in method.knobs}
     image = read_image(job.image)
-    model, size = sized_model(model, settings, image, out_of_core=False)
+    base = model
+    model, size = sized_model(base, settings, image, out_of_core=False)
     rgb = image.ndim == 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
     note = channel_note(rgb=rgb, alpha=rgb and image.shape[-1] == 4, in_channels=model.config.in_channels,
                         model=settings.model if settings.model in bundled_models() else Path(settings.model).name)
     if note:
         log.warning("%s %s", job.image, note)
-    instances, output = segment(model, image, progress=progress, **knobs)
+    # an estimated size is checked on the objects it decodes, and the image predicted again if they disagree
+    mine = all(value is None for value in knobs.values())  # the recommended knobs: the instances measure the size
+    model, size, (instances, output) = refine(
+        base, size, lambda sized: segment(sized, image, progress=progress, **knobs),
+        lambda sized, run: run[0].labels if mine else recommended_labels(sized, run[1]))
     if settings.save_probs:
         for path, array in zip(job.extras, method.output_arrays(output)):
             write_array(path, array, software=PREDICT_SOFTWARE)

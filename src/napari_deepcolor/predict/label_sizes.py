@@ -1,5 +1,5 @@
 """The typical size of the objects of label images, as the size model's fit with labels reads it
-(`napari_deepcolor.predict.object_size.fit_size_model`)."""
+(`napari_deepcolor.predict.size_fit.fit_size_model`)."""
 
 from __future__ import annotations
 

@@ -26,19 +26,16 @@ Shapes: images as the network sees them are ``(C, Y, X)`` float32 (`napari_deepc
 from __future__ import annotations
 
 import math
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_deepcolor.predict.label_sizes import (  # typical_object_size: re-exported (tests, benchmarks)
-    relative_object_sizes,
-    relative_to_median,
+from napari_deepcolor.predict.label_sizes import (  # re-exported (tests, benchmarks)
+    relative_object_sizes,  # noqa: F401
     typical_object_size,  # noqa: F401
-    typical_sizes,
 )
-from napari_deepcolor.predict.ridge import ridge_fit
 from napari_deepcolor.preprocess import preprocess, rescale_image
 
 if TYPE_CHECKING:
@@ -95,6 +92,13 @@ class SizeModel:
     fit_fields : (float, float)
         The 5th and 95th percentiles of the training images' own `field_of_view` (with labels, plants of 100-400 px
         on one canvas show 4x different fields); `FIELD_BAND` is widened by them.
+    decoded_px : float
+        The typical size (median √area, network pixels) of the objects the model decodes on its training images at
+        their true size: what `napari_deepcolor.predict.size_refine` measures a segmentation against. NaN: not
+        recorded (no second step).
+    decoded_tolerance : float
+        A segmentation whose objects are within this ratio of ``decoded_px`` is at the right size (from the spread on
+        the training images, `napari_deepcolor.predict.size_refine.TOLERANCE`).
     object_px : float
         Fitted with labels: the training objects' typical size (median √area, pixels at the image's resolution as
         given to the fit) that object size 1 stands for; NaN when fitted without labels (size 1 is then each
@@ -113,6 +117,8 @@ class SizeModel:
     object_px: float = float("nan")
     fit_extent: float = float("nan")
     fit_fields: tuple[float, float] = (1.0, 1.0)
+    decoded_px: float = float("nan")
+    decoded_tolerance: float = float("nan")
 
     @property
     def snap(self) -> float:
@@ -134,7 +140,8 @@ class SizeModel:
                 "cv_error": self.cv_error, "n_images": self.n_images, "view_reduction": VIEW_REDUCTION,
                 "cv_error90": self.cv_error90, "unscaled_error90": self.unscaled_error90,
                 "object_px": self.object_px, "fit_extent": self.fit_extent,
-                "fit_fields": list(self.fit_fields)}
+                "fit_fields": list(self.fit_fields), "decoded_px": self.decoded_px,
+                "decoded_tolerance": self.decoded_tolerance}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SizeModel:
@@ -145,7 +152,8 @@ class SizeModel:
         return cls(weights, mean, std, float(data["bias"]), float(data["alpha"]), float(data["cv_error"]),
                    int(data["n_images"]), float(data.get("cv_error90", "nan")),
                    float(data.get("unscaled_error90", "nan")), float(data.get("object_px", "nan")),
-                   float(data.get("fit_extent", "nan")), tuple(float(f) for f in data.get("fit_fields", (1, 1))))
+                   float(data.get("fit_extent", "nan")), tuple(float(f) for f in data.get("fit_fields", (1, 1))),
+                   float(data.get("decoded_px", "nan")), float(data.get("decoded_tolerance", "nan")))
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,9 @@ class ObjectSize:
         The raw estimate (before snapping to 1), None when none was made.
     warning : str
         An automatic size that may be off says why (`field_of_view`); also at the end of ``note``.
+    passes : int
+        Predictions the automatic size took (`napari_deepcolor.predict.size_refine`): 1, or up to 3 when the
+        segmented objects said another size.
     """
 
     factor: float
@@ -172,11 +183,12 @@ class ObjectSize:
     note: str
     estimate: float | None = None
     warning: str = ""
+    passes: int = 1
 
     def as_metadata(self) -> dict[str, Any]:
         """What a result layer or output file records."""
         return {"object_size": self.factor, "object_size_how": self.how, "object_size_note": self.note,
-                "object_size_estimate": self.estimate}
+                "object_size_estimate": self.estimate, "object_size_passes": self.passes}
 
 
 def size_model_of(metadata: dict[str, Any]) -> SizeModel | None:
@@ -219,7 +231,7 @@ def estimate_object_size(model: LoadedModel, image: np.ndarray, *, channel_axis:
     """
     if size_model_of(model.metadata) is None:
         return no_size_model()
-    x = _view(model.base_config, image, VIEW_REDUCTION, channel_axis=channel_axis, limits=limits)
+    x = network_view(model.base_config, image, VIEW_REDUCTION, channel_axis=channel_axis, limits=limits)
     return estimate_from_views(model, pick_tiles(x))
 
 
@@ -236,7 +248,7 @@ def at_estimated_size(model: LoadedModel, image: np.ndarray, object_size: float 
     return at_object_size(model, size.factor), size
 
 
-def _view(config: ModelConfig, image: np.ndarray, factor: float, *, prescaled: bool = False,
+def network_view(config: ModelConfig, image: np.ndarray, factor: float, *, prescaled: bool = False,
           channel_axis: int | None = None, limits: tuple[float, float] | None = None) -> np.ndarray:
     """``image`` as the network sees it at ``factor`` times the model's scale: ``(C, Y, X)`` float32. A ``prescaled``
     image is already normalized and at the model's scale (a training sample's)."""
@@ -261,7 +273,7 @@ def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> Obje
         return no_size_model()
     features, foreground = view_features(model, tiles)
     size = decide(size_model.predict(features) / VIEW_REDUCTION, foreground, model.base_config, snap=size_model.snap)
-    field = field_of_view(size, size_model, tiles)
+    field = field_ofnetwork_view(size, size_model, tiles)
     low, high = size_model.fit_fields
     if math.isfinite(field) and not FIELD_BAND[0] * min(low, 1) <= field <= FIELD_BAND[1] * max(high, 1):
         warning = (f"this image shows about {field:.1f}x the field of view of the model's training images, where the "
@@ -270,7 +282,7 @@ def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> Obje
     return size
 
 
-def field_of_view(size: ObjectSize, size_model: SizeModel, tiles: Sequence[np.ndarray]) -> float:
+def field_ofnetwork_view(size: ObjectSize, size_model: SizeModel, tiles: Sequence[np.ndarray]) -> float:
     """How much more of the scene the parts the estimate read show than a training image did (1 = as much; NaN when
     unknown): their extent against the training images' (`SizeModel.fit_extent`), divided by the estimated size.
 
@@ -282,22 +294,6 @@ def field_of_view(size: ObjectSize, size_model: SizeModel, tiles: Sequence[np.nd
         return float("nan")
     extent = math.sqrt(np.mean([t.shape[-1] * t.shape[-2] for t in tiles]))
     return extent / size_model.fit_extent / size.estimate
-
-
-def fit_extent(config: ModelConfig, images: Sequence[np.ndarray], *, prescaled: bool = False,
-               channel_axis: int | None = None, labels: Sequence[np.ndarray] | None = None) -> dict[str, Any]:
-    """`SizeModel.fit_extent` and `SizeModel.fit_fields` of training ``images`` (raw, or ``prescaled`` as
-    `fit_size_model` takes them; with their ``labels`` when it is fitted with them)."""
-    views = [_view(config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis) for image in images]
-    return _extent_fields(views, relative_object_sizes(labels, len(images)))
-
-
-def _extent_fields(views: Sequence[np.ndarray], relative: np.ndarray) -> dict[str, Any]:
-    """`fit_extent` from the training images' views at `VIEW_REDUCTION` and their objects' ``relative`` sizes."""
-    extents = np.array([math.sqrt(view.shape[-1] * view.shape[-2]) for view in views])
-    median = float(np.median(extents))
-    fields = extents / median / relative
-    return {"fit_extent": median, "fit_fields": [float(np.quantile(fields, 0.05)), float(np.quantile(fields, 0.95))]}
 
 
 def training_object_size(model: LoadedModel, images: Sequence[np.ndarray], *, max_images: int = 8) -> ObjectSize:
@@ -327,13 +323,19 @@ def decide(estimate: float, foreground: float, config: ModelConfig, *, snap: flo
     if not foreground >= MIN_FOREGROUND:
         return _fallback(f"no objects found for the size estimate ({foreground:.2%} foreground); using object "
                          "size 1", estimate)
-    low, high = SUPPORTED
-    if not low <= estimate <= high or config.scale / estimate > 4:
+    if not supported(estimate, config):
+        low, high = SUPPORTED
         return _fallback(f"the estimated object size {estimate:.2g} is outside the supported {low:g}-{high:g}; "
                          "using 1 — check the model suits these images, or type the size", estimate)
     if 1 / snap <= estimate <= snap:
         return ObjectSize(1.0, "auto", f"object size 1 (auto: estimated {estimate:.2f})", estimate)
     return ObjectSize(round(estimate, 2), "auto", f"object size {estimate:.2f} (auto)", estimate)
+
+
+def supported(factor: float, config: ModelConfig) -> bool:
+    """Whether an automatic size may run ``config`` at ``factor``: within `SUPPORTED`, the image enlarged at most 4
+    times for the network."""
+    return SUPPORTED[0] <= factor <= SUPPORTED[1] and config.scale / factor <= 4
 
 
 def _fallback(note: str, estimate: float | None = None) -> ObjectSize:
@@ -416,132 +418,3 @@ def _foreground(out: Any, config: ModelConfig) -> Any:
     from napari_deepcolor.methods import get_method
 
     return get_method(config.method).network_foreground(out, config)
-
-
-def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_per_image: int | None = None,
-                   seed: int = 0, channel_axis: int | None = None, prescaled: bool = False,
-                   labels: Sequence[np.ndarray] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> SizeModel:
-    """Fit the size model of ``model`` on its training ``images``.
-
-    Each image gives ``views_per_image`` views (default: 8, more for fewer than 8 images) at apparent sizes drawn
-    log-uniformly from `FIT_RANGE`, cut into tiles as at prediction (`pick_tiles`). The ridge penalty is chosen by
-    4-fold cross-validation over images (with a single image, the middle penalty is used and ``cv_error`` is NaN).
-
-    ``images`` are raw, as a user gives them, or with ``prescaled`` the training samples' images: ``(C, Y, X)``,
-    already normalized and at the model's scale (`napari_deepcolor.training.dataset.Sample.image`).
-
-    With ``labels`` (one label image per image), a view's target is its resize factor times its image's typical
-    object size against the median over the images (`typical_object_size`), not the factor alone: training images
-    whose objects differ in size (generated nuclei of 16-24 px) then teach the absolute size, instead of each image
-    counting as size 1.
-    """
-    if not len(images):
-        raise ValueError("fitting a size model needs at least one training image")
-    config = model.base_config
-    sizes = typical_sizes(labels, len(images))
-    relative = relative_to_median(sizes)
-    views_per_image = views_per_image or max(8, 64 // len(images))
-    rng = np.random.default_rng(seed)
-    rows, targets, groups = [], [], []
-    total = len(images) * views_per_image
-    for i, image in enumerate(images):
-        for g in np.exp(rng.uniform(np.log(FIT_RANGE[0]), np.log(FIT_RANGE[1]), views_per_image)):
-            x = _view(config, image, g, prescaled=prescaled, channel_axis=channel_axis)
-            # the apparent size is the view's width against the image's at the model's scale (rounding included)
-            width = (np.asarray(image).shape[-1] / config.scale if prescaled
-                     else np.asarray(image).shape[_x_axis(image, channel_axis)])
-            if min(x.shape[-2:]) < 8:
-                continue
-            rows.append(view_features(model, pick_tiles(x))[0])
-            targets.append(math.log(x.shape[-1] / width / config.scale * relative[i]))
-            groups.append(i)
-            if progress is not None:
-                progress(len(rows), total)
-    if not rows:
-        raise ValueError("the training images are too small to fit a size model (under 8 network pixels)")
-    size_model = SizeModel(**ridge_fit(np.array(rows), np.array(targets), np.array(groups)), n_images=len(images))
-    # what size 1 stands for, in pixels of the images as given (prescaled ones are at the model's scale)
-    object_px = (float(np.nanmedian(sizes)) / (config.scale if prescaled else 1.0) if np.isfinite(sizes).any()
-                 else float("nan"))
-    # the training images as a prediction views them: for the spread of the fitted model and their extent
-    views = [_view(config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis) for image in images]
-    return replace(size_model, object_px=object_px, **_extent_fields(views, relative),
-                   unscaled_error90=_spread(model, size_model, views, relative))
-
-
-def unscaled_spread(model: LoadedModel, size_model: SizeModel, images: Sequence[np.ndarray], *,
-                    prescaled: bool = False, channel_axis: int | None = None,
-                    labels: Sequence[np.ndarray] | None = None) -> float:
-    """The largest relative error of ``size_model`` on ``images`` as they are (object size 1, or with ``labels`` each
-    image's typical object size against the median, as `fit_size_model` takes it), each viewed as a prediction views
-    it: how far from the truth an image of the training kind can be estimated."""
-    views = [_view(model.base_config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis)
-             for image in images]
-    return _spread(model, size_model, views, relative_object_sizes(labels, len(images)))
-
-
-def _spread(model: LoadedModel, size_model: SizeModel, views: Sequence[np.ndarray], relative: np.ndarray) -> float:
-    """`unscaled_spread` of the images' views at `VIEW_REDUCTION`, each image's true size (``relative``) given."""
-    errors = []
-    for x, truth in zip(views, relative):
-        if min(x.shape[-2:]) >= 8:
-            estimate = size_model.predict(view_features(model, pick_tiles(x))[0]) / VIEW_REDUCTION
-            errors.append(abs(math.log(estimate / truth)))
-    return math.expm1(max(errors)) if errors else float("nan")
-
-
-def attach_size_model(path: str | os.PathLike, images: Sequence[np.ndarray], *, prescaled: bool = False,
-                      device: str = "cpu", max_images: int = 40, labels: Sequence[np.ndarray] | None = None
-                      ) -> SizeModel:
-    """Fit the size model of the checkpoint at ``path`` on (at most ``max_images`` of) ``images`` (and their
-    ``labels``, `fit_size_model`) and rewrite the checkpoint with it (atomically; the weights are unchanged)."""
-    from napari_deepcolor.predict.network import load_model
-
-    if len(images) > max_images:
-        keep = np.linspace(0, len(images) - 1, max_images).round().astype(int)
-        images = [images[i] for i in keep]
-        labels = None if labels is None else [labels[i] for i in keep]
-    size_model = fit_size_model(load_model(path, device=device), images, prescaled=prescaled, labels=labels)
-    _store(path, size_model.to_dict())
-    return size_model
-
-
-def _store(path: str | os.PathLike, size_model: dict[str, Any]) -> None:
-    """Rewrite the checkpoint at ``path`` (atomically) with ``size_model`` in its metadata; weights unchanged."""
-    from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
-
-    checkpoint = load_checkpoint(path)
-    checkpoint.metadata[METADATA_KEY] = size_model
-    save_checkpoint(path, checkpoint)
-
-
-def carry_size_model(start: str | os.PathLike, paths: Sequence[str | os.PathLike], factor: float = 1.0) -> bool:
-    """Give the checkpoints at ``paths``, fine-tuned from ``start`` at object size ``factor``, ``start``'s size
-    model (rewritten atomically); False when ``start`` has none or can no longer be read.
-
-    A fine-tuning on too few images to fit a size model of its own (`napari_deepcolor.training.loop.MIN_SIZE_IMAGES`)
-    keeps the start's: fine-tuned at ``factor``, the network's scale is the start's / ``factor``, so the start's
-    regression reads objects ``factor`` times the start's as size 1. On few_shot.py's selection cases: AP50 0.531
-    -> 0.743 (enlarged rosettes), 0.739 -> 0.888 (colony) against the fine-tuned model at size 1 (finetuning.md).
-    """
-    from napari_deepcolor.predict.network import model_info
-
-    try:
-        size_model = model_info(start)[1].get(METADATA_KEY)
-    except (OSError, ValueError):  # the start is gone (a resumed run needs only its own checkpoints)
-        size_model = None
-    if not isinstance(size_model, dict):
-        return False
-    for path in paths:
-        _store(path, {**size_model, "object_px": float(size_model.get("object_px", "nan")) * factor,
-                      "carried_from": str(start)})
-    return True
-
-
-def _x_axis(image: np.ndarray, channel_axis: int | None) -> int:
-    image = np.asarray(image)
-    if image.ndim == 2:
-        return 1
-    axis = image.ndim - 1 if channel_axis is None else channel_axis % image.ndim
-    return image.ndim - 1 if axis != image.ndim - 1 else image.ndim - 2

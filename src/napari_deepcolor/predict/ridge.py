@@ -1,4 +1,4 @@
-"""The ridge regression of the size model (`napari_deepcolor.predict.object_size.fit_size_model`): its penalty and
+"""The ridge regression of the size model (`napari_deepcolor.predict.size_fit.fit_size_model`): its penalty and
 its errors from cross-validation over images."""
 
 from __future__ import annotations

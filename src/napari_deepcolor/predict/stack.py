@@ -295,7 +295,8 @@ def predict_plane(model: LoadedModel, plane: np.ndarray, *, rgb: bool = False, t
 
 @dataclass(frozen=True)
 class ModelLoaded:
-    """First event of `segment_stack`: the model is on its device."""
+    """First event of `segment_stack`: the model is on its device and the first plane's object size is known
+    (``seconds``: the loading alone)."""
 
     config: ModelConfig
     device: str
@@ -347,7 +348,8 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
     Yields
     ------
     ModelLoaded
-        Once, first.
+        Once, first: when the first plane is predicted, so that it carries that plane's size (an estimated size may
+        take more than one prediction, `napari_deepcolor.predict.size_refine`).
     PlaneDone
         Once per plane, in C order of the leading axes.
 
@@ -362,6 +364,7 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
     """
     from napari_deepcolor.predict.network import load_model, resolve_device
     from napari_deepcolor.predict.object_size import at_estimated_size
+    from napari_deepcolor.predict.size_refine import recommended_labels, refine
 
     layout = stack_layout(image, rgb=rgb)
 
@@ -377,6 +380,7 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
         raise ValueError(f"the device {device!r} is not available on this machine ({error}); choose 'auto' (CUDA, "
                          "then Apple MPS, else CPU) or 'cpu'") from error
     loaded = load_model(model, device=resolved, object_size=1.0 if object_size is None else object_size)
+    load_seconds = time.perf_counter() - start
     limits = None
     if loaded.config.mask_input and layout.n_planes > 1:  # the stack as a whole; a plane may be all object
         from napari_deepcolor.preprocess import check_mask
@@ -388,12 +392,15 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
         check_cancel()
         plane_start = time.perf_counter()
         plane = np.asarray(image[index]) if index else np.asarray(image)
-        sized, size = at_estimated_size(loaded, plane, object_size, channel_axis=-1 if rgb else None, limits=limits)
+        _, size = at_estimated_size(loaded, plane, object_size, channel_axis=-1 if rgb else None, limits=limits)
+        # an estimated size is checked on the objects it decodes, and the plane predicted again if they disagree
+        sized, size, (output, decoder) = refine(
+            loaded, size, lambda sized: predict_plane(sized, plane, rgb=rgb, tile_size=tile_size, overlap=overlap,
+                                                      progress=check_cancel, limits=limits),
+            lambda sized, run: recommended_labels(sized, run[0]))
         if first:
-            yield ModelLoaded(sized.config, loaded.device, loaded.source, time.perf_counter() - start, size)
+            yield ModelLoaded(sized.config, loaded.device, loaded.source, load_seconds, size)
             first = False
-        output, decoder = predict_plane(sized, plane, rgb=rgb, tile_size=tile_size, overlap=overlap,
-                                        progress=check_cancel, limits=limits)
         if knobs is not None and isinstance(decoder, SemiconvPlane):
             decoder.decode(knobs)  # the slow part of decoding, off the GUI thread
         yield PlaneDone(index, output, decoder, time.perf_counter() - plane_start, size)

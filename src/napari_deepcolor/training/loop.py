@@ -128,9 +128,9 @@ def train(
         `napari_deepcolor.checkpoint.average_checkpoints`).
     size_model : bool
         At the end, fit the automatic object size's model on the training samples and store it in the last and
-        best checkpoints (`napari_deepcolor.predict.object_size.attach_size_model`; seconds to a minute on a CPU);
+        best checkpoints (`napari_deepcolor.predict.size_fit.attach_size_model`; seconds to a minute on a CPU);
         not with fewer than `MIN_SIZE_IMAGES` distinct images: a fine-tuned model then keeps the size model of
-        ``init`` (`napari_deepcolor.predict.object_size.carry_size_model`), else it runs at object size 1.
+        ``init`` (`napari_deepcolor.predict.size_fit.carry_size_model`), else it runs at object size 1.
     metadata : dict, optional
         Extra JSON-ready entries for every checkpoint's metadata (e.g. the object size fine-tuning ran at).
     time_budget : float, optional
@@ -337,7 +337,7 @@ class _Run:
         kept = self.best_path if self.best_path.is_file() else final
         unique = list({id(sample.image): sample for sample in self.samples}.values())  # repeats once
         if size_model and len(unique) < MIN_SIZE_IMAGES:
-            from napari_deepcolor.predict.object_size import carry_size_model
+            from napari_deepcolor.predict.size_fit import carry_size_model
 
             few = (f"trained on {len(unique)} image{'s' * (len(unique) != 1)}: too few to learn object sizes from (at "
                    f"least {MIN_SIZE_IMAGES}), so ")
@@ -350,7 +350,7 @@ class _Run:
             yield TrainEvent("size_model", self.total, self.total, elapsed=time.perf_counter() - self.started,
                              note=note)
         elif size_model:
-            from napari_deepcolor.predict.object_size import attach_size_model
+            from napari_deepcolor.predict.size_fit import attach_size_model
 
             yield TrainEvent("size_model", self.total, self.total, elapsed=time.perf_counter() - self.started)
             images, labels = [s.image for s in unique], [np.maximum(s.labels, 0) for s in unique]

@@ -1,0 +1,212 @@
+"""Fitting a model's size model (`napari_deepcolor.predict.object_size`) on its training images, and storing it in
+the checkpoint: when a model is trained (`napari_deepcolor.training.loop`) or bundled
+(experiments/object_size/fit_bundled.py)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from napari_deepcolor.predict.label_sizes import (
+    relative_object_sizes,
+    relative_to_median,
+    typical_object_size,
+    typical_sizes,
+)
+from napari_deepcolor.predict.object_size import (
+    FIT_RANGE,
+    METADATA_KEY,
+    VIEW_REDUCTION,
+    SizeModel,
+    network_view,
+    pick_tiles,
+    view_features,
+)
+from napari_deepcolor.predict.ridge import ridge_fit
+
+if TYPE_CHECKING:
+    from napari_deepcolor.config import ModelConfig
+    from napari_deepcolor.predict.network import LoadedModel
+
+
+def fit_extent(config: ModelConfig, images: Sequence[np.ndarray], *, prescaled: bool = False,
+               channel_axis: int | None = None, labels: Sequence[np.ndarray] | None = None) -> dict[str, Any]:
+    """`SizeModel.fit_extent` and `SizeModel.fit_fields` of training ``images`` (raw, or ``prescaled`` as
+    `fit_size_model` takes them; with their ``labels`` when it is fitted with them)."""
+    views = [network_view(config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis) for image in images]
+    return _extent_fields(views, relative_object_sizes(labels, len(images)))
+
+
+def _extent_fields(views: Sequence[np.ndarray], relative: np.ndarray) -> dict[str, Any]:
+    """`fit_extent` from the training images' views at `VIEW_REDUCTION` and their objects' ``relative`` sizes."""
+    extents = np.array([math.sqrt(view.shape[-1] * view.shape[-2]) for view in views])
+    median = float(np.median(extents))
+    fields = extents / median / relative
+    return {"fit_extent": median, "fit_fields": [float(np.quantile(fields, 0.05)), float(np.quantile(fields, 0.95))]}
+
+
+def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_per_image: int | None = None,
+                   seed: int = 0, channel_axis: int | None = None, prescaled: bool = False,
+                   labels: Sequence[np.ndarray] | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> SizeModel:
+    """Fit the size model of ``model`` on its training ``images``.
+
+    Each image gives ``views_per_image`` views (default: 8, more for fewer than 8 images) at apparent sizes drawn
+    log-uniformly from `FIT_RANGE`, cut into tiles as at prediction (`pick_tiles`). The ridge penalty is chosen by
+    4-fold cross-validation over images (with a single image, the middle penalty is used and ``cv_error`` is NaN).
+
+    ``images`` are raw, as a user gives them, or with ``prescaled`` the training samples' images: ``(C, Y, X)``,
+    already normalized and at the model's scale (`napari_deepcolor.training.dataset.Sample.image`).
+
+    With ``labels`` (one label image per image), a view's target is its resize factor times its image's typical
+    object size against the median over the images (`typical_object_size`), not the factor alone: training images
+    whose objects differ in size (generated nuclei of 16-24 px) then teach the absolute size, instead of each image
+    counting as size 1.
+    """
+    if not len(images):
+        raise ValueError("fitting a size model needs at least one training image")
+    config = model.base_config
+    sizes = typical_sizes(labels, len(images))
+    relative = relative_to_median(sizes)
+    views_per_image = views_per_image or max(8, 64 // len(images))
+    rng = np.random.default_rng(seed)
+    rows, targets, groups = [], [], []
+    total = len(images) * views_per_image
+    for i, image in enumerate(images):
+        for g in np.exp(rng.uniform(np.log(FIT_RANGE[0]), np.log(FIT_RANGE[1]), views_per_image)):
+            x = network_view(config, image, g, prescaled=prescaled, channel_axis=channel_axis)
+            # the apparent size is the view's width against the image's at the model's scale (rounding included)
+            width = (np.asarray(image).shape[-1] / config.scale if prescaled
+                     else np.asarray(image).shape[_x_axis(image, channel_axis)])
+            if min(x.shape[-2:]) < 8:
+                continue
+            rows.append(view_features(model, pick_tiles(x))[0])
+            targets.append(math.log(x.shape[-1] / width / config.scale * relative[i]))
+            groups.append(i)
+            if progress is not None:
+                progress(len(rows), total)
+    if not rows:
+        raise ValueError("the training images are too small to fit a size model (under 8 network pixels)")
+    size_model = SizeModel(**ridge_fit(np.array(rows), np.array(targets), np.array(groups)), n_images=len(images))
+    # what size 1 stands for, in pixels of the images as given (prescaled ones are at the model's scale)
+    object_px = (float(np.nanmedian(sizes)) / (config.scale if prescaled else 1.0) if np.isfinite(sizes).any()
+                 else float("nan"))
+    # the training images as a prediction views them: for the spread of the fitted model and their extent
+    views = [network_view(config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis) for image in images]
+    return replace(size_model, object_px=object_px, **_extent_fields(views, relative),
+                   unscaled_error90=_spread(model, size_model, views, relative),
+                   **decoded_reference(model, images, prescaled=prescaled, channel_axis=channel_axis, labels=labels))
+
+
+def decoded_reference(model: LoadedModel, images: Sequence[np.ndarray], *, prescaled: bool = False,
+                      channel_axis: int | None = None, labels: Sequence[np.ndarray] | None = None,
+                      max_images: int = 8) -> dict[str, float]:
+    """`SizeModel.decoded_px` and `SizeModel.decoded_tolerance` from training ``images``.
+
+    Raw images: (at most ``max_images`` of) them are segmented at their true size (1, or with ``labels`` their typical
+    object size against the median) at the recommended knobs, and their decoded objects' typical size is taken in
+    network pixels; the tolerance is the largest ratio of one image's to that median. ``prescaled`` training samples
+    (a model trained here, whose raw images are gone): their ``labels``' typical size, at the network's resolution
+    already, with the smallest tolerance. Empty without labels for prescaled images (no second step).
+    """
+    from napari_deepcolor.predict.network import at_object_size, segment
+    from napari_deepcolor.predict.size_refine import TOLERANCE
+
+    if prescaled:
+        sizes = typical_sizes(labels, len(images))
+        known = sizes[np.isfinite(sizes)]
+        return {"decoded_px": float(np.median(known)), "decoded_tolerance": TOLERANCE[0]} if known.size else {}
+    relative = relative_object_sizes(labels, len(images))
+    found = []
+    for i in np.unique(np.linspace(0, len(images) - 1, min(max_images, len(images))).round().astype(int)):
+        sized = at_object_size(model, float(relative[i]))
+        typical = typical_object_size(segment(sized, images[i], channel_axis=channel_axis)[0].labels)
+        if math.isfinite(typical):
+            found.append(typical * sized.config.scale)
+    if not found:
+        return {}
+    decoded_px = float(np.median(found))
+    spread = max(abs(math.log(f / decoded_px)) for f in found)
+    return {"decoded_px": decoded_px, "decoded_tolerance": math.exp(spread)}
+
+
+def unscaled_spread(model: LoadedModel, size_model: SizeModel, images: Sequence[np.ndarray], *,
+                    prescaled: bool = False, channel_axis: int | None = None,
+                    labels: Sequence[np.ndarray] | None = None) -> float:
+    """The largest relative error of ``size_model`` on ``images`` as they are (object size 1, or with ``labels`` each
+    image's typical object size against the median, as `fit_size_model` takes it), each viewed as a prediction views
+    it: how far from the truth an image of the training kind can be estimated."""
+    views = [network_view(model.base_config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis)
+             for image in images]
+    return _spread(model, size_model, views, relative_object_sizes(labels, len(images)))
+
+
+def _spread(model: LoadedModel, size_model: SizeModel, views: Sequence[np.ndarray], relative: np.ndarray) -> float:
+    """`unscaled_spread` of the images' views at `VIEW_REDUCTION`, each image's true size (``relative``) given."""
+    errors = []
+    for x, truth in zip(views, relative):
+        if min(x.shape[-2:]) >= 8:
+            estimate = size_model.predict(view_features(model, pick_tiles(x))[0]) / VIEW_REDUCTION
+            errors.append(abs(math.log(estimate / truth)))
+    return math.expm1(max(errors)) if errors else float("nan")
+
+
+def attach_size_model(path: str | os.PathLike, images: Sequence[np.ndarray], *, prescaled: bool = False,
+                      device: str = "cpu", max_images: int = 40, labels: Sequence[np.ndarray] | None = None
+                      ) -> SizeModel:
+    """Fit the size model of the checkpoint at ``path`` on (at most ``max_images`` of) ``images`` (and their
+    ``labels``, `fit_size_model`) and rewrite the checkpoint with it (atomically; the weights are unchanged)."""
+    from napari_deepcolor.predict.network import load_model
+
+    if len(images) > max_images:
+        keep = np.linspace(0, len(images) - 1, max_images).round().astype(int)
+        images = [images[i] for i in keep]
+        labels = None if labels is None else [labels[i] for i in keep]
+    size_model = fit_size_model(load_model(path, device=device), images, prescaled=prescaled, labels=labels)
+    _store(path, size_model.to_dict())
+    return size_model
+
+
+def _store(path: str | os.PathLike, size_model: dict[str, Any]) -> None:
+    """Rewrite the checkpoint at ``path`` (atomically) with ``size_model`` in its metadata; weights unchanged."""
+    from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
+
+    checkpoint = load_checkpoint(path)
+    checkpoint.metadata[METADATA_KEY] = size_model
+    save_checkpoint(path, checkpoint)
+
+
+def carry_size_model(start: str | os.PathLike, paths: Sequence[str | os.PathLike], factor: float = 1.0) -> bool:
+    """Give the checkpoints at ``paths``, fine-tuned from ``start`` at object size ``factor``, ``start``'s size
+    model (rewritten atomically); False when ``start`` has none or can no longer be read.
+
+    A fine-tuning on too few images to fit a size model of its own (`napari_deepcolor.training.loop.MIN_SIZE_IMAGES`)
+    keeps the start's: fine-tuned at ``factor``, the network's scale is the start's / ``factor``, so the start's
+    regression reads objects ``factor`` times the start's as size 1. On few_shot.py's selection cases: AP50 0.531
+    -> 0.743 (enlarged rosettes), 0.739 -> 0.888 (colony) against the fine-tuned model at size 1 (finetuning.md).
+    """
+    from napari_deepcolor.predict.network import model_info
+
+    try:
+        size_model = model_info(start)[1].get(METADATA_KEY)
+    except (OSError, ValueError):  # the start is gone (a resumed run needs only its own checkpoints)
+        size_model = None
+    if not isinstance(size_model, dict):
+        return False
+    for path in paths:
+        _store(path, {**size_model, "object_px": float(size_model.get("object_px", "nan")) * factor,
+                      "carried_from": str(start)})
+    return True
+
+
+def _x_axis(image: np.ndarray, channel_axis: int | None) -> int:
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return 1
+    axis = image.ndim - 1 if channel_axis is None else channel_axis % image.ndim
+    return image.ndim - 1 if axis != image.ndim - 1 else image.ndim - 2

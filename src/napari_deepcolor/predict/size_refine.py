@@ -1,0 +1,122 @@
+"""The second step of the automatic object size (cellpose's): the objects a prediction decoded, measured against the
+objects the model decodes on its training images, and the image predicted again at the size they say.
+
+The regression of `napari_deepcolor.predict.object_size` reads the size from the encoder's features of a view; on an
+image that shows much more or less of the scene than the training images it reads the extent as size too
+(docs/scale.md, "other extents"). So its estimate F is checked on the prediction it runs: the typical size of the
+decoded objects (median √area) in network pixels, against `SizeModel.decoded_px`. When their ratio r is outside
+`SizeModel.decoded_tolerance`, the image is predicted again at F × r (at most `MAX_REFINEMENTS` times), and the pass
+whose objects are closest to the training objects' size is kept. The median over objects, not over pixels: a network
+that sees objects too small merges them into a few large blobs, which an area-weighted size follows the wrong way.
+
+Only an estimated size ("auto") is refined: a size the user gives, a fallback to 1 and a checkpoint without
+``decoded_px`` run once, as before. Out-of-core images are not refined (their estimate reads a few windows).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from napari_deepcolor.predict.label_sizes import typical_object_size
+from napari_deepcolor.predict.object_size import ObjectSize, size_model_of, supported
+
+if TYPE_CHECKING:
+    from napari_deepcolor.predict.network import LoadedModel
+
+#: Bounds of `SizeModel.decoded_tolerance`: the ratio within which decoded objects count as the training size.
+TOLERANCE = (1.1, 1.25)
+#: At most this many predictions after the first.
+MAX_REFINEMENTS = 2
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Pass:
+    sized: LoadedModel
+    factor: float
+    result: Any
+    #: The decoded objects' typical size against the training objects' (NaN: no objects).
+    ratio: float
+
+    @property
+    def error(self) -> float:
+        return abs(math.log(self.ratio)) if math.isfinite(self.ratio) and self.ratio > 0 else math.inf
+
+
+def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T],
+           labels_of: Callable[[LoadedModel, T], np.ndarray]) -> tuple[LoadedModel, ObjectSize, T]:
+    """Run ``model`` at ``size`` and, for an estimated size, check it on the decoded objects.
+
+    Parameters
+    ----------
+    model : LoadedModel
+        At object size 1 (``size`` is relative to its training objects).
+    size : ObjectSize
+        From `napari_deepcolor.predict.object_size.estimate_object_size`, or given.
+    run : callable
+        ``run(sized_model) -> result``: one prediction of the image.
+    labels_of : callable
+        ``labels_of(sized_model, result) -> labels (Y, X)``: the instances at the model's recommended knobs
+        (`recommended_labels`).
+
+    Returns
+    -------
+    sized_model, size, result
+        Of the pass kept; ``size.passes`` counts the predictions run.
+    """
+    from napari_deepcolor.predict.network import at_object_size
+
+    size_model = size_model_of(model.metadata)
+    if size.how != "auto" or size_model is None or not math.isfinite(size_model.decoded_px):
+        sized = at_object_size(model, size.factor)
+        return sized, size, run(sized)
+    tolerance = min(TOLERANCE[1], max(TOLERANCE[0], size_model.decoded_tolerance)) \
+        if math.isfinite(size_model.decoded_tolerance) else TOLERANCE[0]
+
+    def one(factor: float) -> _Pass:
+        sized = at_object_size(model, factor)
+        result = run(sized)
+        found = typical_object_size(labels_of(sized, result))
+        return _Pass(sized, factor, result, found * sized.config.scale / size_model.decoded_px)
+
+    passes = [one(size.factor)]
+    while len(passes) <= MAX_REFINEMENTS and math.log(tolerance) < passes[-1].error < math.inf:
+        factor = round(passes[-1].factor * passes[-1].ratio, 2)
+        if not supported(factor, model.base_config) or any(p.factor == factor for p in passes):
+            break
+        passes.append(one(factor))
+    best = min(passes, key=lambda p: p.error)
+    return best.sized, _described(size, best, len(passes), tolerance), best.result
+
+
+def _described(size: ObjectSize, best: _Pass, passes: int, tolerance: float) -> ObjectSize:
+    """``size`` after the check: the kept pass's factor, and a note that says what the segmented objects said."""
+    note = size.note[:-len(f"; but {size.warning}")] if size.warning else size.note
+    if best.error == math.inf:  # nothing decoded at any size: nothing to check against
+        return replace(size, passes=passes)
+    factor = best.factor
+    if factor != size.factor:
+        note = (f"object size {factor:.2f} (auto: estimated {size.factor:.2f}, corrected to the size of the segmented "
+                f"objects, {passes} predictions)")
+    else:
+        note += f", checked on the segmented objects{f' ({passes} predictions)' if passes > 1 else ''}"
+    warning = ""
+    if best.error > math.log(tolerance):
+        warning = (f"the segmented objects are {best.ratio:.2f}x the size of the model's training objects at the "
+                   "best size found: check the result, or type the size")
+        note += f"; but {warning}"
+    return replace(size, factor=factor, note=note, warning=warning, passes=passes)
+
+
+def recommended_labels(sized: LoadedModel, output: Any) -> np.ndarray:
+    """The instances of a network ``output`` at ``sized``'s recommended knobs (what `decoded_px` was measured at)."""
+    from napari_deepcolor.methods import get_method
+
+    method = get_method(sized.config.method)
+    return method.decode(output, **method.resolve_knobs(sized.config, sized.source)).labels
