@@ -362,6 +362,9 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
     Cancelled
         ``cancel`` was set.
     """
+    from napari_deepcolor.predict.torch_import import import_torch
+
+    import_torch()  # a session's first import of torch, in the Segment worker: the window stays free (torch_import)
     from napari_deepcolor.predict.network import load_model, resolve_device
     from napari_deepcolor.predict.object_size import at_estimated_size
     from napari_deepcolor.predict.size_refine import recommended_labels, refine
@@ -395,8 +398,9 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
         _, size = at_estimated_size(loaded, plane, object_size, channel_axis=-1 if rgb else None, limits=limits)
         # an estimated size is checked on the objects it decodes, and the plane predicted again if they disagree
         sized, size, (output, decoder) = refine(
-            loaded, size, lambda sized: predict_plane(sized, plane, rgb=rgb, tile_size=tile_size, overlap=overlap,
-                                                      progress=check_cancel, limits=limits),
+            loaded, size, lambda sized, plane=plane: predict_plane(sized, plane, rgb=rgb, tile_size=tile_size,
+                                                                   overlap=overlap, progress=check_cancel,
+                                                                   limits=limits),
             lambda sized, run: recommended_labels(sized, run[0]))
         if first:
             yield ModelLoaded(sized.config, loaded.device, loaded.source, load_seconds, size)

@@ -289,11 +289,11 @@ def finetune(
 
     Closing the generator stops training; the checkpoints already written stay valid.
     """
-    import torch
-
+    from napari_deepcolor.predict.torch_import import import_torch
     from napari_deepcolor.training.dataset import model_sample
     from napari_deepcolor.training.loop import TrainEvent, train
 
+    torch = import_torch()  # a session's first import of torch, in the Train worker: the window stays free
     if threads:
         torch.set_num_threads(threads)
     steps = train_config_for(preset).steps

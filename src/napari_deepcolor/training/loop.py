@@ -6,7 +6,6 @@ already written stay valid because every save is atomic.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shutil
@@ -23,6 +22,7 @@ from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
 from napari_deepcolor.io import remove_stale_temporaries, write_atomic
 from napari_deepcolor.methods import get_method
 from napari_deepcolor.methods.coloring import touching_color_agreement  # noqa: F401 - experiments import it here
+from napari_deepcolor.predict.torch_import import no_cyclic_collection
 from napari_deepcolor.training.dataset import PatchSampler, Sample
 
 
@@ -219,7 +219,7 @@ class _Run:
 
             for unet in unets(self.network):  # the contracting path keeps the starting weights
                 unet.down.requires_grad_(False)
-        with _no_cyclic_collection():  # Adam's first construction imports torch._dynamo
+        with no_cyclic_collection():  # Adam's first construction imports torch._dynamo
             self.optimizer = torch.optim.Adam([p for p in self.network.parameters() if p.requires_grad],
                                               lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
 
@@ -399,27 +399,6 @@ def _fit_budget(total: int, every: int, step: int, elapsed: float, budget: float
 def _loss_function(network: Any, model_config: ModelConfig, train_config: TrainConfig) -> Any:
     """``loss(output, labels, step) -> scalar tensor`` for the config's method (`Method.loss_function`)."""
     return get_method(model_config.method).loss_function(network, model_config, train_config)
-
-
-@contextlib.contextmanager
-def _no_cyclic_collection() -> Iterator[None]:
-    """Python's cyclic garbage collector off inside, and the objects made there kept out of later collections.
-
-    The first `torch.optim.Adam` of a process imports ``torch._dynamo`` (822 modules, 117,000 objects), which set
-    off two full collections of 0.75-0.9 s in the Train dock's worker; a collection holds Python's lock, so the
-    napari window froze (benchmarks/bench_gui_hitches.py). `gc.freeze` moves what exists then to the permanent
-    generation, so those long-lived objects are not scanned again.
-    """
-    import gc
-
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 def _check_same_network(found: ModelConfig, wanted: ModelConfig, source: Any) -> None:
