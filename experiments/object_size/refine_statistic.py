@@ -1,6 +1,6 @@
 """Which typical size the second step measures, chosen on training images only: the median √area over objects, or
 over foreground pixels (area-weighted). Training images of each model drawn on other extents (generated: training
-seeds 0-4 on 512- and 1024-px canvases; BBBC010: 2 x 2 mosaics of 5 training wells), the regression's estimate F0,
+seeds 0-4 on 512- and 1024-px canvases; BBBC010 and plain rosettes: 2 x 2 mosaics of 5 training images), the regression's estimate F0,
 and one correction from each statistic: how often each lands within 20 % of the true size.
 
     OMP_NUM_THREADS=2 python experiments/object_size/refine_statistic.py
@@ -27,7 +27,7 @@ from napari_deepcolor.training.synthetic_scenes import GENERATORS  # noqa: E402
 
 
 def training_extents(name: str):
-    if name.startswith("worms"):
+    if name.startswith("worms") or name == "leaves":  # wells, and plain rosettes whose plants grow with the canvas
         return [(_mosaic(image), _mosaic(_spatial(labels), relabel=True)) for image, labels in
                 images_for(name, "train")[:5]]
     generator = {"ecoli-semiconv": "ecoli", "leaves-semiconv": "rosette"}.get(name, name)
