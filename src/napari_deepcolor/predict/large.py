@@ -152,7 +152,8 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
 
     Reads at most 9 windows of a 3 x 3 grid (each `object_size.TILE` network pixels at the estimating view's scale)
     and keeps the `object_size.MAX_TILES` with the largest intensity spread; intensity limits come from
-    `image_limits` (a strided read), as for the segmentation itself. Never loads the whole image.
+    `image_limits` (a strided read), as for the segmentation itself. Never loads the whole image. The estimate is
+    then checked on those windows (`check_on_windows`).
     """
     from napari_deepcolor.predict import object_size as sizes
     from napari_deepcolor.preprocess import preprocess
@@ -175,7 +176,34 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
     views = [preprocess(plane, in_channels=config.in_channels, percentiles=config.percentiles, scale=view_scale,
                         channel_axis=channel_axis, limits=limits, clip_max=config.intensity_max,
                         mask_input=config.mask_input) for plane in chosen]
-    return sizes.estimate_from_views(model, sizes.pick_tiles(views))
+    size = sizes.estimate_from_views(model, sizes.pick_tiles(views))
+    return check_on_windows(model, size, chosen, limits=limits, channel_axis=channel_axis)
+
+
+def check_on_windows(model: LoadedModel, size: ObjectSize, windows: list[np.ndarray], *,
+                     limits: tuple[float, float] | None, channel_axis: int | None) -> ObjectSize:
+    """The second step of the automatic size (`napari_deepcolor.predict.size_refine`) on a few ``windows`` of an
+    image too large to predict more than once: the windows are predicted at the size, their decoded objects measured
+    together, and corrected as a whole image's would be; the image itself is then predicted once, at the size kept."""
+    from napari_deepcolor.methods import get_method
+    from napari_deepcolor.predict.network import predict_output
+    from napari_deepcolor.predict.size_refine import recommended_labels, refine
+
+    # the whole image's intensity limits where the method's prediction takes them (coloring's predict_probs)
+    given = {"limits": limits} if get_method(model.config.method).predict_function == "predict_probs" else {}
+
+    def run(sized: LoadedModel) -> list[Any]:
+        return [predict_output(sized, window, channel_axis=channel_axis, **given) for window in windows]
+
+    def labels_of(sized: LoadedModel, outputs: list[Any]) -> np.ndarray:
+        parts, offset = [], 0
+        for output in outputs:  # the windows' instances, numbered apart: measured as one set
+            labels = recommended_labels(sized, output)
+            parts.append(np.where(labels > 0, labels + offset, 0).ravel())
+            offset += int(labels.max())
+        return np.concatenate(parts)
+
+    return refine(model, size, run, labels_of, passes_of=f"of {len(windows)} window{'s' * (len(windows) > 1)}")[1]
 
 
 # -- tiles --------------------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ whose objects are closest to the training objects' size is kept. The median over
 that sees objects too small merges them into a few large blobs, which an area-weighted size follows the wrong way.
 
 Only an estimated size ("auto") is refined: a size the user gives, a fallback to 1 and a checkpoint without
-``decoded_px`` run once, as before. Out-of-core images are not refined (their estimate reads a few windows).
+``decoded_px`` run once, as before. An out-of-core image is checked on the few windows its estimate read, then
+predicted once (`napari_deepcolor.predict.large.check_on_windows`).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class _Pass:
 
 
 def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T],
-           labels_of: Callable[[LoadedModel, T], np.ndarray]) -> tuple[LoadedModel, ObjectSize, T]:
+           labels_of: Callable[[LoadedModel, T], np.ndarray], *, passes_of: str = ""
+           ) -> tuple[LoadedModel, ObjectSize, T]:
     """Run ``model`` at ``size`` and, for an estimated size, check it on the decoded objects.
 
     Parameters
@@ -62,8 +64,10 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
     run : callable
         ``run(sized_model) -> result``: one prediction of the image.
     labels_of : callable
-        ``labels_of(sized_model, result) -> labels (Y, X)``: the instances at the model's recommended knobs
-        (`recommended_labels`).
+        ``labels_of(sized_model, result) -> labels``: the instances at the model's recommended knobs
+        (`recommended_labels`), an image ``(Y, X)`` or any array of instance ids.
+    passes_of : str
+        What one prediction covers, for the note ("of 4 windows"); the whole image when empty.
 
     Returns
     -------
@@ -92,20 +96,21 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
             break
         passes.append(one(factor))
     best = min(passes, key=lambda p: p.error)
-    return best.sized, _described(size, best, len(passes), tolerance), best.result
+    return best.sized, _described(size, best, len(passes), tolerance, passes_of), best.result
 
 
-def _described(size: ObjectSize, best: _Pass, passes: int, tolerance: float) -> ObjectSize:
+def _described(size: ObjectSize, best: _Pass, passes: int, tolerance: float, passes_of: str) -> ObjectSize:
     """``size`` after the check: the kept pass's factor, and a note that says what the segmented objects said."""
     note = size.note[:-len(f"; but {size.warning}")] if size.warning else size.note
     if best.error == math.inf:  # nothing decoded at any size: nothing to check against
         return replace(size, passes=passes)
     factor = best.factor
+    predictions = f"{passes} predictions{f' {passes_of}' if passes_of else ''}"
     if factor != size.factor:
         note = (f"object size {factor:.2f} (auto: estimated {size.factor:.2f}, corrected to the size of the segmented "
-                f"objects, {passes} predictions)")
+                f"objects, {predictions})")
     else:
-        note += f", checked on the segmented objects{f' ({passes} predictions)' if passes > 1 else ''}"
+        note += f", checked on the segmented objects{f' ({predictions})' if passes > 1 or passes_of else ''}"
     warning = ""
     if best.error > math.log(tolerance):
         warning = (f"the segmented objects are {best.ratio:.2f}x the size of the model's training objects at the "
