@@ -33,7 +33,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "objects are, in pixels, against the model's training objects (2: twice as long and wide, e.g. a "
                    "higher magnification); the network sees the image resized by 1/FACTOR more than the model's own "
                    "scale, and the recommended τ and ρ grow with it. auto: estimated once per image from one "
-                   "network pass at reduced resolution, and printed (default: %(default)s; docs/scale.md)")
+                   "network pass at reduced resolution, checked on the objects the prediction segments (predicted "
+                   "again, at most twice, when they are not the training objects' size), and printed (default: "
+                   "%(default)s; docs/scale.md)")
     add_device_option(p)
     p.add_argument("--save-probs", action="store_true", help="also write the network output: <stem>_probs.tif "
                    "(C, Y, X) float32 for coloring; <stem>_embeddings.tif (D, Y, X), <stem>_foreground.tif and "
