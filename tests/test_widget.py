@@ -597,6 +597,19 @@ def test_opening_the_widget_loads_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+def test_a_script_that_exits_with_the_docks_open_exits_cleanly():
+    """The interpreter's exit deletes Qt objects in any order: the docks' closing must not raise (it aborted)."""
+    code = (
+        "import napari, numpy\n"
+        "viewer = napari.Viewer(show=False)\n"
+        "viewer.add_image(numpy.zeros((8, 8)))\n"
+        "viewer.window.add_plugin_dock_widget('napari-deepcolor', 'Segment')\n"
+        "viewer.window.add_plugin_dock_widget('napari-deepcolor', 'Train / fine-tune')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
 def test_an_unexpected_error_in_the_worker_leaves_the_widget_usable(qtbot, viewer_and_widget, tiny_model,
                                                                     monkeypatch):
     from napari_deepcolor.predict import stack

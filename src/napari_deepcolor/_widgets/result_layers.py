@@ -134,7 +134,10 @@ class ResultLayers:
 
     def close(self, *, make_pending: bool) -> None:
         """The widget was closed: the pending layers are made now (``make_pending``) or never."""
-        self._timer.stop()
+        try:
+            self._timer.stop()
+        except RuntimeError:  # Qt deleted it first: the interpreter is exiting with the viewer still open
+            pass
         if make_pending:
             self.flush()
         self._pending.clear()
