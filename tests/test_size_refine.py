@@ -115,6 +115,20 @@ def test_a_correction_stays_in_the_supported_range():
     assert segmenter.factors == [4.0] and size.factor == 4.0 and "type the size" in size.warning
 
 
+def test_a_stack_plane_starts_where_the_plane_before_ended():
+    from napari_deepcolor.predict.size_refine import carried
+
+    config = ModelConfig(scale=SCALE)
+    start = carried(estimated(1.6), 1 / 1.6, config)
+    assert start.factor == 1.0 and "corrected as the plane before" in start.note and not start.warning
+    assert carried(estimated(1.6), 1.0, config) == estimated(1.6)
+    assert carried(given_size(1.6), 0.5, config) == given_size(1.6)
+    assert carried(estimated(4.0), 100.0, config) == estimated(4.0)  # not a size it may run at
+    segmenter = Segmenter(20)
+    _, size, _ = refine(fake_model(), start, segmenter.run, segmenter.labels_of)
+    assert segmenter.factors == [1.0] and size.passes == 1
+
+
 def test_the_tolerance_is_bounded():
     segmenter = Segmenter(20 * 1.08)  # 8 % off: within the smallest tolerance, however tight the training spread
     _, size, _ = refine(fake_model(decoded_tolerance=1.01), estimated(1.0), segmenter.run, segmenter.labels_of)
@@ -164,9 +178,13 @@ def test_a_stack_plane_and_predict_use_the_corrected_size(tiled_colony, tmp_path
     from napari_deepcolor.cli import main
     from napari_deepcolor.predict.stack import PlaneDone, segment_stack
 
-    planes = [e for e in segment_stack("ecoli-semiconv", tiled_colony[None], device="cpu", object_size=None)
+    stack = np.stack([tiled_colony, tiled_colony[::-1]])
+    planes = [e.object_size for e in segment_stack("ecoli-semiconv", stack, device="cpu", object_size=None)
               if isinstance(e, PlaneDone)]
-    assert abs(planes[0].object_size.factor - 1) <= 0.15 and planes[0].object_size.passes >= 2
+    assert abs(planes[0].factor - 1) <= 0.15 and planes[0].passes >= 2
+    # the second plane starts where the first ended: its objects confirm it, in one prediction
+    assert abs(planes[1].factor - 1) <= 0.15 and planes[1].passes == 1
+    assert "corrected as the plane before), checked on the segmented objects" in planes[1].note
     tifffile.imwrite(tmp_path / "tiled.tif", tiled_colony)
     assert main(["predict", "--model", "ecoli-semiconv", "--output", str(tmp_path / "out"),
                  str(tmp_path / "tiled.tif")]) == 0

@@ -119,6 +119,17 @@ def _described(size: ObjectSize, best: _Pass, passes: int, tolerance: float, pas
     return replace(size, factor=factor, note=note, warning=warning, passes=passes)
 
 
+def carried(size: ObjectSize, correction: float, config: Any) -> ObjectSize:
+    """The estimate of a stack's next plane, started where the plane before ended: ``correction`` is that plane's
+    kept size against its estimate (1: none). Planes of one stack share their optics and extent, so the regression
+    misses them alike; the plane's own objects still check the size it starts at (`refine`)."""
+    factor = round(size.factor * correction, 2)
+    if size.how != "auto" or factor == size.factor or not supported(factor, config):
+        return size
+    return replace(size, factor=factor, warning="",
+                   note=f"object size {factor:.2f} (auto: estimated {size.factor:.2f}, corrected as the plane before)")
+
+
 def recommended_labels(sized: LoadedModel, output: Any) -> np.ndarray:
     """The instances of a network ``output`` at ``sized``'s recommended knobs (what `decoded_px` was measured at)."""
     from napari_deepcolor.methods import get_method

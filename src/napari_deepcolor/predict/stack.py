@@ -367,7 +367,7 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
     import_torch()  # a session's first import of torch, in the Segment worker: the window stays free (torch_import)
     from napari_deepcolor.predict.network import load_model, resolve_device
     from napari_deepcolor.predict.object_size import at_estimated_size
-    from napari_deepcolor.predict.size_refine import recommended_labels, refine
+    from napari_deepcolor.predict.size_refine import carried, recommended_labels, refine
 
     layout = stack_layout(image, rgb=rgb)
 
@@ -390,18 +390,21 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
 
         check_mask(image, what="this stack")
         limits = (0.0, 1.0)
-    first = True
+    first, correction = True, 1.0
     for index in layout.indices():
         check_cancel()
         plane_start = time.perf_counter()
         plane = np.asarray(image[index]) if index else np.asarray(image)
-        _, size = at_estimated_size(loaded, plane, object_size, channel_axis=-1 if rgb else None, limits=limits)
-        # an estimated size is checked on the objects it decodes, and the plane predicted again if they disagree
+        _, estimate = at_estimated_size(loaded, plane, object_size, channel_axis=-1 if rgb else None, limits=limits)
+        # an estimated size starts where the plane before ended, is checked on the objects it decodes, and the plane
+        # is predicted again if they disagree
         sized, size, (output, decoder) = refine(
-            loaded, size, lambda sized, plane=plane: predict_plane(sized, plane, rgb=rgb, tile_size=tile_size,
-                                                                   overlap=overlap, progress=check_cancel,
-                                                                   limits=limits),
+            loaded, carried(estimate, correction, loaded.base_config),
+            lambda sized, plane=plane: predict_plane(sized, plane, rgb=rgb, tile_size=tile_size, overlap=overlap,
+                                                     progress=check_cancel, limits=limits),
             lambda sized, run: recommended_labels(sized, run[0]))
+        if size.how == "auto":
+            correction = size.factor / estimate.factor
         if first:
             yield ModelLoaded(sized.config, loaded.device, loaded.source, load_seconds, size)
             first = False
