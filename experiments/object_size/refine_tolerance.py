@@ -9,6 +9,7 @@ the tolerance, keep the pass closest to the reference) and scored by mean AP50 a
 
     OMP_NUM_THREADS=1 python experiments/object_size/refine_tolerance.py --models ecoli nuclei --out a.jsonl
     python experiments/object_size/refine_tolerance.py --replay a.jsonl b.jsonl
+    OMP_NUM_THREADS=1 python experiments/object_size/refine_tolerance.py --with-refine --models ... --out r.jsonl
 
 The passes measured for docs/scale.md are in refine_tolerance.jsonl beside this file (``--replay`` it).
 """
@@ -83,6 +84,28 @@ def measure(names: list[str], out: Path) -> None:
                                                          for p in passes], flush=True)
 
 
+def measure_refine(names: list[str], out: Path) -> None:
+    """The same cases with `size_refine.refine` as it is (its secant step after two predictions): AP50 and
+    predictions per case, to set beside the replayed rules (``--replay``)."""
+    from napari_deepcolor.metrics import evaluate
+    from napari_deepcolor.predict.network import load_model, segment
+    from napari_deepcolor.predict.object_size import estimate_object_size
+    from napari_deepcolor.predict.size_refine import refine
+
+    with open(out, "a") as fh:
+        for name in names:
+            model = load_model(name, device="cpu")
+            for what, image, truth, true_size in cases(name, model):
+                _, size, (instances, _) = refine(model, estimate_object_size(model, image),
+                                                 lambda sized, image=image: segment(sized, image),
+                                                 lambda _, run: run[0].labels)
+                row = {"model": name, "what": what, "true": true_size, "factor": size.factor,
+                       "passes": size.passes, "ap50": evaluate(truth, instances.labels)["ap50"]}
+                fh.write(json.dumps(row) + "\n")
+                fh.flush()
+                print(name, what, round(true_size, 2), size.factor, size.passes, round(row["ap50"], 3), flush=True)
+
+
 def replay(row: dict, floor: float, corrections: int) -> tuple[float, int]:
     """AP50 and predictions of `size_refine.refine`'s rule with this floor (cap 1.25) on a row's recorded passes."""
     tolerance = min(1.25, max(floor, row["tolerance"])) if math.isfinite(row["tolerance"]) else floor
@@ -101,6 +124,14 @@ def replay(row: dict, floor: float, corrections: int) -> tuple[float, int]:
 
 def summary(paths: list[Path]) -> None:
     rows = [json.loads(line) for path in paths for line in path.read_text().splitlines()]
+    measured = [r for r in rows if not isinstance(r["passes"], list)]  # --with-refine rows
+    rows = [r for r in rows if isinstance(r["passes"], list)]
+    if measured:
+        per_model = {m: np.mean([r["ap50"] for r in measured if r["model"] == m])
+                     for m in sorted({r["model"] for r in measured})}
+        print(f"refine as it is ({len(measured)} cases): mean AP50 {np.mean([r['ap50'] for r in measured]):.4f}, "
+              f"predictions {np.mean([r['passes'] for r in measured]):.2f} | "
+              + " ".join(f"{m} {v:.3f}" for m, v in per_model.items()))
     print(f"{len(rows)} training cases of {len({r['model'] for r in rows})} models")
     for corrections in (0, 1, 2):
         for floor in FLOORS:
@@ -117,9 +148,12 @@ def main() -> None:
     parser.add_argument("--models", nargs="+")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--replay", type=Path, nargs="+")
+    parser.add_argument("--with-refine", action="store_true", help="run size_refine.refine as it is on the cases")
     args = parser.parse_args()
     if args.replay:
         summary(args.replay)
+    elif args.with_refine:
+        measure_refine(args.models, args.out)
     else:
         measure(args.models, args.out)
 

@@ -89,14 +89,16 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
         found = typical_object_size(labels_of(sized, result))
         return _Pass(sized, factor, result, found * sized.config.scale / size_model.decoded_px)
 
-    passes = [one(size.factor)]
-    while len(passes) <= MAX_REFINEMENTS and math.log(tolerance) < passes[-1].error < math.inf:
-        factor = round(passes[-1].factor * passes[-1].ratio, 2)
-        if not supported(factor, model.base_config) or any(p.factor == factor for p in passes):
+    best = last = one(size.factor)
+    tried = [(last.factor, last.ratio)]  # only the best pass keeps its result (a whole image's network output)
+    while len(tried) <= MAX_REFINEMENTS and math.log(tolerance) < last.error < math.inf:
+        factor = round(last.factor * last.ratio, 2)  # objects decoded at half the training size: half the size
+        if not supported(factor, model.base_config) or any(f == factor for f, _ in tried):
             break
-        passes.append(one(factor))
-    best = min(passes, key=lambda p: p.error)
-    return best.sized, _described(size, best, len(passes), tolerance, passes_of), best.result
+        last = one(factor)
+        tried.append((factor, last.ratio))
+        best = min(best, last, key=lambda p: p.error)
+    return best.sized, _described(size, best, len(tried), tolerance, passes_of), best.result
 
 
 def _described(size: ObjectSize, best: _Pass, passes: int, tolerance: float, passes_of: str) -> ObjectSize:
