@@ -11,7 +11,8 @@ that sees objects too small merges them into a few large blobs, which an area-we
 
 Only an estimated size ("auto") is refined: a size the user gives, a fallback to 1 and a checkpoint without
 ``decoded_px`` run once, as before. An out-of-core image is checked on the few windows its estimate read, then
-predicted once (`napari_deepcolor.predict.large.check_on_windows`).
+predicted once (`napari_deepcolor.predict.large.check_on_windows`). A stack's next plane starts at the size the plane
+before ended at (`carried`).
 """
 
 from __future__ import annotations
