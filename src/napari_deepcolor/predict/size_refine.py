@@ -139,3 +139,12 @@ def recommended_labels(sized: LoadedModel, output: Any) -> np.ndarray:
 
     method = get_method(sized.config.method)
     return method.decode(output, **method.resolve_knobs(sized.config, sized.source)).labels
+
+
+def recommended_knobs(sized: LoadedModel) -> Any:
+    """``sized``'s recommended knobs as `napari_deepcolor.predict.stack.Knobs` (the others at their defaults): for a
+    stack plane's own `decode`, whose caches the decoding at the user's knobs then shares."""
+    from napari_deepcolor.methods import get_method
+    from napari_deepcolor.predict.stack import Knobs
+
+    return Knobs(**get_method(sized.config.method).resolve_knobs(sized.config, sized.source))
