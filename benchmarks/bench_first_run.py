@@ -1,5 +1,6 @@
-"""The first Segment run of a napari session, whose worker imports torch: the window's longest hitch, with torch's
-import made window-friendly (`napari_deepcolor.predict.torch_import`) against a plain ``import torch``.
+"""The first Segment run and the first fine-tuning of a napari session, whose workers import torch: the window's
+longest hitch, with torch's import made window-friendly (`napari_deepcolor.predict.torch_import`) against a plain
+``import torch``.
 
 Run from the repository root, on a display (under Xvfb)::
 
@@ -7,7 +8,8 @@ Run from the repository root, on a display (under Xvfb)::
 
 Each run is a fresh process (torch not imported yet): napari (1600 x 1000) with the worms sample and the Segment
 dock; a 20 ms QTimer records the event loop's gaps (`_gaps.GapRecorder`) while Segment runs the bundled ``worms``
-model once, then once more (torch imported by then: what is left is napari making and updating the result layer).
+model once, then once more (torch imported by then: what is left is napari making and updating the result layer);
+and, in other processes, the Train dock fine-tunes ``worms`` on the sample's labels for 20 s, then Cancel.
 The two variants alternate, side by side: **plain**, the import as it was (`import_torch`'s library preload and
 garbage-collection pause switched off), and **window-friendly**, the plugin as it is. A ``deepcolor train`` process
 (one torch thread) runs beside all of it, as in bench_gui_hitches.py. The table goes to docs/benchmarks.md under
@@ -30,21 +32,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _docs import gui_machine, record
 
-HEADING = "## The first Segment run of a session"
+HEADING = "## The first Segment run of a session"  # and the first fine-tuning
 VARIANTS = ("plain", "window-friendly")
+DOCKS = ("segment", "train")
+#: The runs measured per dock: (key, what the table calls it).
+RUNS = {"segment": (("first", "Segment, first run (its worker imports torch)"), ("second", "Segment, second run")),
+        "train": (("first", "Train dock, first fine-tuning (its worker imports torch), 20 s then Cancel"),)}
 
 
-def one_run(variant: str) -> dict:
-    """In this (fresh) process: the gaps of the first and the second Segment run."""
+def one_run(variant: str, dock: str) -> dict:
+    """In this (fresh) process: the gaps of the first and the second Segment run, or of the Train dock's first
+    fine-tuning (20 s, then Cancel)."""
+    if variant == "plain":  # training's first optimizer keeps its collector pause (an earlier fix): loop binds it first
+        from napari_deepcolor.predict import torch_import
+        from napari_deepcolor.training import loop  # noqa: F401
+
+        torch_import.preload_torch_libraries = list
+        torch_import.no_cyclic_collection = contextlib.nullcontext
+    assert "torch" not in sys.modules
+    return first_training() if dock == "train" else first_segment()
+
+
+def first_segment() -> dict:
     import napari
     from _gaps import GapRecorder, wait
 
-    if variant == "plain":
-        from napari_deepcolor.predict import torch_import
-
-        torch_import.preload_torch_libraries = lambda: []
-        torch_import.no_cyclic_collection = contextlib.nullcontext
-    assert "torch" not in sys.modules
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1600, 1000)
     viewer.open_sample("napari-deepcolor", "worms")
@@ -65,30 +77,61 @@ def one_run(variant: str) -> dict:
     return out
 
 
+def first_training() -> dict:
+    import napari
+    from _gaps import GapRecorder, wait
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1600, 1000)
+    viewer.open_sample("napari-deepcolor", "worms")
+    image, truth = viewer.layers
+    _, train = viewer.window.add_plugin_dock_widget("napari-deepcolor", "Train / fine-tune")
+    train.reset_choices()
+    train.image_combo.setCurrentText(image.name)
+    train.labels_combo.setCurrentText(truth.name)
+    train.output_edit.setText(tempfile.mkdtemp(prefix="bench-first-run-train-"))
+    train.minutes_spin.setValue(0)
+    app = napari.qt.get_qapp()
+    wait(app, 2.0)
+    with GapRecorder(20, sample_after_ms=100) as recorder:
+        if train.start() is None:
+            raise RuntimeError("the Train dock refused to start")
+        wait(app, 20)
+        train.cancel()
+        wait(app, 600, until=lambda: train.worker is None)
+    out = {"first": {**recorder.summary(), "where": recorder.culprits(top=3),
+                     "collections": recorder.collections_text()}}
+    viewer.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="fresh processes per variant")
     parser.add_argument("--no-background", action="store_true", help="no training process beside")
     parser.add_argument("--no-docs", action="store_true")
     parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)  # a child process: one run, JSON out
+    parser.add_argument("--dock", choices=DOCKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print("RESULT " + json.dumps(one_run(args.one)), flush=True)
+        print("RESULT " + json.dumps(one_run(args.one, args.dock)), flush=True)
         return
     from bench_gui_hitches import background_training
 
     folder = Path(tempfile.mkdtemp(prefix="bench-first-run-"))
     env = {**os.environ, "NAPARI_DEEPCOLOR_MODELS": str(folder / "models"), "OMP_NUM_THREADS": "1"}
     process = None if args.no_background else background_training(folder)
-    results: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
+    results: dict[str, list[dict]] = {f"{dock}/{variant}": [] for dock in DOCKS for variant in VARIANTS}
     try:
         for _ in range(args.runs):
-            for variant in VARIANTS:
-                done = subprocess.run([sys.executable, __file__, "--one", variant], env=env, capture_output=True,
-                                      text=True, timeout=900, check=True)
-                line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-                results[variant].append(json.loads(line[len("RESULT "):]))
-                print(variant, {k: round(v["max_ms"]) for k, v in results[variant][-1].items()}, flush=True)
+            for dock in DOCKS:
+                for variant in VARIANTS:
+                    done = subprocess.run([sys.executable, __file__, "--one", variant, "--dock", dock], env=env,
+                                          capture_output=True, text=True, timeout=900, check=True)
+                    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+                    key = f"{dock}/{variant}"
+                    results[key].append(json.loads(line[len("RESULT "):]))
+                    print(key, {k: round(v["max_ms"]) for k, v in results[key][-1].items()}, flush=True)
     finally:
         if process is not None:
             process.terminate()
@@ -102,33 +145,36 @@ def main(argv: list[str] | None = None) -> None:
 def table(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
     import numpy as np
 
-    def cells(variant: str, run: str) -> list[float]:
-        return [r[run]["max_ms"] for r in results[variant]]
-
-    plain = np.median(cells("plain", "first"))
-    rows = []
-    for variant in VARIANTS:
-        for run, what in (("first", "first run (its worker imports torch)"), ("second", "second run")):
-            gaps = cells(variant, run)
-            over = [r[run]["over_100ms"] for r in results[variant]]
-            rows.append(f"| {variant} | {what} | {np.median(gaps):.0f} | {', '.join(f'{g:.0f}' for g in gaps)} | "
-                        f"{np.median(gaps) / plain:.2f}× | {', '.join(map(str, over))} |")
-    where = [f"- {variant}, first run: " + "; ".join(f"{w} ({c})" for c, w in results[variant][0]["first"]["where"])
-             for variant in VARIANTS if results[variant][0]["first"]["where"]]
-    collections = [f"- {variant}, first run {i + 1}: {r['first']['collections']}" for variant in VARIANTS
-                   for i, r in enumerate(results[variant]) if r["first"]["collections"]]
+    rows, where, collections = [], [], []
+    for dock in DOCKS:
+        plain = float(np.median([r["first"]["max_ms"] for r in results[f"{dock}/plain"]]))
+        for run, what in RUNS[dock]:
+            for variant in VARIANTS:
+                measured = results[f"{dock}/{variant}"]
+                gaps = [r[run]["max_ms"] for r in measured]
+                over = [r[run]["over_100ms"] for r in measured]
+                rows.append(f"| {what} | {variant} | {np.median(gaps):.0f} | {', '.join(f'{g:.0f}' for g in gaps)} | "
+                            f"{np.median(gaps) / plain:.2f}× | {', '.join(map(str, over))} |")
+        for variant in VARIANTS:
+            first = results[f"{dock}/{variant}"][0]["first"]
+            if first["where"]:
+                where.append(f"- {dock}, {variant}: " + "; ".join(f"{w} ({c})" for c, w in first["where"]))
+            collections += [f"- {dock}, {variant}, process {i + 1}: {r['first']['collections']}"
+                            for i, r in enumerate(results[f"{dock}/{variant}"]) if r["first"]["collections"]]
     beside = ("nothing beside" if args.no_background else
               "a `deepcolor train` process (generated nuclei, one torch thread) beside")
     return "\n".join([
         HEADING, "",
         (f"`QT_QPA_PLATFORM=xcb xvfb-run -a -s \"-screen 0 1600x1000x24\" python benchmarks/bench_first_run.py "
-         f"--runs {args.runs}`: a fresh napari process per run (1600 × 1000, the worms sample, the Segment dock), "
-         f"{beside}; a 20 ms QTimer's longest gap while Segment runs `worms` the first time in the session and "
-         "then again. *plain*: torch imported as before (no library preload, garbage collection on); "
-         "*window-friendly*: `predict.torch_import` (the libraries mapped with Python's lock released, no cyclic "
-         "collection during the import). The variants alternate; the ratio is to plain's first run (medians)."),
+         f"--runs {args.runs}`: a fresh napari process per run (1600 × 1000, the worms sample, one dock), {beside}; "
+         "a 20 ms QTimer's longest gap while the Segment dock runs `worms` the first time in the session and then "
+         "again, or while the Train dock fine-tunes `worms` on the sample's labels for the first time (20 s, then "
+         "Cancel). *plain*: torch imported as before (no library preload, garbage collection on during the import; "
+         "the first optimizer keeps its earlier pause); *window-friendly*: `predict.torch_import` (the libraries mapped with Python's "
+         "lock released, no cyclic collection during the import). The variants alternate; the ratio is to plain's "
+         "first run of the same dock (medians)."),
         "",
-        "| variant | run | longest gap, median (ms) | each process (ms) | vs plain's first run | gaps > 100 ms |",
+        "| run | variant | longest gap, median (ms) | each process (ms) | vs plain's first run | gaps > 100 ms |",
         "|---|---|---:|---|---:|---|",
         *rows, "",
         *(["Where the GUI thread was in the first process's gaps over 100 ms (samples):", "", *where, ""]
