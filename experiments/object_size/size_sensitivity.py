@@ -20,7 +20,6 @@ from data import images_for  # noqa: E402
 from napari_deepcolor.metrics import evaluate  # noqa: E402
 from napari_deepcolor.predict.network import at_object_size, load_model, segment  # noqa: E402
 
-
 #: Resize factors of the training images, and the object sizes each is segmented at.
 GRID = ((0.5, (0.46, 0.48, 0.5, 0.52, 0.54)), (3.0, (2.8, 2.9, 3.0, 3.1, 3.2)), (2.0, (1.9, 1.95, 2.0, 2.05, 2.1)))
 
