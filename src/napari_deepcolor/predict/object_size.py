@@ -249,7 +249,7 @@ def at_estimated_size(model: LoadedModel, image: np.ndarray, object_size: float 
 
 
 def network_view(config: ModelConfig, image: np.ndarray, factor: float, *, prescaled: bool = False,
-          channel_axis: int | None = None, limits: tuple[float, float] | None = None) -> np.ndarray:
+                 channel_axis: int | None = None, limits: tuple[float, float] | None = None) -> np.ndarray:
     """``image`` as the network sees it at ``factor`` times the model's scale: ``(C, Y, X)`` float32. A ``prescaled``
     image is already normalized and at the model's scale (a training sample's)."""
     if prescaled:
@@ -273,7 +273,7 @@ def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> Obje
         return no_size_model()
     features, foreground = view_features(model, tiles)
     size = decide(size_model.predict(features) / VIEW_REDUCTION, foreground, model.base_config, snap=size_model.snap)
-    field = field_ofnetwork_view(size, size_model, tiles)
+    field = field_of_view(size, size_model, tiles)
     low, high = size_model.fit_fields
     if math.isfinite(field) and not FIELD_BAND[0] * min(low, 1) <= field <= FIELD_BAND[1] * max(high, 1):
         warning = (f"this image shows about {field:.1f}x the field of view of the model's training images, where the "
@@ -282,7 +282,7 @@ def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> Obje
     return size
 
 
-def field_ofnetwork_view(size: ObjectSize, size_model: SizeModel, tiles: Sequence[np.ndarray]) -> float:
+def field_of_view(size: ObjectSize, size_model: SizeModel, tiles: Sequence[np.ndarray]) -> float:
     """How much more of the scene the parts the estimate read show than a training image did (1 = as much; NaN when
     unknown): their extent against the training images' (`SizeModel.fit_extent`), divided by the estimated size.
 

@@ -12,7 +12,8 @@ napari (150-200 ms each, two of them).
 - `no_cyclic_collection` turns the cyclic collector off while torch imports and freezes what exists then
   (`gc.freeze`): those long-lived objects are not scanned by later collections either.
 
-Measured in napari: docs/benchmarks.md, "GUI hitches". Nothing here imports torch until `import_torch` is called.
+Measured in napari: docs/benchmarks.md, "The first Segment run of a session" (benchmarks/bench_first_run.py).
+Nothing here imports torch until `import_torch` is called.
 """
 
 from __future__ import annotations
