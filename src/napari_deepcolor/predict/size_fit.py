@@ -38,8 +38,15 @@ def fit_extent(config: ModelConfig, images: Sequence[np.ndarray], *, prescaled: 
                channel_axis: int | None = None, labels: Sequence[np.ndarray] | None = None) -> dict[str, Any]:
     """`SizeModel.fit_extent` and `SizeModel.fit_fields` of training ``images`` (raw, or ``prescaled`` as
     `fit_size_model` takes them; with their ``labels`` when it is fitted with them)."""
-    views = [network_view(config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis) for image in images]
+    views = _prediction_views(config, images, prescaled=prescaled, channel_axis=channel_axis)
     return _extent_fields(views, relative_object_sizes(labels, len(images)))
+
+
+def _prediction_views(config: ModelConfig, images: Sequence[np.ndarray], *, prescaled: bool,
+                      channel_axis: int | None) -> list[np.ndarray]:
+    """The training images as a prediction views them: at `VIEW_REDUCTION` of the model's scale, ``(C, Y, X)``."""
+    return [network_view(config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis)
+            for image in images]
 
 
 def _extent_fields(views: Sequence[np.ndarray], relative: np.ndarray) -> dict[str, Any]:
@@ -97,10 +104,10 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     object_px = (float(np.nanmedian(sizes)) / (config.scale if prescaled else 1.0) if np.isfinite(sizes).any()
                  else float("nan"))
     # the training images as a prediction views them: for the spread of the fitted model and their extent
-    views = [network_view(config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis) for image in images]
+    views = _prediction_views(config, images, prescaled=prescaled, channel_axis=channel_axis)
     return replace(size_model, object_px=object_px, **_extent_fields(views, relative),
                    unscaled_error90=_spread(model, size_model, views, relative),
-                   **decoded_reference(model, images, prescaled=prescaled, channel_axis=channel_axis, labels=labels))
+                   **_decoded_reference(model, images, sizes, prescaled=prescaled, channel_axis=channel_axis))
 
 
 def decoded_reference(model: LoadedModel, images: Sequence[np.ndarray], *, prescaled: bool = False,
@@ -114,14 +121,20 @@ def decoded_reference(model: LoadedModel, images: Sequence[np.ndarray], *, presc
     (a model trained here, whose raw images are gone): their ``labels``' typical size, at the network's resolution
     already, with the smallest tolerance. Empty without labels for prescaled images (no second step).
     """
+    return _decoded_reference(model, images, typical_sizes(labels, len(images)), prescaled=prescaled,
+                              channel_axis=channel_axis, max_images=max_images)
+
+
+def _decoded_reference(model: LoadedModel, images: Sequence[np.ndarray], sizes: np.ndarray, *, prescaled: bool,
+                       channel_axis: int | None, max_images: int = 8) -> dict[str, float]:
+    """`decoded_reference` with the images' typical object sizes (`typical_sizes`; NaN without labels) given."""
     from napari_deepcolor.predict.network import at_object_size, segment
     from napari_deepcolor.predict.size_refine import TOLERANCE
 
     if prescaled:
-        sizes = typical_sizes(labels, len(images))
         known = sizes[np.isfinite(sizes)]
         return {"decoded_px": float(np.median(known)), "decoded_tolerance": TOLERANCE[0]} if known.size else {}
-    relative = relative_object_sizes(labels, len(images))
+    relative = relative_to_median(sizes)
     found = []
     for i in np.unique(np.linspace(0, len(images) - 1, min(max_images, len(images))).round().astype(int)):
         sized = at_object_size(model, float(relative[i]))
@@ -141,8 +154,7 @@ def unscaled_spread(model: LoadedModel, size_model: SizeModel, images: Sequence[
     """The largest relative error of ``size_model`` on ``images`` as they are (object size 1, or with ``labels`` each
     image's typical object size against the median, as `fit_size_model` takes it), each viewed as a prediction views
     it: how far from the truth an image of the training kind can be estimated."""
-    views = [network_view(model.base_config, image, VIEW_REDUCTION, prescaled=prescaled, channel_axis=channel_axis)
-             for image in images]
+    views = _prediction_views(model.base_config, images, prescaled=prescaled, channel_axis=channel_axis)
     return _spread(model, size_model, views, relative_object_sizes(labels, len(images)))
 
 
