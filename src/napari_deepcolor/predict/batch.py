@@ -380,8 +380,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
     method = get_method(model.config.method)
     knobs = {knob: getattr(settings, knob) for knob in method.knobs}
     image = read_image(job.image)
-    base = model
-    model, size = sized_model(base, settings, image, out_of_core=False)
+    _, size = sized_model(model, settings, image, out_of_core=False)  # the estimate; `refine` runs the model at it
     rgb = image.ndim == 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
     note = channel_note(rgb=rgb, alpha=rgb and image.shape[-1] == 4, in_channels=model.config.in_channels,
                         model=settings.model if settings.model in bundled_models() else Path(settings.model).name)
@@ -389,8 +388,8 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
         log.warning("%s %s", job.image, note)
     # an estimated size is checked on the objects it decodes, and the image predicted again if they disagree
     mine = all(value is None for value in knobs.values())  # the recommended knobs: the instances measure the size
-    model, size, (instances, output) = refine(
-        base, size, lambda sized: segment(sized, image, progress=progress, **knobs),
+    _, size, (instances, output) = refine(
+        model, size, lambda sized: segment(sized, image, progress=progress, **knobs),
         lambda sized, run: run[0].labels if mine else recommended_labels(sized, run[1]))
     if settings.save_probs:
         for path, array in zip(job.extras, method.output_arrays(output)):
