@@ -170,9 +170,9 @@ def table(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
          "a 20 ms QTimer's longest gap while the Segment dock runs `worms` the first time in the session and then "
          "again, or while the Train dock fine-tunes `worms` on the sample's labels for the first time (20 s, then "
          "Cancel). *plain*: torch imported as before (no library preload, garbage collection on during the import; "
-         "the first optimizer keeps its earlier pause); *window-friendly*: `predict.torch_import` (the libraries mapped with Python's "
-         "lock released, no cyclic collection during the import). The variants alternate; the ratio is to plain's "
-         "first run of the same dock (medians)."),
+         "the first optimizer keeps its earlier pause); *window-friendly*: `predict.torch_import` (the libraries "
+         "mapped with Python's lock released, no cyclic collection during the import). The variants alternate; the "
+         "ratio is to plain's first run of the same dock (medians)."),
         "",
         "| run | variant | longest gap, median (ms) | each process (ms) | vs plain's first run | gaps > 100 ms |",
         "|---|---|---:|---|---:|---|",
