@@ -3,8 +3,8 @@ the decoded objects, and compare them with what the model decodes on its own tra
 
 For each model: the reference is the median over (at most 8) training images of the decoded objects' typical size in
 network pixels at the true size; on held-out images (the resized table at 0.5, 1, 2 and the other extents) the
-estimate F0, the refined F1 = decoded size (median √area) at F0 x scale / reference, and F2 from decoding at F1, with AP50 at each.
-Writes one JSON line per image to runs/refine_probe/<model>.jsonl.
+estimate F0, the refined F1 = decoded size (median √area) at F0 x scale / reference, and F2 from decoding at F1,
+with AP50 at each. Writes one JSON line per image to runs/refine_probe/<model>.jsonl.
 
     OMP_NUM_THREADS=1 python experiments/object_size/refine_probe.py --models ecoli nuclei
 """

@@ -1,7 +1,8 @@
 """Which typical size the second step measures, chosen on training images only: the median √area over objects, or
 over foreground pixels (area-weighted). Training images of each model drawn on other extents (generated: training
-seeds 0-4 on 512- and 1024-px canvases; BBBC010 and plain rosettes: 2 x 2 mosaics of 5 training images), the regression's estimate F0,
-and one correction from each statistic: how often each lands within 20 % of the true size.
+seeds 0-4 on 512- and 1024-px canvases; BBBC010 and plain rosettes: 2 x 2 mosaics of 5 training images), the
+regression's estimate F0, and one correction from each statistic: how often each lands within 20 % of the true
+size.
 
     OMP_NUM_THREADS=2 python experiments/object_size/refine_statistic.py
 """
