@@ -1,11 +1,15 @@
 """`nuclei` with the automatic object size on generated fields unlike its training images (the generator's own
-options: extent, coverage, nucleus diameter), against object size 1. Seeds 20,000-20,003, used for nothing else.
-Prints one line a field (docs/models/nuclei.md).
+options: extent, coverage, nucleus diameter), against object size 1 and the classical floor (Otsu + distance
+watershed, fixed settings: experiments/zoo/evaluate_zoo.py). Seeds 20,000-20,003, used for nothing else. Prints one
+line a field (docs/models/nuclei.md).
 
     OMP_NUM_THREADS=1 python experiments/object_size/nuclei_fields.py
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -14,6 +18,9 @@ from napari_deepcolor.predict.network import load_model, segment
 from napari_deepcolor.predict.object_size import estimate_object_size
 from napari_deepcolor.predict.size_refine import refine
 from napari_deepcolor.training.synthetic_nuclei import nuclei_field
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "zoo"))
+from evaluate_zoo import WATERSHED, floors  # noqa: E402
 
 FIELDS = {
     "256 x 256, the training look": {},
@@ -29,15 +36,17 @@ def main() -> None:
     model = load_model("nuclei", device="cpu")
     for name, options in FIELDS.items():
         auto, one, sizes = [], [], []
-        for seed in range(20_000, 20_004):
-            image, truth = nuclei_field(seed, **options)
+        pairs = [nuclei_field(seed, **options) for seed in range(20_000, 20_004)]
+        floor = np.mean([r["ap50"] for r in floors("nuclei", pairs)[WATERSHED]])
+        for image, truth in pairs:
             estimate = estimate_object_size(model, image)
             _, size, (instances, _) = refine(model, estimate, lambda sized, image=image: segment(sized, image),
                                              lambda _, run: run[0].labels)
             auto.append(evaluate(truth, instances.labels)["ap50"])
             one.append(evaluate(truth, segment(model, image)[0].labels)["ap50"])
             sizes.append(f"{estimate.factor:.2f}->{size.factor:.2f}")
-        print(f"{name:36s} AP50 auto {np.mean(auto):.3f}, at size 1 {np.mean(one):.3f}; sizes {sizes}", flush=True)
+        print(f"{name:36s} AP50 auto {np.mean(auto):.3f}, at size 1 {np.mean(one):.3f}, floor {floor:.3f}; sizes "
+              f"{sizes}", flush=True)
 
 
 if __name__ == "__main__":
