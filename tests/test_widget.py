@@ -1011,3 +1011,19 @@ def test_models_trained_in_another_process_are_listed_after_a_restart(tmp_path, 
     train = TrainWidget(viewer)
     starts = [train.start_combo.itemText(i) for i in range(train.start_combo.count())]
     assert "yesterday" in starts
+
+
+def test_opening_the_docks_makes_and_closes_one_progress_bar_a_window(make_napari_viewer, qtbot):
+    """napari's first progress bar in a window is slow to make: the docks make one as they open (once per window,
+    whichever dock opens first), closed at once, so a first run does not pay for it."""
+    from napari.utils import progress
+
+    made = []
+    progress._all_instances.events.changed.connect(lambda event: made.extend(event.added))
+    viewer = make_napari_viewer()
+    viewer.window.add_plugin_dock_widget("napari-deepcolor", "Segment")
+    viewer.window.add_plugin_dock_widget("napari-deepcolor", "Train / fine-tune")
+    qtbot.waitUntil(lambda: len(made) >= 1, timeout=5000)
+    qtbot.wait(100)
+    assert len(made) == 1
+    assert not list(progress._all_instances)  # closed: nothing left in the activity dock

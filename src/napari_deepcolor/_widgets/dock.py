@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from qtpy.QtCore import QEvent, QObject
+from qtpy.QtCore import QEvent, QObject, QTimer
 from qtpy.QtWidgets import QDockWidget, QWidget
 
 if TYPE_CHECKING:
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 PLUGIN = "napari-deepcolor"
 _W = TypeVar("_W", bound=QWidget)
+#: The main window's property that says its activity dock has shown a progress bar (`warm_activity_dock`)
+_WARM = "napari_deepcolor_activity_warm"
 
 
 class _RemovalWatcher(QObject):
@@ -64,3 +66,27 @@ def open_dock(viewer: napari.viewer.Viewer, kind: type[_W], name: str) -> _W:
         dock.show()
         dock.raise_()
     return widget
+
+
+def warm_activity_dock(widget: QWidget) -> None:
+    """Once the dock is shown, have napari make and close a progress bar in its window's activity dock, once per
+    window.
+
+    napari's first progress bar in a window held the GUI thread about 100 ms (measured on the project's 2-core CPU:
+    the bar made, its activity indicator shown for the first time and the canvas laid out around it); the next ones
+    take about 3 ms. Paid here, it falls in the dock's own opening instead of the first Segment run or fine-tuning.
+    """
+
+    def warm() -> None:
+        try:
+            window = widget.window()
+        except RuntimeError:  # Qt deleted the widget first
+            return
+        if widget.parent() is None or window is widget or window.property(_WARM):
+            return
+        window.setProperty(_WARM, True)
+        from napari.utils import progress
+
+        progress(total=0, desc="napari-deepcolor").close()
+
+    QTimer.singleShot(0, warm)

@@ -19,7 +19,7 @@ from napari.qt.threading import create_worker
 from napari.utils import notifications
 from qtpy.QtWidgets import QSizePolicy
 
-from napari_deepcolor._widgets.dock import on_removed
+from napari_deepcolor._widgets.dock import on_removed, warm_activity_dock
 from napari_deepcolor._widgets.guided_loop import GuidedLoop
 from napari_deepcolor._widgets.knob_sliders import KnobSliders
 from napari_deepcolor._widgets.live_tuning import LiveTuning
@@ -112,6 +112,7 @@ class SegmentWidget(SegmentSignals, Container):
         self._outputs.changed.connect(self._on_outputs_changed)
         self.native.destroyed.connect(self._on_destroyed)
         on_removed(self.native, lambda: self._on_destroyed(removed=True))  # the dock's "x" (it is not destroyed)
+        warm_activity_dock(self.native)
         self._viewer.layers.events.removed.connect(self._on_layer_removed)
         self._viewer.dims.events.current_step.connect(self._tuning.on_plane_shown)
         for widget in self._sliders.widgets:

@@ -28,7 +28,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QFileDialog, QWidget
 
-from napari_deepcolor._widgets.dock import on_removed
+from napari_deepcolor._widgets.dock import on_removed, warm_activity_dock
 from napari_deepcolor._widgets.signal_queue import SignalQueue
 from napari_deepcolor._widgets.train_choices import TrainChoices, start_path
 from napari_deepcolor._widgets.train_form import MODEL_FILE, NONE, TrainForm
@@ -103,6 +103,7 @@ class TrainWidget(TrainRun, TrainChoices, TrainForm, TrainProgress, QWidget):
         self._unsubscribe = _user_models.subscribe(lambda *_: self._fill_starts())
         self.destroyed.connect(self._unsubscribe)
         on_removed(self, self._on_removed)  # the dock's "x" removes it without a closeEvent
+        warm_activity_dock(self)
 
     # --- data ---------------------------------------------------------------------------------------------
     def training_planes(self) -> list[tuple[np.ndarray, np.ndarray]]:
