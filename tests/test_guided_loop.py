@@ -28,7 +28,9 @@ def segmented(qtbot, make_napari_viewer, tiny_model):
     segment._image.value = image
     segment.add_model_file(tiny_model)
     segment._min_size.value = 0
-    assert segment._guided.container.native.isHidden()  # nothing to correct before a result
+    guided = segment._guided  # in view from the start, waiting for a result
+    assert not guided.container.native.isHidden() and "Run first" in guided.hint.value
+    assert not any(b.enabled for b in (guided.correct_button, guided.fine_tune_button, guided.again_button))
     run_and_settle(qtbot, segment)
     yield viewer, segment, image
     _user_models.clear()

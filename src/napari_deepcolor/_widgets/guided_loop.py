@@ -36,10 +36,12 @@ if TYPE_CHECKING:
 
 TRAIN_DOCK = "Train / fine-tune"
 CORRECT_HINT = "paint over mistakes with a new id, erase with 0; then press Fine-tune"
+START_HINT = "Press Run first: these buttons then take its result round the loop."
 
 
 class GuidedLoop:
-    """The three buttons and their hint line (`container`, hidden until a result), for the Segment widget.
+    """The three buttons and their hint line (`container`), for the Segment widget: in view from the start, so a
+    new user sees the loop, and so its first result relays out no dock; the buttons wait for a result.
 
     ``picker`` chooses the image and the model for *Segment again*, ``run()`` starts a run and ``running()`` says
     whether one is in progress; ``results`` finds a run's instances layer; ``notify(level, message)`` shows a
@@ -76,13 +78,13 @@ class GuidedLoop:
         self.correct_button.changed.connect(self.correct)
         self.fine_tune_button.changed.connect(self.fine_tune)
         self.again_button.changed.connect(self.segment_again)
-        #: the loop, under the status line: hidden until a run gives a result
+        #: the loop, under the status line
         self.container = Container(widgets=[Label(value="<b>Segment → correct → fine-tune → segment again</b>"),
                                             self.correct_button, self.fine_tune_button, self.again_button,
                                             self.hint], labels=False, label="")
         self.container.margins = (0, 6, 0, 0)
-        self.container.visible = False
         self._enable()
+        self._say(START_HINT)
 
     # -- what the Segment widget tells it --------------------------------------------------------------------------
 
@@ -92,7 +94,6 @@ class GuidedLoop:
         if layer is None or self._closed:
             return
         self._run, self._layer, self._corrected = run, layer, False
-        self.container.visible = True
         self._enable()
         if self._model is not None and not self._training:
             self._ready_hint()
