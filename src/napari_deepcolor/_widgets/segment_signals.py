@@ -104,6 +104,7 @@ class SegmentSignals:
                                  f"segmented; their results are kept{kept}")
         run.previous = None  # not kept alive any longer
         if run.result is not None and run.planes and run.outcome != "failed":
-            self._results.publish(run, vectors=True)
+            if run.layout.n_planes > 1:  # a stack's arrows and adopted planes; one plane was shown whole as it came
+                self._results.publish(run, vectors=True)
             self._guided.on_result(run)
         self._tuning.refresh_note()
