@@ -61,6 +61,15 @@ def test_a_simple_blob_image_with_photon_noise_is_nuclei_too():
     assert suggest_kind(image)[0] == NUCLEI
 
 
+def test_a_micro_colony_on_a_larger_canvas_is_phase_contrast():
+    """Few cells on much background, barely darker than it: rule 4 looks at how deep the darkest pixels lie below
+    the background, not how many lie 0.1 below it (the rule before read seed 105 as fluorescent nuclei)."""
+    from napari_deepcolor.training.synthetic_scenes import ecoli_colony
+
+    for seed in range(100, 112):
+        assert suggest_kind(ecoli_colony(seed, shape=(512, 512))[0])[0] == ECOLI, seed
+
+
 def test_a_gray_image_saved_as_rgb_is_judged_as_gray():
     image = nuclei_16bit()
     blue = np.zeros((*image.shape, 3), np.uint16)
