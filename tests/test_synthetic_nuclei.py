@@ -46,3 +46,23 @@ def test_both_bit_depths_and_the_registry():
     assert dtypes == {np.dtype(np.uint8), np.dtype(np.uint16)}
     pairs = list(synthetic_pairs("nuclei", 2, seed=5))
     np.testing.assert_array_equal(pairs[1][1], nuclei_field(6)[1])
+
+
+def test_artefacts_change_the_image_not_the_labels_and_leave_the_plain_images_as_they_were():
+    from napari_deepcolor.training.nuclei_artefacts import jpeg_like
+
+    changed, eight_bit = 0, 0
+    for seed in range(12):
+        plain, plain_labels = nuclei_field(seed)
+        image, labels = nuclei_field(seed, artefacts=True)
+        np.testing.assert_array_equal(labels, plain_labels)  # what is a nucleus does not change
+        np.testing.assert_array_equal(nuclei_field(seed, artefacts=False)[0], plain)
+        changed += not np.array_equal(image, plain)
+        eight_bit += image.dtype == np.uint8
+    assert changed >= 6 and eight_bit >= 1
+    image, labels = next(synthetic_pairs("nuclei-artefacts", 1, seed=3))
+    np.testing.assert_array_equal(labels, nuclei_field(3)[1])
+    # JPEG's lossy step: lossless enough at quality 100, blocky at 10
+    ramp = np.tile(np.linspace(0, 255, 70), (50, 1)).astype(np.uint8)
+    assert np.abs(jpeg_like(ramp, 100).astype(int) - ramp).max() <= 2
+    assert np.abs(jpeg_like(ramp, 10).astype(int) - ramp).mean() > 0.5

@@ -52,10 +52,11 @@ def _add_data_options(t: argparse.ArgumentParser) -> None:
                    "per-object masks (<stem>_01.png, <stem>_02.png, ...)")
     t.add_argument("--repeat", type=int, default=1, help="count each pair from --images this many times when "
                    "drawing patches, to weigh a few real images against many generated ones")
-    t.add_argument("--synthetic", choices=("ecoli", "rosette", "rosette-plain", "nuclei"), help="also train on "
-                   "generated scenes (napari_deepcolor.training.synthetic_scenes): phase-contrast E. coli colonies, "
-                   "RGB photos of potted plant rosettes (rosette-plain: plants on bare soil, what the first leaf "
-                   "models trained on) or fluorescent nuclei")
+    t.add_argument("--synthetic", choices=("ecoli", "rosette", "rosette-plain", "nuclei", "nuclei-artefacts"),
+                   help="also train on generated scenes (napari_deepcolor.training.synthetic_scenes): phase-contrast "
+                   "E. coli colonies, RGB photos of potted plant rosettes (rosette-plain: plants on bare soil, what "
+                   "the first leaf models trained on) or fluorescent nuclei (nuclei-artefacts: with uneven "
+                   "illumination, cytoplasmic stain, strong blur, saturation and JPEG compression at times)")
     t.add_argument("--synthetic-count", type=int, default=200, help="number of generated training scenes, "
                    "seeds 0..N-1")
     t.add_argument("--synthetic-val", type=int, default=0, help="also validate on this many generated scenes, "

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_deepcolor.training._draw import relabel_small, smooth_noise
+from napari_deepcolor.training.nuclei_artefacts import jpeg_like, jpeg_quality, optical_artefacts
 
 
 def _centres(rng: np.random.Generator, shape: tuple[int, int], radii: np.ndarray, layout: str) -> list[tuple]:
@@ -65,7 +66,8 @@ def _nucleus(rng: np.random.Generator, radius: float, mitotic: bool) -> tuple[np
 
 
 def nuclei_field(seed: int = 0, *, shape: tuple[int, int] = (256, 256), diameter: tuple[float, float] = (16.0, 24.0),
-                 coverage: tuple[float, float] = (0.08, 0.45), min_visible: int = 25) -> tuple[np.ndarray, np.ndarray]:
+                 coverage: tuple[float, float] = (0.08, 0.45), min_visible: int = 25, artefacts: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """A fluorescence image of stained nuclei and their labels.
 
     Parameters
@@ -81,6 +83,10 @@ def nuclei_field(seed: int = 0, *, shape: tuple[int, int] = (256, 256), diameter
         Range of the fraction of the image covered by nuclei (their number follows from it).
     min_visible : int
         Nuclei with fewer visible pixels than this (mostly cut by the border or covered) are not labelled.
+    artefacts : bool
+        Also draw what real images often have (`nuclei_artefacts`: uneven illumination, cytoplasmic stain, stronger
+        blur, saturation, JPEG compression), each at its own chance; the same seed without them gives the same
+        image as ever.
 
     Returns
     -------
@@ -131,13 +137,19 @@ def nuclei_field(seed: int = 0, *, shape: tuple[int, int] = (256, 256), diameter
     level = rng.uniform(0.01, 0.15)  # drawn before the texture: the same images as ever for each seed
     background = level * (1 + 0.5 * np.abs(smooth_noise(rng, shape, rng.uniform(20, 60), mode="reflect")))
     optical = ndi.gaussian_filter(signal, rng.uniform(0.6, 1.6)) + background
+    quality = None
+    if artefacts:  # from a generator of their own: the main one draws what it always drew
+        extra = np.random.default_rng([seed, 1])
+        optical, quality = optical_artefacts(extra, optical, labels), jpeg_quality(extra)
     # camera: photons (Poisson), read noise, offset, then 16- or 8-bit
     photons = rng.uniform(15, 1500)  # mean photons of a typical nucleus: dim and noisy to bright and clean
     counts = rng.poisson(np.clip(optical * vignette * photons, 0, None)).astype(np.float32)
     gain = rng.uniform(0.5, 4.0)
     counts = counts * gain + rng.normal(0, rng.uniform(1, 8), shape) + rng.uniform(0, 500)
-    if rng.random() < 0.3:  # an 8-bit export, scaled by its maximum like most acquisition software does
+    if rng.random() < 0.3 or quality is not None:  # an 8-bit export, scaled by its maximum like most software does
         image = np.clip(counts / max(np.percentile(counts, 99.9), 1) * rng.uniform(180, 255), 0, 255).astype(np.uint8)
+        if quality is not None:
+            image = jpeg_like(image, quality)
     else:
         image = np.clip(counts, 0, 65535).round().astype(np.uint16)
     return image, labels

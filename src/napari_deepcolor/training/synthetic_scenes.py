@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -195,7 +196,8 @@ def _phase_contrast(rng: np.random.Generator, labels: np.ndarray, n_shades: int,
 #: "rosette" draws realistic photos of potted plants; "rosette-plain" the plants on bare soil the first leaf models
 #: (and their recipes) were trained on.
 GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
-    "ecoli": ecoli_colony, "rosette": rosette, "rosette-plain": rosette_plain, "nuclei": nuclei_field}
+    "ecoli": ecoli_colony, "rosette": rosette, "rosette-plain": rosette_plain, "nuclei": nuclei_field,
+    "nuclei-artefacts": partial(nuclei_field, artefacts=True)}
 
 
 def synthetic_pairs(kind: str, count: int, *, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
