@@ -41,7 +41,7 @@ HEADING = "## The first Segment run of a session"  # and the first fine-tuning
 VARIANTS = ("plain", "window-friendly")
 DOCKS = ("segment", "train")
 #: The runs measured per dock: (key, what the table calls it).
-RUNS = {"segment": (("open", "Segment dock, the 2 s after it was added (napari's first progress bar made and closed)"),
+RUNS = {"segment": (("open", "Segment dock, the 2 s after it was added (window-friendly: napari's first progress bar made and closed)"),
                     ("first", "Segment, first run (its worker imports torch)"), ("second", "Segment, second run")),
         "train": (("first", "Train dock, first fine-tuning (its worker imports torch), 20 s then Cancel"),)}
 
