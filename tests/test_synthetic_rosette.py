@@ -141,3 +141,19 @@ def test_the_realistic_generator_made_the_bundled_sample():
     image, labels = rosette(2_000_003)
     assert np.array_equal(image, tifffile.imread(SAMPLES_DIR / "rosette.tif"))
     assert np.array_equal(labels, tifffile.imread(SAMPLES_DIR / "rosette_labels.tif").astype(np.int32))
+
+
+def test_photo_artefacts_change_the_photo_not_the_leaves_and_leave_plain_photos_as_they_were():
+    changed = 0
+    for seed in range(8):
+        plain, plain_labels = rosette(seed, shape=(160, 160))
+        image, labels = rosette(seed, shape=(160, 160), artefacts=True)
+        np.testing.assert_array_equal(labels, plain_labels)
+        np.testing.assert_array_equal(rosette(seed, shape=(160, 160), artefacts=False)[0], plain)
+        assert image.dtype == np.uint8 and image.shape == plain.shape
+        changed += not np.array_equal(image, plain)
+    assert changed >= 4
+    from napari_deepcolor.training.synthetic_scenes import synthetic_pairs
+
+    image, labels = next(synthetic_pairs("rosette-artefacts", 1, seed=2))
+    np.testing.assert_array_equal(labels, rosette(2)[1])

@@ -52,10 +52,12 @@ def _add_data_options(t: argparse.ArgumentParser) -> None:
                    "per-object masks (<stem>_01.png, <stem>_02.png, ...)")
     t.add_argument("--repeat", type=int, default=1, help="count each pair from --images this many times when "
                    "drawing patches, to weigh a few real images against many generated ones")
-    t.add_argument("--synthetic", choices=("ecoli", "rosette", "rosette-plain", "nuclei", "nuclei-artefacts"),
+    t.add_argument("--synthetic", choices=("ecoli", "rosette", "rosette-plain", "rosette-artefacts", "nuclei",
+                                            "nuclei-artefacts"),
                    help="also train on generated scenes (napari_deepcolor.training.synthetic_scenes): phase-contrast "
                    "E. coli colonies, RGB photos of potted plant rosettes (rosette-plain: plants on bare soil, what "
-                   "the first leaf models trained on) or fluorescent nuclei (nuclei-artefacts: with uneven "
+                   "the first leaf models trained on; rosette-artefacts: with white balance, gamma, colour, defocus, "
+                   "shadows and strong JPEG at times) or fluorescent nuclei (nuclei-artefacts: with uneven "
                    "illumination, cytoplasmic stain, strong blur, saturation and JPEG compression at times)")
     t.add_argument("--synthetic-count", type=int, default=200, help="number of generated training scenes, "
                    "seeds 0..N-1")

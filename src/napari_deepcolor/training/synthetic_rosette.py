@@ -22,6 +22,7 @@ from scipy import ndimage as ndi
 
 from napari_deepcolor.training import _rosette_tray as tray
 from napari_deepcolor.training._draw import capsule, noise_field, rgb, smooth_noise
+from napari_deepcolor.training.rosette_artefacts import photo_artefacts
 
 #: Standard JPEG quantisation tables (luminance, chrominance), quality 50.
 _JPEG_LUMA = np.array([
@@ -133,7 +134,7 @@ def _visible_leaves(shape: tuple[int, int], leaves: list[tuple], min_visible: in
 def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
             plant_diameter: tuple[float, float] = (100.0, 400.0), leaves: tuple[int, int] = (6, 18),
             moss: float = 0.4, jpeg: float = 0.5, min_visible: int = 40,
-            radius: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+            radius: tuple[float, float] | None = None, artefacts: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """An RGB top view of a potted Arabidopsis-like rosette in a tray, and its leaf labels.
 
     The scene, back to front: an orange tray with moulded ridges (in half the images its edge or a corner, with the
@@ -169,6 +170,9 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
     radius : (float, float), optional
         The earlier knob: the plant's radius as a fraction of the image's smaller side; replaces
         ``plant_diameter`` when given.
+    artefacts : bool
+        Also what consumer photos often have (`rosette_artefacts`: white balance, gamma, colour saturation, defocus,
+        a hard shadow, strong JPEG), each at its own chance; the same seed without them gives the same image as ever.
 
     Returns
     -------
@@ -276,7 +280,10 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
         leaf_rgb = tinted * shading[..., None] + shine[..., None]
         region[mask] = leaf_rgb[mask]
         labels[box][mask] = number
-    return _camera(rng, image, jpeg), labels
+    photo = _camera(rng, image, jpeg)
+    if artefacts:  # from a generator of their own: the main one drew what it always drew
+        photo = photo_artefacts(np.random.default_rng([seed, 1]), photo, _jpeg)
+    return photo, labels
 
 
 def _leaf_mask(shape: tuple[int, int], base: tuple[float, float], angle: float, petiole: float, blade: float,

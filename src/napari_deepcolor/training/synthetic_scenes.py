@@ -197,7 +197,7 @@ def _phase_contrast(rng: np.random.Generator, labels: np.ndarray, n_shades: int,
 #: (and their recipes) were trained on.
 GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
     "ecoli": ecoli_colony, "rosette": rosette, "rosette-plain": rosette_plain, "nuclei": nuclei_field,
-    "nuclei-artefacts": partial(nuclei_field, artefacts=True)}
+    "nuclei-artefacts": partial(nuclei_field, artefacts=True), "rosette-artefacts": partial(rosette, artefacts=True)}
 
 
 def synthetic_pairs(kind: str, count: int, *, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
