@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
 
-from napari_deepcolor.metrics import evaluate
-from napari_deepcolor.predict.network import load_model, segment
-from napari_deepcolor.predict.object_size import estimate_object_size
-from napari_deepcolor.predict.size_refine import refine
 from napari_deepcolor.training.synthetic_rosette import rosette
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "zoo"))
+from nuclei_robustness import robustness_table  # noqa: E402
 
 
 def _u8(x: np.ndarray) -> np.ndarray:
@@ -85,30 +85,14 @@ PERTURBATIONS = {
 }
 
 
-def ap50_auto(model, image, truth) -> float:
-    estimate = estimate_object_size(model, image)
-    _, _, (instances, _) = refine(model, estimate, lambda sized: segment(sized, image), lambda _, run: run[0].labels)
-    return evaluate(truth, instances.labels)["ap50"]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["leaves-semiconv"])
     parser.add_argument("--seeds", type=int, nargs=2, default=(71_000, 71_030), metavar=("FIRST", "STOP"))
     args = parser.parse_args()
-    models = {name: load_model(name, device="cpu") for name in args.models}
     pairs = [rosette(seed) for seed in range(*args.seeds)]
-    print("| change | " + " | ".join(f"`{Path(n).name}` AP50" for n in models) + " |")
-    print("|---|" + "---:|" * len(models))
-    means = {name: [] for name in models}
-    for name, change in PERTURBATIONS.items():
-        images = [(change(image), truth) for image, truth in pairs]
-        scores = {m: float(np.mean([ap50_auto(model, im, t) for im, t in images])) for m, model in models.items()}
-        for m, score in scores.items():
-            means[m].append(score)
-        print(f"| {name} | " + " | ".join(f"{s:.3f}" for s in scores.values()) + " |", flush=True)
-    print("| **mean over the changes** (not *none*) | " + " | ".join(f"**{np.mean(v[1:]):.3f}**"
-                                                               for v in means.values()) + " |")
+    robustness_table(args.models, ((name, [(change(image), truth) for image, truth in pairs])
+                                   for name, change in PERTURBATIONS.items()))
 
 
 if __name__ == "__main__":

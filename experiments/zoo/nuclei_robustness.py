@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -79,30 +80,43 @@ PERTURBATIONS = {
 
 
 def ap50_auto(model, image, truth) -> float:
+    """AP50 of ``model`` on ``image`` with the automatic object size (the estimate, then the second step)."""
     estimate = estimate_object_size(model, image)
     _, _, (instances, _) = refine(model, estimate, lambda sized: segment(sized, image), lambda _, run: run[0].labels)
     return evaluate(truth, instances.labels)["ap50"]
+
+
+def robustness_table(names: list[str], changes: Iterable[tuple[str, list[tuple[np.ndarray, np.ndarray]]]], *,
+                     floor: Callable[[list], float] | None = None) -> None:
+    """Print each model's mean AP50 (automatic object size) on each ``(change, [(image, truth), ...])``, a floor's
+    beside them if given, and the mean over the changes after the first (the unchanged images)."""
+    models = {name: load_model(name, device="cpu") for name in names}
+    print("| change | " + " | ".join(f"`{Path(n).name}` AP50" for n in models) + (" | floor AP50 |" if floor else " |"))
+    print("|---|" + "---:|" * (len(models) + bool(floor)))
+    means = {name: [] for name in models}
+    for change, images in changes:
+        scores = {m: float(np.mean([ap50_auto(model, im, t) for im, t in images])) for m, model in models.items()}
+        for m, score in scores.items():
+            means[m].append(score)
+        print(f"| {change} | " + " | ".join(f"{s:.3f}" for s in scores.values()) +
+              (f" | {floor(images):.3f} |" if floor else " |"), flush=True)
+    print("| **mean over the changes** (not the first) | " +
+          " | ".join(f"**{np.mean(v[1:]):.3f}**" for v in means.values()) + (" | |" if floor else " |"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["nuclei"])
     args = parser.parse_args()
-    models = {name: load_model(name, device="cpu") for name in args.models}
     pairs = [nuclei_field(seed) for seed in SEEDS]
-    print("| perturbation | " + " | ".join(f"`{Path(n).name}` AP50" for n in models) + " | floor AP50 |")
-    print("|---|" + "---:|" * (len(models) + 1))
-    means = {name: [] for name in models}
-    for name, (perturb, amount) in PERTURBATIONS.items():
-        rng = np.random.default_rng(0)
-        images = [(perturb(image, truth, rng, amount), truth) for image, truth in pairs]
-        scores = {m: float(np.mean([ap50_auto(model, im, t) for im, t in images])) for m, model in models.items()}
-        for m, score in scores.items():
-            means[m].append(score)
-        floor = float(np.mean([r["ap50"] for r in floors("nuclei", images)[WATERSHED]]))
-        print(f"| {name} | " + " | ".join(f"{s:.3f}" for s in scores.values()) + f" | {floor:.3f} |", flush=True)
-    print("| **mean over the perturbations** (not *none*) | " +
-          " | ".join(f"**{np.mean(v[1:]):.3f}**" for v in means.values()) + " | |")
+
+    def changes():
+        for name, (perturb, amount) in PERTURBATIONS.items():
+            rng = np.random.default_rng(0)
+            yield name, [(perturb(image, truth, rng, amount), truth) for image, truth in pairs]
+
+    robustness_table(args.models, changes(),
+                     floor=lambda images: float(np.mean([r["ap50"] for r in floors("nuclei", images)[WATERSHED]])))
 
 
 if __name__ == "__main__":

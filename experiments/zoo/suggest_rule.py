@@ -15,6 +15,7 @@ BBBC010 wells and on the bundled samples. Prints a table (docs/widget.md).
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -27,15 +28,10 @@ from napari_deepcolor.training.synthetic_scenes import ecoli_colony
 from napari_deepcolor.zoo import suggest
 from napari_deepcolor.zoo.suggest import ECOLI, NUCLEI, WORMS
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "object_size"))
+from nuclei_fields import FIELDS as NUCLEI_VARIANTS  # noqa: E402  (the six kinds of field)
+
 BBBC010 = Path(__file__).resolve().parents[3] / "shared" / "data" / "bbbc010" / "train" / "images"
-NUCLEI_VARIANTS = {
-    "default (256 x 256)": {},
-    "sparse (2-4 % covered)": dict(shape=(512, 512), coverage=(0.02, 0.04), min_visible=3),
-    "dense (50-60 % covered)": dict(shape=(512, 512), coverage=(0.5, 0.6)),
-    "nuclei 10-12 px": dict(shape=(512, 512), diameter=(10.0, 12.0)),
-    "nuclei 50-60 px": dict(shape=(512, 512), diameter=(50.0, 60.0)),
-    "520 x 696, nuclei 30-36 px": dict(shape=(520, 696), diameter=(30.0, 36.0)),
-}
 SEEDS = range(50_000, 50_100)
 
 
