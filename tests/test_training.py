@@ -114,3 +114,27 @@ def test_mask_input_is_for_coloring_models():
 
     with pytest.raises(ConfigError, match="mask_input is for coloring models"):
         ModelConfig(method="semiconv", mask_input=True)
+
+
+def test_a_start_records_which_version_of_a_bundled_model_it_was(tmp_path, monkeypatch):
+    """A bundled model's file is replaced when a newer one is bundled: a model started from it says which it was;
+    a file is recorded as given, and a resumed run keeps what its start recorded."""
+    import shutil
+
+    from napari_deepcolor import zoo
+
+    config = TrainConfig(patch_size=32, batch_size=2, steps=1)
+    list(train(samples(1), model_config=MODEL, train_config=config, output=tmp_path / "a", device="cpu"))
+    (tmp_path / "zoo").mkdir()
+    shutil.copy(tmp_path / "a" / "last.safetensors", tmp_path / "zoo" / "tiny.safetensors")
+    monkeypatch.setattr(zoo, "zoo_dir", lambda: tmp_path / "zoo")
+    list(train(samples(1), model_config=MODEL, train_config=config, output=tmp_path / "b", init="tiny", device="cpu"))
+    recorded = "tiny (the bundled tiny as installed then: step 1, started from random weights)"
+    assert load_checkpoint(tmp_path / "b" / "last.safetensors").metadata["init"] == recorded
+    longer = TrainConfig(patch_size=32, batch_size=2, steps=2)
+    list(train(samples(1), model_config=MODEL, train_config=longer, output=tmp_path / "b", init="tiny",
+               device="cpu", resume=True))
+    assert load_checkpoint(tmp_path / "b" / "last.safetensors").metadata["init"] == recorded
+    start = tmp_path / "a" / "last.safetensors"
+    list(train(samples(1), model_config=MODEL, train_config=config, output=tmp_path / "c", init=start, device="cpu"))
+    assert load_checkpoint(tmp_path / "c" / "last.safetensors").metadata["init"] == str(start)

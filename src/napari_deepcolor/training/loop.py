@@ -167,6 +167,7 @@ class _Run:
 
         self.samples, self.model_config, self.train_config = samples, model_config, train_config
         self.output, self.validation, self.init, self.keep_history = output, validation, init, keep_history
+        self.start_note = None if init is None else str(init)  # what checkpoints record as the start (`started_from`)
         self.extra = dict(metadata or {})
         self.device = resolve_device(device)
         torch.manual_seed(train_config.seed)
@@ -201,14 +202,17 @@ class _Run:
                                   "it sees: train into a new output folder with --init instead")
             load_weights(self.network, state, self.last_path)
             self.start_step = int(state.metadata.get("step", 0))
+            self.start_note = state.metadata.get("init", self.start_note)
             self.best = state.metadata.get("best_ap50") or -math.inf
             if self.best_path.is_file():
                 self.best_metrics = read_header(self.best_path)[1].get("validation") or {}
             self.sampler.rng = np.random.default_rng(train_config.seed + self.start_step)
         elif self.init is not None:
-            state = load_checkpoint(resolve_model(self.init))
+            source = resolve_model(self.init)
+            state = load_checkpoint(source)
             _check_same_network(state.config, config, self.init)
             load_weights(self.network, state, self.init)
+            self.start_note = started_from(self.init, source, state.metadata)
         self.network.to(self.device)
         self.compute_loss = _loss_function(self.network, config, train_config)
         self.anchor = None  # the starting weights, for the L2-SP penalty
@@ -231,7 +235,7 @@ class _Run:
     def save(self, path: Path, step: int, metrics: dict[str, float]) -> Path:
         metadata = {**(self.extra or {}), "step": step, "train_config": self.train_config.to_dict(),
                     "validation": metrics, "best_ap50": self.best if self.best > -math.inf else None,
-                    "init": str(self.init) if self.init else None}
+                    "init": self.start_note}
         metadata.update(get_method(self.model_config.method).checkpoint_metadata(self.network))
         return save_checkpoint(path, Checkpoint(self.model_config, self.network.state_dict(), metadata))
 
@@ -457,3 +461,14 @@ def _evaluate(model: Any, pairs: Sequence[ValidationPair], given: dict[str, Any]
         instances, output = segment(model, pair.image, **knobs)
         results.append((pair.truth, instances, output))
     return method.evaluate(model.config, results, knobs)
+
+
+def started_from(init: str | os.PathLike, source: Path, metadata: dict[str, Any]) -> str:
+    """What a checkpoint records as its start: ``init`` as given. A bundled model's file is replaced when a newer
+    version is bundled, so for one (by name or by its file) the version is said too: its step and its own start."""
+    from napari_deepcolor.zoo import zoo_dir
+
+    if Path(source).resolve().parent != zoo_dir().resolve():
+        return str(init)
+    return (f"{init} (the bundled {Path(source).stem} as installed then: step {metadata.get('step')}, started from "
+            f"{metadata.get('init') or 'random weights'})")
