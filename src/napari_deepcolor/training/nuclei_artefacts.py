@@ -10,17 +10,10 @@ images of ``artefacts=False`` stay what they were for every seed. No torch here;
 from __future__ import annotations
 
 import numpy as np
-from scipy import fft
 from scipy import ndimage as ndi
 
 from napari_deepcolor.training._draw import smooth_noise
-
-#: JPEG's luminance quantization table (ITU-T T.81, table K.1), for quality 50.
-_JPEG_TABLE = np.array([
-    [16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55], [14, 13, 16, 24, 40, 57, 69, 56],
-    [14, 17, 22, 29, 51, 87, 80, 62], [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92],
-    [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99]], np.float32)
-
+from napari_deepcolor.training._jpeg import JPEG_LUMA, quality_scale, quantize_blocks
 
 def optical_artefacts(rng: np.random.Generator, optical: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The optical image (nuclei at about 1, background above 0) with each artefact drawn at its own chance."""
@@ -52,12 +45,8 @@ def jpeg_quality(rng: np.random.Generator) -> int | None:
 def jpeg_like(image: np.ndarray, quality: int) -> np.ndarray:
     """An 8-bit image after JPEG's lossy step: 8 x 8 block DCT, quantized with the standard table at ``quality``
     (1-100), and back (no chroma, no entropy coding: those lose nothing more)."""
-    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
-    table = np.clip(np.floor((_JPEG_TABLE * scale + 50) / 100), 1, 255)
+    table = np.clip(np.floor((JPEG_LUMA * quality_scale(quality) + 50) / 100), 1, 255)
     height, width = image.shape
     padded = np.pad(image.astype(np.float32) - 128, ((0, -height % 8), (0, -width % 8)), mode="edge")
-    blocks = padded.reshape(padded.shape[0] // 8, 8, padded.shape[1] // 8, 8).transpose(0, 2, 1, 3)
-    coefficients = fft.dctn(blocks, axes=(2, 3), norm="ortho")
-    blocks = fft.idctn(np.round(coefficients / table) * table, axes=(2, 3), norm="ortho")
-    restored = blocks.transpose(0, 2, 1, 3).reshape(padded.shape)[:height, :width] + 128
+    restored = quantize_blocks(padded, table)[:height, :width] + 128
     return np.clip(np.round(restored), 0, 255).astype(np.uint8)

@@ -9,16 +9,14 @@ the images of ``artefacts=False`` stay what they were for every seed. No torch h
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_deepcolor.training._jpeg import jpeg_rgb
 
-def photo_artefacts(rng: np.random.Generator, image: np.ndarray,
-                    jpeg: Callable[[np.ndarray, float], np.ndarray]) -> np.ndarray:
-    """``image`` (uint8 RGB) with each artefact drawn at its own chance; ``jpeg(float_image, quality)`` compresses
-    (the rosette generator's own)."""
+
+def photo_artefacts(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """``image`` (uint8 RGB) with each artefact drawn at its own chance."""
     out = image.astype(np.float32) / 255
     height, width = out.shape[:2]
     if rng.random() < 0.4:  # white balance
@@ -38,5 +36,5 @@ def photo_artefacts(rng: np.random.Generator, image: np.ndarray,
         out = out * shade[..., None]
     out = np.clip(out, 0, 1)
     if rng.random() < 0.2:  # strong compression (a messenger, a web upload)
-        out = np.clip(jpeg(out, rng.uniform(20, 55)), 0, 1)
+        out = np.clip(jpeg_rgb(out, rng.uniform(20, 55)), 0, 1)
     return (out * 255).round().astype(np.uint8)

@@ -17,21 +17,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import fft
 from scipy import ndimage as ndi
 
 from napari_deepcolor.training import _rosette_tray as tray
 from napari_deepcolor.training._draw import capsule, noise_field, rgb, smooth_noise
+from napari_deepcolor.training._jpeg import jpeg_rgb
 from napari_deepcolor.training.rosette_artefacts import photo_artefacts
-
-#: Standard JPEG quantisation tables (luminance, chrominance), quality 50.
-_JPEG_LUMA = np.array([
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], np.float32).reshape(8, 8)
-_JPEG_CHROMA = np.full((8, 8), 99, np.float32)
-_JPEG_CHROMA[:4, :4] = np.array([17, 18, 24, 47, 18, 21, 26, 66, 24, 26, 56, 99, 47, 66, 99, 99]).reshape(4, 4)
-
 
 def _leaf(shape: tuple[int, int], base: tuple[float, float], angle: float, length: float, petiole: float,
           half_width: float, widest: float, bluntness: float, bend: float, teeth: tuple[float, float],
@@ -83,35 +74,8 @@ def _camera(rng: np.random.Generator, image: np.ndarray, jpeg: float) -> np.ndar
     blotches = ndi.gaussian_filter(rng.standard_normal((height, wide, 3), dtype=np.float32), (1.0, 1.0, 0))
     image = image + grain[..., None] + (rng.uniform(0.01, 0.03) / float(blotches.std())) * blotches
     if rng.random() < jpeg:
-        image = _jpeg(np.clip(image, 0, 1), rng.uniform(55, 92))
+        image = jpeg_rgb(np.clip(image, 0, 1), rng.uniform(55, 92))
     return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
-
-
-def _jpeg(image: np.ndarray, quality: float) -> np.ndarray:
-    """JPEG's losses on an RGB ``float (Y, X, 3)`` in 0..1: YCbCr, halved chroma, 8 × 8 DCT blocks quantised."""
-    height, wide = image.shape[:2]
-    r, g, b = np.moveaxis(image * 255, -1, 0)
-    channels = [0.299 * r + 0.587 * g + 0.114 * b, -0.1687 * r - 0.3313 * g + 0.5 * b,
-                0.5 * r - 0.4187 * g - 0.0813 * b]
-    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
-    out = []
-    for k, channel in enumerate(channels):
-        ph, pw = -height % 16, -wide % 16
-        channel = np.pad(channel, ((0, ph), (0, pw)), mode="edge")
-        if k:  # chroma at half resolution
-            channel = channel.reshape(channel.shape[0] // 2, 2, channel.shape[1] // 2, 2).mean((1, 3))
-        table = np.clip(np.floor(((_JPEG_CHROMA if k else _JPEG_LUMA) * scale + 50) / 100), 1, None)
-        h, w = channel.shape
-        blocks = (channel - (128 if k == 0 else 0)).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
-        coefficients = np.round(fft.dctn(blocks, axes=(2, 3), norm="ortho") / table) * table
-        channel = fft.idctn(coefficients, axes=(2, 3), norm="ortho").transpose(0, 2, 1, 3).reshape(h, w)
-        channel = channel + (128 if k == 0 else 0)
-        if k:
-            channel = np.repeat(np.repeat(channel, 2, 0), 2, 1)
-        out.append(channel[:height, :wide])
-    y, cb, cr = out
-    restored = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], -1)
-    return (restored / 255).astype(np.float32)
 
 
 def _visible_leaves(shape: tuple[int, int], leaves: list[tuple], min_visible: int) -> list[int]:
@@ -282,7 +246,7 @@ def rosette(seed: int = 0, *, shape: tuple[int, int] = (512, 512),
         labels[box][mask] = number
     photo = _camera(rng, image, jpeg)
     if artefacts:  # from a generator of their own: the main one drew what it always drew
-        photo = photo_artefacts(np.random.default_rng([seed, 1]), photo, _jpeg)
+        photo = photo_artefacts(np.random.default_rng([seed, 1]), photo)
     return photo, labels
 
 
