@@ -43,7 +43,7 @@ from data import BBBC010, images_for, other_extents  # noqa: E402
 from napari_deepcolor.metrics import evaluate  # noqa: E402
 from napari_deepcolor.predict.network import at_object_size, load_model, segment  # noqa: E402
 from napari_deepcolor.predict.object_size import estimate_object_size, size_model_of, typical_object_size  # noqa: E402
-from napari_deepcolor.predict.size_refine import refine  # noqa: E402
+from napari_deepcolor.predict.size_refine import segment_refined  # noqa: E402
 from napari_deepcolor.zoo import bundled_models  # noqa: E402
 
 FACTORS = (0.5, 0.67, 1.0, 1.5, 2.0, 3.0)
@@ -126,7 +126,7 @@ def one_image(model, image: np.ndarray, truth: np.ndarray, true_size: float) -> 
     t0 = time.perf_counter()
     size = estimate_object_size(model, image)
     estimate_seconds = time.perf_counter() - t0
-    _, size, (instances, _) = refine(model, size, lambda sized: segment(sized, image), lambda _, run: run[0].labels)
+    _, size, (instances, _) = segment_refined(model, image, size)
     auto_seconds = time.perf_counter() - t0
     cache = {f: ap50(model, image, truth, f) for f in {size.factor, true_size, 1.0}}
     return {"estimate": size.factor, "hit": abs(size.factor / true_size - 1) <= 0.2,

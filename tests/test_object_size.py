@@ -129,11 +129,10 @@ def test_out_of_core_estimates_from_a_few_windows_like_in_memory(tmp_path, colon
     model = ecoli_model
     mosaic = enlarged(np.block([[colony, colony[:, ::-1]], [colony[::-1], colony.T]]), 2.0)  # 1024 x 1024
     tifffile.imwrite(tmp_path / "mosaic.tif", mosaic)
-    from napari_deepcolor.predict.network import segment
-    from napari_deepcolor.predict.size_refine import refine
+    from napari_deepcolor.predict.size_refine import segment_refined
 
     estimate = estimate_object_size(model, mosaic)  # the regression: a mosaic of one colony reads as 2.5 for 2
-    in_memory = refine(model, estimate, lambda sized: segment(sized, mosaic), lambda _, run: run[0].labels)[1]
+    in_memory = segment_refined(model, mosaic, estimate)[1]
     windows = estimate_object_size_large(model, tmp_path / "mosaic.tif")
     assert windows.how == in_memory.how == "auto"
     assert abs(windows.factor / in_memory.factor - 1) <= 0.1  # what this test is for: the windows stand for the whole

@@ -14,7 +14,7 @@ import tifffile
 from napari_deepcolor.metrics import evaluate
 from napari_deepcolor.predict.network import load_model, segment
 from napari_deepcolor.predict.object_size import estimate_object_size
-from napari_deepcolor.predict.size_refine import refine
+from napari_deepcolor.predict.size_refine import segment_refined
 
 SAMPLES = Path(__file__).resolve().parents[2] / "src" / "napari_deepcolor" / "samples"
 
@@ -27,8 +27,7 @@ def main() -> None:
         for top in (167, 190, 220, 250):
             strip, truth = image[top:top + 84], labels[top:top + 84]
             estimate = estimate_object_size(model, strip)
-            _, size, (instances, _) = refine(model, estimate, lambda sized, strip=strip: segment(sized, strip),
-                                             lambda _, run: run[0].labels)
+            _, size, (instances, _) = segment_refined(model, strip, estimate)
             at_one = evaluate(truth, segment(model, strip)[0].labels)["ap50"]
             print(f"{name} rows {top}-{top + 84}: estimate {estimate.factor:.2f}, kept {size.factor:.2f} "
                   f"({size.passes} predictions), AP50 auto {evaluate(truth, instances.labels)['ap50']:.3f}, "

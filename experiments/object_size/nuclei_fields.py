@@ -16,7 +16,7 @@ import numpy as np
 from napari_deepcolor.metrics import evaluate
 from napari_deepcolor.predict.network import load_model, segment
 from napari_deepcolor.predict.object_size import estimate_object_size
-from napari_deepcolor.predict.size_refine import refine
+from napari_deepcolor.predict.size_refine import segment_refined
 from napari_deepcolor.training.synthetic_nuclei import nuclei_field
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "zoo"))
@@ -40,8 +40,7 @@ def main() -> None:
         floor = np.mean([r["ap50"] for r in floors("nuclei", pairs)[WATERSHED]])
         for image, truth in pairs:
             estimate = estimate_object_size(model, image)
-            _, size, (instances, _) = refine(model, estimate, lambda sized, image=image: segment(sized, image),
-                                             lambda _, run: run[0].labels)
+            _, size, (instances, _) = segment_refined(model, image, estimate)
             auto.append(evaluate(truth, instances.labels)["ap50"])
             one.append(evaluate(truth, segment(model, image)[0].labels)["ap50"])
             sizes.append(f"{estimate.factor:.2f}->{size.factor:.2f}")

@@ -88,17 +88,15 @@ def measure_refine(names: list[str], out: Path) -> None:
     """The same cases with `size_refine.refine` as it is (its secant step after two predictions): AP50 and
     predictions per case, to set beside the replayed rules (``--replay``)."""
     from napari_deepcolor.metrics import evaluate
-    from napari_deepcolor.predict.network import load_model, segment
+    from napari_deepcolor.predict.network import load_model
     from napari_deepcolor.predict.object_size import estimate_object_size
-    from napari_deepcolor.predict.size_refine import refine
+    from napari_deepcolor.predict.size_refine import segment_refined
 
     with open(out, "a") as fh:
         for name in names:
             model = load_model(name, device="cpu")
             for what, image, truth, true_size in cases(name, model):
-                _, size, (instances, _) = refine(model, estimate_object_size(model, image),
-                                                 lambda sized, image=image: segment(sized, image),
-                                                 lambda _, run: run[0].labels)
+                _, size, (instances, _) = segment_refined(model, image, estimate_object_size(model, image))
                 row = {"model": name, "what": what, "true": true_size, "factor": size.factor,
                        "passes": size.passes, "ap50": evaluate(truth, instances.labels)["ap50"]}
                 fh.write(json.dumps(row) + "\n")

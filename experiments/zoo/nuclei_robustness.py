@@ -21,9 +21,9 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 from napari_deepcolor.metrics import evaluate
-from napari_deepcolor.predict.network import load_model, segment
+from napari_deepcolor.predict.network import load_model
 from napari_deepcolor.predict.object_size import estimate_object_size
-from napari_deepcolor.predict.size_refine import refine
+from napari_deepcolor.predict.size_refine import segment_refined
 from napari_deepcolor.training.synthetic_nuclei import nuclei_field
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -82,7 +82,7 @@ PERTURBATIONS = {
 def ap50_auto(model, image, truth) -> float:
     """AP50 of ``model`` on ``image`` with the automatic object size (the estimate, then the second step)."""
     estimate = estimate_object_size(model, image)
-    _, _, (instances, _) = refine(model, estimate, lambda sized: segment(sized, image), lambda _, run: run[0].labels)
+    _, _, (instances, _) = segment_refined(model, image, estimate)
     return evaluate(truth, instances.labels)["ap50"]
 
 

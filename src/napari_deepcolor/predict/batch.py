@@ -356,8 +356,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
 
     record = json.loads(job.record) if job.record else None
     from napari_deepcolor.predict.large import segment_large, write_label_blocks
-    from napari_deepcolor.predict.network import segment
-    from napari_deepcolor.predict.size_refine import recommended_labels, refine
+    from napari_deepcolor.predict.size_refine import segment_refined
     from napari_deepcolor.preprocess import channel_note
     from napari_deepcolor.zoo import bundled_models
 
@@ -387,10 +386,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
     if note:
         log.warning("%s %s", job.image, note)
     # an estimated size is checked on the objects it decodes, and the image predicted again if they disagree
-    mine = all(value is None for value in knobs.values())  # the recommended knobs: the instances measure the size
-    _, size, (instances, output) = refine(
-        model, size, lambda sized: segment(sized, image, progress=progress, **knobs),
-        lambda sized, run: run[0].labels if mine else recommended_labels(sized, run[1]))
+    _, size, (instances, output) = segment_refined(model, image, size, progress=progress, **knobs)
     if settings.save_probs:
         for path, array in zip(job.extras, method.output_arrays(output)):
             write_array(path, array, software=PREDICT_SOFTWARE)

@@ -133,6 +133,23 @@ def carried(size: ObjectSize, correction: float, config: Any) -> ObjectSize:
                    note=f"object size {factor:.2f} (auto: estimated {size.factor:.2f}, corrected as the plane before)")
 
 
+def segment_refined(model: LoadedModel, image: np.ndarray, size: ObjectSize, *,
+                    progress: Callable[[int, int], None] | None = None,
+                    **knobs: Any) -> tuple[LoadedModel, ObjectSize, Any]:
+    """`napari_deepcolor.predict.network.segment` of an in-memory ``image`` at ``size``, checked on its objects
+    (`refine`): the instances themselves at the recommended knobs (every knob None), else the output decoded at them.
+
+    Returns
+    -------
+    sized_model, size, (instances, output)
+    """
+    from napari_deepcolor.predict.network import segment
+
+    recommended = all(value is None for value in knobs.values())
+    return refine(model, size, lambda sized: segment(sized, image, progress=progress, **knobs),
+                  lambda sized, run: run[0].labels if recommended else recommended_labels(sized, run[1]))
+
+
 def recommended_labels(sized: LoadedModel, output: Any) -> np.ndarray:
     """The instances of a network ``output`` at ``sized``'s recommended knobs (what `decoded_px` was measured at)."""
     from napari_deepcolor.methods import get_method
