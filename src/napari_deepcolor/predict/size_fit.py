@@ -59,7 +59,7 @@ def _extent_fields(views: Sequence[np.ndarray], relative: np.ndarray) -> dict[st
 
 def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_per_image: int | None = None,
                    seed: int = 0, channel_axis: int | None = None, prescaled: bool = False,
-                   labels: Sequence[np.ndarray] | None = None,
+                   labels: Sequence[np.ndarray] | None = None, crops: bool = False,
                    progress: Callable[[int, int], None] | None = None) -> SizeModel:
     """Fit the size model of ``model`` on its training ``images``.
 
@@ -74,6 +74,9 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     object size against the median over the images (`typical_object_size`), not the factor alone: training images
     whose objects differ in size (generated nuclei of 16-24 px) then teach the absolute size, instead of each image
     counting as size 1.
+
+    With ``crops``, each view also gives a random crop of it (`random_crop`) with the same target: the regression
+    then sees objects of one size on canvases of other extents, and cannot read the extent as the size.
     """
     if not len(images):
         raise ValueError("fitting a size model needs at least one training image")
@@ -92,9 +95,11 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
                      else np.asarray(image).shape[_x_axis(image, channel_axis)])
             if min(x.shape[-2:]) < 8:
                 continue
-            rows.append(view_features(model, pick_tiles(x))[0])
-            targets.append(math.log(x.shape[-1] / width / config.scale * relative[i]))
-            groups.append(i)
+            target = math.log(x.shape[-1] / width / config.scale * relative[i])
+            for part in [x, random_crop(x, rng)] if crops else [x]:
+                rows.append(view_features(model, pick_tiles(part))[0])
+                targets.append(target)
+                groups.append(i)
             if progress is not None:
                 progress(len(rows), total)
     if not rows:
@@ -108,6 +113,23 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     return replace(size_model, object_px=object_px, **_extent_fields(views, relative),
                    unscaled_error90=_spread(model, size_model, views, relative),
                    **_decoded_reference(model, images, sizes, prescaled=prescaled, channel_axis=channel_axis))
+
+
+#: `random_crop` keeps this fraction of each side at least (drawn log-uniformly up to the whole side)
+CROP_LOW = 0.2
+#: and at least this many network pixels a side
+CROP_MIN = 16
+
+
+def random_crop(view: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random window of ``view (C, Y, X)``: each side a fraction of the view's, log-uniform in (`CROP_LOW`, 1), at
+    least `CROP_MIN` pixels, at a random place: the same objects on a smaller canvas."""
+    out = []
+    for length in view.shape[-2:]:
+        side = min(length, max(CROP_MIN, round(length * math.exp(rng.uniform(math.log(CROP_LOW), 0)))))
+        start = int(rng.integers(0, length - side + 1))
+        out.append(slice(start, start + side))
+    return view[:, out[0], out[1]]
 
 
 def decoded_reference(model: LoadedModel, images: Sequence[np.ndarray], *, prescaled: bool = False,
