@@ -100,6 +100,41 @@ def test_fitting_learns_sizes_from_training_images_alone(ecoli_model):
     assert abs(size_model.predict(view_features(ecoli_model, pick_tiles(x))[0]) / 0.5 / 2.0 - 1) < 0.25
 
 
+def test_a_random_crop_is_a_window_of_the_view_and_fitting_adds_crops_and_says_so(ecoli_model):
+    from napari_deepcolor.predict.size_fit import CROP_LOW, CROP_MIN, random_crop
+
+    view = np.arange(3 * 100 * 60, dtype=np.float32).reshape(3, 100, 60)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        crop = random_crop(view, rng)
+        (y, x), (h, w) = np.argwhere(view[0] == crop[0, 0, 0])[0], crop.shape[-2:]
+        assert np.array_equal(crop, view[:, y:y + h, x:x + w])
+        assert round(100 * CROP_LOW) <= h <= 100 and CROP_MIN <= w <= 60
+    images = [ecoli_colony(seed)[0] for seed in range(2)]
+    counted = {}
+    for crops in (False, True):
+        size_model = fit_size_model(ecoli_model, images, views_per_image=4, crops=crops,
+                                    progress=lambda done, total, crops=crops: counted.__setitem__(crops, done))
+        assert size_model.fit_crops == (0.35 if crops else 0.0)
+    assert counted[False] == 8 and counted[True] > 8  # the crops are rows of their own
+    assert SizeModel.from_dict(size_model.to_dict()).fit_crops == 0.35
+
+
+def test_ridge_reports_the_errors_of_the_scored_rows_only():
+    from napari_deepcolor.predict.ridge import ridge_fit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 3))
+    y = x @ [0.5, -0.2, 0.1]
+    noisy = np.arange(80) % 2 == 1
+    y[noisy] += rng.normal(0, 1, noisy.sum())
+    groups = np.arange(80) // 4
+    every = ridge_fit(x, y, groups)
+    clean = ridge_fit(x, y, groups, scored=~noisy)
+    assert clean["alpha"] == every["alpha"] and np.allclose(clean["weights"], every["weights"])
+    assert clean["cv_error"] < 0.7 * every["cv_error"]
+
+
 def test_at_object_size_resizes_the_config_and_keeps_the_base(ecoli_model):
     sized = at_object_size(ecoli_model, 2.0)
     assert sized.config == resize_objects(ecoli_model.base_config, 2.0)

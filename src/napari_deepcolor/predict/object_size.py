@@ -99,6 +99,9 @@ class SizeModel:
     decoded_tolerance : float
         A segmentation whose objects are within this ratio of ``decoded_px`` is at the right size (from the spread on
         the training images, `napari_deepcolor.predict.size_refine.TOLERANCE`).
+    fit_crops : float
+        Fitted on crops of the views too, none smaller than this fraction of its view (√ area); 0: whole views only
+        (size models fitted before 2026-12-06).
     object_px : float
         Fitted with labels: the training objects' typical size (median √area, pixels at the image's resolution as
         given to the fit) that object size 1 stands for; NaN when fitted without labels (size 1 is then each
@@ -119,6 +122,7 @@ class SizeModel:
     fit_fields: tuple[float, float] = (1.0, 1.0)
     decoded_px: float = float("nan")
     decoded_tolerance: float = float("nan")
+    fit_crops: float = 0.0
 
     @property
     def snap(self) -> float:
@@ -141,7 +145,7 @@ class SizeModel:
                 "cv_error90": self.cv_error90, "unscaled_error90": self.unscaled_error90,
                 "object_px": self.object_px, "fit_extent": self.fit_extent,
                 "fit_fields": list(self.fit_fields), "decoded_px": self.decoded_px,
-                "decoded_tolerance": self.decoded_tolerance}
+                "decoded_tolerance": self.decoded_tolerance, "fit_crops": self.fit_crops}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SizeModel:
@@ -153,7 +157,8 @@ class SizeModel:
                    int(data["n_images"]), float(data.get("cv_error90", "nan")),
                    float(data.get("unscaled_error90", "nan")), float(data.get("object_px", "nan")),
                    float(data.get("fit_extent", "nan")), tuple(float(f) for f in data.get("fit_fields", (1, 1))),
-                   float(data.get("decoded_px", "nan")), float(data.get("decoded_tolerance", "nan")))
+                   float(data.get("decoded_px", "nan")), float(data.get("decoded_tolerance", "nan")),
+                   float(data.get("fit_crops", 0.0)))
 
 
 @dataclass(frozen=True)

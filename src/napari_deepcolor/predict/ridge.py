@@ -9,9 +9,10 @@ import numpy as np
 ALPHAS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 
-def ridge_fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict:
+def ridge_fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray, scored: np.ndarray | None = None) -> dict:
     """Ridge regression of ``y (N,)`` on standardized ``x (N, F)``, the penalty chosen by 4-fold cross-validation over
-    ``groups`` (images; never over views of one image).
+    ``groups`` (images; never over views of one image). ``scored`` (N,) bool: the rows whose errors are reported
+    (all by default; the penalty is chosen on all rows either way).
 
     Returns
     -------
@@ -23,7 +24,9 @@ def ridge_fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict:
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     z = (x - mean) / std
     folds = min(4, len(np.unique(groups)))
+    scored = np.ones(len(y), bool) if scored is None else np.asarray(scored, bool)
     errors: dict[float, np.ndarray] = {}
+    reported = np.concatenate([scored[groups % folds == k] for k in range(folds)]) if folds >= 2 else scored
     if folds >= 2:
         for alpha in ALPHAS:
             err = []
@@ -34,7 +37,7 @@ def ridge_fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict:
             errors[alpha] = np.concatenate(err)
     alpha = min(errors, key=lambda a: np.median(errors[a])) if errors else ALPHAS[len(ALPHAS) // 2]
     weights, bias = _solve(z, y, alpha)
-    chosen = errors.get(alpha)
+    chosen = None if alpha not in errors else errors[alpha][reported]
     return {"weights": weights, "mean": mean, "std": std, "bias": bias, "alpha": alpha,
             "cv_error": float("nan") if chosen is None else float(np.median(chosen)),
             "cv_error90": float("nan") if chosen is None else float(np.quantile(chosen, 0.9))}
