@@ -5,10 +5,11 @@ training images) and what the benchmark measures on (images it never trained or 
 - ecoli, ecoli-semiconv: fitted on the colony's training strip (rows 0-127) and 20 generated colonies (seeds
   0-19); measured on the test strip (rows 167-333) and 10 generated colonies (seeds 10000-10009).
 - leaves, leaves-semiconv: fitted on 40 generated rosettes (seeds 0-39, among the 400 they trained on; the plain
-  generator's for `leaves`, the realistic one's for `leaves-semiconv`); measured on 10 generated rosettes (seeds
-  10000-10009) of the same generator.
-- nuclei: fitted on 40 generated fluorescence images (seeds 0-39, among the 400 it trained on); measured on 10
-  generated images (seeds 10000-10009).
+  generator's for `leaves`; for `leaves-semiconv` those of its last training stage, realistic rosettes with
+  consumer-photo artefacts, `rosette-artefacts`); measured on 10 generated rosettes (seeds 10000-10009) of the plain
+  or the realistic generator (without the artefacts).
+- nuclei: fitted on 40 generated fluorescence images of its last training stage (`nuclei-artefacts`, seeds 0-39,
+  among the 400 it trained on); measured on 10 generated images without the artefacts (seeds 10000-10009).
 """
 
 from __future__ import annotations
@@ -64,14 +65,14 @@ def rosettes(part: str, *, realistic: bool = True) -> list[tuple[np.ndarray, np.
     from napari_deepcolor.training.synthetic_rosette import rosette_plain
 
     seed, count = (0, 40) if part == "train" else (TEST_SEED, 10)
-    if realistic:
-        return list(synthetic_pairs("rosette", count, seed=seed))
+    if realistic:  # the bundled model's last stage trained on the artefacts' kind
+        return list(synthetic_pairs("rosette-artefacts" if part == "train" else "rosette", count, seed=seed))
     return [rosette_plain(seed + i) for i in range(count)]
 
 
 def nuclei(part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    seed, count = (0, 40) if part == "train" else (TEST_SEED, 10)
-    return list(synthetic_pairs("nuclei", count, seed=seed))
+    seed, count = (0, 40) if part == "train" else (TEST_SEED, 10)  # the bundled model's last stage: artefacts
+    return list(synthetic_pairs("nuclei-artefacts" if part == "train" else "nuclei", count, seed=seed))
 
 
 def images_for(model: str, part: str) -> list[tuple[np.ndarray, np.ndarray | None]]:
