@@ -164,7 +164,7 @@ def test_the_segmented_objects_correct_the_estimate_of_an_image_larger_than_the_
 
     model = load_model("ecoli-semiconv", device="cpu")
     estimate = estimate_object_size(model, tiled_colony)
-    assert estimate.factor > 1.3 and estimate.warning  # what the regression alone says
+    assert estimate.factor > 1.25 and estimate.warning  # the regression alone (fitted on crops: 1.28; before: 1.87)
     _, size, (instances, _) = refine(model, estimate, lambda sized: segment(sized, tiled_colony),
                                      lambda _, run: run[0].labels)
     assert abs(size.factor - 1) <= 0.15 and size.passes >= 2 and not size.warning

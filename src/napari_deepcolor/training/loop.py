@@ -128,7 +128,7 @@ def train(
         `napari_deepcolor.checkpoint.average_checkpoints`).
     size_model : bool
         At the end, fit the automatic object size's model on the training samples and store it in the last and
-        best checkpoints (`napari_deepcolor.predict.size_fit.attach_size_model`; seconds to a minute on a CPU);
+        best checkpoints (`napari_deepcolor.predict.size_fit.attach_size_model`; seconds to two minutes on a CPU);
         not with fewer than `MIN_SIZE_IMAGES` distinct images: a fine-tuned model then keeps the size model of
         ``init`` (`napari_deepcolor.predict.size_fit.carry_size_model`), else it runs at object size 1.
     metadata : dict, optional
