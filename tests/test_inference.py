@@ -71,6 +71,18 @@ def test_fixed_limits_equal_to_the_image_percentiles_change_nothing(tiny_model):
     assert not np.array_equal(predict_probs(model, image, limits=(0.0, 1.0)), predict_probs(model, image))
 
 
+def test_a_semiconvolutional_model_takes_intensity_limits_too():
+    from napari_deepcolor.predict.network import predict_embeddings
+    from napari_deepcolor.preprocess import intensity_limits, to_channels_first
+
+    model = load_model("ecoli-semiconv", device="cpu")
+    image = np.random.default_rng(2).integers(0, 4096, (40, 52), dtype=np.uint16)
+    limits = intensity_limits(to_channels_first(image, 1), percentiles=model.config.percentiles)
+    same, own = predict_embeddings(model, image, limits=limits), predict_embeddings(model, image)
+    np.testing.assert_array_equal(same.embeddings, own.embeddings)
+    assert not np.array_equal(predict_embeddings(model, image, limits=(0.0, 1.0)).embeddings, own.embeddings)
+
+
 def test_cuda_speed_options_leave_cpu_results_unchanged_or_are_refused(tiny_model):
     image = np.random.default_rng(3).random((40, 52)).astype(np.float32)
     plain = load_model(tiny_model, device="cpu")

@@ -185,15 +185,11 @@ def check_on_windows(model: LoadedModel, size: ObjectSize, windows: list[np.ndar
     """The second step of the automatic size (`napari_deepcolor.predict.size_refine`) on a few ``windows`` of an
     image too large to predict more than once: the windows are predicted at the size, their decoded objects measured
     together, and corrected as a whole image's would be; the image itself is then predicted once, at the size kept."""
-    from napari_deepcolor.methods import get_method
     from napari_deepcolor.predict.network import predict_output
     from napari_deepcolor.predict.size_refine import recommended_labels, refine
 
-    # the whole image's intensity limits where the method's prediction takes them (coloring's predict_probs)
-    given = {"limits": limits} if get_method(model.config.method).predict_function == "predict_probs" else {}
-
-    def run(sized: LoadedModel) -> list[Any]:
-        return [predict_output(sized, window, channel_axis=channel_axis, **given) for window in windows]
+    def run(sized: LoadedModel) -> list[Any]:  # with the whole image's intensity limits
+        return [predict_output(sized, window, channel_axis=channel_axis, limits=limits) for window in windows]
 
     def labels_of(sized: LoadedModel, outputs: list[Any]) -> np.ndarray:
         parts, offset = [], 0

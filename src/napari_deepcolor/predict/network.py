@@ -286,10 +286,11 @@ def predict_embeddings(
     tile_size: int = 1024,
     overlap: int = 64,
     progress: Callable[[int, int], None] | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> Embeddings:
     """Embeddings, foreground and seed confidence of a semi-convolutional network for one 2D image.
 
-    Parameters are those of `predict_probs`. Tiles hold Φ only; the positions û are added once for the whole image
+    Parameters are those of `predict_probs` (``limits``: the intensities mapped to 0 and 1). Tiles hold Φ only; the positions û are added once for the whole image
     (at the network's resolution), so tiling changes nothing but border effects of the convolutions.
 
     Returns
@@ -314,7 +315,7 @@ def predict_embeddings(
         return torch.cat([add_positions(phi, config.coordinate_scale), fg[:, None], seed[:, None]], dim=1)
 
     t = _run_resized(model, image, channel_axis=channel_axis, tile_size=tile_size, overlap=overlap,
-                     progress=progress, before_resize=with_positions)
+                     progress=progress, before_resize=with_positions, limits=limits)
     dims = config.embedding_dims
     with torch.no_grad():
         out = t[0]
@@ -364,8 +365,7 @@ def segment(
 
 def predict_output(model: LoadedModel, image: np.ndarray, **kwargs: Any) -> np.ndarray | Embeddings:
     """The network output of either kind of model for one image: its method's `predict_probs` or
-    `predict_embeddings` (``Method.predict_function``), which take the same keyword arguments (``limits``:
-    coloring only)."""
+    `predict_embeddings` (``Method.predict_function``), which take the same keyword arguments."""
     from napari_deepcolor.methods import get_method
 
     return _PREDICT[get_method(model.config.method).predict_function](model, image, **kwargs)

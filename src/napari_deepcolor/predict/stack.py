@@ -277,7 +277,7 @@ def predict_plane(model: LoadedModel, plane: np.ndarray, *, rgb: bool = False, t
     tile_size, overlap, progress
         As in `napari_deepcolor.predict.network.predict_probs` (tiled inference, per-tile progress).
     limits : (float, float), optional
-        Coloring models only, as in `napari_deepcolor.predict.network.predict_probs`.
+        As in `napari_deepcolor.predict.network.predict_probs`.
 
     Returns
     -------
@@ -286,10 +286,8 @@ def predict_plane(model: LoadedModel, plane: np.ndarray, *, rgb: bool = False, t
     """
     from napari_deepcolor.predict import network as inference
 
-    kwargs = {"channel_axis": -1 if rgb else None, "tile_size": tile_size, "overlap": overlap, "progress": progress}
-    if limits is not None:  # coloring only (predict_embeddings takes none)
-        kwargs["limits"] = limits
-    output = inference.predict_output(model, plane, **kwargs)
+    output = inference.predict_output(model, plane, channel_axis=-1 if rgb else None, tile_size=tile_size,
+                                      overlap=overlap, progress=progress, limits=limits)
     return output, PLANES[model.config.method](output)
 
 
