@@ -107,8 +107,9 @@ def robustness_table(names: list[str], changes: Iterable[tuple[str, list[tuple[n
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["nuclei"])
+    parser.add_argument("--seeds", type=int, nargs=2, default=(SEEDS.start, SEEDS.stop), metavar=("FIRST", "STOP"))
     args = parser.parse_args()
-    pairs = [nuclei_field(seed) for seed in SEEDS]
+    pairs = [nuclei_field(seed) for seed in range(*args.seeds)]
 
     def changes():
         for name, (perturb, amount) in PERTURBATIONS.items():
