@@ -142,18 +142,6 @@ def random_crop(view: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return view[:, out[0], out[1]]
 
 
-def random_cast(view: np.ndarray, rng: np.random.Generator, percentiles: tuple[float, float]) -> np.ndarray:
-    """``view (C, Y, X)`` under a random colour cast: each channel times a gain log-uniform in 0.7-1.4, then the joint
-    normalization again (`napari_deepcolor.preprocess.normalize` with ``percentiles``), as a photo taken under another
-    white balance would be normalized. A one-channel view is returned as it is."""
-    from napari_deepcolor.preprocess import normalize
-
-    if view.shape[0] < 3:
-        return view
-    gains = np.exp(rng.uniform(math.log(0.7), math.log(1.4), (view.shape[0], 1, 1))).astype(np.float32)
-    return normalize(view * gains, percentiles=percentiles)
-
-
 def decoded_reference(model: LoadedModel, images: Sequence[np.ndarray], *, prescaled: bool = False,
                       channel_axis: int | None = None, labels: Sequence[np.ndarray] | None = None,
                       max_images: int = 8) -> dict[str, float]:
