@@ -79,7 +79,8 @@ def rows_of(name: str) -> dict:
         for factor in FACTORS:
             x = network_view(config, image, VIEW_REDUCTION * factor)
             truth = x.shape[-1] / width / config.scale / VIEW_REDUCTION * relative[i]
-            views = [(str(e), central(x, e)) for e in EXTENTS] + [("cast", evaluation_cast(x, test_rng, config.percentiles))]
+            views = [(str(e), central(x, e)) for e in EXTENTS]
+            views.append(("cast", evaluation_cast(x, test_rng, config.percentiles)))
             for what, view in views:
                 f = features(model, view)
                 if f is not None:
