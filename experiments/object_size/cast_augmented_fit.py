@@ -27,12 +27,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from crop_augmented_fit import EXTENTS, FACTORS, VIEWS, central, features
-from data import images_for
+from crop_augmented_fit import EXTENTS, FACTORS, central, features, fitting_views, training_pairs
 
-from napari_deepcolor.predict.label_sizes import relative_object_sizes
 from napari_deepcolor.predict.network import load_model
-from napari_deepcolor.predict.object_size import FIT_RANGE, VIEW_REDUCTION, network_view
+from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view
 from napari_deepcolor.predict.ridge import ridge_fit
 from napari_deepcolor.predict.size_fit import CROP_FRACTION, random_crop
 from napari_deepcolor.preprocess import normalize
@@ -58,16 +56,12 @@ def evaluation_cast(view: np.ndarray, rng: np.random.Generator, percentiles) -> 
 def rows_of(name: str) -> dict:
     model = load_model(name, device="cpu")
     config = model.base_config
-    pairs = images_for(name, "train")
-    with_labels = math.isfinite(float(model.metadata.get("size_model", {}).get("object_px", "nan")))
-    relative = relative_object_sizes([lab for _, lab in pairs] if with_labels else None, len(pairs))
+    pairs, relative = training_pairs(model, name)
     rng, test_rng = np.random.default_rng(0), np.random.default_rng(1)
     fit, evaluation = [], []
     for i, (image, _) in enumerate(pairs):
         width = np.asarray(image).shape[1]
-        for g in np.exp(rng.uniform(np.log(FIT_RANGE[0]), np.log(FIT_RANGE[1]), VIEWS)):
-            x = network_view(config, image, g)
-            target = math.log(x.shape[-1] / width / config.scale * relative[i])
+        for x, target in fitting_views(config, image, relative[i], rng):
             crop = random_crop(x, rng)
             cast = random_cast(crop, rng, config.percentiles)
             if crop.size < CROP_FRACTION ** 2 * x.size:

@@ -69,21 +69,32 @@ def features(model, view: np.ndarray) -> np.ndarray | None:
     return np.append(view_features(model, tiles)[0], math.log(extent))
 
 
+def training_pairs(model, name: str) -> tuple[list, np.ndarray]:
+    """The model's training (image, labels) pairs and each image's object size against their median (1 for all
+    where its size model was fitted without labels)."""
+    pairs = images_for(name, "train")
+    with_labels = math.isfinite(float(model.metadata.get("size_model", {}).get("object_px", "nan")))
+    return pairs, relative_object_sizes([lab for _, lab in pairs] if with_labels else None, len(pairs))
+
+
+def fitting_views(config, image: np.ndarray, relative: float, rng: np.random.Generator):
+    """`VIEWS` views of a training image at sizes drawn as `fit_size_model` draws them, each with its target."""
+    width = np.asarray(image).shape[1]
+    for g in np.exp(rng.uniform(np.log(FIT_RANGE[0]), np.log(FIT_RANGE[1]), VIEWS)):
+        x = network_view(config, image, g)
+        yield x, math.log(x.shape[-1] / width / config.scale * relative)
+
+
 def rows_of(name: str) -> dict:
     """Features and targets of every fitting view (plain and cropped) and every evaluation view of each image."""
     model = load_model(name, device="cpu")
     config = model.base_config
-    stored = model.metadata.get("size_model", {})
-    pairs = images_for(name, "train")
-    with_labels = math.isfinite(float(stored.get("object_px", "nan")))
-    relative = relative_object_sizes([lab for _, lab in pairs] if with_labels else None, len(pairs))
+    pairs, relative = training_pairs(model, name)
     rng = np.random.default_rng(0)
     fit, evaluation = [], []
     for i, (image, _) in enumerate(pairs):
         width = np.asarray(image).shape[1]
-        for g in np.exp(rng.uniform(np.log(FIT_RANGE[0]), np.log(FIT_RANGE[1]), VIEWS)):
-            x = network_view(config, image, g)
-            target = math.log(x.shape[-1] / width / config.scale * relative[i])
+        for x, target in fitting_views(config, image, relative[i], rng):
             crop = random_crop(x, rng)
             fraction = math.sqrt(crop.shape[-1] * crop.shape[-2] / (x.shape[-1] * x.shape[-2]))
             for kind, part in (("plain", x), ("crop", crop)):
