@@ -100,7 +100,7 @@ def test_fitting_learns_sizes_from_training_images_alone(ecoli_model):
     assert abs(size_model.predict(view_features(ecoli_model, pick_tiles(x))[0]) / 0.5 / 2.0 - 1) < 0.25
 
 
-def test_a_random_crop_is_a_window_of_the_view_and_fitting_adds_crops_and_says_so(ecoli_model):
+def test_a_random_crop_is_a_window_of_the_view_and_fitting_adds_crops_and_says_so(ecoli_model, monkeypatch):
     from napari_deepcolor.predict.size_fit import CROP_LOW, CROP_MIN, random_crop
 
     view = np.arange(3 * 100 * 60, dtype=np.float32).reshape(3, 100, 60)
@@ -110,13 +110,25 @@ def test_a_random_crop_is_a_window_of_the_view_and_fitting_adds_crops_and_says_s
         (y, x), (h, w) = np.argwhere(view[0] == crop[0, 0, 0])[0], crop.shape[-2:]
         assert np.array_equal(crop, view[:, y:y + h, x:x + w])
         assert round(100 * CROP_LOW) <= h <= 100 and CROP_MIN <= w <= 60
+    import napari_deepcolor.predict.size_fit as size_fit
+
+    original = size_fit.view_features
     images = [ecoli_colony(seed)[0] for seed in range(2)]
-    counted = {}
+    rows, reported = {}, {}
     for crops in (False, True):
+        rows[crops] = 0
+
+        def counting(*args, crops=crops, **kwargs):
+            rows[crops] += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(size_fit, "view_features", counting)
         size_model = fit_size_model(ecoli_model, images, views_per_image=4, crops=crops,
-                                    progress=lambda done, total, crops=crops: counted.__setitem__(crops, done))
+                                    progress=lambda *done_total, crops=crops: reported.__setitem__(crops, done_total))
         assert size_model.fit_crops == (0.35 if crops else 0.0)
-    assert counted[False] == 8 and counted[True] > 8  # the crops are rows of their own
+    # 8 views, then each image as it is (the fit's spread); the crops are rows of their own
+    assert rows[False] == 8 + len(images) and rows[True] > rows[False]
+    assert reported[False] == reported[True] == (8, 8)  # progress counts views, crops or not
     assert SizeModel.from_dict(size_model.to_dict()).fit_crops == 0.35
 
 

@@ -126,7 +126,8 @@ def cross_validate(rows: dict) -> dict:
         last = None if extent_feature else -1
         hits: dict[float, list[bool]] = {e: [] for e in EXTENTS}
         for fold in (0, 1):
-            train = [r for r in rows["fit"] if r[0] % 2 != fold and (r[1] == "plain" or low is not None and r[1] >= low)]
+            kept = [r for r in rows["fit"] if r[1] == "plain" or low is not None and r[1] >= low]
+            train = [r for r in kept if r[0] % 2 != fold]
             train += [r for r in rows["fit"] if r[0] % 2 != fold and r[1] == "plain"] * (copies - 1)
             fitted = ridge_fit(np.array([r[3][:last] for r in train]), np.array([r[2] for r in train]),
                                np.array([r[0] for r in train]))

@@ -290,8 +290,9 @@ def predict_embeddings(
 ) -> Embeddings:
     """Embeddings, foreground and seed confidence of a semi-convolutional network for one 2D image.
 
-    Parameters are those of `predict_probs` (``limits``: the intensities mapped to 0 and 1). Tiles hold Φ only; the positions û are added once for the whole image
-    (at the network's resolution), so tiling changes nothing but border effects of the convolutions.
+    Parameters are those of `predict_probs` (``limits``: the intensities mapped to 0 and 1). Tiles hold Φ only; the
+    positions û are added once for the whole image (at the network's resolution), so tiling changes nothing but
+    border effects of the convolutions.
 
     Returns
     -------

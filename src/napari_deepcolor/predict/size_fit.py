@@ -91,9 +91,10 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     views_per_image = views_per_image or max(8, 64 // len(images))
     rng = np.random.default_rng(seed)
     rows, targets, groups, whole = [], [], [], []
-    total = len(images) * views_per_image
+    total, done = len(images) * views_per_image, 0
     for i, image in enumerate(images):
         for g in np.exp(rng.uniform(np.log(FIT_RANGE[0]), np.log(FIT_RANGE[1]), views_per_image)):
+            done += 1
             x = network_view(config, image, g, prescaled=prescaled, channel_axis=channel_axis)
             # the apparent size is the view's width against the image's at the model's scale (rounding included)
             width = (np.asarray(image).shape[-1] / config.scale if prescaled
@@ -101,14 +102,18 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
             if min(x.shape[-2:]) < 8:
                 continue
             target = math.log(x.shape[-1] / width / config.scale * relative[i])
-            crop = random_crop(x, rng) if crops else None
-            for part in [x] + ([crop] if crop is not None and crop.size >= CROP_FRACTION ** 2 * x.size else []):
+            parts = [x]
+            if crops:
+                crop = random_crop(x, rng)
+                if crop.size >= CROP_FRACTION ** 2 * x.size:
+                    parts.append(crop)
+            for part in parts:
                 rows.append(view_features(model, pick_tiles(part))[0])
                 targets.append(target)
                 groups.append(i)
                 whole.append(part is x)
             if progress is not None:
-                progress(len(rows), total)
+                progress(done, total)
     if not rows:
         raise ValueError("the training images are too small to fit a size model (under 8 network pixels)")
     size_model = SizeModel(**ridge_fit(np.array(rows), np.array(targets), np.array(groups), np.array(whole)),
