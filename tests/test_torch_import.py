@@ -39,3 +39,24 @@ def test_importing_torch_leaves_the_garbage_collector_as_it_was():
               "    pass\n"
               "print(gc.isenabled())\n")
     assert out.splitlines() == ["True torch True", "False"]
+
+
+def test_overlapping_holders_keep_the_collector_off_until_the_last_one_leaves():
+    """A warm-up import beside a worker's torch import: the first one out must not switch the collector back on
+    under the other, nor leave it off."""
+    import gc
+
+    from napari_deepcolor.predict.torch_import import no_cyclic_collection
+
+    assert gc.isenabled()
+    first, second = no_cyclic_collection(), no_cyclic_collection()
+    try:
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert not gc.isenabled()
+        second.__exit__(None, None, None)
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()

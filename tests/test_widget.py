@@ -111,6 +111,17 @@ def test_the_widget_comes_from_the_manifest(viewer_and_widget):
 
 
 
+def test_a_run_imports_what_the_first_result_layer_needs_on_its_worker_thread(qtbot, viewer_and_widget, tiny_model,
+                                                                             monkeypatch):
+    from napari_deepcolor._widgets import runs
+
+    threads = []
+    monkeypatch.setattr(runs, "import_ahead", lambda: threads.append(threading.current_thread()))
+    viewer, widget = viewer_and_widget
+    segment_cells(qtbot, viewer, widget, tiny_model)
+    assert len(threads) == 1 and threads[0] is not threading.main_thread()
+
+
 def test_the_model_follows_the_sample_image_until_the_user_picks_one(viewer_and_widget):
     viewer, widget = viewer_and_widget
     assert widget._model.value == "worms"  # a new widget: the C. elegans model, not the first name in the list

@@ -7,6 +7,8 @@ opening the widget does not load it.
 
 from __future__ import annotations
 
+import importlib
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
     from napari_deepcolor.config import ModelConfig
     from napari_deepcolor.predict.stack import Knobs, ModelLoaded, PlaneDone, StackLayout, StackResult
 
+#: What napari's first Labels layer of a session imports, unless something did before (`import_ahead`): pandas, for
+#: the layer's features table.
+LABELS_LAYER_IMPORTS = ("pandas",)
 NO_IMAGE = ("there is no image to segment: open one (File > Open, or File > Open Sample > Deep Coloring) and choose "
             "it under 'image'")
 
@@ -70,6 +75,30 @@ def input_notes(layer: Layer, data: Any, layout: StackLayout, *, in_channels: in
     return notes
 
 
+def import_ahead(modules: tuple[str, ...] = LABELS_LAYER_IMPORTS) -> list[str]:
+    """Import ``modules`` on this thread (a worker's), those not imported yet, with Python's cyclic collector off
+    meanwhile (`napari_deepcolor.predict.torch_import.no_cyclic_collection`). Returns the names imported now.
+
+    The first Labels layer of a napari session imports pandas (for its features table): 0.2-0.25 s on the GUI thread
+    here, in the first Segment run's result layer when the user opened an image of their own (a Labels layer, such as
+    a sample's, imports it first). In a worker it takes the same time and held Python's lock at most 5-7 ms at a time
+    (69 ms with the collector on: a full collection over napari's objects).
+    """
+    from napari_deepcolor.predict.torch_import import no_cyclic_collection
+
+    imported = []
+    with no_cyclic_collection():
+        for name in modules:
+            if name in sys.modules:
+                continue
+            try:
+                importlib.import_module(name)
+            except ImportError:  # not installed: napari says so where it needs it
+                continue
+            imported.append(name)
+    return imported
+
+
 def work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.Event, knobs: Knobs | None = None,
          object_size: float | None = 1.0):
     """The worker: `segment_stack`'s events, then ``(outcome, message)`` with outcome done, cancelled or failed.
@@ -79,6 +108,7 @@ def work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.Ev
     """
     from napari_deepcolor.predict.stack import Cancelled, PlaneDone, segment_stack
 
+    import_ahead()
     try:
         for event in segment_stack(model, image, rgb=rgb, device=device, cancel=cancel, knobs=knobs,
                                    object_size=object_size):

@@ -34,6 +34,9 @@ LIBRARIES = ("libc10", "libtorch_cpu", "libtorch", "libtorch_python")
 _SUFFIX = {"linux": ".so", "darwin": ".dylib"}
 _lock = threading.Lock()
 _loaded: list[str] = []
+_collector_lock = threading.Lock()
+_collector_holders = 0  # threads inside `no_cyclic_collection`
+_collector_was_enabled = True
 
 
 def torch_libraries() -> list[Path]:
@@ -76,14 +79,21 @@ def no_cyclic_collection() -> Iterator[None]:
     (benchmarks/bench_gui_hitches.py). `gc.freeze` moves what exists then to the permanent generation, so those
     long-lived objects are not scanned again.
     """
-    enabled = gc.isenabled()
-    gc.disable()
+    global _collector_was_enabled, _collector_holders
+    with _collector_lock:  # threads may overlap (a warm-up import beside a worker's): the last one out restores it
+        if _collector_holders == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _collector_holders += 1
     try:
         yield
     finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
+        with _collector_lock:
+            _collector_holders -= 1
+            if _collector_holders == 0:
+                gc.freeze()
+                if _collector_was_enabled:
+                    gc.enable()
 
 
 def import_torch() -> Any:
