@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
 from napari_deepcolor.io import find_pairs, masks_to_labels, read_annotation, write_labels
@@ -125,6 +126,48 @@ def test_patches_keep_image_and_labels_aligned():
         patch, patch_labels = sampler.patch()
         assert patch.shape == (1, 24, 24) and patch_labels.shape == (24, 24)
         assert np.array_equal(patch[0] > 0.5, patch_labels > 0)
+
+
+def test_zoomed_patches_show_the_objects_smaller_and_larger_and_stay_aligned():
+    image = np.zeros((120, 120), np.float32)
+    labels = np.zeros((120, 120), np.int32)
+    for i, y in enumerate(range(10, 110, 20)):  # bars 10 pixels high, a 10-pixel gap between them
+        image[y : y + 10, 10:110] = 1.0
+        labels[y : y + 10, 10:110] = i + 1
+    sample = make_sample(image, labels, in_channels=1, percentiles=(0, 100), scale=1)
+    sampler = PatchSampler([sample], patch_size=40, augment_intensity=False, seed=1, zoom=2.0)
+    heights = []
+    for _ in range(40):
+        patch, patch_labels = sampler.patch()
+        assert patch.shape == (1, 40, 40) and patch_labels.shape == (40, 40)
+        assert set(np.unique(patch_labels)) <= set(range(6))  # ids kept, none invented by interpolation
+        inside, outside = (ndi.binary_erosion(m, border_value=1) for m in (patch_labels > 0, patch_labels == 0))
+        assert (patch[0][inside] > 0.5).all() and (patch[0][outside] < 0.5).all()  # aligned up to the edges
+        for i in range(1, 6):  # a bar's thickness: its bounding box's short side, where not cut by the border
+            ys, xs = np.nonzero(patch_labels == i)
+            if ys.size:
+                (y0, y1), (x0, x1) = (ys.min(), ys.max()), (xs.min(), xs.max())
+                if y1 - y0 < x1 - x0 and y0 > 0 and y1 < 39:
+                    heights.append(int(y1 - y0 + 1))
+                elif x1 - x0 < y1 - y0 and x0 > 0 and x1 < 39:
+                    heights.append(int(x1 - x0 + 1))
+    # 10-pixel bars, shown 1/2 to 2 times as large: both smaller and larger ones occur
+    assert min(heights) <= 8 and max(heights) >= 12
+
+
+def test_zoom_one_cuts_the_same_patches_as_before():
+    image, labels = np.random.default_rng(0).random((60, 60)).astype(np.float32), np.zeros((60, 60), np.int32)
+    labels[10:30, 10:30] = 1
+    sample = make_sample(image, labels, in_channels=1, percentiles=(0, 100), scale=1)
+    plain, zoom1 = (PatchSampler([sample], patch_size=24, seed=5, **kw) for kw in ({}, {"zoom": 1.0}))
+    for _ in range(5):
+        assert all(np.array_equal(a, b) for a, b in zip(plain.patch(), zoom1.patch()))
+
+
+@pytest.mark.parametrize("zoom", [0.5, 5.0, float("nan")])
+def test_a_zoom_outside_one_to_four_is_refused(zoom):
+    with pytest.raises(ConfigError, match="zoom"):
+        TrainConfig(zoom=zoom)
 
 
 def test_small_images_are_padded_with_ignore():

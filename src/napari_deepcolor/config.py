@@ -34,6 +34,8 @@ MAX_ACTIVATIONS_PER_PIXEL = 4096
 MAX_PATCH_SIZE = 2048
 MAX_BATCH_SIZE = 1024
 MAX_MARGIN = 256
+#: `TrainConfig.zoom`: beyond this a patch's window is 16 times its pixels, or a sixteenth.
+MAX_ZOOM = 4.0
 #: `ModelConfig.scale`: below 0.01 a 1000-pixel image reaches the network as fewer than 10 pixels.
 SCALE_RANGE = (0.01, 4.0)
 
@@ -313,6 +315,10 @@ class TrainConfig:
     freeze_encoder : bool
         Fine-tuning only: train the U-Net's decoder and head, not its encoder (the contracting path keeps the
         starting weights, so the features the automatic object size reads stay those of the starting model).
+    zoom : float
+        Each patch is cut from a window ``z`` times its side and resized to it, ``z`` log-uniform in [1/zoom,
+        zoom], so the network sees its objects up to ``zoom`` times smaller or larger than at its scale and
+        tolerates an object size that is off by as much (1 = off).
     """
 
     margin: int = 6
@@ -338,6 +344,7 @@ class TrainConfig:
     freeze_norm: bool = False
     anchor_weight: float = 0.0
     freeze_encoder: bool = False
+    zoom: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -345,7 +352,7 @@ class TrainConfig:
                           "seed", "prior_steps"))
         _check_finite(self, ("halo_weight", "learning_rate", "weight_decay", "orientation_prior",
                              "contact_fraction", "background_weight", "embedding_weight", "foreground_weight",
-                             "kernel_weight", "seed_weight", "anchor_weight"))
+                             "kernel_weight", "seed_weight", "anchor_weight", "zoom"))
         if not 1 <= self.margin <= MAX_MARGIN:
             raise ConfigError(f"margin must be between 1 and {MAX_MARGIN} pixels, got {self.margin}")
         if self.halo_weight < 0:
@@ -367,6 +374,8 @@ class TrainConfig:
             raise ConfigError(f"contact_fraction must be in [0, 1], got {self.contact_fraction}")
         if not self.background_weight > 0:
             raise ConfigError(f"background_weight must be > 0, got {self.background_weight}")
+        if not 1 <= self.zoom <= MAX_ZOOM:
+            raise ConfigError(f"zoom must be between 1 (off) and {MAX_ZOOM:g}, got {self.zoom}")
         weights = ("embedding_weight", "foreground_weight", "kernel_weight", "seed_weight", "anchor_weight")
         if any(getattr(self, name) < 0 for name in weights):
             raise ConfigError(f"the loss weights {', '.join(weights)} must be >= 0")

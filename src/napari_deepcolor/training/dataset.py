@@ -4,6 +4,7 @@ Torch is used only to stack a batch.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -119,10 +120,14 @@ class PatchSampler:
     contact_fraction : float
     margin : int
         Distance (pixels) within which two instances count as touching for ``contact_fraction``.
+    zoom : float
+        `napari_deepcolor.config.TrainConfig.zoom`: each patch cut from a window ``z`` times its side, ``z``
+        log-uniform in [1/zoom, zoom], and resized to the patch (the image linearly, the labels to the nearest
+        pixel); 1: cut at the patch's size, as before.
     """
 
     def __init__(self, samples: list[Sample], *, patch_size: int, augment_intensity: bool = True,
-                 seed: int = 0, contact_fraction: float = 0.0, margin: int = 1) -> None:
+                 seed: int = 0, contact_fraction: float = 0.0, margin: int = 1, zoom: float = 1.0) -> None:
         if not samples:
             raise ValueError("no training pairs given")
         if not any((s.labels > 0).any() for s in samples):
@@ -137,6 +142,7 @@ class PatchSampler:
         self.contacts = [np.flatnonzero(contact_pixels(s.labels, margin)) for s in samples] if contact_fraction \
             else [np.zeros(0, dtype=np.intp) for _ in samples]
         self._with_contacts = [i for i, c in enumerate(self.contacts) if c.size]
+        self.zoom = zoom
 
     def patch(self) -> tuple[np.ndarray, np.ndarray]:
         """One augmented patch: ``image (C, P, P)`` float32, ``labels (P, P)`` int32."""
@@ -147,9 +153,11 @@ class PatchSampler:
         else:
             index = int(rng.integers(len(self.samples)))
         sample = self.samples[index]
-        image, labels = _pad_to(sample.image, sample.labels, self.patch_size)
-        height, width = labels.shape
         size = self.patch_size
+        if self.zoom > 1:  # a window of `size` pixels shows the objects 1/z times as large
+            size = max(8, round(size * math.exp(rng.uniform(-math.log(self.zoom), math.log(self.zoom)))))
+        image, labels = _pad_to(sample.image, sample.labels, size)
+        height, width = labels.shape
         centres = self.contacts[index] if on_contact else self.foreground[index]
         unpadded = image.shape[1:] == sample.labels.shape
         if centres.size and unpadded and (on_contact or rng.random() < 0.5):
@@ -161,6 +169,8 @@ class PatchSampler:
             left = int(rng.integers(width - size + 1))
         image = image[:, top : top + size, left : left + size]
         labels = labels[top : top + size, left : left + size]
+        if size != self.patch_size:
+            image, labels = _resized(image, labels, self.patch_size)
         k = int(rng.integers(4))
         image, labels = np.rot90(image, k, axes=(1, 2)), np.rot90(labels, k)
         if rng.random() < 0.5:
@@ -195,6 +205,17 @@ def contact_pixels(labels: np.ndarray, margin: int) -> np.ndarray:
     highest = ndi.maximum_filter(instances, size=size)
     lowest = ndi.minimum_filter(np.where(labels > 0, labels, np.iinfo(np.int32).max).astype(np.int32), size=size)
     return (highest > 0) & (lowest < highest)
+
+
+def _resized(image: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A square window resized to ``size`` a side: the image linearly (anti-aliased when shrunk), the labels (ids and
+    ignored pixels) to the nearest pixel."""
+    from skimage.transform import resize
+
+    shrink = image.shape[-1] > size
+    image = resize(image, (image.shape[0], size, size), order=1, anti_aliasing=shrink, preserve_range=True)
+    labels = resize(labels, (size, size), order=0, anti_aliasing=False, preserve_range=True)
+    return image.astype(np.float32), labels.astype(np.int32)
 
 
 def _pad_to(image: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -175,7 +175,8 @@ class _Run:
         augment = train_config.augment_intensity and not model_config.mask_input
         self.sampler = PatchSampler(list(samples), patch_size=train_config.patch_size, augment_intensity=augment,
                                     seed=train_config.seed,
-                                    contact_fraction=train_config.contact_fraction, margin=train_config.margin)
+                                    contact_fraction=train_config.contact_fraction, margin=train_config.margin,
+                                    zoom=train_config.zoom)
         self.network = create_model(model_config)
         self.start_step, self.best, self.best_metrics = 0, -math.inf, {}
         self.bar = -math.inf  # what a better checkpoint must reach (`score_start` raises it when fine-tuning)
