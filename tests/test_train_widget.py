@@ -498,3 +498,20 @@ def test_the_progress_row_says_how_the_run_ended(widget, qtbot):
     with qtbot.waitSignal(worker.finished, timeout=TIMEOUT_MS):
         widget.cancel()
     assert widget.progress.text().startswith("cancelled: step ")
+
+
+def test_a_gain_too_small_to_count_is_said_as_such(widget, tiny_model, monkeypatch):
+    from napari_deepcolor._widgets import train_run
+    from napari_deepcolor.training.loop import TrainEvent
+
+    warnings = []
+    monkeypatch.setattr(train_run, "show_warning", warnings.append)
+    monkeypatch.setattr(train_run, "show_info", lambda message: None)
+    widget._reset_run(9)
+    widget.model_name = "mine"
+    done = dict(kind="done", step=9, total=9, path=str(tiny_model), improved=False,
+                start_metrics={"ap50": 0.727, "sbd": 0.7})
+    widget._on_done(TrainEvent(**done, metrics={"ap50": 0.784, "sbd": 0.7}, needed=0.793))
+    assert "scores AP50 0.784 against its starting model's 0.727" in warnings[-1] and "0.793" in warnings[-1]
+    widget._on_done(TrainEvent(**done, metrics={"ap50": 0.70, "sbd": 0.7}, needed=0.793))
+    assert "does not score better than the model it started from (AP50 0.727)" in warnings[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -383,6 +384,11 @@ def _guard(event) -> None:
     start, kept = event.start_metrics.get("ap50", float("nan")), event.metrics.get("ap50", float("nan"))
     if event.improved:
         log.info("fine-tuning helped: held-out AP50 %.3f -> %.3f (%s)", start, kept, event.path)
+    elif math.isfinite(event.needed) and kept > start:  # better, but by less than chance gives
+        log.warning("fine-tuning did NOT beat the starting model on the held-out annotations by enough to count: "
+                    "AP50 %.3f -> %.3f at best, %.3f needed (a smaller gain on this many held-out objects can be "
+                    "chance): keep using the starting model; the new one is at %s if you want it anyway", start, kept,
+                    event.needed, event.path)
     else:
         log.warning("fine-tuning did NOT beat the starting model on the held-out annotations (AP50 %.3f, its best "
                     "%.3f): keep using the starting model; the new one is at %s if you want it anyway", start, kept,

@@ -63,6 +63,8 @@ class TrainEvent:
     #: held-out AP50 (None: no score to tell); ``start_metrics`` is the starting model's score.
     improved: bool | None = None
     start_metrics: dict[str, float] = field(default_factory=dict)
+    #: "done": the held-out AP50 a checkpoint had to reach to count as better (`improvement_bar`; NaN: none).
+    needed: float = math.nan
 
 
 def _count_objects(pairs: Sequence[ValidationPair]) -> int:
@@ -368,7 +370,8 @@ class _Run:
                     else kept == self.best_path and self.best_path.is_file())
         metrics = self.best_metrics if kept == self.best_path and self.best_metrics else self.metrics
         yield TrainEvent("done", self.total, self.total, elapsed=time.perf_counter() - self.started,
-                         metrics=metrics, path=str(kept), improved=improved, start_metrics=self.start_metrics)
+                         metrics=metrics, path=str(kept), improved=improved, start_metrics=self.start_metrics,
+                         needed=self.bar if improved is not None else math.nan)
 
 
 def improvement_bar(n_objects: int) -> float:
