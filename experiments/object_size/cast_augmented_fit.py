@@ -53,11 +53,16 @@ def evaluation_cast(view: np.ndarray, rng: np.random.Generator, percentiles) -> 
     return normalize(view * rng.uniform(0.75, 1.3, (view.shape[0], 1, 1)).astype(np.float32), percentiles=percentiles)
 
 
-def rows_of(name: str) -> dict:
+def loaded(name: str) -> tuple:
+    """The model, its config, its training pairs and their relative sizes, the fit's and the evaluation's random
+    generators (seeds 0 and 1)."""
     model = load_model(name, device="cpu")
-    config = model.base_config
     pairs, relative = training_pairs(model, name)
-    rng, test_rng = np.random.default_rng(0), np.random.default_rng(1)
+    return model, model.base_config, pairs, relative, np.random.default_rng(0), np.random.default_rng(1)
+
+
+def rows_of(name: str) -> dict:
+    model, config, pairs, relative, rng, test_rng = loaded(name)
     fit, evaluation = [], []
     for i, (image, _) in enumerate(pairs):
         width = np.asarray(image).shape[1]
@@ -82,34 +87,51 @@ def rows_of(name: str) -> dict:
     return {"fit": fit, "evaluation": evaluation}
 
 
-def cross_validate(rows: dict) -> dict:
-    out = {}
-    for variant, kinds in (("crops", {"plain", "crop"}), ("crops+casts", {"plain", "cast"})):
-        hits: dict[str, list[bool]] = {}
-        for fold in (0, 1):
-            train = [r for r in rows["fit"] if r[0] % 2 != fold and r[1] in kinds]
-            fitted = ridge_fit(np.array([r[3][:-1] for r in train]), np.array([r[2] for r in train]),
-                               np.array([r[0] for r in train]))
-            for i, what, truth, f in rows["evaluation"]:
-                if i % 2 == fold:
-                    z = (f[:-1] - fitted["mean"]) / fitted["std"]
-                    estimate = math.exp(z @ fitted["weights"] + fitted["bias"]) / VIEW_REDUCTION
-                    hits.setdefault(what, []).append(max(estimate / truth, truth / estimate) <= 1.2)
-        out[variant] = {what: float(np.mean(h)) for what, h in hits.items()}
-        out[variant]["uncast"] = float(np.mean([h for what, hs in hits.items() if what != "cast" for h in hs]))
+def two_fold_shares(fit: list, evaluation: list) -> dict:
+    """Share of evaluation views within 20 % of their truth, per kind of view and over the uncast ones, each half's
+    regression (fitted on ``fit``: ``(image, target, features)``) estimating the other half's ``evaluation``:
+    ``(image, what, truth, features)``; halves by image index parity. The last feature (the extent) is left out."""
+    hits: dict[str, list[bool]] = {}
+    for fold in (0, 1):
+        train = [r for r in fit if r[0] % 2 != fold]
+        fitted = ridge_fit(np.array([r[2][:-1] for r in train]), np.array([r[1] for r in train]),
+                           np.array([r[0] for r in train]))
+        for i, what, truth, f in evaluation:
+            if i % 2 == fold:
+                z = (f[:-1] - fitted["mean"]) / fitted["std"]
+                estimate = math.exp(z @ fitted["weights"] + fitted["bias"]) / VIEW_REDUCTION
+                hits.setdefault(what, []).append(max(estimate / truth, truth / estimate) <= 1.2)
+    out = {what: float(np.mean(h)) for what, h in hits.items()}
+    out["uncast"] = float(np.mean([h for what, hs in hits.items() if what != "cast" for h in hs]))
     return out
 
 
-def main() -> None:
+def cross_validate(rows: dict) -> dict:
+    return {variant: two_fold_shares([(i, target, f) for i, kind, target, f in rows["fit"] if kind in kinds],
+                                     rows["evaluation"])
+            for variant, kinds in (("crops", {"plain", "crop"}), ("crops+casts", {"plain", "cast"}))}
+
+
+def verdict(results: dict, before: str, after: str) -> None:
+    """The rule of this script (and of channel_stretch_fit.py): ``after`` against ``before``, over the models."""
+    cast = np.mean([r[after]["cast"] - r[before]["cast"] for r in results.values()])
+    uncast = {n: r[after]["uncast"] - r[before]["uncast"] for n, r in results.items()}
+    passed = cast >= 0.05 and np.mean(list(uncast.values())) >= -0.02 and min(uncast.values()) >= -0.05
+    print(f"cast views {cast:+.3f}; uncast {np.mean(list(uncast.values())):+.3f} (worst {min(uncast.values()):+.3f}); "
+          f"rule {'met' if passed else 'not met'}")
+
+
+def compare(rows_of, cross_validate, before: str, after: str) -> None:
+    """Each of `MODELS`'s shares (``cross_validate(rows_of(name))``), then the rule's `verdict`."""
     results = {}
     for name in MODELS:
         results[name] = r = cross_validate(rows_of(name))
         print(name, {v: {k: round(x, 2) for k, x in s.items()} for v, s in r.items()}, flush=True)
-    cast = np.mean([r["crops+casts"]["cast"] - r["crops"]["cast"] for r in results.values()])
-    uncast = {n: r["crops+casts"]["uncast"] - r["crops"]["uncast"] for n, r in results.items()}
-    passed = cast >= 0.05 and np.mean(list(uncast.values())) >= -0.02 and min(uncast.values()) >= -0.05
-    print(f"cast views {cast:+.3f}; uncast {np.mean(list(uncast.values())):+.3f} (worst {min(uncast.values()):+.3f}); "
-          f"rule {'met' if passed else 'not met'}")
+    verdict(results, before, after)
+
+
+def main() -> None:
+    compare(rows_of, cross_validate, "crops", "crops+casts")
 
 
 if __name__ == "__main__":

@@ -33,15 +33,11 @@ Result (2026-12-06): not met, not adopted; the second gate was not run. Share wi
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from cast_augmented_fit import MODELS, evaluation_cast
-from crop_augmented_fit import EXTENTS, FACTORS, central, features, fitting_views, training_pairs
+from cast_augmented_fit import compare, evaluation_cast, loaded, two_fold_shares
+from crop_augmented_fit import EXTENTS, FACTORS, central, features, fitting_views
 
-from napari_deepcolor.predict.network import load_model
 from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view
-from napari_deepcolor.predict.ridge import ridge_fit
 from napari_deepcolor.predict.size_fit import CROP_FRACTION, random_crop
 from napari_deepcolor.preprocess import normalize
 
@@ -54,10 +50,7 @@ def stretch_channels(view: np.ndarray, percentiles: tuple[float, float]) -> np.n
 
 
 def rows_of(name: str) -> dict:
-    model = load_model(name, device="cpu")
-    config = model.base_config
-    pairs, relative = training_pairs(model, name)
-    rng, test_rng = np.random.default_rng(0), np.random.default_rng(1)
+    model, config, pairs, relative, rng, test_rng = loaded(name)
     fit, evaluation = [], []
 
     def add(rows: list, key: tuple, view: np.ndarray | None) -> None:
@@ -86,31 +79,14 @@ def rows_of(name: str) -> dict:
 def cross_validate(rows: dict) -> dict:
     out = {}
     for variant in ("joint", "stretched"):
-        hits: dict[str, list[bool]] = {}
-        for fold in (0, 1):
-            train = [r for r in rows["fit"] if r[0] % 2 != fold and r[3] == variant]
-            fitted = ridge_fit(np.array([r[4][:-1] for r in train]), np.array([r[2] for r in train]),
-                               np.array([r[0] for r in train]))
-            for i, what, truth, v, f in rows["evaluation"]:
-                if i % 2 == fold and v == variant:
-                    z = (f[:-1] - fitted["mean"]) / fitted["std"]
-                    estimate = math.exp(z @ fitted["weights"] + fitted["bias"]) / VIEW_REDUCTION
-                    hits.setdefault(what, []).append(max(estimate / truth, truth / estimate) <= 1.2)
-        out[variant] = {what: float(np.mean(h)) for what, h in hits.items()}
-        out[variant]["uncast"] = float(np.mean([h for what, hs in hits.items() if what != "cast" for h in hs]))
+        fit = [(i, target, f) for i, _, target, v, f in rows["fit"] if v == variant]
+        out[variant] = two_fold_shares(fit, [(i, what, truth, f) for i, what, truth, v, f in rows["evaluation"]
+                                             if v == variant])
     return out
 
 
 def main() -> None:
-    results = {}
-    for name in MODELS:
-        results[name] = r = cross_validate(rows_of(name))
-        print(name, {v: {k: round(x, 2) for k, x in s.items()} for v, s in r.items()}, flush=True)
-    cast = np.mean([r["stretched"]["cast"] - r["joint"]["cast"] for r in results.values()])
-    uncast = {n: r["stretched"]["uncast"] - r["joint"]["uncast"] for n, r in results.items()}
-    passed = cast >= 0.05 and np.mean(list(uncast.values())) >= -0.02 and min(uncast.values()) >= -0.05
-    print(f"cast views {cast:+.3f}; uncast {np.mean(list(uncast.values())):+.3f} (worst {min(uncast.values()):+.3f}); "
-          f"rule {'met' if passed else 'not met'}")
+    compare(rows_of, cross_validate, "joint", "stretched")
 
 
 if __name__ == "__main__":
