@@ -39,6 +39,10 @@ measured on the rosettes above, so it is decided on others. The control replaces
       1,000,000-1,000,019, τ 100, kernel threshold 0.7, foreground threshold 0.9) its AP50 is at most 0.01 below.
 Then, reported and chosen on nothing: the 50 test rosettes, seeds 71,000-71,029 of leaves_robustness.py and
 bench_object_size.py's rows.
+
+Result (2026-12-06): met, the control is bundled as `leaves-semiconv`. (a) seeds 100-129: 0.841 against 0.814 over
+the changes, 0.879 against 0.854 unchanged; (b) validation AP50 0.811 against 0.792. Held out: test rosettes 0.876
+(0.843), photo changes on seeds 71,000-71,029 0.850 (0.827); bench_object_size.py mixed (docs/models/leaves.md).
 """
 
 from __future__ import annotations
