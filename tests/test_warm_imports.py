@@ -18,7 +18,9 @@ def test_missing_modules_are_imported_and_the_collector_is_back_on(monkeypatch):
     gc.unfreeze()
 
 
-def test_nothing_is_imported_twice():
+def test_nothing_is_imported_twice_nor_frozen_again():
     for name in LABELS_LAYER_IMPORTS:
         __import__(name)
+    frozen = gc.get_freeze_count()
     assert import_ahead() == []
+    assert gc.get_freeze_count() == frozen  # every later run: no freeze of what exists then

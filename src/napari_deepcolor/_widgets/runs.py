@@ -86,11 +86,12 @@ def import_ahead(modules: tuple[str, ...] = LABELS_LAYER_IMPORTS) -> list[str]:
     """
     from napari_deepcolor.predict.torch_import import no_cyclic_collection
 
+    missing = [name for name in modules if name not in sys.modules]
+    if not missing:  # every run after the first: no collector pause, no freeze (which would keep today's garbage)
+        return []
     imported = []
     with no_cyclic_collection():
-        for name in modules:
-            if name in sys.modules:
-                continue
+        for name in missing:
             try:
                 importlib.import_module(name)
             except ImportError:  # not installed: napari says so where it needs it
