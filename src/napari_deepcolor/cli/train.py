@@ -386,13 +386,13 @@ def _guard(event) -> None:
         log.info("fine-tuning helped: held-out AP50 %.3f -> %.3f (%s)", start, kept, event.path)
     elif math.isfinite(event.needed) and kept > start:  # better, but by less than chance gives
         log.warning("fine-tuning did NOT beat the starting model on the held-out annotations by enough to count: "
-                    "AP50 %.3f -> %.3f at best, %.3f needed (a smaller gain on this many held-out objects can be "
+                    "AP50 %.3f -> %.3f, %.3f needed (a smaller gain on this many held-out objects can be "
                     "chance): keep using the starting model; the new one is at %s if you want it anyway", start, kept,
                     event.needed, event.path)
     else:
-        log.warning("fine-tuning did NOT beat the starting model on the held-out annotations (AP50 %.3f, its best "
-                    "%.3f): keep using the starting model; the new one is at %s if you want it anyway", start, kept,
-                    event.path)
+        log.warning("fine-tuning did NOT beat the starting model on the held-out annotations (AP50 %.3f, the new "
+                    "model's %.3f): keep using the starting model; the new one is at %s if you want it anyway",
+                    start, kept, event.path)
 
 
 def _model_config(args: argparse.Namespace):
