@@ -125,8 +125,8 @@ def cross_validate(rows: dict) -> dict:
     for variant, (low, copies, extent_feature) in variants.items():
         last = None if extent_feature else -1
         hits: dict[float, list[bool]] = {e: [] for e in EXTENTS}
+        kept = [r for r in rows["fit"] if r[1] == "plain" or low is not None and r[1] >= low]
         for fold in (0, 1):
-            kept = [r for r in rows["fit"] if r[1] == "plain" or low is not None and r[1] >= low]
             train = [r for r in kept if r[0] % 2 != fold]
             train += [r for r in rows["fit"] if r[0] % 2 != fold and r[1] == "plain"] * (copies - 1)
             fitted = ridge_fit(np.array([r[3][:last] for r in train]), np.array([r[2] for r in train]),

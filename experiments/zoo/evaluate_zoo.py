@@ -166,6 +166,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--absorb-fragments", action="store_true", help="decode with fragments below τ joined to a "
                         "touching neighbour (postprocess.fragment_absorbers; coloring models only)")
+    parser.add_argument("--knobs", type=float, nargs="+", help="measure the test set at these knobs (τ ρ, or τ, kernel "
+                        "threshold, foreground threshold), fixed beforehand, instead of the validation sweep's best")
     args = parser.parse_args()
     make_pairs = PAIRS[args.kind]
     model = load_model(args.model, device=args.device)
@@ -194,20 +196,24 @@ def main() -> None:
     # best AP50, ties to the higher mean AP, then to the smaller knobs
     best, _ = max(sweep.items(), key=lambda kv: (round(kv[1]["ap50"], 6), round(kv[1]["mean_ap"], 6),
                                                  *(-k for k in kv[0])))
+    how = "chosen on validation"
+    if args.knobs:
+        best, how = tuple(args.knobs), "given"
+        sweep.setdefault(best, summarize(results(val_out, val, best)))
     colors = f"{config.n_colors} colors" if config.method == "coloring" else f"{config.embedding_dims} dimensions"
     print(f"model {args.model}: {config.method}, {colors}, depth {config.depth}, width {config.width}, scale "
           f"{config.scale:g}; step {model.metadata.get('step')}; absorb_fragments={args.absorb_fragments}\n")
     print("validation sweep (AP50 / mean AP / SBD):\n")
     print_sweep(config.method, names, grid, MIN_SIZES[args.kind], MERGE_DISTANCES,
                 lambda knobs: f"{sweep[knobs]['ap50']:.3f} / {sweep[knobs]['mean_ap']:.3f} / {sweep[knobs]['sbd']:.3f}")
-    print(f"\nchosen on validation: {knob_text(best)}\n")
+    print(f"\n{how}: {knob_text(best)}\n")
     chosen = {k: round(float(sweep[best][k]), 4) for k in ("ap50", "ap75", "mean_ap", "sbd")}
 
     test = make_pairs("test")
     test_out, seconds = decode(test)
     header = "| method | AP50 | AP75 | mean AP (0.5:0.95) | SBD | abs DiC | instances true / predicted |"
     print("test set:\n\n" + header + "\n" + "|---" * 7 + "|")
-    print(row(f"`{args.kind}` model, {knob_text(best)} (chosen on validation)", results(test_out, test, best)))
+    print(row(f"`{args.kind}` model, {knob_text(best)} ({how})", results(test_out, test, best)))
     for name, floor in floors(args.kind, test).items():
         print(row(f"floor: {name}", floor))
     if config.method == "coloring":

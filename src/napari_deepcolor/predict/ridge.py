@@ -26,8 +26,8 @@ def ridge_fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray, scored: np.ndarr
     folds = min(4, len(np.unique(groups)))
     scored = np.ones(len(y), bool) if scored is None else np.asarray(scored, bool)
     errors: dict[float, np.ndarray] = {}
-    reported = np.concatenate([scored[groups % folds == k] for k in range(folds)]) if folds >= 2 else scored
     if folds >= 2:
+        reported = np.concatenate([scored[groups % folds == k] for k in range(folds)])  # in the errors' order
         for alpha in ALPHAS:
             err = []
             for k in range(folds):

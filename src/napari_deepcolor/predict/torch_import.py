@@ -80,7 +80,8 @@ def no_cyclic_collection() -> Iterator[None]:
     long-lived objects are not scanned again.
     """
     global _collector_was_enabled, _collector_holders
-    with _collector_lock:  # threads may overlap (a warm-up import beside a worker's): the last one out restores it
+    with _collector_lock:  # threads may overlap (the Segment worker's imports beside the Train worker's first
+        # optimizer): the first one in switches the collector off, the last one out restores it
         if _collector_holders == 0:
             _collector_was_enabled = gc.isenabled()
             gc.disable()
