@@ -16,7 +16,8 @@ progress bar: `_widgets.dock.warm_activity_dock`), while Segment runs the bundle
 Train dock fine-tunes ``worms`` on the sample's labels for 20 s, then Cancel.
 The two variants alternate, side by side: **plain**, the first run as it was, without its measures: torch imported
 plainly (`import_torch`'s library preload and garbage-collection pause switched off), no warm-up of the activity dock,
-nothing imported ahead for the first result layer (`_widgets.runs.import_ahead`: pandas), the guided loop hidden until
+nothing done ahead for the first result layer (`_widgets.runs.import_ahead`: pandas and scikit-image's colour
+conversions imported, vispy's line dash patterns computed), the guided loop hidden until
 the first result (showing it then relaid the dock out), and a one-plane result refreshed again when its run ends; and
 **window-friendly**, the plugin as it is. A ``deepcolor train`` process (one torch thread) runs beside all of it, as in
 bench_gui_hitches.py. The table goes to docs/benchmarks.md under "## The first Segment run of a session"
@@ -207,8 +208,9 @@ def table(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
          "result, a one-plane result refreshed again when the run ends; *window-friendly*: the plugin as it is "
          "(`predict.torch_import`: the libraries mapped with Python's lock released, no cyclic collection during "
          "the import; `_widgets.dock.warm_activity_dock`: the window's first progress bar made and closed when the "
-         "dock opens; `_widgets.runs.import_ahead`: pandas, which napari's first Labels layer imports, imported by "
-         "the Segment worker; the guided loop in view from the start; a one-plane result shown once). The variants "
+         "dock opens; `_widgets.runs.import_ahead`: what napari's first Labels layer would do on the GUI thread done "
+         "by the Segment worker: pandas and scikit-image's colour conversions imported, vispy's line dash patterns "
+         "computed; the guided loop in view from the start; a one-plane result shown once). The variants "
          "alternate; the ratio is to plain's first run of the same dock (medians)."),
         "",
         "| run | variant | longest gap, median (ms) | each process (ms) | vs plain's first run | gaps > 100 ms |",

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from napari_deepcolor.predict.stack import Knobs, ModelLoaded, PlaneDone, StackLayout, StackResult
 
 #: What napari's first Labels layer of a session imports, unless something did before (`import_ahead`): pandas, for
-#: the layer's features table.
-LABELS_LAYER_IMPORTS = ("pandas",)
+#: the layer's features table; scikit-image's colour conversions (with scipy.linalg), for its random colormap.
+LABELS_LAYER_IMPORTS = ("pandas", "skimage.color.colorconv")
 NO_IMAGE = ("there is no image to segment: open one (File > Open, or File > Open Sample > Deep Coloring) and choose "
             "it under 'image'")
 
@@ -76,16 +76,20 @@ def input_notes(layer: Layer, data: Any, layout: StackLayout, *, in_channels: in
 
 
 def import_ahead(modules: tuple[str, ...] = LABELS_LAYER_IMPORTS) -> list[str]:
-    """Import ``modules`` on this thread (a worker's), those not imported yet, with Python's cyclic collector off
-    meanwhile (`napari_deepcolor.predict.torch_import.no_cyclic_collection`). Returns the names imported now.
+    """Do on this thread (a worker's) what napari's first Labels layer of a session would do on the GUI thread: import
+    ``modules``, those not imported yet, with Python's cyclic collector off meanwhile
+    (`napari_deepcolor.predict.torch_import.no_cyclic_collection`), and compute vispy's line dash patterns
+    (`warm_line_patterns`). Returns the names imported now.
 
-    The first Labels layer of a napari session imports pandas (for its features table): 0.2-0.25 s on the GUI thread
-    here, in the first Segment run's result layer when the user opened an image of their own (a Labels layer, such as
-    a sample's, imports it first). In a worker it takes the same time and held Python's lock at most 5-7 ms at a time
-    (69 ms with the collector on: a full collection over napari's objects).
+    The first Labels layer imports pandas (for its features table): 0.2-0.25 s on the GUI thread here, in the first
+    Segment run's result layer when the user opened an image of their own (a Labels layer, such as a sample's, does it
+    first); and scikit-image's colour conversions with scipy.linalg (for its colormap): 45-90 ms. In a worker pandas
+    took the same time and held Python's lock at most 5-7 ms at a time (69 ms with the collector on: a full
+    collection over napari's objects).
     """
     from napari_deepcolor.predict.torch_import import no_cyclic_collection
 
+    warm_line_patterns()
     missing = [name for name in modules if name not in sys.modules]
     if not missing:  # every run after the first: no collector pause, no freeze (which would keep today's garbage)
         return []
@@ -98,6 +102,18 @@ def import_ahead(modules: tuple[str, ...] = LABELS_LAYER_IMPORTS) -> list[str]:
                 continue
             imported.append(name)
     return imported
+
+
+def warm_line_patterns() -> None:
+    """Compute vispy's dash patterns of antialiased lines, which it memoises: the first such line of a process computes
+    13 of them (50-80 ms here, numpy only), and napari's first Labels layer makes three (its polygon tool's overlay)
+    when it is added, on the GUI thread. Later calls cost microseconds. Without vispy's memo (another vispy): nothing
+    is gained and nothing breaks."""
+    try:
+        from vispy.visuals.line.dash_atlas import DashAtlas
+    except ImportError:
+        return
+    DashAtlas()
 
 
 def work(model: str, image: Any, *, rgb: bool, device: str, cancel: threading.Event, knobs: Knobs | None = None,
