@@ -12,13 +12,15 @@ Each run is a fresh process (torch not imported yet): napari (1600 x 1000) with 
 user opens an image of their own: no Labels layer yet) and the Segment dock; a 20 ms QTimer records the event loop's
 gaps (`_gaps.GapRecorder`) in the 2 s after the dock was added (when it makes and closes the window's first napari
 progress bar: `_widgets.dock.warm_activity_dock`), while Segment runs the bundled ``worms`` model once, then once more
-(torch imported by then: what is left is napari making and updating the result layer); and, in other processes, the
+(torch imported by then: what is left is napari making and updating the result layer); the same on the nuclei
+sample's image, with the model the dock picks for it (``nuclei``, semi-convolutional); and, in other processes, the
 Train dock fine-tunes ``worms`` on the sample's labels for 20 s, then Cancel.
 The two variants alternate, side by side: **plain**, the first run as it was, without its measures: torch imported
 plainly (`import_torch`'s library preload and garbage-collection pause switched off), no warm-up of the activity dock,
 nothing done ahead for the first result layer (`_widgets.runs.import_ahead`: pandas and scikit-image's colour
 conversions imported, vispy's line dash patterns computed), the guided loop hidden until
-the first result (showing it then relaid the dock out), and a one-plane result refreshed again when its run ends; and
+the first result (showing it then relaid the dock out), a one-plane result refreshed again when its run ends, and a
+semi-convolutional result's displacement arrows made with every run, on the very next event-loop pass; and
 **window-friendly**, the plugin as it is. A ``deepcolor train`` process (one torch thread) runs beside all of it, as in
 bench_gui_hitches.py. The table goes to docs/benchmarks.md under "## The first Segment run of a session"
 (``--no-docs``: printed only).
@@ -42,10 +44,12 @@ from _docs import gui_machine, record
 
 HEADING = "## The first Segment run of a session"  # and the first fine-tuning
 VARIANTS = ("plain", "window-friendly")
-DOCKS = ("segment", "train")
+DOCKS = ("segment", "nuclei", "train")
 #: The runs measured per dock: (key, what the table calls it).
 RUNS = {"segment": (("open", "Segment dock, the 2 s after it was added (window-friendly: napari's first progress bar made and closed)"),
                     ("first", "Segment, first run (its worker imports torch)"), ("second", "Segment, second run")),
+        "nuclei": (("first", "Segment, first run on the nuclei sample's image (`nuclei`, semi-convolutional)"),
+                   ("second", "Segment, second run on the nuclei image")),
         "train": (("first", "Train dock, first fine-tuning (its worker imports torch), 20 s then Cancel"),)}
 
 
@@ -53,7 +57,7 @@ def one_run(variant: str, dock: str) -> dict:
     """In this (fresh) process: the gaps of the first and the second Segment run, or of the Train dock's first
     fine-tuning (20 s, then Cancel)."""
     if variant == "plain":  # training's first optimizer keeps its collector pause (an earlier fix): loop binds it first
-        from napari_deepcolor._widgets import guided_loop, runs, segment, segment_signals, train
+        from napari_deepcolor._widgets import guided_loop, result_layers, runs, segment, segment_signals, train
         from napari_deepcolor.predict import torch_import
         from napari_deepcolor.training import loop  # noqa: F401
 
@@ -76,19 +80,32 @@ def one_run(variant: str, dock: str) -> dict:
                 self._results.publish(run, vectors=True)
 
         segment_signals.SegmentSignals._on_finished = on_finished
+        result_layers.LATER_MS = 0  # layers made later: on the next event-loop pass, as they were
+        publish_vectors = result_layers.ResultLayers.publish_vectors
+
+        def with_arrows(self, run):  # as it was: a semi-convolutional result's arrows made with every run
+            outputs, self.outputs = self.outputs, True
+            try:
+                publish_vectors(self, run)
+            finally:
+                self.outputs = outputs
+
+        result_layers.ResultLayers.publish_vectors = with_arrows
     assert "torch" not in sys.modules
-    return first_training() if dock == "train" else first_segment(hide_loop=variant == "plain")
+    if dock == "train":
+        return first_training()
+    return first_segment(hide_loop=variant == "plain", sample="nuclei" if dock == "nuclei" else "worms")
 
 
-def first_segment(*, hide_loop: bool = False) -> dict:
+def first_segment(*, hide_loop: bool = False, sample: str = "worms") -> dict:
     import napari
     from _gaps import GapRecorder, wait
 
-    from napari_deepcolor._sample_data import worms_sample
+    from napari_deepcolor import _sample_data
 
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1600, 1000)
-    data, kwargs, _ = worms_sample()[0]  # the image alone, as a user opens their own: no Labels layer yet
+    data, kwargs, _ = getattr(_sample_data, f"{sample}_sample")()[0]  # the image alone, as a user opens their own
     viewer.add_image(data, **kwargs)
     _, segment = viewer.window.add_plugin_dock_widget("napari-deepcolor", "Segment")
     segment._image.value = viewer.layers[0]
@@ -199,18 +216,21 @@ def table(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
         HEADING, "",
         ("`QT_QPA_PLATFORM=xcb xvfb-run -a -s \"-screen 0 1600x1000x24\" python benchmarks/bench_first_run.py "
          f"--runs {args.runs}`: a fresh napari process per run (1600 × 1000, the worms sample's image alone for the "
-         f"Segment dock, as a user's own image, and with its labels for the Train dock; one dock), {beside}; a 20 ms"
-         " QTimer's longest gap while the Segment dock runs `worms` the first time in the session and then again, "
-         "or while the Train dock fine-tunes `worms` on the sample's labels for the first time (20 s, then Cancel)."
+         f"Segment dock, as a user's own image, and with its labels for the Train dock, or the nuclei sample's image "
+         f"alone; one dock), {beside}; a 20 ms"
+         " QTimer's longest gap while the Segment dock runs `worms` (or, on the nuclei image, the `nuclei` it picks) "
+         "the first time in the session and then again, or while the Train dock fine-tunes `worms` on the sample's labels for the first time (20 s, then Cancel)."
          " *plain*: the first run without its measures: torch imported as before (no library preload, garbage "
          "collection on during the import; the first optimizer keeps its earlier pause), no warm-up of napari's "
          "activity dock, nothing imported ahead for the first result layer, the guided loop hidden until the first "
-         "result, a one-plane result refreshed again when the run ends; *window-friendly*: the plugin as it is "
+         "result, a one-plane result refreshed again when the run ends, a semi-convolutional result's displacement "
+         "arrows made with every run on the very next event-loop pass; *window-friendly*: the plugin as it is "
          "(`predict.torch_import`: the libraries mapped with Python's lock released, no cyclic collection during "
          "the import; `_widgets.dock.warm_activity_dock`: the window's first progress bar made and closed when the "
          "dock opens; `_widgets.runs.import_ahead`: what napari's first Labels layer would do on the GUI thread done "
          "by the Segment worker: pandas and scikit-image's colour conversions imported, vispy's line dash patterns "
-         "computed; the guided loop in view from the start; a one-plane result shown once). The variants "
+         "computed; the guided loop in view from the start; a one-plane result shown once; the arrows with the "
+         "network output layers only, which come 30 ms apart, `_widgets.result_layers.LATER_MS`). The variants "
          "alternate; the ratio is to plain's first run of the same dock (medians)."),
         "",
         "| run | variant | longest gap, median (ms) | each process (ms) | vs plain's first run | gaps > 100 ms |",

@@ -412,7 +412,10 @@ def test_semiconv_gives_vectors_foreground_and_live_kernel_knobs(qtbot, viewer_a
     widget._foreground_threshold.value = 0.3
     run_and_wait(qtbot, widget)
     layers = result_layers(viewer)
-    assert set(layers) == {"displacements", "instances"}  # the foreground with the network output layers only
+    assert set(layers) == {"instances"}  # the foreground and the arrows with the network output layers only
+    widget._outputs.value = True  # ticked: the result on screen gets them, on later event-loop passes
+    qtbot.waitUntil(lambda: set(result_layers(viewer)) == {"displacements", "foreground", "instances"}, timeout=5000)
+    layers = result_layers(viewer)
     assert layers["displacements"].data.shape[1:] == (2, 2)
     calls, before = len(network_calls), layers["instances"].data.copy()
     widget._sigma_scale.value = 0.1
@@ -702,6 +705,7 @@ def test_meaningless_displacement_arrows_are_hidden_and_explained(qtbot, viewer_
     viewer.open_sample("napari-deepcolor", "leaves")
     widget._image.value = viewer.layers[0]
     assert widget._model.value == "leaves-semiconv"
+    widget._outputs.value = True
     run_and_wait(qtbot, widget)
     arrows = result_layers(viewer)["displacements"]
     assert not arrows.visible

@@ -8,11 +8,11 @@ its metadata tag is removed (`ResultLayers._on_painted`), so neither the sliders
 corrections.
 
 Making a layer costs napari tens of milliseconds (its GPU visual and its controls; 250 ms and more on a busy 2-core
-CPU), and every layer makes the layer list slower to repaint: a run makes the instances layer at once and the
-displacement arrows on the next event-loop pass; the hidden layers of the network's output (a probabilities layer per
-color and the color map, or the foreground) only when `ResultLayers.outputs` is on (the widget's "network output
-layers" box), one per event-loop pass, so that the window keeps drawing and taking input between them
-(docs/benchmarks.md, "GUI hitches"). Layers that exist are updated either way.
+CPU), and every layer makes the layer list slower to repaint: a run makes the instances layer at once; the layers of
+the network's output (a probabilities layer per color and the color map, or the foreground and the displacement
+arrows) only when `ResultLayers.outputs` is on (the widget's "network output layers" box), one per pass of the event
+loop `LATER_MS` apart, so that the window keeps drawing and taking input between them (docs/benchmarks.md, "GUI
+hitches"). Layers that exist are updated either way.
 """
 
 from __future__ import annotations
@@ -36,8 +36,12 @@ SIZE_KEY = "napari_deepcolor_object_size"
 #: The result layers Segment widgets made, in this session: a duplicated layer carries their metadata tag but is the
 #: user's; a Segment widget opened again finds the layers of the one that was closed.
 _RESULT_LAYERS: weakref.WeakSet[Layer] = weakref.WeakSet()
-#: The roles of the hidden layers of the network's output, made only when asked for (`ResultLayers.outputs`)
-OUTPUT_ROLES = frozenset({"probabilities", "colors", "foreground"})
+#: The roles of the layers of the network's output, made only when asked for (`ResultLayers.outputs`)
+OUTPUT_ROLES = frozenset({"probabilities", "colors", "foreground", "displacements"})
+#: Milliseconds between a layer made on a later pass and what came before it. At 0, Qt ran it right after the canvas's
+#: paint of the instances layer, before the window's other timers and input: one stretch (a first `nuclei` run with its
+#: arrows: 302 ms, against 134-156 and 190-250 ms apart at 30; docs/benchmarks.md).
+LATER_MS = 30
 
 
 class ResultLayers:
@@ -60,7 +64,7 @@ class ResultLayers:
         self.outputs = False
         #: layers still to be made, one per event-loop pass (`_make_next`), by their tag
         self._pending: dict[tuple[Any, ...], Callable[[], Any]] = {}
-        self._timer = QTimer(singleShot=True, interval=0)
+        self._timer = QTimer(singleShot=True, interval=LATER_MS)
         self._timer.timeout.connect(self._make_next)
 
     def publish(self, run: Run, *, vectors: bool) -> None:
@@ -143,13 +147,14 @@ class ResultLayers:
         self._pending.clear()
 
     def publish_vectors(self, run: Run) -> None:
-        """The displacement arrows (a new layer on the next event-loop pass), hidden (and said so, once per run) when
-        they do not point into their objects."""
+        """The displacement arrows: updated where the layer exists, else (when `outputs` is on) a new layer on a later
+        event-loop pass, hidden (and said so, once per run) when they do not point into their objects."""
         key = self._key(run, "displacements")
         if key in self._pending:
             return  # (made with the arrows as they are then)
         if self.find(run, "displacements", Vectors) is None:
-            self._later(key, lambda: self._vectors(run, below=True))
+            if self.outputs:
+                self._later(key, lambda: self._vectors(run, below=True))
         else:
             self._vectors(run)
 

@@ -95,8 +95,9 @@ class SegmentWidget(SegmentSignals, Container):
         self._device = ComboBox(label="device", choices=list(DEVICES), value="auto",
                                 tooltip="auto: CUDA if there is one, then Apple MPS, else the CPU")
         self._outputs = CheckBox(text="network output layers", value=False, tooltip=(
-            "Also make hidden layers of what the network predicted: each color's probability and the color map "
-            "(coloring models), or the foreground probability (semi-convolutional models). napari takes a moment to "
+            "Also make layers of what the network predicted: each color's probability and the color map (coloring "
+            "models, hidden), or the foreground probability (hidden) and the displacement arrows "
+            "(semi-convolutional models). napari takes a moment to "
             "make each layer (worms: 10 of them), so they are made only when this is on; ticking it makes them for "
             "the result on screen. The ones made stay, and runs keep them up to date"))
         self._run = PushButton(text="Run", tooltip="Run the network on the image (click again to cancel)")
@@ -156,6 +157,8 @@ class SegmentWidget(SegmentSignals, Container):
         run = self._shown
         if on and run is not None and run.result is not None and run.planes:
             self._results.network_outputs(run)
+            if run.result.method.has_vectors:
+                self._results.publish_vectors(run)
 
     # -- running ---------------------------------------------------------------------------------------------------
 
