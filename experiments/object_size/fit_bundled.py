@@ -16,10 +16,10 @@ import time
 
 from data import images_for
 
-from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
+from napari_deepcolor.checkpoint import load_checkpoint
 from napari_deepcolor.predict.network import load_model
 from napari_deepcolor.predict.object_size import METADATA_KEY, SizeModel
-from napari_deepcolor.predict.size_fit import fit_size_model
+from napari_deepcolor.predict.size_fit import fit_size_model, store_size_model
 from napari_deepcolor.zoo import bundled_models
 
 
@@ -53,10 +53,7 @@ def main() -> None:
         images = [image for image, _ in pairs]
         labels = [labels for _, labels in pairs] if args.with_labels else None
         size_model = fit_size_model(model, images, labels=labels)
-        path = bundled_models()[name]
-        checkpoint = load_checkpoint(path)
-        checkpoint.metadata[METADATA_KEY] = size_model.to_dict()
-        save_checkpoint(path, checkpoint)
+        store_size_model(bundled_models()[name], size_model.to_dict())
         print(f"{name}: {len(images)} images, alpha {size_model.alpha:g}, cross-validated median error "
               f"{size_model.cv_error:.3f}, {time.perf_counter() - t0:.0f} s")
 
@@ -71,12 +68,10 @@ def spread_only(name: str) -> None:
     data = dict(model.metadata[METADATA_KEY])
     stored = SizeModel.from_dict(data)
     spread = unscaled_spread(model, stored, [image for image, _ in images_for(name, "train")])
-    path = bundled_models()[name]
-    checkpoint = load_checkpoint(path)
-    checkpoint.metadata[METADATA_KEY] = replace(stored, unscaled_error90=spread).to_dict()
-    save_checkpoint(path, checkpoint)
+    updated = replace(stored, unscaled_error90=spread).to_dict()
+    store_size_model(bundled_models()[name], updated)
     print(f"{name}: largest error on its training images as they are {spread:.3f}; snap band "
-          f"{size_model_of(checkpoint.metadata).snap:.3f}")
+          f"{size_model_of({METADATA_KEY: updated}).snap:.3f}")
 
 
 def extent_only(name: str) -> None:
@@ -91,8 +86,7 @@ def extent_only(name: str) -> None:
     with_labels = math.isfinite(SizeModel.from_dict(stored).object_px)  # fitted with --with-labels
     extent = fit_extent(checkpoint.config, [image for image, _ in pairs],
                         labels=[labels for _, labels in pairs] if with_labels else None)
-    checkpoint.metadata[METADATA_KEY] = {**stored, **extent}
-    save_checkpoint(path, checkpoint)
+    store_size_model(path, {**stored, **extent})
     print(f"{name}: training images' median extent {extent['fit_extent']:.0f} network pixels of the estimating "
           f"view; their fields of view {extent['fit_fields'][0]:.2f}-{extent['fit_fields'][1]:.2f}")
 
@@ -109,9 +103,7 @@ def reference_only(name: str) -> None:
     with_labels = math.isfinite(SizeModel.from_dict(stored).object_px)  # fitted with --with-labels
     reference = decoded_reference(model, [image for image, _ in pairs],
                                   labels=[labels for _, labels in pairs] if with_labels else None)
-    checkpoint = load_checkpoint(path)
-    checkpoint.metadata[METADATA_KEY] = {**stored, **reference}
-    save_checkpoint(path, checkpoint)
+    store_size_model(path, {**stored, **reference})
     print(f"{name}: decoded objects on its training images {reference['decoded_px']:.1f} network pixels (median "
           f"√area), tolerance {reference['decoded_tolerance']:.3f}")
 

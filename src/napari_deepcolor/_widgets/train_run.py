@@ -4,7 +4,6 @@ worker itself is made in `napari_deepcolor._widgets.train.TrainWidget.start`, wh
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -113,12 +112,11 @@ class TrainRun:
         self.improved = getattr(event, "improved", None)
         if self.improved is False:
             start = getattr(event, "start_metrics", {}) or self._start_score
-            best, needed = event.metrics.get("ap50", math.nan), getattr(event, "needed", math.nan)
-            if "ap50" in start and best > start["ap50"] and math.isfinite(needed):
-                show_warning(f"{self.model_path_name!r} scores AP50 {best:.3f} against its starting model's "
-                             f"{start['ap50']:.3f} on the annotations held out for the score, less than the "
-                             f"{needed:.3f} that counts as better on so few objects (a smaller gain can be chance): "
-                             "keep using that model, or annotate more objects and train again")
+            if getattr(event, "below_bar", False):
+                show_warning(f"{self.model_path_name!r} scores AP50 {event.metrics['ap50']:.3f} against its starting "
+                             f"model's {start['ap50']:.3f} on the annotations held out for the score, less than the "
+                             f"{event.needed:.3f} that counts as better on so few objects (a smaller gain can be "
+                             "chance): keep using that model, or annotate more objects and train again")
                 return
             than = f" (AP50 {start['ap50']:.3f})" if "ap50" in start else ""
             show_warning(f"{self.model_path_name!r} does not score better than the model it started from{than} "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -384,7 +383,7 @@ def _guard(event) -> None:
     start, kept = event.start_metrics.get("ap50", float("nan")), event.metrics.get("ap50", float("nan"))
     if event.improved:
         log.info("fine-tuning helped: held-out AP50 %.3f -> %.3f (%s)", start, kept, event.path)
-    elif math.isfinite(event.needed) and kept > start:  # better, but by less than chance gives
+    elif event.below_bar:  # better, but by less than chance gives
         log.warning("fine-tuning did NOT beat the starting model on the held-out annotations by enough to count: "
                     "AP50 %.3f -> %.3f, %.3f needed (a smaller gain on this many held-out objects can be "
                     "chance): keep using the starting model; the new one is at %s if you want it anyway", start, kept,

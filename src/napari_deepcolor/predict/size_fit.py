@@ -217,11 +217,11 @@ def attach_size_model(path: str | os.PathLike, images: Sequence[np.ndarray], *, 
         images = [images[i] for i in keep]
         labels = None if labels is None else [labels[i] for i in keep]
     size_model = fit_size_model(load_model(path, device=device), images, prescaled=prescaled, labels=labels)
-    _store(path, size_model.to_dict())
+    store_size_model(path, size_model.to_dict())
     return size_model
 
 
-def _store(path: str | os.PathLike, size_model: dict[str, Any]) -> None:
+def store_size_model(path: str | os.PathLike, size_model: dict[str, Any]) -> None:
     """Rewrite the checkpoint at ``path`` (atomically) with ``size_model`` in its metadata; weights unchanged."""
     from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
 
@@ -248,7 +248,7 @@ def carry_size_model(start: str | os.PathLike, paths: Sequence[str | os.PathLike
     if not isinstance(size_model, dict):
         return False
     for path in paths:
-        _store(path, {**size_model, "object_px": float(size_model.get("object_px", "nan")) * factor,
+        store_size_model(path, {**size_model, "object_px": float(size_model.get("object_px", "nan")) * factor,
                       "carried_from": str(start)})
     return True
 

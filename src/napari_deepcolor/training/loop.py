@@ -66,6 +66,13 @@ class TrainEvent:
     #: "done": the held-out AP50 a checkpoint had to reach to count as better (`improvement_bar`; NaN: none).
     needed: float = math.nan
 
+    @property
+    def below_bar(self) -> bool:
+        """"done", not improved: the kept checkpoint scores higher than the starting model, but by less than the bar
+        (`needed`) that counts as better on so few held-out objects (what the CLI and the Train dock say then)."""
+        start, kept = self.start_metrics.get("ap50", math.nan), self.metrics.get("ap50", math.nan)
+        return self.improved is False and math.isfinite(self.needed) and kept > start
+
 
 def _count_objects(pairs: Sequence[ValidationPair]) -> int:
     """Ground-truth objects in validation pairs (label images or mask stacks)."""
