@@ -78,6 +78,33 @@ def test_mask_input_sees_any_nonzero_pixel_as_foreground_whatever_its_value():
     assert not np.array_equal(preprocess(labels, in_channels=1, percentiles=(1, 98), scale=1), expected)
 
 
+def test_a_mask_is_anti_aliased_as_in_training_at_any_object_size():
+    """A mask-input model trained at scale 0.5 and run on objects three times as large (scale 1/6): its mask is
+    smoothed by the training's 0.25 network pixels (`rescale_mask`), where `rescale_image` smoothed it by 0.42, so its
+    edges are steeper; at the training scale the two resizes are the same."""
+    from napari_deepcolor.preprocess import rescale_image, rescale_mask
+
+    def steepest(resize, scale):  # the largest step across a straight edge, mean over 9 sub-pixel positions
+        steps = []
+        for edge in np.linspace(118, 122, 9):
+            mask = (np.arange(240)[None, None, :] < edge).astype(np.float32).repeat(24, axis=1)
+            row = resize(mask, scale)[0, int(round(12 * scale))]
+            steps.append(np.abs(np.diff(row)).max())
+        return float(np.mean(steps))
+
+    def as_trained(mask, scale):
+        return rescale_mask(mask, scale, train_scale=0.5)
+
+    binary = (np.random.default_rng(0).random((1, 40, 50)) > 0.5).astype(np.float32)
+    assert np.array_equal(rescale_mask(binary, 0.5, train_scale=0.5), rescale_image(binary, 0.5))
+    assert steepest(as_trained, 1 / 6) > steepest(rescale_image, 1 / 6) + 0.05
+    assert steepest(as_trained, 0.5) == steepest(rescale_image, 0.5)
+    image = (np.arange(600).reshape(20, 30) % 7 > 2).astype(np.uint8)
+    assert np.array_equal(preprocess(image, in_channels=1, percentiles=(1, 99), scale=0.25, mask_input=True,
+                                     train_scale=0.5)[0],
+                          rescale_mask((image > 0).astype(np.float32)[None], 0.25, train_scale=0.5)[0])
+
+
 def test_a_microscope_image_given_to_a_mask_input_model_is_a_clear_error():
     image = np.random.default_rng(0).integers(100, 4000, (20, 30)).astype(np.uint16)
     with pytest.raises(ValueError, match=r"100.0% of this image is nonzero: it looks like a microscope image"):

@@ -18,6 +18,11 @@ printed, not part of the rule: AP50 at the true size, and the spread of AP50 ove
 and 3.
 
     OMP_NUM_THREADS=2 python experiments/object_size/mask_resampling.py
+
+Result (2026-12-06): mean gain +0.013, worst factor +0.000: adopted as `preprocess.rescale_mask`. (The reasoning above
+holds for the Gaussian's width, not for the edges the network sees: after the bilinear step, edges of masks shrunk 6
+times come out steeper than at the training scale, and at F = 0.5 the 0.25-pixel Gaussian changes nothing. The rule
+was on AP50, and AP50 moved as it says.)
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ def fixed_rescale(image: np.ndarray, scale: float) -> np.ndarray:
 
 
 def fixed_preprocess(image, *, in_channels, percentiles, scale, channel_axis=None, limits=None, clip_max=None,
-                     mask_input=False):
+                     mask_input=False, train_scale=None):
     if not mask_input:
         return prep.preprocess(image, in_channels=in_channels, percentiles=percentiles, scale=scale,
                                channel_axis=channel_axis, limits=limits, clip_max=clip_max)
@@ -67,8 +72,13 @@ def fixed_preprocess(image, *, in_channels, percentiles, scale, channel_axis=Non
     return fixed_rescale(prep.binarize(planes), scale)
 
 
+def as_it_was(image, **kwargs):
+    """The resize before "fixed" was adopted (`preprocess.rescale_mask`, 2026-12-06): scikit-image's own."""
+    return prep.preprocess(image, **{**kwargs, "train_scale": None})
+
+
 def run(model, cases, arm: str) -> dict:
-    network.preprocess = fixed_preprocess if arm == "fixed" else prep.preprocess
+    network.preprocess = fixed_preprocess if arm == "fixed" else as_it_was
     out = {}
     for factor, image, truth in cases:
         size = estimate_object_size(model, image)
@@ -88,6 +98,8 @@ def main() -> None:
     # at object size 1 (scale 0.5 exactly) the two resizes agree
     image = prep.binarize(prep.to_channels_first(picked[0][0], 1))
     print("size 1: largest difference", float(np.abs(fixed_rescale(image, 0.5) - prep.rescale_image(image, 0.5)).max()))
+    print("the plugin's rescale_mask against this arm at size 3: largest difference",
+          float(np.abs(fixed_rescale(image, 0.5 / 3) - prep.rescale_mask(image, 0.5 / 3, train_scale=0.5)).max()))
     cases = [(f, resized(im, f, kind="mask"), resized(tr, f, kind="labels")) for f in FACTORS for im, tr in picked]
     results = {arm: run(model, cases, arm) for arm in ("as is", "fixed")}
     means = {}
