@@ -191,7 +191,7 @@ def preprocess(image: np.ndarray, *, in_channels: int, percentiles: tuple[float,
 
     ``limits``: intensities mapped to 0 and 1 instead of the image's own ``percentiles``; ``clip_max``: the
     highest normalized value kept (see `normalize`); ``mask_input``: the image is a foreground mask (`binarize`
-    instead of `normalize`), resized with the edges of a network trained at ``train_scale`` when it is given
+    instead of `normalize`), anti-aliased as the masks of a network trained at ``train_scale`` were, when it is given
     (`rescale_mask`; the size estimate's views keep `rescale_image`, which its regression was fitted on).
     """
     planes = to_channels_first(image, in_channels, channel_axis=channel_axis)

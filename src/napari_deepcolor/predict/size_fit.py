@@ -249,7 +249,7 @@ def carry_size_model(start: str | os.PathLike, paths: Sequence[str | os.PathLike
         return False
     for path in paths:
         store_size_model(path, {**size_model, "object_px": float(size_model.get("object_px", "nan")) * factor,
-                      "carried_from": str(start)})
+                                "carried_from": str(start)})
     return True
 
 
