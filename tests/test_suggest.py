@@ -70,6 +70,22 @@ def test_a_micro_colony_on_a_larger_canvas_is_phase_contrast():
         assert suggest_kind(ecoli_colony(seed, shape=(512, 512))[0])[0] == ECOLI, seed
 
 
+def test_nuclei_under_uneven_illumination_are_nuclei_and_a_colony_filling_the_image_is_phase_contrast():
+    """An illumination ramp darkens one side of a fluorescence field below its background: one dark region, not
+    dark objects (the rule before read such images as E. coli). A colony that fills the image has the cells' level as
+    its commonest: its dark pixels are separate cells, not one background (the rule before read seed 42 as nuclei)."""
+    from napari_deepcolor.training.synthetic_scenes import ecoli_colony
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:300, :300]
+    light = np.full((300, 300), 20.0) + 600 * xx / 300  # the right side 30 times brighter than the left
+    for y, x in rng.uniform(10, 290, (40, 2)):
+        light += 800 * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 6.0**2))
+    assert suggest_kind((rng.poisson(light) + 100).astype(np.uint16))[0] == NUCLEI
+    for seed in (42, 71):
+        assert suggest_kind(ecoli_colony(seed)[0])[0] == ECOLI, seed
+
+
 def test_a_gray_image_saved_as_rgb_is_judged_as_gray():
     image = nuclei_16bit()
     blue = np.zeros((*image.shape, 3), np.uint16)
