@@ -219,9 +219,12 @@ def _gray_kind(sample: np.ndarray, crop: np.ndarray, *, integer: bool) -> tuple[
     kernel = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
     mode = (float(np.argmax(np.convolve(histogram, kernel, "same"))) + 0.5) / 64
     brighter = float(np.mean(scaled > mode + max(0.2, 3 * noise)))
-    below = _depth_below_background(scaled, mode)
+    from scipy import ndimage
+
+    smoothed = ndimage.gaussian_filter(scaled, 1.5)
+    below = _depth_below_background(smoothed, mode)
     separate = _background_share(scaled, mode) < CONNECTED_BACKGROUND  # dark objects, not one dark background
-    dark_objects = below >= DARK_OBJECTS and _darkest_share(scaled) <= ONE_DARK_REGION  # not one darker side
+    dark_objects = below >= DARK_OBJECTS and _darkest_share(smoothed) <= ONE_DARK_REGION  # not one darker side
     if (dark_objects or separate) and brighter >= 0.01:
         return ECOLI, _REASONS[ECOLI]
     if float(np.percentile(scaled, 10)) <= 0.2 and not dark_objects and not separate and brighter >= 0.005:
@@ -229,13 +232,11 @@ def _gray_kind(sample: np.ndarray, crop: np.ndarray, *, integer: bool) -> tuple[
     return None, "gray image that matches none of the known kinds clearly"
 
 
-def _depth_below_background(scaled: np.ndarray, mode: float) -> float:
-    """How far the darkest 2 % of the (lightly smoothed) sample lie below the background (the histogram's mode), as a
-    fraction of the span from the background up to the 99th percentile: about 0.1 or more where objects are darker
-    than the background (phase contrast), near 0 where the background is the darkest thing (fluorescence)."""
-    from scipy import ndimage
-
-    smoothed = ndimage.gaussian_filter(scaled, 1.5)
+def _depth_below_background(smoothed: np.ndarray, mode: float) -> float:
+    """How far the darkest 2 % of the sample (``smoothed`` with σ = 1.5 pixels) lie below the background (the
+    histogram's mode), as a fraction of the span from the background up to the 99th percentile: about 0.1 or more
+    where objects are darker than the background (phase contrast), near 0 where the background is the darkest thing
+    (fluorescence)."""
     darkest, bright = (float(v) for v in np.percentile(smoothed, (2, 99)))
     return (mode - darkest) / max(bright - mode, 1e-6)
 
@@ -249,21 +250,21 @@ def _background_share(scaled: np.ndarray, mode: float) -> float:
 
     smoothed = ndimage.gaussian_filter(scaled, 1.0)
     bright = float(np.percentile(smoothed, 99))
-    labels, n = ndimage.label(smoothed <= mode + 0.5 * (bright - mode))
-    if n == 0:
-        return 1.0
-    sizes = np.bincount(labels.ravel())[1:]
-    return float(sizes.max() / sizes.sum())
+    return _largest_piece(smoothed <= mode + 0.5 * (bright - mode))
 
 
-def _darkest_share(scaled: np.ndarray) -> float:
-    """The share of the darkest 2 % of the (lightly smoothed) sample in their largest connected piece: at most 0.15
-    where they are the insides of many dark cells (generated colonies), 0.3-1 where they are one darker side of the
-    field (generated nuclei under uneven illumination)."""
+def _darkest_share(smoothed: np.ndarray) -> float:
+    """The share of the darkest 2 % of the sample (``smoothed`` with σ = 1.5 pixels) in their largest connected piece:
+    at most 0.15 where they are the insides of many dark cells (generated colonies), 0.3-1 where they are one darker
+    side of the field (generated nuclei under uneven illumination)."""
+    return _largest_piece(smoothed <= np.percentile(smoothed, 2))
+
+
+def _largest_piece(mask: np.ndarray) -> float:
+    """The share of ``mask``'s pixels in its largest connected piece (4-connected); 1 for an empty mask."""
     from scipy import ndimage
 
-    smoothed = ndimage.gaussian_filter(scaled, 1.5)
-    labels, n = ndimage.label(smoothed <= np.percentile(smoothed, 2))
+    labels, n = ndimage.label(mask)
     if n == 0:
         return 1.0
     sizes = np.bincount(labels.ravel())[1:]
