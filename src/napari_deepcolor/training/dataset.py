@@ -169,8 +169,9 @@ class PatchSampler:
             left = int(rng.integers(width - size + 1))
         image = image[:, top : top + size, left : left + size]
         labels = labels[top : top + size, left : left + size]
-        if size != self.patch_size:
-            image, labels = _resized(image, labels, self.patch_size)
+        if size != self.patch_size:  # the image linearly (anti-aliased when shrunk), the labels to the nearest pixel
+            image = rescale_image(image, self.patch_size / size)
+            labels = rescale_labels(labels, self.patch_size / size)
         k = int(rng.integers(4))
         image, labels = np.rot90(image, k, axes=(1, 2)), np.rot90(labels, k)
         if rng.random() < 0.5:
@@ -205,17 +206,6 @@ def contact_pixels(labels: np.ndarray, margin: int) -> np.ndarray:
     highest = ndi.maximum_filter(instances, size=size)
     lowest = ndi.minimum_filter(np.where(labels > 0, labels, np.iinfo(np.int32).max).astype(np.int32), size=size)
     return (highest > 0) & (lowest < highest)
-
-
-def _resized(image: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """A square window resized to ``size`` a side: the image linearly (anti-aliased when shrunk), the labels (ids and
-    ignored pixels) to the nearest pixel."""
-    from skimage.transform import resize
-
-    shrink = image.shape[-1] > size
-    image = resize(image, (image.shape[0], size, size), order=1, anti_aliasing=shrink, preserve_range=True)
-    labels = resize(labels, (size, size), order=0, anti_aliasing=False, preserve_range=True)
-    return image.astype(np.float32), labels.astype(np.int32)
 
 
 def _pad_to(image: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
