@@ -16,6 +16,13 @@ step), averaged over the 4 models x 2 factors, is adopted if it beats "off" by a
 model x factor mean drops by more than 0.01; else the snap stays off.
 
     OMP_NUM_THREADS=2 python experiments/object_size/pixel_snap.py
+
+Result (2026-12-06): mean AP50 with *auto* 0.699 off, 0.702 at 5 % (+0.002; `worms-mask` 0.5x 0.735 -> 0.757,
+`leaves` 0.5x +0.010, `worms` 0.5x -0.005, `leaves` 0.67x -0.009), 0.699 at 10 % (worst -0.018): below the 0.005
+asked, so the snap stays off. The code that ran it (`object_size.pixel_size`, applied in `decide` and to
+`size_refine.refine`'s corrections) was not kept; it is `pixel_snap.patch` beside this script (`git apply` it to
+rerun). It reads as a mask-input effect; a rule for mask-input models alone would be chosen after seeing this, and
+was not tried.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from bench_object_size import resized  # noqa: E402
 from data import images_for  # noqa: E402
 
 from napari_deepcolor.metrics import evaluate  # noqa: E402
-from napari_deepcolor.predict import object_size  # noqa: E402
+from napari_deepcolor.predict import object_size  # noqa: E402  (PIXEL_SNAP: see the result above)
 from napari_deepcolor.predict.network import load_model  # noqa: E402
 from napari_deepcolor.predict.object_size import estimate_object_size  # noqa: E402
 from napari_deepcolor.predict.size_refine import segment_refined  # noqa: E402
