@@ -35,14 +35,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "experiments" / "object_size"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_object_size import resized  # noqa: E402
-from data import images_for  # noqa: E402
+from bench_object_size import resized
+from data import images_for
 
-from napari_deepcolor.metrics import evaluate  # noqa: E402
-from napari_deepcolor.predict import object_size  # noqa: E402  (PIXEL_SNAP: see the result above)
-from napari_deepcolor.predict.network import load_model  # noqa: E402
-from napari_deepcolor.predict.object_size import estimate_object_size  # noqa: E402
-from napari_deepcolor.predict.size_refine import segment_refined  # noqa: E402
+from napari_deepcolor.metrics import evaluate
+from napari_deepcolor.predict import object_size  # PIXEL_SNAP: see the result above
+from napari_deepcolor.predict.network import load_model
+from napari_deepcolor.predict.object_size import estimate_object_size
+from napari_deepcolor.predict.size_refine import segment_refined
 
 MODELS = ("worms", "worms-mask", "leaves", "leaves-semiconv")
 FACTORS = (0.5, 0.67)

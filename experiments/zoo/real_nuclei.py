@@ -25,15 +25,15 @@ import tifffile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from bench_object_size import resized  # noqa: E402
-from evaluate_zoo import OTSU, WATERSHED, floors  # noqa: E402
+from bench_object_size import resized
+from evaluate_zoo import OTSU, WATERSHED, floors
 
-from napari_deepcolor.metrics import evaluate  # noqa: E402
-from napari_deepcolor.predict.network import at_object_size, load_model, segment  # noqa: E402
-from napari_deepcolor.predict.object_size import estimate_object_size  # noqa: E402
-from napari_deepcolor.predict.size_refine import segment_refined  # noqa: E402
-from napari_deepcolor.zoo import bundled_models  # noqa: E402
-from napari_deepcolor.zoo.suggest import suggest_model  # noqa: E402
+from napari_deepcolor.metrics import evaluate
+from napari_deepcolor.predict.network import at_object_size, load_model, segment
+from napari_deepcolor.predict.object_size import estimate_object_size
+from napari_deepcolor.predict.size_refine import segment_refined
+from napari_deepcolor.zoo import bundled_models
+from napari_deepcolor.zoo.suggest import suggest_model
 
 MEMBERS = ("stardist/data/images/img2d.tif", "stardist/data/images/mask2d.tif")
 FACTORS = (0.5, 0.67, 1.0, 1.5, 2.0)
