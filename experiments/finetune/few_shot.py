@@ -9,6 +9,9 @@ with the defaults (automatic object size, stored τ and ρ), beside the best cla
   the 10 tuning wells (every 4th training well), where ``--variant`` compared the ways to keep what a model knew.
 - `ecoli-semiconv`: the colony's top (rows 0-166) -> its bottom (rows 167-333).
 - `leaves-semiconv`: 4 generated rosettes at 1.7x -> 10 other generated rosettes at 1.7x.
+- a real fluorescent-nuclei image (StarDist's DSB 2018 test crop, downloaded from PyPI by
+  experiments/zoo/real_nuclei.py): its top half -> its bottom half, from `nuclei` (``nuclei-real``) and from
+  `ecoli-semiconv`, a model of another kind of image (``shift-real``, FINDINGS.md's real-nuclei case).
 
 Usage (from the repository root; the worms cases need ../shared/data/bbbc010)::
 
@@ -98,8 +101,19 @@ def shift_case():
     return "ecoli-semiconv", "E. coli (colony)", train, test, floors("nuclei", test)
 
 
+def real_nuclei_case(model: str):
+    """A real fluorescent-nuclei image (StarDist's DSB 2018 test crop, `experiments/zoo/real_nuclei.py`, downloaded
+    from PyPI): ``model`` fine-tuned on its top half (rows 0-255), tested on its bottom half (rows 256-511)."""
+    from real_nuclei import image_and_labels
+
+    image, labels = image_and_labels(Path.home() / ".cache" / "deepcolor-real-nuclei")
+    train, test = [(image[:256], labels[:256])], [(image[256:], labels[256:])]
+    return model, "Fluorescent nuclei", train, test, floors("nuclei", test)
+
+
 CASES = {"worms-1": lambda: worms_case("worms-1"), "worms-4-mixed": lambda: worms_case("worms-4-mixed"),
-         "worms-4-treated": lambda: worms_case("worms-4-treated"), "ecoli": ecoli_case, "leaves-1.7x": leaves_case}
+         "worms-4-treated": lambda: worms_case("worms-4-treated"), "ecoli": ecoli_case, "leaves-1.7x": leaves_case,
+         "nuclei-real": lambda: real_nuclei_case("nuclei"), "shift-real": lambda: real_nuclei_case("ecoli-semiconv")}
 
 #: Where the defaults against forgetting were chosen (``--select``): other fine-tuning images and other test images
 #: than the table's (BBBC010's tuning wells, which the table never tests on; the colony's top quarter -> its second
