@@ -515,3 +515,18 @@ def test_a_gain_too_small_to_count_is_said_as_such(widget, tiny_model, monkeypat
     assert "scores AP50 0.784 against its starting model's 0.727" in warnings[-1] and "0.793" in warnings[-1]
     widget._on_done(TrainEvent(**done, metrics={"ap50": 0.70, "sbd": 0.7}, needed=0.793))
     assert "does not score better than the model it started from (AP50 0.727)" in warnings[-1]
+
+
+def test_a_new_kind_of_image_is_said_in_a_notification_with_the_bundled_model_made_for_it(widget, monkeypatch):
+    """The status line moves on with the first steps: what the start cannot see, and which bundled model may need no
+    training, stays in a notification."""
+    from napari_deepcolor._widgets import train_run
+    from napari_deepcolor.training.finetune import NEW_KIND
+    from napari_deepcolor.training.loop import TrainEvent
+
+    infos = []
+    monkeypatch.setattr(train_run, "show_info", infos.append)
+    widget._reset_run(9)
+    note = NEW_KIND + "; ..., which the bundled nuclei model was made for: it may segment them without any training"
+    widget._on_event(TrainEvent("new_kind", 0, 9, note=note))
+    assert infos == [note] and widget.status.text() == note

@@ -70,7 +70,7 @@ class TrainRun:
             self._on_validation(event)
         elif event.kind == "checkpoint":
             self.last_checkpoint, self.last_step = Path(event.path), event.step
-        elif event.kind == "object_size":
+        elif event.kind in ("object_size", "new_kind"):  # worth a notification: the status line moves on
             self.status.setText(event.note)
             show_info(event.note)
         elif event.kind == "size_model":

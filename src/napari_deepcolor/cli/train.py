@@ -186,7 +186,7 @@ def _with_replay(args: argparse.Namespace, samples: list, start_config, train_co
         replay = replay if "replay" in given else 0.0
         if "freeze_encoder" not in given:
             train_config = dataclasses.replace(train_config, freeze_encoder=False)
-        log.info("%s", NEW_KIND)
+        log.info("%s%s", NEW_KIND, metadata.pop("_kind_hint", ""))
     samples, note = with_replay(samples, args.init, start_config, replay, metadata)
     if note:
         log.info("%s", note)
@@ -305,7 +305,7 @@ def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, d
     the training images unless --object-size or --scale is given), and the metadata that records it."""
     from napari_deepcolor.io import find_pairs, read_annotation, read_image
     from napari_deepcolor.predict.network import resize_objects
-    from napari_deepcolor.training.finetune import sized_for_training
+    from napari_deepcolor.training.finetune import kind_hint, sized_for_training
 
     given = args.given_options | getattr(args, "recipe_options", set())
     if "scale" in given or args.images is None or args.object_size == 1:
@@ -316,9 +316,12 @@ def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, d
                  config.scale)
         return config, {"trained_object_size": args.object_size, "trained_object_size_how": "given"}
     pairs = find_pairs(args.images, args.labels)[:8]
-    config, metadata = sized_for_training(args.init, [read_image(image) for image, _ in pairs], model_config,
-                                          args.device, labels=[read_annotation(annotation) for _, annotation in pairs])
+    images = [read_image(image) for image, _ in pairs]
+    config, metadata = sized_for_training(args.init, images, model_config, args.device,
+                                          labels=[read_annotation(annotation) for _, annotation in pairs])
     log.info("%s (scale %g)", metadata["trained_object_size_note"], config.scale)
+    if not metadata.get("start_fits", True) and images:  # said with NEW_KIND (`_with_replay`), not recorded
+        metadata["_kind_hint"] = kind_hint(args.init, images[0])
     return config, metadata
 
 

@@ -314,7 +314,7 @@ def finetune(
     samples = [model_sample(image, labels, model_config) for image, labels in pairs]
     if start != SCRATCH and not metadata.get("start_fits", True):
         replay, freeze_encoder = 0.0, False
-        yield TrainEvent("new_kind", 0, steps, note=NEW_KIND)
+        yield TrainEvent("new_kind", 0, steps, note=NEW_KIND + kind_hint(start, pairs[0][0]))
     if start != SCRATCH:
         samples, note = with_replay(samples, start, start_config, replay, metadata)
         if note:
@@ -355,6 +355,24 @@ def _schedule(preset: Preset, start: str, *, freeze_norm: bool, anchor_weight: f
                               freeze_encoder=freeze_encoder)
     trained = start_training(start)
     return replace(config, **{k: trained[k] for k in INHERITED_LOSS if trained.get(k) is not None})
+
+
+def kind_hint(start: str, image: np.ndarray) -> str:
+    """For a new kind of image: a clause naming the bundled model made for the kind ``image`` looks like
+    (`napari_deepcolor.zoo.suggest.suggest_kind`), when that is not ``start``; empty otherwise. ``ecoli-semiconv``
+    fine-tuned on 64 real nuclei reached AP50 0.644 on 67 others, where the bundled ``nuclei`` scores 0.843 without
+    training (docs/finetuning.md)."""
+    from napari_deepcolor.zoo import bundled_models
+    from napari_deepcolor.zoo.suggest import DEFAULT_FOR_KIND, suggest_kind
+
+    try:
+        kind, reason = suggest_kind(image, rgb=image.ndim == 3 and image.shape[-1] in (3, 4))
+    except ValueError:
+        return ""
+    model = DEFAULT_FOR_KIND.get(kind) if kind is not None else None
+    if model is None or model == start or model not in bundled_models():
+        return ""
+    return f"; {reason}, which the bundled {model} model was made for: it may segment them without any training"
 
 
 def with_replay(samples: list, start: str, start_config: ModelConfig, fraction: float,
