@@ -68,6 +68,7 @@ from napari_deepcolor.predict import size_fit
 from napari_deepcolor.predict.network import load_model, segment
 from napari_deepcolor.predict.object_size import estimate_object_size
 from napari_deepcolor.predict.size_refine import segment_refined
+from napari_deepcolor.training import finetune as finetune_module
 from napari_deepcolor.training.finetune import annotated_planes, finetune, preset_for_start
 from napari_deepcolor.training.presets import PRESETS
 from napari_deepcolor.training.synthetic_scenes import synthetic_pairs
@@ -120,7 +121,7 @@ def leaves_case(select: bool = False):
 def shift_worms_case():
     """`worms` (bright-field worms, which finds none of them at any size) fine-tuned on one generated nuclei image,
     tested on 10 others."""
-    model, kind, train, test, floor = shift_case()
+    _, kind, train, test, floor = shift_case()
     return "worms", kind, train, test, floor
 
 
