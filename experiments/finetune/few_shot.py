@@ -34,6 +34,13 @@ the real nuclei: 2.48, so the images were shrunk 2.5 times). ``--variant default
 new-kind selection cases (select-shift: ecoli-semiconv -> generated nuclei; select-shift-worms: worms -> the same;
 select-shift-nuclei: nuclei -> the colony's second quarter): adopted if the fine-tuned model's AP50 with the defaults,
 averaged over the three, rises by at least 0.02 and no case drops by more than 0.02.
+Result: select-shift 0.878 / 0.664, select-shift-worms 0.042 / 0.520, select-shift-nuclei 0.347 / 0.347 (the
+estimate said 1 there): mean -0.088, **not adopted**. Object size 1 is the start's scale, not the images' pixels:
+`worms` (scale 0.5) halved the nuclei, and its τ (600 px at size 1) dropped most of them; the regression had read
+0.53, which put the network at about the images' own pixels.
+A second arm, written after those results and before its run, on the same selection cases: a new kind at the images'
+own pixels (object size = the start's scale, network scale 1; ``--variant defaults`` with this code). Same rule
+against the estimate.
 
 Usage (from the repository root; the worms cases need ../shared/data/bbbc010)::
 
