@@ -198,6 +198,23 @@ def test_a_fine_tuning_on_too_few_images_for_a_size_model_keeps_the_starting_mod
     assert estimate_object_size(model, blobs_pair(11)[0]).how in ("auto", "fallback")  # it estimates, as the start
 
 
+def test_a_new_kind_of_image_is_fine_tuned_at_its_own_pixels(tiny_model):
+    """A start that finds none of the annotated objects at any size has no size for them: the network learns them at
+    the images' own pixels (scale 1), whatever the start's scale, and the metadata says how the size was chosen."""
+    pytest.importorskip("torch")
+    from dataclasses import replace
+
+    from napari_deepcolor.checkpoint import load_checkpoint
+    from napari_deepcolor.training.finetune import sized_for_training
+
+    config = replace(load_checkpoint(tiny_model).config, scale=0.5)  # as a half-resolution start trains
+    image, labels = blobs_pair(0, size=96, n=10)
+    resized, metadata = sized_for_training(str(tiny_model), [image], config, labels=[labels])
+    assert metadata["start_fits"] is False  # untrained: it finds nothing at any size
+    assert resized.scale == pytest.approx(1.0) and metadata["trained_object_size"] == 0.5
+    assert metadata["trained_object_size_how"] == "new kind" and "own pixels" in metadata["trained_object_size_note"]
+
+
 def test_a_start_that_finds_nothing_at_any_size_trains_the_whole_network_without_replay(tiny_model, tmp_path):
     """An untrained start matches no annotated object at any size: a new kind of image for it, so nothing holds it
     back (whole network, no replay) and it keeps no size model of the start's."""

@@ -127,6 +127,15 @@ def model_config_for(start: str, preset: Preset, *, in_channels: int, method: st
 FINETUNE_SIZE_BAND = 1.4
 
 
+#: A new kind of image (the starting model finds none of the annotated objects at any size) is fine-tuned at its own
+#: pixels (network scale 1): the start's size regression was not fitted on such images, and shrinking them to its
+#: objects' size costs resolution (FINDINGS.md: E. coli -> real nuclei 0.79 at scale 1, 0.70 at 0.5). Chosen on
+#: few_shot.py's new-kind selection cases (docs/finetuning.md).
+NEW_KIND_OWN_SIZE = True
+NEW_KIND_SIZE = ("object size {:g}: the starting model finds none of your objects at any size, so its size estimate "
+                 "does not apply, and the network learns them at your images' own pixels (scale 1)")
+
+
 def sized_for_training(start: str, images: Sequence[np.ndarray], model_config: ModelConfig,
                        device: str = "cpu", labels: Sequence[np.ndarray] | None = None
                        ) -> tuple[ModelConfig, dict[str, Any]]:
@@ -145,6 +154,8 @@ def sized_for_training(start: str, images: Sequence[np.ndarray], model_config: M
         scanned = scan_object_size(model, list(zip(images, labels)))
     if scanned is not None:
         size = ObjectSize(scanned[0], "annotations", scanned[1], scanned[0])
+    elif labels is not None and NEW_KIND_OWN_SIZE:  # at the start's scale s, object size s reads every pixel
+        size = ObjectSize(model_config.scale, "new kind", NEW_KIND_SIZE.format(model_config.scale))
     else:
         size = training_object_size(model, images)
         if 1 / FINETUNE_SIZE_BAND < size.factor < FINETUNE_SIZE_BAND:  # within the estimate's spread on an image
