@@ -371,7 +371,7 @@ def _schedule(preset: Preset, start: str, *, freeze_norm: bool, anchor_weight: f
 def kind_hint(start: str, image: np.ndarray) -> str:
     """For a new kind of image: a clause naming the bundled model made for the kind ``image`` looks like
     (`napari_deepcolor.zoo.suggest.suggest_kind`), when that is not ``start``; empty otherwise. ``ecoli-semiconv``
-    fine-tuned on 64 real nuclei reached AP50 0.644 on 67 others, where the bundled ``nuclei`` scores 0.843 without
+    fine-tuned on 64 real nuclei reached AP50 0.59-0.64 on 67 others, where the bundled ``nuclei`` scores 0.843 without
     training (docs/finetuning.md)."""
     from napari_deepcolor.zoo import bundled_models
     from napari_deepcolor.zoo.suggest import DEFAULT_FOR_KIND, suggest_kind
