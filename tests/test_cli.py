@@ -601,10 +601,12 @@ def test_resume_needs_only_the_run_itself_and_keeps_its_settings(tmp_path):
     ft = ["train", *data, "--patch-size", "32", "--batch-size", "2", "--margin", "2", "--device", "cpu",
           "--init", str(tmp_path / "a" / "last.safetensors"), "--output", str(tmp_path / "b")]
     assert main([*ft, "--steps", "1"]) == 0
+    # a start that finds nothing yet: a new kind, fine-tuned at the images' own pixels (scale 1, not the start's 0.5)
+    scale = read_header(tmp_path / "b" / "last.safetensors")[0].scale
     shutil.rmtree(tmp_path / "a")
     assert main([*ft, "--steps", "2", "--resume"]) == 0
     config, metadata = read_header(tmp_path / "b" / "last.safetensors")
-    assert metadata["step"] == 2 and config.scale == 0.5
+    assert metadata["step"] == 2 and config.scale == scale == 1.0  # the run's own, not --scale's default
 
 
 def test_dask_local_is_still_an_address():
