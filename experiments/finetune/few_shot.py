@@ -50,7 +50,9 @@ px). ``--variant defaults`` (τ at most half the annotated objects' 5th-percenti
 against ``--variant new-kind-start-tau`` (the start's, as before), on the new-kind selection cases whose τ it changes
 (select-shift-worms, and select-shift-worms-colony: worms -> the colony's top quarter, its second quarter; the
 others' τ of 30 px is below the share): adopted if the mean over the two rises by at least 0.02 and neither drops by
-more than 0.02.
+more than 0.02. Result: select-shift-worms-colony 0.021 / 0.019 (worms fails on the colony either way: not its τ),
+select-shift-worms 0.495 / 0.513: mean -0.008, **not adopted**; the code is ``new_kind_tau.patch`` beside this
+script (``git apply`` it to rerun; the ``new-kind-start-tau`` variant needs it).
 
 Usage (from the repository root; the worms cases need ../shared/data/bbbc010)::
 
