@@ -459,6 +459,7 @@ def test_fine_tuning_replays_what_the_starting_model_learned_from_when_known(tmp
     assert main(["train", *data, *TINY, "--steps", "1", "--init", str(start), "--output", str(tmp_path / "b"),
                  "--replay", "0.25"]) == 0
     assert "replay: 25% of the patches from 4 ecoli images" in caplog.text
+    assert "of yours and 4 replayed): too few to learn object sizes from" in caplog.text  # the user's counted apart
     assert read_header(tmp_path / "b" / "last.safetensors")[1]["replay_source"] == "ecoli"
 
 

@@ -26,10 +26,12 @@ from napari_deepcolor.preprocess import (
 
 @dataclass
 class Sample:
-    """One preprocessed training pair: ``image (C, Y, X)`` float32 and ``labels (Y, X)`` int32 (-1 = ignore)."""
+    """One preprocessed training pair: ``image (C, Y, X)`` float32 and ``labels (Y, X)`` int32 (-1 = ignore);
+    ``replay``: one of the starting model's own kind of images (`napari_deepcolor.training.replay`), not the user's."""
 
     image: np.ndarray
     labels: np.ndarray
+    replay: bool = False
 
     def __post_init__(self) -> None:
         if self.image.shape[1:] != self.labels.shape:

@@ -402,7 +402,8 @@ def with_replay(samples: list, start: str, start_config: ModelConfig, fraction: 
         return samples, None
     if source is None:
         return samples, f"no replay: where {start} learned is not known, so only your images are trained on"
-    replay = [model_sample(image, labels, start_config) for image, labels in replay_pairs(source)]
+    replay = [replace(model_sample(image, labels, start_config), replay=True)
+              for image, labels in replay_pairs(source)]
     return mixed(samples, replay, fraction), (f"replay: {fraction:.0%} of the patches from {len(replay)} "
                                               f"{source} images like those {start} learned from")
 
