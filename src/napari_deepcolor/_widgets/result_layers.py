@@ -152,11 +152,10 @@ class ResultLayers:
         key = self._key(run, "displacements")
         if key in self._pending:
             return  # (made with the arrows as they are then)
-        if self.find(run, "displacements", Vectors) is None:
-            if self.outputs:
-                self._later(key, lambda: self._vectors(run, below=True))
-        else:
+        if self.find(run, "displacements", Vectors) is not None:
             self._vectors(run)
+        elif self.outputs:
+            self._later(key, lambda: self._vectors(run, below=True))
 
     def _vectors(self, run: Run, *, below: bool = False) -> None:
         from napari_deepcolor.postprocess.display import vectors_on_target

@@ -186,7 +186,7 @@ def _with_replay(args: argparse.Namespace, samples: list, start_config, train_co
         replay = replay if "replay" in given else 0.0
         if "freeze_encoder" not in given:
             train_config = dataclasses.replace(train_config, freeze_encoder=False)
-        log.info("%s%s", NEW_KIND, metadata.pop("_kind_hint", ""))
+        log.info("%s", NEW_KIND)
     samples, note = with_replay(samples, args.init, start_config, replay, metadata)
     if note:
         log.info("%s", note)
@@ -320,8 +320,9 @@ def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, d
     config, metadata = sized_for_training(args.init, images, model_config, args.device,
                                           labels=[read_annotation(annotation) for _, annotation in pairs])
     log.info("%s (scale %g)", metadata["trained_object_size_note"], config.scale)
-    if not metadata.get("start_fits", True) and images:  # said with NEW_KIND (`_with_replay`), not recorded
-        metadata["_kind_hint"] = kind_hint(args.init, images[0])
+    hint = kind_hint(args.init, images[0]) if not metadata.get("start_fits", True) and images else ""
+    if hint:  # a new kind for the start (`_with_replay` says what that changes)
+        log.info("%s", hint)
     return config, metadata
 
 

@@ -325,7 +325,8 @@ def finetune(
     samples = [model_sample(image, labels, model_config) for image, labels in pairs]
     if start != SCRATCH and not metadata.get("start_fits", True):
         replay, freeze_encoder = 0.0, False
-        yield TrainEvent("new_kind", 0, steps, note=NEW_KIND + kind_hint(start, pairs[0][0]))
+        hint = kind_hint(start, pairs[0][0])
+        yield TrainEvent("new_kind", 0, steps, note=f"{NEW_KIND}; {hint}" if hint else NEW_KIND)
     if start != SCRATCH:
         samples, note = with_replay(samples, start, start_config, replay, metadata)
         if note:
@@ -369,21 +370,21 @@ def _schedule(preset: Preset, start: str, *, freeze_norm: bool, anchor_weight: f
 
 
 def kind_hint(start: str, image: np.ndarray) -> str:
-    """For a new kind of image: a clause naming the bundled model made for the kind ``image`` looks like
-    (`napari_deepcolor.zoo.suggest.suggest_kind`), when that is not ``start``; empty otherwise. ``ecoli-semiconv``
-    fine-tuned on 64 real nuclei reached AP50 0.59-0.64 on 67 others, where the bundled ``nuclei`` scores 0.843 without
-    training (docs/finetuning.md)."""
+    """For a new kind of image: a sentence naming the bundled model made for the kind ``image`` (a plane, ``(Y, X)``
+    or ``(Y, X, C)``) looks like (`napari_deepcolor.zoo.suggest.suggest_kind`), when that is not ``start``; empty
+    otherwise. ``ecoli-semiconv`` fine-tuned on 64 real nuclei reached AP50 0.59-0.64 on 67 others, where the bundled
+    ``nuclei`` scores 0.843 without training (docs/finetuning.md)."""
     from napari_deepcolor.zoo import bundled_models
     from napari_deepcolor.zoo.suggest import DEFAULT_FOR_KIND, suggest_kind
 
     try:
-        kind, reason = suggest_kind(image, rgb=image.ndim == 3 and image.shape[-1] in (3, 4))
-    except ValueError:
+        kind, reason = suggest_kind(image, rgb=image.ndim == 3)  # channels last, as `finetune` counts them
+    except ValueError:  # channels other than RGB(A): no kind to tell
         return ""
-    model = DEFAULT_FOR_KIND.get(kind) if kind is not None else None
+    model = DEFAULT_FOR_KIND.get(kind)
     if model is None or model == start or model not in bundled_models():
         return ""
-    return f"; {reason}, which the bundled {model} model was made for: it may segment them without any training"
+    return f"{reason}, which the bundled {model} model was made for: it may segment them without any training"
 
 
 def with_replay(samples: list, start: str, start_config: ModelConfig, fraction: float,

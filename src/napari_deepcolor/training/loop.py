@@ -354,9 +354,9 @@ class _Run:
             from napari_deepcolor.predict.size_fit import carry_size_model
 
             replayed = sum(sample.replay for sample in unique)
-            counted = f"{len(unique) - replayed} of yours and {replayed} replayed" if replayed else ""
-            few = (f"trained on {len(unique)} image{'s' * (len(unique) != 1)}{f' ({counted})' if counted else ''}: too "
-                   f"few to learn object sizes from (at least {MIN_SIZE_IMAGES}), so ")
+            counted = f" ({len(unique) - replayed} of yours and {replayed} replayed)" if replayed else ""
+            few = (f"trained on {len(unique)} image{'s' * (len(unique) != 1)}{counted}: too few to learn object sizes "
+                   f"from (at least {MIN_SIZE_IMAGES}), so ")
             if (self.init is not None and self.extra.get("start_fits", True)  # a new kind: its sizes do not apply
                     and carry_size_model(self.init, list(dict.fromkeys((final, kept))),
                                          float(self.extra.get("trained_object_size", 1.0)))):

@@ -141,7 +141,7 @@ def suggest_model(image: Any, bundled: Collection[str], *, rgb: bool = False,
     if sample_model is not None and sample_model in bundled:
         return sample_model, "the model made for this sample image"
     kind, reason = suggest_kind(image, rgb=rgb)
-    model = DEFAULT_FOR_KIND.get(kind) if kind is not None else None
+    model = DEFAULT_FOR_KIND.get(kind)
     if model is not None and model in bundled:
         return model, reason
     color = kind == LEAVES or (kind is None and rgb)
