@@ -110,6 +110,7 @@ def trajectory(arm: str, start: float, at, tolerances: dict, supported) -> list[
         if not supported(factor) or factor in tried:
             break
         tried.append(factor)
+        at(factor)
     return tried
 
 
