@@ -20,7 +20,14 @@ default if, against the default, over the seven models (a) the mean share within
 central crops (half and quarter) by at most 3 points on average, and (d) on whole views resized by 1.5-3 it does not
 fall on average.
 
+Result (2026-12-07): not met; nothing changed. Over the seven models, against the default: ``+mosaics`` mosaics
++0.248, whole views -0.023 (worst -0.075), central crops -0.040, whole views at 1.5-3 -0.033; ``+mosaics/2``
++0.214, -0.012 (worst -0.062), -0.019, -0.020 (rule (d) failed). The regression that reads mosaics right reads the
+whole views less well: it has one linear map for both. The shares per model are in mosaic_augmented_fit.json
+(``--verdict`` it). On held-out images the second step already corrects most mosaics (docs/scale.md).
+
     python experiments/object_size/mosaic_augmented_fit.py [--models worms nuclei ...] [--save out.json]
+    python experiments/object_size/mosaic_augmented_fit.py --verdict experiments/object_size/mosaic_augmented_fit.json
 """
 
 from __future__ import annotations
