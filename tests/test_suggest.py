@@ -150,3 +150,38 @@ def test_shapes_that_are_not_images_are_refused():
         suggest_kind(np.zeros((64, 64)), rgb=True)
     with pytest.raises(ValueError, match="at least two axes"):
         suggest_kind(np.zeros(64))
+
+
+def test_nuclei_under_illumination_rising_to_saturation_are_told_on_a_second_look(monkeypatch):
+    """The field's commonest level is the bright side of its background, so steps 4-5 match no kind (`worms` would
+    run and find nothing); with the background flattened they see nuclei (experiments/zoo/flattened_retry.py)."""
+    from napari_deepcolor.training.synthetic_scenes import synthetic_pairs
+    from napari_deepcolor.zoo import suggest
+
+    image = next(iter(synthetic_pairs("nuclei-artefacts", 1, seed=70_005)))[0]
+    monkeypatch.setattr(suggest, "FLATTENED_RETRY", False)
+    assert suggest_kind(image)[0] is None
+    monkeypatch.setattr(suggest, "FLATTENED_RETRY", True)
+    kind, reason = suggest_kind(image)
+    assert kind == NUCLEI and "uneven illumination" in reason
+    assert suggest_model(image, WITH_NUCLEI)[0] == "nuclei"
+
+
+def test_the_second_look_leaves_dark_worms_on_an_uneven_bright_field_unmatched(monkeypatch):
+    """Dark lines on a bright field that brightens to one side: no kind at the first look, and none at the second
+    (flattened, the lines are still darker than their background)."""
+    from skimage.draw import line_aa
+
+    from napari_deepcolor.zoo import suggest
+
+    rng = np.random.default_rng(0)
+    image = 0.8 + rng.normal(0, 0.01, (256, 256))
+    for _ in range(12):
+        rows, cols, value = line_aa(*(int(v) for v in rng.integers(10, 246, 4)))
+        for offset in range(-2, 3):
+            image[np.clip(rows + offset, 0, 255), cols] -= 0.4 * value
+    image = (image + 0.3 * np.linspace(0, 1, 256)[None, :]).astype(np.float32)
+    monkeypatch.setattr(suggest, "FLATTENED_RETRY", False)
+    assert suggest_kind(image)[0] is None
+    monkeypatch.setattr(suggest, "FLATTENED_RETRY", True)
+    assert suggest_kind(image) == (None, "gray image that matches none of the known kinds clearly")

@@ -36,7 +36,7 @@ from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "experiments" / "object_size"))
-from refine_tolerance import cases  # noqa: E402
+from refine_tolerance import cases
 
 ARMS = ("area", "width", "geo")
 FLOOR, CAP, CORRECTIONS = 1.1, 1.25, 2
@@ -137,7 +137,7 @@ def measure(names: list[str], out: Path) -> None:
                 size = estimate_object_size(model, image)
                 points: dict[str, dict] = {}
 
-                def at(factor: float) -> dict:
+                def at(factor: float, points=points, model=model, image=image, truth=truth, refs=refs) -> dict:
                     if str(factor) not in points:
                         sized = at_object_size(model, factor)
                         labels = segment(sized, image)[0].labels
@@ -149,7 +149,7 @@ def measure(names: list[str], out: Path) -> None:
 
                 tolerances = {k: v[1] for k, v in refs.items()}
                 arms = {arm: trajectory(arm, size.factor, at, tolerances,
-                                        lambda f: supported(f, model.base_config))
+                                        lambda f, model=model: supported(f, model.base_config))
                         if size.how == "auto" else [size.factor] for arm in ARMS}
                 if size.how != "auto":
                     at(size.factor)

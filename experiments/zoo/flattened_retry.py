@@ -34,10 +34,10 @@ from napari_deepcolor.zoo import suggest
 from napari_deepcolor.zoo.suggest import NUCLEI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suggest_rule import BBBC010, ECOLI_REAL, SEEDS, SAMPLES_DIR  # noqa: E402
+from suggest_rule import BBBC010, ECOLI_REAL, SAMPLES_DIR, SEEDS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "object_size"))
-from nuclei_fields import FIELDS as NUCLEI_VARIANTS  # noqa: E402
+from nuclei_fields import FIELDS as NUCLEI_VARIANTS
 
 
 def both(image) -> tuple[str | None, str | None]:
