@@ -111,6 +111,21 @@ def test_the_widget_comes_from_the_manifest(viewer_and_widget):
 
 
 
+def test_a_long_status_or_hint_wraps_to_the_dock_instead_of_widening_it(viewer_and_widget):
+    """magicgui's labels are Fixed: a long wrapped status line used to hold the dock at least 700 px wide."""
+    _, widget = viewer_and_widget
+    status, hint = widget._status.native, widget._guided.hint.native
+    widget._guided.hint.value = "Done."
+    guided_width = hint.parentWidget().minimumSizeHint().width()
+    widget._status.value = "object size 1 (auto: estimated 1.05), checked on the segmented objects; " * 4
+    widget._guided.hint.value = "Fine-tuning a model with a long name in the Train / fine-tune dock; " * 3
+    assert status.sizeHint().width() > 500  # what a Fixed label would hold its row to
+    assert status.parentWidget().minimumSizeHint().width() < 300
+    assert hint.parentWidget().minimumSizeHint().width() == guided_width
+    for label in (status, hint):
+        assert label.heightForWidth(300) > label.heightForWidth(1200)  # it wraps to the width it gets
+
+
 def test_a_run_imports_what_the_first_result_layer_needs_on_its_worker_thread(qtbot, viewer_and_widget, tiny_model,
                                                                              monkeypatch):
     from napari_deepcolor._widgets import runs

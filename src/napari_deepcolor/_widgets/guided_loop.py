@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import Container, Label, PushButton
 from napari.layers import Labels
+from qtpy.QtWidgets import QSizePolicy
 
 from napari_deepcolor._widgets.dock import open_dock
 from napari_deepcolor._widgets.pickers import model_choices, model_name
@@ -73,6 +74,7 @@ class GuidedLoop:
             "corrected one, which stays as you left it"))
         self.hint = Label(value="")
         self.hint.native.setWordWrap(True)
+        self.hint.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # wraps to the dock
         # room for two lines: the dock is as tall as its content's size hint, which wraps no text
         self.hint.native.setMinimumHeight(2 * self.hint.native.fontMetrics().lineSpacing() + 4)
         self.correct_button.changed.connect(self.correct)

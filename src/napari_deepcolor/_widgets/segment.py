@@ -103,6 +103,9 @@ class SegmentWidget(SegmentSignals, Container):
         self._run = PushButton(text="Run", tooltip="Run the network on the image (click again to cancel)")
         self._status = Label(value="")
         self._status.native.setWordWrap(True)
+        # magicgui's labels are Fixed: a long wrapped status held the dock at least 700 px wide, and the canvas beside
+        # it narrow; its width now follows the dock's (the text wraps to it)
+        self._status.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.extend([self._image, self._model, picker.manage, picker.auto_size, self._object_size, self._device,
                      self._outputs, self._run, *sliders.widgets, self._status, self._guided.container])
         # no taller than its content: a Train / fine-tune dock below it gets the rest of the column
