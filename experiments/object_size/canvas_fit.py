@@ -18,6 +18,11 @@ Rule, written before it ran: the refit replaces the bundled size model if its me
 canvases rises by at least 0.03, and on the resized 512-px images falls by at most 0.01. Then the benchmark's
 `leaves-semiconv` rows (held-out test seeds) are measured again for docs/scale.md.
 
+Result (2026-12-07): not met, nothing changed. Bundled / refit, mean AP50 with *auto*: resized 512-px images 0.871 /
+0.615, 1024-px canvases 0.833 / 0.818. The refit's regression reads the mixed images much less well (cross-validated
+median error 0.21 against 0.17, 90th percentile 0.61), and its estimates all fell back to size 1 (an estimate that
+uncertain is not trusted). On these canvases the plant (100-400 px across) varies more than the scene tells.
+
     OMP_NUM_THREADS=1 python experiments/object_size/canvas_fit.py --arm refit --out b.json   # fits, then measures
     OMP_NUM_THREADS=1 python experiments/object_size/canvas_fit.py --arm bundled --out a.json
     python experiments/object_size/canvas_fit.py --verdict a.json b.json
