@@ -140,6 +140,17 @@ def cross_validate(rows: dict) -> dict:
     return out
 
 
+def cached_rows(name: str, cache: Path, measure) -> dict:
+    """``measure(name)``, kept in ``cache`` and read from it when there (a model's features take minutes)."""
+    path = cache / f"rows_{name}.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    rows = measure(name)
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(rows))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=sorted(bundled_models()))
@@ -149,14 +160,7 @@ def main() -> None:
     results = {}
     for name in args.models:
         t0 = time.perf_counter()
-        cache = Path(args.cache) / f"rows_{name}.pkl"
-        if cache.exists():
-            rows = pickle.loads(cache.read_bytes())
-        else:
-            rows = rows_of(name)
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_bytes(pickle.dumps(rows))
-        results[name] = r = cross_validate(rows)
+        results[name] = r = cross_validate(cached_rows(name, Path(args.cache), rows_of))
         print(f"{name}: within 20 % plain / crops / crops+extent: " + ", ".join(
             f"{what} " + " / ".join(f"{r[v][e]:.2f}" for v in ("plain", "crops", "crops+extent")) for what, e in
             (("whole", "1.0"), ("half", "0.5"), ("quarter", "0.25"))) + f" ({time.perf_counter() - t0:.0f} s)",

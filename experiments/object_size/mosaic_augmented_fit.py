@@ -35,12 +35,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import pickle
 import time
 from pathlib import Path
 
 import numpy as np
-from crop_augmented_fit import FACTORS, central, features, fitting_views, training_pairs
+from crop_augmented_fit import FACTORS, cached_rows, central, features, fitting_views, training_pairs
 
 from napari_deepcolor.predict.network import load_model
 from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view
@@ -142,14 +141,7 @@ def main() -> None:
         results = {}
         for name in args.models:
             t0 = time.perf_counter()
-            cache = Path(args.cache) / f"rows_{name}.pkl"
-            if cache.exists():
-                rows = pickle.loads(cache.read_bytes())
-            else:
-                rows = rows_of(name)
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                cache.write_bytes(pickle.dumps(rows))
-            results[name] = r = cross_validate(rows)
+            results[name] = r = cross_validate(cached_rows(name, Path(args.cache), rows_of))
             print(f"{name}: within 20 % " + "; ".join(
                 f"{v} " + " ".join(f"{k} {r[v][k]:.2f}" for k in ("1.0", "0.5", "0.25", "mosaic", "large"))
                 for v in VARIANTS) + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
