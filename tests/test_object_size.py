@@ -123,13 +123,37 @@ def test_a_random_crop_is_a_window_of_the_view_and_fitting_adds_crops_and_says_s
             return original(*args, **kwargs)
 
         monkeypatch.setattr(size_fit, "view_features", counting)
-        size_model = fit_size_model(ecoli_model, images, views_per_image=4, crops=crops,
+        size_model = fit_size_model(ecoli_model, images, views_per_image=4, crops=crops, blurs=False,
                                     progress=lambda *done_total, crops=crops: reported.__setitem__(crops, done_total))
         assert size_model.fit_crops == (0.35 if crops else 0.0)
     # 8 views, then each image as it is (the fit's spread); the crops are rows of their own
     assert rows[False] == 8 + len(images) and rows[True] > rows[False]
     assert reported[False] == reported[True] == (8, 8)  # progress counts views, crops or not
     assert SizeModel.from_dict(size_model.to_dict()).fit_crops == 0.35
+
+
+def test_the_size_model_is_also_fitted_on_blurred_copies_of_its_views(ecoli_model, monkeypatch):
+    """Each view gives a copy blurred by σ 0.3-1.5 view pixels with the same target (`random_blur`), so the regression
+    reads objects rather than sharpness; not for a mask-input model."""
+    import napari_deepcolor.predict.size_fit as size_fit
+    from napari_deepcolor.predict.size_fit import BLUR, _fitting_parts, random_blur
+
+    view = np.zeros((1, 40, 40), np.float32)
+    view[0, 10:30, 18:22] = 1
+    rng = np.random.default_rng(0)
+    blurred = random_blur(view, rng)
+    assert blurred.shape == view.shape and np.isclose(blurred.sum(), view.sum(), rtol=1e-3)
+    assert 0 < blurred.max() < 1 and np.abs(np.diff(blurred, axis=-1)).max() < 1
+    assert len(_fitting_parts(view, rng, crops=False, blurs=True)) == 2
+    assert len(_fitting_parts(view, rng, crops=False, blurs=False)) == 1
+
+    original, calls = size_fit.view_features, []
+    monkeypatch.setattr(size_fit, "view_features", lambda *a, **k: calls.append(1) or original(*a, **k))
+    images = [ecoli_colony(seed)[0] for seed in range(2)]
+    size_model = fit_size_model(ecoli_model, images, views_per_image=4, crops=False)
+    assert len(calls) == 2 * 8 + len(images)  # 8 views and their blurred copies, then each image (the fit's spread)
+    assert size_model.fit_blur == BLUR[1] == SizeModel.from_dict(size_model.to_dict()).fit_blur
+    assert SizeModel.from_dict({k: v for k, v in size_model.to_dict().items() if k != "fit_blur"}).fit_blur == 0.0
 
 
 def test_ridge_reports_the_errors_of_the_scored_rows_only():

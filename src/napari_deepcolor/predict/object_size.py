@@ -102,6 +102,9 @@ class SizeModel:
     fit_crops : float
         Fitted on crops of the views too, none smaller than this fraction of its view (√ area); 0: whole views only
         (size models fitted before 2026-12-06).
+    fit_blur : float
+        Fitted on blurred copies of the views too, σ up to this many view pixels; 0: none (size models fitted before
+        2026-12-07, and those of mask-input models).
     object_px : float
         Fitted with labels: the training objects' typical size (median √area, pixels at the image's resolution as
         given to the fit) that object size 1 stands for; NaN when fitted without labels (size 1 is then each
@@ -123,6 +126,7 @@ class SizeModel:
     decoded_px: float = float("nan")
     decoded_tolerance: float = float("nan")
     fit_crops: float = 0.0
+    fit_blur: float = 0.0
 
     @property
     def snap(self) -> float:
@@ -145,7 +149,7 @@ class SizeModel:
                 "cv_error90": self.cv_error90, "unscaled_error90": self.unscaled_error90,
                 "object_px": self.object_px, "fit_extent": self.fit_extent,
                 "fit_fields": list(self.fit_fields), "decoded_px": self.decoded_px,
-                "decoded_tolerance": self.decoded_tolerance, "fit_crops": self.fit_crops}
+                "decoded_tolerance": self.decoded_tolerance, "fit_crops": self.fit_crops, "fit_blur": self.fit_blur}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SizeModel:
@@ -158,7 +162,7 @@ class SizeModel:
                    float(data.get("unscaled_error90", "nan")), float(data.get("object_px", "nan")),
                    float(data.get("fit_extent", "nan")), tuple(float(f) for f in data.get("fit_fields", (1, 1))),
                    float(data.get("decoded_px", "nan")), float(data.get("decoded_tolerance", "nan")),
-                   float(data.get("fit_crops", 0.0)))
+                   float(data.get("fit_crops", 0.0)), float(data.get("fit_blur", 0.0)))
 
 
 @dataclass(frozen=True)

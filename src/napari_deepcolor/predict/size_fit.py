@@ -59,7 +59,7 @@ def _extent_fields(views: Sequence[np.ndarray], relative: np.ndarray) -> dict[st
 
 def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_per_image: int | None = None,
                    seed: int = 0, channel_axis: int | None = None, prescaled: bool = False,
-                   labels: Sequence[np.ndarray] | None = None, crops: bool = True,
+                   labels: Sequence[np.ndarray] | None = None, crops: bool = True, blurs: bool = True,
                    progress: Callable[[int, int], None] | None = None) -> SizeModel:
     """Fit the size model of ``model`` on its training ``images``.
 
@@ -82,6 +82,12 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     cross-validation over the bundled models' training images (experiments/object_size/crop_augmented_fit.py): on
     their central halves and quarters within 20 % on 56 % against 22 % fitted on whole views, and whole views 84 %
     against 83 %.
+
+    With ``blurs`` (the default), each view also gives a copy blurred by a Gaussian of σ 0.3-1.5 view pixels
+    (`random_blur`; not for a model whose input is a mask) with the same target: the regression then reads the objects
+    rather than the image's sharpness, which it read as size (`worms` wells enlarged 3x by linear interpolation as
+    3.1-4.3). Chosen by two-fold cross-validation over the bundled models' training images
+    (experiments/object_size/blur_augmented_fit.py).
     """
     if not len(images):
         raise ValueError("fitting a size model needs at least one training image")
@@ -102,12 +108,7 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
             if min(x.shape[-2:]) < 8:
                 continue
             target = math.log(x.shape[-1] / width / config.scale * relative[i])
-            parts = [x]
-            if crops:
-                crop = random_crop(x, rng)
-                if crop.size >= CROP_FRACTION ** 2 * x.size:
-                    parts.append(crop)
-            for part in parts:
+            for part in _fitting_parts(x, rng, crops=crops, blurs=blurs and not config.mask_input):
                 rows.append(view_features(model, pick_tiles(part))[0])
                 targets.append(target)
                 groups.append(i)
@@ -117,7 +118,8 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     if not rows:
         raise ValueError("the training images are too small to fit a size model (under 8 network pixels)")
     size_model = SizeModel(**ridge_fit(np.array(rows), np.array(targets), np.array(groups), np.array(whole)),
-                           n_images=len(images), fit_crops=CROP_FRACTION if crops else 0.0)
+                           n_images=len(images), fit_crops=CROP_FRACTION if crops else 0.0,
+                           fit_blur=BLUR[1] if blurs and not config.mask_input else 0.0)
     # what size 1 stands for, in pixels of the images as given (prescaled ones are at the model's scale)
     object_px = (float(np.nanmedian(sizes)) / (config.scale if prescaled else 1.0) if np.isfinite(sizes).any()
                  else float("nan"))
@@ -134,6 +136,31 @@ CROP_LOW = 0.2
 CROP_MIN = 16
 #: `fit_size_model` fits on a crop only when it holds this fraction of its view at least (√ area)
 CROP_FRACTION = 0.35
+
+
+#: σ of `random_blur`, view pixels (drawn uniformly)
+BLUR = (0.3, 1.5)
+
+
+def _fitting_parts(view: np.ndarray, rng: np.random.Generator, *, crops: bool, blurs: bool) -> list[np.ndarray]:
+    """What one fitting view gives, each with its target: the view, a random crop of it (``crops``, when it holds at
+    least `CROP_FRACTION` of the view), a blurred copy (``blurs``)."""
+    parts = [view]
+    if crops:
+        crop = random_crop(view, rng)
+        if crop.size >= CROP_FRACTION ** 2 * view.size:
+            parts.append(crop)
+    if blurs:
+        parts.append(random_blur(view, rng))
+    return parts
+
+
+def random_blur(view: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``view (C, Y, X)`` blurred by a Gaussian of σ drawn uniformly from `BLUR` (view pixels; the same for every
+    channel): the same objects less sharp, as another camera, objective or focus shows them."""
+    from scipy import ndimage
+
+    return ndimage.gaussian_filter(view, (0, *[rng.uniform(*BLUR)] * 2))
 
 
 def random_crop(view: np.ndarray, rng: np.random.Generator) -> np.ndarray:
