@@ -37,25 +37,19 @@ Result (2026-12-07): met by both; ``+blur`` (the larger gain) became the default
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import sys
-import time
 from pathlib import Path
 
+import augmented_cv
 import numpy as np
-from crop_augmented_fit import FACTORS, cached_rows, central, features, fitting_views, training_pairs
+from crop_augmented_fit import FACTORS, central, features, fitting_views
 from scipy import ndimage
 
-from napari_deepcolor.predict.network import load_model
 from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view
-from napari_deepcolor.predict.ridge import ridge_fit
 from napari_deepcolor.predict.size_fit import CROP_FRACTION, random_crop
-from napari_deepcolor.zoo import bundled_models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from bench_object_size import resized  # noqa: E402
+from bench_object_size import resized
 
 #: σ of a fitting view's blurred copy, view pixels (uniform)
 BLUR = (0.3, 1.5)
@@ -69,10 +63,7 @@ def blurred(view: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def rows_of(name: str) -> dict:
     """Features and targets of every fitting view (plain, cropped, blurred) and every evaluation view of each image."""
-    model = load_model(name, device="cpu")
-    config = model.base_config
-    pairs, relative = training_pairs(model, name)
-    rng = np.random.default_rng(0)
+    model, config, pairs, relative, rng = augmented_cv.setup(name)
     fit, evaluation = [], []
     for i, (image, _) in enumerate(pairs):
         width = np.asarray(image).shape[1]
@@ -107,23 +98,9 @@ VARIANTS = {"default": lambda kind, k: kind in ("plain", "crop"),
             "+blur/2": lambda kind, k: kind != "blur" or k % 2 == 0}
 
 
-def cross_validate(rows: dict) -> dict:
-    """Share within 20 % per variant and evaluation, each half's regression on the other half's images."""
-    out = {}
-    for variant, keep in VARIANTS.items():
-        hits: dict[str, list[bool]] = {e: [] for e in EVALUATIONS}
-        kept = [r for r in rows["fit"] if keep(r[1], r[2])]
-        for fold in (0, 1):
-            train = [r for r in kept if r[0] % 2 != fold]
-            fitted = ridge_fit(np.array([r[4][:-1] for r in train]), np.array([r[3] for r in train]),
-                               np.array([r[0] for r in train]), np.array([r[1] == "plain" for r in train]))
-            for i, _, what, truth, f in rows["evaluation"]:
-                if i % 2 == fold and what in hits:
-                    z = (f[:-1] - fitted["mean"]) / fitted["std"]
-                    estimate = math.exp(z @ fitted["weights"] + fitted["bias"]) / VIEW_REDUCTION
-                    hits[what].append(max(estimate / truth, truth / estimate) <= 1.2)
-        out[variant] = {e: float(np.mean(h)) for e, h in hits.items()}
-    return out
+def keys_of(factor: float, what: str) -> list[str]:
+    """The share an evaluation view counts in (views enlarged by 1 are not compared)."""
+    return [what] if what in EVALUATIONS else []
 
 
 def verdict(results: dict, variant: str) -> tuple[bool, float]:
@@ -141,28 +118,7 @@ def verdict(results: dict, variant: str) -> tuple[bool, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=sorted(bundled_models()))
-    parser.add_argument("--save")
-    parser.add_argument("--cache", default="runs/blur", help="folder for each model's features (reused)")
-    parser.add_argument("--verdict", nargs="+", help="only the verdict, from these --save files")
-    args = parser.parse_args()
-    if args.verdict:
-        results = {k: v for path in args.verdict for k, v in json.loads(Path(path).read_text()).items()}
-    else:
-        results = {}
-        for name in args.models:
-            t0 = time.perf_counter()
-            results[name] = r = cross_validate(cached_rows(name, Path(args.cache), rows_of))
-            print(f"{name}: within 20 % " + "; ".join(
-                f"{v} " + " ".join(f"{k} {r[v][k]:.2f}" for k in EVALUATIONS) for v in VARIANTS)
-                + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
-            if args.save:
-                Path(args.save).write_text(json.dumps(results, indent=1))
-    print(f"{len(results)} models")
-    verdicts = {v: verdict(results, v) for v in VARIANTS if v != "default"}
-    met = [v for v, (passed, _) in verdicts.items() if passed]
-    print("adopted:", max(met, key=lambda v: verdicts[v][1]) if met else "none")
+    augmented_cv.main(__doc__, rows_of, VARIANTS, keys_of, EVALUATIONS, verdict, "runs/blur")
 
 
 if __name__ == "__main__":

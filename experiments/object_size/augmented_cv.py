@@ -1,0 +1,80 @@
+"""What the cross-validations of the size fit's augmentations share (mosaic_augmented_fit.py, blur_augmented_fit.py):
+a model's training images and random state, the two-fold cross-validation of fitting variants, and the command line.
+
+A fitting row is ``(image index, kind, view index, target, features)``, an evaluation row ``(image index, factor,
+what, true size, features)``; a variant keeps the fitting rows ``keep(kind, view index)`` says, and its regression's
+errors are those of its "plain" rows, as `size_fit.fit_size_model` reports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from crop_augmented_fit import cached_rows, training_pairs
+
+from napari_deepcolor.predict.network import load_model
+from napari_deepcolor.predict.object_size import VIEW_REDUCTION
+from napari_deepcolor.predict.ridge import ridge_fit
+from napari_deepcolor.zoo import bundled_models
+
+
+def setup(name: str):
+    """``(model, config, training pairs, their relative object sizes, rng)`` for a bundled model's rows."""
+    model = load_model(name, device="cpu")
+    pairs, relative = training_pairs(model, name)
+    return model, model.base_config, pairs, relative, np.random.default_rng(0)
+
+
+def cross_validate(rows: dict, variants: dict[str, Callable], keys_of: Callable[[float, object], list[str]]) -> dict:
+    """Share within 20 % per variant and evaluation key (``keys_of(factor, what)``), each half's regression (images
+    split by index parity) on the other half's images."""
+    out = {}
+    for variant, keep in variants.items():
+        hits: dict[str, list[bool]] = {}
+        kept = [r for r in rows["fit"] if keep(r[1], r[2])]
+        for fold in (0, 1):
+            train = [r for r in kept if r[0] % 2 != fold]
+            fitted = ridge_fit(np.array([r[4][:-1] for r in train]), np.array([r[3] for r in train]),
+                               np.array([r[0] for r in train]), np.array([r[1] == "plain" for r in train]))
+            for i, factor, what, truth, f in rows["evaluation"]:
+                if i % 2 == fold:
+                    z = (f[:-1] - fitted["mean"]) / fitted["std"]
+                    estimate = math.exp(z @ fitted["weights"] + fitted["bias"]) / VIEW_REDUCTION
+                    for key in keys_of(factor, what):
+                        hits.setdefault(key, []).append(max(estimate / truth, truth / estimate) <= 1.2)
+        out[variant] = {e: float(np.mean(h)) for e, h in hits.items()}
+    return out
+
+
+def main(doc: str, rows_of: Callable[[str], dict], variants: dict[str, Callable], keys_of: Callable, shown: tuple,
+         verdict: Callable[[dict, str], tuple[bool, float]], cache: str) -> None:
+    """The scripts' command line: measure (``--models``, rows cached in ``--cache``) or ``--verdict`` saved results;
+    prints each model's shares (the ``shown`` keys), each variant's verdict and the one adopted."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=sorted(bundled_models()))
+    parser.add_argument("--save")
+    parser.add_argument("--cache", default=cache, help="folder for each model's features (reused)")
+    parser.add_argument("--verdict", nargs="+", help="only the verdict, from these --save files")
+    args = parser.parse_args()
+    if args.verdict:
+        results = {k: v for path in args.verdict for k, v in json.loads(Path(path).read_text()).items()}
+    else:
+        results = {}
+        for name in args.models:
+            t0 = time.perf_counter()
+            results[name] = r = cross_validate(cached_rows(name, Path(args.cache), rows_of), variants, keys_of)
+            print(f"{name}: within 20 % " + "; ".join(f"{v} " + " ".join(f"{k} {r[v][k]:.2f}" for k in shown)
+                                                      for v in variants)
+                  + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
+            if args.save:
+                Path(args.save).write_text(json.dumps(results, indent=1))
+    print(f"{len(results)} models")
+    verdicts = {v: verdict(results, v) for v in variants if v != "default"}
+    met = [v for v, (passed, _) in verdicts.items() if passed]
+    print("adopted:", max(met, key=lambda v: verdicts[v][1]) if met else "none")
