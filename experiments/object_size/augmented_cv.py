@@ -16,11 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from crop_augmented_fit import cached_rows, training_pairs
+from crop_augmented_fit import cached_rows, features, fitting_views, training_pairs
 
 from napari_deepcolor.predict.network import load_model
 from napari_deepcolor.predict.object_size import VIEW_REDUCTION
 from napari_deepcolor.predict.ridge import ridge_fit
+from napari_deepcolor.predict.size_fit import CROP_FRACTION, random_crop
 from napari_deepcolor.zoo import bundled_models
 
 
@@ -29,6 +30,21 @@ def setup(name: str):
     model = load_model(name, device="cpu")
     pairs, relative = training_pairs(model, name)
     return model, model.base_config, pairs, relative, np.random.default_rng(0)
+
+
+def fitting_rows(model, config, i: int, image, relative: float, rng: np.random.Generator,
+                 extra: Callable[[np.ndarray, np.random.Generator], list]) -> list[tuple]:
+    """Fitting rows of image ``i``: each of its views, a random crop of it (kept when it holds `CROP_FRACTION` of the
+    view, as `size_fit.fit_size_model` keeps it), then the ``(kind, part)`` pairs ``extra(view, rng)`` makes of it."""
+    rows = []
+    for k, (x, target) in enumerate(fitting_views(config, image, relative, rng)):
+        crop = random_crop(x, rng)
+        kinds = [("plain", x)] + ([("crop", crop)] if crop.size >= CROP_FRACTION ** 2 * x.size else [])
+        for kind, part in kinds + extra(x, rng):
+            f = features(model, part)
+            if f is not None:
+                rows.append((i, kind, k, target, f))
+    return rows
 
 
 def cross_validate(rows: dict, variants: dict[str, Callable], keys_of: Callable[[float, object], list[str]]) -> dict:

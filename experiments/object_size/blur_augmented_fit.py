@@ -42,11 +42,10 @@ from pathlib import Path
 
 import augmented_cv
 import numpy as np
-from crop_augmented_fit import FACTORS, central, features, fitting_views
+from crop_augmented_fit import FACTORS, central, features
 from scipy import ndimage
 
 from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view
-from napari_deepcolor.predict.size_fit import CROP_FRACTION, random_crop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from bench_object_size import resized
@@ -67,17 +66,8 @@ def rows_of(name: str) -> dict:
     fit, evaluation = [], []
     for i, (image, _) in enumerate(pairs):
         width = np.asarray(image).shape[1]
-        for k, (x, target) in enumerate(fitting_views(config, image, relative[i], rng)):
-            crop = random_crop(x, rng)
-            kinds = [("plain", x)]
-            if crop.size >= CROP_FRACTION ** 2 * x.size:
-                kinds.append(("crop", crop))
-            if not config.mask_input:
-                kinds.append(("blur", blurred(x, rng)))
-            for kind, part in kinds:
-                f = features(model, part)
-                if f is not None:
-                    fit.append((i, kind, k, target, f))
+        fit += augmented_cv.fitting_rows(model, config, i, image, relative[i], rng,
+                                         lambda x, rng: [] if config.mask_input else [("blur", blurred(x, rng))])
         for factor in FACTORS:
             x = network_view(config, image, VIEW_REDUCTION * factor)
             truth = x.shape[-1] / width / config.scale / VIEW_REDUCTION * relative[i]
