@@ -92,6 +92,7 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     if not len(images):
         raise ValueError("fitting a size model needs at least one training image")
     config = model.base_config
+    blurs = blurs and not config.mask_input  # a mask is a mask at any size: nothing to blur
     sizes = typical_sizes(labels, len(images))
     relative = relative_to_median(sizes)
     views_per_image = views_per_image or max(8, 64 // len(images))
@@ -108,7 +109,7 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
             if min(x.shape[-2:]) < 8:
                 continue
             target = math.log(x.shape[-1] / width / config.scale * relative[i])
-            for part in _fitting_parts(x, rng, crops=crops, blurs=blurs and not config.mask_input):
+            for part in _fitting_parts(x, rng, crops=crops, blurs=blurs):
                 rows.append(view_features(model, pick_tiles(part))[0])
                 targets.append(target)
                 groups.append(i)
@@ -119,7 +120,7 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
         raise ValueError("the training images are too small to fit a size model (under 8 network pixels)")
     size_model = SizeModel(**ridge_fit(np.array(rows), np.array(targets), np.array(groups), np.array(whole)),
                            n_images=len(images), fit_crops=CROP_FRACTION if crops else 0.0,
-                           fit_blur=BLUR[1] if blurs and not config.mask_input else 0.0)
+                           fit_blur=BLUR[1] if blurs else 0.0)
     # what size 1 stands for, in pixels of the images as given (prescaled ones are at the model's scale)
     object_px = (float(np.nanmedian(sizes)) / (config.scale if prescaled else 1.0) if np.isfinite(sizes).any()
                  else float("nan"))
