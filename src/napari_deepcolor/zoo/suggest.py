@@ -229,10 +229,11 @@ def _gray_kind(sample: np.ndarray, crop: np.ndarray, *, integer: bool) -> tuple[
         return None, "the image looks like noise without objects, so there is nothing to tell what it shows"
     if _is_well(sample, low, high, floor=1.0 if integer else 0.0):
         return WORMS, _REASONS[WORMS]
-    kind = _contrast_kind(scaled, noise / (high - low))
+    noise = noise / (high - low)  # in the stretched sample's units
+    kind = _contrast_kind(scaled, noise)
     if kind is None and FLATTENED_RETRY:
         flat, spread = _flattened(scaled)
-        if spread > 0 and _contrast_kind(flat, noise / (high - low) / spread) == NUCLEI:
+        if spread > 0 and _contrast_kind(flat, noise / spread) == NUCLEI:
             return NUCLEI, _FLATTENED_REASON
     return (kind, _REASONS[kind]) if kind else (None, "gray image that matches none of the known kinds clearly")
 
