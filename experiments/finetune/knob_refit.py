@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import few_shot  # noqa: E402
 
 from napari_deepcolor.metrics import evaluate  # noqa: E402
-from napari_deepcolor.predict.network import load_model, segment  # noqa: E402
+from napari_deepcolor.predict.network import at_object_size, load_model, segment  # noqa: E402
 from napari_deepcolor.predict.object_size import estimate_object_size  # noqa: E402
 from napari_deepcolor.predict.size_refine import segment_refined  # noqa: E402
 from napari_deepcolor.training.finetune import annotated_planes, finetune, preset_for_start  # noqa: E402
@@ -84,16 +84,10 @@ def choose(model, planes) -> tuple[tuple[float, float], dict]:
         sized.append(kept.base_config.scale / kept.config.scale)
     scores = {}
     for point in grid(model):
-        scores[point] = float(np.mean([_ap50(truth, segment(with_knobs(at_size(model, f), *point), image)[0].labels)
+        scores[point] = float(np.mean([_ap50(truth, segment(with_knobs(at_object_size(model, f), *point), image)[0].labels)
                                        for (image, truth), f in zip(planes, sized)]))
     best = max(scores, key=lambda p: scores[p])  # max keeps the first of equals: the nearest the stored
     return best, {f"{p[0]:g}/{p[1]:+g}": s for p, s in scores.items()}
-
-
-def at_size(model, factor: float):
-    from napari_deepcolor.predict.network import at_object_size
-
-    return at_object_size(model, factor)
 
 
 def score(model, test) -> float:
