@@ -43,21 +43,15 @@ from pathlib import Path
 import augmented_cv
 import numpy as np
 from crop_augmented_fit import FACTORS, central, features
-from scipy import ndimage
 
 from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view
+from napari_deepcolor.predict.size_fit import random_blur  # the blurred copy the fit adopted from this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from bench_object_size import resized
 
-#: σ of a fitting view's blurred copy, view pixels (uniform)
-BLUR = (0.3, 1.5)
+#: What the views are compared on: central fractions of direct views, and views enlarged as the benchmark does
 EVALUATIONS = ("1.0", "0.5", "0.25", "bench large", "bench small")
-
-
-def blurred(view: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A view ``(C, Y, X)`` blurred by a Gaussian of σ drawn from `BLUR` (the same for its channels)."""
-    return ndimage.gaussian_filter(view, (0, *[rng.uniform(*BLUR)] * 2))
 
 
 def rows_of(name: str) -> dict:
@@ -67,7 +61,7 @@ def rows_of(name: str) -> dict:
     for i, (image, _) in enumerate(pairs):
         width = np.asarray(image).shape[1]
         fit += augmented_cv.fitting_rows(model, config, i, image, relative[i], rng,
-                                         lambda x, rng: [] if config.mask_input else [("blur", blurred(x, rng))])
+                                         lambda x, rng: [] if config.mask_input else [("blur", random_blur(x, rng))])
         for factor in FACTORS:
             x = network_view(config, image, VIEW_REDUCTION * factor)
             truth = x.shape[-1] / width / config.scale / VIEW_REDUCTION * relative[i]
