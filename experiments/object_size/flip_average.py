@@ -1,0 +1,193 @@
+"""Should the size estimate average the regression over flips and rotations of its view? Two-fold cross-validation
+over each bundled model's training images.
+
+The regression is not invariant to the view's orientation: its features are spatial means and spreads of encoder
+activations, and the encoder's kernels are not symmetric. The real E. coli colony tiled 2 x 2 reads as 1.46, the
+same tiles flipped as 1.0 and turned by 180° as 1.34. The network was trained on flipped and turned images, so
+every orientation of a view is as good a reading as the view itself; the regression is linear in its features, so
+the mean of its log estimate over orientations is its estimate on the mean features, and that mean can only lower
+its squared error where the orientations' errors are alike (Jensen).
+
+As blur_augmented_fit.py: training images only, split by index parity; each half's regression (the fit as it is now:
+plain views, crops and blurred copies, the rows cached by blur_augmented_fit.py in runs/blur) estimates the other
+half's images at 0.5-3 (`FACTORS`): whole views made directly, their central half, and views made as the benchmark
+makes its resized images. Regression alone: no snapping, no second step. Each evaluation view is read in the eight
+orientations of the square (`ORIENTATIONS`); an arm averages the log estimate over some of them (`ARMS`).
+
+The rule, written before this ran: against the single orientation (arm "1", as now), over the seven models and the
+four evaluation keys (whole, central half, benchmark-made at 1.5-3, benchmark-made at 0.5-0.67), an arm qualifies if
+(a) the mean share within 20 % rises by at least 2 points, (b) no key's mean over the models falls by more than 1
+point, and (c) no model's mean over the keys falls by more than 3 points. Of the arms that qualify, the one with the
+fewest orientations whose gain is within 1 point of the largest gain is adopted for `estimate_object_size`. It is
+then confirmed on the full automatic path (regression, snapping, second step) on refine_tolerance.py's 195 training
+cases: its mean AP50 must not fall below the single orientation's by more than 0.003, else nothing is adopted.
+Held-out images (bench_object_size.py) are measured only afterwards.
+
+    OMP_NUM_THREADS=1 python experiments/object_size/flip_average.py --models worms nuclei ... --save a.json
+    python experiments/object_size/flip_average.py --verdict a.json b.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from crop_augmented_fit import FACTORS, central, training_pairs
+
+from napari_deepcolor.predict.network import load_model
+from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view, pick_tiles, view_features
+from napari_deepcolor.predict.ridge import ridge_fit
+from napari_deepcolor.zoo import bundled_models
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from bench_object_size import resized
+
+#: The eight orientations of the square, as functions of a view ``(C, Y, X)``
+ORIENTATIONS = {
+    "id": lambda x: x, "ud": lambda x: x[:, ::-1], "lr": lambda x: x[:, :, ::-1], "rot180": lambda x: x[:, ::-1, ::-1],
+    "T": lambda x: x.transpose(0, 2, 1), "Tud": lambda x: x.transpose(0, 2, 1)[:, ::-1],
+    "Tlr": lambda x: x.transpose(0, 2, 1)[:, :, ::-1], "Trot180": lambda x: x.transpose(0, 2, 1)[:, ::-1, ::-1]}
+ARMS = {"1": ("id",), "2": ("id", "rot180"), "2T": ("id", "T"), "4": ("id", "ud", "lr", "rot180"),
+        "8": tuple(ORIENTATIONS)}
+KEYS = ("1.0", "0.5", "bench large", "bench small")
+
+
+def encoder_features(model, tiles) -> np.ndarray:
+    """`object_size.view_features`'s features of ``tiles``, from the encoder alone (no decoder, no foreground)."""
+    import torch
+    import torch.nn.functional as F
+
+    from napari_deepcolor.predict.object_size import _first_network, _moments
+    from napari_deepcolor.models.unet import unets
+
+    unet = unets(_first_network(model.network))[0]
+    sums, pixels = None, 0
+    with torch.no_grad():
+        for part in tiles:
+            x = torch.from_numpy(np.ascontiguousarray(part, dtype=np.float32))[None]
+            height, width = x.shape[-2:]
+            stride = 2 ** unet.depth
+            pad_h, pad_w = -height % stride, -width % stride
+            if pad_h or pad_w:
+                mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "replicate"
+                x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+            levels = []
+            for i, block in enumerate(unet.down):
+                x = block(x)
+                levels.extend(_moments(x))
+                if i < unet.depth:
+                    x = F.max_pool2d(x, 2)
+            n = height * width
+            feats = torch.cat(levels, dim=1)[0].numpy() * n
+            sums = feats if sums is None else sums + feats
+            pixels += n
+    return np.log1p(np.maximum(sums / pixels, 0))
+
+
+def oriented(model, view: np.ndarray) -> np.ndarray | None:
+    """Features of ``view`` in each orientation, ``(8, F)``; None for a view too small to read."""
+    if min(view.shape[-2:]) < 8:
+        return None
+    tiles = pick_tiles(view)
+    return np.stack([encoder_features(model, [turn(t) for t in tiles]) for turn in ORIENTATIONS.values()])
+
+
+def evaluation_rows(name: str) -> list[tuple]:
+    """``(image index, factor, key, true size, features (8, F))`` of every evaluation view of each training image."""
+    model = load_model(name, device="cpu")
+    config = model.base_config
+    pairs, relative = training_pairs(model, name)
+    first = network_view(config, pairs[0][0], VIEW_REDUCTION)
+    check = view_features(model, pick_tiles(first))[0]
+    assert np.allclose(oriented(model, first)[0], check, atol=1e-4), "encoder features differ from view_features"
+    rows = []
+    for i, (image, _) in enumerate(pairs):
+        width = np.asarray(image).shape[1]
+        for factor in FACTORS:
+            x = network_view(config, image, VIEW_REDUCTION * factor)
+            truth = x.shape[-1] / width / config.scale / VIEW_REDUCTION * relative[i]
+            for extent in (1.0, 0.5):
+                f = oriented(model, central(x, extent))
+                if f is not None:
+                    rows.append((i, factor, str(extent), truth, f))
+            if factor != 1.0:
+                big = resized(image, factor, kind="mask" if config.mask_input else "image")
+                f = oriented(model, network_view(config, big, VIEW_REDUCTION))
+                if f is not None:
+                    rows.append((i, factor, "bench large" if factor >= 1.5 else "bench small",
+                                 big.shape[1] / width * relative[i], f))
+    return rows
+
+
+def cross_validate(fit: list[tuple], evaluation: list[tuple]) -> dict:
+    """Share within 20 % per arm and key, each half's regression (the fit as now) on the other half's views."""
+    names = list(ORIENTATIONS)
+    hits: dict[str, dict[str, list[bool]]] = {arm: {k: [] for k in KEYS} for arm in ARMS}
+    for fold in (0, 1):
+        train = [r for r in fit if r[0] % 2 != fold]
+        fitted = ridge_fit(np.array([r[4][:-1] for r in train]), np.array([r[3] for r in train]),
+                           np.array([r[0] for r in train]), np.array([r[1] == "plain" for r in train]))
+        for i, _, key, truth, f in evaluation:
+            if i % 2 != fold:
+                continue
+            logs = ((f - fitted["mean"]) / fitted["std"]) @ fitted["weights"] + fitted["bias"]
+            for arm, chosen in ARMS.items():
+                estimate = math.exp(np.mean([logs[names.index(o)] for o in chosen])) / VIEW_REDUCTION
+                hits[arm][key].append(max(estimate / truth, truth / estimate) <= 1.2)
+    return {arm: {k: float(np.mean(h)) for k, h in by_key.items()} for arm, by_key in hits.items()}
+
+
+def verdict(results: dict) -> str | None:
+    """The arm the rule adopts (None: the single orientation stays), with each arm's gains printed."""
+    gains = {}
+    for arm in ARMS:
+        if arm == "1":
+            continue
+        per = np.array([[r[arm][k] - r["1"][k] for k in KEYS] for r in results.values()])  # models x keys
+        passed = per.mean() >= 0.02 and per.mean(axis=0).min() >= -0.01 and per.mean(axis=1).min() >= -0.03
+        print(f"arm {arm}: mean {per.mean():+.3f}; keys " + " ".join(f"{k} {g:+.3f}" for k, g in
+                                                                   zip(KEYS, per.mean(axis=0)))
+              + f"; worst model {per.mean(axis=1).min():+.3f}; {'qualifies' if passed else 'does not qualify'}")
+        if passed:
+            gains[arm] = float(per.mean())
+    if not gains:
+        return None
+    best = max(gains.values())
+    return min((arm for arm, g in gains.items() if g >= best - 0.01), key=lambda arm: len(ARMS[arm]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=sorted(bundled_models()))
+    parser.add_argument("--save")
+    parser.add_argument("--cache", default="runs/flips")
+    parser.add_argument("--fit-cache", default="runs/blur", help="blur_augmented_fit.py's cached rows")
+    parser.add_argument("--verdict", nargs="+")
+    args = parser.parse_args()
+    if args.verdict:
+        results = {k: v for path in args.verdict for k, v in json.loads(Path(path).read_text()).items()}
+    else:
+        results = {}
+        for name in args.models:
+            t0 = time.perf_counter()
+            fit_rows = pickle.loads((Path(args.fit_cache) / f"rows_{name}.pkl").read_bytes())["fit"]
+            path = Path(args.cache) / f"rows_{name}.pkl"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(pickle.dumps(evaluation_rows(name)))
+            results[name] = r = cross_validate(fit_rows, pickle.loads(path.read_bytes()))
+            print(f"{name}: " + "; ".join(f"{arm} " + " ".join(f"{k} {r[arm][k]:.2f}" for k in KEYS) for arm in ARMS)
+                  + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
+            if args.save:
+                Path(args.save).write_text(json.dumps(results, indent=1))
+    print("adopted:", verdict(results))
+
+
+if __name__ == "__main__":
+    main()
