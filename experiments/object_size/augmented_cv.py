@@ -33,15 +33,17 @@ def setup(name: str):
 
 
 def fitting_rows(model, config, i: int, image, relative: float, rng: np.random.Generator,
-                 extra: Callable[[np.ndarray, np.random.Generator], list]) -> list[tuple]:
+                 extra: Callable[[np.ndarray, np.random.Generator], list],
+                 features_of: Callable[[object, np.ndarray], np.ndarray | None] = features) -> list[tuple]:
     """Fitting rows of image ``i``: each of its views, a random crop of it (kept when it holds `CROP_FRACTION` of the
-    view, as `size_fit.fit_size_model` keeps it), then the ``(kind, part)`` pairs ``extra(view, rng)`` makes of it."""
+    view, as `size_fit.fit_size_model` keeps it), then the ``(kind, part)`` pairs ``extra(view, rng)`` makes of it;
+    each part's features are ``features_of(model, part)``."""
     rows = []
     for k, (x, target) in enumerate(fitting_views(config, image, relative, rng)):
         crop = random_crop(x, rng)
         kinds = [("plain", x)] + ([("crop", crop)] if crop.size >= CROP_FRACTION ** 2 * x.size else [])
         for kind, part in kinds + extra(x, rng):
-            f = features(model, part)
+            f = features_of(model, part)
             if f is not None:
                 rows.append((i, kind, k, target, f))
     return rows

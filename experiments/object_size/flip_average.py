@@ -23,7 +23,20 @@ then confirmed on the full automatic path (regression, snapping, second step) on
 cases: its mean AP50 must not fall below the single orientation's by more than 0.003, else nothing is adopted.
 Held-out images (bench_object_size.py) are measured only afterwards.
 
+Result (2026-12-07): no arm qualified. Mean gains +0.006 to +0.012 (central halves +0.018 to +0.055), but `worms`
+fell by 0.066-0.128 (its whole wells within 20 % 0.96 -> 0.75 with eight orientations, enlarged 0.5-0.67 wells 0.67
+-> 0.31), `nuclei` by up to 0.064 with four. `ecoli`, `ecoli-semiconv` and `leaves` gained 0.03-0.07 with every
+arm. The regression was fitted on views in the training images' own orientation; BBBC010 wells are all lit and
+framed alike, and it reads turned wells as other sizes.
+
+The second variant (``--oriented-fit``), written before it ran: the same fit, but each fitting part (plain view,
+crop, blurred copy: the same views as now) read in one of the eight orientations, drawn at random, with its target;
+then each arm averages the estimate as above ("o1": the view as it is, ... "o8"). Against the fit and estimate as
+they are (arm "1"), by the same rule (a)-(c) among the "o" arms, and the same choice of the fewest orientations;
+then the same confirmation on the 195 training cases with the bundled size models refitted that way.
+
     OMP_NUM_THREADS=1 python experiments/object_size/flip_average.py --models worms nuclei ... --save a.json
+    OMP_NUM_THREADS=1 python experiments/object_size/flip_average.py --oriented-fit --models ... --save o.json
     python experiments/object_size/flip_average.py --verdict a.json b.json
 """
 
@@ -37,12 +50,14 @@ import sys
 import time
 from pathlib import Path
 
+import augmented_cv
 import numpy as np
 from crop_augmented_fit import FACTORS, central, training_pairs
 
 from napari_deepcolor.predict.network import load_model
 from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view, pick_tiles, view_features
 from napari_deepcolor.predict.ridge import ridge_fit
+from napari_deepcolor.predict.size_fit import random_blur
 from napari_deepcolor.zoo import bundled_models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -125,10 +140,31 @@ def evaluation_rows(name: str) -> list[tuple]:
     return rows
 
 
-def cross_validate(fit: list[tuple], evaluation: list[tuple]) -> dict:
-    """Share within 20 % per arm and key, each half's regression (the fit as now) on the other half's views."""
+def oriented_fit_rows(name: str) -> list[tuple]:
+    """The fitting rows of blur_augmented_fit.py (the same views, crops and blurred copies: the same random draws),
+    each part read in one orientation drawn at random."""
+    model, config, pairs, relative, rng = augmented_cv.setup(name)
+    turns = np.random.default_rng(1)  # its own draws: the views stay those of the cache
+
+    def features_of(model, part):
+        if min(part.shape[-2:]) < 8:
+            return None
+        turn = list(ORIENTATIONS.values())[turns.integers(len(ORIENTATIONS))]
+        return np.append(encoder_features(model, [turn(t) for t in pick_tiles(part)]), 0.0)  # no extent feature
+
+    rows = []
+    for i, (image, _) in enumerate(pairs):
+        rows += augmented_cv.fitting_rows(model, config, i, image, relative[i], rng,
+                                          lambda x, rng: [] if config.mask_input else [("blur", random_blur(x, rng))],
+                                          features_of=features_of)
+    return rows
+
+
+def cross_validate(fit: list[tuple], evaluation: list[tuple], prefix: str = "") -> dict:
+    """Share within 20 % per arm and key, each half's regression (fitted on ``fit``) on the other half's views; the
+    arms' names with ``prefix``."""
     names = list(ORIENTATIONS)
-    hits: dict[str, dict[str, list[bool]]] = {arm: {k: [] for k in KEYS} for arm in ARMS}
+    hits: dict[str, dict[str, list[bool]]] = {prefix + arm: {k: [] for k in KEYS} for arm in ARMS}
     for fold in (0, 1):
         train = [r for r in fit if r[0] % 2 != fold]
         fitted = ridge_fit(np.array([r[4][:-1] for r in train]), np.array([r[3] for r in train]),
@@ -139,16 +175,15 @@ def cross_validate(fit: list[tuple], evaluation: list[tuple]) -> dict:
             logs = ((f - fitted["mean"]) / fitted["std"]) @ fitted["weights"] + fitted["bias"]
             for arm, chosen in ARMS.items():
                 estimate = math.exp(np.mean([logs[names.index(o)] for o in chosen])) / VIEW_REDUCTION
-                hits[arm][key].append(max(estimate / truth, truth / estimate) <= 1.2)
+                hits[prefix + arm][key].append(max(estimate / truth, truth / estimate) <= 1.2)
     return {arm: {k: float(np.mean(h)) for k, h in by_key.items()} for arm, by_key in hits.items()}
 
 
-def verdict(results: dict) -> str | None:
-    """The arm the rule adopts (None: the single orientation stays), with each arm's gains printed."""
+def verdict(results: dict, candidates: list[str]) -> str | None:
+    """The arm of ``candidates`` the rule adopts (None: the single orientation stays), with each arm's gains
+    printed."""
     gains = {}
-    for arm in ARMS:
-        if arm == "1":
-            continue
+    for arm in candidates:
         per = np.array([[r[arm][k] - r["1"][k] for k in KEYS] for r in results.values()])  # models x keys
         passed = per.mean() >= 0.02 and per.mean(axis=0).min() >= -0.01 and per.mean(axis=1).min() >= -0.03
         print(f"arm {arm}: mean {per.mean():+.3f}; keys " + " ".join(f"{k} {g:+.3f}" for k, g in
@@ -159,7 +194,7 @@ def verdict(results: dict) -> str | None:
     if not gains:
         return None
     best = max(gains.values())
-    return min((arm for arm, g in gains.items() if g >= best - 0.01), key=lambda arm: len(ARMS[arm]))
+    return min((arm for arm, g in gains.items() if g >= best - 0.01), key=lambda arm: len(ARMS[arm.lstrip("o")]))
 
 
 def main() -> None:
@@ -169,7 +204,9 @@ def main() -> None:
     parser.add_argument("--cache", default="runs/flips")
     parser.add_argument("--fit-cache", default="runs/blur", help="blur_augmented_fit.py's cached rows")
     parser.add_argument("--verdict", nargs="+")
+    parser.add_argument("--oriented-fit", action="store_true", help="the second variant")
     args = parser.parse_args()
+    candidates = [("o" if args.oriented_fit else "") + arm for arm in ARMS if args.oriented_fit or arm != "1"]
     if args.verdict:
         results = {k: v for path in args.verdict for k, v in json.loads(Path(path).read_text()).items()}
     else:
@@ -178,15 +215,24 @@ def main() -> None:
             t0 = time.perf_counter()
             fit_rows = pickle.loads((Path(args.fit_cache) / f"rows_{name}.pkl").read_bytes())["fit"]
             path = Path(args.cache) / f"rows_{name}.pkl"
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(pickle.dumps(evaluation_rows(name)))
-            results[name] = r = cross_validate(fit_rows, pickle.loads(path.read_bytes()))
-            print(f"{name}: " + "; ".join(f"{arm} " + " ".join(f"{k} {r[arm][k]:.2f}" for k in KEYS) for arm in ARMS)
+            _cached(path, evaluation_rows, name)
+            evaluation = pickle.loads(path.read_bytes())
+            results[name] = r = cross_validate(fit_rows, evaluation)
+            if args.oriented_fit:
+                r |= cross_validate(_cached(Path(args.cache) / f"fit_{name}.pkl", oriented_fit_rows, name), evaluation,
+                                    "o")
+            print(f"{name}: " + "; ".join(f"{arm} " + " ".join(f"{k} {r[arm][k]:.2f}" for k in KEYS) for arm in r)
                   + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
             if args.save:
                 Path(args.save).write_text(json.dumps(results, indent=1))
-    print("adopted:", verdict(results))
+    print("adopted:", verdict(results, candidates))
+
+
+def _cached(path: Path, measure, name: str):
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(measure(name)))
+    return pickle.loads(path.read_bytes())
 
 
 if __name__ == "__main__":
