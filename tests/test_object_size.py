@@ -156,6 +156,54 @@ def test_the_size_model_is_also_fitted_on_blurred_copies_of_its_views(ecoli_mode
     assert SizeModel.from_dict({k: v for k, v in size_model.to_dict().items() if k != "fit_blur"}).fit_blur == 0.0
 
 
+def test_a_turned_size_model_reads_every_orientation_of_an_image_alike(ecoli_model, colony):
+    """A size model fitted on randomly turned views reads a view as the mean of its features over the eight
+    orientations of the square (`turn`): a flipped or turned image reads as the same size, where one orientation alone
+    read a colony as 1.46 and the same colony flipped as 1.0. Older size models keep their one orientation."""
+    from napari_deepcolor.predict.object_size import TURNS, pick_tiles, turn, view_features
+    from napari_deepcolor.preprocess import preprocess
+
+    view = np.arange(2 * 3 * 5, dtype=np.float32).reshape(2, 3, 5)
+    turned = [turn(view, k) for k in range(TURNS)]
+    assert len({t.tobytes() + bytes(t.shape) for t in turned}) == TURNS  # eight different orientations
+    assert all(t.shape[1:] in ((3, 5), (5, 3)) for t in turned)
+    flipped = view[:, ::-1]
+    assert {t.tobytes() for t in turned} == {turn(flipped, k).tobytes() for k in range(TURNS)}
+
+    x = preprocess(colony[:256, :256], in_channels=1, percentiles=ecoli_model.config.percentiles, scale=0.5)
+    assert x.shape[-2:] == (128, 128)
+    every = tuple(range(TURNS))
+    features, foreground = view_features(ecoli_model, pick_tiles(x), every)
+    for other in (x[:, ::-1], x[:, :, ::-1], x.transpose(0, 2, 1), np.rot90(x, 1, axes=(1, 2))):
+        again = view_features(ecoli_model, pick_tiles(np.ascontiguousarray(other)), every)[0]
+        assert np.allclose(again, features, atol=1e-4)
+    alone = view_features(ecoli_model, pick_tiles(x[:, ::-1].copy()))[0]
+    assert not np.allclose(alone, view_features(ecoli_model, pick_tiles(x))[0], atol=1e-4)
+    assert 0 < foreground < 1
+
+    stored = SizeModel(np.ones(3), np.zeros(3), np.ones(3), 0.0, 1.0, 0.05, 4, 0.1, fit_turned=True)
+    assert SizeModel.from_dict(stored.to_dict()).turns == every
+    older = {k: v for k, v in stored.to_dict().items() if k != "fit_turned"}
+    assert SizeModel.from_dict(older).turns == (0,)
+
+
+def test_fitting_reads_each_view_in_a_random_orientation(ecoli_model, monkeypatch):
+    import napari_deepcolor.predict.size_fit as size_fit
+
+    original, orientations = size_fit.view_features, []
+    monkeypatch.setattr(size_fit, "view_features",
+                        lambda model, tiles, turns=(0,): orientations.append(tuple(turns)) or original(model, tiles,
+                                                                                                      turns))
+    images = [ecoli_colony(seed)[0] for seed in range(2)]
+    size_model = fit_size_model(ecoli_model, images, views_per_image=6, crops=False, blurs=False)
+    fitting, spread = orientations[:12], orientations[12:]
+    assert all(len(t) == 1 for t in fitting) and len({t[0] for t in fitting}) > 2  # one orientation each, drawn
+    assert size_model.fit_turned and spread == [tuple(range(8))] * len(images)  # the spread reads as estimates do
+    orientations.clear()
+    assert not fit_size_model(ecoli_model, images, views_per_image=6, crops=False, blurs=False, turns=False).fit_turned
+    assert set(orientations) == {(0,)}
+
+
 def test_ridge_reports_the_errors_of_the_scored_rows_only():
     from napari_deepcolor.predict.ridge import ridge_fit
 

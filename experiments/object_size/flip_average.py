@@ -35,6 +35,16 @@ then each arm averages the estimate as above ("o1": the view as it is, ... "o8")
 they are (arm "1"), by the same rule (a)-(c) among the "o" arms, and the same choice of the fewest orientations;
 then the same confirmation on the 195 training cases with the bundled size models refitted that way.
 
+Result (2026-12-07): "o8" adopted (`size_fit.fit_size_model`'s ``turns``, `SizeModel.fit_turned`). Against arm "1",
+over seven models: mean +0.046 (whole views +0.044, central halves +0.042, benchmark-made 1.5-3 +0.037, 0.5-0.67
++0.061), worst model +0.001 (`leaves-semiconv`); "o4" +0.033 and "o2T" +0.017 (worst -0.024). Per model, whole views
+0.85 -> 0.95 (`ecoli-semiconv`), 0.84 -> 0.92 (`leaves`), 0.78 -> 0.83 (`nuclei`); `worms-mask`'s central halves
+0.59 -> 0.80; `worms` at 0.5-0.67 fell 0.67 -> 0.59 and `leaves-semiconv`'s 0.55 -> 0.49. The shares:
+flip_average_a.json and flip_average_b.json (``--oriented-fit --verdict`` them). Confirmed: after refitting the seven
+bundled size models (fit_bundled.py), the full automatic path on refine_tolerance.py's 195 training cases gave mean
+AP50 0.7862 against 0.7797, 1.34 predictions per case against 1.37 (flip_confirm_before.jsonl,
+flip_confirm_after.jsonl: ``refine_tolerance.py --replay`` them).
+
     OMP_NUM_THREADS=1 python experiments/object_size/flip_average.py --models worms nuclei ... --save a.json
     OMP_NUM_THREADS=1 python experiments/object_size/flip_average.py --oriented-fit --models ... --save o.json
     python experiments/object_size/flip_average.py --verdict a.json b.json

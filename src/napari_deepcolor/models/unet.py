@@ -53,20 +53,26 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map images ``(B, in_channels, H, W)`` to logits ``(B, out_channels, H, W)``."""
         height, width = x.shape[-2:]
+        skips = self.encode(x)
+        x = skips.pop()
+        for upsample, block in zip(self.upsample, self.up):
+            x = block(torch.cat([skips.pop(), upsample(x)], dim=1))
+        return self.head(x)[..., :height, :width]
+
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder alone: the output of each down block, ``depth + 1`` of them (full resolution first, the
+        bottleneck last), of images ``(B, in_channels, H, W)`` padded to a multiple of ``2**depth``."""
+        height, width = x.shape[-2:]
         stride = 2**self.depth
         pad_h, pad_w = -height % stride, -width % stride
         if pad_h or pad_w:
             mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        skips = []
+        levels = []
         for i, block in enumerate(self.down):
-            x = block(x)
-            if i < self.depth:
-                skips.append(x)
-                x = F.max_pool2d(x, 2)
-        for upsample, block in zip(self.upsample, self.up):
-            x = block(torch.cat([skips.pop(), upsample(x)], dim=1))
-        return self.head(x)[..., :height, :width]
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            levels.append(x)
+        return levels
 
 
 def unets(network: nn.Module) -> list[UNet]:

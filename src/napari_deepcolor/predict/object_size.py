@@ -7,11 +7,15 @@ The method is cellpose's size model, fitted per model on that model's own traini
   objects (the spread halved the error of the mean alone on held-out BBBC010 wells and E. coli colonies).
 - **Fit** (`fit_size_model`, when a model is trained or bundled). Views of the training images resized by known
   factors ``g`` (log-uniform in `FIT_RANGE`) give features and targets ``log g``; a ridge regression maps one to the
-  other, its penalty chosen by cross-validation over images (never over views of one image). The result is stored
-  in the checkpoint's metadata under `METADATA_KEY`, with its cross-validated error.
+  other, its penalty chosen by cross-validation over images (never over views of one image). Each view is read in
+  one of the eight orientations of the square, drawn at random (`SizeModel.fit_turned`). The result is stored in the
+  checkpoint's metadata under `METADATA_KEY`, with its cross-validated error.
 - **Estimate** (`estimate_object_size`). The image is viewed at `VIEW_REDUCTION` of the model's scale (a quarter
   of the pixels a prediction reads; a large view as its `MAX_TILES` tiles of `TILE` network pixels with the most
-  contrast); one encoder pass gives ``g``, and the object size is ``g / VIEW_REDUCTION``. An estimate closer to 1
+  contrast); one network pass on the view, and seven encoder passes on it turned and flipped, give the features,
+  averaged over the eight orientations (the encoder's kernels are not symmetric: one orientation alone read a
+  colony as 1.46 and the same colony flipped as 1.0); the regression gives ``g``, and the object size is
+  ``g / VIEW_REDUCTION``. An estimate closer to 1
   than the size model's own spread is 1 (the larger of the 90th percentile of its cross-validated error and its
   largest error on the training images as they are; at least 5 %, at most `MAX_SNAP`): the estimate cannot tell
   such a size from 1, and resizing would only add resampling noise. Both spreads are measured on training images
@@ -62,6 +66,9 @@ FIELD_BAND = (0.75, 1.33)
 MIN_FOREGROUND = 1e-3
 #: A size model whose cross-validated median error is larger is not used (the bundled ones: 0.04-0.07).
 MAX_CV_ERROR = 0.2
+#: The orientations of the square (`turn`): a size model fitted on views in random orientations
+#: (`SizeModel.fit_turned`) reads a view as the mean of its features over all of them.
+TURNS = 8
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,10 @@ class SizeModel:
     fit_blur : float
         Fitted on blurred copies of the views too, σ up to this many view pixels; 0: none (size models fitted before
         2026-12-07, and those of mask-input models).
+    fit_turned : bool
+        Fitted on views each in a random orientation of the square, and read as the mean of a view's features over
+        all `TURNS` orientations (`turns`); False: fitted and read in the image's own orientation (size models
+        fitted before the second refit of 2026-12-07).
     object_px : float
         Fitted with labels: the training objects' typical size (median √area, pixels at the image's resolution as
         given to the fit) that object size 1 stands for; NaN when fitted without labels (size 1 is then each
@@ -127,6 +138,12 @@ class SizeModel:
     decoded_tolerance: float = float("nan")
     fit_crops: float = 0.0
     fit_blur: float = 0.0
+    fit_turned: bool = False
+
+    @property
+    def turns(self) -> tuple[int, ...]:
+        """The orientations (`turn`) a view is read in: all of them for a size model fitted on turned views."""
+        return tuple(range(TURNS)) if self.fit_turned else (0,)
 
     @property
     def snap(self) -> float:
@@ -149,7 +166,8 @@ class SizeModel:
                 "cv_error90": self.cv_error90, "unscaled_error90": self.unscaled_error90,
                 "object_px": self.object_px, "fit_extent": self.fit_extent,
                 "fit_fields": list(self.fit_fields), "decoded_px": self.decoded_px,
-                "decoded_tolerance": self.decoded_tolerance, "fit_crops": self.fit_crops, "fit_blur": self.fit_blur}
+                "decoded_tolerance": self.decoded_tolerance, "fit_crops": self.fit_crops, "fit_blur": self.fit_blur,
+                "fit_turned": self.fit_turned}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SizeModel:
@@ -162,7 +180,8 @@ class SizeModel:
                    float(data.get("unscaled_error90", "nan")), float(data.get("object_px", "nan")),
                    float(data.get("fit_extent", "nan")), tuple(float(f) for f in data.get("fit_fields", (1, 1))),
                    float(data.get("decoded_px", "nan")), float(data.get("decoded_tolerance", "nan")),
-                   float(data.get("fit_crops", 0.0)), float(data.get("fit_blur", 0.0)))
+                   float(data.get("fit_crops", 0.0)), float(data.get("fit_blur", 0.0)),
+                   bool(data.get("fit_turned", False)))
 
 
 @dataclass(frozen=True)
@@ -280,7 +299,7 @@ def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> Obje
     size_model = size_model_of(model.metadata)
     if size_model is None:
         return no_size_model()
-    features, foreground = view_features(model, tiles)
+    features, foreground = view_features(model, tiles, size_model.turns)
     size = decide(size_model.predict(features) / VIEW_REDUCTION, foreground, model.base_config, snap=size_model.snap)
     field = field_of_view(size, size_model, tiles)
     low, high = size_model.fit_fields
@@ -377,29 +396,53 @@ def _starts(length: int, tile: int) -> list[int]:
     return [round(i * (length - tile) / (n - 1)) for i in range(n)]
 
 
-def view_features(model: LoadedModel, tiles: Sequence[np.ndarray]) -> tuple[np.ndarray, float]:
-    """Encoder features ``(F,)`` (the pixel-weighted mean over the parts of `pick_tiles`) and their foreground
-    fraction."""
+def view_features(model: LoadedModel, tiles: Sequence[np.ndarray],
+                  turns: Sequence[int] = (0,)) -> tuple[np.ndarray, float]:
+    """Encoder features ``(F,)`` of the parts of `pick_tiles` and their foreground fraction.
+
+    In each orientation of ``turns`` (`turn`), the features are the log of the pixel-weighted mean over the parts of
+    their moments (`_moments`); the result is their mean over the orientations. The network runs whole on each part
+    in the first orientation (the foreground is read there), its encoder alone in the others.
+    """
     import torch
 
     network = _first_network(model.network)
-    encoder = _encoder(network)
-    sums, pixels, foreground = None, 0, 0.0
+    unet = _unet(network)
+    sums: dict[int, np.ndarray] = {}
+    pixels, foreground = 0, 0.0
     with torch.no_grad():
         for part in tiles:
-            levels: list[torch.Tensor] = []
-            hooks = [block.register_forward_hook(lambda _m, _i, out: levels.extend(_moments(out))) for block in encoder]
-            try:
-                out = network(torch.from_numpy(np.ascontiguousarray(part, dtype=np.float32))[None].to(model.device))
-            finally:
-                for hook in hooks:
-                    hook.remove()
             n = part.shape[-1] * part.shape[-2]
-            feats = torch.cat(levels, dim=1)[0].cpu().numpy() * n
-            sums = feats if sums is None else sums + feats
+            for j, k in enumerate(turns):
+                x = torch.from_numpy(np.ascontiguousarray(turn(part, k), dtype=np.float32))[None].to(model.device)
+                if j == 0:
+                    levels, out = _whole_pass(network, unet, x)
+                    foreground += float(_foreground(out, model.config).float().mean()) * n
+                else:
+                    levels = unet.encode(x)
+                feats = torch.cat([m for level in levels for m in _moments(level)], dim=1)[0].cpu().numpy() * n
+                sums[k] = feats if k not in sums else sums[k] + feats
             pixels += n
-            foreground += float(_foreground(out, model.config).float().mean()) * n
-    return np.log1p(np.maximum(sums / pixels, 0)), foreground / pixels
+    features = np.mean([np.log1p(np.maximum(total / pixels, 0)) for total in sums.values()], axis=0)
+    return features, foreground / pixels
+
+
+def turn(view: np.ndarray, k: int) -> np.ndarray:
+    """``view (C, Y, X)`` in the ``k``-th orientation of the square: 0-3 turned by ``k`` x 90°, 4-7 transposed
+    first."""
+    return np.rot90(view.transpose(0, 2, 1) if k >= 4 else view, k % 4, axes=(-2, -1))
+
+
+def _whole_pass(network: Any, unet: Any, x: Any) -> tuple[list[Any], Any]:
+    """The outputs of ``unet``'s down blocks, and ``network``'s output, of one pass of ``network`` on ``x``."""
+    levels: list[Any] = []
+    hooks = [block.register_forward_hook(lambda _m, _i, out: levels.append(out)) for block in unet.down]
+    try:
+        out = network(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return levels, out
 
 
 def _moments(activation: Any) -> tuple[Any, Any]:
@@ -414,13 +457,13 @@ def _first_network(network: Any) -> Any:
     return members[0] if members is not None else network
 
 
-def _encoder(network: Any) -> list[Any]:
+def _unet(network: Any) -> Any:
     from napari_deepcolor.models.unet import unets
 
     found = unets(network)
     if not found:
         raise ValueError("automatic object size needs a U-Net model")
-    return list(found[0].down)
+    return found[0]
 
 
 def _foreground(out: Any, config: ModelConfig) -> Any:
