@@ -241,7 +241,7 @@ def given_size(factor: float) -> ObjectSize:
 
 def estimate_object_size(model: LoadedModel, image: np.ndarray, *, channel_axis: int | None = None,
                          limits: tuple[float, float] | None = None) -> ObjectSize:
-    """Estimate the object size of ``image`` for ``model`` with one encoder pass at reduced resolution.
+    """Estimate the object size of ``image`` for ``model`` from one view at reduced resolution (`view_features`).
 
     Parameters
     ----------
