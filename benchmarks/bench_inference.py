@@ -10,6 +10,8 @@ segmented with the bundled ``worms`` model (coloring, depth-4 U-Net of width 16,
 (c) ``segment``: (a) plus ``colors_to_labels``;
 (d) ``segment_large``: TIFF in, BigTIFF out, out of core in tiles of ``--tile-size`` image pixels (default halo).
 
+On the CPU it adds (a) with the network in PyTorch's default memory format, as the CPU ran it before 2026-12-07 (now
+channels-last there, `load_model`), and the agreement of its argmax colors with (a).
 With ``--device cuda`` it adds, for (a), the speed options of ``load_model``: autocast bfloat16 and float16,
 channels-last, and ``torch.compile`` (timed after two warm-up passes, so compilation is not counted), with the
 agreement of their argmax colors with float32. Results go to ``docs/benchmarks.md`` under
@@ -110,6 +112,13 @@ def main(argv=None):
             for _ in range(2):  # warm-up (compilation)
                 predict_probs(fast, image, tile_size=whole)
             named[f"(a) with {name}"] = lambda fast=fast: predict_probs(fast, image, tile_size=whole)
+    if args.device == "cpu":
+        from dataclasses import replace
+
+        default_format = replace(load_model("worms", device="cpu"), channels_last=False)
+        default_format.network.to(memory_format=torch.contiguous_format)
+        named["(a) in the default memory format (the CPU before 2026-12-07)"] = \
+            lambda: predict_probs(default_format, image, tile_size=whole)
     measured = interleaved(list(named.values()), args.repeats)
     rows = [(name, median, fastest) for name, (median, fastest, _) in zip(named, measured)]
     for name, median, _ in rows:
@@ -117,10 +126,9 @@ def main(argv=None):
     reference, instances, large = measured[0][2], measured[2][2], measured[3][2]
     print(f"instances: in memory {instances.n_instances}, out of core {large.n_instances}")
     agreement = {}
-    if args.device == "cuda":
-        colors = reference.argmax(0)
-        agreement = {name: float((result.argmax(0) == colors).mean())
-                     for name, (_, _, result) in zip(named, measured) if name.startswith("(a) with")}
+    colors = reference.argmax(0)
+    agreement = {name: float((result.argmax(0) == colors).mean())
+                 for name, (_, _, result) in zip(named, measured) if name.startswith(("(a) with", "(a) in"))}
 
     base = rows[0][1]
     table = "\n".join(

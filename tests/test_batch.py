@@ -128,7 +128,7 @@ def test_out_of_core_and_zarr_outputs_match_the_in_memory_labels(tiny_model, pla
     (["--workers", "2"], "use it with --dask without an address"),
     (["--tile-size", "0"], "--tile-size must be >= 1"),
     (["--precision", "bfloat16"], "precision bfloat16 is a CUDA option"),
-    (["--channels-last"], "channels_last is a CUDA option"),
+    (["--compile"], "compile is a CUDA option"),
 ])
 def test_bad_option_combinations_are_refused(tiny_model, plates, tmp_path, capsys, flags, message):
     assert predict(tiny_model, tmp_path / "out", plates / "p1", extra=flags) == 2

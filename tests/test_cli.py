@@ -476,7 +476,7 @@ def test_fine_tuning_a_start_that_finds_nothing_trains_the_whole_network(tmp_pat
     assert NEW_KIND in caplog.text and "replay:" not in caplog.text
     assert "the bundled nuclei model was made for" in caplog.text  # bright blobs on a dark background
     header = read_header(tmp_path / "ft" / "last.safetensors")[1]
-    assert header["train_config"]["freeze_encoder"] is False and "_kind_hint" not in header
+    assert header["train_config"]["freeze_encoder"] is False
 
 
 def test_a_mask_input_model_trains_on_masks_keeps_the_setting_and_segments_label_images(tmp_path):

@@ -415,6 +415,8 @@ def view_features(model: LoadedModel, tiles: Sequence[np.ndarray],
             n = part.shape[-1] * part.shape[-2]
             for j, k in enumerate(turns):
                 x = torch.from_numpy(np.ascontiguousarray(turn(part, k), dtype=np.float32))[None].to(model.device)
+                if model.channels_last:  # the network's weights are (`load_model`)
+                    x = x.contiguous(memory_format=torch.channels_last)
                 if j == 0:
                     levels, out = _whole_pass(network, unet, x)
                     foreground += float(_foreground(out, model.config).float().mean()) * n
