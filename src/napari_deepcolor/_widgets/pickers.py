@@ -143,7 +143,7 @@ class Pickers:
         self.auto_size = CheckBox(text="auto object size", value=True,
                                   tooltip="Estimate the object size from each image (each plane of a stack) at half "
                                           "resolution, then check it on the segmented objects and predict again "
-                                          "where they disagree: 1.3-7.7 times one prediction's time, typically 2.5. "
+                                          "where they disagree: 1.2-7.2 times one prediction's time, typically 2.4. "
                                           "The size used is in the status line and the result layers' metadata. "
                                           "Uncheck it to type the size yourself (and skip that time).")
         self.object_size.enabled = False

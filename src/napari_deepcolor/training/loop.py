@@ -224,6 +224,8 @@ class _Run:
             load_weights(self.network, state, self.init)
             self.start_note = started_from(self.init, source, state.metadata)
         self.network.to(self.device)
+        if self.device == "cpu":  # as `load_model` runs it there: the same arithmetic, faster steps on this CPU
+            self.network.to(memory_format=torch.channels_last)
         self.compute_loss = _loss_function(self.network, config, train_config)
         self.anchor = None  # the starting weights, for the L2-SP penalty
         if train_config.anchor_weight and self.init is not None:
@@ -263,7 +265,8 @@ class _Run:
         from napari_deepcolor.predict.network import LoadedModel
 
         self.network.eval()
-        loaded = LoadedModel(self.network, self.model_config, {}, self.device, "training")
+        loaded = LoadedModel(self.network, self.model_config, {}, self.device, "training",
+                             channels_last=self.device == "cpu")
         metrics = evaluate_model(loaded, self.validation)
         self.train_mode()
         return metrics
