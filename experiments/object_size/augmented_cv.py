@@ -70,6 +70,11 @@ def cross_validate(rows: dict, variants: dict[str, Callable], keys_of: Callable[
     return out
 
 
+def load_results(paths: list[str]) -> dict:
+    """The per-model results of ``--save`` files, merged."""
+    return {k: v for path in paths for k, v in json.loads(Path(path).read_text()).items()}
+
+
 def main(doc: str, rows_of: Callable[[str], dict], variants: dict[str, Callable], keys_of: Callable, shown: tuple,
          verdict: Callable[[dict, str], tuple[bool, float]], cache: str) -> None:
     """The scripts' command line: measure (``--models``, rows cached in ``--cache``) or ``--verdict`` saved results;
@@ -81,7 +86,7 @@ def main(doc: str, rows_of: Callable[[str], dict], variants: dict[str, Callable]
     parser.add_argument("--verdict", nargs="+", help="only the verdict, from these --save files")
     args = parser.parse_args()
     if args.verdict:
-        results = {k: v for path in args.verdict for k, v in json.loads(Path(path).read_text()).items()}
+        results = load_results(args.verdict)
     else:
         results = {}
         for name in args.models:

@@ -62,7 +62,7 @@ from pathlib import Path
 
 import augmented_cv
 import numpy as np
-from crop_augmented_fit import FACTORS, central, training_pairs
+from crop_augmented_fit import FACTORS, cached_rows, central, training_pairs
 
 from napari_deepcolor.predict.network import load_model
 from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view, pick_tiles, view_features
@@ -86,30 +86,16 @@ KEYS = ("1.0", "0.5", "bench large", "bench small")
 def encoder_features(model, tiles) -> np.ndarray:
     """`object_size.view_features`'s features of ``tiles``, from the encoder alone (no decoder, no foreground)."""
     import torch
-    import torch.nn.functional as F
 
-    from napari_deepcolor.predict.object_size import _first_network, _moments
-    from napari_deepcolor.models.unet import unets
+    from napari_deepcolor.predict.object_size import _first_network, _moments, _unet
 
-    unet = unets(_first_network(model.network))[0]
+    unet = _unet(_first_network(model.network))
     sums, pixels = None, 0
     with torch.no_grad():
         for part in tiles:
             x = torch.from_numpy(np.ascontiguousarray(part, dtype=np.float32))[None]
-            height, width = x.shape[-2:]
-            stride = 2 ** unet.depth
-            pad_h, pad_w = -height % stride, -width % stride
-            if pad_h or pad_w:
-                mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "replicate"
-                x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-            levels = []
-            for i, block in enumerate(unet.down):
-                x = block(x)
-                levels.extend(_moments(x))
-                if i < unet.depth:
-                    x = F.max_pool2d(x, 2)
-            n = height * width
-            feats = torch.cat(levels, dim=1)[0].numpy() * n
+            n = part.shape[-1] * part.shape[-2]
+            feats = torch.cat([m for level in unet.encode(x) for m in _moments(level)], dim=1)[0].numpy() * n
             sums = feats if sums is None else sums + feats
             pixels += n
     return np.log1p(np.maximum(sums / pixels, 0))
@@ -218,31 +204,21 @@ def main() -> None:
     args = parser.parse_args()
     candidates = [("o" if args.oriented_fit else "") + arm for arm in ARMS if args.oriented_fit or arm != "1"]
     if args.verdict:
-        results = {k: v for path in args.verdict for k, v in json.loads(Path(path).read_text()).items()}
+        results = augmented_cv.load_results(args.verdict)
     else:
         results = {}
         for name in args.models:
             t0 = time.perf_counter()
             fit_rows = pickle.loads((Path(args.fit_cache) / f"rows_{name}.pkl").read_bytes())["fit"]
-            path = Path(args.cache) / f"rows_{name}.pkl"
-            _cached(path, evaluation_rows, name)
-            evaluation = pickle.loads(path.read_bytes())
+            evaluation = cached_rows(name, Path(args.cache), evaluation_rows)
             results[name] = r = cross_validate(fit_rows, evaluation)
             if args.oriented_fit:
-                r |= cross_validate(_cached(Path(args.cache) / f"fit_{name}.pkl", oriented_fit_rows, name), evaluation,
-                                    "o")
+                r |= cross_validate(cached_rows(name, Path(args.cache) / "fit", oriented_fit_rows), evaluation, "o")
             print(f"{name}: " + "; ".join(f"{arm} " + " ".join(f"{k} {r[arm][k]:.2f}" for k in KEYS) for arm in r)
                   + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
             if args.save:
                 Path(args.save).write_text(json.dumps(results, indent=1))
     print("adopted:", verdict(results, candidates))
-
-
-def _cached(path: Path, measure, name: str):
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(pickle.dumps(measure(name)))
-    return pickle.loads(path.read_bytes())
 
 
 if __name__ == "__main__":
