@@ -80,7 +80,8 @@ def _add_scaling_options(p: argparse.ArgumentParser) -> None:
     gpu.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "float16", "auto"),
                      help="network precision: reduced ones run under CUDA autocast; auto = bfloat16 (float16 where "
                      "unsupported) on CUDA, float32 elsewhere")
-    gpu.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    gpu.add_argument("--channels-last", action="store_true", help="channels-last memory format (always on for the CPU, "
+                     "refused on MPS)")
     gpu.add_argument("--compile", action="store_true", help="torch.compile the network (slow first tiles)")
 
 
