@@ -238,7 +238,9 @@ def score(model_path, test) -> dict[str, float]:
             "ap50_at1": float(np.mean([r["ap50"] for r in at1])), "size": float(np.median(factors))}
 
 
-def run_case(name: str, minutes: float, variant: str = "defaults") -> dict:
+def run_case(name: str, minutes: float, variant: str = "defaults", also=None) -> dict:
+    """Fine-tune and score one case; ``also(checkpoint, test, planes)``, if given, scores the fine-tuned checkpoint
+    another way while it exists (its result under "also")."""
     model, kind, train, test, floor_results = {**CASES, **SELECT_CASES}[name]()
     PATCHES.get(variant, lambda: None)()
     options = dict(VARIANTS[variant])
@@ -258,6 +260,7 @@ def run_case(name: str, minutes: float, variant: str = "defaults") -> dict:
         seconds = time.perf_counter() - t0
         done = events[-1]
         tuned = score(done.path, test)
+        extra = None if also is None else also(done.path, test, planes)
     start = score(model, test)
     floor = max(({"name": k, "ap50": float(np.mean([r["ap50"] for r in v]))} for k, v in floor_results.items()),
                 key=lambda f: f["ap50"])
@@ -265,7 +268,8 @@ def run_case(name: str, minutes: float, variant: str = "defaults") -> dict:
     notes = [e.note for e in events if e.note]
     return {"case": name, "variant": variant, "model": model, "minutes": seconds / 60, "steps": done.total,
             "start": start, "tuned": tuned, "improved": done.improved, "kept": kept, "floor": floor, "notes": notes,
-            "held_out_start": done.start_metrics.get("ap50"), "held_out_best": done.metrics.get("ap50")}
+            "held_out_start": done.start_metrics.get("ap50"), "held_out_best": done.metrics.get("ap50"),
+            "also": extra}
 
 
 def main() -> None:
