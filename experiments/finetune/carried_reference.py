@@ -16,6 +16,13 @@ images with the defaults twice: with the carried reference (as now) and with the
 annotations' reference is adopted for `carry_size_model` if its mean AP50 over the four cases is at least 0.01 higher
 and no case is more than 0.02 lower.
 
+Result (2026-12-07): **not adopted**, mean +0.003, worst 0.000. The fine-tuned model's AP50 with the carried /
+the annotations' reference: select-worms-1 0.534 / 0.534, select-worms-4 0.575 / 0.575, select-ecoli 0.889 / 0.889
+(all three at size 1 either way: the references, 15.6-16.5 and 12.9-14.0 px, are within the tolerance of each
+other), select-leaves 0.861 / 0.871 (median size 1.59 against 1.34; references 19.9 and 23.4 px). The rows:
+carried_reference.jsonl (``--verdict`` it). On these cases the decoder's fine-tuning did not move the decoded
+size the way it did on the real nuclei; nothing here says the real-nuclei drift is general.
+
     OMP_NUM_THREADS=1 python experiments/finetune/carried_reference.py --cases select-worms-1 select-ecoli --json a.jsonl
 """
 
