@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +20,13 @@ import numpy as np
 from crop_augmented_fit import cached_rows, features, fitting_views, training_pairs
 
 from napari_deepcolor.predict.network import load_model
-from napari_deepcolor.predict.object_size import VIEW_REDUCTION
+from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view
 from napari_deepcolor.predict.ridge import ridge_fit
-from napari_deepcolor.predict.size_fit import CROP_FRACTION, random_crop
+from napari_deepcolor.predict.size_fit import _fitting_parts
 from napari_deepcolor.zoo import bundled_models
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from bench_object_size import resized  # noqa: E402
 
 
 def setup(name: str):
@@ -35,18 +39,24 @@ def setup(name: str):
 def fitting_rows(model, config, i: int, image, relative: float, rng: np.random.Generator,
                  extra: Callable[[np.ndarray, np.random.Generator], list],
                  features_of: Callable[[object, np.ndarray], np.ndarray | None] = features) -> list[tuple]:
-    """Fitting rows of image ``i``: each of its views, a random crop of it (kept when it holds `CROP_FRACTION` of the
-    view, as `size_fit.fit_size_model` keeps it), then the ``(kind, part)`` pairs ``extra(view, rng)`` makes of it;
-    each part's features are ``features_of(model, part)``."""
+    """Fitting rows of image ``i``: each of its views, a random crop of it (kept as `size_fit.fit_size_model` keeps
+    it: `size_fit._fitting_parts`), then the ``(kind, part)`` pairs ``extra(view, rng)`` makes of it; each part's
+    features are ``features_of(model, part)``."""
     rows = []
     for k, (x, target) in enumerate(fitting_views(config, image, relative, rng)):
-        crop = random_crop(x, rng)
-        kinds = [("plain", x)] + ([("crop", crop)] if crop.size >= CROP_FRACTION ** 2 * x.size else [])
+        kinds = list(zip(("plain", "crop"), _fitting_parts(x, rng, crops=True, blurs=False)))
         for kind, part in kinds + extra(x, rng):
             f = features_of(model, part)
             if f is not None:
                 rows.append((i, kind, k, target, f))
     return rows
+
+
+def bench_view(config, image: np.ndarray, factor: float, relative: float) -> tuple[np.ndarray, float]:
+    """The training image resized by ``factor`` as bench_object_size.py resizes it, viewed as the estimate reads it,
+    and the size its objects show against the training objects."""
+    big = resized(image, factor, kind="mask" if config.mask_input else "image")
+    return network_view(config, big, VIEW_REDUCTION), big.shape[1] / np.asarray(image).shape[1] * relative
 
 
 def cross_validate(rows: dict, variants: dict[str, Callable], keys_of: Callable[[float, object], list[str]]) -> dict:

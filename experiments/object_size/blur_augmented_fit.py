@@ -37,18 +37,11 @@ Result (2026-12-07): met by both; ``+blur`` (the larger gain) became the default
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import augmented_cv
 import numpy as np
-from crop_augmented_fit import FACTORS, central, features
+from crop_augmented_fit import central, direct_views, features
 
-from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view
 from napari_deepcolor.predict.size_fit import random_blur  # the blurred copy the fit adopted from this script
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from bench_object_size import resized
 
 #: What the views are compared on: central fractions of direct views, and views enlarged as the benchmark does
 EVALUATIONS = ("1.0", "0.5", "0.25", "bench large", "bench small")
@@ -59,21 +52,18 @@ def rows_of(name: str) -> dict:
     model, config, pairs, relative, rng = augmented_cv.setup(name)
     fit, evaluation = [], []
     for i, (image, _) in enumerate(pairs):
-        width = np.asarray(image).shape[1]
         fit += augmented_cv.fitting_rows(model, config, i, image, relative[i], rng,
                                          lambda x, rng: [] if config.mask_input else [("blur", random_blur(x, rng))])
-        for factor in FACTORS:
-            x = network_view(config, image, VIEW_REDUCTION * factor)
-            truth = x.shape[-1] / width / config.scale / VIEW_REDUCTION * relative[i]
+        for factor, x, truth in direct_views(config, image, relative[i]):
             for extent in (1.0, 0.5, 0.25):
                 f = features(model, central(x, extent))
                 if f is not None:
                     evaluation.append((i, factor, str(extent), truth, f))
-            big = resized(image, factor, kind="mask" if config.mask_input else "image")
-            f = features(model, network_view(config, big, VIEW_REDUCTION))
+            view, truth = augmented_cv.bench_view(config, image, factor, relative[i])
+            f = features(model, view)
             if f is not None:
                 evaluation.append((i, factor, "bench large" if factor >= 1.5 else "bench small" if factor < 1 else
-                                   "bench 1", big.shape[1] / width * relative[i], f))
+                                   "bench 1", truth, f))
     return {"fit": fit, "evaluation": evaluation}
 
 

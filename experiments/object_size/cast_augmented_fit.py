@@ -27,10 +27,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from crop_augmented_fit import EXTENTS, FACTORS, central, features, fitting_views, training_pairs
+from crop_augmented_fit import EXTENTS, central, direct_views, features, fitting_views, training_pairs
 
 from napari_deepcolor.predict.network import load_model
-from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view
+from napari_deepcolor.predict.object_size import VIEW_REDUCTION
 from napari_deepcolor.predict.ridge import ridge_fit
 from napari_deepcolor.predict.size_fit import CROP_FRACTION, random_crop
 from napari_deepcolor.preprocess import normalize
@@ -65,7 +65,6 @@ def rows_of(name: str) -> dict:
     model, config, pairs, relative, rng, test_rng = loaded(name)
     fit, evaluation = [], []
     for i, (image, _) in enumerate(pairs):
-        width = np.asarray(image).shape[1]
         for x, target in fitting_views(config, image, relative[i], rng):
             crop = random_crop(x, rng)
             cast = random_cast(crop, rng, config.percentiles)
@@ -75,9 +74,7 @@ def rows_of(name: str) -> dict:
                 f = None if part is None else features(model, part)
                 if f is not None:
                     fit.append((i, kind, target, f))
-        for factor in FACTORS:
-            x = network_view(config, image, VIEW_REDUCTION * factor)
-            truth = x.shape[-1] / width / config.scale / VIEW_REDUCTION * relative[i]
+        for _, x, truth in direct_views(config, image, relative[i]):
             views = [(str(e), central(x, e)) for e in EXTENTS]
             views.append(("cast", evaluation_cast(x, test_rng, config.percentiles)))
             for what, view in views:

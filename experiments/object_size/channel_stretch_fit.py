@@ -35,9 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 from cast_augmented_fit import compare, evaluation_cast, loaded, two_fold_shares
-from crop_augmented_fit import EXTENTS, FACTORS, central, features, fitting_views
+from crop_augmented_fit import EXTENTS, central, direct_views, features, fitting_views
 
-from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view
 from napari_deepcolor.predict.size_fit import CROP_FRACTION, random_crop
 from napari_deepcolor.preprocess import normalize
 
@@ -62,14 +61,11 @@ def rows_of(name: str) -> dict:
                 rows.append((*key, variant, f))
 
     for i, (image, _) in enumerate(pairs):
-        width = np.asarray(image).shape[1]
         for x, target in fitting_views(config, image, relative[i], rng):
             crop = random_crop(x, rng)
             add(fit, (i, "plain", target), x)
             add(fit, (i, "crop", target), crop if crop.size >= CROP_FRACTION ** 2 * x.size else None)
-        for factor in FACTORS:
-            x = network_view(config, image, VIEW_REDUCTION * factor)
-            truth = x.shape[-1] / width / config.scale / VIEW_REDUCTION * relative[i]
+        for _, x, truth in direct_views(config, image, relative[i]):
             for extent in EXTENTS:
                 add(evaluation, (i, str(extent), truth), central(x, extent))
             add(evaluation, (i, "cast", truth), evaluation_cast(x, test_rng, config.percentiles))

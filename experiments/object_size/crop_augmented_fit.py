@@ -85,6 +85,15 @@ def fitting_views(config, image: np.ndarray, relative: float, rng: np.random.Gen
         yield x, math.log(x.shape[-1] / width / config.scale * relative)
 
 
+def direct_views(config, image: np.ndarray, relative: float):
+    """``(factor, view, true size)`` for each of `FACTORS`: the training image viewed directly at that apparent size
+    (at `VIEW_REDUCTION`, as the estimate reads), and the size the view shows against the training objects."""
+    width = np.asarray(image).shape[1]
+    for factor in FACTORS:
+        x = network_view(config, image, VIEW_REDUCTION * factor)
+        yield factor, x, x.shape[-1] / width / config.scale / VIEW_REDUCTION * relative
+
+
 def rows_of(name: str) -> dict:
     """Features and targets of every fitting view (plain and cropped) and every evaluation view of each image."""
     model = load_model(name, device="cpu")
@@ -93,7 +102,6 @@ def rows_of(name: str) -> dict:
     rng = np.random.default_rng(0)
     fit, evaluation = [], []
     for i, (image, _) in enumerate(pairs):
-        width = np.asarray(image).shape[1]
         for x, target in fitting_views(config, image, relative[i], rng):
             crop = random_crop(x, rng)
             fraction = math.sqrt(crop.shape[-1] * crop.shape[-2] / (x.shape[-1] * x.shape[-2]))
@@ -101,9 +109,7 @@ def rows_of(name: str) -> dict:
                 f = features(model, part)
                 if f is not None:
                     fit.append((i, kind if kind == "plain" else fraction, target, f))
-        for factor in FACTORS:
-            x = network_view(config, image, VIEW_REDUCTION * factor)
-            truth = x.shape[-1] / width / config.scale / VIEW_REDUCTION * relative[i]
+        for factor, x, truth in direct_views(config, image, relative[i]):
             for extent in EXTENTS:
                 f = features(model, central(x, extent))
                 if f is not None:

@@ -56,22 +56,18 @@ import argparse
 import json
 import math
 import pickle
-import sys
 import time
 from pathlib import Path
 
 import augmented_cv
 import numpy as np
-from crop_augmented_fit import FACTORS, cached_rows, central, training_pairs
+from crop_augmented_fit import cached_rows, central, direct_views, training_pairs
 
 from napari_deepcolor.predict.network import load_model
 from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view, pick_tiles, view_features
 from napari_deepcolor.predict.ridge import ridge_fit
 from napari_deepcolor.predict.size_fit import random_blur
 from napari_deepcolor.zoo import bundled_models
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from bench_object_size import resized
 
 #: The eight orientations of the square, as functions of a view ``(C, Y, X)``
 ORIENTATIONS = {
@@ -119,20 +115,16 @@ def evaluation_rows(name: str) -> list[tuple]:
     assert np.allclose(oriented(model, first)[0], check, atol=1e-4), "encoder features differ from view_features"
     rows = []
     for i, (image, _) in enumerate(pairs):
-        width = np.asarray(image).shape[1]
-        for factor in FACTORS:
-            x = network_view(config, image, VIEW_REDUCTION * factor)
-            truth = x.shape[-1] / width / config.scale / VIEW_REDUCTION * relative[i]
+        for factor, x, truth in direct_views(config, image, relative[i]):
             for extent in (1.0, 0.5):
                 f = oriented(model, central(x, extent))
                 if f is not None:
                     rows.append((i, factor, str(extent), truth, f))
             if factor != 1.0:
-                big = resized(image, factor, kind="mask" if config.mask_input else "image")
-                f = oriented(model, network_view(config, big, VIEW_REDUCTION))
+                view, truth = augmented_cv.bench_view(config, image, factor, relative[i])
+                f = oriented(model, view)
                 if f is not None:
-                    rows.append((i, factor, "bench large" if factor >= 1.5 else "bench small",
-                                 big.shape[1] / width * relative[i], f))
+                    rows.append((i, factor, "bench large" if factor >= 1.5 else "bench small", truth, f))
     return rows
 
 

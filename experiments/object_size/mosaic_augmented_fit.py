@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import augmented_cv
 import numpy as np
-from crop_augmented_fit import FACTORS, central, features
-
-from napari_deepcolor.predict.object_size import VIEW_REDUCTION, network_view
+from crop_augmented_fit import central, direct_views, features
 
 #: Evaluation views: the central fraction of each side (1: whole), and "mosaic"
 EXTENTS = (1.0, 0.5, 0.25, "mosaic")
@@ -53,12 +51,9 @@ def rows_of(name: str) -> dict:
     model, config, pairs, relative, rng = augmented_cv.setup(name)
     fit, evaluation = [], []
     for i, (image, _) in enumerate(pairs):
-        width = np.asarray(image).shape[1]
         fit += augmented_cv.fitting_rows(model, config, i, image, relative[i], rng,
                                          lambda x, rng: [("mosaic", mosaic(x))])
-        for factor in FACTORS:
-            x = network_view(config, image, VIEW_REDUCTION * factor)
-            truth = x.shape[-1] / width / config.scale / VIEW_REDUCTION * relative[i]
+        for factor, x, truth in direct_views(config, image, relative[i]):
             for extent in EXTENTS:
                 f = features(model, mosaic(x) if extent == "mosaic" else central(x, extent))
                 if f is not None:
