@@ -44,6 +44,13 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def runs_channels_last(device: str) -> bool:
+    """Whether a network on ``device`` runs in channels-last memory format unless asked to (`load_model`, training):
+    on the CPU, where the same float32 arithmetic runs 1.4-1.9x faster per forward pass and 1.3-1.5x per training step
+    (benchmarks/bench_memory_format.py)."""
+    return device == "cpu"
+
+
 @dataclass
 class LoadedModel:
     """A network ready for inference, with its config and metadata.
@@ -129,7 +136,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: str = "auto", precisi
     import torch
 
     network = network.to(resolved).eval()
-    channels_last = channels_last or on_cpu
+    channels_last = channels_last or runs_channels_last(resolved)
     if channels_last:
         network = network.to(memory_format=torch.channels_last)
     compiled = torch.compile(network) if compile else None
