@@ -201,6 +201,35 @@ def test_a_fine_tuning_on_too_few_images_for_a_size_model_keeps_the_starting_mod
     assert estimate_object_size(model, blobs_pair(11)[0]).how in ("auto", "fallback")  # it estimates, as the start
 
 
+@pytest.mark.parametrize("reliable", [True, False])
+def test_a_fine_tuning_on_many_images_keeps_the_starting_size_model_when_its_own_is_unreliable(
+        tiny_model, tmp_path, familiar_start, monkeypatch, reliable):
+    """On 8 images or more the fine-tuned model fits a size model of its own; one whose cross-validated error is
+    above `MAX_CV_ERROR` would not be used, so the start's is carried instead (the encoder kept the start's weights,
+    so its regression reads the same features)."""
+    pytest.importorskip("torch")
+    from napari_deepcolor.checkpoint import read_header
+    from napari_deepcolor.predict import object_size
+    from napari_deepcolor.predict.network import load_model
+    from napari_deepcolor.predict.size_fit import fit_size_model, store_size_model
+    from napari_deepcolor.training.finetune import finetune
+
+    images = [blobs_pair(seed)[0] for seed in range(3)]
+    store_size_model(tiny_model, fit_size_model(load_model(tiny_model), images, blurs=False).to_dict())
+    start_size_model = read_header(tiny_model)[1]["size_model"]
+    monkeypatch.setattr(object_size, "MAX_CV_ERROR", np.inf if reliable else -1.0)
+    pairs = [p for seed in range(8) for p in annotated_planes(*blobs_pair(seed))]
+    events = list(finetune(pairs, start=str(tiny_model), preset=TINY, output=tmp_path, replay=0.0,
+                           validation=annotated_planes(*blobs_pair(10))))
+    notes = [e.note for e in events if e.kind == "size_model" and e.note]
+    size_model = read_header(events[-1].path)[1]["size_model"]
+    if reliable:
+        assert not notes and "carried_from" not in size_model  # its own, fitted on the 8 images
+    else:
+        assert "is not reliable (cross-validated error" in notes[0] and "keeps that of" in notes[0]
+        assert size_model["weights"] == start_size_model["weights"] and size_model["carried_from"] == str(tiny_model)
+
+
 def test_a_new_kind_of_image_is_fine_tuned_at_its_own_pixels(tiny_model):
     """A start that finds none of the annotated objects at any size has no size for them: the network learns them at
     the images' own pixels (scale 1), whatever the start's scale, and the metadata says how the size was chosen."""

@@ -19,6 +19,15 @@ is scored with the defaults twice: with its own size model (as now) and with the
 the number of images, is adopted if its mean AP50 over the three cases is at least 0.01 higher and no case is more
 than 0.02 lower.
 
+Result (2026-12-07): **not adopted**, mean +0.008, worst -0.003 (rows: carried_many.jsonl, ``--verdict`` it). The
+fine-tuned models' AP50 with their own / the carried size model: confirm-leaves-16 0.853 / 0.850, confirm-nuclei-16
+0.926 / 0.949, confirm-worms-8 0.572 / 0.578; their own size models were usable (cross-validated errors 0.17, 0.12,
+0.12). What was adopted instead is narrower (`training.loop._Run._size_model`): the start's size model is carried
+only where the fine-tuned model's own is not usable and the encoder was frozen, which changes nothing on these three
+cases and gives select-leaves-16 its 0.899 (measured again with the code: error 0.21, 0.899). Measured once
+afterwards on few_shot.py's table case leaves-16 (other seeds): own error 0.24, the fine-tuned model 0.885 with the
+start's size model, 0.677 at size 1 as it ran before.
+
     OMP_NUM_THREADS=1 python experiments/finetune/carried_many.py --cases confirm-leaves-16 --json a.jsonl
     python experiments/finetune/carried_many.py --verdict a.jsonl b.jsonl
 """

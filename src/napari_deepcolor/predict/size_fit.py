@@ -270,10 +270,12 @@ def carry_size_model(start: str | os.PathLike, paths: Sequence[str | os.PathLike
     """Give the checkpoints at ``paths``, fine-tuned from ``start`` at object size ``factor``, ``start``'s size
     model (rewritten atomically); False when ``start`` has none or can no longer be read.
 
-    A fine-tuning on too few images to fit a size model of its own (`napari_deepcolor.training.loop.MIN_SIZE_IMAGES`)
-    keeps the start's: fine-tuned at ``factor``, the network's scale is the start's / ``factor``, so the start's
-    regression reads objects ``factor`` times the start's as size 1. On few_shot.py's selection cases: AP50 0.531
-    -> 0.743 (enlarged rosettes), 0.739 -> 0.888 (colony) against the fine-tuned model at size 1 (finetuning.md).
+    A fine-tuning on too few images to fit a size model of its own (`napari_deepcolor.training.loop.MIN_SIZE_IMAGES`),
+    or whose own is not usable while its encoder kept the start's weights, keeps the start's: fine-tuned at
+    ``factor``, the network's scale is the start's / ``factor``, so the start's regression reads objects ``factor``
+    times the start's as size 1. On few_shot.py's selection cases: AP50 0.531 -> 0.743 (enlarged rosettes), 0.739 ->
+    0.888 (colony), 0.849 -> 0.899 (16 enlarged rosettes, whose own size model was not usable) against the
+    fine-tuned model at size 1 (finetuning.md).
     """
     from napari_deepcolor.predict.network import model_info
 

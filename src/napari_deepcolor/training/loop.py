@@ -139,7 +139,9 @@ def train(
         At the end, fit the automatic object size's model on the training samples and store it in the last and
         best checkpoints (`napari_deepcolor.predict.size_fit.attach_size_model`; seconds to two minutes on a CPU);
         not with fewer than `MIN_SIZE_IMAGES` distinct images: a fine-tuned model then keeps the size model of
-        ``init`` (`napari_deepcolor.predict.size_fit.carry_size_model`), else it runs at object size 1.
+        ``init`` (`napari_deepcolor.predict.size_fit.carry_size_model`), else it runs at object size 1. A fine-tuned
+        model whose encoder kept ``init``'s weights (``freeze_encoder``) also keeps ``init``'s where the one fitted on
+        its images is not usable (cross-validated error above `napari_deepcolor.predict.object_size.MAX_CV_ERROR`).
     metadata : dict, optional
         Extra JSON-ready entries for every checkpoint's metadata (e.g. the object size fine-tuning ran at).
     time_budget : float, optional
@@ -200,6 +202,7 @@ class _Run:
         the network on its device, its loss and its optimizer."""
         import torch
 
+        from napari_deepcolor.predict.network import runs_channels_last
         from napari_deepcolor.zoo import resolve_model
 
         config, train_config = self.model_config, self.train_config
@@ -224,7 +227,7 @@ class _Run:
             load_weights(self.network, state, self.init)
             self.start_note = started_from(self.init, source, state.metadata)
         self.network.to(self.device)
-        if self.device == "cpu":  # as `load_model` runs it there: the same arithmetic, faster steps on this CPU
+        if runs_channels_last(self.device):  # as `load_model` runs it there: the same arithmetic, faster steps
             self.network.to(memory_format=torch.channels_last)
         self.compute_loss = _loss_function(self.network, config, train_config)
         self.anchor = None  # the starting weights, for the L2-SP penalty
@@ -262,11 +265,11 @@ class _Run:
         return path
 
     def validate(self) -> dict[str, float]:
-        from napari_deepcolor.predict.network import LoadedModel
+        from napari_deepcolor.predict.network import LoadedModel, runs_channels_last
 
         self.network.eval()
         loaded = LoadedModel(self.network, self.model_config, {}, self.device, "training",
-                             channels_last=self.device == "cpu")
+                             channels_last=runs_channels_last(self.device))
         metrics = evaluate_model(loaded, self.validation)
         self.train_mode()
         return metrics
@@ -353,29 +356,9 @@ class _Run:
         # the model is the best checkpoint when there is one: report its validation, not the last one's
         kept = self.best_path if self.best_path.is_file() else final
         unique = list({id(sample.image): sample for sample in self.samples}.values())  # repeats once
-        if size_model and len(unique) < MIN_SIZE_IMAGES:
-            from napari_deepcolor.predict.size_fit import carry_size_model
-
-            replayed = sum(sample.replay for sample in unique)
-            counted = f" ({len(unique) - replayed} of yours and {replayed} replayed)" if replayed else ""
-            few = (f"trained on {len(unique)} image{'s' * (len(unique) != 1)}{counted}: too few to learn object sizes "
-                   f"from (at least {MIN_SIZE_IMAGES}), so ")
-            if (self.init is not None and self.extra.get("start_fits", True)  # a new kind: its sizes do not apply
-                    and carry_size_model(self.init, list(dict.fromkeys((final, kept))),
-                                         float(self.extra.get("trained_object_size", 1.0)))):
-                note = few + f"it keeps the automatic object size of {self.init}, the model it started from"
-            else:
-                note = few + "the model runs at object size 1, the size it was trained at, unless one is given"
-            yield TrainEvent("size_model", self.total, self.total, elapsed=time.perf_counter() - self.started,
-                             note=note)
-        elif size_model:
-            from napari_deepcolor.predict.size_fit import attach_size_model
-
-            yield TrainEvent("size_model", self.total, self.total, elapsed=time.perf_counter() - self.started)
-            images, labels = [s.image for s in unique], [np.maximum(s.labels, 0) for s in unique]
-            for path in dict.fromkeys((final, kept)):
-                attach_size_model(path, images, prescaled=True, device=self.device, labels=labels)
-            if self.keep_history:  # the history's last step as the final file now is
+        if size_model:
+            yield from self._size_model(list(dict.fromkeys((final, kept))), unique)
+            if self.keep_history and len(unique) >= MIN_SIZE_IMAGES:  # the history's last step as the final file is
                 write_atomic(self.output / "history" / f"step-{self.total}.safetensors",
                              lambda tmp: shutil.copyfile(final, tmp))
         improved = (None if not (self.validation and self.start_metrics)
@@ -384,6 +367,43 @@ class _Run:
         yield TrainEvent("done", self.total, self.total, elapsed=time.perf_counter() - self.started,
                          metrics=metrics, path=str(kept), improved=improved, start_metrics=self.start_metrics,
                          needed=self.bar if improved is not None else math.nan)
+
+    def _size_model(self, paths: list[Path], unique: list[Sample]) -> Iterator[TrainEvent]:
+        """The automatic object size's model of the checkpoints at ``paths``: fitted on the ``unique`` training
+        images, or the start's carried (`napari_deepcolor.predict.size_fit.carry_size_model`) where there are too few
+        of them, or where the fitted one is not usable and the start's still reads this network's features (its
+        encoder kept the starting weights)."""
+        from napari_deepcolor.predict.object_size import MAX_CV_ERROR
+        from napari_deepcolor.predict.size_fit import attach_size_model, carry_size_model
+
+        # a new kind of image for the start: its sizes do not apply
+        can_carry = self.init is not None and self.extra.get("start_fits", True)
+        factor = float(self.extra.get("trained_object_size", 1.0))
+        elapsed = time.perf_counter() - self.started
+        if len(unique) < MIN_SIZE_IMAGES:
+            replayed = sum(sample.replay for sample in unique)
+            counted = f" ({len(unique) - replayed} of yours and {replayed} replayed)" if replayed else ""
+            few = (f"trained on {len(unique)} image{'s' * (len(unique) != 1)}{counted}: too few to learn object sizes "
+                   f"from (at least {MIN_SIZE_IMAGES}), so ")
+            if can_carry and carry_size_model(self.init, paths, factor):
+                note = few + f"it keeps the automatic object size of {self.init}, the model it started from"
+            else:
+                note = few + "the model runs at object size 1, the size it was trained at, unless one is given"
+            yield TrainEvent("size_model", self.total, self.total, elapsed=elapsed, note=note)
+            return
+        yield TrainEvent("size_model", self.total, self.total, elapsed=elapsed)
+        images, labels = [s.image for s in unique], [np.maximum(s.labels, 0) for s in unique]
+        fitted = {path: attach_size_model(path, images, prescaled=True, device=self.device, labels=labels)
+                  for path in paths}
+        unusable = {path: fit.cv_error for path, fit in fitted.items() if not fit.cv_error <= MAX_CV_ERROR}
+        # the start's regression reads the same features where the encoder kept its weights (the dock's default)
+        if unusable and can_carry and self.train_config.freeze_encoder and carry_size_model(self.init, list(unusable),
+                                                                                             factor):
+            yield TrainEvent("size_model", self.total, self.total, elapsed=time.perf_counter() - self.started,
+                             note=f"the automatic object size fitted on the training images is not reliable "
+                                  f"(cross-validated error {max(unusable.values()):.2f}, above {MAX_CV_ERROR:g}), so "
+                                  f"the model keeps that of {self.init}, the model it started from, whose encoder it "
+                                  "shares")
 
 
 def improvement_bar(n_objects: int) -> float:
