@@ -530,3 +530,26 @@ def test_a_new_kind_of_image_is_said_in_a_notification_with_the_bundled_model_ma
     note = NEW_KIND + "; ..., which the bundled nuclei model was made for: it may segment them without any training"
     widget._on_event(TrainEvent("new_kind", 0, 9, note=note))
     assert infos == [note] and widget.status.text() == note
+
+
+def test_what_the_automatic_object_size_of_the_model_will_be_is_said_when_training_ends(widget, tiny_model,
+                                                                                      monkeypatch):
+    """A fine-tuned model may keep its start's size model (too few images, or its own not reliable): the status line
+    says so when the run does, and the notification at the end repeats it."""
+    from napari_deepcolor._widgets import train_run
+    from napari_deepcolor.training.loop import TrainEvent
+
+    infos = []
+    monkeypatch.setattr(train_run, "show_info", infos.append)
+    widget._reset_run(9)
+    widget.model_name = "mine"
+    widget._on_event(TrainEvent("size_model", 9, 9))
+    assert widget.status.text().startswith("fitting the model's automatic object size")
+    note = "the automatic object size fitted on the training images is not reliable (...), so the model keeps that of x"
+    widget._on_event(TrainEvent("size_model", 9, 9, note=note))
+    assert widget.status.text() == note
+    widget._on_done(TrainEvent("done", 9, 9, path=str(tiny_model), metrics={"ap50": 0.5, "sbd": 0.5}))
+    assert infos[-1].endswith(f"Object size: {note}")
+    widget._reset_run(9)
+    widget._on_done(TrainEvent("done", 9, 9, path=str(tiny_model)))
+    assert "Object size" not in infos[-1]  # a run that said nothing of it

@@ -96,6 +96,7 @@ class TrainWidget(TrainRun, TrainChoices, TrainForm, TrainProgress, QWidget):
         self._pbar: Any = None  # the run's progress bar in napari's activity dock
         self._start_score: dict[str, float] = {}  # the starting model's validation score, when the run gives one
         self._stop_note = ""  # why the run stopped before its steps, when it did
+        self._size_note = ""  # what the model's automatic object size is, when the run says it
         self._cancelled = False  # the last run was cancelled (or its dock closed)
         self._cost_text = ""  # what fine-tuning the chosen start costs, while the status line shows it
         self._build()

@@ -23,6 +23,7 @@ class TrainRun:
         """Forget the last run's results and show a new one starting (of ``steps`` steps)."""
         self.losses, self.last_checkpoint, self.last_step, self._failed = [], None, 0, False
         self.model_path, self.model_path_name, self._start_score, self._stop_note = None, "", {}, ""
+        self._size_note = ""  # what the model's automatic object size will be, when the run says it
         self._cancelled, self.improved = False, None
         self.plot.set_losses([])
         self.metrics_label.setText("")
@@ -73,8 +74,10 @@ class TrainRun:
         elif event.kind in ("object_size", "new_kind"):  # worth a notification: the status line moves on
             self.status.setText(event.note)
             show_info(event.note)
-        elif event.kind == "size_model":
-            self.status.setText("fitting the model's automatic object size on the training images…")
+        elif event.kind == "size_model":  # fitting (no note), or what the model's automatic object size is
+            self._size_note = getattr(event, "note", "") or self._size_note
+            self.status.setText(self._size_note or "fitting the model's automatic object size on the training "
+                                "images…")
             self.progress.setFormat("step %v / %m · fitting the automatic object size…")
         elif event.kind == "done":
             self._on_done(event)
@@ -102,8 +105,9 @@ class TrainRun:
         kept = f" (the best validation, step {step})" if step != event.step else ""
         metrics = (f"; validation AP50 {event.metrics['ap50']:.3f}, SBD {event.metrics['sbd']:.3f}{kept}"
                    if event.metrics else "")
+        sizes = f". Object size: {self._size_note}" if self._size_note else ""
         show_info(f"training done in {duration(event.elapsed)}: model {self.model_path_name!r} is in the "
-                  f"Segment widget's model list{metrics}")
+                  f"Segment widget's model list{metrics}{sizes}")
         self.progress.setRange(0, event.total)
         self.progress.setValue(event.step)
         stopped = f"; {self._stop_note}" if self._stop_note else ""
