@@ -22,6 +22,19 @@ with the defaults twice: its size model as carried before (``trained_at`` remove
 now. Adopted if the mean AP50 over the three is at least 0.01 higher and no case is more than 0.02 lower; cases that
 train at size 1 are unchanged by construction. The table cases are measured afterwards only.
 
+Result (2026-12-07): **not adopted**, mean -0.015, worst -0.057 (rows: read_as_start.jsonl, ``--verdict`` it). The
+fine-tuned models' AP50 with the carried size model read as before / as the start: select-leaves (trained at 1.19)
+0.881 / 0.870, select-nuclei-4 (trained at 1.68) 0.901 / 0.844, select-leaves-16 (trained at 1.41) 0.899 / 0.922;
+the starts 0.889, 0.900, 0.925. The variant's code is kept as read_as_start.patch (``git apply`` it to rerun; without
+it both readings are the same).
+
+A correction to the motivation above: that copy with no training step changed only the scale, not τ and ρ, which a
+fine-tuning at size F multiplies by F² and F (`finetune.sized_for_training`, `network.resize_objects`); the 0.804
+and 0.785 were mostly that. With the config as a fine-tuning writes it (``--zero-step`` now), the copy scores 0.843
+(at 1.41) and 0.851 (at 1.62) read as before, 0.875 and 0.864 read as the start, against the start's 0.878: reading
+as the start does give back the start's choices when nothing was trained, but once the decoder has trained, the
+fine-tuned model did as well or better with the sizes read at its own scale in two of the three cases.
+
     OMP_NUM_THREADS=1 python experiments/finetune/read_as_start.py --cases select-leaves --json a.jsonl
     python experiments/finetune/read_as_start.py --zero-step        # the copy with no training step
     python experiments/finetune/read_as_start.py --verdict a.jsonl b.jsonl
@@ -43,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import few_shot  # noqa: E402
 
 from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from napari_deepcolor.predict.network import model_info  # noqa: E402
+from napari_deepcolor.predict.network import model_info, resize_objects  # noqa: E402
 from napari_deepcolor.predict.size_fit import carry_size_model, store_size_model  # noqa: E402
 from napari_deepcolor.zoo import resolve_model  # noqa: E402
 
@@ -75,8 +88,8 @@ def zero_step(case: str = "confirm-leaves-16", factors=(1.41, 1.62)) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         for factor in factors:
             path = Path(folder) / f"zero_{factor}.safetensors"
-            save_checkpoint(path, replace(checkpoint, config=replace(checkpoint.config,
-                                                                     scale=checkpoint.config.scale / factor)))
+            # as a fine-tuning at that size writes its config (`finetune.sized_for_training`): scale, τ and ρ
+            save_checkpoint(path, replace(checkpoint, config=resize_objects(checkpoint.config, factor)))
             carry_size_model(model, [path], factor)
             out[f"{factor} now"] = few_shot.score(path, test)
             out[f"{factor} before"] = few_shot.score(as_before(path), test)
