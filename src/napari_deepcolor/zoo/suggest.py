@@ -216,11 +216,10 @@ def _finite(values: np.ndarray) -> np.ndarray:
 def _gray_kind(sample: np.ndarray, crop: np.ndarray, *, integer: bool) -> tuple[str | None, str]:
     """Steps 2-6 of the rule on a gray sample and its full-resolution centre crop."""
     sample, crop = _finite(sample), _finite(crop)
-    low, high = (float(v) for v in np.percentile(sample, (0.5, 99.5)))
+    scaled, low, high = _stretched(sample)
     if not high > low or np.all((sample == sample.min()) | (sample == sample.max())):
         what = "one value nearly everywhere" if not high > low else "only two values, like a mask"
         return None, f"the image holds {what}, so there is nothing to tell what it shows"
-    scaled = np.clip((sample - low) / (high - low), 0, 1)
     # noise: the spread of horizontal neighbour differences at full resolution (robust: the objects' edges are few);
     # noise without objects spreads the whole image as much
     differences = np.diff(crop, axis=1)
@@ -265,11 +264,17 @@ def _flattened(scaled: np.ndarray) -> tuple[np.ndarray, float]:
 
     size = max(3, round(FLATTEN_SIDE * max(scaled.shape)))
     floor = ndimage.uniform_filter(ndimage.minimum_filter(scaled, size, mode="nearest"), size, mode="nearest")
-    flat = scaled - floor
-    low, high = (float(v) for v in np.percentile(flat, (0.5, 99.5)))
+    flat, low, high = _stretched(scaled - floor)
+    return flat, max(high - low, 0.0)
+
+
+def _stretched(values: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """``values`` mapped so that their 0.5th percentile is 0 and their 99.5th is 1 (clipped to 0-1), and those two
+    percentiles; ``values`` as they are when the two are equal."""
+    low, high = (float(v) for v in np.percentile(values, (0.5, 99.5)))
     if not high > low:
-        return flat, 0.0
-    return np.clip((flat - low) / (high - low), 0, 1), high - low
+        return values, low, high
+    return np.clip((values - low) / (high - low), 0, 1), low, high
 
 
 def _depth_below_background(smoothed: np.ndarray, mode: float) -> float:
