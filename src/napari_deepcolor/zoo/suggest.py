@@ -265,7 +265,7 @@ def _flattened(scaled: np.ndarray) -> tuple[np.ndarray, float]:
     size = max(3, round(FLATTEN_SIDE * max(scaled.shape)))
     floor = ndimage.uniform_filter(ndimage.minimum_filter(scaled, size, mode="nearest"), size, mode="nearest")
     flat, low, high = _stretched(scaled - floor)
-    return flat, max(high - low, 0.0)
+    return flat, high - low if high > low else 0.0
 
 
 def _stretched(values: np.ndarray) -> tuple[np.ndarray, float, float]:
