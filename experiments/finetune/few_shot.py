@@ -269,12 +269,13 @@ VARIANTS = {"defaults": {}, "plain": {"freeze_norm": False, "anchor_weight": 0.0
             "whole-network": {"freeze_encoder": False}, "whole-network-no-replay": {"freeze_encoder": False,
                                                                                     "replay": 0.0},
             "unanchored": {}, "new-kind-estimate": {}, "new-kind-start-tau": {}, "train-at-auto": {}}
+#: ``train-at-auto`` needs train_at_auto.patch applied (``git apply``): not adopted, its switch is not in the plugin.
 #: Variants that change the plugin's code rather than `finetune`'s arguments: ``unanchored``, a carried size model
 #: as it was before 2026-12-06 (the start's regression, not anchored on the fine-tuning's own images).
 PATCHES = {"unanchored": lambda: setattr(size_fit, "anchored", lambda model, size_model, samples: size_model),
            "new-kind-estimate": lambda: setattr(finetune_module, "NEW_KIND_OWN_SIZE", False),
            "new-kind-start-tau": lambda: setattr(finetune_module, "NEW_KIND_TAU_SHARE", None),
-           "train-at-auto": lambda: setattr(finetune_module, "TRAIN_AT_AUTO_SIZE", True)}
+           "train-at-auto": lambda: setattr(finetune_module, "TRAIN_AT_AUTO_SIZE", True)}  # with its patch
 
 
 def score(model_path, test) -> dict[str, float]:

@@ -19,6 +19,13 @@ once with the Train dock's defaults and once with `TRAIN_AT_AUTO_SIZE` (``few_sh
 fine-tuned model's AP50 on the test images with the defaults. Adopted if its mean over the four is at least 0.01
 higher and no case is more than 0.02 lower. The table cases are measured afterwards only.
 
+Result (2026-12-07): **not adopted**, mean -0.031, worst -0.091 (rows: train_at_auto.jsonl; run this script on
+it). Fine-tuned AP50 at the scan's size / at the start's automatic size: select-leaves 0.861 (1.19) / 0.840 (1.74),
+select-leaves-16 0.899 (1.41) / 0.888 (1.38), select-nuclei-4 0.901 (1.68) / 0.810 (1.29), select-ecoli 0.889 /
+0.889 (1 both); the starts 0.889, 0.925, 0.900, 0.879, and the guard kept the start in all eight runs. Training where
+the start matches the annotations best beats training where its automatic size reads them, even where that is what
+it will run at. The switch is not in the plugin: ``git apply experiments/finetune/train_at_auto.patch`` to rerun.
+
     OMP_NUM_THREADS=1 python experiments/finetune/few_shot.py --cases select-leaves select-nuclei-4 --json a.jsonl
     OMP_NUM_THREADS=1 python experiments/finetune/few_shot.py --cases select-leaves select-nuclei-4 \\
         --variant train-at-auto --json b.jsonl

@@ -132,11 +132,6 @@ FINETUNE_SIZE_BAND = 1.4
 #: objects' size costs resolution (FINDINGS.md: E. coli -> real nuclei 0.79 at scale 1, 0.70 at 0.5). Chosen on
 #: few_shot.py's new-kind selection cases (docs/finetuning.md).
 NEW_KIND_OWN_SIZE = True
-#: Whether a starting model that finds the annotated objects (`size_scan.scan_object_size`) fine-tunes at its own
-#: automatic object size on the annotated images (the median over them of the estimate checked on the segmented
-#: objects, as a prediction chooses it) instead of the size the scan scores best (experiments/finetune/
-#: train_at_auto.py).
-TRAIN_AT_AUTO_SIZE = False
 NEW_KIND_SIZE = ("object size {:g}: the starting model finds none of your objects at any size, so its size estimate "
                  "does not apply, and the network learns them at your images' own pixels (scale 1)")
 
@@ -157,9 +152,7 @@ def sized_for_training(start: str, images: Sequence[np.ndarray], model_config: M
         from napari_deepcolor.training.size_scan import scan_object_size
 
         scanned = scan_object_size(model, list(zip(images, labels)))
-    if scanned is not None and TRAIN_AT_AUTO_SIZE:
-        size = _automatic_size(model, images, scanned)
-    elif scanned is not None:
+    if scanned is not None:
         size = ObjectSize(scanned[0], "annotations", scanned[1], scanned[0])
     elif labels is not None and NEW_KIND_OWN_SIZE:  # at the start's scale s, object size s reads every pixel
         size = ObjectSize(model_config.scale, "new kind", NEW_KIND_SIZE.format(model_config.scale))
@@ -179,23 +172,6 @@ def sized_for_training(start: str, images: Sequence[np.ndarray], model_config: M
     if labels is not None:  # whether the starting model finds the annotated objects at some size (`new_kind`)
         metadata["start_fits"] = scanned is not None
     return model_config, metadata
-
-
-def _automatic_size(model: Any, images: Sequence[np.ndarray], scanned: tuple[float, str], max_images: int = 8
-                    ) -> Any:
-    """The starting ``model``'s automatic object size on (at most ``max_images`` of) the annotated ``images``, as a
-    prediction chooses it (the estimate, checked on the segmented objects): their median."""
-    from napari_deepcolor.predict.object_size import ObjectSize, estimate_object_size
-    from napari_deepcolor.predict.size_refine import segment_refined
-
-    images = list(images)
-    if len(images) > max_images:
-        images = [images[i] for i in np.linspace(0, len(images) - 1, max_images).round().astype(int)]
-    factors = [segment_refined(model, image, estimate_object_size(model, image))[1].factor for image in images]
-    factor = round(float(np.median(factors)), 2)
-    note = (f"object size {factor:g} (the starting model's automatic object size on your images, median of "
-            f"{len(factors)}; your annotations scored best at {scanned[0]:g})")
-    return ObjectSize(factor, "auto", note, factor)
 
 
 #: Said when the starting model finds none of the annotated objects at any size (`size_scan.scan_object_size` is
