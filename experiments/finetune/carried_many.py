@@ -34,13 +34,9 @@ start's size model, 0.677 at size 1 as it ran before.
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import few_shot  # noqa: E402
@@ -77,30 +73,16 @@ def verdict(rows: list[dict]) -> None:
         if also.get("carried") is None:
             continue
         gains[r["case"]] = also["carried"]["ap50"] - r["tuned"]["ap50"]
+        carried = also["carried"]
         print(f"{r['case']}: own {r['tuned']['ap50']:.3f} (size {r['tuned']['size']:.2f}, cv error "
-              f"{also.get('own_cv_error')}), carried {also['carried']['ap50']:.3f} (size {also['carried']['size']:.2f});"
-              f" start {r['start']['ap50']:.3f}")
-    chosen = [gains[c] for c in CASES if c in gains]
-    if len(chosen) == len(CASES):
-        adopted = np.mean(chosen) >= 0.01 and min(chosen) >= -0.02
-        print(f"mean {np.mean(chosen):+.3f}, worst {min(chosen):+.3f}: {'adopted' if adopted else 'not adopted'}")
+              f"{also.get('own_cv_error')}), carried {carried['ap50']:.3f} (size {carried['size']:.2f}); start "
+              f"{r['start']['ap50']:.3f}")
+    few_shot.rule_verdict(gains, CASES)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(STARTS))
-    parser.add_argument("--json", type=Path, help="append each case's result to this JSON-lines file")
-    parser.add_argument("--verdict", type=Path, nargs="+", help="only the verdict, from these --json files")
-    args = parser.parse_args()
-    if args.verdict:
-        verdict([json.loads(line) for path in args.verdict for line in path.read_text().splitlines() if line])
-        return
-    for name in args.cases:
-        r = few_shot.run_case(name, 5.0, also=carried_hook(STARTS[name]))
-        verdict([r])
-        if args.json:
-            with open(args.json, "a") as handle:
-                handle.write(json.dumps(r) + "\n")
+    args = few_shot.rule_parser(__doc__.splitlines()[0], CASES, STARTS).parse_args()
+    few_shot.run_rule(args, lambda name: carried_hook(STARTS[name]), verdict)
 
 
 if __name__ == "__main__":

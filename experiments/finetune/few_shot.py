@@ -142,36 +142,36 @@ def leaves_case(select: bool = False):
     return "leaves-semiconv", "Leaves (rosette)", train, test, floors("leaves", test)
 
 
+def enlarged_pairs(kind: str, count: int, seed: int, factor: float) -> list:
+    """``count`` generated pairs of ``kind`` (`synthetic_pairs`) from ``seed``, image and labels enlarged ``factor``
+    times as bench_object_size.py enlarges them."""
+    return [(resized(image, factor, kind="image"), resized(labels, factor, kind="labels"))
+            for image, labels in synthetic_pairs(kind, count, seed=seed)]
+
+
 def leaves_many_case(select: str = ""):
     """The team's real-photo fine-tuning as generated images (FINDINGS.md: 16 photos -> 32 others, plants 1.5x the
     training rosettes): `leaves-semiconv` fine-tuned on 16 realistic rosettes enlarged 1.5x, tested on 32 others
     (seeds used by no other case). Sixteen images are enough for the fine-tuned model to fit a size model of its own
     (`training.loop.MIN_SIZE_IMAGES`), where the table's other cases carry the start's."""
-    def big(pairs):
-        return [(resized(img, 1.5, kind="image"), resized(lab, 1.5, kind="labels")) for img, lab in pairs]
     seeds = {"select": (70_000, 80_000), "confirm": (90_000, 100_000), "table": (110_000, 120_000)}[select or "table"]
-    train = big(list(synthetic_pairs("rosette", 16, seed=seeds[0])))
-    test = big(list(synthetic_pairs("rosette", 32, seed=seeds[1])))
+    train, test = enlarged_pairs("rosette", 16, seeds[0], 1.5), enlarged_pairs("rosette", 32, seeds[1], 1.5)
     return "leaves-semiconv", "Leaves (rosette)", train, test, floors("leaves", test)
 
 
 def nuclei_many_case():
     """`nuclei` fine-tuned on 16 generated nuclei images with real images' artefacts enlarged 1.4x, tested on 32
     others (seeds used by no other case): sixteen images, so the fine-tuned model fits a size model of its own."""
-    def big(pairs):
-        return [(resized(img, 1.4, kind="image"), resized(lab, 1.4, kind="labels")) for img, lab in pairs]
-    train = big(list(synthetic_pairs("nuclei-artefacts", 16, seed=6_400_000)))
-    test = big(list(synthetic_pairs("nuclei-artefacts", 32, seed=6_500_000)))
+    train = enlarged_pairs("nuclei-artefacts", 16, 6_400_000, 1.4)
+    test = enlarged_pairs("nuclei-artefacts", 32, 6_500_000, 1.4)
     return "nuclei", "Fluorescent nuclei", train, test, floors("nuclei", test)
 
 
 def nuclei_few_case():
     """`nuclei` fine-tuned on 4 generated nuclei fields with real images' artefacts enlarged 1.4x, tested on 16 others
     (seeds used by no other case): few images, so the fine-tuned model keeps the start's size model."""
-    def big(pairs):
-        return [(resized(img, 1.4, kind="image"), resized(lab, 1.4, kind="labels")) for img, lab in pairs]
-    train = big(list(synthetic_pairs("nuclei-artefacts", 4, seed=6_600_000)))
-    test = big(list(synthetic_pairs("nuclei-artefacts", 16, seed=6_700_000)))
+    train = enlarged_pairs("nuclei-artefacts", 4, 6_600_000, 1.4)
+    test = enlarged_pairs("nuclei-artefacts", 16, 6_700_000, 1.4)
     return "nuclei", "Fluorescent nuclei", train, test, floors("nuclei", test)
 
 
@@ -276,6 +276,38 @@ PATCHES = {"unanchored": lambda: setattr(size_fit, "anchored", lambda model, siz
            "new-kind-estimate": lambda: setattr(finetune_module, "NEW_KIND_OWN_SIZE", False),
            "new-kind-start-tau": lambda: setattr(finetune_module, "NEW_KIND_TAU_SHARE", None),
            "train-at-auto": lambda: setattr(finetune_module, "TRAIN_AT_AUTO_SIZE", True)}  # with its patch
+
+
+def rule_verdict(gains: dict[str, float], cases) -> None:
+    """The rules of carried_many.py, read_as_start.py and train_at_auto.py: a change of the fine-tuning is adopted if
+    its AP50 gain over all ``cases`` averages at least 0.01 and none is below -0.02 (printed once all have a gain)."""
+    chosen = [gains[c] for c in cases if c in gains]
+    if len(chosen) == len(cases):
+        adopted = np.mean(chosen) >= 0.01 and min(chosen) >= -0.02
+        print(f"mean {np.mean(chosen):+.3f}, worst {min(chosen):+.3f}: {'adopted' if adopted else 'not adopted'}")
+
+
+def rule_parser(description: str, cases, choices) -> argparse.ArgumentParser:
+    """The command line of a fine-tuning rule's script: --cases (default ``cases``), --json, --verdict."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cases", nargs="+", default=list(cases), choices=list(choices))
+    parser.add_argument("--json", type=Path, help="append each case's result to this JSON-lines file")
+    parser.add_argument("--verdict", type=Path, nargs="+", help="only the verdict, from these --json files")
+    return parser
+
+
+def run_rule(args: argparse.Namespace, hook_for, verdict) -> None:
+    """The verdict on ``args.verdict``'s rows, or each of ``args.cases`` fine-tuned and scored (`run_case`, with the
+    hook ``hook_for(case)``), its verdict printed and its row appended to ``args.json``."""
+    if args.verdict:
+        verdict([json.loads(line) for path in args.verdict for line in path.read_text().splitlines() if line])
+        return
+    for name in args.cases:
+        r = run_case(name, 5.0, also=hook_for(name))
+        verdict([r])
+        if args.json:
+            with open(args.json, "a") as handle:
+                handle.write(json.dumps(r) + "\n")
 
 
 def score(model_path, test) -> dict[str, float]:

@@ -42,15 +42,12 @@ fine-tuned model did as well or better with the sizes read at its own scale in t
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import few_shot  # noqa: E402
@@ -106,32 +103,18 @@ def verdict(rows: list[dict]) -> None:
         print(f"{r['case']}: trained at {r['also']['trained_at']}, before {before['ap50']:.3f} (size "
               f"{before['size']:.2f}), now {r['tuned']['ap50']:.3f} (size {r['tuned']['size']:.2f}); start "
               f"{r['start']['ap50']:.3f} ({r['start']['size']:.2f})")
-    chosen = [gains[c] for c in CASES if c in gains]
-    if len(chosen) == len(CASES):
-        adopted = np.mean(chosen) >= 0.01 and min(chosen) >= -0.02
-        print(f"mean {np.mean(chosen):+.3f}, worst {min(chosen):+.3f}: {'adopted' if adopted else 'not adopted'}")
+    few_shot.rule_verdict(gains, CASES)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="+", default=list(CASES),
-                        choices=[*CASES, "leaves-1.7x", "leaves-16", "ecoli", "nuclei-real"])
-    parser.add_argument("--json", type=Path, help="append each case's result to this JSON-lines file")
-    parser.add_argument("--verdict", type=Path, nargs="+", help="only the verdict, from these --json files")
+    parser = few_shot.rule_parser(__doc__.splitlines()[0], CASES,
+                                  [*CASES, "leaves-1.7x", "leaves-16", "ecoli", "nuclei-real"])
     parser.add_argument("--zero-step", action="store_true", help="only the copy of the start with no training step")
     args = parser.parse_args()
-    if args.verdict:
-        verdict([json.loads(line) for path in args.verdict for line in path.read_text().splitlines() if line])
-        return
     if args.zero_step:
         print(json.dumps(zero_step(), indent=1))
         return
-    for name in args.cases:
-        r = few_shot.run_case(name, 5.0, also=hook)
-        verdict([r])
-        if args.json:
-            with open(args.json, "a") as handle:
-                handle.write(json.dumps(r) + "\n")
+    few_shot.run_rule(args, lambda name: hook, verdict)
 
 
 if __name__ == "__main__":

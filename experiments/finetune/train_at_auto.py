@@ -38,25 +38,24 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import few_shot  # noqa: E402
 
 CASES = ("select-leaves", "select-leaves-16", "select-nuclei-4", "select-ecoli")
 
 
 def verdict(rows: list[dict]) -> None:
     by = {(r["case"], r["variant"]): r for r in rows}
-    gains = []
+    gains = {}
     for case in CASES:
         now, auto = by.get((case, "defaults")), by.get((case, "train-at-auto"))
         if now is None or auto is None:
             continue
-        gains.append(auto["tuned"]["ap50"] - now["tuned"]["ap50"])
+        gains[case] = auto["tuned"]["ap50"] - now["tuned"]["ap50"]
         sizes = [next((n for n in r["notes"] if n.startswith("object size")), "")[:40] for r in (now, auto)]
         print(f"{case}: scan {now['tuned']['ap50']:.3f} ({sizes[0]}...), automatic size {auto['tuned']['ap50']:.3f} "
               f"({sizes[1]}...); start {now['start']['ap50']:.3f}; guard {now['improved']} / {auto['improved']}")
-    if len(gains) == len(CASES):
-        adopted = np.mean(gains) >= 0.01 and min(gains) >= -0.02
-        print(f"mean {np.mean(gains):+.3f}, worst {min(gains):+.3f}: {'adopted' if adopted else 'not adopted'}")
+    few_shot.rule_verdict(gains, CASES)
 
 
 if __name__ == "__main__":
