@@ -126,9 +126,9 @@ def load_model(name_or_path: str | os.PathLike, *, device: str = "auto", precisi
     load_weights(network, checkpoint, path)
     resolved = resolve_device(device)
     precision = _resolve_precision(precision, resolved)
-    on_cpu = resolved == "cpu"
-    if resolved != "cuda":
-        asked = [name for name, on in (("channels_last", channels_last and not on_cpu), ("compile", compile)) if on]
+    if resolved != "cuda":  # channels-last is no option where it always runs so
+        asked = [name for name, on in (("channels_last", channels_last and not runs_channels_last(resolved)),
+                                       ("compile", compile)) if on]
         if asked:
             raise ValueError(f"{' and '.join(asked)} {'is a CUDA option' if len(asked) == 1 else 'are CUDA options'}"
                              f", but the model runs on {resolved}; leave {'it' if len(asked) == 1 else 'them'} off "
