@@ -272,10 +272,21 @@ VARIANTS = {"defaults": {}, "plain": {"freeze_norm": False, "anchor_weight": 0.0
 #: ``train-at-auto`` needs train_at_auto.patch applied (``git apply``): not adopted, its switch is not in the plugin.
 #: Variants that change the plugin's code rather than `finetune`'s arguments: ``unanchored``, a carried size model
 #: as it was before 2026-12-06 (the start's regression, not anchored on the fine-tuning's own images).
-PATCHES = {"unanchored": lambda: setattr(size_fit, "anchored", lambda model, size_model, samples: size_model),
-           "new-kind-estimate": lambda: setattr(finetune_module, "NEW_KIND_OWN_SIZE", False),
-           "new-kind-start-tau": lambda: setattr(finetune_module, "NEW_KIND_TAU_SHARE", None),
-           "train-at-auto": lambda: setattr(finetune_module, "TRAIN_AT_AUTO_SIZE", True)}  # with its patch
+def patched(module, name: str, value, needs: str = ""):
+    """A `PATCHES` entry: set ``module.name`` to ``value``, refusing when the plugin has no such name (the variant's
+    code is gone, or lives in the patch ``needs``), where setting it would silently run the defaults."""
+    def apply() -> None:
+        if not hasattr(module, name):
+            where = f"apply experiments/finetune/{needs} first (git apply)" if needs else "its code is no longer there"
+            raise SystemExit(f"{module.__name__} has no {name}: {where}")
+        setattr(module, name, value)
+    return apply
+
+
+PATCHES = {"unanchored": patched(size_fit, "anchored", lambda model, size_model, samples: size_model),
+           "new-kind-estimate": patched(finetune_module, "NEW_KIND_OWN_SIZE", False),
+           "new-kind-start-tau": patched(finetune_module, "NEW_KIND_TAU_SHARE", None, "new_kind_tau.patch"),
+           "train-at-auto": patched(finetune_module, "TRAIN_AT_AUTO_SIZE", True, "train_at_auto.patch")}
 
 
 def rule_verdict(gains: dict[str, float], cases) -> None:
