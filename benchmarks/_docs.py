@@ -28,11 +28,20 @@ def record(heading: str, text: str) -> None:
     print(f"wrote {BENCHMARKS_PAGE}")
 
 
+#: In a section, the hand-written reading from this line on is kept when a benchmark writes its table again.
+KEEP_MARKER = "<!-- written by hand: kept when the benchmark writes this section again -->"
+
+
 def write_section(path: Path, heading: str, text: str) -> None:
-    """Replace the section starting with ``heading`` (up to the next ``## ``) by ``text``, or append it."""
+    """Replace the section starting with ``heading`` (up to the next ``## ``) by ``text``, or append it. What the
+    old section has from `KEEP_MARKER` on stays, after ``text``."""
     old = path.read_text() if path.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
+    found = pattern.search(old)
+    if found:
+        section = found.group(0)
+        kept = section[section.index(KEEP_MARKER):].rstrip("\n") + "\n" if KEEP_MARKER in section else ""
+        text = text.rstrip("\n") + ("\n\n" + kept if kept else "")
         new = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", old)
     else:
         new = old.rstrip("\n") + "\n\n" + text

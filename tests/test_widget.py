@@ -189,6 +189,40 @@ def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_
     assert [layer.name for layer in viewer.layers][:2] == ["worms BBBC010 A01", "worms BBBC010 A01 labels"]
 
 
+def test_a_new_instances_layer_is_shown_in_stages_and_never_left_hidden(qtbot, viewer_and_widget, tiny_model):
+    """napari makes a Labels layer, its editing overlays and their first paint in one stretch: the instances layer
+    is added hidden without them, then shown, then each overlay, on later event-loop passes."""
+    from napari_deepcolor._widgets.result_layers import EDITING_OVERLAYS
+
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(tiny_model)
+    results = widget._results
+    results._timer.setInterval(60_000)  # the later passes wait: the stages can be looked at
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    instances = result_layers(viewer)["instances"]
+    overlays = [instances._overlays[name] for name in EDITING_OVERLAYS]
+    assert not instances.visible and not any(overlay.visible for overlay in overlays)
+    assert results.pending == 1 + len(EDITING_OVERLAYS)
+    made = viewer.window._qt_viewer.canvas._layer_overlay_to_visual[instances]  # napari's overlay visuals
+    assert not set(overlays) & set(made)
+    results._make_next()
+    assert instances.visible and not any(overlay.visible for overlay in overlays)
+    results.flush()
+    assert instances.visible and all(overlay.visible for overlay in overlays) and results.pending == 0
+    assert set(overlays) <= set(made)  # napari made them once they were visible
+
+    viewer.layers.remove(instances)
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    again = result_layers(viewer)["instances"]
+    assert not again.visible
+    results.close(make_pending=False)  # the dock closed before the later passes: the layer is shown all the same
+    assert again.visible and all(again._overlays[name].visible for name in EDITING_OVERLAYS)
+    assert results.pending == 0
+
+
 def test_a_user_layer_with_a_result_name_is_left_alone(qtbot, viewer_and_widget, tiny_model):
     viewer, widget = viewer_and_widget
     image = viewer.add_image(blobs_pair(0)[0], name="cells")

@@ -42,6 +42,14 @@ OUTPUT_ROLES = frozenset({"probabilities", "colors", "foreground", "displacement
 #: paint of the instances layer, before the window's other timers and input: one stretch (a first `nuclei` run with its
 #: arrows: 302 ms, against 134-156 and 190-250 ms apart at 30; docs/benchmarks.md).
 LATER_MS = 30
+#: napari's editing overlays of a Labels layer (the polygon tool's, the brush stroke's), made with the layer when
+#: they are visible: `ResultLayers._add` adds a new Labels layer hidden and without them, and shows it, then them, on
+#: later passes `LATER_MS` apart (`_staged`).
+EDITING_OVERLAYS = ("polygon", "brush_stroke")
+#: The key of a step of a new Labels layer's staged reveal in `ResultLayers._pending`
+REVEAL = "reveal"
+#: Whether new Labels layers are added in stages (`_staged`); off: in one stretch (bench_first_run.py's plain)
+STAGED = True
 
 
 class ResultLayers:
@@ -125,6 +133,14 @@ class ResultLayers:
         """How many hidden layers are still to be made."""
         return len(self._pending)
 
+    def _reveal(self, layer: Layer, steps: list[Callable[[], Any]]) -> None:
+        """Run the steps that show a layer added hidden (`_staged`), one per event-loop pass, before any layer still
+        to be made."""
+        if steps:
+            reveal = {(REVEAL, id(layer), i): step for i, step in enumerate(steps)}
+            self._pending = {**reveal, **self._pending}
+            self._timer.start()
+
     def _make_next(self) -> None:
         if self._pending:
             self._pending.pop(next(iter(self._pending)))()
@@ -144,6 +160,9 @@ class ResultLayers:
             pass
         if make_pending:
             self.flush()
+        for key, make in list(self._pending.items()):  # a new layer is never left hidden
+            if key[0] == REVEAL:
+                make()
         self._pending.clear()
 
     def publish_vectors(self, run: Run) -> None:
@@ -241,6 +260,7 @@ class ResultLayers:
         camera = self._viewer.camera
         zoom, center = camera.zoom, tuple(camera.center)
         layers, instances = self._viewer.layers, self.find(run, "instances", Labels) if below else None
+        steps = _staged(layer) if STAGED and isinstance(layer, Labels) else []
         if instances is None:
             self._viewer.add_layer(layer)
         else:  # under the instances; napari selects what it inserts: the user's selection comes back
@@ -249,6 +269,7 @@ class ResultLayers:
             layers.selection.active = active  # (None: nothing)
             layers.selection.update(selected)
         camera.zoom, camera.center = zoom, center
+        self._reveal(layer, steps)
         return layer
 
     def displayed_plane(self, run: Run) -> tuple[int, ...]:
@@ -276,6 +297,32 @@ class ResultLayers:
         old = layer.name
         layer.name = f"{old} (edited)"
         self._on_edited(old, layer)
+
+
+def _staged(layer: Labels) -> list[Callable[[], Any]]:
+    """Hide a Labels layer about to be added, and its editing overlays (`EDITING_OVERLAYS`); returns the steps that
+    show them again, in order.
+
+    napari makes a Labels layer's visual and its editing overlays when it is added, and the first paint that follows
+    links the layer's shader program, all in one stretch on the GUI thread: a session's first instances layer took
+    100-110 ms to add and 45-55 ms to paint here (idle). Hidden and without those overlays, adding it took 40 ms and
+    painting 35-40 ms; showing it later 40-55 ms, and each overlay 35-55 ms (napari makes an overlay once it is
+    visible). The overlays are napari's private ``_overlays`` of a layer made here (not the viewer's, which napari
+    shields from plugins): a napari without them has the layer shown in one stage. Not selecting the new layer on
+    insert would save 15 ms more, but only through the layer list's private ``_activate_on_insert``, which napari
+    warns a plugin off.
+    """
+    steps: list[Callable[[], Any]] = []
+    if layer.visible:
+        layer.visible = False
+        steps.append(lambda: setattr(layer, "visible", True))
+    overlays = getattr(layer, "_overlays", {})
+    for name in EDITING_OVERLAYS:
+        overlay = overlays.get(name) if hasattr(overlays, "get") else None
+        if overlay is not None and getattr(overlay, "visible", False):
+            overlay.visible = False
+            steps.append(lambda overlay=overlay: setattr(overlay, "visible", True))
+    return steps
 
 
 def _refresh(layer: Layer, *, thumbnail: bool, data_displayed: bool = True) -> None:
