@@ -201,6 +201,29 @@ def test_a_fine_tuning_on_too_few_images_for_a_size_model_keeps_the_starting_mod
     assert estimate_object_size(model, blobs_pair(11)[0]).how in ("auto", "fallback")  # it estimates, as the start
 
 
+def test_a_kept_history_ends_with_the_model_as_kept_its_carried_size_model_too(tiny_model, tmp_path):
+    """``--keep-history`` on too few images for a size model of its own: the history's last step is the final file,
+    the start's size model carried into it, so any history step loaded later is what the run says it is."""
+    pytest.importorskip("torch")
+    from napari_deepcolor.checkpoint import load_checkpoint, read_header
+    from napari_deepcolor.config import TrainConfig
+    from napari_deepcolor.predict.network import load_model
+    from napari_deepcolor.predict.size_fit import fit_size_model, store_size_model
+    from napari_deepcolor.training.dataset import make_sample
+    from napari_deepcolor.training.loop import train
+
+    images = [blobs_pair(seed)[0] for seed in range(3)]
+    store_size_model(tiny_model, fit_size_model(load_model(tiny_model), images, blurs=False).to_dict())
+    samples = [make_sample(*blobs_pair(seed), in_channels=1, percentiles=(1, 99.8), scale=1.0) for seed in range(2)]
+    config = TrainConfig(margin=2, patch_size=32, batch_size=2, steps=4, checkpoint_every=2)
+    events = list(train(samples, model_config=load_checkpoint(tiny_model).config, train_config=config,
+                        output=tmp_path, device="cpu", init=str(tiny_model), keep_history=True))
+    assert "keeps the automatic object size" in next(e.note for e in events if e.kind == "size_model")
+    last = tmp_path / "history" / "step-4.safetensors"
+    assert last.read_bytes() == (tmp_path / "last.safetensors").read_bytes()
+    assert read_header(last)[1]["size_model"]["carried_from"] == str(tiny_model)
+
+
 @pytest.mark.parametrize("reliable", [True, False])
 def test_a_fine_tuning_on_many_images_keeps_the_starting_size_model_when_its_own_is_unreliable(
         tiny_model, tmp_path, familiar_start, monkeypatch, reliable):

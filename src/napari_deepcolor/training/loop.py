@@ -358,7 +358,7 @@ class _Run:
         unique = list({id(sample.image): sample for sample in self.samples}.values())  # repeats once
         if size_model:
             yield from self._size_model(list(dict.fromkeys((final, kept))), unique)
-            if self.keep_history and len(unique) >= MIN_SIZE_IMAGES:  # the history's last step as the final file is
+            if self.keep_history:  # the history's last step as the final file is now: its size model fitted or carried
                 write_atomic(self.output / "history" / f"step-{self.total}.safetensors",
                              lambda tmp: shutil.copyfile(final, tmp))
         improved = (None if not (self.validation and self.start_metrics)
