@@ -247,7 +247,8 @@ def test_predict_with_the_bundled_worms_model_on_the_bundled_sample(tmp_path):
 
 
 def test_predict_without_a_model_takes_the_one_the_first_image_suggests_for_every_image(tmp_path, capsys):
-    """One model for the batch, from the first image's looks (napari_deepcolor.zoo.suggest), printed with why."""
+    """One model for the batch, from the first image's looks (napari_deepcolor.zoo.suggest), printed with why; the
+    other images another model suits are named before the run."""
     from napari_deepcolor._sample_data import SAMPLES_DIR
     from napari_deepcolor.io import predict_record
     from napari_deepcolor.training.synthetic_nuclei import nuclei_field
@@ -260,7 +261,10 @@ def test_predict_without_a_model_takes_the_one_the_first_image_suggests_for_ever
                  str(tmp_path / "batch")]) == 0
     assert capsys.readouterr().out.splitlines() == [
         ("model: ecoli-semiconv (gray image with a mid-grey background and dark objects with bright halos: looks like "
-         "E. coli in phase contrast)")]
+         "E. coli in phase contrast)"),
+        ("note: ecoli-semiconv runs on every image, chosen from a.tif; of the others, these look like images for "
+         "another model: b.tif: nuclei (gray image with a dark background and bright spots: looks like fluorescent "
+         "nuclei). Segment them apart with --model, or give --model to choose one for all")]
     assert read_labels(tmp_path / "out" / "a_labels.tif").max() >= 3
     for name in ("a", "b"):  # the first image's model for every image
         assert predict_record(tmp_path / "out" / f"{name}_labels.tif")["model"] == "ecoli-semiconv"
@@ -274,6 +278,23 @@ def test_predict_without_a_model_takes_the_one_the_first_image_suggests_for_ever
             "not made for such images)")
     assert capsys.readouterr().out.splitlines() == [line]
     assert (tmp_path / "out" / "nuclei_labels.tif").is_file()
+
+
+def test_a_large_batch_is_checked_on_a_few_images_spread_over_it(monkeypatch, capsys, tmp_path):
+    from napari_deepcolor.cli import predict
+
+    looked = []
+
+    def suggestion(path):
+        looked.append(path.name)
+        return ("leaves", "color image") if path.name in ("10.tif", "19.tif") else ("worms", "a well")
+
+    monkeypatch.setattr(predict, "_suggestion", suggestion)
+    assert predict._suggested_model([tmp_path / f"{i}.tif" for i in range(20)]) == "worms"
+    assert len(looked) == 1 + predict.OTHERS_CHECKED and looked[:2] == ["0.tif", "1.tif"] and looked[-1] == "19.tif"
+    out = capsys.readouterr().out
+    assert "of 8 of the other 19, these look like images for another model: 19.tif: leaves (color image)" in out
+    assert "10.tif" not in out  # not among those looked at
 
 
 @pytest.mark.parametrize("flag", ["--min-size", "--merge-distance"])

@@ -118,27 +118,59 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: How many other images of a batch `_suggested_model` looks at (spread over the batch) for another kind of image
+OTHERS_CHECKED = 8
+
+
 def _suggested_model(images: list[Path]) -> str:
     """The bundled model for the kind of image the first readable image looks like (`napari_deepcolor.zoo.suggest`),
-    printed with why. One model for the whole batch: its outputs are made alike, and a rerun skips what is done."""
-    from napari_deepcolor.predict.regions import open_image
-    from napari_deepcolor.zoo import bundled_models
-    from napari_deepcolor.zoo.suggest import suggest_model
-
+    printed with why. One model for the whole batch: its outputs are made alike, and a rerun skips what is done.
+    Up to `OTHERS_CHECKED` other images, spread over the batch, are looked at too: those another model suits are
+    named, with that model, before the batch runs."""
     first_error = None
-    for path in images:
+    for i, path in enumerate(images):
         try:
-            image = open_image(path)
+            name, reason = _suggestion(path)
         except (OSError, ValueError, RuntimeError) as error:
             first_error = first_error or error
             continue
-        name, reason = suggest_model(image, bundled_models(), rgb=image.ndim == 3 and image.shape[-1] in (3, 4))
         if name is None:
             raise ValueError("no bundled model is installed: give --model (your own model's name or a checkpoint "
                              "file)")
         print(f"model: {name} ({reason})")
+        _other_kinds(images[i + 1:], name, path)
         return name
     raise ValueError(f"{first_error}; no image could be read to choose the model from") from first_error
+
+
+def _suggestion(path: Path) -> tuple[str | None, str]:
+    from napari_deepcolor.predict.regions import open_image
+    from napari_deepcolor.zoo import bundled_models
+    from napari_deepcolor.zoo.suggest import suggest_model
+
+    image = open_image(path)
+    return suggest_model(image, bundled_models(), rgb=image.ndim == 3 and image.shape[-1] in (3, 4))
+
+
+def _other_kinds(others: list[Path], model: str, first: Path) -> None:
+    """Say which of (up to `OTHERS_CHECKED` of) ``others`` look like images for another model than ``model``."""
+    if not others:
+        return
+    count = min(OTHERS_CHECKED, len(others))
+    picks = sorted({round(k * (len(others) - 1) / max(count - 1, 1)) for k in range(count)})
+    differ = []
+    for path in (others[i] for i in picks):
+        try:
+            name, reason = _suggestion(path)
+        except (OSError, ValueError, RuntimeError):
+            continue  # the run says why it cannot be read
+        if name is not None and name != model:
+            differ.append(f"{path.name}: {name} ({reason})")
+    if differ:
+        looked = f"{len(picks)} of the other {len(others)}" if len(picks) < len(others) else "the others"
+        shown = "; ".join(differ[:3]) + (f"; and {len(differ) - 3} more" if len(differ) > 3 else "")
+        print(f"note: {model} runs on every image, chosen from {first.name}; of {looked}, these look like images for "
+              f"another model: {shown}. Segment them apart with --model, or give --model to choose one for all")
 
 
 def _remove_temporaries(output: Path) -> None:
