@@ -179,9 +179,23 @@ def test_deepcolor_train_name_and_models_and_predict_by_that_name(tmp_path, caps
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1].startswith("blobs\tcoloring, 4 colors") and lines[-1].endswith(f"your model: {user.path('blobs')}")
+    assert lines[-1].split("\t")[2] == "trained from scratch"  # what it is, without a description of its own
     assert [line.split("\t")[0] for line in lines[:-1]] == list(bundled_models())
     for model in ("blobs", str(tmp_path / "run")):
         out = tmp_path / f"out-{len(model)}"
         assert main(["predict", "--model", model, "--output", str(out), "--device", "cpu", "--object-size", "1",
                      str(tmp_path / "images" / "a.tif")]) == 0
         assert (out / "a_labels.tif").is_file()
+
+
+def test_a_fine_tuned_model_without_a_description_says_what_it_started_from(tmp_path, tiny_model):
+    from napari_deepcolor.checkpoint import load_checkpoint, save_checkpoint
+    from napari_deepcolor.cli.models import _line
+
+    checkpoint = load_checkpoint(tiny_model)
+    metadata = {"init": "nuclei (the bundled nuclei as installed then: step 1500)", "train_config": {},
+                "validation": {"ap50": 0.9, "mean_ap": 0.7, "sbd": 0.8}}
+    path = save_checkpoint(tmp_path / "mine.safetensors", type(checkpoint)(checkpoint.config, checkpoint.state_dict,
+                                                                           metadata))
+    assert _line("mine", path).split("\t")[2] == ("fine-tuned from nuclei; held out: ap50 0.900, mean_ap 0.700, "
+                                                 "sbd 0.800")

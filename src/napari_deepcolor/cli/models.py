@@ -53,4 +53,17 @@ def _line(name: str, path: Path) -> str:
         knobs += f", ensemble of {config.members} networks"
     if config.test_time_flips > 1:
         knobs += f", {config.test_time_flips} test-time flips"
-    return f"{name}\t{config.method}, {knobs}\t{metadata.get('description', '')} {scores}".rstrip() + card
+    if metadata.get("description"):  # a bundled model's ends where its scores begin ("validation wells D09-E03:")
+        about = f"{metadata['description']} {scores}".rstrip()
+    else:
+        about = "; ".join(part for part in (_provenance(metadata), scores and f"held out: {scores}") if part)
+    return f"{name}\t{config.method}, {knobs}\t{about}" + card
+
+
+def _provenance(metadata: dict) -> str:
+    """What a model trained here (no description of its own) started from, from its checkpoint's metadata: "fine-tuned
+    from nuclei" (`training.loop.train`'s ``init`` note starts with the start's name) or "trained from scratch"."""
+    init = str(metadata.get("init") or "").strip()
+    if not init:
+        return "trained from scratch" if "train_config" in metadata else ""
+    return f"fine-tuned from {init.split(' (', 1)[0]}"
