@@ -185,3 +185,20 @@ def test_the_second_look_leaves_dark_worms_on_an_uneven_bright_field_unmatched(m
     assert suggest_kind(image)[0] is None
     monkeypatch.setattr(suggest, "FLATTENED_RETRY", True)
     assert suggest_kind(image) == (None, "gray image that matches none of the known kinds clearly")
+
+
+def test_packed_nuclei_whose_dark_gaps_look_like_phase_contrast_are_nuclei(monkeypatch):
+    """A dense clump of nuclei: its dark gaps pass for dark objects and the nuclei around them for halos; but its
+    brightest pixels are the nuclei's centres, far from the gaps, where halos hug their cells
+    (experiments/zoo/packed_nuclei.py)."""
+    from napari_deepcolor.training.synthetic_scenes import synthetic_pairs
+    from napari_deepcolor.zoo import suggest
+
+    image = next(iter(synthetic_pairs("nuclei-artefacts", 1, seed=70_013)))[0]
+    monkeypatch.setattr(suggest, "BRIGHT_FROM_DARK_TEST", False)
+    assert suggest_kind(image)[0] == ECOLI
+    monkeypatch.setattr(suggest, "BRIGHT_FROM_DARK_TEST", True)
+    kind, reason = suggest_kind(image)
+    assert kind == NUCLEI and "packed closely" in reason
+    colony = tifffile.imread(SAMPLES_DIR / "ecoli_colony.tif")  # the real phase-contrast image stays E. coli
+    assert suggest_kind(colony)[0] == ECOLI
