@@ -255,9 +255,10 @@ def _gray_kind(sample: np.ndarray, crop: np.ndarray, *, integer: bool) -> tuple[
 def _bright_from_dark(scaled: np.ndarray) -> float:
     """How far the brightest pixels lie from the dark ones, against the dark regions' thickness: the median distance
     from the brightest `BRIGHTEST` of the sample (lightly smoothed) to its darkest `DARKEST`, divided by twice the
-    dark pixels' mean distance to their regions' edge. Phase contrast: bright halos hug the dark cells (0.3-0.85 on
-    generated colonies, 0.6 on the real E. coli image); packed fluorescent nuclei: their brightest parts are their
-    centres, far from the dark gaps between them (1.1-2 on generated nuclei fields misread as E. coli)."""
+    dark pixels' mean distance to their regions' edge. Phase contrast: bright halos hug the dark cells (at most 0.85
+    on 200 generated colonies, 0.6 on the real E. coli image); packed fluorescent nuclei: their brightest parts are
+    their centres, far from the dark gaps between them (at least 1.1 on the 13 of 1,000 generated nuclei fields that
+    step 4 read as E. coli; 4.1 on a real DSB 2018 nuclei image)."""
     from scipy import ndimage
 
     smoothed = ndimage.gaussian_filter(scaled, 1.0)
