@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Bright-field `worms` with test-time flips (issue 24: floor + 0.05 on unseen wells; 2026-12-07).
+#
+# `worms-mask` was chosen with its flips among the candidates; the bright-field `worms` never was (session 30 tried
+# an ensemble of fine-tuned seeds, not flips). Candidates: `worms` run on the 4 flips, and on the 8 flips and
+# transposes, of each image (`deepcolor ensemble --flips`, one member: colors matched by the Hungarian algorithm on
+# the 39 training wells, as for the ensembles).
+#
+# The rule, written before it ran (session 30's, for a model that replaces `worms`): a candidate replaces `worms` only
+# if its AP50 on the 10 training wells of choose_tau_on_training_wells.py, at the τ they choose (fragments joined),
+# beats `worms`'s 0.627 there by 0.02; of two that do, the one with fewer flips unless the other is 0.01 higher.
+# Only then are the validation wells measured (once), beside the floor.
+# Usage: bash experiments/bbbc010/worms_flips.sh [DATA] [RUNS]
+set -euo pipefail
+DATA=${1:-../shared/data/bbbc010/train}
+RUNS=${2:-runs}
+PYTHON=${PYTHON:-python}
+DEEPCOLOR=${DEEPCOLOR:-deepcolor}
+
+for FLIPS in 4 8; do
+    "$DEEPCOLOR" ensemble --flips "$FLIPS" --output "$RUNS/worms-flips$FLIPS.safetensors" --images "$DATA/images" \
+        --first 39 worms
+done
+"$PYTHON" experiments/bbbc010/choose_tau_on_training_wells.py --data "$DATA" --absorb-fragments \
+    --min-sizes 400 500 600 700 800 --merge-distances 0 \
+    --model "$RUNS/worms-flips4.safetensors" "$RUNS/worms-flips8.safetensors"
