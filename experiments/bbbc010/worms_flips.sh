@@ -10,6 +10,12 @@
 # if its AP50 on the 10 training wells of choose_tau_on_training_wells.py, at the τ they choose (fragments joined),
 # beats `worms`'s 0.627 there by 0.02; of two that do, the one with fewer flips unless the other is 0.01 higher.
 # Only then are the validation wells measured (once), beside the floor.
+#
+# Result (2026-12-07): neither; `worms` stays. Training wells (10), fragments joined, AP50 at τ = 400 / 500 / 600 / 700
+# / 800: 4 flips 0.549 / **0.572** / 0.559 / 0.542 / 0.530, 8 flips 0.570 / **0.577** / 0.565 / 0.542 / 0.531,
+# against `worms`'s **0.627** at 600. The flipped predictions' colors agree with the plain one's on 45-68 % of their
+# overlap after matching (the plain one with itself: 78 %, the share of colors kept), so their mean blurs the colors
+# at the worms' crossings and contacts. The validation wells were not measured.
 # Usage: bash experiments/bbbc010/worms_flips.sh [DATA] [RUNS]
 set -euo pipefail
 DATA=${1:-../shared/data/bbbc010/train}
