@@ -140,3 +140,23 @@ def test_the_cli_says_when_a_gain_is_too_small_to_count(caplog):
     _guard(TrainEvent(**done, start_metrics={"ap50": 0.727}, metrics={"ap50": 0.70}, needed=0.793))
     assert ("did NOT beat the starting model on the held-out annotations (AP50 0.727, the new model's 0.700)"
             in caplog.text)
+
+
+def test_a_named_model_that_did_not_beat_its_start_is_kept_with_a_warning_naming_the_start(tmp_path, caplog,
+                                                                                          monkeypatch):
+    """``deepcolor train --init START --name NAME`` keeps what it trained as NAME either way; when the guard fired,
+    the last line says again that START is the better choice for these images."""
+    from napari_deepcolor.cli.train import _keep_as_user_model
+    from napari_deepcolor.zoo import user
+
+    monkeypatch.setenv("NAPARI_DEEPCOLOR_MODELS", str(tmp_path / "models"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.safetensors").write_bytes(b"weights")
+    caplog.set_level("INFO", logger="napari_deepcolor")
+    _keep_as_user_model("mine", tmp_path / "run", start="nuclei")
+    assert user.names() == ["mine"]
+    assert ("'mine' did not beat nuclei, the model it started from, on the held-out annotations: for these images "
+            "nuclei is the better choice (deepcolor predict --model nuclei)") in caplog.text
+    caplog.clear()
+    _keep_as_user_model("mine again", tmp_path / "run")  # it helped, or nothing to compare: no warning
+    assert "did not beat" not in caplog.text

@@ -167,9 +167,9 @@ def run(args: argparse.Namespace) -> int:
     samples, validation = _data(args, model_config)
     if fine_tuning:
         samples, train_config = _with_replay(args, samples, start_config, train_config, metadata)
-    _train(args, samples, validation, model_config, train_config, metadata)
+    improved = _train(args, samples, validation, model_config, train_config, metadata)
     if getattr(args, "name", None):
-        _keep_as_user_model(args.name, args.output)
+        _keep_as_user_model(args.name, args.output, start=args.init if improved is False else None)
     return 0
 
 
@@ -193,14 +193,18 @@ def _with_replay(args: argparse.Namespace, samples: list, start_config, train_co
     return samples, train_config
 
 
-def _keep_as_user_model(name: str, output: Path) -> None:
-    """``--name``: the run's kept checkpoint (best, else last) becomes one of the user's models."""
+def _keep_as_user_model(name: str, output: Path, *, start: str | None = None) -> None:
+    """``--name``: the run's kept checkpoint (best, else last) becomes one of the user's models; ``start``: the
+    fine-tuning did not beat that starting model on the held-out annotations, which the line says again."""
     from napari_deepcolor.zoo import RUN_CHECKPOINTS, user
 
     checkpoint = next(output / file for file in RUN_CHECKPOINTS if (output / file).is_file())
     used = user.add(name, checkpoint)
     renamed = f" ({name!r} was taken)" if used != name else ""
     log.info("kept %s as your model %r%s in %s", checkpoint.name, used, renamed, user.models_dir())
+    if start is not None:
+        log.warning("%r did not beat %s, the model it started from, on the held-out annotations: for these images "
+                    "%s is the better choice (deepcolor predict --model %s)", used, start, start, start)
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -340,9 +344,10 @@ def _held_out_data(args: argparse.Namespace, pairs: list, model_config) -> tuple
 
 
 def _train(args: argparse.Namespace, samples: list, validation: list, model_config, train_config,
-           metadata: dict | None = None) -> None:
+           metadata: dict | None = None) -> bool | None:
     """Run the training loop under a progress bar (step, loss, held-out score, time left); without a terminal,
-    a log line every 30 s instead."""
+    a log line every 30 s instead. Returns whether it beat its starting model on the held-out score (None: nothing
+    to compare)."""
     import time
 
     from tqdm import tqdm
@@ -350,7 +355,7 @@ def _train(args: argparse.Namespace, samples: list, validation: list, model_conf
     from napari_deepcolor.training.loop import train
 
     quiet = not sys.stderr.isatty()
-    score, last_line = "", time.monotonic()
+    score, last_line, improved = "", time.monotonic(), None
     first: tuple[int, float] | None = None  # the first step event's (step, elapsed): the pace since then, as a
     # resumed run's step count includes steps an earlier run made
     with tqdm(total=train_config.steps, desc="training", unit="step", file=sys.stderr, disable=None) as bar:
@@ -377,7 +382,9 @@ def _train(args: argparse.Namespace, samples: list, validation: list, model_conf
             elif event.kind == "done":
                 log.info("done in %.0f s: %s", event.elapsed, event.path)
                 _guard(event)
+                improved = event.improved
             bar.refresh()
+    return improved
 
 
 def _guard(event) -> None:
