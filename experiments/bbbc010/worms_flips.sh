@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Bright-field `worms` with test-time flips (issue 24: floor + 0.05 on unseen wells; 2026-12-07).
 #
-# `worms-mask` was chosen with its flips among the candidates; the bright-field `worms` never was (session 30 tried
-# an ensemble of fine-tuned seeds, not flips). Candidates: `worms` run on the 4 flips, and on the 8 flips and
-# transposes, of each image (`deepcolor ensemble --flips`, one member: colors matched by the Hungarian algorithm on
-# the 39 training wells, as for the ensembles).
+# `worms-mask` was chosen with its flips among the candidates; for the bright-field `worms`, session 30 tried an
+# ensemble of fine-tuned seeds, and session 7 flips per image (tta_bbbc010.py: 0.627 -> 0.577 on the training wells,
+# which this script was written without noticing). Candidates here: `worms` run on the 4 flips, and on the 8 flips
+# and transposes, of each image through the packaged path (`deepcolor ensemble --flips`, one member: colors matched
+# by the Hungarian algorithm on the 39 training wells, as for the ensembles).
 #
 # The rule, written before it ran (session 30's, for a model that replaces `worms`): a candidate replaces `worms` only
 # if its AP50 on the 10 training wells of choose_tau_on_training_wells.py, at the τ they choose (fragments joined),
