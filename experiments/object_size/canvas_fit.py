@@ -70,11 +70,9 @@ def cases(object_px: float):
 
 
 def measure(arm: str, out: Path) -> None:
-    from napari_deepcolor.metrics import evaluate
     from napari_deepcolor.predict.network import load_model
-    from napari_deepcolor.predict.object_size import METADATA_KEY, estimate_object_size, size_model_of
+    from napari_deepcolor.predict.object_size import METADATA_KEY, size_model_of
     from napari_deepcolor.predict.size_fit import fit_size_model
-    from napari_deepcolor.predict.size_refine import segment_refined
 
     model = load_model(NAME, device="cpu")
     object_px = size_model_of(model.metadata).object_px
@@ -87,34 +85,44 @@ def measure(arm: str, out: Path) -> None:
         print(f"refit in {time.perf_counter() - t0:.0f} s: object_px {size_model.object_px:.1f} (bundled "
               f"{object_px:.1f}), cv error {size_model.cv_error:.3f}, decoded {size_model.decoded_px:.1f}", flush=True)
         model = replace(model, metadata={**model.metadata, METADATA_KEY: fitted})
+    measure_rows(model, cases(object_px), out, {"arm": arm, "size_model": fitted})
+
+
+def measure_rows(model, cases, out: Path, header: dict) -> None:
+    """The automatic size as the plugin runs it (estimate, then the check on the segmented objects) on each of
+    ``cases`` ((kind, image, labels, true size)): a row each, written to ``out`` with ``header`` as they come."""
+    from napari_deepcolor.metrics import evaluate
+    from napari_deepcolor.predict.object_size import estimate_object_size
+    from napari_deepcolor.predict.size_refine import segment_refined
+
     rows = []
-    for what, image, truth, true_size in cases(object_px):
+    for what, image, truth, true_size in cases:
         _, size, (instances, _) = segment_refined(model, image, estimate_object_size(model, image))
         rows.append({"what": what, "true": true_size, "factor": size.factor, "passes": size.passes,
                      "ap50": evaluate(truth, instances.labels)["ap50"]})
         print(what, round(true_size, 2), size.factor, size.passes, round(rows[-1]["ap50"], 3), flush=True)
-        out.write_text(json.dumps({"arm": arm, "rows": rows, "size_model": fitted}))
+        out.write_text(json.dumps({**header, "rows": rows}))
 
 
-def verdict(paths: list[Path]) -> None:
+def arm_means(paths: list[Path], kinds: tuple[str, ...] = ("resized", "1024 canvas")) -> dict:
+    """Each arm's (saved by `measure_rows`) mean AP50 with *auto* per kind of image, printed with the share within
+    20 % of the true size and the predictions per image; {(arm, kind): mean}."""
     arms = {json.loads(p.read_text())["arm"]: json.loads(p.read_text())["rows"] for p in paths}
     means = {}
     for arm, rows in arms.items():
-        for what in ("resized", "1024 canvas"):
+        for what in kinds:
             part = [r for r in rows if r["what"] == what]
             means[arm, what] = float(np.mean([r["ap50"] for r in part]))
             within = np.mean([max(r["factor"] / r["true"], r["true"] / r["factor"]) <= 1.2 for r in part])
             print(f"{arm:8s} {what:12s}: AP50 auto {means[arm, what]:.3f}, within 20 % {within:.0%}, predictions "
                   f"{np.mean([r['passes'] for r in part]):.2f} ({len(part)} images)")
-    canvas = means["refit", "1024 canvas"] - means["bundled", "1024 canvas"]
-    resized = means["refit", "resized"] - means["bundled", "resized"]
-    print(f"refit against bundled: 1024 canvases {canvas:+.3f}, resized {resized:+.3f}: rule "
-          f"{'met' if canvas >= 0.03 and resized >= -0.01 else 'not met'}")
+    return means
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arm", choices=("bundled", "refit"))
+def cli(doc: str, arms: tuple[str, str], measure, verdict) -> None:
+    """The command line of a script of this kind: ``--arm ARM --out FILE`` measures, ``--verdict A B`` decides."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--arm", choices=arms)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--verdict", type=Path, nargs="+")
     args = parser.parse_args()
@@ -122,6 +130,18 @@ def main() -> None:
         verdict(args.verdict)
     else:
         measure(args.arm, args.out)
+
+
+def verdict(paths: list[Path]) -> None:
+    means = arm_means(paths)
+    canvas = means["refit", "1024 canvas"] - means["bundled", "1024 canvas"]
+    resized = means["refit", "resized"] - means["bundled", "resized"]
+    print(f"refit against bundled: 1024 canvases {canvas:+.3f}, resized {resized:+.3f}: rule "
+          f"{'met' if canvas >= 0.03 and resized >= -0.01 else 'not met'}")
+
+
+def main() -> None:
+    cli(__doc__, ("bundled", "refit"), measure, verdict)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ more_images_fit_a.json, more_images_fit_b.json (``--verdict`` them).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -44,6 +43,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from canvas_fit import arm_means, cli, measure_rows  # noqa: E402  (the same measurement and command line)
 
 NAME = "leaves-semiconv"
 FACTORS = (0.5, 1.0, 2.0)
@@ -70,45 +71,27 @@ def cases(object_px: float):
 
 
 def measure(arm: str, out: Path) -> None:
-    from napari_deepcolor.metrics import evaluate
     from napari_deepcolor.predict.network import load_model
-    from napari_deepcolor.predict.object_size import METADATA_KEY, estimate_object_size, size_model_of
+    from napari_deepcolor.predict.object_size import METADATA_KEY, size_model_of
     from napari_deepcolor.predict.size_fit import fit_size_model
-    from napari_deepcolor.predict.size_refine import segment_refined
     from napari_deepcolor.training.synthetic_rosette import rosette
 
     model = load_model(NAME, device="cpu")
     object_px = size_model_of(model.metadata).object_px
-    fitted = {}
     if arm == "more":
         t0 = time.perf_counter()
         pairs = [rosette(seed, artefacts=True) for seed in FIT_SEEDS]
         size_model = fit_size_model(model, [p[0] for p in pairs], labels=[p[1] for p in pairs])
-        fitted = size_model.to_dict()
         print(f"refit on {len(pairs)} images in {time.perf_counter() - t0:.0f} s: object_px {size_model.object_px:.1f} "
               f"(bundled {object_px:.1f}), cv error {size_model.cv_error:.3f} (90th percentile "
               f"{size_model.cv_error90:.3f}), snap {size_model.snap:.3f}", flush=True)
-        model = replace(model, metadata={**model.metadata, METADATA_KEY: fitted})
-        out.with_suffix(".size_model.json").write_text(json.dumps(fitted))
-    rows = []
-    for what, image, truth, true_size in cases(object_px):
-        _, size, (instances, _) = segment_refined(model, image, estimate_object_size(model, image))
-        rows.append({"what": what, "true": true_size, "factor": size.factor, "passes": size.passes,
-                     "ap50": evaluate(truth, instances.labels)["ap50"]})
-        print(what, round(true_size, 2), size.factor, size.passes, round(rows[-1]["ap50"], 3), flush=True)
-        out.write_text(json.dumps({"arm": arm, "rows": rows}))
+        model = replace(model, metadata={**model.metadata, METADATA_KEY: size_model.to_dict()})
+        out.with_suffix(".size_model.json").write_text(json.dumps(size_model.to_dict()))
+    measure_rows(model, cases(object_px), out, {"arm": arm})
 
 
 def verdict(paths: list[Path]) -> None:
-    arms = {json.loads(p.read_text())["arm"]: json.loads(p.read_text())["rows"] for p in paths}
-    means = {}
-    for arm, rows in arms.items():
-        for what in ("resized", "1024 canvas"):
-            part = [r for r in rows if r["what"] == what]
-            means[arm, what] = float(np.mean([r["ap50"] for r in part]))
-            within = np.mean([max(r["factor"] / r["true"], r["true"] / r["factor"]) <= 1.2 for r in part])
-            print(f"{arm:8s} {what:12s}: AP50 auto {means[arm, what]:.3f}, within 20 % {within:.0%}, predictions "
-                  f"{np.mean([r['passes'] for r in part]):.2f} ({len(part)} images)")
+    means = arm_means(paths)
     gains = {what: means["more", what] - means["bundled", what] for what in ("resized", "1024 canvas")}
     mean = float(np.mean(list(gains.values())))
     met = mean >= 0.01 and min(gains.values()) >= -0.01
@@ -116,17 +99,5 @@ def verdict(paths: list[Path]) -> None:
           f"{gains['1024 canvas']:+.3f}): rule {'met' if met else 'not met'}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arm", choices=("bundled", "more"))
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--verdict", type=Path, nargs="+")
-    args = parser.parse_args()
-    if args.verdict:
-        verdict(args.verdict)
-    else:
-        measure(args.arm, args.out)
-
-
 if __name__ == "__main__":
-    main()
+    cli(__doc__, ("bundled", "more"), measure, verdict)
