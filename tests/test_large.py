@@ -96,6 +96,10 @@ def test_raw_tiff_reads_regions_like_tifffile(tmp_path):
     np.testing.assert_array_equal(raw[30:99, :], image[30:])
     with pytest.raises(IndexError, match="contiguous row ranges"):
         raw[::2, :]
+    np.testing.assert_array_equal(raw[4], image[4])  # an integer: the axis dropped, as numpy does
+    np.testing.assert_array_equal(raw[-1, 2:5], image[-1, 2:5])
+    with pytest.raises(IndexError, match="out of bounds"):
+        raw[37]
 
 
 def test_image_limits_are_exact_for_small_images_and_sampled_for_large(tmp_path):

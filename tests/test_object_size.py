@@ -70,6 +70,14 @@ def test_an_empty_image_falls_back_to_one(ecoli_model):
     assert (size.factor, size.how) == (1.0, "fallback")
 
 
+@pytest.mark.parametrize("shape", [(5, 5), (3, 200), (200, 2)])
+def test_an_image_a_few_pixels_high_or_wide_falls_back_to_one(ecoli_model, shape):
+    """Its view is a pixel or two high: turned, it kept a negative stride that torch refused (a traceback)."""
+    image = np.random.default_rng(0).random(shape).astype(np.float32)
+    size = estimate_object_size(ecoli_model, image)
+    assert (size.factor, size.how) == (1.0, "fallback") and "too small" in size.note
+
+
 def test_a_model_without_a_size_model_runs_at_one_and_says_why(tiny_model):
     model = load_model(tiny_model, device="cpu")
     assert size_model_of(model.metadata) is None

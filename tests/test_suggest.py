@@ -145,6 +145,18 @@ def test_an_image_read_row_by_row_is_judged_without_loading_it(tmp_path):
     assert suggest_kind(image)[0] == NUCLEI
 
 
+def test_a_stack_read_row_by_row_is_judged_by_its_middle_plane(tmp_path):
+    """`deepcolor predict` without --model on a stack's TIFF: the middle plane is read by index (an AttributeError
+    before)."""
+    from napari_deepcolor.predict.regions import RawTiff, open_image
+
+    planes = np.stack([np.zeros_like(nuclei_16bit()), nuclei_16bit(), np.zeros_like(nuclei_16bit())])
+    tifffile.imwrite(tmp_path / "stack.tif", planes)
+    image = open_image(tmp_path / "stack.tif")
+    assert isinstance(image, RawTiff) and image.shape == planes.shape
+    assert suggest_kind(image)[0] == NUCLEI
+
+
 def test_shapes_that_are_not_images_are_refused():
     with pytest.raises(ValueError, match=r"expected an RGB\(A\) image \(..., Y, X, 3\|4\), got shape \(64, 64\)"):
         suggest_kind(np.zeros((64, 64)), rgb=True)

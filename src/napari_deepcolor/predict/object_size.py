@@ -64,6 +64,8 @@ MIN_SNAP, MAX_SNAP = 1.05, 1.25
 FIELD_BAND = (0.75, 1.33)
 #: Below this fraction of foreground pixels in the view the image is taken to hold no objects.
 MIN_FOREGROUND = 1e-3
+#: The fewest view pixels across (height and width) a size estimate reads; below, the image falls back to 1
+MIN_VIEW = 8
 #: A size model whose cross-validated median error is larger is not used (the bundled ones: 0.04-0.07).
 MAX_CV_ERROR = 0.2
 #: The orientations of the square (`turn`): a size model fitted on views in random orientations
@@ -299,6 +301,10 @@ def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> Obje
     size_model = size_model_of(model.metadata)
     if size_model is None:
         return no_size_model()
+    if not any(min(t.shape[-2:]) >= MIN_VIEW for t in tiles):
+        height, width = max((t.shape[-2:] for t in tiles), key=lambda hw: hw[0] * hw[1])
+        return _fallback(f"the image is too small to estimate the object size from ({height} x {width} pixels at "
+                         f"{VIEW_REDUCTION:g}x the model's resolution, {MIN_VIEW} needed across); using object size 1")
     features, foreground = view_features(model, tiles, size_model.turns)
     size = decide(size_model.predict(features) / VIEW_REDUCTION, foreground, model.base_config, snap=size_model.snap)
     field = field_of_view(size, size_model, tiles)
@@ -414,7 +420,9 @@ def view_features(model: LoadedModel, tiles: Sequence[np.ndarray],
         for part in tiles:
             n = part.shape[-1] * part.shape[-2]
             for j, k in enumerate(turns):
-                x = torch.from_numpy(np.ascontiguousarray(turn(part, k), dtype=np.float32))[None].to(model.device)
+                # a copy: a turned view of a part 1 pixel high keeps its negative stride through ascontiguousarray
+                # (numpy calls it contiguous), which torch refuses
+                x = torch.from_numpy(np.array(turn(part, k), dtype=np.float32, order="C"))[None].to(model.device)
                 if model.channels_last:  # the network's weights are (`load_model`)
                     x = x.contiguous(memory_format=torch.channels_last)
                 if j == 0:

@@ -25,9 +25,14 @@ class RawTiff:
         self.ndim = len(self.shape)
         self._row_items = int(np.prod(self.shape[1:]))
 
-    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+    def __getitem__(self, key: tuple[slice | int, ...] | slice | int) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
         rows = key[0]
+        if isinstance(rows, (int, np.integer)):  # one plane of a stack (or one row): that range, its axis dropped
+            index = int(rows) + (self.shape[0] if rows < 0 else 0)
+            if not 0 <= index < self.shape[0]:
+                raise IndexError(f"index {rows} is out of bounds for axis 0 with size {self.shape[0]}")
+            return self[(slice(index, index + 1), *key[1:])][0]
         start, stop, step = rows.indices(self.shape[0])
         if step != 1:
             raise IndexError("RawTiff reads contiguous row ranges only")
