@@ -613,6 +613,26 @@ def test_predict_input_mistakes_are_caught_before_the_network_runs(tmp_path, tin
         assert message in err and "Traceback" not in err, err
 
 
+def test_train_names_an_annotation_of_another_size_and_an_image_file_given_as_a_folder(tmp_path, tiny_model, capsys):
+    """Both were a traceback-like "unexpected IndexError" (the fine-tuning's size scan met the pair first) or a
+    misleading "no such folder"."""
+    data = _pairs(tmp_path)
+    _, labels = blobs_pair(1)
+    write_labels(tmp_path / "labels" / "s1.tif", labels[:-5])
+    image = str(tmp_path / "images" / "s0.tif")
+    cases = [
+        (["train", *data, "--init", str(tiny_model), "--steps", "1", "--output", str(tmp_path / "a")],
+         "s1.tif is 48 x 48 pixels but"),
+        (["train", *data, *TINY, "--steps", "1", "--output", str(tmp_path / "b")], "an annotation must be the size"),
+        (["train", "--images", image, "--labels", data[3], "--init", str(tiny_model), "--output", str(tmp_path / "c")],
+         "is a file: give the folder that holds the images"),
+    ]
+    for args, message in cases:
+        assert main(args) == 2, message
+        err = capsys.readouterr().err
+        assert message in err and "unexpected" not in err and "Traceback" not in err, err
+
+
 def test_resume_needs_only_the_run_itself_and_keeps_its_settings(tmp_path):
     """--resume starts from OUTPUT/last.safetensors: the --init file may be gone, and options not given keep the
     run's own values (its scale), not the command line's defaults."""

@@ -149,6 +149,8 @@ def masks_to_labels(masks: np.ndarray, *, overlap: int = -1) -> np.ndarray:
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """Image files in a folder, sorted by name."""
     folder = Path(folder)
+    if folder.is_file():
+        raise FileNotFoundError(f"{folder} is a file: give the folder that holds the images ({folder.parent})")
     if not folder.is_dir():
         raise FileNotFoundError(f"no such folder: {folder}")
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -213,6 +215,18 @@ def read_annotation(paths: list[Path]) -> np.ndarray:
         if single.dtype != bool and len(np.unique(single)) > 2:
             return read_labels(paths[0])
     return masks_to_labels(read_mask_stack(paths))
+
+
+def read_pair(image_path: Path, annotation: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """An image and its annotation (`read_annotation`), checked to be the same size (the image's channels, first or
+    last, aside): `ValueError` naming both files otherwise."""
+    image, labels = read_image(image_path), read_annotation(annotation)
+    n = labels.ndim
+    if image.shape[:n] != labels.shape and image.shape[-n:] != labels.shape:
+        what = annotation[0] if len(annotation) == 1 else f"its {len(annotation)} masks ({annotation[0].name} ...)"
+        raise ValueError(f"{image_path} is {' x '.join(map(str, image.shape))} pixels but {what} "
+                         f"{' x '.join(map(str, labels.shape))}: an annotation must be the size of its image")
+    return image, labels
 
 
 def ensure_writable_dir(directory: str | os.PathLike) -> Path:

@@ -266,7 +266,7 @@ def _options_train_config(args: argparse.Namespace):
 def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
     """The training samples and the validation pairs: of ``--images`` (``--repeat`` times), of ``--val-images`` or
     ``--val-last``, and generated scenes."""
-    from napari_deepcolor.io import find_pairs, read_annotation, read_image
+    from napari_deepcolor.io import find_pairs, read_image, read_pair
     from napari_deepcolor.training.dataset import model_sample
     from napari_deepcolor.training.loop import ValidationPair
 
@@ -284,7 +284,7 @@ def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
                  len(val_pairs))
 
     def sample(image: Path, annotation: list[Path]):
-        return model_sample(read_image(image), read_annotation(annotation), model_config)
+        return model_sample(*read_pair(image, annotation), model_config)
 
     def validation_pair(image: Path, annotation: list[Path]):
         return _validation_pair(read_image(image), truth(annotation), model_config)
@@ -307,7 +307,7 @@ def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
 def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, dict]:
     """Fine-tuning: the config resized for the training objects' size against the --init model's (estimated from
     the training images unless --object-size or --scale is given), and the metadata that records it."""
-    from napari_deepcolor.io import find_pairs, read_annotation, read_image
+    from napari_deepcolor.io import find_pairs, read_pair
     from napari_deepcolor.predict.network import resize_objects
     from napari_deepcolor.training.finetune import kind_hint, sized_for_training
 
@@ -319,10 +319,10 @@ def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, d
         log.info("training objects %g× the starting model's (given): fine-tuning at scale %g", args.object_size,
                  config.scale)
         return config, {"trained_object_size": args.object_size, "trained_object_size_how": "given"}
-    pairs = find_pairs(args.images, args.labels)[:8]
-    images = [read_image(image) for image, _ in pairs]
+    read = [read_pair(image, annotation) for image, annotation in find_pairs(args.images, args.labels)[:8]]
+    images = [image for image, _ in read]
     config, metadata = sized_for_training(args.init, images, model_config, args.device,
-                                          labels=[read_annotation(annotation) for _, annotation in pairs])
+                                          labels=[labels for _, labels in read])
     log.info("%s (scale %g)", metadata["trained_object_size_note"], config.scale)
     hint = kind_hint(args.init, images[0]) if not metadata.get("start_fits", True) and images else ""
     if hint:  # a new kind for the start (`_with_replay` says what that changes)
@@ -332,12 +332,12 @@ def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, d
 
 def _held_out_data(args: argparse.Namespace, pairs: list, model_config) -> tuple[list, list]:
     """Fine-tuning without validation images: a quarter of the annotated objects held out for the score."""
-    from napari_deepcolor.io import read_annotation, read_image
+    from napari_deepcolor.io import read_pair
     from napari_deepcolor.training.dataset import model_sample
     from napari_deepcolor.training.holdout import split_holdout
     from napari_deepcolor.training.loop import ValidationPair
 
-    split = split_holdout([(read_image(image), read_annotation(annotation)) for image, annotation in pairs])
+    split = split_holdout([read_pair(image, annotation) for image, annotation in pairs])
     log.info("%s", split.note)
     samples = [model_sample(image, labels, model_config) for image, labels in split.training] * args.repeat
     return samples, [ValidationPair(image, labels) for image, labels in split.held_out]
