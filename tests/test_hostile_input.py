@@ -311,6 +311,9 @@ def test_evaluate_goes_on_past_a_pair_it_cannot_compare(tmp_path, capsys):
     ("--merge-distance", "inf", "merge_distance must be a finite number"),
     ("--background-weight", "nan", "background_weight must be a finite number"),
     ("--scale", "1e-9", "scale must be between 0.01 and 4"),
+    ("--minutes", "-1", "--minutes must be a positive time budget"),
+    ("--minutes", "nan", "--minutes must be a positive time budget"),
+    ("--patience", "0", "--patience must be at least 1"),
 ])
 def test_training_knobs_that_are_not_finite_numbers_are_refused_before_anything_runs(tmp_path, capsys, option,
                                                                                      value, message):

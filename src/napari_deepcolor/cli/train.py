@@ -220,6 +220,10 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError("--synthetic-count and --synthetic-val must be >= 0, --repeat >= 1")
     if (args.val_images is None) != (args.val_labels is None):
         raise ValueError("--val-images and --val-labels go together")
+    if args.minutes is not None and not args.minutes > 0:  # (NaN too)
+        raise ValueError(f"--minutes must be a positive time budget in minutes, got {args.minutes:g}")
+    if args.patience is not None and args.patience < 1:
+        raise ValueError(f"--patience must be at least 1 validation, got {args.patience}")
 
 
 def _train_config(args: argparse.Namespace, *, fine_tuning: bool = False):
