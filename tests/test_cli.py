@@ -287,7 +287,7 @@ def test_a_large_batch_is_checked_on_a_few_images_spread_over_it(monkeypatch, ca
 
     def suggestion(path):
         looked.append(path.name)
-        return ("leaves", "color image") if path.name in ("10.tif", "19.tif") else ("worms", "a well")
+        return ("leaves", "color image", True) if path.name in ("10.tif", "19.tif") else ("worms", "a well", True)
 
     monkeypatch.setattr(predict, "_suggestion", suggestion)
     assert predict._suggested_model([tmp_path / f"{i}.tif" for i in range(20)]) == "worms"
@@ -295,6 +295,23 @@ def test_a_large_batch_is_checked_on_a_few_images_spread_over_it(monkeypatch, ca
     out = capsys.readouterr().out
     assert "of 8 of the other 19, these look like images for another model: 19.tif: leaves (color image)" in out
     assert "10.tif" not in out  # not among those looked at
+
+
+def test_a_batch_whose_first_image_tells_nothing_takes_the_model_of_the_next_that_does(monkeypatch, capsys,
+                                                                                         tmp_path):
+    from napari_deepcolor.cli import predict
+
+    told = {"2.tif": ("nuclei", "bright spots", True), "5.tif": ("leaves-semiconv", "color image", True)}
+    monkeypatch.setattr(predict, "_suggestion", lambda path: told.get(path.name, ("worms", "a flat image", False)))
+    images = [tmp_path / f"{i}.tif" for i in range(12)]
+    assert predict._suggested_model(images) == "nuclei"
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "model: nuclei (in 2.tif: bright spots; 0.tif shows nothing to tell its kind by)"
+    assert "another model: 5.tif: leaves-semiconv (color image)" in out[1] and "0.tif" not in out[1]  # (untold)
+
+    told.clear()  # none tells anything: the first image's default, as before
+    assert predict._suggested_model(images) == "worms"
+    assert capsys.readouterr().out.splitlines() == ["model: worms (a flat image)"]
 
 
 @pytest.mark.parametrize("flag", ["--min-size", "--merge-distance"])

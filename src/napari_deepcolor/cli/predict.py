@@ -124,32 +124,50 @@ OTHERS_CHECKED = 8
 
 def _suggested_model(images: list[Path]) -> str:
     """The bundled model for the kind of image the first readable image looks like (`napari_deepcolor.zoo.suggest`),
-    printed with why. One model for the whole batch: its outputs are made alike, and a rerun skips what is done.
-    Up to `OTHERS_CHECKED` other images, spread over the batch, are looked at too: those another model suits are
-    named, with that model, before the batch runs."""
-    first_error = None
+    printed with why; when that image tells nothing (blank, flat, tiny: an empty first well), the first of the next
+    `OTHERS_CHECKED` images that does. One model for the whole batch: its outputs are made alike, and a rerun skips
+    what is done. Up to `OTHERS_CHECKED` other images, spread over the batch, are looked at too: those another model
+    suits are named, with that model, before the batch runs."""
+    first_error, untold = None, None
     for i, path in enumerate(images):
+        if untold is not None and i > untold[0] + OTHERS_CHECKED:
+            break
         try:
-            name, reason = _suggestion(path)
+            name, reason, told = _suggestion(path)
         except (OSError, ValueError, RuntimeError) as error:
             first_error = first_error or error
             continue
         if name is None:
             raise ValueError("no bundled model is installed: give --model (your own model's name or a checkpoint "
                              "file)")
-        print(f"model: {name} ({reason})")
-        _other_kinds(images[i + 1:], name, path)
-        return name
-    raise ValueError(f"{first_error}; no image could be read to choose the model from") from first_error
+        if told:
+            if untold is None:
+                print(f"model: {name} ({reason})")
+            else:
+                print(f"model: {name} (in {path.name}: {reason}; {images[untold[0]].name} shows nothing to tell "
+                      "its kind by)")
+            _other_kinds([p for p in images if p != path], name, path)
+            return name
+        untold = untold or (i, name, reason)
+    if untold is None:
+        raise ValueError(f"{first_error}; no image could be read to choose the model from") from first_error
+    i, name, reason = untold
+    print(f"model: {name} ({reason})")
+    _other_kinds(images[i + 1:], name, images[i])
+    return name
 
 
-def _suggestion(path: Path) -> tuple[str | None, str]:
+def _suggestion(path: Path) -> tuple[str | None, str, bool]:
+    """The model `suggest_model` gives for the image at ``path``, why, and whether the image told its kind."""
     from napari_deepcolor.predict.regions import open_image
     from napari_deepcolor.zoo import bundled_models
-    from napari_deepcolor.zoo.suggest import suggest_model
+    from napari_deepcolor.zoo.suggest import suggest_kind, suggest_model
 
     image = open_image(path)
-    return suggest_model(image, bundled_models(), rgb=image.ndim == 3 and image.shape[-1] in (3, 4))
+    rgb = image.ndim == 3 and image.shape[-1] in (3, 4)
+    kind, reason = suggest_kind(image, rgb=rgb)
+    name, reason = suggest_model(image, bundled_models(), rgb=rgb, kind=(kind, reason))
+    return name, reason, kind is not None
 
 
 def _other_kinds(others: list[Path], model: str, first: Path) -> None:
@@ -161,10 +179,10 @@ def _other_kinds(others: list[Path], model: str, first: Path) -> None:
     differ = []
     for path in (others[i] for i in picks):
         try:
-            name, reason = _suggestion(path)
+            name, reason, told = _suggestion(path)
         except (OSError, ValueError, RuntimeError):
             continue  # the run says why it cannot be read
-        if name is not None and name != model:
+        if told and name is not None and name != model:
             differ.append(f"{path.name}: {name} ({reason})")
     if differ:
         looked = f"{len(picks)} of the other {len(others)}" if len(picks) < len(others) else "the others"

@@ -142,8 +142,8 @@ def suggest_kind(image: Any, *, rgb: bool = False) -> tuple[str | None, str]:
     return kind, note + reason
 
 
-def suggest_model(image: Any, bundled: Collection[str], *, rgb: bool = False,
-                  sample_model: str | None = None) -> tuple[str | None, str]:
+def suggest_model(image: Any, bundled: Collection[str], *, rgb: bool = False, sample_model: str | None = None,
+                  kind: tuple[str | None, str] | None = None) -> tuple[str | None, str]:
     """The bundled model to run on ``image`` unless the user chooses another, and why (one sentence).
 
     A sample's own model (``sample_model``, `napari_deepcolor.zoo.MODEL_KEY` in its layer's metadata) wins if it is
@@ -159,6 +159,8 @@ def suggest_model(image: Any, bundled: Collection[str], *, rgb: bool = False,
         The names of the bundled models (`napari_deepcolor.zoo.bundled_models`).
     sample_model : str, optional
         The model a sample image names.
+    kind : (kind, reason), optional
+        What `suggest_kind` said of ``image``, when the caller asked it already.
 
     Returns
     -------
@@ -168,7 +170,7 @@ def suggest_model(image: Any, bundled: Collection[str], *, rgb: bool = False,
     """
     if sample_model is not None and sample_model in bundled:
         return sample_model, "the model made for this sample image"
-    kind, reason = suggest_kind(image, rgb=rgb)
+    kind, reason = suggest_kind(image, rgb=rgb) if kind is None else kind
     model = DEFAULT_FOR_KIND.get(kind)
     if model is not None and model in bundled:
         return model, reason
