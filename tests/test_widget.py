@@ -191,7 +191,8 @@ def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_
 
 def test_a_new_instances_layer_is_shown_in_stages_and_never_left_hidden(qtbot, viewer_and_widget, tiny_model):
     """napari makes a Labels layer, its editing overlays and their first paint in one stretch: the instances layer
-    is added hidden without them, then shown, then each overlay, on later event-loop passes."""
+    is made with the run's result, added (hidden, without them) on the next event-loop pass, then shown, then each
+    overlay, on later passes."""
     from napari_deepcolor._widgets.result_layers import EDITING_OVERLAYS
 
     viewer, widget = viewer_and_widget
@@ -201,7 +202,12 @@ def test_a_new_instances_layer_is_shown_in_stages_and_never_left_hidden(qtbot, v
     results._timer.setInterval(60_000)  # the later passes wait: the stages can be looked at
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert "instances" not in result_layers(viewer) and results.pending == 1
+    made_layer = widget._guided._layer  # the loop knows it already
+    assert made_layer is not None and made_layer not in viewer.layers
+    results._make_next()
     instances = result_layers(viewer)["instances"]
+    assert instances is made_layer
     overlays = [instances._overlays[name] for name in EDITING_OVERLAYS]
     assert not instances.visible and not any(overlay.visible for overlay in overlays)
     assert results.pending == 1 + len(EDITING_OVERLAYS)
@@ -216,10 +222,18 @@ def test_a_new_instances_layer_is_shown_in_stages_and_never_left_hidden(qtbot, v
     viewer.layers.remove(instances)
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert "instances" not in result_layers(viewer)
+    results.close(make_pending=False)  # the dock closed before the later passes: the layer is added and shown
     again = result_layers(viewer)["instances"]
-    assert not again.visible
-    results.close(make_pending=False)  # the dock closed before the later passes: the layer is shown all the same
     assert again.visible and all(again._overlays[name].visible for name in EDITING_OVERLAYS)
+    assert results.pending == 0
+
+    viewer.layers.remove(again)
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    widget._guided.correct()  # Correct before the layer's pass: it is added, shown and selected for painting now
+    third = result_layers(viewer)["instances"]
+    assert third.visible and viewer.layers.selection.active is third and third.mode == "paint"
     assert results.pending == 0
 
 

@@ -120,6 +120,7 @@ class GuidedLoop:
 
     def correct(self, *_: Any) -> None:
         """Select the result's instances layer, visible, painting with a new label id."""
+        self._results.settle()  # a run's new layer, if it is still waiting for its event-loop pass
         layer = self._layer
         if layer is None or layer not in self._viewer.layers:  # deleted: a slider move may have made it again
             layer = None if self._run is None else self._results.find(self._run, "instances", Labels)

@@ -8,7 +8,8 @@ its metadata tag is removed (`ResultLayers._on_painted`), so neither the sliders
 corrections.
 
 Making a layer costs napari tens of milliseconds (its GPU visual and its controls; 250 ms and more on a busy 2-core
-CPU), and every layer makes the layer list slower to repaint: a run makes the instances layer at once; the layers of
+CPU), and every layer makes the layer list slower to repaint: a run makes the instances layer with its result and
+adds it on the next event-loop pass, in stages (`_add`, `_staged`); the layers of
 the network's output (a probabilities layer per color and the color map, or the foreground and the displacement
 arrows) only when `ResultLayers.outputs` is on (the widget's "network output layers" box), one per pass of the event
 loop `LATER_MS` apart, so that the window keeps drawing and taking input between them (docs/benchmarks.md, "GUI
@@ -48,7 +49,8 @@ LATER_MS = 30
 EDITING_OVERLAYS = ("polygon", "brush_stroke")
 #: The key of a step of a new Labels layer's staged reveal in `ResultLayers._pending`
 REVEAL = "reveal"
-#: Whether new Labels layers are added in stages (`_staged`); off: in one stretch (bench_first_run.py's plain)
+#: Whether new Labels layers are added in stages (`_staged`), a new instances layer on the event-loop pass after the
+#: one that made it (`ResultLayers._add`); off: in one stretch (bench_first_run.py's plain)
 STAGED = True
 
 
@@ -72,6 +74,8 @@ class ResultLayers:
         self.outputs = False
         #: layers still to be made, one per event-loop pass (`_make_next`), by their tag
         self._pending: dict[tuple[Any, ...], Callable[[], Any]] = {}
+        #: new instances layers made, not yet added to the viewer (`_add`): `find` finds them
+        self._unadded: list[Layer] = []
         self._timer = QTimer(singleShot=True, interval=LATER_MS)
         self._timer.timeout.connect(self._make_next)
 
@@ -134,8 +138,8 @@ class ResultLayers:
         return len(self._pending)
 
     def _reveal(self, layer: Layer, steps: list[Callable[[], Any]]) -> None:
-        """Run the steps that show a layer added hidden (`_staged`), one per event-loop pass, before any layer still
-        to be made."""
+        """Run the steps that add a new instances layer (`_add`) or show a layer added hidden (`_staged`), one per
+        event-loop pass, before any layer still to be made."""
         if steps:
             reveal = {(REVEAL, id(layer), i): step for i, step in enumerate(steps)}
             self._pending = {**reveal, **self._pending}
@@ -160,9 +164,7 @@ class ResultLayers:
             pass
         if make_pending:
             self.flush()
-        for key, make in list(self._pending.items()):  # a new layer is never left hidden
-            if key[0] == REVEAL:
-                make()
+        self.settle()  # a new instances layer is never left out, nor hidden
         self._pending.clear()
 
     def publish_vectors(self, run: Run) -> None:
@@ -204,9 +206,10 @@ class ResultLayers:
             _refresh(layer, thumbnail=True, data_displayed=False)
 
     def find(self, run: Run, role: str, kind: type[Layer], *, color: int | None = None) -> Layer | None:
-        """The run's result layer of this role (and color, for the probabilities), if the viewer has it."""
+        """The run's result layer of this role (and color, for the probabilities), if the viewer has it (or is about
+        to: a new instances layer is added on the next event-loop pass; `settle` adds it now)."""
         tag = self.tag(run, role, color=color)
-        for layer in self._viewer.layers:
+        for layer in [*self._viewer.layers, *self._unadded]:
             if layer.metadata.get(META_KEY) == tag and type(layer) is kind and layer in _RESULT_LAYERS:
                 return layer
         return None
@@ -252,14 +255,34 @@ class ResultLayers:
         return layer
 
     def _add(self, run: Run, role: str, layer: Layer, *, below: bool = False) -> Layer:
+        """Add a new result layer to the viewer; a new instances layer (`STAGED`) on the next event-loop pass: what
+        made it (the run's handlers, the layer itself) and the window's paint of the dock's changes go first, then
+        napari's add of the layer and its paint, each a stretch of its own."""
         _RESULT_LAYERS.add(layer)
         if role == "instances":
             layer.events.paint.connect(lambda event, layer=layer: self._on_painted(layer))
+            if STAGED:
+                self._unadded.append(layer)
+                self._reveal(layer, [lambda: self._insert(run, layer, below=below)])
+                return layer
+        return self._insert(run, layer, below=below)
+
+    def settle(self) -> None:
+        """Add the new instances layers still waiting for their event-loop pass, and show them whole, now."""
+        while (key := next((key for key in self._pending if key[0] == REVEAL), None)) is not None:
+            self._pending.pop(key)()  # (adding a layer puts the steps that show it first)
+
+    def _insert(self, run: Run, layer: Layer, *, below: bool = False) -> Layer:
+        if layer in self._unadded:
+            self._unadded.remove(layer)
         # a new layer can reset napari's view (its first layer, or one with more axes): keep the user's zoom and
         # position
         camera = self._viewer.camera
         zoom, center = camera.zoom, tuple(camera.center)
-        layers, instances = self._viewer.layers, self.find(run, "instances", Labels) if below else None
+        instances = self.find(run, "instances", Labels) if below else None
+        if instances in self._unadded:
+            self.settle()
+        layers = self._viewer.layers
         steps = _staged(layer) if STAGED and isinstance(layer, Labels) else []
         if instances is None:
             self._viewer.add_layer(layer)
