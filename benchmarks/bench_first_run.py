@@ -21,7 +21,8 @@ nothing done ahead for the first result layer (`_widgets.runs.import_ahead`: pan
 conversions imported, vispy's line dash patterns computed), the guided loop hidden until
 the first result (showing it then relaid the dock out), a one-plane result refreshed again when its run ends, and a
 semi-convolutional result's displacement arrows made with every run, on the very next event-loop pass, and a new
-Labels layer added, shown and given its editing overlays in one stretch (`_widgets.result_layers.STAGED` off); and
+Labels layer added with the run's handlers, shown and given its editing overlays in one stretch
+(`_widgets.result_layers.STAGED` off); and
 **window-friendly**, the plugin as it is. A ``deepcolor train`` process (one torch thread) runs beside all of it, as in
 bench_gui_hitches.py. The table goes to docs/benchmarks.md under "## The first Segment run of a session"
 (``--no-docs``: printed only); the reading written by hand below the table stays (`_docs.KEEP_MARKER`).
@@ -226,16 +227,17 @@ def table(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
          "collection on during the import; the first optimizer keeps its earlier pause), no warm-up of napari's "
          "activity dock, nothing imported ahead for the first result layer, the guided loop hidden until the first "
          "result, a one-plane result refreshed again when the run ends, a semi-convolutional result's displacement "
-         "arrows made with every run on the very next event-loop pass, a new Labels layer added and shown in one "
-         "stretch; *window-friendly*: the plugin as it is "
+         "arrows made with every run on the very next event-loop pass, a new Labels layer added with the run's "
+         "handlers and shown in one stretch; *window-friendly*: the plugin as it is "
          "(`predict.torch_import`: the libraries mapped with Python's lock released, no cyclic collection during "
          "the import; `_widgets.dock.warm_activity_dock`: the window's first progress bar made and closed when the "
          "dock opens; `_widgets.runs.import_ahead`: what napari's first Labels layer would do on the GUI thread done "
          "by the Segment worker: pandas and scikit-image's colour conversions imported, vispy's line dash patterns "
          "computed; the guided loop in view from the start; a one-plane result shown once; the arrows with the "
          "network output layers only, which come 30 ms apart, `_widgets.result_layers.LATER_MS`; a new Labels "
-         "layer added hidden and without its editing overlays, then shown and given them on later passes, "
-         "`_widgets.result_layers._staged`). The variants "
+         "layer made with the run's result and added on the event-loop pass after the run's handlers, hidden and "
+         "without its editing overlays, then shown and given them on later passes, "
+         "`_widgets.result_layers._add` and `_staged`). The variants "
          "alternate; the ratio is to plain's first run of the same dock (medians)."),
         "",
         "| run | variant | longest gap, median (ms) | each process (ms) | vs plain's first run | gaps > 100 ms |",

@@ -193,6 +193,8 @@ def test_a_new_instances_layer_is_shown_in_stages_and_never_left_hidden(qtbot, v
     """napari makes a Labels layer, its editing overlays and their first paint in one stretch: the instances layer
     is made with the run's result, added (hidden, without them) on the next event-loop pass, then shown, then each
     overlay, on later passes."""
+    from napari.layers import Labels
+
     from napari_deepcolor._widgets.result_layers import EDITING_OVERLAYS
 
     viewer, widget = viewer_and_widget
@@ -223,7 +225,7 @@ def test_a_new_instances_layer_is_shown_in_stages_and_never_left_hidden(qtbot, v
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
     assert "instances" not in result_layers(viewer)
-    results.close(make_pending=False)  # the dock closed before the later passes: the layer is added and shown
+    results.close(make_pending=True)  # the dock closed before the later passes: the layer is added and shown
     again = result_layers(viewer)["instances"]
     assert again.visible and all(again._overlays[name].visible for name in EDITING_OVERLAYS)
     assert results.pending == 0
@@ -235,6 +237,13 @@ def test_a_new_instances_layer_is_shown_in_stages_and_never_left_hidden(qtbot, v
     third = result_layers(viewer)["instances"]
     assert third.visible and viewer.layers.selection.active is third and third.mode == "paint"
     assert results.pending == 0
+
+    viewer.layers.remove(third)
+    widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    results.close(make_pending=False)  # the viewer is closing: the layer not added yet stays out
+    assert "instances" not in result_layers(viewer) and results.pending == 0
+    assert results.find(widget._last, "instances", Labels) is None
 
 
 def test_a_user_layer_with_a_result_name_is_left_alone(qtbot, viewer_and_widget, tiny_model):

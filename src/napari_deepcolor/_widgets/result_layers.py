@@ -157,14 +157,18 @@ class ResultLayers:
             self._pending.pop(next(iter(self._pending)))()
 
     def close(self, *, make_pending: bool) -> None:
-        """The widget was closed: the pending layers are made now (``make_pending``) or never."""
+        """The widget was closed: the pending layers are made now (``make_pending``: the dock alone was closed) or
+        never (the viewer is closing)."""
         try:
             self._timer.stop()
         except RuntimeError:  # Qt deleted it first: the interpreter is exiting with the viewer still open
             pass
         if make_pending:
             self.flush()
-        self.settle()  # a new instances layer is never left out, nor hidden
+        for layer in self._unadded:  # the viewer is closing: a layer not added yet is not added to it now
+            self._pending.pop((REVEAL, id(layer), 0), None)
+        self._unadded.clear()
+        self.settle()  # a layer added is never left hidden
         self._pending.clear()
 
     def publish_vectors(self, run: Run) -> None:
