@@ -80,6 +80,22 @@ def test_plan_names_outputs_and_refuses_collisions(plates, tmp_path):
         plan_jobs([plates / "p1" / "w0.tif"], tmp_path, Settings("m", out_of_core_pixels=0), method="semiconv")
 
 
+def test_a_semiconv_model_segments_a_zarr_image_that_fits_in_memory(tiny_semiconv_model, plates, tmp_path):
+    """Zarr inputs go out of core, which only coloring models can: one that fits under --out-of-core-above is read
+    whole for a semiconv model (it was refused), one above is refused with what to do."""
+    zarr = pytest.importorskip("zarr")
+    image = tifffile.imread(plates / "p1" / "w0.tif")
+    zarr.create_array(str(tmp_path / "w0.zarr"), shape=image.shape, chunks=(16, 16), dtype=image.dtype)[...] = image
+    jobs = plan_jobs([tmp_path / "w0.zarr"], tmp_path / "out", Settings("m"), method="semiconv")
+    assert not jobs[0].out_of_core and plan_jobs([tmp_path / "w0.zarr"], tmp_path / "out", Settings("m"))[0].out_of_core
+    with pytest.raises(ValueError, match="more pixels than --out-of-core-above.*raise --out-of-core-above"):
+        plan_jobs([tmp_path / "w0.zarr"], tmp_path / "out", Settings("m", out_of_core_pixels=0), method="semiconv")
+    assert predict(tiny_semiconv_model, tmp_path / "zarr", tmp_path / "w0.zarr") == 0
+    assert predict(tiny_semiconv_model, tmp_path / "tif", plates / "p1" / "w0.tif") == 0
+    np.testing.assert_array_equal(read_labels(tmp_path / "zarr" / "w0_labels.tif"),
+                                  read_labels(tmp_path / "tif" / "w0_labels.tif"))
+
+
 def test_folders_and_globs_then_a_rerun_skips_finished_images(tiny_model, plates, tmp_path, caplog):
     out = tmp_path / "out"
     assert predict(tiny_model, out, plates / "p1", plates / "p2" / "w[23].tif") == 0

@@ -34,6 +34,8 @@ from napari_deepcolor.io import IMAGE_SUFFIXES
 from napari_deepcolor.methods import get_method
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from napari_deepcolor.predict.network import LoadedModel
 
 log = logging.getLogger("napari_deepcolor")
@@ -271,17 +273,18 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
             raise ValueError(f"{seen[stem]} and {image} would both write {stem}_labels.{settings.output_format}; "
                              "segment them into different output folders")
         seen[stem] = image
-        suffix = image.suffix.lower()
-        large = suffix == ZARR_SUFFIX
-        if suffix in (".tif", ".tiff"):
+        suffix, out_of_core = image.suffix.lower(), get_method(method).out_of_core
+        # a zarr image out of core whenever the model can go (a semiconv model reads one that fits in memory whole)
+        large = suffix == ZARR_SUFFIX and out_of_core
+        if suffix in (".tif", ".tiff") or (suffix == ZARR_SUFFIX and not out_of_core):
             try:
                 large = _pixels(image_shape(image)) > settings.out_of_core_pixels
             except Exception:  # noqa: BLE001 - unreadable or malformed: the job fails with the reader's message
                 large = False
-        if large and not get_method(method).out_of_core:
-            why = "a zarr image" if suffix == ZARR_SUFFIX else "more pixels than --out-of-core-above"
-            raise ValueError(f"{image} is segmented out of core ({why}), which needs a coloring model; this is a "
-                             f"{method} model")
+        if large and not out_of_core:
+            raise ValueError(f"{image} has more pixels than --out-of-core-above, so it is segmented out of core, which "
+                             f"needs a coloring model; this is a {method} model: raise --out-of-core-above if the "
+                             "image fits in memory, crop it, or use a coloring model")
         if large and settings.save_probs:
             raise ValueError(f"{image} is segmented out of core, which does not keep the network output; drop "
                              "--save-probs (or raise --out-of-core-above for TIFFs that fit in memory)")
@@ -350,9 +353,23 @@ def sized_model(model: LoadedModel, settings: Settings, image: Any, *, out_of_co
     return at_estimated_size(model, image, settings.object_size)
 
 
+def _whole_image(path: Path) -> np.ndarray:
+    """An image segmented in memory, read whole: a file, or a zarr array that fits (`plan_jobs`)."""
+    import numpy as np
+
+    from napari_deepcolor.io import check_pixels, read_image
+    from napari_deepcolor.predict.regions import open_image
+
+    if path.suffix.lower() != ZARR_SUFFIX:
+        return read_image(path)
+    image = np.asarray(open_image(path)[...])
+    check_pixels(image, what=str(path))
+    return image
+
+
 def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], None] | None = None) -> JobResult:
     """Segment one image and write its outputs atomically. Runs here or on a dask worker."""
-    from napari_deepcolor.io import PREDICT_SOFTWARE, read_image, write_array, write_labels
+    from napari_deepcolor.io import PREDICT_SOFTWARE, write_array, write_labels
 
     record = json.loads(job.record) if job.record else None
     from napari_deepcolor.predict.large import segment_large, write_label_blocks
@@ -378,7 +395,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
         return JobResult(job.image, result.n_instances, time.perf_counter() - start, True, size.factor, size.note)
     method = get_method(model.config.method)
     knobs = {knob: getattr(settings, knob) for knob in method.knobs}
-    image = read_image(job.image)
+    image = _whole_image(job.image)
     _, size = sized_model(model, settings, image, out_of_core=False)  # the estimate; `refine` runs the model at it
     rgb = image.ndim == 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
     note = channel_note(rgb=rgb, alpha=rgb and image.shape[-1] == 4, in_channels=model.config.in_channels,
