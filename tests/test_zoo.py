@@ -2,6 +2,7 @@
 on disk (each test's in its own folder: conftest.user_models_in_tmp)."""
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,23 @@ def test_the_model_folder_is_the_environment_variable_else_the_platforms_data_fo
     assert user.models_dir() == tmp_path / "data" / "napari-deepcolor" / "models"
     monkeypatch.delenv("XDG_DATA_HOME")
     assert user.models_dir() == Path.home() / ".local" / "share" / "napari-deepcolor" / "models"
+
+
+def test_a_model_folder_that_is_a_file_is_said_so_and_lists_nothing(monkeypatch, tmp_path, caplog):
+    """NAPARI_DEEPCOLOR_MODELS set to a file: a warning, no models; adding one (deepcolor train --name checks it
+    before training) says what to do instead of '[Errno 20] Not a directory'."""
+    from napari_deepcolor.cli import main
+
+    (tmp_path / "a.tif").write_bytes(b"not a folder")
+    monkeypatch.setenv(user.ENV, str(tmp_path / "a.tif"))
+    with caplog.at_level(logging.WARNING, logger="napari_deepcolor"):
+        assert user.names() == []
+    assert "is a file, not a folder: set NAPARI_DEEPCOLOR_MODELS to a folder" in caplog.text
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        user.add("mine", checkpoint_file(tmp_path / "run" / "last.safetensors"))
+    assert main(["train", "--synthetic", "nuclei", "--synthetic-count", "1", "--steps", "1", "--name", "mine",
+                 "--output", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()  # refused before anything ran
 
 
 def test_a_model_added_is_copied_into_the_folder_and_indexed(tmp_path, user_models_in_tmp):

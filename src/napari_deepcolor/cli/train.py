@@ -224,6 +224,10 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError(f"--minutes must be a positive time budget in minutes, got {args.minutes:g}")
     if args.patience is not None and args.patience < 1:
         raise ValueError(f"--patience must be at least 1 validation, got {args.patience}")
+    if args.name:  # where the model will go, checked before the training time is spent
+        from napari_deepcolor.zoo import user
+
+        user.check_folder()
 
 
 def _train_config(args: argparse.Namespace, *, fine_tuning: bool = False):

@@ -60,6 +60,14 @@ def models_dir() -> Path:
     return base / "napari-deepcolor" / "models"
 
 
+def _unusable(folder: Path, error: OSError) -> str:
+    """Why the user-model folder cannot hold the models, and what to do."""
+    where = f"{ENV} is set to {folder}" if os.environ.get(ENV, "").strip() else f"the user-model folder {folder}"
+    if folder.exists() and not folder.is_dir():
+        return f"{where}, which is a file, not a folder: set {ENV} to a folder"
+    return f"{where}, which cannot be used ({error.strerror or error}): set {ENV} to a folder you can write"
+
+
 # -- reading ----------------------------------------------------------------------------------------------------------
 
 def _index_path() -> Path:
@@ -73,6 +81,9 @@ def _read() -> dict[str, Path]:
     try:
         stat = index.stat()
     except FileNotFoundError:
+        return {}
+    except OSError as error:  # the folder is a file (NotADirectoryError), or cannot be looked into
+        log.warning("%s; no user models are listed", _unusable(index.parent, error))
         return {}
     key = (str(index), stat.st_mtime_ns, stat.st_size)
     if _cache is not None and _cache[0] == key:
@@ -104,11 +115,23 @@ def path(name: str) -> Path:
 
 # -- writing ----------------------------------------------------------------------------------------------------------
 
+def check_folder() -> Path:
+    """The user-model folder, made if needed (before a training whose result will go there): `NotADirectoryError`
+    saying what to do when it cannot be."""
+    folder = models_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise NotADirectoryError(_unusable(folder, error)) from error
+    if not os.access(folder, os.W_OK):
+        raise NotADirectoryError(_unusable(folder, PermissionError(13, "not writable")))
+    return folder
+
+
 @contextlib.contextmanager
 def _locked() -> Iterator[Path]:
     """Hold the folder's lock file while the index is read, changed and written (other processes wait)."""
-    folder = models_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = check_folder()
     lock = folder / _LOCK
     deadline = time.monotonic() + 2 * _STALE_LOCK_SECONDS
     while True:
