@@ -96,6 +96,58 @@ def test_a_semiconv_model_segments_a_zarr_image_that_fits_in_memory(tiny_semicon
                                   read_labels(tmp_path / "tif" / "w0_labels.tif"))
 
 
+def test_one_channel_of_a_multichannel_image_is_segmented_like_that_channel_alone(tiny_model, tmp_path, capsys):
+    """--channel C: channels first or last, in memory and out of core (the other channel never read there)."""
+    from napari_deepcolor.io import predict_record
+
+    cells = (blobs_pair(0)[0] * 1000).astype(np.uint16)
+    noise = np.random.default_rng(1).integers(0, 500, cells.shape).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "alone.tif", cells)
+    tifffile.imwrite(tmp_path / "first.tif", np.stack([noise, cells]))
+    tifffile.imwrite(tmp_path / "last.tif", np.stack([noise, cells], axis=-1))
+    ooc = ["--out-of-core-above", "0", "--tile-size", "16", "--halo", "16"]
+    for name, extra in (("mem", []), ("ooc", ooc)):
+        assert predict(tiny_model, tmp_path / name, tmp_path / "alone.tif", extra=extra) == 0
+        assert predict(tiny_model, tmp_path / name, tmp_path / "first.tif", tmp_path / "last.tif",
+                       extra=[*extra, "--channel", "1"]) == 0
+        expected = read_labels(tmp_path / name / "alone_labels.tif")
+        for stem in ("first", "last"):
+            np.testing.assert_array_equal(read_labels(tmp_path / name / f"{stem}_labels.tif"), expected)
+    assert predict_record(tmp_path / "mem" / "first_labels.tif")["knobs"]["channel"] == 1
+    assert "channel" not in predict_record(tmp_path / "mem" / "alone_labels.tif")["knobs"]  # as before --channel
+    capsys.readouterr()
+    for image, channel, message in (("alone.tif", "1", "a gray image has no channels to pick"),
+                                    ("first.tif", "2", "--channel 2 is out of range: the image has 2 channels"),
+                                    ("first.tif", "-1", "--channel counts from 0")):
+        assert predict(tiny_model, tmp_path / "err", tmp_path / image, extra=["--channel", channel]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_a_channel_of_an_array_is_found_first_or_last():
+    from napari_deepcolor.predict.regions import select_channel
+
+    stack = np.arange(3 * 20 * 30, dtype=np.uint16).reshape(3, 20, 30)
+    np.testing.assert_array_equal(select_channel(stack, 2), stack[2])
+    np.testing.assert_array_equal(select_channel(np.moveaxis(stack, 0, -1), 1), stack[1])
+    with pytest.raises(ValueError, match="cannot tell which axis"):
+        select_channel(np.zeros((4, 30, 3)), 0)
+
+
+def test_a_channel_of_a_file_is_read_without_the_others(tmp_path):
+    from napari_deepcolor.predict.regions import ChannelView, RawTiff, open_image, select_channel
+
+    stack = np.arange(3 * 20 * 30, dtype=np.uint16).reshape(3, 20, 30)
+    tifffile.imwrite(tmp_path / "first.tif", stack)
+    tifffile.imwrite(tmp_path / "last.tif", np.moveaxis(stack, 0, -1), photometric="minisblack")
+    plane = select_channel(open_image(tmp_path / "first.tif"), 2)
+    assert isinstance(plane, RawTiff) and plane.shape == (20, 30)  # the plane's own rows of the file
+    np.testing.assert_array_equal(plane[5:9, 3:7], stack[2, 5:9, 3:7])
+    view = select_channel(open_image(tmp_path / "last.tif"), 1)
+    assert isinstance(view, ChannelView) and view.shape == (20, 30) and view.ndim == 2
+    np.testing.assert_array_equal(view[5:9, 3:7], stack[1, 5:9, 3:7])
+    np.testing.assert_array_equal(view[4:6], stack[1, 4:6])
+
+
 def test_folders_and_globs_then_a_rerun_skips_finished_images(tiny_model, plates, tmp_path, caplog):
     out = tmp_path / "out"
     assert predict(tiny_model, out, plates / "p1", plates / "p2" / "w[23].tif") == 0

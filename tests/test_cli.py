@@ -285,7 +285,7 @@ def test_a_large_batch_is_checked_on_a_few_images_spread_over_it(monkeypatch, ca
 
     looked = []
 
-    def suggestion(path):
+    def suggestion(path, channel=None):
         looked.append(path.name)
         return ("leaves", "color image", True) if path.name in ("10.tif", "19.tif") else ("worms", "a well", True)
 
@@ -302,7 +302,8 @@ def test_a_batch_whose_first_image_tells_nothing_takes_the_model_of_the_next_tha
     from napari_deepcolor.cli import predict
 
     told = {"2.tif": ("nuclei", "bright spots", True), "5.tif": ("leaves-semiconv", "color image", True)}
-    monkeypatch.setattr(predict, "_suggestion", lambda path: told.get(path.name, ("worms", "a flat image", False)))
+    monkeypatch.setattr(predict, "_suggestion",
+                        lambda path, channel=None: told.get(path.name, ("worms", "a flat image", False)))
     images = [tmp_path / f"{i}.tif" for i in range(12)]
     assert predict._suggested_model(images) == "nuclei"
     out = capsys.readouterr().out.splitlines()

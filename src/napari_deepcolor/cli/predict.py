@@ -28,6 +28,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="segment images whose outputs exist again (by default "
                    "outputs made with the same model and knobs are skipped, so an interrupted batch resumes where it "
                    "stopped, and those made with another model or other knobs are redone; docs/reliability.md)")
+    p.add_argument("--channel", type=int, default=None, metavar="C", help="segment channel C (from 0) of images "
+                   "with channels, first or last: (C, Y, X) or (Y, X, C), e.g. the nuclear stain of a 2-channel "
+                   "image, or 2 for the blue of an RGB image, as a gray image; the model is chosen from that channel "
+                   "too (default: the image as it is)")
     _add_decoding_options(p)
     p.add_argument("--object-size", type=object_size_arg, default="auto", metavar="FACTOR|auto", help="how large the "
                    "objects are, in pixels, against the model's training objects (2: twice as long and wide, e.g. a "
@@ -95,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     images = None  # found after reading the model (whose errors come first), unless they choose it
     if args.model is None:
         images = find_images(args.images)
-        args.model = _suggested_model(images)
+        args.model = _suggested_model(images, args.channel)
     config = model_info(args.model)[0]
     config = config if args.object_size == "auto" else resize_objects(config, args.object_size)
     _check_method(args, config.method)
@@ -122,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 OTHERS_CHECKED = 8
 
 
-def _suggested_model(images: list[Path]) -> str:
+def _suggested_model(images: list[Path], channel: int | None = None) -> str:
     """The bundled model for the kind of image the first readable image looks like (`napari_deepcolor.zoo.suggest`),
     printed with why; when that image tells nothing (blank, flat, tiny: an empty first well), the first of the next
     `OTHERS_CHECKED` images that does. One model for the whole batch: its outputs are made alike, and a rerun skips
@@ -133,7 +137,7 @@ def _suggested_model(images: list[Path]) -> str:
         if untold is not None and i > untold[0] + OTHERS_CHECKED:
             break
         try:
-            name, reason, told = _suggestion(path)
+            name, reason, told = _suggestion(path, channel)
         except (OSError, ValueError, RuntimeError) as error:
             first_error = first_error or error
             continue
@@ -146,31 +150,32 @@ def _suggested_model(images: list[Path]) -> str:
             else:
                 print(f"model: {name} (in {path.name}: {reason}; {images[untold[0]].name} shows nothing to tell "
                       "its kind by)")
-            _other_kinds([p for p in images if p != path], name, path)
+            _other_kinds([p for p in images if p != path], name, path, channel)
             return name
         untold = untold or (i, name, reason)
     if untold is None:
         raise ValueError(f"{first_error}; no image could be read to choose the model from") from first_error
     i, name, reason = untold
     print(f"model: {name} ({reason})")
-    _other_kinds(images[i + 1:], name, images[i])
+    _other_kinds(images[i + 1:], name, images[i], channel)
     return name
 
 
-def _suggestion(path: Path) -> tuple[str | None, str, bool]:
-    """The model `suggest_model` gives for the image at ``path``, why, and whether the image told its kind."""
-    from napari_deepcolor.predict.regions import open_image
+def _suggestion(path: Path, channel: int | None = None) -> tuple[str | None, str, bool]:
+    """The model `suggest_model` gives for the image at ``path`` (its ``channel``), why, and whether the image told
+    its kind."""
+    from napari_deepcolor.predict.regions import open_image, select_channel
     from napari_deepcolor.zoo import bundled_models
     from napari_deepcolor.zoo.suggest import suggest_kind, suggest_model
 
-    image = open_image(path)
+    image = open_image(path) if channel is None else select_channel(open_image(path), channel)
     rgb = image.ndim == 3 and image.shape[-1] in (3, 4)
     kind, reason = suggest_kind(image, rgb=rgb)
     name, reason = suggest_model(image, bundled_models(), rgb=rgb, kind=(kind, reason))
     return name, reason, kind is not None
 
 
-def _other_kinds(others: list[Path], model: str, first: Path) -> None:
+def _other_kinds(others: list[Path], model: str, first: Path, channel: int | None = None) -> None:
     """Say which of (up to `OTHERS_CHECKED` of) ``others`` look like images for another model than ``model``."""
     if not others:
         return
@@ -179,7 +184,7 @@ def _other_kinds(others: list[Path], model: str, first: Path) -> None:
     differ = []
     for path in (others[i] for i in picks):
         try:
-            name, reason, told = _suggestion(path)
+            name, reason, told = _suggestion(path, channel)
         except (OSError, ValueError, RuntimeError):
             continue  # the run says why it cannot be read
         if told and name is not None and name != model:
@@ -227,6 +232,8 @@ def _check_options(args: argparse.Namespace) -> None:
             raise ValueError(f"{name} must be a number, got {value}")
         if value is not None and value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
+    if args.channel is not None and args.channel < 0:
+        raise ValueError(f"--channel counts from 0, got {args.channel}")
     for value, name in ((args.tile_size, "--tile-size"), (args.workers, "--workers")):
         if value is not None and value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
@@ -261,7 +268,7 @@ def _settings(args: argparse.Namespace):
                     threshold=args.threshold,
                     foreground_threshold=args.foreground_threshold, save_probs=args.save_probs,
                     output_format=args.output_format, out_of_core_pixels=int(args.out_of_core_above * 1e6),
-                    tile_size=args.tile_size, halo=args.halo)
+                    tile_size=args.tile_size, halo=args.halo, channel=args.channel)
 
 
 def _prepare(args: argparse.Namespace, config, settings) -> None:

@@ -70,6 +70,9 @@ class Settings:
         Out-of-core tiling in input pixels (None: the defaults of `segment_large`).
     torch_threads : int or None
         Threads torch may use in each process (None: torch's default).
+    channel : int or None
+        Segment this channel (from 0) of images with channels first or last, as a gray image
+        (`napari_deepcolor.predict.regions.select_channel`); None: the image as it is.
     """
 
     model: str
@@ -89,6 +92,7 @@ class Settings:
     tile_size: int | None = None
     halo: int | None = None
     torch_threads: int | None = None
+    channel: int | None = None
 
 
 @dataclass(frozen=True)
@@ -225,9 +229,11 @@ def provenance(settings: Settings) -> dict[str, Any]:
     from napari_deepcolor.io import PREDICT_SOFTWARE
     from napari_deepcolor.zoo import resolve_model
 
+    knobs = {key: getattr(settings, key) for key in RECORDED_KNOBS}
+    if settings.channel is not None:  # (only when given: the records of earlier versions stay equal)
+        knobs["channel"] = settings.channel
     return {"software": PREDICT_SOFTWARE, "model": str(settings.model),
-            "model_sha256": _file_digest(Path(resolve_model(settings.model))),
-            "knobs": {key: getattr(settings, key) for key in RECORDED_KNOBS}}
+            "model_sha256": _file_digest(Path(resolve_model(settings.model))), "knobs": knobs}
 
 
 _digests: dict[tuple, str] = {}
@@ -278,7 +284,7 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
         large = suffix == ZARR_SUFFIX and out_of_core
         if suffix in (".tif", ".tiff") or (suffix == ZARR_SUFFIX and not out_of_core):
             try:
-                large = _pixels(image_shape(image)) > settings.out_of_core_pixels
+                large = _pixels(_plane_shape(image_shape(image), settings.channel)) > settings.out_of_core_pixels
             except Exception:  # noqa: BLE001 - unreadable or malformed: the job fails with the reader's message
                 large = False
         if large and not out_of_core:
@@ -306,6 +312,20 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
                                  "is neither taken as done nor overwritten; write the outputs to another --output "
                                  "folder (or move that file away)")
     return jobs
+
+
+def _plane_shape(shape: tuple[int, ...], channel: int | None) -> tuple[int, ...]:
+    """The shape segmented: with ``channel``, the image's without its channel axis (as it is when that cannot be
+    told: the job says why)."""
+    from napari_deepcolor.predict.regions import channel_axis_of
+
+    if channel is None:
+        return shape
+    try:
+        axis = channel_axis_of(shape)
+    except ValueError:
+        return shape
+    return tuple(s for i, s in enumerate(shape) if i != axis)
 
 
 def _pixels(shape: tuple[int, ...]) -> int:
@@ -353,18 +373,20 @@ def sized_model(model: LoadedModel, settings: Settings, image: Any, *, out_of_co
     return at_estimated_size(model, image, settings.object_size)
 
 
-def _whole_image(path: Path) -> np.ndarray:
-    """An image segmented in memory, read whole: a file, or a zarr array that fits (`plan_jobs`)."""
+def _whole_image(path: Path, channel: int | None = None) -> np.ndarray:
+    """An image segmented in memory, read whole: a file, or a zarr array that fits (`plan_jobs`); with ``channel``,
+    that channel alone (`Settings.channel`)."""
     import numpy as np
 
     from napari_deepcolor.io import check_pixels, read_image
-    from napari_deepcolor.predict.regions import open_image
+    from napari_deepcolor.predict.regions import open_image, select_channel
 
     if path.suffix.lower() != ZARR_SUFFIX:
-        return read_image(path)
-    image = np.asarray(open_image(path)[...])
-    check_pixels(image, what=str(path))
-    return image
+        image = read_image(path)
+    else:
+        image = np.asarray(open_image(path)[...])
+        check_pixels(image, what=str(path))
+    return image if channel is None else np.ascontiguousarray(select_channel(image, channel))
 
 
 def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], None] | None = None) -> JobResult:
@@ -373,6 +395,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
 
     record = json.loads(job.record) if job.record else None
     from napari_deepcolor.predict.large import segment_large, write_label_blocks
+    from napari_deepcolor.predict.regions import open_image, select_channel
     from napari_deepcolor.predict.size_refine import segment_refined
     from napari_deepcolor.preprocess import channel_note
     from napari_deepcolor.zoo import bundled_models
@@ -384,8 +407,9 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
         torch.set_num_threads(settings.torch_threads)
     model = cached_model(settings)
     if job.out_of_core:
-        model, size = sized_model(model, settings, job.image, out_of_core=True)
-        result = segment_large(model, job.image, job.labels, min_size=settings.min_size,
+        source = job.image if settings.channel is None else select_channel(open_image(job.image), settings.channel)
+        model, size = sized_model(model, settings, source, out_of_core=True)
+        result = segment_large(model, source, job.labels, min_size=settings.min_size,
                                merge_distance=settings.merge_distance,
                                absorb_fragments=settings.absorb_fragments, tile_size=settings.tile_size,
                                halo=settings.halo, progress=progress, software=PREDICT_SOFTWARE, record=record)
@@ -395,7 +419,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
         return JobResult(job.image, result.n_instances, time.perf_counter() - start, True, size.factor, size.note)
     method = get_method(model.config.method)
     knobs = {knob: getattr(settings, knob) for knob in method.knobs}
-    image = _whole_image(job.image)
+    image = _whole_image(job.image, settings.channel)
     _, size = sized_model(model, settings, image, out_of_core=False)  # the estimate; `refine` runs the model at it
     rgb = image.ndim == 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
     note = channel_note(rgb=rgb, alpha=rgb and image.shape[-1] == 4, in_channels=model.config.in_channels,

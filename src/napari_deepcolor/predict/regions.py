@@ -87,6 +87,55 @@ def open_image(path: str | os.PathLike) -> Any:
     return read_image(path)
 
 
+#: `select_channel`: the channel axis is the one at either end of a 3-axis image with at most this many entries
+MAX_CHANNELS = 8
+
+
+def channel_axis_of(shape: tuple[int, ...]) -> int:
+    """The channel axis (0 or 2) of an image of ``shape`` with channels: `ValueError` saying why when there is none
+    or it cannot be told."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3:
+        raise ValueError(f"--channel picks one channel of a (C, Y, X) or (Y, X, C) image; this one has shape {shape}"
+                         + (": a gray image has no channels to pick" if len(shape) == 2 else ""))
+    first, last = shape[0] <= MAX_CHANNELS, shape[-1] <= MAX_CHANNELS
+    if first == last:
+        raise ValueError(f"cannot tell which axis of shape {shape} holds the channels (it is the one at either end "
+                         f"with at most {MAX_CHANNELS} entries)")
+    return 0 if first else 2
+
+
+def select_channel(source: Any, channel: int) -> Any:
+    """Channel ``channel`` (from 0) of an image with channels first or last (`channel_axis_of`), as a gray
+    ``(Y, X)`` array or array-like read region by region (never the other channels, never the whole image)."""
+    shape = tuple(int(s) for s in source.shape)
+    axis = channel_axis_of(shape)
+    if not 0 <= channel < shape[axis]:
+        raise ValueError(f"--channel {channel} is out of range: the image has {shape[axis]} channels, numbered from 0 "
+                         f"(shape {shape})")
+    if isinstance(source, np.ndarray):
+        return source[channel] if axis == 0 else source[..., channel]
+    if isinstance(source, RawTiff) and axis == 0:  # one plane of the file: rows of its own
+        plane_bytes = shape[1] * shape[2] * source.dtype.itemsize
+        return RawTiff(source.path, source.offset + channel * plane_bytes, shape[1:], source.dtype)
+    return ChannelView(source, axis, channel)
+
+
+class ChannelView:
+    """One channel of an image read region by region (a zarr array, a TIFF with channels last): ``(Y, X)``."""
+
+    def __init__(self, source: Any, axis: int, channel: int) -> None:
+        self.source, self.axis, self.channel = source, axis, channel
+        self.shape = tuple(int(s) for i, s in enumerate(source.shape) if i != axis)
+        self.dtype = np.dtype(source.dtype)
+        self.ndim = 2
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        key = (*key, *(slice(None),) * (2 - len(key)))
+        return np.asarray(self.source[(self.channel, *key) if self.axis == 0 else (*key, self.channel)])
+
+
 def image_shape(path: str | os.PathLike) -> tuple[int, ...]:
     """Shape of an image file from its header when it has one (TIFF, zarr), else by reading it."""
     return tuple(open_image(path).shape)
