@@ -251,6 +251,36 @@ def test_find_pairs_in_one_folder_of_images_and_labels(tmp_path):
     assert [(p.name, [a.name for a in ann]) for p, ann in pairs] == [("a.png", ["a_labels.tif"]),
                                                                       ("b.png", ["b_labels.tif"])]
 
+def test_palette_and_color_coded_label_images_give_one_id_per_object(tmp_path):
+    """What annotation tools export: an indexed-color PNG (its palette indices are the ids; imageio would give the
+    palette's colors) and an RGB image with one color per object on black. A photograph is still refused."""
+    from PIL import Image
+
+    from napari_deepcolor.io import read_labels
+
+    labels = np.zeros((40, 50), np.uint8)
+    labels[5:15, 5:15], labels[20:30, 10:40], labels[32:38, 2:8] = 1, 2, 7
+    indexed = Image.fromarray(labels, mode="P")
+    indexed.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [9, 9, 9] * 253)
+    indexed.save(tmp_path / "indexed.png")
+    np.testing.assert_array_equal(read_labels(tmp_path / "indexed.png"), labels)
+    palette = np.array([[0, 0, 0], [250, 10, 10], [10, 250, 10], *([[0, 0, 0]] * 4), [10, 10, 250]], np.uint8)
+    Image.fromarray(palette[labels]).save(tmp_path / "colors.png")
+    coded = read_labels(tmp_path / "colors.png")
+    assert coded.dtype == np.int32 and np.unique(coded).tolist() == [0, 1, 2, 3]
+    for k in (1, 2, 7):  # each object one id, the background 0
+        assert len(np.unique(coded[labels == k])) == 1 and coded[labels == k][0] > 0
+    assert (coded[labels == 0] == 0).all()
+    photo = np.random.default_rng(0).integers(1, 255, (100, 100, 3)).astype(np.uint8)
+    Image.fromarray(photo[:40, :50]).save(tmp_path / "photo.png")  # 2,000 colors, none black
+    with pytest.raises(ValueError, match=r"no black background\); expected a label image with one integer id"):
+        read_labels(tmp_path / "photo.png")
+    photo[0, 0] = 0
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    with pytest.raises(ValueError, match=r"\(\d+ colors\); expected a label image"):
+        read_labels(tmp_path / "photo.png")
+
+
 def test_write_labels_refuses_an_unwritable_folder(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

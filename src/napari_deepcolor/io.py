@@ -74,10 +74,11 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
     ValueError
         An RGB image, non-integer values, or more objects than int32 can number.
     """
-    labels = read_image(path)
+    labels = _palette_indices(Path(path))
+    if labels is None:
+        labels = read_image(path)
     if labels.ndim == 3 and labels.shape[-1] in (3, 4):
-        raise ValueError(f"{path} is an RGB(A) image of shape {labels.shape}; expected a label image with one "
-                         "integer id per object (or use a folder with one mask per object)")
+        labels = _color_coded(labels, path)
     if labels.dtype == bool:
         return labels.astype(np.int32)
     if not np.issubdtype(labels.dtype, np.integer):
@@ -91,6 +92,40 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
                         "background nor an object) and are refused by deepcolor evaluate; use 0 for background",
                         path, int(np.count_nonzero(labels < 0)), low)
     return int32_labels(labels, what=str(path))
+
+
+#: `read_labels`: an RGB(A) label image with at most this many colors, black among them, is read as one object per
+#: color (what annotation tools export); more colors: a photograph, refused.
+MAX_LABEL_COLORS = 4096
+
+
+def _palette_indices(path: Path) -> np.ndarray | None:
+    """The palette indices of an indexed-color (palette) PNG or GIF, which are its label ids (imageio would give
+    the palette's colors); None for any other file."""
+    if path.suffix.lower() not in (".png", ".gif"):
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image) if image.mode == "P" else None
+    except OSError:
+        return None  # read_image says what is wrong with it
+
+
+def _color_coded(image: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+    """An RGB(A) label image with one color per object and black background, as ids 1..K in the order of the colors'
+    values; `ValueError` for an image with more colors (a photograph) or no black."""
+    colors, inverse = np.unique(image[..., :3].reshape(-1, 3), axis=0, return_inverse=True)
+    black = np.flatnonzero((colors == 0).all(axis=1))
+    if len(colors) > MAX_LABEL_COLORS or not len(black):
+        why = f"{len(colors)} colors" if len(colors) > MAX_LABEL_COLORS else "no black background"
+        raise ValueError(f"{path} is an RGB(A) image of shape {image.shape} ({why}); expected a label image with one "
+                         "integer id per object, a color-coded one (one color per object on black), or a folder with "
+                         "one mask per object")
+    ids = np.arange(len(colors), dtype=np.int32)  # black sorts first: it is 0
+    log.info("%s: read as color-coded labels: %d objects, one per color, black = background", path, len(colors) - 1)
+    return ids[inverse.reshape(image.shape[:2])]
 
 
 def int32_labels(labels: np.ndarray, *, what: str = "the labels") -> np.ndarray:
