@@ -651,6 +651,21 @@ def test_train_names_an_annotation_of_another_size_and_an_image_file_given_as_a_
         assert message in err and "unexpected" not in err and "Traceback" not in err, err
 
 
+def test_train_on_one_channel_of_two_channel_images(tmp_path, capsys):
+    data = _pairs(tmp_path)
+    for seed in (0, 1):  # the images as (2, Y, X): noise, then the cells
+        cells = tifffile.imread(tmp_path / "images" / f"s{seed}.tif")
+        noise = np.random.default_rng(seed).random(cells.shape).astype(cells.dtype)
+        tifffile.imwrite(tmp_path / "images" / f"s{seed}.tif", np.stack([noise, cells]))
+    assert main(["train", *data, *TINY, "--steps", "1", "--output", str(tmp_path / "plain")]) == 2
+    assert "give --channel C" in capsys.readouterr().err
+    assert main(["train", *data, *TINY, "--steps", "1", "--channel", "1", "--val-last", "1",
+                 "--output", str(tmp_path / "one")]) == 0
+    assert (tmp_path / "one" / "last.safetensors").is_file()
+    assert main(["train", *data, *TINY, "--steps", "1", "--channel", "2", "--output", str(tmp_path / "bad")]) == 2
+    assert "--channel 2 is out of range: the image has 2 channels" in capsys.readouterr().err
+
+
 def test_resume_needs_only_the_run_itself_and_keeps_its_settings(tmp_path):
     """--resume starts from OUTPUT/last.safetensors: the --init file may be gone, and options not given keep the
     run's own values (its scale), not the command line's defaults."""

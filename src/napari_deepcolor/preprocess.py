@@ -61,11 +61,12 @@ def to_channels_first(image: np.ndarray, in_channels: int, *, channel_axis: int 
         image = image[None]
     elif image.ndim == 3 and image.shape[0] in (3, 4):
         raise ValueError(f"expected a 2D gray (Y, X) or RGB (Y, X, 3) image, got shape {image.shape}: channels "
-                         "first? Save it with the channels last (numpy.moveaxis(image, 0, -1))")
+                         "first? Save it with the channels last (numpy.moveaxis(image, 0, -1)), or give --channel C "
+                         "to segment one channel")
     else:
-        raise ValueError(f"expected a 2D gray (Y, X) or RGB (Y, X, 3) image, got shape {image.shape}; split a "
-                         "stack into 2D images (one file per plane), or segment it in napari, which goes plane by "
-                         "plane")
+        raise ValueError(f"expected a 2D gray (Y, X) or RGB (Y, X, 3) image, got shape {image.shape}; for one "
+                         "channel of a multichannel image give --channel C; split a stack into 2D images (one file "
+                         "per plane), or segment it in napari, which goes plane by plane")
     if image.shape[0] not in (1, 3):
         raise ValueError(f"expected 1 (gray) or 3 (RGB) channels, got {image.shape[0]} in shape {image.shape}")
     image = image.astype(np.float32, copy=False)

@@ -50,6 +50,9 @@ def _add_data_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--images", type=Path, help="folder of training images (required unless --synthetic)")
     t.add_argument("--labels", type=Path, help="folder of label images (<stem>.tif, <stem>_labels.tif) or of "
                    "per-object masks (<stem>_01.png, <stem>_02.png, ...)")
+    t.add_argument("--channel", type=int, default=None, metavar="C", help="train on channel C (from 0) of images "
+                   "with channels, first or last ((C, Y, X) or (Y, X, C)), as gray images; predict with the same "
+                   "--channel (default: the images as they are)")
     t.add_argument("--repeat", type=int, default=1, help="count each pair from --images this many times when "
                    "drawing patches, to weigh a few real images against many generated ones")
     t.add_argument("--synthetic", choices=("ecoli", "rosette", "rosette-plain", "rosette-artefacts", "nuclei",
@@ -220,6 +223,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError("--synthetic-count and --synthetic-val must be >= 0, --repeat >= 1")
     if (args.val_images is None) != (args.val_labels is None):
         raise ValueError("--val-images and --val-labels go together")
+    if args.channel is not None and args.channel < 0:
+        raise ValueError(f"--channel counts from 0, got {args.channel}")
     if args.minutes is not None and not args.minutes > 0:  # (NaN too)
         raise ValueError(f"--minutes must be a positive time budget in minutes, got {args.minutes:g}")
     if args.patience is not None and args.patience < 1:
@@ -274,7 +279,7 @@ def _options_train_config(args: argparse.Namespace):
 def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
     """The training samples and the validation pairs: of ``--images`` (``--repeat`` times), of ``--val-images`` or
     ``--val-last``, and generated scenes."""
-    from napari_deepcolor.io import find_pairs, read_image, read_pair
+    from napari_deepcolor.io import find_pairs, read_channel, read_pair
     from napari_deepcolor.training.dataset import model_sample
     from napari_deepcolor.training.loop import ValidationPair
 
@@ -292,10 +297,10 @@ def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
                  len(val_pairs))
 
     def sample(image: Path, annotation: list[Path]):
-        return model_sample(*read_pair(image, annotation), model_config)
+        return model_sample(*read_pair(image, annotation, args.channel), model_config)
 
     def validation_pair(image: Path, annotation: list[Path]):
-        return _validation_pair(read_image(image), truth(annotation), model_config)
+        return _validation_pair(read_channel(image, args.channel), truth(annotation), model_config)
 
     samples = [_named(sample, img, ann) for img, ann in pairs]
     samples = samples * args.repeat  # the same arrays several times: more patches from them, no more memory
@@ -327,7 +332,8 @@ def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, d
         log.info("training objects %g× the starting model's (given): fine-tuning at scale %g", args.object_size,
                  config.scale)
         return config, {"trained_object_size": args.object_size, "trained_object_size_how": "given"}
-    read = [read_pair(image, annotation) for image, annotation in find_pairs(args.images, args.labels)[:8]]
+    read = [read_pair(image, annotation, args.channel)
+            for image, annotation in find_pairs(args.images, args.labels)[:8]]
     images = [image for image, _ in read]
     config, metadata = sized_for_training(args.init, images, model_config, args.device,
                                           labels=[labels for _, labels in read])
@@ -345,7 +351,7 @@ def _held_out_data(args: argparse.Namespace, pairs: list, model_config) -> tuple
     from napari_deepcolor.training.holdout import split_holdout
     from napari_deepcolor.training.loop import ValidationPair
 
-    split = split_holdout([read_pair(image, annotation) for image, annotation in pairs])
+    split = split_holdout([read_pair(image, annotation, args.channel) for image, annotation in pairs])
     log.info("%s", split.note)
     samples = [model_sample(image, labels, model_config) for image, labels in split.training] * args.repeat
     return samples, [ValidationPair(image, labels) for image, labels in split.held_out]
