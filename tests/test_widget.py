@@ -620,6 +620,7 @@ def test_unsupported_dimensions(viewer_and_widget, notes):
     assert message.startswith("cannot segment '5d': expected a 2D image or a stack of 2D planes with at most 2 more "
                               "axes (time, z), got shape (2, 2, 2, 16, 16)")
     assert "Split Stack" in message and not widget.running
+    assert widget._status.value == f"not run: {message}"  # not the last run's, of another image
 
 
 def test_a_model_file_that_does_not_load(qtbot, viewer_and_widget, notes, tmp_path, tiny_model):

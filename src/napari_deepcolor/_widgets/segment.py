@@ -185,19 +185,16 @@ class SegmentWidget(SegmentSignals, Container):
         problem = input_problem(layer, self._viewer.layers, takes_masks=picker.takes_masks,
                                 has_model=picker.config is not None and picker.model_value is not None)
         if problem is not None:
-            self._notify("error", problem)
-            return
+            return self._refuse(problem)
         data = layer.data[0] if layer.multiscale else layer.data
         rgb = bool(getattr(layer, "rgb", False))  # a Labels layer (a mask model's input) is never RGB
         try:
             layout = stack_layout(data, rgb=rgb)
         except ValueError as error:
-            self._notify("error", f"cannot segment '{layer.name}': {error}")
-            return
+            return self._refuse(f"cannot segment '{layer.name}': {error}")
         problem = memory_problem(layer, layout, picker.config)
         if problem is not None:
-            self._notify("error", problem)
-            return
+            return self._refuse(problem)
         model = model_name(str(picker.model_value))
         for note in input_notes(layer, data, layout, in_channels=picker.config.in_channels, model=model):
             self._notify("info", note)
@@ -297,6 +294,12 @@ class SegmentWidget(SegmentSignals, Container):
         if self._active is None and self._shown is not None and self._tuning.merge_note:
             text += f"\n{self._tuning.merge_note}"
         self._status.value = text
+
+    def _refuse(self, problem: str) -> None:
+        """Run was pressed on what cannot be segmented: say why, in a notification and in the status line (which
+        would otherwise still tell the last run, of another image)."""
+        self._notify("error", problem)
+        self._status.value = f"not run: {problem}"
 
     def _idle_status(self) -> None:
         """The status line, unless a run in progress writes it."""
