@@ -252,29 +252,6 @@ def read_annotation(paths: list[Path]) -> np.ndarray:
     return masks_to_labels(read_mask_stack(paths))
 
 
-def read_pair(image_path: Path, annotation: list[Path], channel: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """An image (its ``channel`` alone if given: `napari_deepcolor.predict.regions.select_channel`) and its
-    annotation (`read_annotation`), checked to be the same size (the image's channels, first or last, aside):
-    `ValueError` naming both files otherwise."""
-    image, labels = read_channel(image_path, channel), read_annotation(annotation)
-    n = labels.ndim
-    if image.shape[:n] != labels.shape and image.shape[-n:] != labels.shape:
-        what = annotation[0] if len(annotation) == 1 else f"its {len(annotation)} masks ({annotation[0].name} ...)"
-        raise ValueError(f"{image_path} is {' x '.join(map(str, image.shape))} pixels but {what} "
-                         f"{' x '.join(map(str, labels.shape))}: an annotation must be the size of its image")
-    return image, labels
-
-
-def read_channel(path: Path, channel: int | None = None) -> np.ndarray:
-    """`read_image`, or its ``channel`` alone as a gray image (``deepcolor train --channel``)."""
-    image = read_image(path)
-    if channel is None:
-        return image
-    from napari_deepcolor.predict.regions import select_channel
-
-    return np.ascontiguousarray(select_channel(image, channel))
-
-
 def ensure_writable_dir(directory: str | os.PathLike) -> Path:
     """Create ``directory`` if needed; `PermissionError` saying what to do if it cannot be written."""
     directory = Path(directory)

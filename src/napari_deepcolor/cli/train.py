@@ -279,7 +279,8 @@ def _options_train_config(args: argparse.Namespace):
 def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
     """The training samples and the validation pairs: of ``--images`` (``--repeat`` times), of ``--val-images`` or
     ``--val-last``, and generated scenes."""
-    from napari_deepcolor.io import find_pairs, read_channel, read_pair
+    from napari_deepcolor.cli.pairs import read_channel, read_pair
+    from napari_deepcolor.io import find_pairs
     from napari_deepcolor.training.dataset import model_sample
     from napari_deepcolor.training.loop import ValidationPair
 
@@ -320,7 +321,8 @@ def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
 def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, dict]:
     """Fine-tuning: the config resized for the training objects' size against the --init model's (estimated from
     the training images unless --object-size or --scale is given), and the metadata that records it."""
-    from napari_deepcolor.io import find_pairs, read_pair
+    from napari_deepcolor.cli.pairs import read_pair
+    from napari_deepcolor.io import find_pairs
     from napari_deepcolor.predict.network import resize_objects
     from napari_deepcolor.training.finetune import kind_hint, sized_for_training
 
@@ -346,7 +348,7 @@ def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, d
 
 def _held_out_data(args: argparse.Namespace, pairs: list, model_config) -> tuple[list, list]:
     """Fine-tuning without validation images: a quarter of the annotated objects held out for the score."""
-    from napari_deepcolor.io import read_pair
+    from napari_deepcolor.cli.pairs import read_pair
     from napari_deepcolor.training.dataset import model_sample
     from napari_deepcolor.training.holdout import split_holdout
     from napari_deepcolor.training.loop import ValidationPair

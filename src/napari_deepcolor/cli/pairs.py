@@ -1,0 +1,34 @@
+"""``deepcolor train``'s training pairs read from files: an image (or one of its channels) and its annotation,
+checked to fit together before any training time is spent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from napari_deepcolor.io import read_annotation, read_image
+
+
+def read_pair(image_path: Path, annotation: list[Path], channel: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """An image (its ``channel`` alone if given, `read_channel`) and its annotation
+    (`napari_deepcolor.io.read_annotation`), checked to be the same size (the image's channels, first or last,
+    aside): `ValueError` naming both files otherwise."""
+    image, labels = read_channel(image_path, channel), read_annotation(annotation)
+    n = labels.ndim
+    if image.shape[:n] != labels.shape and image.shape[-n:] != labels.shape:
+        what = annotation[0] if len(annotation) == 1 else f"its {len(annotation)} masks ({annotation[0].name} ...)"
+        raise ValueError(f"{image_path} is {' x '.join(map(str, image.shape))} pixels but {what} "
+                         f"{' x '.join(map(str, labels.shape))}: an annotation must be the size of its image")
+    return image, labels
+
+
+def read_channel(path: Path, channel: int | None = None) -> np.ndarray:
+    """`napari_deepcolor.io.read_image`, or its ``channel`` alone as a gray image (``--channel``,
+    `napari_deepcolor.predict.regions.select_channel`)."""
+    image = read_image(path)
+    if channel is None:
+        return image
+    from napari_deepcolor.predict.regions import select_channel
+
+    return np.ascontiguousarray(select_channel(image, channel))
