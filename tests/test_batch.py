@@ -148,6 +148,29 @@ def test_a_channel_of_a_file_is_read_without_the_others(tmp_path):
     np.testing.assert_array_equal(view[4:6], stack[1, 4:6])
 
 
+def test_a_stack_is_segmented_plane_by_plane_like_its_planes_alone(tiny_model, tmp_path, capsys, caplog):
+    """(Z, Y, X) in memory, as the Segment widget goes: each plane's labels those of the plane alone; TIFF and
+    zarr; --save-probs (2D images only) is refused for it."""
+    zarr = pytest.importorskip("zarr")
+    planes = [(blobs_pair(seed)[0] * 1000).astype(np.uint16) for seed in (0, 1, 2)]
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack(planes))
+    for z, plane in enumerate(planes):
+        tifffile.imwrite(tmp_path / f"plane{z}.tif", plane)
+    with caplog.at_level(logging.INFO, logger="napari_deepcolor"):
+        assert predict(tiny_model, tmp_path / "out", tmp_path / "stack.tif") == 0
+    assert "stack.tif is a stack of 3 planes of 48 x 48: segmented plane by plane" in caplog.text
+    assert predict(tiny_model, tmp_path / "zarr", tmp_path / "stack.tif", extra=["--output-format", "zarr"]) == 0
+    assert predict(tiny_model, tmp_path / "alone", *[tmp_path / f"plane{z}.tif" for z in range(3)]) == 0
+    stack = read_labels(tmp_path / "out" / "stack_labels.tif")
+    assert stack.shape == (3, 48, 48)
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "zarr" / "stack_labels.zarr"))[:], stack)
+    for z in range(3):
+        np.testing.assert_array_equal(stack[z], read_labels(tmp_path / "alone" / f"plane{z}_labels.tif"))
+    capsys.readouterr()
+    assert predict(tiny_model, tmp_path / "probs", tmp_path / "stack.tif", extra=["--save-probs"]) == 2
+    assert "--save-probs keeps the network output of 2D images" in capsys.readouterr().err
+
+
 def test_folders_and_globs_then_a_rerun_skips_finished_images(tiny_model, plates, tmp_path, caplog):
     out = tmp_path / "out"
     assert predict(tiny_model, out, plates / "p1", plates / "p2" / "w[23].tif") == 0
@@ -167,10 +190,10 @@ def test_folders_and_globs_then_a_rerun_skips_finished_images(tiny_model, plates
 
 def test_a_failing_image_does_not_stop_the_batch_and_is_retried(tiny_model, plates, tmp_path, capsys):
     out = tmp_path / "out"
-    tifffile.imwrite(plates / "p1" / "bad.tif", np.zeros((2, 5, 16, 16), np.uint8))
+    tifffile.imwrite(plates / "p1" / "bad.tif", np.zeros((2, 2, 5, 16, 16), np.uint8))
     assert predict(tiny_model, out, plates / "p1") == 2
     err = capsys.readouterr().err
-    assert "bad.tif: expected a 2D gray" in err and "1 of 3 images failed" in err
+    assert "bad.tif: expected a 2D image or a stack of 2D planes" in err and "1 of 3 images failed" in err
     assert sorted(p.name for p in out.iterdir()) == ["w0_labels.tif", "w1_labels.tif"]
     tifffile.imwrite(plates / "p1" / "bad.tif", np.zeros((16, 16), np.uint8))  # fixed: the rerun does only this one
     assert predict(tiny_model, out, plates / "p1") == 0

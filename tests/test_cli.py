@@ -343,9 +343,9 @@ def test_bad_image_is_a_clear_error(tmp_path, tiny_model, capsys):
     import tifffile
 
     stack = tmp_path / "stack.tif"
-    tifffile.imwrite(stack, np.zeros((2, 5, 16, 16), np.uint8))
+    tifffile.imwrite(stack, np.zeros((2, 2, 5, 16, 16), np.uint8))  # (a stack of 2 x 5 planes is segmented)
     assert main(["predict", "--model", str(tiny_model), "--output", str(tmp_path / "o"), str(stack)]) == 2
-    assert "got shape (2, 5, 16, 16)" in capsys.readouterr().err
+    assert "got shape (2, 2, 5, 16, 16); split the extra axes into separate images" in capsys.readouterr().err
 
 
 def test_train_with_empty_labels_is_refused(tmp_path, capsys):
@@ -617,7 +617,8 @@ def test_predict_input_mistakes_are_caught_before_the_network_runs(tmp_path, tin
     a_file.write_text("")
     base = ["predict", "--model", str(tiny_model), "--device", "cpu"]
     cases = [
-        ([*base, "--output", str(tmp_path / "o"), str(channels_first)], "channels first?"),
+        (["predict", "--model", "leaves-semiconv", "--output", str(tmp_path / "o"), str(channels_first)],
+         "channels first?"),  # for a color model; a gray one segments it as a stack of 3 planes
         ([*base, "--output", str(a_file), str(image_file)], "is a file, not a folder"),
         ([*base, "--output", str(tmp_path / "o"), "--foreground-threshold", "0", str(image_file)],
          "--foreground-threshold must be in (0, 1]"),

@@ -394,9 +394,9 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
     from napari_deepcolor.io import PREDICT_SOFTWARE, write_array, write_labels
 
     record = json.loads(job.record) if job.record else None
+    from napari_deepcolor.predict.in_memory import segment_in_memory
     from napari_deepcolor.predict.large import segment_large, write_label_blocks
     from napari_deepcolor.predict.regions import open_image, select_channel
-    from napari_deepcolor.predict.size_refine import segment_refined
     from napari_deepcolor.preprocess import channel_note
     from napari_deepcolor.zoo import bundled_models
 
@@ -420,24 +420,28 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
     method = get_method(model.config.method)
     knobs = {knob: getattr(settings, knob) for knob in method.knobs}
     image = _whole_image(job.image, settings.channel)
-    _, size = sized_model(model, settings, image, out_of_core=False)  # the estimate; `refine` runs the model at it
-    rgb = image.ndim == 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
+    rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
     note = channel_note(rgb=rgb, alpha=rgb and image.shape[-1] == 4, in_channels=model.config.in_channels,
                         model=settings.model if settings.model in bundled_models() else Path(settings.model).name)
     if note:
         log.warning("%s %s", job.image, note)
-    # an estimated size is checked on the objects it decodes, and the image predicted again if they disagree
-    _, size, (instances, output) = segment_refined(model, image, size, progress=progress, **knobs)
+    # each plane's estimated size is checked on the objects it decodes, and the plane predicted again if they disagree
+    done = segment_in_memory(model, image, lambda plane: sized_model(model, settings, plane, out_of_core=False)[1],
+                             knobs=knobs, progress=progress, what=str(job.image))
     if settings.save_probs:
-        for path, array in zip(job.extras, method.output_arrays(output)):
+        if done.output is None:
+            raise ValueError(f"--save-probs keeps the network output of 2D images; {job.image} is a stack of "
+                             f"{done.labels.shape[:-2]} planes: leave it out, or drop --save-probs")
+        for path, array in zip(job.extras, method.output_arrays(done.output)):
             write_array(path, array, software=PREDICT_SOFTWARE)
     # labels last: they mark the job finished
     if job.labels.suffix == ".zarr":
-        write_label_blocks(job.labels, instances.labels.shape, instances.n_instances,
-                           lambda region: instances.labels[region], software=PREDICT_SOFTWARE, record=record)
+        write_label_blocks(job.labels, done.labels.shape, done.n_instances,
+                           lambda region: done.labels[region], software=PREDICT_SOFTWARE, record=record)
     else:
-        write_labels(job.labels, instances.labels, software=PREDICT_SOFTWARE, record=record)
-    return JobResult(job.image, instances.n_instances, time.perf_counter() - start, False, size.factor, size.note)
+        write_labels(job.labels, done.labels, software=PREDICT_SOFTWARE, record=record)
+    return JobResult(job.image, done.n_instances, time.perf_counter() - start, False, done.size.factor,
+                     done.size.note)
 
 
 def describe_failure(error: BaseException) -> str:

@@ -417,25 +417,28 @@ def _remove_stale_scratch(output: Path) -> None:
 BLOCK = 512
 
 
-def write_label_blocks(path: str | os.PathLike, shape: tuple[int, int], n_instances: int,
-                       read: Callable[[tuple[slice, slice]], np.ndarray], *, software: str | None = None,
+def write_label_blocks(path: str | os.PathLike, shape: tuple[int, ...], n_instances: int,
+                       read: Callable[[tuple[slice, ...]], np.ndarray], *, software: str | None = None,
                        record: dict | None = None) -> Path:
     """Write a label image block by block (``read(region)`` gives each block) to ``*.zarr`` or a tiled BigTIFF;
     ``software`` goes into the TIFF's Software tag or the zarr attribute ``software``, ``record`` (what made it,
-    `napari_deepcolor.io.predict_record`) into its ImageDescription or the zarr attribute ``predict_record``.
+    `napari_deepcolor.io.predict_record`) into its ImageDescription or the zarr attribute ``predict_record``. A
+    stack's labels ``(*leading, Y, X)`` go to zarr only, a plane's block per chunk.
 
     The dtype is uint16 when ``n_instances`` fits, else int32, as in `napari_deepcolor.io.write_labels`. Atomic: the
     file or folder appears under its name only when complete; an existing one is replaced.
     """
     path = Path(path)
     dtype = np.dtype(np.uint16 if n_instances < 2**16 else np.int32)
-    blocks = [(slice(y, min(y + BLOCK, shape[0])), slice(x, min(x + BLOCK, shape[1])))
-              for y in range(0, shape[0], BLOCK) for x in range(0, shape[1], BLOCK)]
+    leading, (height, width) = tuple(shape[:-2]), shape[-2:]
+    blocks = [(*index, slice(y, min(y + BLOCK, height)), slice(x, min(x + BLOCK, width)))
+              for index in np.ndindex(*leading) for y in range(0, height, BLOCK) for x in range(0, width, BLOCK)]
     if path.suffix.lower() == ".zarr":
         zarr = import_zarr(f"writing {path}")
 
         def write_zarr(tmp: Path) -> None:
-            array = zarr.create_array(store=str(tmp), shape=shape, chunks=(BLOCK, BLOCK), dtype=dtype, fill_value=0)
+            array = zarr.create_array(store=str(tmp), shape=shape, chunks=(*(1,) * len(leading), BLOCK, BLOCK),
+                                      dtype=dtype, fill_value=0)
             if software is not None:
                 array.attrs["software"] = software
             if record is not None:
@@ -446,6 +449,8 @@ def write_label_blocks(path: str | os.PathLike, shape: tuple[int, int], n_instan
         return write_atomic(path, write_zarr, folder=True)
     if path.suffix.lower() not in (".tif", ".tiff"):
         raise ValueError(f"unknown label format {path.name!r}; name it *.zarr or *.tif")
+    if leading:
+        raise ValueError(f"a stack's labels {shape} are written block by block to zarr only; name it *.zarr")
     import tifffile
 
     def tiles():

@@ -121,8 +121,8 @@ def stack_layout(image: npt.ArrayLike, *, rgb: bool) -> StackLayout:
     if len(spatial) > 2 + MAX_LEADING_AXES:
         kind = "RGB " if rgb else ""
         raise ValueError(f"expected a 2D {kind}image or a stack of 2D planes with at most {MAX_LEADING_AXES} more "
-                         f"axes (time, z), got shape {shape}; split the extra axes into separate layers first "
-                         "(right-click the layer > Split Stack)")
+                         f"axes (time, z), got shape {shape}; split the extra axes into separate images first (in "
+                         "napari: right-click the layer > Split Stack)")
     if 0 in spatial:
         raise ValueError(f"the image is empty (shape {shape}); choose an image with pixels")
     if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating) or dtype == bool):

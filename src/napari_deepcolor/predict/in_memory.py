@@ -1,0 +1,81 @@
+"""``deepcolor predict``'s images that fit in memory: a 2D image whole, a stack (time, z: ``(T, Y, X)``,
+``(T, Z, Y, X)``, RGB planes too) plane by plane, as the Segment widget goes (`napari_deepcolor.predict.stack`).
+
+Each plane gets its own automatic object size, checked on the objects it decodes (`size_refine.segment_refined`),
+unless one is given; its labels are numbered from 1 within the plane. Only the labels of the planes done are kept,
+never the network output of more than one plane.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from napari_deepcolor.predict.network import LoadedModel
+    from napari_deepcolor.predict.object_size import ObjectSize
+
+log = logging.getLogger("napari_deepcolor")
+
+
+@dataclass
+class InMemoryResult:
+    """What `segment_in_memory` found: ``labels`` ``(*leading, Y, X)`` int32, the count of instances over all
+    planes, the object size (of the one plane, or a summary of the stack's) and, for a 2D image, the network output
+    (for ``--save-probs``; None for a stack)."""
+
+    labels: np.ndarray
+    n_instances: int
+    size: ObjectSize
+    output: Any = None
+
+
+def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[np.ndarray], ObjectSize], *,
+                      knobs: dict[str, Any], progress: Callable[[int, int], None] | None = None,
+                      what: str = "the image") -> InMemoryResult:
+    """Segment ``image`` (2D, or a stack of 2D planes) with ``model``; ``size_of(plane)`` gives each plane's size
+    before its check (estimated, or the one given); ``knobs`` as for `napari_deepcolor.predict.network.segment`.
+
+    Raises
+    ------
+    ValueError
+        An image that is neither (`napari_deepcolor.predict.stack.stack_layout`), or channels first (3 or 4 planes)
+        for a model that takes RGB.
+    """
+    from napari_deepcolor.predict.size_refine import segment_refined
+    from napari_deepcolor.predict.stack import stack_layout
+
+    rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
+    layout = stack_layout(image, rgb=rgb)
+    if not layout.leading:
+        _, size, (instances, output) = segment_refined(model, image, size_of(image), progress=progress, **knobs)
+        return InMemoryResult(instances.labels, instances.n_instances, size, output)
+    if not rgb and image.ndim == 3 and image.shape[0] in (3, 4) and model.config.in_channels == 3:
+        raise ValueError(f"expected an RGB (Y, X, 3) image for this color model, got shape {image.shape}: channels "
+                         "first? Save it with the channels last (numpy.moveaxis(image, 0, -1))")
+    log.info("%s is a stack of %d planes of %d x %d: segmented plane by plane (labels numbered within each plane)",
+             what, layout.n_planes, *layout.plane)
+    labels = np.zeros(layout.shape, np.int32)
+    sizes, count = [], 0
+    for index in layout.indices():
+        plane = np.asarray(image[index])
+        _, size, (instances, _) = segment_refined(model, plane, size_of(plane), progress=progress, **knobs)
+        labels[index] = instances.labels
+        sizes.append(size)
+        count += instances.n_instances
+    return InMemoryResult(labels, count, _stack_size(sizes, layout.n_planes))
+
+
+def _stack_size(sizes: list[ObjectSize], planes: int) -> ObjectSize:
+    """One `ObjectSize` saying what the planes' sizes were: their median factor; the note gives their range."""
+    from dataclasses import replace
+
+    factors = sorted(size.factor for size in sizes)
+    hows = sorted({size.how for size in sizes})
+    span = f"{factors[0]:g}" if factors[0] == factors[-1] else f"{factors[0]:g}-{factors[-1]:g}"
+    note = f"{planes} planes, object size {span} ({', '.join(hows)}, per plane)"
+    return replace(sizes[len(sizes) // 2], factor=float(np.median(factors)), note=note)
