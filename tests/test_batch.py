@@ -169,6 +169,13 @@ def test_a_stack_is_segmented_plane_by_plane_like_its_planes_alone(tiny_model, t
     capsys.readouterr()
     assert predict(tiny_model, tmp_path / "probs", tmp_path / "stack.tif", extra=["--save-probs"]) == 2
     assert "--save-probs keeps the network output of 2D images" in capsys.readouterr().err
+    assert predict(tiny_model, tmp_path / "big", tmp_path / "stack.tif", extra=["--out-of-core-above", "0"]) == 2
+    assert "stacks are segmented in memory, plane by plane; raise --out-of-core-above" in capsys.readouterr().err
+    # a zarr stack: in memory too (a 2D zarr image goes out of core with a coloring model)
+    zarr.create_array(str(tmp_path / "stack.zarr"), shape=stack.shape, chunks=(1, 48, 48), dtype=np.uint16)[...] = \
+        np.stack(planes)
+    assert predict(tiny_model, tmp_path / "fromzarr", tmp_path / "stack.zarr") == 0
+    np.testing.assert_array_equal(read_labels(tmp_path / "fromzarr" / "stack_labels.tif"), stack)
 
 
 def test_folders_and_globs_then_a_rerun_skips_finished_images(tiny_model, plates, tmp_path, caplog):

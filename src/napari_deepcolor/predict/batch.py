@@ -34,7 +34,6 @@ from napari_deepcolor.io import IMAGE_SUFFIXES
 from napari_deepcolor.methods import get_method
 
 if TYPE_CHECKING:
-    import numpy as np
 
     from napari_deepcolor.predict.network import LoadedModel
 
@@ -267,7 +266,7 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
         ``images``, or an existing output that ``deepcolor predict`` did not write (`io.written_by_predict`: a
         user's ``<stem>_labels`` file is never taken as done, nor overwritten).
     """
-    from napari_deepcolor.predict.regions import image_shape
+    from napari_deepcolor.predict.regions import image_shape, plane_of
 
     images = list(images)
     if settings.output_format not in OUTPUT_FORMATS:
@@ -280,13 +279,20 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
                              "segment them into different output folders")
         seen[stem] = image
         suffix, out_of_core = image.suffix.lower(), get_method(method).out_of_core
-        # a zarr image out of core whenever the model can go (a semiconv model reads one that fits in memory whole)
-        large = suffix == ZARR_SUFFIX and out_of_core
-        if suffix in (".tif", ".tiff") or (suffix == ZARR_SUFFIX and not out_of_core):
+        plane, stack = (0, 0), False
+        if suffix in (".tif", ".tiff", ZARR_SUFFIX):
             try:
-                large = _pixels(_plane_shape(image_shape(image), settings.channel)) > settings.out_of_core_pixels
+                plane, stack = plane_of(image_shape(image), settings.channel)
             except Exception:  # noqa: BLE001 - unreadable or malformed: the job fails with the reader's message
-                large = False
+                pass
+        # a zarr image out of core whenever the model can go (a semiconv model reads one that fits in memory whole),
+        # a stack (segmented plane by plane, in memory) only when a plane is too large, and then refused
+        pixels = plane[0] * plane[1]
+        large = (suffix == ZARR_SUFFIX and out_of_core and not stack) or pixels > settings.out_of_core_pixels
+        if large and stack:
+            raise ValueError(f"{image} is a stack of planes of {plane[0]} x {plane[1]} pixels, more than "
+                             "--out-of-core-above: stacks are segmented in memory, plane by plane; raise "
+                             "--out-of-core-above if a plane fits in memory, or split the stack into 2D images")
         if large and not out_of_core:
             raise ValueError(f"{image} has more pixels than --out-of-core-above, so it is segmented out of core, which "
                              f"needs a coloring model; this is a {method} model: raise --out-of-core-above if the "
@@ -312,32 +318,6 @@ def plan_jobs(images: Iterable[Path], output: Path, settings: Settings, *, metho
                                  "is neither taken as done nor overwritten; write the outputs to another --output "
                                  "folder (or move that file away)")
     return jobs
-
-
-def _plane_shape(shape: tuple[int, ...], channel: int | None) -> tuple[int, ...]:
-    """The shape segmented: with ``channel``, the image's without its channel axis (as it is when that cannot be
-    told: the job says why)."""
-    from napari_deepcolor.predict.regions import channel_axis_of
-
-    if channel is None:
-        return shape
-    try:
-        axis = channel_axis_of(shape)
-    except ValueError:
-        return shape
-    return tuple(s for i, s in enumerate(shape) if i != axis)
-
-
-def _pixels(shape: tuple[int, ...]) -> int:
-    """Pixels of a plane: ``(Y, X)``, ``(Y, X, C)`` or ``(C, Y, X)`` (C = 3 or 4), leading length-1 axes ignored."""
-    shape = tuple(int(s) for s in shape)
-    while len(shape) > 2 and shape[0] == 1:
-        shape = shape[1:]
-    if len(shape) < 2:
-        return shape[0] if shape else 0
-    if len(shape) == 3 and shape[0] in (3, 4) and shape[-1] not in (3, 4):
-        return shape[1] * shape[2]
-    return shape[0] * shape[1]
 
 
 # -- one job --------------------------------------------------------------------------------------------------------
@@ -373,28 +353,12 @@ def sized_model(model: LoadedModel, settings: Settings, image: Any, *, out_of_co
     return at_estimated_size(model, image, settings.object_size)
 
 
-def _whole_image(path: Path, channel: int | None = None) -> np.ndarray:
-    """An image segmented in memory, read whole: a file, or a zarr array that fits (`plan_jobs`); with ``channel``,
-    that channel alone (`Settings.channel`)."""
-    import numpy as np
-
-    from napari_deepcolor.io import check_pixels, read_image
-    from napari_deepcolor.predict.regions import open_image, select_channel
-
-    if path.suffix.lower() != ZARR_SUFFIX:
-        image = read_image(path)
-    else:
-        image = np.asarray(open_image(path)[...])
-        check_pixels(image, what=str(path))
-    return image if channel is None else np.ascontiguousarray(select_channel(image, channel))
-
-
 def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], None] | None = None) -> JobResult:
     """Segment one image and write its outputs atomically. Runs here or on a dask worker."""
     from napari_deepcolor.io import PREDICT_SOFTWARE, write_array, write_labels
 
     record = json.loads(job.record) if job.record else None
-    from napari_deepcolor.predict.in_memory import segment_in_memory
+    from napari_deepcolor.predict.in_memory import read_whole, segment_in_memory
     from napari_deepcolor.predict.large import segment_large, write_label_blocks
     from napari_deepcolor.predict.regions import open_image, select_channel
     from napari_deepcolor.preprocess import channel_note
@@ -419,7 +383,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
         return JobResult(job.image, result.n_instances, time.perf_counter() - start, True, size.factor, size.note)
     method = get_method(model.config.method)
     knobs = {knob: getattr(settings, knob) for knob in method.knobs}
-    image = _whole_image(job.image, settings.channel)
+    image = read_whole(job.image, settings.channel)
     rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
     note = channel_note(rgb=rgb, alpha=rgb and image.shape[-1] == 4, in_channels=model.config.in_channels,
                         model=settings.model if settings.model in bundled_models() else Path(settings.model).name)

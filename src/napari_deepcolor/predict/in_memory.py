@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,6 +21,20 @@ if TYPE_CHECKING:
     from napari_deepcolor.predict.object_size import ObjectSize
 
 log = logging.getLogger("napari_deepcolor")
+
+
+def read_whole(path: Path, channel: int | None = None) -> np.ndarray:
+    """An image segmented in memory, read whole: a file, or a zarr array that fits (`predict.batch.plan_jobs`);
+    with ``channel``, that channel alone (`napari_deepcolor.predict.regions.select_channel`)."""
+    from napari_deepcolor.io import check_pixels, read_image
+    from napari_deepcolor.predict.regions import open_image, select_channel
+
+    if path.suffix.lower() != ".zarr":
+        image = read_image(path)
+    else:
+        image = np.asarray(open_image(path)[...])
+        check_pixels(image, what=str(path))
+    return image if channel is None else np.ascontiguousarray(select_channel(image, channel))
 
 
 @dataclass

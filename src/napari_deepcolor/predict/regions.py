@@ -136,6 +136,27 @@ class ChannelView:
         return np.asarray(self.source[(self.channel, *key) if self.axis == 0 else (*key, self.channel)])
 
 
+def plane_of(shape: tuple[int, ...], channel: int | None = None) -> tuple[tuple[int, int], bool]:
+    """The plane ``(Y, X)`` segmented of an image of ``shape`` (``channel``'s, if given), and whether the image is a
+    stack of such planes (as `napari_deepcolor.predict.in_memory` reads it: leading axes, the plane, RGB channels
+    if any). Leading axes of length 1 are dropped; ``(Y, X, C)`` with at most `MAX_CHANNELS` is one plane."""
+    shape = tuple(int(s) for s in shape)
+    if channel is not None:
+        try:
+            axis = channel_axis_of(shape)
+            shape = tuple(s for i, s in enumerate(shape) if i != axis)
+        except ValueError:
+            pass  # the job says why
+    while len(shape) > 2 and shape[0] == 1:
+        shape = shape[1:]
+    spatial = shape[:-1] if len(shape) >= 3 and shape[-1] in (3, 4) else shape
+    if len(spatial) < 2:
+        return (1, spatial[0] if spatial else 0), False
+    if len(spatial) == 3 and spatial[-1] <= MAX_CHANNELS:  # (Y, X, C) channels last
+        return (spatial[0], spatial[1]), False
+    return (spatial[-2], spatial[-1]), len(spatial) > 2
+
+
 def image_shape(path: str | os.PathLike) -> tuple[int, ...]:
     """Shape of an image file from its header when it has one (TIFF, zarr), else by reading it."""
     return tuple(open_image(path).shape)
