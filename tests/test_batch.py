@@ -158,7 +158,8 @@ def test_a_stack_is_segmented_plane_by_plane_like_its_planes_alone(tiny_model, t
         tifffile.imwrite(tmp_path / f"plane{z}.tif", plane)
     with caplog.at_level(logging.INFO, logger="napari_deepcolor"):
         assert predict(tiny_model, tmp_path / "out", tmp_path / "stack.tif") == 0
-    assert "stack.tif is a stack of 3 planes of 48 x 48: segmented plane by plane" in caplog.text
+    assert ("stack.tif is a stack of 3 planes of 48 x 48: segmented plane by plane (labels numbered within each "
+            "plane; if they are channels, give --channel C to segment one)") in caplog.text
     assert predict(tiny_model, tmp_path / "zarr", tmp_path / "stack.tif", extra=["--output-format", "zarr"]) == 0
     assert predict(tiny_model, tmp_path / "alone", *[tmp_path / f"plane{z}.tif" for z in range(3)]) == 0
     stack = read_labels(tmp_path / "out" / "stack_labels.tif")

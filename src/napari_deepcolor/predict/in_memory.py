@@ -61,6 +61,7 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
         An image that is neither (`napari_deepcolor.predict.stack.stack_layout`), or channels first (3 or 4 planes)
         for a model that takes RGB.
     """
+    from napari_deepcolor.predict.regions import MAX_CHANNELS
     from napari_deepcolor.predict.size_refine import segment_refined
     from napari_deepcolor.predict.stack import stack_layout
 
@@ -72,8 +73,9 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
     if not rgb and image.ndim == 3 and image.shape[0] in (3, 4) and model.config.in_channels == 3:
         raise ValueError(f"expected an RGB (Y, X, 3) image for this color model, got shape {image.shape}: channels "
                          "first? Save it with the channels last (numpy.moveaxis(image, 0, -1))")
-    log.info("%s is a stack of %d planes of %d x %d: segmented plane by plane (labels numbered within each plane)",
-             what, layout.n_planes, *layout.plane)
+    hint = "; if they are channels, give --channel C to segment one" if layout.leading[0] <= MAX_CHANNELS else ""
+    log.info("%s is a stack of %d planes of %d x %d: segmented plane by plane (labels numbered within each plane%s)",
+             what, layout.n_planes, *layout.plane, hint)
     labels = np.zeros(layout.shape, np.int32)
     sizes, count = [], 0
     for index in layout.indices():
