@@ -82,6 +82,21 @@ def test_evaluate_prints_metrics(tmp_path, capsys):
     assert "ap50 1.000" in out and "sbd 1.000" in out and out.splitlines()[-1].startswith("mean")
 
 
+def test_evaluate_scores_a_label_stack_plane_by_plane(tmp_path, capsys):
+    """predict numbers a stack's labels within each plane: the same id in two planes is two objects."""
+    gt = np.stack([blobs_pair(0)[1], blobs_pair(1)[1]])
+    pred = gt.copy()
+    pred[1][pred[1] == 1] = 0  # plane 1 misses one object
+    for folder, name, labels in (("pred", "s_labels.tif", pred), ("gt", "s.tif", gt)):
+        (tmp_path / folder).mkdir()
+        write_labels(tmp_path / folder / name, labels)
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt")]) == 0
+    rows = {line.split("\t")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert set(rows) == {"s[0]", "s[1]", "mean"}
+    assert "ap50 1.000" in rows["s[0]"] and "ap50 1.000" not in rows["s[1]"]
+    n = len(np.unique(gt[0])) - 1 + len(np.unique(gt[1])) - 1
+    assert f"n_gt {n}\t" in rows["mean"] and "n_images 2" in rows["mean"]
+
 
 def test_evaluate_prefers_the_labels_file_over_an_image_of_the_same_stem(tmp_path, capsys):
     image, gt = blobs_pair(0)

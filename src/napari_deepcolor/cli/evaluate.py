@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     """Print one line of metrics per prediction with ground truth, then their mean; 0 when done, 2 when some pairs
     could not be evaluated (each named with why; the mean is over the others)."""
     from napari_deepcolor.io import ambiguous_annotation, annotation_for, list_images, read_labels
-    from napari_deepcolor.metrics import evaluate, summarize
+    from napari_deepcolor.metrics import summarize
 
     for folder in (args.pred_dir, args.gt_dir):
         if not folder.is_dir():
@@ -43,16 +43,17 @@ def run(args: argparse.Namespace) -> int:
             log.warning("no ground truth for %s in %s; skipped", stem, args.gt_dir)
             continue
         try:
-            result = evaluate(truth(ann), read_labels(pred_path))
+            scored = _scored(truth(ann), read_labels(pred_path))
         except (ValueError, OSError, MemoryError) as error:  # this pair's failure: the others go on
             reason = "out of memory" if isinstance(error, MemoryError) else str(error)
             print(f"deepcolor evaluate: error: {stem} ({pred_path.name} against {ann[0].name}): {reason}",
                   file=sys.stderr)
             failed.append(stem)
             continue
-        results.append(result)
-        print(f"{stem}\t" + "\t".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                      for k, v in result.items()))
+        for plane, result in scored:
+            results.append(result)
+            print(f"{stem}{plane}\t" + "\t".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                               for k, v in result.items()))
     if not results and not failed:
         raise ValueError(f"no prediction in {args.pred_dir} has ground truth in {args.gt_dir}")
     if results:
@@ -64,3 +65,16 @@ def run(args: argparse.Namespace) -> int:
               f"({names}; see above){'; the mean is over the others' if results else ''}", file=sys.stderr)
         return 2
     return 0
+
+
+def _scored(gt, pred) -> list[tuple[str, dict]]:
+    """The metrics of a prediction: of the image, or of each plane of a label stack (``deepcolor predict`` numbers a
+    stack's labels within each plane), named ``[t]`` or ``[t, z]``."""
+    import numpy as np
+
+    from napari_deepcolor.metrics import evaluate
+
+    if pred.ndim < 3 or gt.dtype == bool or gt.shape != pred.shape:
+        return [("", evaluate(gt, pred))]
+    return [(f"[{', '.join(map(str, index))}]", evaluate(gt[index], pred[index]))
+            for index in np.ndindex(*pred.shape[:-2])]
