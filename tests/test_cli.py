@@ -1,3 +1,4 @@
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -582,7 +583,7 @@ def test_training_data_errors_name_the_file_and_come_before_training(tmp_path, c
     code = main(["train", *data, *TINY, "--steps", "50", "--validate-every", "40", "--output", str(tmp_path / "r1"),
                  "--val-images", str(tmp_path / "val" / "images"), "--val-labels", str(tmp_path / "val" / "labels")])
     err = capsys.readouterr().err
-    assert code == 2 and "v.tif: its ground truth has shape (40, 40)" in err
+    assert code == 2 and "v.tif is 48 x 48 pixels but" in err and "v.tif 40 x 40: an annotation must be the size" in err
     assert not (tmp_path / "r1" / "last.safetensors").exists()  # refused before the first step
 
 
@@ -680,6 +681,29 @@ def test_train_on_one_channel_of_two_channel_images(tmp_path, capsys):
     assert (tmp_path / "one" / "last.safetensors").is_file()
     assert main(["train", *data, *TINY, "--steps", "1", "--channel", "2", "--output", str(tmp_path / "bad")]) == 2
     assert "--channel 2 is out of range: the image has 2 channels" in capsys.readouterr().err
+
+
+def test_train_on_a_stack_and_its_label_stack_takes_the_annotated_planes(tmp_path, tiny_model, caplog):
+    """As the Train dock: (T, Y, X) images with (T, Y, X) labels train on their planes with an object."""
+    from napari_deepcolor.cli.pairs import read_planes
+
+    for name in ("images", "labels"):
+        (tmp_path / name).mkdir()
+    pairs = [blobs_pair(seed) for seed in (0, 1, 2)]
+    tifffile.imwrite(tmp_path / "images" / "t.tif", np.stack([image for image, _ in pairs]))
+    labels = np.stack([labels for _, labels in pairs])
+    labels[1] = 0  # a plane nobody annotated
+    write_labels(tmp_path / "labels" / "t.tif", labels)
+    planes, stack = read_planes(tmp_path / "images" / "t.tif", [tmp_path / "labels" / "t.tif"])
+    assert stack and len(planes) == 2 and planes[0][0].shape == (48, 48)
+    np.testing.assert_array_equal(planes[1][1], labels[2])
+    data = ["--images", str(tmp_path / "images"), "--labels", str(tmp_path / "labels")]
+    assert main(["train", *data, *TINY, "--steps", "1", "--val-images", str(tmp_path / "images"), "--val-labels",
+                 str(tmp_path / "labels"), "--output", str(tmp_path / "scratch")]) == 0
+    with caplog.at_level(logging.INFO, logger="napari_deepcolor"):  # fine-tuning: a quarter held out, of 2 planes
+        assert main(["train", *data, "--init", str(tiny_model), "--steps", "1", "--patch-size", "32",
+                     "--batch-size", "2", "--device", "cpu", "--output", str(tmp_path / "tuned")]) == 0
+    assert (tmp_path / "tuned" / "last.safetensors").is_file()
 
 
 def test_resume_needs_only_the_run_itself_and_keeps_its_settings(tmp_path):

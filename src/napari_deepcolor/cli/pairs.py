@@ -1,5 +1,6 @@
 """``deepcolor train``'s training pairs read from files: an image (or one of its channels) and its annotation,
-checked to fit together before any training time is spent."""
+checked to fit together before any training time is spent; a stack and its label stack as their annotated planes,
+as the Train dock takes them."""
 
 from __future__ import annotations
 
@@ -32,3 +33,20 @@ def read_channel(path: Path, channel: int | None = None) -> np.ndarray:
     from napari_deepcolor.predict.regions import select_channel
 
     return np.ascontiguousarray(select_channel(image, channel))
+
+
+def read_planes(image_path: Path, annotation: list[Path], channel: int | None = None
+                ) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
+    """`read_pair`'s image and annotation as 2D pairs: the pair itself, or, for a stack ``(T, Y, X)`` (RGB planes
+    too) and its label stack, the planes with at least one object (`training.finetune.annotated_planes`); and
+    whether it was a stack."""
+    image, labels = read_pair(image_path, annotation, channel)
+    if labels.ndim == 2:
+        return [(image, labels)], False
+    from napari_deepcolor.training.finetune import annotated_planes
+
+    rgb = image.ndim == labels.ndim + 1 and image.shape[-1] in (3, 4)
+    planes = annotated_planes(image, labels, rgb=rgb, name=str(annotation[0]))
+    if not planes:
+        raise ValueError(f"no plane of {annotation[0]} holds an object (label > 0): annotate at least one")
+    return planes, True

@@ -279,7 +279,7 @@ def _options_train_config(args: argparse.Namespace):
 def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
     """The training samples and the validation pairs: of ``--images`` (``--repeat`` times), of ``--val-images`` or
     ``--val-last``, and generated scenes."""
-    from napari_deepcolor.cli.pairs import read_channel, read_pair
+    from napari_deepcolor.cli.pairs import read_channel, read_planes
     from napari_deepcolor.io import find_pairs
     from napari_deepcolor.training.dataset import model_sample
     from napari_deepcolor.training.loop import ValidationPair
@@ -297,15 +297,19 @@ def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
         log.info("training on %d pair%s (%s), validating on %d", len(pairs), "" if len(pairs) == 1 else "s", names,
                  len(val_pairs))
 
-    def sample(image: Path, annotation: list[Path]):
-        return model_sample(*read_pair(image, annotation, args.channel), model_config)
+    def samples_of(image: Path, annotation: list[Path]):
+        return [model_sample(plane, labels, model_config)
+                for plane, labels in read_planes(image, annotation, args.channel)[0]]
 
-    def validation_pair(image: Path, annotation: list[Path]):
-        return _validation_pair(read_channel(image, args.channel), truth(annotation), model_config)
+    def validation_of(image: Path, annotation: list[Path]):
+        planes, stack = read_planes(image, annotation, args.channel)
+        if not stack:  # (per-object masks kept as they are: overlaps scored exactly)
+            return [_validation_pair(read_channel(image, args.channel), truth(annotation), model_config)]
+        return [_validation_pair(plane, labels, model_config) for plane, labels in planes]
 
-    samples = [_named(sample, img, ann) for img, ann in pairs]
+    samples = [sample for img, ann in pairs for sample in _named(samples_of, img, ann)]
     samples = samples * args.repeat  # the same arrays several times: more patches from them, no more memory
-    validation = [_named(validation_pair, img, ann) for img, ann in val_pairs]
+    validation = [pair for img, ann in val_pairs for pair in _named(validation_of, img, ann)]
     if args.synthetic:
         from napari_deepcolor.training.synthetic_scenes import synthetic_pairs
 
@@ -321,7 +325,7 @@ def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
 def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, dict]:
     """Fine-tuning: the config resized for the training objects' size against the --init model's (estimated from
     the training images unless --object-size or --scale is given), and the metadata that records it."""
-    from napari_deepcolor.cli.pairs import read_pair
+    from napari_deepcolor.cli.pairs import read_planes
     from napari_deepcolor.io import find_pairs
     from napari_deepcolor.predict.network import resize_objects
     from napari_deepcolor.training.finetune import kind_hint, sized_for_training
@@ -334,8 +338,8 @@ def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, d
         log.info("training objects %g× the starting model's (given): fine-tuning at scale %g", args.object_size,
                  config.scale)
         return config, {"trained_object_size": args.object_size, "trained_object_size_how": "given"}
-    read = [read_pair(image, annotation, args.channel)
-            for image, annotation in find_pairs(args.images, args.labels)[:8]]
+    read = [plane for image, annotation in find_pairs(args.images, args.labels)[:8]
+            for plane in read_planes(image, annotation, args.channel)[0]][:8]
     images = [image for image, _ in read]
     config, metadata = sized_for_training(args.init, images, model_config, args.device,
                                           labels=[labels for _, labels in read])
@@ -348,12 +352,13 @@ def _fine_tuning_size(args: argparse.Namespace, model_config) -> tuple[object, d
 
 def _held_out_data(args: argparse.Namespace, pairs: list, model_config) -> tuple[list, list]:
     """Fine-tuning without validation images: a quarter of the annotated objects held out for the score."""
-    from napari_deepcolor.cli.pairs import read_pair
+    from napari_deepcolor.cli.pairs import read_planes
     from napari_deepcolor.training.dataset import model_sample
     from napari_deepcolor.training.holdout import split_holdout
     from napari_deepcolor.training.loop import ValidationPair
 
-    split = split_holdout([read_pair(image, annotation, args.channel) for image, annotation in pairs])
+    split = split_holdout([plane for image, annotation in pairs
+                           for plane in read_planes(image, annotation, args.channel)[0]])
     log.info("%s", split.note)
     samples = [model_sample(image, labels, model_config) for image, labels in split.training] * args.repeat
     return samples, [ValidationPair(image, labels) for image, labels in split.held_out]
