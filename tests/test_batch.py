@@ -179,6 +179,21 @@ def test_a_stack_is_segmented_plane_by_plane_like_its_planes_alone(tiny_model, t
     np.testing.assert_array_equal(read_labels(tmp_path / "fromzarr" / "stack_labels.tif"), stack)
 
 
+def test_a_stack_is_read_plane_by_plane_and_refused_when_its_labels_cannot_fit(tmp_path, monkeypatch):
+    from napari_deepcolor.predict import in_memory
+    from napari_deepcolor.predict.regions import RawTiff
+
+    planes = np.stack([(blobs_pair(seed)[0] * 1000).astype(np.uint16) for seed in (0, 1)])
+    tifffile.imwrite(tmp_path / "stack.tif", planes)
+    source = in_memory.read_whole(tmp_path / "stack.tif")
+    assert isinstance(source, RawTiff)  # read plane by plane when segmented, never whole
+    np.testing.assert_array_equal(np.asarray(source[1]), planes[1])
+    assert isinstance(in_memory.read_whole(tmp_path / "stack.tif", channel=1), np.ndarray)  # 2 planes as channels
+    monkeypatch.setattr(in_memory, "_free_memory", lambda: 10_000)
+    with pytest.raises(ValueError, match="needs about 0.0 GiB of memory .* split it into smaller stacks"):
+        in_memory.segment_in_memory(None, source, lambda plane: None, knobs={}, what="stack.tif")
+
+
 def test_folders_and_globs_then_a_rerun_skips_finished_images(tiny_model, plates, tmp_path, caplog):
     out = tmp_path / "out"
     assert predict(tiny_model, out, plates / "p1", plates / "p2" / "w[23].tif") == 0

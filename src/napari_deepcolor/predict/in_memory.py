@@ -9,6 +9,7 @@ never the network output of more than one plane.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,18 +24,23 @@ if TYPE_CHECKING:
 log = logging.getLogger("napari_deepcolor")
 
 
-def read_whole(path: Path, channel: int | None = None) -> np.ndarray:
-    """An image segmented in memory, read whole: a file, or a zarr array that fits (`predict.batch.plan_jobs`);
-    with ``channel``, that channel alone (`napari_deepcolor.predict.regions.select_channel`)."""
+def read_whole(path: Path, channel: int | None = None) -> Any:
+    """An image segmented in memory: a 2D image read whole (a file, or a zarr array that fits,
+    `predict.batch.plan_jobs`); a stack (TIFF, zarr) as an array-like read plane by plane when segmented
+    (`napari_deepcolor.predict.regions.open_image`). With ``channel``, that channel alone
+    (`napari_deepcolor.predict.regions.select_channel`)."""
     from napari_deepcolor.io import check_pixels, read_image
-    from napari_deepcolor.predict.regions import open_image, select_channel
+    from napari_deepcolor.predict.regions import open_image, plane_of, select_channel
 
-    if path.suffix.lower() != ".zarr":
-        image = read_image(path)
-    else:
-        image = np.asarray(open_image(path)[...])
-        check_pixels(image, what=str(path))
-    return image if channel is None else np.ascontiguousarray(select_channel(image, channel))
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff", ".zarr"):
+        source = open_image(path)
+        source = source if channel is None else select_channel(source, channel)
+        if plane_of(source.shape)[1]:
+            return source
+    image = np.asarray(open_image(path)[...]) if suffix == ".zarr" else read_image(path)
+    check_pixels(image, what=str(path))
+    return np.ascontiguousarray(image if channel is None else select_channel(image, channel))
 
 
 @dataclass
@@ -76,6 +82,7 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
     hint = "; if they are channels, give --channel C to segment one" if layout.leading[0] <= MAX_CHANNELS else ""
     log.info("%s is a stack of %d planes of %d x %d: segmented plane by plane (labels numbered within each plane%s)",
              what, layout.n_planes, *layout.plane, hint)
+    _check_memory(layout, what)
     labels = np.zeros(layout.shape, np.int32)
     sizes, count = [], 0
     for index in layout.indices():
@@ -85,6 +92,37 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
         sizes.append(size)
         count += instances.n_instances
     return InMemoryResult(labels, count, _stack_size(sizes, layout.n_planes))
+
+
+#: Bytes a plane's pixel takes while it is segmented (its image, the network's output, the decoding), on top of the
+#: stack's labels (int32); a generous bound, from a 9-color coloring model at scale 1.
+PLANE_BYTES_PER_PIXEL = 200
+
+
+def _check_memory(layout: Any, what: str) -> None:
+    """Refuse a stack whose labels (held whole until written) and one plane's work do not fit in the memory free
+    now, before anything is segmented."""
+    free = _free_memory()
+    pixels = int(np.prod(layout.shape, dtype=np.int64))
+    needed = 4 * pixels + PLANE_BYTES_PER_PIXEL * layout.plane[0] * layout.plane[1]
+    if free is not None and needed > free:
+        raise ValueError(f"{what} is a stack of {layout.n_planes} planes of {layout.plane[0]} x {layout.plane[1]}: "
+                          f"segmenting it needs about {needed / 2**30:.1f} GiB of memory (its labels are kept whole "
+                          f"until written) and {free / 2**30:.1f} GiB are free; split it into smaller stacks")
+
+
+def _free_memory() -> int | None:
+    """Bytes of memory free now (psutil, else the system's count of free pages); None when unknown."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _stack_size(sizes: list[ObjectSize], planes: int) -> ObjectSize:
