@@ -373,7 +373,7 @@ def test_joining_fragments_below_tau_is_a_live_knob(qtbot, viewer_and_widget, sp
 
 
 def test_a_stack_is_segmented_plane_by_plane_and_tau_updates_every_plane(qtbot, viewer_and_widget, spotty_model,
-                                                                         network_calls):
+                                                                         network_calls, notes):
     viewer, widget = viewer_and_widget
     stack = np.stack([blobs_pair(seed)[0] for seed in range(3)])
     widget._image.value = viewer.add_image(stack, name="timelapse")
@@ -385,6 +385,8 @@ def test_a_stack_is_segmented_plane_by_plane_and_tau_updates_every_plane(qtbot, 
     assert probabilities(viewer).shape == (4, 3, 48, 48) and layers["instances"].data.shape == (3, 48, 48)
     assert len(network_calls) == 3
     assert "3 of 3 planes" in widget._status.value
+    assert ("info", "'timelapse' is segmented as a stack of 3 planes, one by one; if they are channels, split them "
+                    "into layers (right-click the layer > Split Stack) and segment the one to segment") in notes
     before = layers["instances"].data.copy()
     viewer.dims.set_current_step(0, 2)  # the viewer shows plane 2 (axis 0 of the world: time, y, x)
     assert widget._results.displayed_plane(widget._shown) == (2,)

@@ -72,6 +72,10 @@ def input_notes(layer: Layer, data: Any, layout: StackLayout, *, in_channels: in
                         model=model)
     if note:
         notes.append(f"'{layer.name}' {note}")
+    if len(layout.leading) == 1 and layout.leading[0] <= 4:  # a few planes: channels napari read as a stack?
+        notes.append(f"'{layer.name}' is segmented as a stack of {layout.leading[0]} planes, one by one; if they are "
+                     "channels, split them into layers (right-click the layer > Split Stack) and segment the one to "
+                     "segment")
     return notes
 
 
