@@ -179,6 +179,19 @@ def test_a_stack_is_segmented_plane_by_plane_like_its_planes_alone(tiny_model, t
     np.testing.assert_array_equal(read_labels(tmp_path / "fromzarr" / "stack_labels.tif"), stack)
 
 
+def test_a_stacks_object_size_is_estimated_once_on_its_middle_plane(tiny_model):
+    from napari_deepcolor.predict.in_memory import segment_in_memory
+    from napari_deepcolor.predict.network import load_model
+    from napari_deepcolor.predict.object_size import given_size
+
+    stack = np.stack([(blobs_pair(seed)[0] * 1000).astype(np.uint16) for seed in (0, 1, 2)])
+    asked = []
+    done = segment_in_memory(load_model(tiny_model, device="cpu"), stack,
+                             lambda plane: asked.append(plane) or given_size(1.0), knobs={"min_size": 0.0})
+    assert len(asked) == 1 and np.array_equal(asked[0], stack[1]) and done.labels.shape == stack.shape
+    assert done.output is None and done.size.note == "3 planes, object size 1 (given)"
+
+
 def test_a_stack_is_read_plane_by_plane_and_refused_when_its_labels_cannot_fit(tmp_path, monkeypatch):
     from napari_deepcolor.predict import in_memory
     from napari_deepcolor.predict.regions import RawTiff

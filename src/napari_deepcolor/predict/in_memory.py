@@ -1,8 +1,9 @@
 """``deepcolor predict``'s images that fit in memory: a 2D image whole, a stack (time, z: ``(T, Y, X)``,
 ``(T, Z, Y, X)``, RGB planes too) plane by plane, as the Segment widget goes (`napari_deepcolor.predict.stack`).
 
-Each plane gets its own automatic object size, checked on the objects it decodes (`size_refine.segment_refined`),
-unless one is given; its labels are numbered from 1 within the plane. Only the labels of the planes done are kept,
+A stack's object size is estimated once, on its middle plane (one microscope, one magnification), unless one is
+given; each plane is checked on the objects it decodes and predicted again at the size they say where they disagree
+(`size_refine.segment_refined`). A plane's labels are numbered from 1 within the plane. Only the labels of the planes done are kept,
 never the network output of more than one plane.
 """
 
@@ -58,8 +59,9 @@ class InMemoryResult:
 def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[np.ndarray], ObjectSize], *,
                       knobs: dict[str, Any], progress: Callable[[int, int], None] | None = None,
                       what: str = "the image") -> InMemoryResult:
-    """Segment ``image`` (2D, or a stack of 2D planes) with ``model``; ``size_of(plane)`` gives each plane's size
-    before its check (estimated, or the one given); ``knobs`` as for `napari_deepcolor.predict.network.segment`.
+    """Segment ``image`` (2D, or a stack of 2D planes) with ``model``; ``size_of(plane)`` gives the size to start
+    from (estimated, or the one given), before each plane's check; ``knobs`` as for
+    `napari_deepcolor.predict.network.segment`.
 
     Raises
     ------
@@ -84,10 +86,12 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
              what, layout.n_planes, *layout.plane, hint)
     _check_memory(layout, what)
     labels = np.zeros(layout.shape, np.int32)
+    indices = list(layout.indices())
+    start = size_of(np.asarray(image[indices[len(indices) // 2]]))  # once a stack: one microscope, one magnification
     sizes, count = [], 0
-    for index in layout.indices():
+    for index in indices:
         plane = np.asarray(image[index])
-        _, size, (instances, _) = segment_refined(model, plane, size_of(plane), progress=progress, **knobs)
+        _, size, (instances, _) = segment_refined(model, plane, start, progress=progress, **knobs)
         labels[index] = instances.labels
         sizes.append(size)
         count += instances.n_instances
@@ -132,5 +136,6 @@ def _stack_size(sizes: list[ObjectSize], planes: int) -> ObjectSize:
     factors = sorted(size.factor for size in sizes)
     hows = sorted({size.how for size in sizes})
     span = f"{factors[0]:g}" if factors[0] == factors[-1] else f"{factors[0]:g}-{factors[-1]:g}"
-    note = f"{planes} planes, object size {span} ({', '.join(hows)}, per plane)"
+    checked = ", estimated once, checked on each plane" if "auto" in hows else ""
+    note = f"{planes} planes, object size {span} ({', '.join(hows)}{checked})"
     return replace(sizes[len(sizes) // 2], factor=float(np.median(factors)), note=note)
