@@ -3,8 +3,8 @@
 
 A stack's object size is estimated once, on its middle plane (one microscope, one magnification), unless one is
 given; each plane is checked on the objects it decodes and predicted again at the size they say where they disagree
-(`size_refine.segment_refined`). A plane's labels are numbered from 1 within the plane. Only the labels of the planes done are kept,
-never the network output of more than one plane.
+(`size_refine.segment_refined`). A plane's labels are numbered from 1 within the plane. Only the labels of the
+planes done are kept, never the network output of more than one plane.
 """
 
 from __future__ import annotations
