@@ -313,6 +313,22 @@ def test_a_large_batch_is_checked_on_a_few_images_spread_over_it(monkeypatch, ca
     assert "10.tif" not in out  # not among those looked at
 
 
+def test_a_stack_of_rgb_planes_gets_the_color_model_and_is_segmented_plane_by_plane(tmp_path, capsys):
+    from napari_deepcolor._sample_data import SAMPLES_DIR
+
+    rosette = tifffile.imread(SAMPLES_DIR / "rosette.tif")
+    tifffile.imwrite(tmp_path / "plants.tif", np.stack([rosette, rosette[::-1]]), photometric="rgb")
+    assert main(["predict", "--output", str(tmp_path / "out"), "--device", "cpu", "--object-size", "1",
+                 str(tmp_path / "plants.tif")]) == 0
+    assert capsys.readouterr().out.startswith("model: leaves-semiconv (color image")
+    labels = read_labels(tmp_path / "out" / "plants_labels.tif")
+    assert labels.shape == (2, 512, 512) and labels[0].max() > 1
+    tifffile.imwrite(tmp_path / "flipped.tif", rosette[::-1], photometric="rgb")
+    assert main(["predict", "--output", str(tmp_path / "out"), "--device", "cpu", "--object-size", "1",
+                 "--model", "leaves-semiconv", str(tmp_path / "flipped.tif")]) == 0
+    np.testing.assert_array_equal(labels[1], read_labels(tmp_path / "out" / "flipped_labels.tif"))
+
+
 def test_a_batch_whose_first_image_tells_nothing_takes_the_model_of_the_next_that_does(monkeypatch, capsys,
                                                                                          tmp_path):
     from napari_deepcolor.cli import predict

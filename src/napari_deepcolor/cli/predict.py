@@ -169,7 +169,7 @@ def _suggestion(path: Path, channel: int | None = None) -> tuple[str | None, str
     from napari_deepcolor.zoo.suggest import suggest_kind, suggest_model
 
     image = open_image(path) if channel is None else select_channel(open_image(path), channel)
-    rgb = image.ndim == 3 and image.shape[-1] in (3, 4)
+    rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)  # (a stack of RGB planes too)
     kind, reason = suggest_kind(image, rgb=rgb)
     name, reason = suggest_model(image, bundled_models(), rgb=rgb, kind=(kind, reason))
     return name, reason, kind is not None

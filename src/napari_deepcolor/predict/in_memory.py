@@ -81,7 +81,8 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
     if not rgb and image.ndim == 3 and image.shape[0] in (3, 4) and model.config.in_channels == 3:
         raise ValueError(f"expected an RGB (Y, X, 3) image for this color model, got shape {image.shape}: channels "
                          "first? Save it with the channels last (numpy.moveaxis(image, 0, -1))")
-    hint = "; if they are channels, give --channel C to segment one" if layout.leading[0] <= MAX_CHANNELS else ""
+    hint = ("; if they are channels, give --channel C to segment one"
+            if layout.leading[0] <= MAX_CHANNELS and not layout.rgb else "")
     log.info("%s is a stack of %d planes of %d x %d: segmented plane by plane (labels numbered within each plane%s)",
              what, layout.n_planes, *layout.plane, hint)
     _check_memory(layout, what)
