@@ -186,6 +186,22 @@ def test_a_lazy_stack_is_read_plane_by_plane(tiny_model):
     np.testing.assert_array_equal(lazy.labels, eager.labels)
 
 
+def test_a_stacks_object_size_is_estimated_once_on_its_middle_plane(tiny_model, monkeypatch):
+    """One microscope, one magnification: the estimate reads the middle plane once; each plane checks it."""
+    from napari_deepcolor.predict import object_size
+
+    da = pytest.importorskip("dask.array")
+    stack = np.stack([blobs_pair(seed)[0] for seed in range(3)])
+    estimated, reads = [], []
+    monkeypatch.setattr(object_size, "at_estimated_size",
+                        lambda model, plane, size, **_: estimated.append(plane) or (model, object_size.given_size(1.0)))
+    lazy = da.from_array(stack, chunks=(1, 48, 48)).map_blocks(lambda block: reads.append(block.size) or block)
+    _, events = run_stack(tiny_model, lazy, object_size=None)
+    assert len(estimated) == 1 and np.array_equal(estimated[0], stack[1])
+    assert sum(size > 1 for size in reads) == 3  # the middle plane read once (dask calls it on tiny blocks for types)
+    assert [e.index for e in events[1:]] == [(0,), (1,), (2,)]
+
+
 def test_semiconv_stack_foreground_vectors_and_kernel_knobs(tiny_semiconv_model, network_calls):
     stack = np.stack([blobs_pair(seed)[0] for seed in range(2)])
     knobs = Knobs(min_size=0, threshold=0.5, foreground_threshold=0.3)

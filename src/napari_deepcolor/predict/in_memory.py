@@ -70,7 +70,7 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
         for a model that takes RGB.
     """
     from napari_deepcolor.predict.regions import MAX_CHANNELS
-    from napari_deepcolor.predict.size_refine import segment_refined
+    from napari_deepcolor.predict.size_refine import carried, segment_refined
     from napari_deepcolor.predict.stack import stack_layout
 
     rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
@@ -89,10 +89,13 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
     labels = np.zeros(layout.shape, np.int32)
     indices = list(layout.indices())
     start = size_of(np.asarray(image[indices[len(indices) // 2]]))  # once a stack: one microscope, one magnification
-    sizes, count = [], 0
-    for index in indices:
+    sizes, count, correction = [], 0, 1.0
+    for index in indices:  # each plane starts where the plane before ended (`size_refine.carried`)
         plane = np.asarray(image[index])
-        _, size, (instances, _) = segment_refined(model, plane, start, progress=progress, **knobs)
+        _, size, (instances, _) = segment_refined(model, plane, carried(start, correction, model.base_config),
+                                                  progress=progress, **knobs)
+        if size.how == "auto" and start.how == "auto":
+            correction = size.factor / start.factor
         labels[index] = instances.labels
         sizes.append(size)
         count += instances.n_instances

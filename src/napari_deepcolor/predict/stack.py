@@ -340,8 +340,8 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
         clustering (`SemiconvPlane.decode`), so the GUI thread, decoding it with the same knobs, only numbers it.
     object_size : float or None
         How large the objects are against the model's training objects (`napari_deepcolor.predict.network.load_model`);
-        None: estimated for each plane (`napari_deepcolor.predict.object_size`). The `ModelLoaded` config is resized
-        for the (first plane's) size, with its τ and ρ.
+        None: estimated once, on the middle plane (`napari_deepcolor.predict.object_size`), and checked on each
+        plane's objects. The `ModelLoaded` config is resized for the (first plane's) size, with its τ and ρ.
 
     Yields
     ------
@@ -388,14 +388,18 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
 
         check_mask(image, what="this stack")
         limits = (0.0, 1.0)
-    first, correction = True, 1.0
-    for index in layout.indices():
+    first, correction, indices = True, 1.0, list(layout.indices())
+    # the size estimated once, on the middle plane (one microscope, one magnification); each plane checks it
+    middle = indices[len(indices) // 2]
+    read = {middle: np.asarray(image[middle]) if middle else np.asarray(image)}  # (a lazy plane read once)
+    estimate = at_estimated_size(loaded, read[middle], object_size, channel_axis=-1 if rgb else None,
+                                 limits=limits)[1]
+    for index in indices:
         check_cancel()
         plane_start = time.perf_counter()
-        plane = np.asarray(image[index]) if index else np.asarray(image)
-        _, estimate = at_estimated_size(loaded, plane, object_size, channel_axis=-1 if rgb else None, limits=limits)
-        # an estimated size starts where the plane before ended, is checked on the objects it decodes, and the plane
-        # is predicted again if they disagree
+        plane = read.pop(index) if index in read else np.asarray(image[index]) if index else np.asarray(image)
+        # the estimate starts where the plane before ended, is checked on the objects it decodes, and the plane is
+        # predicted again if they disagree
         sized, size, (output, decoder) = refine(
             loaded, carried(estimate, correction, loaded.base_config),
             lambda sized, plane=plane: predict_plane(sized, plane, rgb=rgb, tile_size=tile_size, overlap=overlap,
