@@ -131,6 +131,21 @@ def test_rename_and_remove(tmp_path, user_models_in_tmp):
         user.path("first")
 
 
+def test_deepcolor_models_renames_and_removes_as_the_widgets_do(tmp_path, user_models_in_tmp, capsys):
+    from napari_deepcolor.cli import main
+
+    user.add("a", checkpoint_file(tmp_path / "a.safetensors"))
+    copied = user.path("a")
+    assert main(["models", "--rename", "a", "cells"]) == 0 and user.names() == ["cells"]
+    for args, message in ((["--rename", "zz", "y"], "error: no user model named 'zz'; user models: cells"),
+                          (["--rename", "cells", "worms"], "error: the name 'worms' is already taken"),
+                          (["--remove", "zz"], "error: no user model named 'zz'")):
+        assert main(["models", *args]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["models", "--remove", "cells"]) == 0
+    assert user.names() == [] and not copied.exists()
+
+
 def test_a_model_whose_file_is_gone_is_not_listed(tmp_path):
     user.add("ghost", checkpoint_file(tmp_path / "g.safetensors"))
     user.path("ghost").unlink()

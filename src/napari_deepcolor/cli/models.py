@@ -11,7 +11,12 @@ from napari_deepcolor.cli._common import add_command, log
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``models`` to the ``deepcolor`` subcommands."""
     m = add_command(subparsers, "models", help="list the bundled models and your own (trained with --name or in the "
-                    "napari Train widget)")
+                    "napari Train widget); rename or remove one of yours")
+    change = m.add_mutually_exclusive_group()
+    change.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="call your model OLD NEW instead, as the "
+                        "widgets' model lists do (default: list only)")
+    change.add_argument("--remove", metavar="NAME", help="forget your model NAME and delete its copy in your model "
+                        "folder (default: list only)")
     m.set_defaults(run=run)
     return m
 
@@ -21,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     scores, tab-separated (a user model has a fourth column, ``your model: <file>``); 0."""
     from napari_deepcolor.zoo import bundled_models, user
 
+    if getattr(args, "rename", None) or getattr(args, "remove", None):
+        return _change(args, user)
     models = bundled_models()
     if not models:
         print("no bundled models")
@@ -35,6 +42,20 @@ def run(args: argparse.Namespace) -> int:
             print(_line(name, path) + f"\tyour model: {path}")
         except (OSError, ValueError) as error:  # a damaged file must not hide the others
             log.warning("%s: %s cannot be read: %s", name, path, error)
+    return 0
+
+
+def _change(args: argparse.Namespace, user) -> int:
+    """``--rename`` or ``--remove`` one of the user's models; an unknown name or a taken one is a one-line error."""
+    try:
+        if args.rename:
+            old, new = args.rename
+            log.info("your model %r is now called %r", old, user.rename(old, new))
+        else:
+            user.remove(args.remove)
+            log.info("your model %r is removed", args.remove)
+    except KeyError as error:  # (its message quoted by KeyError)
+        raise ValueError(error.args[0]) from error
     return 0
 
 
