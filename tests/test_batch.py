@@ -116,6 +116,9 @@ def test_one_channel_of_a_multichannel_image_is_segmented_like_that_channel_alon
     assert predict_record(tmp_path / "mem" / "first_labels.tif")["knobs"]["channel"] == 1
     assert "channel" not in predict_record(tmp_path / "mem" / "alone_labels.tif")["knobs"]  # as before --channel
     capsys.readouterr()
+    assert predict(tiny_model, tmp_path / "err", tmp_path / "last.tif") == 2  # (Y, X, 2) without --channel
+    assert "last.tif: the image has shape (48, 48, 2): its last axis looks like 2 channels; give --channel C" in \
+        capsys.readouterr().err
     for image, channel, message in (("alone.tif", "1", "a gray image has no channels to pick"),
                                     ("first.tif", "2", "--channel 2 is out of range: the image has 2 channels"),
                                     ("first.tif", "-1", "--channel counts from 0")):

@@ -74,6 +74,9 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
     from napari_deepcolor.predict.stack import stack_layout
 
     rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
+    if not rgb and image.ndim == 3 and image.shape[-1] <= MAX_CHANNELS:
+        raise ValueError(f"the image has shape {tuple(image.shape)}: its last axis looks like {image.shape[-1]} "
+                         "channels; give --channel C to segment one of them")
     layout = stack_layout(image, rgb=rgb)
     if not layout.leading:
         _, size, (instances, output) = segment_refined(model, image, size_of(image), progress=progress, **knobs)
