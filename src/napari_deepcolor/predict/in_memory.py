@@ -88,7 +88,7 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
             if layout.leading[0] <= MAX_CHANNELS and not layout.rgb else "")
     log.info("%s is a stack of %d planes of %d x %d: segmented plane by plane (labels numbered within each plane%s)",
              what, layout.n_planes, *layout.plane, hint)
-    _check_memory(layout, what)
+    _check_memory(layout)
     labels = np.zeros(layout.shape, np.int32)
     indices = list(layout.indices())
     start = size_of(np.asarray(image[indices[len(indices) // 2]]))  # once a stack: one microscope, one magnification
@@ -110,14 +110,14 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
 PLANE_BYTES_PER_PIXEL = 200
 
 
-def _check_memory(layout: Any, what: str) -> None:
+def _check_memory(layout: Any) -> None:
     """Refuse a stack whose labels (held whole until written) and one plane's work do not fit in the memory free
     now, before anything is segmented."""
     free = _free_memory()
     pixels = int(np.prod(layout.shape, dtype=np.int64))
     needed = 4 * pixels + PLANE_BYTES_PER_PIXEL * layout.plane[0] * layout.plane[1]
     if free is not None and needed > free:
-        raise ValueError(f"{what} is a stack of {layout.n_planes} planes of {layout.plane[0]} x {layout.plane[1]}: "
+        raise ValueError(f"the image is a stack of {layout.n_planes} planes of {layout.plane[0]} x {layout.plane[1]}: "
                           f"segmenting it needs about {needed / 2**30:.1f} GiB of memory (its labels are kept whole "
                           f"until written) and {free / 2**30:.1f} GiB are free; split it into smaller stacks")
 
