@@ -279,7 +279,7 @@ def _options_train_config(args: argparse.Namespace):
 def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
     """The training samples and the validation pairs: of ``--images`` (``--repeat`` times), of ``--val-images`` or
     ``--val-last``, and generated scenes."""
-    from napari_deepcolor.cli.pairs import read_channel, read_planes
+    from napari_deepcolor.cli.pairs import read_planes
     from napari_deepcolor.io import find_pairs
     from napari_deepcolor.training.dataset import model_sample
     from napari_deepcolor.training.loop import ValidationPair
@@ -303,8 +303,8 @@ def _data(args: argparse.Namespace, model_config) -> tuple[list, list]:
 
     def validation_of(image: Path, annotation: list[Path]):
         planes, stack = read_planes(image, annotation, args.channel)
-        if not stack:  # (per-object masks kept as they are: overlaps scored exactly)
-            return [_validation_pair(read_channel(image, args.channel), truth(annotation), model_config)]
+        if not stack:  # the image read once; per-object masks kept as they are: overlaps scored exactly
+            return [_validation_pair(planes[0][0], truth(annotation), model_config)]
         return [_validation_pair(plane, labels, model_config) for plane, labels in planes]
 
     samples = [sample for img, ann in pairs for sample in _named(samples_of, img, ann)]
