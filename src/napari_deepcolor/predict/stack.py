@@ -390,14 +390,14 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
         limits = (0.0, 1.0)
     first, correction, indices = True, 1.0, list(layout.indices())
     # the size estimated once, on the middle plane (one microscope, one magnification); each plane checks it
-    middle = indices[len(indices) // 2]
-    read = {middle: np.asarray(image[middle]) if middle else np.asarray(image)}  # (a lazy plane read once)
-    estimate = at_estimated_size(loaded, read[middle], object_size, channel_axis=-1 if rgb else None,
+    middle = indices[len(indices) // 2]  # (a 2D image's only index, ())
+    middle_plane = np.asarray(image[middle]) if middle else np.asarray(image)  # (a lazy plane read once)
+    estimate = at_estimated_size(loaded, middle_plane, object_size, channel_axis=-1 if rgb else None,
                                  limits=limits)[1]
     for index in indices:
         check_cancel()
         plane_start = time.perf_counter()
-        plane = read.pop(index) if index in read else np.asarray(image[index]) if index else np.asarray(image)
+        plane = middle_plane if index == middle else np.asarray(image[index])
         # the estimate starts where the plane before ended, is checked on the objects it decodes, and the plane is
         # predicted again if they disagree
         sized, size, (output, decoder) = refine(
