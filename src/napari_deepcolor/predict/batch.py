@@ -34,7 +34,6 @@ from napari_deepcolor.io import IMAGE_SUFFIXES
 from napari_deepcolor.methods import get_method
 
 if TYPE_CHECKING:
-
     from napari_deepcolor.predict.network import LoadedModel
 
 log = logging.getLogger("napari_deepcolor")
@@ -389,7 +388,7 @@ def predict_job(job: Job, settings: Settings, progress: Callable[[int, int], Non
                         model=settings.model if settings.model in bundled_models() else Path(settings.model).name)
     if note:
         log.warning("%s %s", job.image, note)
-    # each plane's estimated size is checked on the objects it decodes, and the plane predicted again if they disagree
+    # an estimated size is checked on the objects each plane decodes, and the plane predicted again if they disagree
     done = segment_in_memory(model, image, lambda plane: sized_model(model, settings, plane, out_of_core=False)[1],
                              knobs=knobs, progress=progress, what=str(job.image))
     if settings.save_probs:
