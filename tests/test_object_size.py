@@ -332,3 +332,21 @@ def test_a_size_model_without_the_training_extent_gives_no_field_of_view_warning
     stored.pop("fit_extent")
     older = dataclasses.replace(ecoli_model, metadata={**ecoli_model.metadata, METADATA_KEY: stored})
     assert "field of view" not in estimate_object_size(older, np.tile(colony, (4, 4))).note
+
+
+def test_a_mask_of_one_worm_falls_back_to_1_and_finds_it():
+    """worms-mask reads a mask of one or two worms as 1.7-2.1x and decodes none there (few_objects.py): auto
+    falls back to 1, where the worm is."""
+    from importlib.resources import files
+
+    from napari_deepcolor.predict.size_refine import segment_refined
+
+    labels = tifffile.imread(files("napari_deepcolor") / "samples" / "bbbc010_A01_labels.tif")
+    ids, counts = np.unique(labels[labels > 0], return_counts=True)
+    mask = (labels == ids[np.argmax(counts)]).astype(np.float32)
+    model = load_model("worms-mask", device="cpu")
+    estimate = estimate_object_size(model, mask)
+    _, size, (instances, _) = segment_refined(model, mask, estimate)
+    assert estimate.factor > 1.3  # the wild estimate this guards against
+    assert size.factor == 1.0 and size.how == "fallback" and "no objects were segmented" in size.note
+    assert instances.n_instances == 1

@@ -103,10 +103,27 @@ def test_a_checkpoint_without_the_decoded_size_runs_once_as_before():
     assert segmenter.factors == [1.6] and size == estimated(1.6)
 
 
-def test_no_decoded_objects_leave_the_estimate_as_it_is():
+def test_nothing_segmented_at_the_estimate_falls_back_to_1_and_says_so():
+    class OnlyAtOne(Segmenter):  # a sparse mask read as larger objects: nothing decoded at the estimate
+        def run(self, sized):
+            super().run(sized)
+            return squares(20) if sized.object_size == 1 else np.zeros((8, 8), np.int32)
+
+    segmenter = OnlyAtOne(None)
+    sized, size, result = refine(fake_model(), estimated(1.6), segmenter.run, segmenter.labels_of)
+    assert segmenter.factors == [1.6, 1.0] and sized.object_size == pytest.approx(1.0) and result.max() == 6
+    assert size.factor == 1.0 and size.how == "fallback" and size.passes == 2 and size.estimate == 1.6
+    assert "no objects were segmented at the estimated 1.60" in size.note and "type the size" in size.note
+
+
+def test_nothing_segmented_at_any_size_ends_at_1():
     segmenter = Segmenter(None)
     _, size, _ = refine(fake_model(), estimated(1.6), segmenter.run, segmenter.labels_of)
-    assert segmenter.factors == [1.6] and size.factor == 1.6 and size.passes == 1
+    assert segmenter.factors == [1.6, 1.0] and size.factor == 1.0 and size.how == "fallback"
+    assert "none at 1 either" in size.note
+    segmenter = Segmenter(None)  # at 1 already: nothing more to try
+    _, size, _ = refine(fake_model(), estimated(1.0), segmenter.run, segmenter.labels_of)
+    assert segmenter.factors == [1.0] and size.how == "auto" and size.passes == 1
 
 
 def test_a_correction_stays_in_the_supported_range():

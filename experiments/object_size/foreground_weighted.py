@@ -31,8 +31,6 @@ and sparse generated nuclei fields. None qualifies: nothing changes.
 
 from __future__ import annotations
 
-import math
-
 import augmented_cv
 import numpy as np
 from crop_augmented_fit import central, direct_views

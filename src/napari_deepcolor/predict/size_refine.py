@@ -6,7 +6,9 @@ image that shows much more or less of the scene than the training images it read
 (docs/scale.md, "other extents"). So its estimate F is checked on the prediction it runs: the typical size of the
 decoded objects (median √area) in network pixels, against `SizeModel.decoded_px`. When their ratio r is outside
 `SizeModel.decoded_tolerance`, the image is predicted again at F × r (at most `MAX_REFINEMENTS` times), and the pass
-whose objects are closest to the training objects' size is kept. The median over objects, not over pixels: a network
+whose objects are closest to the training objects' size is kept; where no pass segmented any object, the image is
+predicted at object size 1 and that is kept (a fallback with a note: with one to three worms, `worms-mask`'s estimate
+read their masks as 1.5-2.4x and decoded none). The median over objects, not over pixels: a network
 that sees objects too small merges them into a few large blobs, which an area-weighted size follows the wrong way.
 
 Only an estimated size ("auto") is refined: a size the user gives, a fallback to 1 and a checkpoint without
@@ -99,7 +101,19 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
         last = one(factor)
         tried.append((factor, last.ratio))
         best = min(best, last, key=lambda p: p.error)
+    if best.error == math.inf and best.factor != 1:  # nothing segmented at the estimate: tried at 1
+        at_one = one(1.0)
+        return at_one.sized, _nothing_at_estimate(size, at_one, len(tried) + 1, passes_of), at_one.result
     return best.sized, _described(size, best, len(tried), tolerance, passes_of), best.result
+
+
+def _nothing_at_estimate(size: ObjectSize, at_one: _Pass, passes: int, passes_of: str) -> ObjectSize:
+    """The fallback when no pass at the estimated size segmented an object (a sparse mask, read as larger objects:
+    experiments/object_size/few_objects.py): the prediction at object size 1 is kept."""
+    found = "objects were segmented at 1" if math.isfinite(at_one.ratio) else "none at 1 either"
+    return ObjectSize(1.0, "fallback", f"object size 1: no objects were segmented at the estimated {size.factor:.2f}, "
+                      f"{found} ({passes} predictions{f' {passes_of}' if passes_of else ''}); type the size if the "
+                      "objects are larger or smaller than the model's", size.estimate, passes=passes)
 
 
 def _described(size: ObjectSize, best: _Pass, passes: int, tolerance: float, passes_of: str) -> ObjectSize:
