@@ -79,11 +79,12 @@ def _object_masks(truth: np.ndarray) -> list[np.ndarray]:
     return [truth == i for i in np.unique(truth[truth > 0])]
 
 
-def sparse(image: np.ndarray, truth: np.ndarray, k: int, rng: np.random.Generator, *, mask: bool
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """``image`` with only its ``k`` largest objects (and their labels): the rest filled with the background."""
+def sparse(image: np.ndarray, truth: np.ndarray, k: int, rng: np.random.Generator, *, mask: bool,
+           largest: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` with only its ``k`` largest objects (or ``k`` drawn at random) and their labels: the rest filled
+    with the background."""
     masks = _object_masks(truth)
-    order = np.argsort([-m.sum() for m in masks])[:k]
+    order = (np.argsort([-m.sum() for m in masks]) if largest else rng.permutation(len(masks)))[:k]
     kept = [masks[i] for i in order]
     gone = np.any([m for i, m in enumerate(masks) if i not in set(order)] or [np.zeros_like(masks[0])], axis=0)
     gone &= ~np.any(kept, axis=0)
