@@ -25,6 +25,14 @@ with the larger sparse gain is adopted (`SizeModel.fit_weighted`), the bundled s
 (fit_bundled.py), and bench_object_size.py measures them on the held-out images, with few_objects.py ``--part test``
 and sparse generated nuclei fields. None qualifies: nothing changes.
 
+Result (2026-12-07, once): **not adopted**; neither weighted variant reads sparse views better. The sparse key's
+mean share within 20 % fell: w0.01 -0.059, w0.1 -0.039 (`ecoli` 0.30 -> 0.10, `worms` 0.84 -> 0.63, `leaves` 0.66
+-> 0.57; `worms-mask` 0.03 -> 0.17 with w0.01). The other keys rose (w0.01: central halves +0.097, whole views
++0.021, benchmark-made 1.5-3 +0.039; `worms-mask` 1.00 on all four, `leaves-semiconv` whole views 0.55 -> 0.79), but
+`worms` fell (whole views 0.99 -> 0.84): worst model -0.049. An isolated object does not look like a crowd of the same
+size, weighted or not; the regression was fitted on crowds only (sparse_fit.py goes on from here). The shares:
+foreground_weighted.json.
+
     OMP_NUM_THREADS=2 python experiments/object_size/foreground_weighted.py [--models worms ...] [--save out.json]
     python experiments/object_size/foreground_weighted.py --verdict out.json
 """
