@@ -31,6 +31,15 @@ cross-validation over its own training images (split by ``i // 2`` parity) on it
 the kinds plain, crop and sparse of the share within 20 %; ties to the earlier of the six. This is what a fit could do
 at training time without extra views. The outer folds and evaluation as above; adopted by the same rule (a)-(c).
 
+Result (2026-12-07, once): **not met**, by (c) again. The fits chose w0.1+sparse for `ecoli-semiconv`, sparse copies
+for `worms`, w0.01+sparse for `worms-mask`, mixed for the others: sparse +0.225, whole +0.014, halves +0.026,
+benchmark-made 1.5-3 +0.046, 0.5-0.67 +0.011, but `ecoli` chose w0.1(+sparse) and its central halves fell 0.94 ->
+0.68 (worst model -0.077): its fitting rows' crops did not show what the evaluation's central halves did. Nothing
+changes; the shares: sparse_fit_chosen.json. What these three runs say: sparse copies in the fit teach the regression
+to read sparse views (+0.22 to +0.26 within 20 %, up to 0.07 -> 0.71 for `ecoli-semiconv`), and reading the features
+around the objects helps the other views of most models, but for `ecoli`, whose sparse copies are colonies with
+cells cut out (the gaps filled with the smoothed background), both cost its central views.
+
     OMP_NUM_THREADS=2 python experiments/object_size/sparse_fit.py [--models worms ...] [--save out.json]
     python experiments/object_size/sparse_fit.py --chosen
 """
