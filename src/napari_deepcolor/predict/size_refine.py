@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 TOLERANCE = (1.1, 1.25)
 #: At most this many predictions after the first.
 MAX_REFINEMENTS = 2
+#: When no pass's objects agreed with the training objects' size, object size 1 is predicted too (if not tried) and
+#: kept if its objects are closer (experiments/object_size/try_one.py decides it).
+TRY_ONE = False
 
 T = TypeVar("T")
 
@@ -100,6 +103,10 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
             break
         last = one(factor)
         tried.append((factor, last.ratio))
+        best = min(best, last, key=lambda p: p.error)
+    if TRY_ONE and best.error > math.log(tolerance) and all(f != 1 for f, _ in tried) and best.error < math.inf:
+        last = one(1.0)
+        tried.append((1.0, last.ratio))
         best = min(best, last, key=lambda p: p.error)
     if best.error == math.inf and best.factor != 1:  # nothing segmented at the estimate: tried at 1
         at_one = one(1.0)
