@@ -129,7 +129,20 @@ def test_nothing_segmented_at_any_size_ends_at_1():
 def test_a_correction_stays_in_the_supported_range():
     segmenter = Segmenter(2000)  # objects 100x the training size: 100 is not supported
     _, size, _ = refine(fake_model(), estimated(4.0), segmenter.run, segmenter.labels_of)
-    assert segmenter.factors == [4.0] and size.factor == 4.0 and "type the size" in size.warning
+    # size 1 is tried too (the objects never agreed), and is further off: 4 is kept
+    assert segmenter.factors == [4.0, 1.0] and size.factor == 4.0 and "type the size" in size.warning
+
+
+def test_objects_that_never_agree_try_size_1_and_keep_it_when_closer():
+    class NoiseWhenShrunk(Segmenter):  # a sparse field read as 3x: small noise blobs there; the nuclei at 1
+        def run(self, sized):
+            super().run(sized)
+            return squares(4, n=40) if sized.object_size > 1.5 else squares(20, n=2)
+
+    segmenter = NoiseWhenShrunk(None)
+    _, size, result = refine(fake_model(), estimated(3.0), segmenter.run, segmenter.labels_of)
+    assert segmenter.factors[0] == 3.0 and segmenter.factors[-1] == 1.0 and size.factor == 1.0
+    assert result.max() == 2 and size.passes == len(segmenter.factors)
 
 
 def test_a_stack_plane_starts_where_the_plane_before_ended():
@@ -207,3 +220,18 @@ def test_a_stack_plane_and_predict_use_the_corrected_size(tiled_colony, tmp_path
     assert main(["predict", "--model", "ecoli-semiconv", "--output", str(tmp_path / "out"),
                  str(tmp_path / "tiled.tif")]) == 0
     assert "corrected to the size of the segmented objects" in capsys.readouterr().err
+
+
+def test_a_size_checked_on_few_objects_says_it_may_be_off():
+    class Two(Segmenter):  # two objects, 1.6x the training size: they agree with the estimate
+        def run(self, sized):
+            super().run(sized)
+            return squares(20 * 1.6, n=2)
+
+    segmenter = Two(None)
+    _, size, _ = refine(fake_model(), estimated(1.6), segmenter.run, segmenter.labels_of)
+    assert segmenter.factors == [1.6] and size.factor == 1.6 and size.how == "auto"
+    assert "only 2 objects segmented to check the size on" in size.warning and size.warning in size.note
+    segmenter = Segmenter(20)  # six objects: no warning
+    _, size, _ = refine(fake_model(), estimated(1.0), segmenter.run, segmenter.labels_of)
+    assert not size.warning
