@@ -18,6 +18,11 @@ over the seven models falls by more than 0.005, and (b) no model's mean over the
 widest qualifying band is adopted, then confirmed with the full automatic path on refine_tolerance.py's 195 training
 cases (mean AP50 may not fall by more than 0.003), and the held-out benchmark measures its cost.
 
+Result (2026-12-07, once): "exit 1.1" adopted (`object_size.EARLY_EXIT`). Against "o8": keys -0.000 / +0.001 /
++0.000 / -0.002, worst model -0.005 (`worms`); it stops after one orientation on 49 % of the unscaled whole views
+(12-64 % by model). "exit 1.05" qualified too (28 %); "exit 1.15" did not (`worms`'s enlarged-by-the-benchmark
+views at 0.5-0.67 0.59 -> 0.55, worst model -0.010).
+
     python experiments/object_size/early_exit.py [--cache runs/flips]
 """
 
