@@ -1,6 +1,7 @@
 """Automatic object size (`napari_deepcolor.predict.object_size`): the estimate, its fallbacks, and where it is used."""
 
 import math
+from importlib.resources import files
 
 import numpy as np
 import pytest
@@ -337,8 +338,6 @@ def test_a_size_model_without_the_training_extent_gives_no_field_of_view_warning
 def test_a_mask_of_one_worm_falls_back_to_1_and_finds_it():
     """worms-mask reads a mask of one or two worms as 1.7-2.1x and decodes none there (few_objects.py): auto
     falls back to 1, where the worm is."""
-    from importlib.resources import files
-
     from napari_deepcolor.predict.size_refine import segment_refined
 
     labels = tifffile.imread(files("napari_deepcolor") / "samples" / "bbbc010_A01_labels.tif")
@@ -350,3 +349,32 @@ def test_a_mask_of_one_worm_falls_back_to_1_and_finds_it():
     assert estimate.factor > 1.3  # the wild estimate this guards against
     assert size.factor == 1.0 and size.how == "fallback" and "no objects were segmented" in size.note
     assert instances.n_instances == 1
+
+
+def test_the_estimate_stops_after_one_orientation_when_it_reads_about_1(monkeypatch):
+    """early_exit.py: an image the first orientation reads within EARLY_EXIT of 1 skips the other seven."""
+    from napari_deepcolor.predict import object_size
+
+    model = load_model("ecoli-semiconv", device="cpu")
+    size_model = object_size.size_model_of(model.metadata)
+    calls = []
+    original = object_size.oriented_features
+
+    def recording(model, tiles, turns, *, whole=True):
+        calls.append(tuple(turns))
+        return original(model, tiles, turns, whole=whole)
+
+    monkeypatch.setattr(object_size, "oriented_features", recording)
+    image = tifffile.imread(files("napari_deepcolor") / "samples" / "ecoli_colony.tif")
+    tiles = object_size.pick_tiles(object_size.network_view(model.base_config, image, object_size.VIEW_REDUCTION))
+    features, _ = object_size.read_features(model, size_model, tiles)
+    first = size_model.predict(original(model, tiles, (0,))[0][0]) / object_size.VIEW_REDUCTION
+    if max(first, 1 / first) <= object_size.EARLY_EXIT:
+        assert calls == [(0,)]
+    else:
+        assert calls == [(0,), tuple(range(1, 8))]
+    monkeypatch.setattr(object_size, "EARLY_EXIT", 1.0)  # never within: all eight, as view_features reads them
+    calls.clear()
+    features, _ = object_size.read_features(model, size_model, tiles)
+    assert calls == [(0,), tuple(range(1, 8))]
+    np.testing.assert_allclose(features, object_size.view_features(model, tiles, size_model.turns)[0], rtol=1e-5)
