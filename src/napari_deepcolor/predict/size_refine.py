@@ -158,9 +158,12 @@ def _described(size: ObjectSize, best: _Pass, passes: int, tolerance: float, pas
 
 
 def _count(labels: np.ndarray) -> int:
-    """Instances in ``labels`` (ids > 0; a mask stack's masks count once each as ids)."""
-    ids = np.unique(np.asarray(labels))
-    return int((ids > 0).sum())
+    """Instances in a label image (ids > 0) or a mask stack ``(N, Y, X)`` (its non-empty masks), as
+    `typical_object_size` reads them."""
+    labels = np.asarray(labels)
+    if labels.ndim == 3:
+        return int((labels.reshape(len(labels), -1) > 0).any(axis=1).sum())
+    return int(np.count_nonzero(np.bincount(labels[labels > 0].ravel())))
 
 
 def carried(size: ObjectSize, correction: float, config: Any) -> ObjectSize:
