@@ -86,9 +86,11 @@ def load_results(paths: list[str]) -> dict:
 
 
 def main(doc: str, rows_of: Callable[[str], dict], variants: dict[str, Callable], keys_of: Callable, shown: tuple,
-         verdict: Callable[[dict, str], tuple[bool, float]], cache: str) -> None:
+         verdict: Callable[[dict, str], tuple[bool, float]], cache: str,
+         validate: Callable[[dict], dict] | None = None) -> None:
     """The scripts' command line: measure (``--models``, rows cached in ``--cache``) or ``--verdict`` saved results;
-    prints each model's shares (the ``shown`` keys), each variant's verdict and the one adopted."""
+    prints each model's shares (the ``shown`` keys), each variant's verdict and the one adopted. ``validate(rows)``
+    replaces `cross_validate` (scripts whose variants differ in their features, not in the rows kept)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=sorted(bundled_models()))
     parser.add_argument("--save")
@@ -101,7 +103,8 @@ def main(doc: str, rows_of: Callable[[str], dict], variants: dict[str, Callable]
         results = {}
         for name in args.models:
             t0 = time.perf_counter()
-            results[name] = r = cross_validate(cached_rows(name, Path(args.cache), rows_of), variants, keys_of)
+            rows = cached_rows(name, Path(args.cache), rows_of)
+            results[name] = r = validate(rows) if validate else cross_validate(rows, variants, keys_of)
             print(f"{name}: within 20 % " + "; ".join(f"{v} " + " ".join(f"{k} {r[v][k]:.2f}" for k in shown)
                                                       for v in variants)
                   + f" ({time.perf_counter() - t0:.0f} s)", flush=True)

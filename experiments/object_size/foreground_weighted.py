@@ -56,8 +56,6 @@ from napari_deepcolor.predict.object_size import (
 )
 from napari_deepcolor.predict.size_fit import random_blur
 
-_cross_validate = augmented_cv.cross_validate  # main() swaps augmented_cv's for this script's
-
 #: Dilation of the foreground, view pixels
 RADIUS = 4
 EPS = {"w0.01": 0.01, "w0.1": 0.1}
@@ -179,14 +177,14 @@ def rows_of(name: str) -> dict:
     return {"fit": fit, "evaluation": evaluation}
 
 
-def cross_validate(rows: dict, keys_of=None) -> dict:
+def cross_validate(rows: dict) -> dict:
     """`augmented_cv.cross_validate` for each feature variant (all fitting kinds kept)."""
     out = {}
     for variant in ("default", *EPS):
         picked = {"fit": [(i, kind, k, t, np.append(f[variant], 0.0)) for i, kind, k, t, f in rows["fit"]],
                   "evaluation": [(i, factor, what, truth, np.append(f[variant], 0.0))
                                  for i, factor, what, truth, f in rows["evaluation"]]}
-        out[variant] = _cross_validate(picked, {"all": lambda kind, k: True},
+        out[variant] = augmented_cv.cross_validate(picked, {"all": lambda kind, k: True},
                                                    lambda factor, what: [what])["all"]
     return out
 
@@ -205,19 +203,8 @@ def verdict(results: dict, variant: str) -> tuple[bool, float]:
 
 
 def main() -> None:
-    import augmented_cv as cv
-
-    original = cv.cross_validate
-    cv_main_variants = {v: None for v in ("default", *EPS)}
-
-    def patched(rows, variants, keys_of):
-        return cross_validate(rows)
-
-    cv.cross_validate = patched
-    try:
-        cv.main(__doc__, rows_of, cv_main_variants, None, EVALUATIONS, verdict, "runs/weighted")
-    finally:
-        cv.cross_validate = original
+    augmented_cv.main(__doc__, rows_of, {v: None for v in ("default", *EPS)}, None, EVALUATIONS, verdict,
+                      "runs/weighted", validate=cross_validate)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,6 @@ from napari_deepcolor.predict.label_sizes import typical_object_size, typical_si
 from napari_deepcolor.predict.object_size import TURNS, VIEW_REDUCTION, network_view
 from napari_deepcolor.predict.ridge import ridge_fit
 
-_cross_validate = augmented_cv.cross_validate
 ROOT = Path(__file__).resolve().parents[2]
 MAX_KEPT = 5
 
@@ -99,7 +98,8 @@ def cross_validate(rows: dict) -> dict:
         picked = {"fit": [(i, kind, k, t, np.append(f[features], 0.0)) for i, kind, k, t, f in fit],
                   "evaluation": [(i, factor, what, truth, np.append(f[features], 0.0))
                                  for i, factor, what, truth, f in rows["evaluation"]]}
-        out[arm] = _cross_validate(picked, {"all": lambda kind, k: True}, lambda factor, what: [what])["all"]
+        out[arm] = augmented_cv.cross_validate(picked, {"all": lambda kind, k: True},
+                                               lambda factor, what: [what])["all"]
     return out
 
 
@@ -172,16 +172,8 @@ def main() -> None:
     arms = {"default": None, "chosen": None} if chosen else \
         {"default": None, "+sparse": None, **{f"{v}+sparse": None for v in EPS}}
 
-    def patched(name):
-        return rows_with_sparse(name)
-
-    original = augmented_cv.cross_validate
-    augmented_cv.cross_validate = lambda rows, variants, keys_of: (cross_validate_chosen if chosen
-                                                                   else cross_validate)(rows)
-    try:
-        augmented_cv.main(__doc__, patched, arms, None, EVALUATIONS, verdict, "runs/weighted_sparse")
-    finally:
-        augmented_cv.cross_validate = original
+    augmented_cv.main(__doc__, rows_with_sparse, arms, None, EVALUATIONS, verdict, "runs/weighted_sparse",
+                      validate=cross_validate_chosen if chosen else cross_validate)
 
 
 if __name__ == "__main__":
