@@ -79,9 +79,28 @@ def to_channels_first(image: np.ndarray, in_channels: int, *, channel_axis: int 
     return np.repeat(image, in_channels, axis=0)
 
 
+#: When an image's high percentile lies less than `SPARSE_GATE` of the way from its low one to its `SPARSE_TOP`
+#: percentile, its objects cover too little of it to set the high limit (a field of a few nuclei: the 99.8th
+#: percentile is background noise, which the stretch turns into objects), and the `SPARSE_TOP` percentile is the high
+#: limit instead (`limits_of`; experiments/object_size/sparse_limits.py decides it).
+SPARSE_TOP = 99.99
+SPARSE_GATE = 0.5
+SPARSE_LIMITS = False
+
+
 def intensity_limits(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8)) -> tuple[float, float]:
-    """The given percentiles of ``image (C, Y, X)`` over all channels: what `normalize` maps to 0 and 1."""
-    low, high = np.percentile(image, percentiles)
+    """The intensities of ``image (C, Y, X)`` (over all channels) that `normalize` maps to 0 and 1 (`limits_of`)."""
+    return limits_of(image, percentiles)
+
+
+def limits_of(values: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
+    """The given percentiles of ``values``; the high one raised to the `SPARSE_TOP` percentile where the objects are
+    too few to reach it (`SPARSE_GATE`)."""
+    low, high = np.percentile(values, percentiles)
+    if SPARSE_LIMITS and percentiles[1] < SPARSE_TOP:
+        top = np.percentile(values, SPARSE_TOP)
+        if high - low < SPARSE_GATE * (top - low):
+            high = top
     return float(low), float(high)
 
 

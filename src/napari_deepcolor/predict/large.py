@@ -49,7 +49,7 @@ from napari_deepcolor.io import (
 )
 from napari_deepcolor.predict.regions import import_zarr, open_image
 from napari_deepcolor.predict.tiles import Tile, plan_tiles
-from napari_deepcolor.preprocess import scaled_shape, to_channels_first
+from napari_deepcolor.preprocess import limits_of, scaled_shape, to_channels_first
 
 if TYPE_CHECKING:
     from napari_deepcolor.predict.network import LoadedModel
@@ -120,8 +120,7 @@ def image_limits(image: Any, *, percentiles: tuple[float, float], in_channels: i
         sub[y_axis], sub[x_axis] = slice(None, None, step), slice(None, None, step)
         samples.append(to_channels_first(planes[tuple(sub)], in_channels, channel_axis=channel_axis).reshape(
             in_channels, -1))
-    low, high = np.percentile(np.concatenate(samples, axis=1), percentiles)
-    return float(low), float(high)
+    return limits_of(np.concatenate(samples, axis=1), percentiles)
 
 
 def _axes(image: Any, channel_axis: int | None) -> tuple[int, int, int | None]:
