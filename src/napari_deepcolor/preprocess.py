@@ -85,6 +85,9 @@ def to_channels_first(image: np.ndarray, in_channels: int, *, channel_axis: int 
 #: limit instead (`limits_of`; experiments/object_size/sparse_limits.py decides it).
 SPARSE_TOP = 99.99
 SPARSE_GATE = 0.5
+#: ... and only on a dark background: the median lies less than this fraction of the way from the low limit to the
+#: `SPARSE_TOP` percentile (fluorescence; a bright-field well's median is its bright background).
+DARK_BACKGROUND = 0.1
 SPARSE_LIMITS = False
 
 
@@ -94,12 +97,12 @@ def intensity_limits(image: np.ndarray, *, percentiles: tuple[float, float] = (1
 
 
 def limits_of(values: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
-    """The given percentiles of ``values``; the high one raised to the `SPARSE_TOP` percentile where the objects are
-    too few to reach it (`SPARSE_GATE`)."""
+    """The given percentiles of ``values``; the high one raised to the `SPARSE_TOP` percentile where bright objects
+    on a dark background are too few to reach it (`SPARSE_GATE`, `DARK_BACKGROUND`)."""
     low, high = np.percentile(values, percentiles)
     if SPARSE_LIMITS and percentiles[1] < SPARSE_TOP:
-        top = np.percentile(values, SPARSE_TOP)
-        if high - low < SPARSE_GATE * (top - low):
+        median, top = np.percentile(values, (50, SPARSE_TOP))
+        if high - low < SPARSE_GATE * (top - low) and median - low < DARK_BACKGROUND * (top - low):
             high = top
     return float(low), float(high)
 
