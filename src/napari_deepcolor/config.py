@@ -140,6 +140,10 @@ class ModelConfig:
         Images are resized by this factor before the network (0.5 = half resolution); outputs are resized back.
     percentiles : tuple of float
         Per-image intensity normalization: these percentiles are mapped to 0 and 1.
+    sparse_percentile : float or None
+        Where bright objects on a dark background are too few to reach the upper of ``percentiles`` (it lies less than
+        halfway to this percentile; `napari_deepcolor.preprocess.limits_of`), this percentile is mapped to 1 instead:
+        a fluorescence field of a few nuclei, whose 99.8th percentile is background noise. None: not used.
     intensity_max : float or None
         Normalized intensities above this are clipped to it (None: no clipping). With a low upper percentile it
         keeps faint objects' contrast the same from image to image while a few very bright ones cannot dominate
@@ -183,6 +187,7 @@ class ModelConfig:
     scale: float = 1.0
     percentiles: tuple[float, float] = (1.0, 99.8)
     intensity_max: float | None = None
+    sparse_percentile: float | None = None
     mask_input: bool = False
     min_size: float = 0.0
     merge_distance: float = 0.0
@@ -201,7 +206,8 @@ class ModelConfig:
                           "test_time_flips"))
         _check_finite(self, ("scale", "percentiles", "min_size", "merge_distance", "coordinate_scale",
                              "kernel_threshold", "foreground_threshold")
-                      + (("intensity_max",) if self.intensity_max is not None else ()))
+                      + (("intensity_max",) if self.intensity_max is not None else ())
+                      + (("sparse_percentile",) if self.sparse_percentile is not None else ()))
         if self.in_channels not in (1, 3):
             raise ConfigError(f"in_channels must be 1 (gray) or 3 (RGB), got {self.in_channels}")
         if not 2 <= self.n_colors <= MAX_COLORS:
@@ -218,6 +224,9 @@ class ModelConfig:
         low, high = self.percentiles
         if not 0 <= low < high <= 100:
             raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles}")
+        if self.sparse_percentile is not None and not self.percentiles[1] < self.sparse_percentile <= 100:
+            raise ConfigError(f"sparse_percentile must lie between the upper percentile and 100, or be None; got "
+                              f"{self.sparse_percentile}")
         if self.intensity_max is not None and not self.intensity_max > 0:
             raise ConfigError(f"intensity_max must be > 0 (1 = the upper percentile) or None, got {self.intensity_max}")
         if self.min_size < 0 or self.merge_distance < 0:

@@ -79,42 +79,42 @@ def to_channels_first(image: np.ndarray, in_channels: int, *, channel_axis: int 
     return np.repeat(image, in_channels, axis=0)
 
 
-#: When an image's high percentile lies less than `SPARSE_GATE` of the way from its low one to its `SPARSE_TOP`
-#: percentile, its objects cover too little of it to set the high limit (a field of a few nuclei: the 99.8th
-#: percentile is background noise, which the stretch turns into objects), and the `SPARSE_TOP` percentile is the high
-#: limit instead (`limits_of`; experiments/object_size/sparse_limits.py decides it).
-SPARSE_TOP = 99.99
+#: `limits_of` raises the high limit to `ModelConfig.sparse_percentile` only where the high percentile lies less than
+#: this fraction of the way from the low one to it (the objects are too few to reach the high percentile: a field of a
+#: few nuclei, whose 99.8th percentile is background noise that the stretch would turn into objects) ...
 SPARSE_GATE = 0.5
-#: ... and only on a dark background: the median lies less than this fraction of the way from the low limit to the
-#: `SPARSE_TOP` percentile (fluorescence; a bright-field well's median is its bright background).
+#: ... and the background is dark: the median lies less than this fraction of the way (fluorescence)
 DARK_BACKGROUND = 0.1
-SPARSE_LIMITS = False
 
 
-def intensity_limits(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8)) -> tuple[float, float]:
+def intensity_limits(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8),
+                     sparse: float | None = None) -> tuple[float, float]:
     """The intensities of ``image (C, Y, X)`` (over all channels) that `normalize` maps to 0 and 1 (`limits_of`)."""
-    return limits_of(image, percentiles)
+    return limits_of(image, percentiles, sparse)
 
 
-def limits_of(values: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
-    """The given percentiles of ``values``; the high one raised to the `SPARSE_TOP` percentile where bright objects
-    on a dark background are too few to reach it (`SPARSE_GATE`, `DARK_BACKGROUND`)."""
+def limits_of(values: np.ndarray, percentiles: tuple[float, float],
+              sparse: float | None = None) -> tuple[float, float]:
+    """The given percentiles of ``values``; with ``sparse`` (`ModelConfig.sparse_percentile`), the high one raised to
+    that percentile where bright objects on a dark background are too few to reach it (`SPARSE_GATE`,
+    `DARK_BACKGROUND`)."""
     low, high = np.percentile(values, percentiles)
-    if SPARSE_LIMITS and percentiles[1] < SPARSE_TOP:
-        median, top = np.percentile(values, (50, SPARSE_TOP))
+    if sparse is not None:
+        median, top = np.percentile(values, (50, sparse))
         if high - low < SPARSE_GATE * (top - low) and median - low < DARK_BACKGROUND * (top - low):
             high = top
     return float(low), float(high)
 
 
 def normalize(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8),
-              limits: tuple[float, float] | None = None, clip_max: float | None = None) -> np.ndarray:
+              limits: tuple[float, float] | None = None, clip_max: float | None = None,
+              sparse: float | None = None) -> np.ndarray:
     """Map the given percentiles of ``image (C, Y, X)`` (over all channels) to 0 and 1; float32.
 
     ``limits`` (low, high) replaces the image's own percentiles, e.g. those of a whole image when normalizing one
-    tile of it. ``clip_max``: values above it become it (`ModelConfig.intensity_max`).
+    tile of it. ``clip_max``: values above it become it (`ModelConfig.intensity_max`). ``sparse``: see `limits_of`.
     """
-    low, high = intensity_limits(image, percentiles=percentiles) if limits is None else limits
+    low, high = intensity_limits(image, percentiles=percentiles, sparse=sparse) if limits is None else limits
     # float64 limits, as np.percentile returns them: the arithmetic (and its rounding) is the same either way
     low, high = np.float64(low), np.float64(high)
     scale = high - low if high > low else np.float64(1.0)
@@ -153,10 +153,10 @@ def not_a_mask(share: str) -> ValueError:
 
 
 def _intensities(planes: np.ndarray, *, percentiles: tuple[float, float], limits: tuple[float, float] | None,
-                 clip_max: float | None, mask_input: bool) -> np.ndarray:
+                 clip_max: float | None, mask_input: bool, sparse: float | None = None) -> np.ndarray:
     if mask_input:
         return binarize(planes)
-    return normalize(planes, percentiles=percentiles, limits=limits, clip_max=clip_max)
+    return normalize(planes, percentiles=percentiles, limits=limits, clip_max=clip_max, sparse=sparse)
 
 
 def rescale_image(image: np.ndarray, scale: float) -> np.ndarray:
@@ -209,16 +209,18 @@ def scaled_shape(shape: tuple[int, ...], scale: float) -> tuple[int, ...]:
 def preprocess(image: np.ndarray, *, in_channels: int, percentiles: tuple[float, float], scale: float,
                channel_axis: int | None = None, limits: tuple[float, float] | None = None,
                clip_max: float | None = None, mask_input: bool = False,
-               train_scale: float | None = None) -> np.ndarray:
+               train_scale: float | None = None, sparse: float | None = None) -> np.ndarray:
     """Image as the network sees it: ``(in_channels, Y', X')`` float32, normalized and rescaled.
 
     ``limits``: intensities mapped to 0 and 1 instead of the image's own ``percentiles``; ``clip_max``: the
     highest normalized value kept (see `normalize`); ``mask_input``: the image is a foreground mask (`binarize`
     instead of `normalize`), anti-aliased as the masks of a network trained at ``train_scale`` were, when it is given
-    (`rescale_mask`; the size estimate's views keep `rescale_image`, which its regression was fitted on).
+    (`rescale_mask`; the size estimate's views keep `rescale_image`, which its regression was fitted on);
+    ``sparse``: `ModelConfig.sparse_percentile` (`limits_of`).
     """
     planes = to_channels_first(image, in_channels, channel_axis=channel_axis)
-    planes = _intensities(planes, percentiles=percentiles, limits=limits, clip_max=clip_max, mask_input=mask_input)
+    planes = _intensities(planes, percentiles=percentiles, limits=limits, clip_max=clip_max, mask_input=mask_input,
+                          sparse=sparse)
     if mask_input and train_scale is not None:
         return rescale_mask(planes, scale, train_scale=train_scale)
     return rescale_image(planes, scale)

@@ -91,7 +91,7 @@ class LargeResult:
 
 
 def image_limits(image: Any, *, percentiles: tuple[float, float], in_channels: int, channel_axis: int | None = None,
-                 max_samples: int = 2**24) -> tuple[float, float]:
+                 max_samples: int = 2**24, sparse: float | None = None) -> tuple[float, float]:
     """Intensity percentiles of a whole image, read in row blocks (what `normalize` maps to 0 and 1).
 
     Images of up to ``max_samples`` pixels use every pixel, so the limits equal those of the in-memory path exactly;
@@ -103,6 +103,8 @@ def image_limits(image: Any, *, percentiles: tuple[float, float], in_channels: i
     percentiles : (float, float)
     in_channels : int
         The network's input channels (RGB is averaged to gray for 1, as in `to_channels_first`).
+    sparse : float, optional
+        `ModelConfig.sparse_percentile` (`napari_deepcolor.preprocess.limits_of`).
 
     Returns
     -------
@@ -120,7 +122,7 @@ def image_limits(image: Any, *, percentiles: tuple[float, float], in_channels: i
         sub[y_axis], sub[x_axis] = slice(None, None, step), slice(None, None, step)
         samples.append(to_channels_first(planes[tuple(sub)], in_channels, channel_axis=channel_axis).reshape(
             in_channels, -1))
-    return limits_of(np.concatenate(samples, axis=1), percentiles)
+    return limits_of(np.concatenate(samples, axis=1), percentiles, sparse)
 
 
 def _axes(image: Any, channel_axis: int | None) -> tuple[int, int, int | None]:
@@ -164,7 +166,8 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
     y_axis, x_axis, channel_axis = _axes(source, channel_axis)
     shape = (int(source.shape[y_axis]), int(source.shape[x_axis]))
     limits = (0.0, 1.0) if config.mask_input else image_limits(
-        source, percentiles=config.percentiles, in_channels=config.in_channels, channel_axis=channel_axis)
+        source, percentiles=config.percentiles, in_channels=config.in_channels, channel_axis=channel_axis,
+        sparse=config.sparse_percentile)
     view_scale = config.scale * sizes.VIEW_REDUCTION
     side = max(16, round(sizes.TILE / view_scale))
     starts = [[round(k * max(0, n - side) / 2) for k in range(3)] if n > side else [0] for n in shape]
@@ -370,7 +373,7 @@ def _whole_image_limits(model: LoadedModel, source: Any, channel_axis: int | Non
     config = model.config
     if not config.mask_input:
         return image_limits(source, percentiles=config.percentiles, in_channels=config.in_channels,
-                            channel_axis=channel_axis)
+                            channel_axis=channel_axis, sparse=config.sparse_percentile)
     from napari_deepcolor.preprocess import MASK_MIN_BACKGROUND, not_a_mask
 
     # a mask (values >= 0) has its 1st percentile at 0 when at least 1 % of it is background

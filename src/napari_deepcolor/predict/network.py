@@ -406,7 +406,7 @@ def _run_resized(model: LoadedModel, image: np.ndarray, *, channel_axis: int | N
     planes = np.asarray(image)
     x = preprocess(planes, in_channels=config.in_channels, percentiles=config.percentiles, scale=config.scale,
                    channel_axis=channel_axis, limits=limits, clip_max=config.intensity_max,
-                   mask_input=config.mask_input, train_scale=model.base_config.scale)
+                   mask_input=config.mask_input, train_scale=model.base_config.scale, sparse=config.sparse_percentile)
     out_shape = planes.shape[:2] if channel_axis in (None, -1, 2) else np.delete(planes.shape, channel_axis)
     logits = _run_tiled(model, x, tile_size=tile_size, overlap=overlap, progress=progress)
     with torch.no_grad():

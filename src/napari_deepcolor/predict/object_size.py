@@ -290,7 +290,7 @@ def network_view(config: ModelConfig, image: np.ndarray, factor: float, *, presc
         return rescale_image(np.asarray(image, dtype=np.float32), factor)
     return preprocess(np.asarray(image), in_channels=config.in_channels, percentiles=config.percentiles,
                       scale=config.scale * factor, channel_axis=channel_axis, limits=limits,
-                      clip_max=config.intensity_max, mask_input=config.mask_input)
+                      clip_max=config.intensity_max, mask_input=config.mask_input, sparse=config.sparse_percentile)
 
 
 def no_size_model() -> ObjectSize:

@@ -41,7 +41,7 @@ class Sample:
 
 def make_sample(image: np.ndarray, labels: np.ndarray, *, in_channels: int, percentiles: tuple[float, float],
                 scale: float, channel_axis: int | None = None, clip_max: float | None = None,
-                mask_input: bool = False) -> Sample:
+                mask_input: bool = False, sparse: float | None = None) -> Sample:
     """Preprocess an (image, labels) pair for training, checking they fit together."""
     planes = to_channels_first(image, in_channels, channel_axis=channel_axis)
     labels = np.asarray(labels)
@@ -55,7 +55,7 @@ def make_sample(image: np.ndarray, labels: np.ndarray, *, in_channels: int, perc
     if mask_input:
         check_mask(planes)
     return Sample(rescale_image(_intensities(planes, percentiles=percentiles, limits=None, clip_max=clip_max,
-                                             mask_input=mask_input), scale),
+                                             mask_input=mask_input, sparse=sparse), scale),
                   rescale_labels(labels, scale))
 
 
@@ -100,7 +100,7 @@ def model_sample(image: np.ndarray, labels: np.ndarray, config: ModelConfig, *,
     and scale), so training data is prepared exactly as `napari_deepcolor.predict.network` prepares images."""
     return make_sample(image, labels, in_channels=config.in_channels, percentiles=config.percentiles,
                        scale=config.scale, channel_axis=channel_axis, clip_max=config.intensity_max,
-                       mask_input=config.mask_input)
+                       mask_input=config.mask_input, sparse=config.sparse_percentile)
 
 
 class PatchSampler:
