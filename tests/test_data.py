@@ -326,3 +326,10 @@ def test_orientation_prior_fades_out_over_its_steps():
         TrainConfig(contact_fraction=1.5)
     with pytest.raises(ConfigError, match="orientation_prior"):
         TrainConfig(orientation_prior=-1)
+
+
+def test_sparse_percentile_lies_above_the_upper_percentile():
+    assert ModelConfig(sparse_percentile=99.99).sparse_percentile == 99.99
+    for bad in (99.5, 99.8, 100.5, float("nan")):
+        with pytest.raises(ConfigError, match="sparse_percentile"):
+            ModelConfig(sparse_percentile=bad)
