@@ -746,3 +746,19 @@ def test_dask_local_is_still_an_address():
     from napari_deepcolor.cli import _dask_without_address
 
     assert _dask_without_address(["predict", "--dask", "local", "x.tif"])[1:3] == ["--dask", "local"]
+
+
+def test_fine_tuning_nuclei_with_a_higher_upper_percentile_drops_its_sparse_one(tmp_path):
+    """nuclei raises its high limit to the 99.99th percentile on fields of few nuclei (ModelConfig.sparse_percentile);
+    an upper percentile given at or above that leaves nothing to raise, so the setting goes instead of an error."""
+    import argparse
+
+    from napari_deepcolor.cli.train import _model_config
+
+    def config(upper):
+        args = argparse.Namespace(output=tmp_path, resume=False, init="nuclei", upper_percentile=upper,
+                                  given_options={"upper_percentile"}, images=None, synthetic="nuclei")
+        return _model_config(args)
+
+    assert config(99.9).sparse_percentile == 99.99 and config(99.9).percentiles == (1.0, 99.9)
+    assert config(99.995).sparse_percentile is None

@@ -451,6 +451,8 @@ def _model_config(args: argparse.Namespace):
     changes = {field: getattr(args, dest) for dest, field in fields.items() if dest in given}
     if "upper_percentile" in given:
         changes["percentiles"] = (start.percentiles[0], args.upper_percentile)
+        if start.sparse_percentile is not None and start.sparse_percentile <= args.upper_percentile:
+            changes["sparse_percentile"] = None  # a high limit at or above it: nothing left for it to raise
     config = dataclasses.replace(start, **changes)
     shown = (("scale", "percentiles", "intensity_max", "mask_input", "min_size")
              + get_method(start.method).config_fields)
