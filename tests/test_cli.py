@@ -762,3 +762,19 @@ def test_fine_tuning_nuclei_with_a_higher_upper_percentile_drops_its_sparse_one(
 
     assert config(99.9).sparse_percentile == 99.99 and config(99.9).percentiles == (1.0, 99.9)
     assert config(99.995).sparse_percentile is None
+
+
+def test_train_takes_a_sparse_percentile_and_refuses_one_below_the_upper_percentile(tmp_path, capsys):
+    import argparse
+
+    from napari_deepcolor.cli.train import _model_config
+
+    args = argparse.Namespace(output=tmp_path, resume=False, init=None, upper_percentile=99.8, images=None,
+                              synthetic="nuclei", given_options={"sparse_percentile"}, sparse_percentile=99.99,
+                              method="semiconv", colors=9, depth=4, width=16, scale=1.0, intensity_max=None,
+                              mask_input=False, min_size=0.0, merge_distance=0.0, absorb_fragments=False,
+                              embedding_dims=8, coordinate_scale=32.0, threshold=0.5, foreground_threshold=0.5)
+    assert _model_config(args).sparse_percentile == 99.99
+    code = main(["train", "--synthetic", "nuclei", "--sparse-percentile", "99", "--output", str(tmp_path / "run"),
+                 "--steps", "1"])
+    assert code != 0 and "sparse_percentile" in capsys.readouterr().err

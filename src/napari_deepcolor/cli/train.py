@@ -115,6 +115,11 @@ def _add_network_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--intensity-max", type=float, default=None,
                    help="clip normalized intensities above this (default: no clipping); with a low "
                         "--upper-percentile it keeps faint objects visible next to very bright ones")
+    t.add_argument("--sparse-percentile", type=float, default=None,
+                   help="fluorescence: on a field whose bright objects are too few to reach --upper-percentile (it "
+                        "lies less than halfway to this percentile, on a dark background), map this percentile to 1 "
+                        "instead, so background noise is not stretched into objects (default: not used; the bundled "
+                        "nuclei uses 99.99)")
     t.add_argument("--mask-input", action=argparse.BooleanOptionalAction, default=False, help="the images are "
                    "foreground masks (any nonzero pixel is foreground): the model learns to split touching objects "
                    "in a segmentation made elsewhere (with --init, --no-mask-input turns a mask model back to images)")
@@ -437,7 +442,8 @@ def _model_config(args: argparse.Namespace):
     from napari_deepcolor.predict.network import model_info
 
     fields = {"method": "method", "colors": "n_colors", "depth": "depth", "width": "width", "scale": "scale",
-              "intensity_max": "intensity_max", "mask_input": "mask_input", "min_size": "min_size",
+              "intensity_max": "intensity_max", "sparse_percentile": "sparse_percentile",
+              "mask_input": "mask_input", "min_size": "min_size",
               "merge_distance": "merge_distance", "absorb_fragments": "absorb_fragments",
               "embedding_dims": "embedding_dims", "coordinate_scale": "coordinate_scale",
               "threshold": "kernel_threshold", "foreground_threshold": "foreground_threshold"}
@@ -451,7 +457,8 @@ def _model_config(args: argparse.Namespace):
     changes = {field: getattr(args, dest) for dest, field in fields.items() if dest in given}
     if "upper_percentile" in given:
         changes["percentiles"] = (start.percentiles[0], args.upper_percentile)
-        if start.sparse_percentile is not None and start.sparse_percentile <= args.upper_percentile:
+        if "sparse_percentile" not in given and start.sparse_percentile is not None \
+                and start.sparse_percentile <= args.upper_percentile:
             changes["sparse_percentile"] = None  # a high limit at or above it: nothing left for it to raise
     config = dataclasses.replace(start, **changes)
     shown = (("scale", "percentiles", "intensity_max", "mask_input", "min_size")
