@@ -90,17 +90,26 @@ DARK_BACKGROUND = 0.1
 def intensity_limits(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8),
                      sparse: float | None = None) -> tuple[float, float]:
     """The intensities of ``image (C, Y, X)`` (over all channels) that `normalize` maps to 0 and 1 (`limits_of`)."""
-    return limits_of(image, percentiles, sparse)
+    return limits_of(image, percentiles, sparse, smoothed=despeckled(image) if sparse is not None else None)
 
 
-def limits_of(values: np.ndarray, percentiles: tuple[float, float],
-              sparse: float | None = None) -> tuple[float, float]:
+def despeckled(planes: np.ndarray) -> np.ndarray:
+    """``planes (C, Y, X)`` through a 3 x 3 median filter: isolated hot pixels gone, objects kept (what `limits_of`
+    reads its sparse percentile on; a dense field with 30 saturated single pixels otherwise read them as its
+    objects, AP50 0.95 -> 0.73)."""
+    from scipy import ndimage
+
+    return ndimage.median_filter(np.asarray(planes), size=(1, 3, 3), mode="nearest")
+
+
+def limits_of(values: np.ndarray, percentiles: tuple[float, float], sparse: float | None = None, *,
+              smoothed: np.ndarray | None = None) -> tuple[float, float]:
     """The given percentiles of ``values``; with ``sparse`` (`ModelConfig.sparse_percentile`), the high one raised to
     that percentile where bright objects on a dark background are too few to reach it (`SPARSE_GATE`,
-    `DARK_BACKGROUND`)."""
+    `DARK_BACKGROUND`), both read on ``smoothed`` (the same pixels `despeckled`) when given."""
     low, high = np.percentile(values, percentiles)
     if sparse is not None:
-        median, top = np.percentile(values, (50, sparse))
+        median, top = np.percentile(values if smoothed is None else smoothed, (50, sparse))
         if high - low < SPARSE_GATE * (top - low) and median - low < DARK_BACKGROUND * (top - low):
             high = top
     return float(low), float(high)
