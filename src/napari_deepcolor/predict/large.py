@@ -115,18 +115,21 @@ def image_limits(image: Any, *, percentiles: tuple[float, float], in_channels: i
     step = max(1, math.ceil(math.sqrt(height * width / max_samples)))
     chunk_rows = getattr(image, "chunks", None)
     block = max(step, (chunk_rows[y_axis] if chunk_rows else 512) // step * step)
-    samples, smoothed = [], []
-    for r0 in range(0, height, block):
-        planes = _read(image, (slice(r0, min(height, r0 + block)), slice(0, width)), y_axis, x_axis)
-        sub = [slice(None)] * planes.ndim
-        sub[y_axis], sub[x_axis] = slice(None, None, step), slice(None, None, step)
-        samples.append(to_channels_first(planes[tuple(sub)], in_channels, channel_axis=channel_axis).reshape(
-            in_channels, -1))
-        if sparse is not None:  # the sparse percentile is read without hot pixels (`despeckled`), on the block
-            whole = despeckled(to_channels_first(planes, in_channels, channel_axis=channel_axis))
-            smoothed.append(whole[:, ::step, ::step].reshape(in_channels, -1))
-    return limits_of(np.concatenate(samples, axis=1), percentiles, sparse,
-                     smoothed=np.concatenate(smoothed, axis=1) if smoothed else None)
+    def samples(smooth: bool) -> np.ndarray:
+        out = []
+        for r0 in range(0, height, block):
+            planes = _read(image, (slice(r0, min(height, r0 + block)), slice(0, width)), y_axis, x_axis)
+            if smooth:  # the sparse percentile without hot pixels (`despeckled`), filtered block by block
+                planes = despeckled(to_channels_first(planes, in_channels, channel_axis=channel_axis))
+                out.append(planes[:, ::step, ::step].reshape(in_channels, -1))
+                continue
+            sub = [slice(None)] * planes.ndim
+            sub[y_axis], sub[x_axis] = slice(None, None, step), slice(None, None, step)
+            out.append(to_channels_first(planes[tuple(sub)], in_channels, channel_axis=channel_axis).reshape(
+                in_channels, -1))
+        return np.concatenate(out, axis=1)
+
+    return limits_of(samples(False), percentiles, sparse, smoothed=lambda: samples(True))
 
 
 def _axes(image: Any, channel_axis: int | None) -> tuple[int, int, int | None]:
