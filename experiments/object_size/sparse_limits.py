@@ -4,8 +4,9 @@ Every model maps an image's 1st and 99.8th percentiles (worms: 98th) to 0 and 1.
 nuclei cover less than about 0.2 % of it, the 99.8th percentile is background noise: the stretch makes the noise as
 bright as nuclei, and the network paints it (147 blobs at size 1 on one generated field with one nucleus; AP50 at
 size 1 0.844 and with *auto* 0.759 on try_one.py's 40 held-out few-nuclei fields). The candidate
-(`preprocess.SPARSE_LIMITS`): where the high percentile lies less than `SPARSE_GATE` (0.5) of the way from the low
-one to the `SPARSE_TOP` (99.99th) percentile, the latter is the high limit. On a dense image the high percentile is
+(first a module flag, since the third rule `ModelConfig.sparse_percentile`, read by `preprocess.limits_of`): where
+the high percentile lies less than `SPARSE_GATE` (0.5) of the way from the low one to the 99.99th percentile, the
+latter is the high limit. On a dense image the high percentile is
 already among the objects and close to the top, so nothing changes. Both numbers were set before this ran, not tuned.
 
 Measured on training images only: try_one.py's 40 few-nuclei fields of training-like seeds (40000-40039; *auto* and
