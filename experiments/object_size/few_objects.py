@@ -62,9 +62,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import images_for  # noqa: E402
 
 from napari_deepcolor.metrics import evaluate  # noqa: E402
+from napari_deepcolor.predict.label_sizes import typical_object_size  # noqa: E402
 from napari_deepcolor.predict.network import at_object_size, load_model, segment  # noqa: E402
 from napari_deepcolor.predict.object_size import estimate_object_size, size_model_of  # noqa: E402
-from napari_deepcolor.predict.size_refine import segment_refined, typical_object_size  # noqa: E402
+from napari_deepcolor.predict.size_refine import segment_refined  # noqa: E402
 from napari_deepcolor.zoo import bundled_models  # noqa: E402
 
 IMAGES = 6

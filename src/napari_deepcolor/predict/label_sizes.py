@@ -11,13 +11,23 @@ import numpy as np
 def typical_object_size(labels: np.ndarray) -> float:
     """The median of √(area) over the objects of a label image ``(Y, X)`` (label > 0) or a mask stack ``(N, Y, X)``
     (one object per mask), pixels; NaN without objects."""
+    return typical_of(object_areas(labels))
+
+
+def object_areas(labels: np.ndarray) -> np.ndarray:
+    """The area in pixels of each object of a label image ``(Y, X)`` (label > 0) or a mask stack ``(N, Y, X)`` (one
+    object per mask); empty without objects."""
     labels = np.asarray(labels)
     if labels.ndim == 3:
         counts = (labels.reshape(len(labels), -1) > 0).sum(axis=1)
     else:
         counts = np.bincount(labels[labels > 0].ravel())
-    counts = counts[counts > 0]
-    return float(np.median(np.sqrt(counts))) if counts.size else float("nan")
+    return counts[counts > 0]
+
+
+def typical_of(areas: np.ndarray) -> float:
+    """`typical_object_size` of the objects' ``areas`` (`object_areas`)."""
+    return float(np.median(np.sqrt(areas))) if areas.size else float("nan")
 
 
 def relative_object_sizes(labels: Sequence[np.ndarray] | None, n_images: int) -> np.ndarray:
@@ -42,4 +52,5 @@ def relative_to_median(sizes: np.ndarray) -> np.ndarray:
     return np.where(known, sizes / np.median(sizes[known]), 1.0)
 
 
-__all__ = ["relative_object_sizes", "relative_to_median", "typical_object_size", "typical_sizes"]
+__all__ = ["object_areas", "relative_object_sizes", "relative_to_median", "typical_object_size", "typical_of",
+           "typical_sizes"]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from napari_deepcolor.predict.label_sizes import typical_object_size
+from napari_deepcolor.predict.label_sizes import object_areas, typical_of
 from napari_deepcolor.predict.object_size import ObjectSize, size_model_of, supported
 
 if TYPE_CHECKING:
@@ -101,9 +101,8 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
     def one(factor: float) -> _Pass:
         sized = at_object_size(model, factor)
         result = run(sized)
-        labels = labels_of(sized, result)
-        found = typical_object_size(labels)
-        return _Pass(sized, factor, result, found * sized.config.scale / size_model.decoded_px, _count(labels))
+        areas = object_areas(labels_of(sized, result))
+        return _Pass(sized, factor, result, typical_of(areas) * sized.config.scale / size_model.decoded_px, areas.size)
 
     best = last = one(size.factor)
     tried = [(last.factor, last.ratio)]  # only the best pass keeps its result (a whole image's network output)
@@ -155,15 +154,6 @@ def _described(size: ObjectSize, best: _Pass, passes: int, tolerance: float, pas
     if warning:
         note += f"; but {warning}"
     return replace(size, factor=factor, note=note, warning=warning, passes=passes)
-
-
-def _count(labels: np.ndarray) -> int:
-    """Instances in a label image (ids > 0) or a mask stack ``(N, Y, X)`` (its non-empty masks), as
-    `typical_object_size` reads them."""
-    labels = np.asarray(labels)
-    if labels.ndim == 3:
-        return int((labels.reshape(len(labels), -1) > 0).any(axis=1).sum())
-    return int(np.count_nonzero(np.bincount(labels[labels > 0].ravel())))
 
 
 def carried(size: ObjectSize, correction: float, config: Any) -> ObjectSize:
