@@ -205,7 +205,7 @@ def test_a_stack_is_read_plane_by_plane_and_refused_when_its_labels_cannot_fit(t
     assert isinstance(source, RawTiff)  # read plane by plane when segmented, never whole
     np.testing.assert_array_equal(np.asarray(source[1]), planes[1])
     assert isinstance(in_memory.read_whole(tmp_path / "stack.tif", channel=1), np.ndarray)  # 2 planes as channels
-    monkeypatch.setattr(in_memory, "_free_memory", lambda: 10_000)
+    monkeypatch.setattr(in_memory, "free_memory", lambda: 10_000)
     with pytest.raises(ValueError, match="needs about 0.0 GiB of memory .* split it into smaller stacks"):
         in_memory.segment_in_memory(None, source, lambda plane: None, knobs={}, what="stack.tif")
 

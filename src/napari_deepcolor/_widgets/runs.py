@@ -48,14 +48,11 @@ def input_problem(layer: Layer | None, layers: Container[Layer], *, takes_masks:
 
 def memory_problem(layer: Layer, layout: StackLayout, config: ModelConfig) -> str | None:
     """An error message if the image's results cannot fit in the memory that is free now; else None."""
+    from napari_deepcolor.predict.in_memory import free_memory
     from napari_deepcolor.predict.stack import memory_needed
 
-    try:
-        import psutil
-    except ImportError:  # napari brings psutil; without it, MemoryError is still caught later
-        return None
-    needed, free = memory_needed(layout, config), psutil.virtual_memory().available
-    if needed <= free:
+    needed, free = memory_needed(layout, config), free_memory()
+    if free is None or needed <= free:  # unknown: MemoryError is still caught later
         return None
     megapixels = np.prod(layout.shape) / 1e6
     return (f"'{layer.name}' has {megapixels:,.0f} megapixels: segmenting it here needs about "

@@ -70,7 +70,7 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
         for a model that takes RGB.
     """
     from napari_deepcolor.predict.regions import MAX_CHANNELS
-    from napari_deepcolor.predict.size_refine import carried, segment_refined
+    from napari_deepcolor.predict.size_refine import carried, correction_after, segment_refined
     from napari_deepcolor.predict.stack import stack_layout
 
     rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)  # as to_channels_first reads it
@@ -97,8 +97,7 @@ def segment_in_memory(model: LoadedModel, image: np.ndarray, size_of: Callable[[
         plane = np.asarray(image[index])
         _, size, (instances, _) = segment_refined(model, plane, carried(start, correction, model.base_config),
                                                   progress=progress, **knobs)
-        if size.how == "auto" and start.how == "auto":
-            correction = size.factor / start.factor
+        correction = correction_after(start, size, correction)
         labels[index] = instances.labels
         sizes.append(size)
         count += instances.n_instances
@@ -113,7 +112,7 @@ PLANE_BYTES_PER_PIXEL = 200
 def _check_memory(layout: Any) -> None:
     """Refuse a stack whose labels (held whole until written) and one plane's work do not fit in the memory free
     now, before anything is segmented."""
-    free = _free_memory()
+    free = free_memory()
     pixels = int(np.prod(layout.shape, dtype=np.int64))
     needed = 4 * pixels + PLANE_BYTES_PER_PIXEL * layout.plane[0] * layout.plane[1]
     if free is not None and needed > free:
@@ -122,8 +121,9 @@ def _check_memory(layout: Any) -> None:
                           f"until written) and {free / 2**30:.1f} GiB are free; split it into smaller stacks")
 
 
-def _free_memory() -> int | None:
-    """Bytes of memory free now (psutil, else the system's count of free pages); None when unknown."""
+def free_memory() -> int | None:
+    """Bytes of memory free now (psutil, else the system's count of free pages; the widgets and `deepcolor predict`
+    alike); None when unknown."""
     try:
         import psutil
 

@@ -167,6 +167,12 @@ def carried(size: ObjectSize, correction: float, config: Any) -> ObjectSize:
                    note=f"object size {factor:.2f} (auto: estimated {size.factor:.2f}, corrected as the plane before)")
 
 
+def correction_after(estimate: ObjectSize, size: ObjectSize, previous: float) -> float:
+    """The correction the next plane of a stack starts with (`carried`): the size a plane ended at against the
+    stack's ``estimate``, where both are automatic; else ``previous``."""
+    return size.factor / estimate.factor if size.how == "auto" and estimate.how == "auto" else previous
+
+
 def segment_refined(model: LoadedModel, image: np.ndarray, size: ObjectSize, *,
                     progress: Callable[[int, int], None] | None = None,
                     **knobs: Any) -> tuple[LoadedModel, ObjectSize, Any]:

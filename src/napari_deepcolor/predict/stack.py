@@ -365,7 +365,7 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
     import_torch()  # a session's first import of torch, in the Segment worker: the window stays free (torch_import)
     from napari_deepcolor.predict.network import load_model, resolve_device
     from napari_deepcolor.predict.object_size import at_estimated_size
-    from napari_deepcolor.predict.size_refine import carried, recommended_knobs, refine
+    from napari_deepcolor.predict.size_refine import carried, correction_after, recommended_knobs, refine
 
     layout = stack_layout(image, rgb=rgb)
 
@@ -405,8 +405,7 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
             lambda sized, plane=plane: predict_plane(sized, plane, rgb=rgb, tile_size=tile_size, overlap=overlap,
                                                      progress=check_cancel, limits=limits),
             lambda sized, run: run[1].decode(recommended_knobs(sized)).labels)  # the plane's caches: shared below
-        if size.how == "auto":
-            correction = size.factor / estimate.factor
+        correction = correction_after(estimate, size, correction)
         if first:
             yield ModelLoaded(sized.config, loaded.device, loaded.source, load_seconds, size)
             first = False
