@@ -106,20 +106,28 @@ def despeckled(planes: np.ndarray) -> np.ndarray:
 def limits_of(values: np.ndarray, percentiles: tuple[float, float], sparse: float | None = None, *,
               smoothed: Callable[[], np.ndarray] | None = None) -> tuple[float, float]:
     """The given percentiles of ``values``; with ``sparse`` (`ModelConfig.sparse_percentile`), the high one raised to
-    that percentile where bright objects on a dark background are too few to reach it (`SPARSE_GATE`,
-    `DARK_BACKGROUND`), read on ``smoothed()`` (the same pixels `despeckled`) when given. Despeckling only lowers
-    the brightest values, so it is computed only where the raw pixels pass the gate (a second of median filter on
-    16 M pixels otherwise on every image)."""
+    that percentile where bright objects on a dark background are too few to reach it (`gated_limits`)."""
+    low, high, _ = gated_limits(values, percentiles, sparse, smoothed=smoothed)
+    return low, high
+
+
+def gated_limits(values: np.ndarray, percentiles: tuple[float, float], sparse: float | None = None, *,
+                 smoothed: Callable[[], np.ndarray] | None = None) -> tuple[float, float, bool]:
+    """`limits_of`, and whether the sparse gate raised the high limit (a field of few bright objects).
+
+    The gate (`SPARSE_GATE`, `DARK_BACKGROUND`) is read on ``smoothed()`` (the same pixels `despeckled`) when given.
+    Despeckling only lowers the brightest values, so it is computed only where the raw pixels pass the gate (a
+    second of median filter on 16 M pixels otherwise on every image)."""
     low, high = np.percentile(values, percentiles)
     if sparse is None:
-        return float(low), float(high)
+        return float(low), float(high), False
     for source in (lambda: values, smoothed):
         if source is None:
             break
         median, top = np.percentile(source(), (50, sparse))
         if not (high - low < SPARSE_GATE * (top - low) and median - low < DARK_BACKGROUND * (top - low)):
-            return float(low), float(high)
-    return float(low), float(top)
+            return float(low), float(high), False
+    return float(low), float(top), True
 
 
 def normalize(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8),

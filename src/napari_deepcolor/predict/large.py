@@ -49,7 +49,7 @@ from napari_deepcolor.io import (
 )
 from napari_deepcolor.predict.regions import import_zarr, open_image
 from napari_deepcolor.predict.tiles import Tile, plan_tiles
-from napari_deepcolor.preprocess import despeckled, limits_of, scaled_shape, to_channels_first
+from napari_deepcolor.preprocess import despeckled, gated_limits, scaled_shape, to_channels_first
 
 if TYPE_CHECKING:
     from napari_deepcolor.predict.network import LoadedModel
@@ -92,6 +92,14 @@ class LargeResult:
 
 def image_limits(image: Any, *, percentiles: tuple[float, float], in_channels: int, channel_axis: int | None = None,
                  max_samples: int = 2**24, sparse: float | None = None) -> tuple[float, float]:
+    """`image_gated_limits` without the gate's verdict."""
+    return image_gated_limits(image, percentiles=percentiles, in_channels=in_channels, channel_axis=channel_axis,
+                              max_samples=max_samples, sparse=sparse)[:2]
+
+
+def image_gated_limits(image: Any, *, percentiles: tuple[float, float], in_channels: int,
+                       channel_axis: int | None = None, max_samples: int = 2**24,
+                       sparse: float | None = None) -> tuple[float, float, bool]:
     """Intensity percentiles of a whole image, read in row blocks (what `normalize` maps to 0 and 1).
 
     Images of up to ``max_samples`` pixels use every pixel, so the limits equal those of the in-memory path exactly;
@@ -108,7 +116,8 @@ def image_limits(image: Any, *, percentiles: tuple[float, float], in_channels: i
 
     Returns
     -------
-    (low, high) : floats
+    (low, high, sparse) : float, float, bool
+        ``sparse``: the sparse gate raised ``high`` (`napari_deepcolor.preprocess.gated_limits`).
     """
     y_axis, x_axis, channel_axis = _axes(image, channel_axis)
     height, width = image.shape[y_axis], image.shape[x_axis]
@@ -129,7 +138,7 @@ def image_limits(image: Any, *, percentiles: tuple[float, float], in_channels: i
                 in_channels, -1))
         return np.concatenate(out, axis=1)
 
-    return limits_of(samples(False), percentiles, sparse, smoothed=lambda: samples(True))
+    return gated_limits(samples(False), percentiles, sparse, smoothed=lambda: samples(True))
 
 
 def _axes(image: Any, channel_axis: int | None) -> tuple[int, int, int | None]:
@@ -172,9 +181,10 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
     source = open_image(image) if isinstance(image, (str, os.PathLike)) else image
     y_axis, x_axis, channel_axis = _axes(source, channel_axis)
     shape = (int(source.shape[y_axis]), int(source.shape[x_axis]))
-    limits = (0.0, 1.0) if config.mask_input else image_limits(
+    low, high, sparse = (0.0, 1.0, False) if config.mask_input else image_gated_limits(
         source, percentiles=config.percentiles, in_channels=config.in_channels, channel_axis=channel_axis,
         sparse=config.sparse_percentile)
+    limits = (low, high)
     view_scale = config.scale * sizes.VIEW_REDUCTION
     side = max(16, round(sizes.TILE / view_scale))
     starts = [[round(k * max(0, n - side) / 2) for k in range(3)] if n > side else [0] for n in shape]
@@ -182,6 +192,8 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
     planes = [_read(source, (slice(y, y + side), slice(x, x + side)), y_axis, x_axis) for y, x in sorted(windows)]
     spread = [float(np.asarray(plane, dtype=np.float32)[::4, ::4].std()) for plane in planes]
     chosen = [planes[i] for i in np.argsort(spread)[::-1][:sizes.MAX_TILES]]
+    if sparse and sizes.SPARSE_START:  # a field of a few bright objects: sized from its objects alone
+        return check_on_windows(model, sizes.sparse_field(), chosen, limits=limits, channel_axis=channel_axis)
     views = [preprocess(plane, in_channels=config.in_channels, percentiles=config.percentiles, scale=view_scale,
                         channel_axis=channel_axis, limits=limits, clip_max=config.intensity_max,
                         mask_input=config.mask_input) for plane in chosen]

@@ -41,7 +41,7 @@ from napari_deepcolor.predict.label_sizes import (  # re-exported (tests, benchm
     relative_object_sizes,  # noqa: F401
     typical_object_size,  # noqa: F401
 )
-from napari_deepcolor.preprocess import preprocess, rescale_image
+from napari_deepcolor.preprocess import despeckled, gated_limits, preprocess, rescale_image, to_channels_first
 
 if TYPE_CHECKING:
     from napari_deepcolor.config import ModelConfig
@@ -75,6 +75,10 @@ TURNS = 8
 #: A size model fitted on turned views stops after the first orientation when its estimate from that one alone is
 #: within this ratio of 1 (`read_features`).
 EARLY_EXIT = 1.1
+#: Where a model's sparse gate fires (`ModelConfig.sparse_percentile`: a field of a few bright objects), the size
+#: starts at 1 and is read from the segmented objects alone (`sparse_field`), not from the regression, which was
+#: fitted on dense views (experiments/object_size/sparse_start.py).
+SPARSE_START = True
 
 
 @dataclass(frozen=True)
@@ -265,7 +269,15 @@ def estimate_object_size(model: LoadedModel, image: np.ndarray, *, channel_axis:
     """
     if size_model_of(model.metadata) is None:
         return no_size_model()
-    x = network_view(model.base_config, image, VIEW_REDUCTION, channel_axis=channel_axis, limits=limits)
+    config = model.base_config
+    if limits is None and config.sparse_percentile is not None and not config.mask_input:
+        planes = to_channels_first(np.asarray(image), config.in_channels, channel_axis=channel_axis)
+        low, high, sparse = gated_limits(planes, config.percentiles, config.sparse_percentile,
+                                         smoothed=lambda: despeckled(planes))
+        if sparse and SPARSE_START:
+            return sparse_field()
+        limits = (low, high)  # the view's own, read once
+    x = network_view(config, image, VIEW_REDUCTION, channel_axis=channel_axis, limits=limits)
     return estimate_from_views(model, pick_tiles(x))
 
 
@@ -298,6 +310,13 @@ def no_size_model() -> ObjectSize:
     return ObjectSize(1.0, "unavailable", "object size 1: this model has no usable size model (made before "
                       "automatic object size, trained on too few images, or too little trained to tell sizes apart); "
                       "type the size to change it")
+
+
+def sparse_field() -> ObjectSize:
+    """The start of the automatic size on a field of a few bright objects (`SPARSE_START`): 1, checked on the
+    segmented objects (`napari_deepcolor.predict.size_refine`)."""
+    return ObjectSize(1.0, "auto", "object size 1 (auto: a field of a few bright objects, sized from the segmented "
+                      "objects)")
 
 
 def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> ObjectSize:
