@@ -130,6 +130,17 @@ def gated_limits(values: np.ndarray, percentiles: tuple[float, float], sparse: f
     return float(low), float(top), True
 
 
+def bright_share(smoothed: np.ndarray, *, noise_units: float = 5.0) -> float:
+    """The share of the values ``smoothed`` (an image `despeckled`, any shape) that lie ``noise_units`` noise units
+    (their robust spread, 1.4826 x their median absolute deviation) above their median: roughly the share the
+    objects of a fluorescence image cover. The sparse gate (`gated_limits`) fires on a dense field whose few
+    brightest nuclei outshine the rest too; this tells the two apart (experiments/object_size/sparse_start.py)."""
+    x = np.asarray(smoothed)
+    median = np.median(x)
+    spread = 1.4826 * np.median(np.abs(x - median))
+    return float(np.mean(x > median + noise_units * spread))
+
+
 def normalize(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8),
               limits: tuple[float, float] | None = None, clip_max: float | None = None,
               sparse: float | None = None) -> np.ndarray:

@@ -49,7 +49,7 @@ from napari_deepcolor.io import (
 )
 from napari_deepcolor.predict.regions import import_zarr, open_image
 from napari_deepcolor.predict.tiles import Tile, plan_tiles
-from napari_deepcolor.preprocess import despeckled, gated_limits, scaled_shape, to_channels_first
+from napari_deepcolor.preprocess import bright_share, despeckled, gated_limits, scaled_shape, to_channels_first
 
 if TYPE_CHECKING:
     from napari_deepcolor.predict.network import LoadedModel
@@ -119,26 +119,34 @@ def image_gated_limits(image: Any, *, percentiles: tuple[float, float], in_chann
     (low, high, sparse) : float, float, bool
         ``sparse``: the sparse gate raised ``high`` (`napari_deepcolor.preprocess.gated_limits`).
     """
+    def samples(smooth: bool) -> np.ndarray:
+        return strided_samples(image, in_channels=in_channels, channel_axis=channel_axis, max_samples=max_samples,
+                               smooth=smooth)
+
+    return gated_limits(samples(False), percentiles, sparse, smoothed=lambda: samples(True))
+
+
+def strided_samples(image: Any, *, in_channels: int, channel_axis: int | None = None, max_samples: int = 2**24,
+                    smooth: bool = False) -> np.ndarray:
+    """``(in_channels, N)``: every pixel of an image of up to ``max_samples`` pixels, else a regular grid of every
+    s-th row and column (`image_limits`), read in row blocks; ``smooth``: each block `despeckled` first."""
     y_axis, x_axis, channel_axis = _axes(image, channel_axis)
     height, width = image.shape[y_axis], image.shape[x_axis]
     step = max(1, math.ceil(math.sqrt(height * width / max_samples)))
     chunk_rows = getattr(image, "chunks", None)
     block = max(step, (chunk_rows[y_axis] if chunk_rows else 512) // step * step)
-    def samples(smooth: bool) -> np.ndarray:
-        out = []
-        for r0 in range(0, height, block):
-            planes = _read(image, (slice(r0, min(height, r0 + block)), slice(0, width)), y_axis, x_axis)
-            if smooth:  # the sparse percentile without hot pixels (`despeckled`), filtered block by block
-                planes = despeckled(to_channels_first(planes, in_channels, channel_axis=channel_axis))
-                out.append(planes[:, ::step, ::step].reshape(in_channels, -1))
-                continue
-            sub = [slice(None)] * planes.ndim
-            sub[y_axis], sub[x_axis] = slice(None, None, step), slice(None, None, step)
-            out.append(to_channels_first(planes[tuple(sub)], in_channels, channel_axis=channel_axis).reshape(
-                in_channels, -1))
-        return np.concatenate(out, axis=1)
-
-    return gated_limits(samples(False), percentiles, sparse, smoothed=lambda: samples(True))
+    out = []
+    for r0 in range(0, height, block):
+        planes = _read(image, (slice(r0, min(height, r0 + block)), slice(0, width)), y_axis, x_axis)
+        if smooth:  # the sparse percentile without hot pixels (`despeckled`), filtered block by block
+            planes = despeckled(to_channels_first(planes, in_channels, channel_axis=channel_axis))
+            out.append(planes[:, ::step, ::step].reshape(in_channels, -1))
+            continue
+        sub = [slice(None)] * planes.ndim
+        sub[y_axis], sub[x_axis] = slice(None, None, step), slice(None, None, step)
+        out.append(to_channels_first(planes[tuple(sub)], in_channels, channel_axis=channel_axis).reshape(
+            in_channels, -1))
+    return np.concatenate(out, axis=1)
 
 
 def _axes(image: Any, channel_axis: int | None) -> tuple[int, int, int | None]:
@@ -192,7 +200,9 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
     planes = [_read(source, (slice(y, y + side), slice(x, x + side)), y_axis, x_axis) for y, x in sorted(windows)]
     spread = [float(np.asarray(plane, dtype=np.float32)[::4, ::4].std()) for plane in planes]
     chosen = [planes[i] for i in np.argsort(spread)[::-1][:sizes.MAX_TILES]]
-    if sparse and sizes.SPARSE_START:  # a field of a few bright objects: sized from its objects alone
+    if sparse and sizes.SPARSE_START and bright_share(strided_samples(
+            source, in_channels=config.in_channels, channel_axis=channel_axis, smooth=True)) < sizes.SPARSE_COVER:
+        # a field of a few bright objects: sized from its objects alone
         return check_on_windows(model, sizes.sparse_field(), chosen, limits=limits, channel_axis=channel_axis)
     views = [preprocess(plane, in_channels=config.in_channels, percentiles=config.percentiles, scale=view_scale,
                         channel_axis=channel_axis, limits=limits, clip_max=config.intensity_max,

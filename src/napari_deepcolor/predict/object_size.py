@@ -30,6 +30,7 @@ Shapes: images as the network sees them are ``(C, Y, X)`` float32 (`napari_deepc
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -41,7 +42,14 @@ from napari_deepcolor.predict.label_sizes import (  # re-exported (tests, benchm
     relative_object_sizes,  # noqa: F401
     typical_object_size,  # noqa: F401
 )
-from napari_deepcolor.preprocess import despeckled, gated_limits, preprocess, rescale_image, to_channels_first
+from napari_deepcolor.preprocess import (
+    bright_share,
+    despeckled,
+    gated_limits,
+    preprocess,
+    rescale_image,
+    to_channels_first,
+)
 
 if TYPE_CHECKING:
     from napari_deepcolor.config import ModelConfig
@@ -75,10 +83,12 @@ TURNS = 8
 #: A size model fitted on turned views stops after the first orientation when its estimate from that one alone is
 #: within this ratio of 1 (`read_features`).
 EARLY_EXIT = 1.1
-#: Where a model's sparse gate fires (`ModelConfig.sparse_percentile`: a field of a few bright objects), the size
-#: starts at 1 and is read from the segmented objects alone (`sparse_field`), not from the regression, which was
-#: fitted on dense views (experiments/object_size/sparse_start.py).
+#: Where a model's sparse gate fires (`ModelConfig.sparse_percentile`) on a field whose objects cover less than
+#: `SPARSE_COVER` of it (`preprocess.bright_share`): a field of a few bright objects, the size starts at 1 and is read
+#: from the segmented objects alone (`sparse_field`), not from the regression, which was fitted on dense views
+#: (experiments/object_size/sparse_start.py).
 SPARSE_START = True
+SPARSE_COVER = 0.02
 
 
 @dataclass(frozen=True)
@@ -272,9 +282,9 @@ def estimate_object_size(model: LoadedModel, image: np.ndarray, *, channel_axis:
     config = model.base_config
     if limits is None and config.sparse_percentile is not None and not config.mask_input:
         planes = to_channels_first(np.asarray(image), config.in_channels, channel_axis=channel_axis)
-        low, high, sparse = gated_limits(planes, config.percentiles, config.sparse_percentile,
-                                         smoothed=lambda: despeckled(planes))
-        if sparse and SPARSE_START:
+        smoothed = functools.cache(lambda: despeckled(planes))  # read by the gate, then by the share
+        low, high, sparse = gated_limits(planes, config.percentiles, config.sparse_percentile, smoothed=smoothed)
+        if sparse and SPARSE_START and bright_share(smoothed()) < SPARSE_COVER:
             return sparse_field()
         limits = (low, high)  # the view's own, read once
     x = network_view(config, image, VIEW_REDUCTION, channel_axis=channel_axis, limits=limits)
