@@ -1119,3 +1119,17 @@ def test_opening_the_docks_makes_and_closes_one_progress_bar_a_window(make_napar
     qtbot.wait(100)
     assert len(made) == 1
     assert not list(progress._all_instances)  # closed: nothing left in the activity dock
+
+
+def test_a_stack_of_up_to_eight_planes_gets_the_channels_hint_as_on_the_command_line():
+    """The Segment dock and `deepcolor predict` say the same about a short stack that may be channels (up to
+    `regions.MAX_CHANNELS` planes; the dock said it up to 4 only)."""
+    from napari.layers import Image
+
+    from napari_deepcolor._widgets.runs import input_notes
+    from napari_deepcolor.predict.stack import stack_layout
+
+    for planes, hinted in ((6, True), (9, False)):
+        data = np.zeros((planes, 16, 16), np.uint8)
+        notes = input_notes(Image(data, name="s"), data, stack_layout(data, rgb=False), in_channels=1, model="worms")
+        assert any("Split Stack" in note for note in notes) == hinted

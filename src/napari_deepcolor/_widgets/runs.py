@@ -69,7 +69,9 @@ def input_notes(layer: Layer, data: Any, layout: StackLayout, *, in_channels: in
                         model=model)
     if note:
         notes.append(f"'{layer.name}' {note}")
-    if len(layout.leading) == 1 and layout.leading[0] <= 4:  # a few planes: channels napari read as a stack?
+    from napari_deepcolor.predict.regions import MAX_CHANNELS  # (no torch)
+
+    if len(layout.leading) == 1 and layout.leading[0] <= MAX_CHANNELS:  # channels napari read as a stack? (as the CLI)
         notes.append(f"'{layer.name}' is segmented as a stack of {layout.leading[0]} planes, one by one; if they are "
                      "channels, split them into layers (right-click the layer > Split Stack) and segment the one to "
                      "segment")
