@@ -51,8 +51,31 @@ Adopt if (a) the fresh few-nuclei fields' mean AP50 with *auto* rises by at leas
 few-nuclei fields' mean number of predictions does not rise. Then held out once, as before. This is the last rule for
 this candidate: if it fails, `SPARSE_START` goes off.
 
+Second run (rows: sparse_start_second.jsonl): **adopted**. Fresh few-nuclei fields: start at 1 on 19 of 40, AP50
+with *auto* 0.751 -> 0.838 (+0.087), 0.30 fewer predictions; the 200 dense fields at 1, 2 and 3: the gate fired on 7
+at each, the start on none. Held out, once: the 40 few-nuclei fields 0.846 -> 0.900 (sparse_start_second_heldout.jsonl),
+the benchmark's `nuclei` rows the same to the last digit (bench_rows_2026-12-07_sparse_start_nuclei.json), the real
+image unchanged.
+
+**Then a harm neither rule measured**, found on training images after adoption: few-nuclei fields *enlarged 2x*
+(nuclei 20-60 px, inside the model card's 10-60 px). Seeds 40000-40039, every other one: AP50 with *auto* 0.865 with
+the regression, 0.601 started at 1 (at 1 the network paints each large nucleus as pieces of the training size, and
+the check follows them down, to 0.28-0.59). Both rules asked only about fields of nuclei at the training size.
+
+The third candidate, planned on those same planning fields: start at the size the field's bright spots say instead
+of 1 (`preprocess.bright_spots`: the despeckled field's connected pixels 5 noise units above its median; the size of
+the spot the median bright pixel belongs to, against the training objects' `SizeModel.object_px`, weighted by area
+because the fields hold specks of debris beside the nuclei; `object_size.sparse_field`), still checked on the
+segmented objects. The third rule, written before this run, against the regression as it was before the first rule
+(`SPARSE_START` off), on fields not looked at (``--third``): few-nuclei fields of seeds 120000-120039 as they are and
+resized by 1.5 and 2 (every one run with both arms; fields where the start does not apply are the same by
+construction). Adopt if (a) as they are, the mean AP50 with *auto* rises by at least 0.02, and (b) resized by 1.5
+and by 2 it falls by no more than 0.01. If it fails, `SPARSE_START` goes off and *auto* on these fields is what it
+was before the first rule.
+
     OMP_NUM_THREADS=2 python experiments/object_size/sparse_start.py [--save rows.jsonl]
     OMP_NUM_THREADS=2 python experiments/object_size/sparse_start.py --second [--save rows.jsonl]
+    OMP_NUM_THREADS=2 python experiments/object_size/sparse_start.py --third [--save rows.jsonl]
     OMP_NUM_THREADS=2 python experiments/object_size/sparse_start.py --held-out [--save rows.jsonl]
 """
 
@@ -129,6 +152,21 @@ def judge_second(rows: list[dict]) -> None:
 
 
 FACTORS = (1, 2, 3)
+THIRD_FACTORS = (1, 1.5, 2)
+
+
+def judge_third(rows: list[dict]) -> None:
+    """The third rule (module docstring)."""
+    ok = True
+    for factor in THIRD_FACTORS:
+        rs = [r for r in rows if r["group"].endswith(f"x{factor:g}")]
+        change = np.mean([r["start"]["ap50"] - r["now"]["ap50"] for r in rs])
+        print(f"few-nuclei fields resized {factor:g}: started from the spots on {sum(r['starts'] for r in rs)} of "
+              f"{len(rs)}; AP50 auto {np.mean([r['now']['ap50'] for r in rs]):.3f} -> "
+              f"{np.mean([r['start']['ap50'] for r in rs]):.3f} ({change:+.3f}); predictions "
+              f"{np.mean([r['now']['passes'] for r in rs]):.2f} -> {np.mean([r['start']['passes'] for r in rs]):.2f}")
+        ok &= change >= 0.02 if factor == 1 else change >= -0.01
+    print("adopted" if ok else "not adopted: SPARSE_START goes off")
 
 
 def judge(rows: list[dict]) -> None:
@@ -159,11 +197,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--held-out", action="store_true", help="the few-nuclei fields of seeds 50000-50039 only")
     parser.add_argument("--second", action="store_true", help="the second rule's images")
+    parser.add_argument("--third", action="store_true", help="the third rule's images")
     parser.add_argument("--save")
     args = parser.parse_args()
     model = load_model("nuclei", device="cpu")
-    first_seed = 50_000 if args.held_out else 110_000 if args.second else 100_000
+    first_seed = 50_000 if args.held_out else 120_000 if args.third else 110_000 if args.second else 100_000
     jobs = [(what, image, truth) for what, image, truth in few_nuclei(first_seed)]
+    if args.third:
+        jobs = [(f"{what} x{factor:g}", resized(image, factor, kind="image"), resized(truth, factor, kind="labels"))
+                for factor in THIRD_FACTORS for what, image, truth in jobs]
     if args.second:
         pairs = list(synthetic_pairs("nuclei", 200, seed=300))
         jobs += [(f"dense resized {factor:g}", resized(image, factor, kind="image"),
@@ -184,6 +226,8 @@ def main() -> None:
               f"{np.mean([r['now']['ap50'] for r in few]):.3f} -> {np.mean([r['start']['ap50'] for r in few]):.3f}; "
               f"predictions {np.mean([r['now']['passes'] for r in few]):.2f} -> "
               f"{np.mean([r['start']['passes'] for r in few]):.2f}")
+    elif args.third:
+        judge_third(rows)
     elif args.second:
         judge_second(rows)
     else:

@@ -49,7 +49,14 @@ from napari_deepcolor.io import (
 )
 from napari_deepcolor.predict.regions import import_zarr, open_image
 from napari_deepcolor.predict.tiles import Tile, plan_tiles
-from napari_deepcolor.preprocess import bright_share, despeckled, gated_limits, scaled_shape, to_channels_first
+from napari_deepcolor.preprocess import (
+    bright_share,
+    bright_spots,
+    despeckled,
+    gated_limits,
+    scaled_shape,
+    to_channels_first,
+)
 
 if TYPE_CHECKING:
     from napari_deepcolor.predict.network import LoadedModel
@@ -202,8 +209,12 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
     chosen = [planes[i] for i in np.argsort(spread)[::-1][:sizes.MAX_TILES]]
     if sparse and sizes.SPARSE_START and bright_share(strided_samples(
             source, in_channels=config.in_channels, channel_axis=channel_axis, smooth=True)) < sizes.SPARSE_COVER:
-        # a field of a few bright objects: sized from its objects alone
-        return check_on_windows(model, sizes.sparse_field(), chosen, limits=limits, channel_axis=channel_axis)
+        # a field of a few bright objects: sized from its bright spots in the windows, then its objects
+        spots = np.concatenate([bright_spots(despeckled(to_channels_first(plane, config.in_channels,
+                                                                           channel_axis=channel_axis)))
+                                for plane in chosen])
+        size = sizes.sparse_field(spots, sizes.size_model_of(model.metadata), config)
+        return check_on_windows(model, size, chosen, limits=limits, channel_axis=channel_axis)
     views = [preprocess(plane, in_channels=config.in_channels, percentiles=config.percentiles, scale=view_scale,
                         channel_axis=channel_axis, limits=limits, clip_max=config.intensity_max,
                         mask_input=config.mask_input) for plane in chosen]

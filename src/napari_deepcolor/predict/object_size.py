@@ -44,6 +44,7 @@ from napari_deepcolor.predict.label_sizes import (  # re-exported (tests, benchm
 )
 from napari_deepcolor.preprocess import (
     bright_share,
+    bright_spots,
     despeckled,
     gated_limits,
     preprocess,
@@ -285,7 +286,7 @@ def estimate_object_size(model: LoadedModel, image: np.ndarray, *, channel_axis:
         smoothed = functools.cache(lambda: despeckled(planes))  # read by the gate, then by the share
         low, high, sparse = gated_limits(planes, config.percentiles, config.sparse_percentile, smoothed=smoothed)
         if sparse and SPARSE_START and bright_share(smoothed()) < SPARSE_COVER:
-            return sparse_field()
+            return sparse_field(bright_spots(smoothed()), size_model_of(model.metadata), config)
         limits = (low, high)  # the view's own, read once
     x = network_view(config, image, VIEW_REDUCTION, channel_axis=channel_axis, limits=limits)
     return estimate_from_views(model, pick_tiles(x))
@@ -322,11 +323,19 @@ def no_size_model() -> ObjectSize:
                       "type the size to change it")
 
 
-def sparse_field() -> ObjectSize:
-    """The start of the automatic size on a field of a few bright objects (`SPARSE_START`): 1, checked on the
-    segmented objects (`napari_deepcolor.predict.size_refine`)."""
-    return ObjectSize(1.0, "auto", "object size 1 (auto: a field of a few bright objects, sized from the segmented "
-                      "objects)")
+def sparse_field(spots: np.ndarray, size_model: SizeModel, config: ModelConfig) -> ObjectSize:
+    """The start of the automatic size on a field of a few bright objects (`SPARSE_START`): the size of the spot the
+    median bright pixel belongs to (√area; the `bright_spots` ``spots`` weighted by their area, so that specks of
+    debris do not count as objects) against the training objects' (`SizeModel.object_px`), checked on the segmented
+    objects (`napari_deepcolor.predict.size_refine`); 1 where that cannot be read."""
+    spots = np.sort(spots)
+    weighted = spots[np.searchsorted(np.cumsum(spots), spots.sum() / 2)] if spots.size else math.nan
+    factor = round(math.sqrt(weighted) / size_model.object_px, 2)
+    if not (math.isfinite(factor) and supported(factor, config)):
+        return ObjectSize(1.0, "auto", "object size 1 (auto: a field of a few bright objects, sized from the "
+                          "segmented objects)")
+    return ObjectSize(factor, "auto", f"object size {factor:.2f} (auto: a field of a few bright objects, read from "
+                      f"its {spots.size} bright spot{'s' * (spots.size > 1)})")
 
 
 def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> ObjectSize:
