@@ -121,30 +121,3 @@ def test_out_of_core_limits_read_the_sparse_percentile_as_in_memory():
     assert expected != intensity_limits(image[None].astype(np.float32))
     assert image_limits(image, percentiles=(1.0, 99.8), in_channels=1, sparse=99.99) == pytest.approx(expected)
 
-
-def test_auto_sizes_a_field_of_few_nuclei_from_its_nuclei_not_the_regression(monkeypatch):
-    """sparse_start.py: the regression, fitted on dense views, read this field of one nucleus as 2.63, where the
-    shrunken field's noise came out as 12 blobs of about the training size (AP50 0.14); where the model's sparse gate
-    fires, *auto* starts at 1 and the segmented nucleus checks it. In memory and out of core alike."""
-    from napari_deepcolor.metrics import evaluate
-    from napari_deepcolor.predict import object_size
-    from napari_deepcolor.predict.large import estimate_object_size_large
-    from napari_deepcolor.predict.network import load_model
-    from napari_deepcolor.predict.size_refine import segment_refined
-    from napari_deepcolor.preprocess import gated_limits
-
-    image, labels = nuclei_field(40_023, shape=(512, 512), coverage=(0.005, 0.01))
-    assert gated_limits(image[None].astype(np.float32), (1.0, 99.8), 99.99)[2]
-    assert not gated_limits(image[None].astype(np.float32), (1.0, 99.8))[2]  # a model without the setting
-    model = load_model("nuclei", device="cpu")
-    monkeypatch.setattr(object_size, "SPARSE_START", False)
-    assert object_size.estimate_object_size(model, image).factor > 2
-    monkeypatch.setattr(object_size, "SPARSE_START", True)
-    monkeypatch.setattr(object_size, "estimate_from_views", lambda *a: pytest.fail("the regression ran"))
-    size = object_size.estimate_object_size(model, image)
-    assert (size.factor, size.how) == (1.0, "auto") and "few bright objects" in size.note
-    _, size, (instances, _) = segment_refined(model, image, size)
-    assert abs(size.factor - 1) < 0.3 and evaluate(labels, instances.labels)["ap50"] == 1.0
-    assert "started at 1 on a field of a few bright objects" in size.note or size.factor == 1
-    large = estimate_object_size_large(model, image)
-    assert large.how == "auto" and abs(large.factor - 1) < 0.3 and "few bright objects" in large.note

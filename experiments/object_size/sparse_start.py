@@ -1,4 +1,4 @@
-"""Should *auto* start at size 1 on a field of a few bright objects, and read the size from its objects alone?
+"""Should *auto* start at size 1 on a field of a few bright objects, and read the size from its objects alone? (No.)
 
 After sparse_limits.py, a field of a few nuclei is normalized by the nuclei, and `nuclei` at size 1 scores AP50
 0.988 on the 40 held-out few-nuclei fields, but *auto* 0.846. Looked at on try_one.py's training-like fields (seeds
@@ -72,6 +72,14 @@ resized by 1.5 and 2 (every one run with both arms; fields where the start does 
 construction). Adopt if (a) as they are, the mean AP50 with *auto* rises by at least 0.02, and (b) resized by 1.5
 and by 2 it falls by no more than 0.01. If it fails, `SPARSE_START` goes off and *auto* on these fields is what it
 was before the first rule.
+
+Third run (rows: sparse_start_third.jsonl): **not adopted**. Against the regression: as they are 0.866 -> 0.828
+(-0.038; started from the spots on 15 of 40), resized by 1.5 0.854 -> 0.873, by 2 0.864 -> 0.846 (-0.018), and
+more predictions. `SPARSE_START` went off, and since the candidate then changed nothing, its code left the package
+(`preprocess.gated_limits`, `bright_share`, `bright_spots`, `large.strided_samples`, `object_size.sparse_field`).
+*auto* on fields of few nuclei is what it was before the first rule (held out: 0.846; at size 1 0.988). To run this
+script again, check out the commit of its run: d9ed1fc (first), 119e17f (second, and the held-out checks), 6a2c774
+(third).
 
     OMP_NUM_THREADS=2 python experiments/object_size/sparse_start.py [--save rows.jsonl]
     OMP_NUM_THREADS=2 python experiments/object_size/sparse_start.py --second [--save rows.jsonl]

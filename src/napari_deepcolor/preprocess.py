@@ -106,54 +106,20 @@ def despeckled(planes: np.ndarray) -> np.ndarray:
 def limits_of(values: np.ndarray, percentiles: tuple[float, float], sparse: float | None = None, *,
               smoothed: Callable[[], np.ndarray] | None = None) -> tuple[float, float]:
     """The given percentiles of ``values``; with ``sparse`` (`ModelConfig.sparse_percentile`), the high one raised to
-    that percentile where bright objects on a dark background are too few to reach it (`gated_limits`)."""
-    low, high, _ = gated_limits(values, percentiles, sparse, smoothed=smoothed)
-    return low, high
-
-
-def gated_limits(values: np.ndarray, percentiles: tuple[float, float], sparse: float | None = None, *,
-                 smoothed: Callable[[], np.ndarray] | None = None) -> tuple[float, float, bool]:
-    """`limits_of`, and whether the sparse gate raised the high limit (a field of few bright objects).
-
-    The gate (`SPARSE_GATE`, `DARK_BACKGROUND`) is read on ``smoothed()`` (the same pixels `despeckled`) when given.
-    Despeckling only lowers the brightest values, so it is computed only where the raw pixels pass the gate (a
-    second of median filter on 16 M pixels otherwise on every image)."""
+    that percentile where bright objects on a dark background are too few to reach it (`SPARSE_GATE`,
+    `DARK_BACKGROUND`), read on ``smoothed()`` (the same pixels `despeckled`) when given. Despeckling only lowers
+    the brightest values, so it is computed only where the raw pixels pass the gate (a second of median filter on
+    16 M pixels otherwise on every image)."""
     low, high = np.percentile(values, percentiles)
     if sparse is None:
-        return float(low), float(high), False
+        return float(low), float(high)
     for source in (lambda: values, smoothed):
         if source is None:
             break
         median, top = np.percentile(source(), (50, sparse))
         if not (high - low < SPARSE_GATE * (top - low) and median - low < DARK_BACKGROUND * (top - low)):
-            return float(low), float(high), False
-    return float(low), float(top), True
-
-
-def bright_share(smoothed: np.ndarray, *, noise_units: float = 5.0) -> float:
-    """The share of the values ``smoothed`` (an image `despeckled`, any shape) that lie ``noise_units`` noise units
-    (their robust spread, 1.4826 x their median absolute deviation) above their median: roughly the share the
-    objects of a fluorescence image cover. The sparse gate (`gated_limits`) fires on a dense field whose few
-    brightest nuclei outshine the rest too; this tells the two apart (experiments/object_size/sparse_start.py)."""
-    x = np.asarray(smoothed)
-    median = np.median(x)
-    spread = 1.4826 * np.median(np.abs(x - median))
-    return float(np.mean(x > median + noise_units * spread))
-
-
-def bright_spots(smoothed: np.ndarray, *, noise_units: float = 5.0, min_area: int = 4) -> np.ndarray:
-    """The areas (pixels) of the connected bright spots of ``smoothed`` (an image `despeckled`, ``(C, Y, X)``; the
-    channels' mean): the pixels ``noise_units`` noise units above the median, as `bright_share` counts them; spots
-    smaller than ``min_area`` are left out. On a field of a few bright objects (fluorescent nuclei on a dark
-    background) the spots are the objects."""
-    from scipy import ndimage
-
-    x = np.asarray(smoothed, dtype=np.float32).mean(axis=0)
-    median = np.median(x)
-    spread = 1.4826 * np.median(np.abs(x - median))
-    labels, count = ndimage.label(x > median + noise_units * spread)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    return areas[areas >= min_area]
+            return float(low), float(high)
+    return float(low), float(top)
 
 
 def normalize(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8),

@@ -49,14 +49,7 @@ from napari_deepcolor.io import (
 )
 from napari_deepcolor.predict.regions import import_zarr, open_image
 from napari_deepcolor.predict.tiles import Tile, plan_tiles
-from napari_deepcolor.preprocess import (
-    bright_share,
-    bright_spots,
-    despeckled,
-    gated_limits,
-    scaled_shape,
-    to_channels_first,
-)
+from napari_deepcolor.preprocess import despeckled, limits_of, scaled_shape, to_channels_first
 
 if TYPE_CHECKING:
     from napari_deepcolor.predict.network import LoadedModel
@@ -99,14 +92,6 @@ class LargeResult:
 
 def image_limits(image: Any, *, percentiles: tuple[float, float], in_channels: int, channel_axis: int | None = None,
                  max_samples: int = 2**24, sparse: float | None = None) -> tuple[float, float]:
-    """`image_gated_limits` without the gate's verdict."""
-    return image_gated_limits(image, percentiles=percentiles, in_channels=in_channels, channel_axis=channel_axis,
-                              max_samples=max_samples, sparse=sparse)[:2]
-
-
-def image_gated_limits(image: Any, *, percentiles: tuple[float, float], in_channels: int,
-                       channel_axis: int | None = None, max_samples: int = 2**24,
-                       sparse: float | None = None) -> tuple[float, float, bool]:
     """Intensity percentiles of a whole image, read in row blocks (what `normalize` maps to 0 and 1).
 
     Images of up to ``max_samples`` pixels use every pixel, so the limits equal those of the in-memory path exactly;
@@ -123,37 +108,28 @@ def image_gated_limits(image: Any, *, percentiles: tuple[float, float], in_chann
 
     Returns
     -------
-    (low, high, sparse) : float, float, bool
-        ``sparse``: the sparse gate raised ``high`` (`napari_deepcolor.preprocess.gated_limits`).
+    (low, high) : floats
     """
-    def samples(smooth: bool) -> np.ndarray:
-        return strided_samples(image, in_channels=in_channels, channel_axis=channel_axis, max_samples=max_samples,
-                               smooth=smooth)
-
-    return gated_limits(samples(False), percentiles, sparse, smoothed=lambda: samples(True))
-
-
-def strided_samples(image: Any, *, in_channels: int, channel_axis: int | None = None, max_samples: int = 2**24,
-                    smooth: bool = False) -> np.ndarray:
-    """``(in_channels, N)``: every pixel of an image of up to ``max_samples`` pixels, else a regular grid of every
-    s-th row and column (`image_limits`), read in row blocks; ``smooth``: each block `despeckled` first."""
     y_axis, x_axis, channel_axis = _axes(image, channel_axis)
     height, width = image.shape[y_axis], image.shape[x_axis]
     step = max(1, math.ceil(math.sqrt(height * width / max_samples)))
     chunk_rows = getattr(image, "chunks", None)
     block = max(step, (chunk_rows[y_axis] if chunk_rows else 512) // step * step)
-    out = []
-    for r0 in range(0, height, block):
-        planes = _read(image, (slice(r0, min(height, r0 + block)), slice(0, width)), y_axis, x_axis)
-        if smooth:  # the sparse percentile without hot pixels (`despeckled`), filtered block by block
-            planes = despeckled(to_channels_first(planes, in_channels, channel_axis=channel_axis))
-            out.append(planes[:, ::step, ::step].reshape(in_channels, -1))
-            continue
-        sub = [slice(None)] * planes.ndim
-        sub[y_axis], sub[x_axis] = slice(None, None, step), slice(None, None, step)
-        out.append(to_channels_first(planes[tuple(sub)], in_channels, channel_axis=channel_axis).reshape(
-            in_channels, -1))
-    return np.concatenate(out, axis=1)
+    def samples(smooth: bool) -> np.ndarray:
+        out = []
+        for r0 in range(0, height, block):
+            planes = _read(image, (slice(r0, min(height, r0 + block)), slice(0, width)), y_axis, x_axis)
+            if smooth:  # the sparse percentile without hot pixels (`despeckled`), filtered block by block
+                planes = despeckled(to_channels_first(planes, in_channels, channel_axis=channel_axis))
+                out.append(planes[:, ::step, ::step].reshape(in_channels, -1))
+                continue
+            sub = [slice(None)] * planes.ndim
+            sub[y_axis], sub[x_axis] = slice(None, None, step), slice(None, None, step)
+            out.append(to_channels_first(planes[tuple(sub)], in_channels, channel_axis=channel_axis).reshape(
+                in_channels, -1))
+        return np.concatenate(out, axis=1)
+
+    return limits_of(samples(False), percentiles, sparse, smoothed=lambda: samples(True))
 
 
 def _axes(image: Any, channel_axis: int | None) -> tuple[int, int, int | None]:
@@ -196,10 +172,9 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
     source = open_image(image) if isinstance(image, (str, os.PathLike)) else image
     y_axis, x_axis, channel_axis = _axes(source, channel_axis)
     shape = (int(source.shape[y_axis]), int(source.shape[x_axis]))
-    low, high, sparse = (0.0, 1.0, False) if config.mask_input else image_gated_limits(
+    limits = (0.0, 1.0) if config.mask_input else image_limits(
         source, percentiles=config.percentiles, in_channels=config.in_channels, channel_axis=channel_axis,
         sparse=config.sparse_percentile)
-    limits = (low, high)
     view_scale = config.scale * sizes.VIEW_REDUCTION
     side = max(16, round(sizes.TILE / view_scale))
     starts = [[round(k * max(0, n - side) / 2) for k in range(3)] if n > side else [0] for n in shape]
@@ -207,14 +182,6 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
     planes = [_read(source, (slice(y, y + side), slice(x, x + side)), y_axis, x_axis) for y, x in sorted(windows)]
     spread = [float(np.asarray(plane, dtype=np.float32)[::4, ::4].std()) for plane in planes]
     chosen = [planes[i] for i in np.argsort(spread)[::-1][:sizes.MAX_TILES]]
-    if sparse and sizes.SPARSE_START and bright_share(strided_samples(
-            source, in_channels=config.in_channels, channel_axis=channel_axis, smooth=True)) < sizes.SPARSE_COVER:
-        # a field of a few bright objects: sized from its bright spots in the windows, then its objects
-        spots = np.concatenate([bright_spots(despeckled(to_channels_first(plane, config.in_channels,
-                                                                           channel_axis=channel_axis)))
-                                for plane in chosen])
-        size = sizes.sparse_field(spots, sizes.size_model_of(model.metadata), config)
-        return check_on_windows(model, size, chosen, limits=limits, channel_axis=channel_axis)
     views = [preprocess(plane, in_channels=config.in_channels, percentiles=config.percentiles, scale=view_scale,
                         channel_axis=channel_axis, limits=limits, clip_max=config.intensity_max,
                         mask_input=config.mask_input) for plane in chosen]

@@ -30,7 +30,6 @@ Shapes: images as the network sees them are ``(C, Y, X)`` float32 (`napari_deepc
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -42,15 +41,7 @@ from napari_deepcolor.predict.label_sizes import (  # re-exported (tests, benchm
     relative_object_sizes,  # noqa: F401
     typical_object_size,  # noqa: F401
 )
-from napari_deepcolor.preprocess import (
-    bright_share,
-    bright_spots,
-    despeckled,
-    gated_limits,
-    preprocess,
-    rescale_image,
-    to_channels_first,
-)
+from napari_deepcolor.preprocess import preprocess, rescale_image
 
 if TYPE_CHECKING:
     from napari_deepcolor.config import ModelConfig
@@ -84,12 +75,6 @@ TURNS = 8
 #: A size model fitted on turned views stops after the first orientation when its estimate from that one alone is
 #: within this ratio of 1 (`read_features`).
 EARLY_EXIT = 1.1
-#: Where a model's sparse gate fires (`ModelConfig.sparse_percentile`) on a field whose objects cover less than
-#: `SPARSE_COVER` of it (`preprocess.bright_share`): a field of a few bright objects, the size starts at 1 and is read
-#: from the segmented objects alone (`sparse_field`), not from the regression, which was fitted on dense views
-#: (experiments/object_size/sparse_start.py).
-SPARSE_START = True
-SPARSE_COVER = 0.02
 
 
 @dataclass(frozen=True)
@@ -280,15 +265,7 @@ def estimate_object_size(model: LoadedModel, image: np.ndarray, *, channel_axis:
     """
     if size_model_of(model.metadata) is None:
         return no_size_model()
-    config = model.base_config
-    if limits is None and config.sparse_percentile is not None and not config.mask_input:
-        planes = to_channels_first(np.asarray(image), config.in_channels, channel_axis=channel_axis)
-        smoothed = functools.cache(lambda: despeckled(planes))  # read by the gate, then by the share
-        low, high, sparse = gated_limits(planes, config.percentiles, config.sparse_percentile, smoothed=smoothed)
-        if sparse and SPARSE_START and bright_share(smoothed()) < SPARSE_COVER:
-            return sparse_field(bright_spots(smoothed()), size_model_of(model.metadata), config)
-        limits = (low, high)  # the view's own, read once
-    x = network_view(config, image, VIEW_REDUCTION, channel_axis=channel_axis, limits=limits)
+    x = network_view(model.base_config, image, VIEW_REDUCTION, channel_axis=channel_axis, limits=limits)
     return estimate_from_views(model, pick_tiles(x))
 
 
@@ -321,21 +298,6 @@ def no_size_model() -> ObjectSize:
     return ObjectSize(1.0, "unavailable", "object size 1: this model has no usable size model (made before "
                       "automatic object size, trained on too few images, or too little trained to tell sizes apart); "
                       "type the size to change it")
-
-
-def sparse_field(spots: np.ndarray, size_model: SizeModel, config: ModelConfig) -> ObjectSize:
-    """The start of the automatic size on a field of a few bright objects (`SPARSE_START`): the size of the spot the
-    median bright pixel belongs to (√area; the `bright_spots` ``spots`` weighted by their area, so that specks of
-    debris do not count as objects) against the training objects' (`SizeModel.object_px`), checked on the segmented
-    objects (`napari_deepcolor.predict.size_refine`); 1 where that cannot be read."""
-    spots = np.sort(spots)
-    weighted = spots[np.searchsorted(np.cumsum(spots), spots.sum() / 2)] if spots.size else math.nan
-    factor = round(math.sqrt(weighted) / size_model.object_px, 2)
-    if not (math.isfinite(factor) and supported(factor, config)):
-        return ObjectSize(1.0, "auto", "object size 1 (auto: a field of a few bright objects, sized from the "
-                          "segmented objects)")
-    return ObjectSize(factor, "auto", f"object size {factor:.2f} (auto: a field of a few bright objects, read from "
-                      f"its {spots.size} bright spot{'s' * (spots.size > 1)})")
 
 
 def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> ObjectSize:

@@ -139,10 +139,9 @@ def _described(size: ObjectSize, best: _Pass, passes: int, tolerance: float, pas
         return replace(size, passes=passes)
     factor = best.factor
     predictions = f"{passes} predictions{f' {passes_of}' if passes_of else ''}"
-    if factor != size.factor:  # (no estimate: `object_size.sparse_field` started at 1)
-        began = (f"estimated {size.factor:.2f}" if size.estimate is not None else
-                 f"started at {size.factor:g} on a field of a few bright objects")
-        note = f"object size {factor:.2f} (auto: {began}, corrected to the size of the segmented objects, {predictions})"
+    if factor != size.factor:
+        note = (f"object size {factor:.2f} (auto: estimated {size.factor:.2f}, corrected to the size of the segmented "
+                f"objects, {predictions})")
     else:
         note += f", checked on the segmented objects{f' ({predictions})' if passes > 1 or passes_of else ''}"
     warning = ""
