@@ -120,4 +120,3 @@ def test_out_of_core_limits_read_the_sparse_percentile_as_in_memory():
     expected = intensity_limits(image[None].astype(np.float32), sparse=99.99)
     assert expected != intensity_limits(image[None].astype(np.float32))
     assert image_limits(image, percentiles=(1.0, 99.8), in_channels=1, sparse=99.99) == pytest.approx(expected)
-
