@@ -1,4 +1,4 @@
-"""Should *auto* check a fluorescence model's size on the bright objects only?
+"""Should *auto* check a fluorescence model's size on the bright objects only? (No.)
 
 sparse_start.py (three rules, none kept) showed two ways *auto* fails on fields of a few nuclei:
 
@@ -25,6 +25,13 @@ images the mean AP50 with *auto* falls by no more than 0.003 and no group of the
 extents, the 40) by more than 0.01, and (d) the few-nuclei fields' mean number of predictions rises by no more than
 0.2. Then held out, once: try_one.py's 40 held-out few-nuclei fields (seeds 50000-50039) as they are and resized by 2,
 the benchmark's `nuclei` rows, and the real image of the `nuclei` card.
+
+Result (2026-12-07; rows: bright_objects.jsonl): **not adopted**. Few-nuclei fields as they are 0.873 -> 0.895
+(+0.022, 0.38 fewer predictions), but resized by 1.5 0.870 -> 0.841 and by 2 0.889 -> 0.873; and dense `nuclei`
+training images fell: resized by 1.5 0.980 -> 0.843, by 3 0.980 -> 0.800, the 40 images 0.936 -> 0.884 (all the
+training images -0.055). Where a dense field's nuclei vary in brightness, its background's median absolute deviation
+is not the noise's, and dropping the dimmer nuclei moved the measured size. The candidate's code left the package
+again; to run this script, check out 2afb5ed.
 
     OMP_NUM_THREADS=2 python experiments/object_size/bright_objects.py [--save rows.jsonl]
     OMP_NUM_THREADS=2 python experiments/object_size/bright_objects.py --held-out [--save rows.jsonl]

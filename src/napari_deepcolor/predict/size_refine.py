@@ -47,13 +47,6 @@ TRY_ONE = True
 #: images of one to three objects off their size by more than 25 % on 64 % of training cases).
 FEW_OBJECTS = 3
 
-#: For a model with `ModelConfig.sparse_percentile` (fluorescence), a pass is checked on the objects brighter than the
-#: image's background by `BRIGHT_UNITS` noise units only (`bright_objects`): in a field of a few nuclei shrunk by a
-#: wrong estimate, the network paints background noise as blobs of the training size, which are not bright
-#: (experiments/object_size/bright_objects.py).
-BRIGHT_ONLY = False
-BRIGHT_UNITS = 5.0
-
 T = TypeVar("T")
 
 
@@ -73,8 +66,8 @@ class _Pass:
 
 
 def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T],
-           labels_of: Callable[[LoadedModel, T], np.ndarray], *, passes_of: str = "",
-           intensities: np.ndarray | None = None) -> tuple[LoadedModel, ObjectSize, T]:
+           labels_of: Callable[[LoadedModel, T], np.ndarray], *, passes_of: str = ""
+           ) -> tuple[LoadedModel, ObjectSize, T]:
     """Run ``model`` at ``size`` and, for an estimated size, check it on the decoded objects.
 
     Parameters
@@ -90,8 +83,6 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
         (`recommended_labels`), an image ``(Y, X)`` or any array of instance ids.
     passes_of : str
         What one prediction covers, for the note ("of 4 windows"); the whole image when empty.
-    intensities : ndarray, optional
-        The image's gray values at the pixels of ``labels_of``'s labels (same shape), for `BRIGHT_ONLY`.
 
     Returns
     -------
@@ -107,15 +98,10 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
     tolerance = min(TOLERANCE[1], max(TOLERANCE[0], size_model.decoded_tolerance)) \
         if math.isfinite(size_model.decoded_tolerance) else TOLERANCE[0]
 
-    bright = BRIGHT_ONLY and intensities is not None and model.base_config.sparse_percentile is not None
-
     def one(factor: float) -> _Pass:
         sized = at_object_size(model, factor)
         result = run(sized)
-        labels = labels_of(sized, result)
-        if bright:
-            labels = bright_objects(labels, intensities)
-        areas = object_areas(labels)
+        areas = object_areas(labels_of(sized, result))
         return _Pass(sized, factor, result, typical_of(areas) * sized.config.scale / size_model.decoded_px, areas.size)
 
     best = last = one(size.factor)
@@ -135,20 +121,6 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
         at_one = one(1.0)
         return at_one.sized, _nothing_at_estimate(size, at_one, len(tried) + 1, passes_of), at_one.result
     return best.sized, _described(size, best, len(tried), tolerance, passes_of), best.result
-
-
-def bright_objects(labels: np.ndarray, intensities: np.ndarray, units: float = BRIGHT_UNITS) -> np.ndarray:
-    """``labels`` without the objects whose mean intensity is less than ``units`` noise units (1.4826 x the median
-    absolute deviation of ``intensities``, same shape) above the median of ``intensities``."""
-    x = np.asarray(intensities, dtype=np.float32).ravel()
-    median = np.median(x)
-    spread = 1.4826 * np.median(np.abs(x - median))
-    ids = np.asarray(labels).ravel()
-    counts = np.bincount(ids)
-    means = np.bincount(ids, weights=x, minlength=counts.size) / np.maximum(counts, 1)
-    keep = means > median + units * spread
-    keep[0] = False
-    return np.where(keep[labels], labels, 0)
 
 
 def _nothing_at_estimate(size: ObjectSize, at_one: _Pass, passes: int, passes_of: str) -> ObjectSize:
@@ -215,16 +187,7 @@ def segment_refined(model: LoadedModel, image: np.ndarray, size: ObjectSize, *,
 
     recommended = all(value is None for value in knobs.values())
     return refine(model, size, lambda sized: segment(sized, image, progress=progress, **knobs),
-                  lambda sized, run: run[0].labels if recommended else recommended_labels(sized, run[1]),
-                  intensities=gray_of(image, model.base_config)
-                  if BRIGHT_ONLY and model.base_config.sparse_percentile is not None else None)
-
-
-def gray_of(image: np.ndarray, config: Any, channel_axis: int | None = None) -> np.ndarray:
-    """``image``'s gray values ``(Y, X)`` as the network's channels average them (`refine`'s ``intensities``)."""
-    from napari_deepcolor.preprocess import to_channels_first
-
-    return to_channels_first(np.asarray(image), config.in_channels, channel_axis=channel_axis).mean(axis=0)
+                  lambda sized, run: run[0].labels if recommended else recommended_labels(sized, run[1]))
 
 
 def recommended_labels(sized: LoadedModel, output: Any) -> np.ndarray:
