@@ -71,6 +71,24 @@ def test_fine_tuning_keeps_the_starting_network_and_method(tiny_model):
         model_config_for(str(tiny_model), TINY, in_channels=1, method="semiconv")
 
 
+def test_the_nuclei_preset_gives_a_new_model_the_sparse_percentile_and_a_start_keeps_its_own(tiny_model):
+    """A nuclei model trained from scratch in the Train dock normalizes a field of few nuclei by its nuclei, as the
+    bundled `nuclei` does (`ModelConfig.sparse_percentile`); 0 turns it off; a start model's own value fills it."""
+    from dataclasses import replace
+
+    from napari_deepcolor.training.finetune import preset_for_start
+
+    nuclei = PRESETS["Fluorescent nuclei"]
+    assert model_config_for(SCRATCH, nuclei, in_channels=1, method="semiconv").sparse_percentile == 99.99
+    assert model_config_for(SCRATCH, replace(nuclei, sparse_percentile=0.0), in_channels=1).sparse_percentile is None
+    assert model_config_for(SCRATCH, PRESETS["C. elegans (worms)"], in_channels=1).sparse_percentile is None
+    assert preset_for_start(PRESETS["C. elegans (worms)"], "nuclei").sparse_percentile == 99.99
+    assert preset_for_start(nuclei, str(tiny_model)).sparse_percentile == 0.0  # the tiny model has none
+    assert model_config_for(str(tiny_model), nuclei, in_channels=1).sparse_percentile == 99.99  # set on purpose
+    with pytest.raises(ConfigError, match="sparse_percentile"):
+        model_config_for(SCRATCH, replace(nuclei, sparse_percentile=50.0), in_channels=1)
+
+
 def test_a_few_fine_tuning_steps_lower_the_loss_and_the_model_reloads(tiny_model, tmp_path):
     pytest.importorskip("torch")
     from napari_deepcolor.predict.network import load_model, predict_probs

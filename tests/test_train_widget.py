@@ -185,6 +185,11 @@ def test_a_preset_starts_from_its_bundled_model_and_a_bundled_model_picks_its_pr
     assert widget.knobs["n_colors"].isEnabled()
     widget.preset_combo.setCurrentText("C. elegans (worms)")
     assert widget.start_combo.currentText() == SCRATCH  # the user's own choice of start is kept
+    assert widget.knobs["sparse_percentile"].value() == 0.0 and widget.knobs["sparse_percentile"].text() == "off"
+    widget.preset_combo.setCurrentText("Fluorescent nuclei")  # from scratch: its sparse percentile
+    assert widget.knobs["sparse_percentile"].value() == pytest.approx(99.99) and widget.preset().sparse_percentile
+    widget.start_combo.setCurrentText("worms")  # a start's own value (none)
+    assert widget.knobs["sparse_percentile"].value() == 0.0
 
 
 def test_a_preset_keeps_a_model_of_the_users_own(widget, tiny_model):

@@ -175,7 +175,7 @@ class TrainChoices:
             self.knobs["n_colors"].setValue(config.n_colors)
         self.knobs["n_colors"].setEnabled(False)
         preset = preset_for_start(PRESETS[self.preset_combo.currentText()], start)
-        for name in ("scale", "min_size", "learning_rate", *INHERITED_KNOBS):
+        for name in ("scale", "min_size", "learning_rate", "sparse_percentile", *INHERITED_KNOBS):
             knob, value = self.knobs[name], getattr(preset, name)
             knob.setChecked(value) if isinstance(knob, QCheckBox) else knob.setValue(value)
 

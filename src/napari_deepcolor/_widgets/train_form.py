@@ -38,7 +38,8 @@ DEFAULT_MINUTES = 10
 _INT_RANGES = {"n_colors": (2, 64), "margin": (1, 64), "patch_size": (16, 2048), "batch_size": (1, 256),
                "steps": (1, 1_000_000), "prior_steps": (0, 1_000_000)}
 _FLOAT_RANGES = {"scale": (0.05, 4.0), "halo_weight": (0.0, 100.0), "learning_rate": (1e-5, 1.0),
-                 "min_size": (0.0, 1e6), "orientation_prior": (0.0, 1000.0), "contact_fraction": (0.0, 1.0)}
+                 "min_size": (0.0, 1e6), "orientation_prior": (0.0, 1000.0), "contact_fraction": (0.0, 1.0),
+                 "sparse_percentile": (0.0, 100.0)}
 
 
 class TrainForm:
@@ -249,6 +250,8 @@ def _knob(name: str, kind: object) -> QWidget:
         knob.setDecimals(5 if name == "learning_rate" else 2)
         knob.setRange(*_FLOAT_RANGES[name])
         knob.setSingleStep(1e-4 if name == "learning_rate" else 0.1)
+        if name == "sparse_percentile":
+            knob.setSpecialValueText("off")
     tooltip = TOOLTIPS[name]
     if name == "steps":
         tooltip += " With a time limit (above), at most this many: fewer when the time runs out."

@@ -108,16 +108,17 @@ def model_config_for(start: str, preset: Preset, *, in_channels: int, method: st
     ``start`` is `SCRATCH`, a bundled model name or a checkpoint path. Fine-tuning keeps the starting model's
     method; asking for another one is a `ConfigError`.
     """
+    sparse = preset.sparse_percentile or None  # 0: off
     if start == SCRATCH:
         return ModelConfig(method=method, n_colors=preset.n_colors, in_channels=in_channels, scale=preset.scale,
-                           min_size=preset.min_size)
+                           min_size=preset.min_size, sparse_percentile=sparse)
     from napari_deepcolor.predict.network import model_info
 
     config, _ = model_info(start)
     if config.method != method:
         raise ConfigError(f"{start} is a {config.method} model and cannot be fine-tuned as a {method} model; "
                           f"choose the {config.method} method or start from scratch")
-    return replace(config, scale=preset.scale, min_size=preset.min_size)
+    return replace(config, scale=preset.scale, min_size=preset.min_size, sparse_percentile=sparse)
 
 
 #: Fine-tuning resizes for the estimated object size only beyond this ratio from 1: the estimate on one image
@@ -208,14 +209,15 @@ def _recorded_training(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def preset_for_start(preset: Preset, start: str | os.PathLike) -> Preset:
-    """``preset`` for fine-tuning ``start``: its scale and τ, the knobs it was trained with (`INHERITED_KNOBS`), and
-    a learning rate no higher than `FINETUNE_LEARNING_RATE` or the one it last trained at."""
+    """``preset`` for fine-tuning ``start``: its scale, τ and sparse percentile, the knobs it was trained with
+    (`INHERITED_KNOBS`), and a learning rate no higher than `FINETUNE_LEARNING_RATE` or the one it last trained at."""
     from napari_deepcolor.predict.network import model_info
 
     config, metadata = model_info(start)
     trained = _recorded_training(metadata)
     knobs = {k: type(getattr(preset, k))(trained[k]) for k in INHERITED_KNOBS if trained.get(k) is not None}
     return replace(preset, scale=config.scale, min_size=config.min_size,
+                   sparse_percentile=config.sparse_percentile or 0.0,
                    learning_rate=fine_tuning_rate(preset.learning_rate, trained), **knobs)
 
 

@@ -39,6 +39,9 @@ class Preset:
         keeps several colors in use.
     contact_fraction : float
         Fraction of training patches centred where two objects touch.
+    sparse_percentile : float
+        `napari_deepcolor.config.ModelConfig.sparse_percentile` of the trained model (fluorescence: a field of a few
+        bright objects is normalized by them, not by its noise); 0 = off.
     """
 
     n_colors: int = 9
@@ -54,6 +57,7 @@ class Preset:
     orientation_prior: float = 0.0
     prior_steps: int = 0
     contact_fraction: float = 0.0
+    sparse_percentile: float = 0.0
 
 
 TOOLTIPS = {
@@ -79,13 +83,18 @@ TOOLTIPS = {
     "prior_steps": "Steps over which the orientation prior fades out (0 = it never fades).",
     "contact_fraction": "Fraction of training patches centred where two objects touch, where the colors must "
                         "differ.",
+    "sparse_percentile": "Fluorescence: where bright objects on a dark background are too few to reach the upper "
+                         "intensity percentile (a field of a few nuclei), this percentile is mapped to 1 instead, so "
+                         "the background noise is not stretched into objects (0 = off). The nuclei preset and the "
+                         "bundled nuclei model use 99.99; a model you start from fills it with its own.",
 }
 
 #: Name shown in the widget → preset. Worms: the first stage of the bundled model (docs/accuracy.md). E. coli: cells
 #: of 100-300 px² and about 10 px wide, as thick as a worm at full resolution, hence scale 1 and a smaller margin
 #: for the dense colony; rods, so the orientation prior spreads them over the colors (docs/finetuning.md). Leaves:
 #: large RGB objects, half resolution. Nuclei: 16-24 px wide, at full resolution as in the ``nuclei`` model's recipe
-#: (recipes/nuclei/nuclei.toml: semiconv, scale 1, 128 px patches, τ 30 px); margin 3 for touching clumps.
+#: (recipes/nuclei/nuclei.toml: semiconv, scale 1, 128 px patches, τ 30 px); margin 3 for touching clumps; the
+#: bundled model's sparse percentile (experiments/object_size/sparse_limits.py).
 PRESETS: dict[str, Preset] = {
     "C. elegans (worms)": Preset(n_colors=9, scale=0.5, margin=6, halo_weight=2.0, train_halo=False, patch_size=128,
                                  steps=500, learning_rate=1e-3, min_size=100.0),
@@ -95,7 +104,7 @@ PRESETS: dict[str, Preset] = {
     "Leaves (rosette)": Preset(n_colors=9, scale=0.5, margin=4, halo_weight=2.0, train_halo=False, patch_size=128,
                                steps=500, learning_rate=1e-3, min_size=200.0),
     "Fluorescent nuclei": Preset(n_colors=9, scale=1.0, margin=3, halo_weight=2.0, train_halo=False, patch_size=128,
-                                 steps=300, learning_rate=1e-3, min_size=30.0),
+                                 steps=300, learning_rate=1e-3, min_size=30.0, sparse_percentile=99.99),
 }
 
 #: Preset → the bundled model it fine-tunes by default (the registry's default model for that kind of image).
