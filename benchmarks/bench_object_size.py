@@ -20,8 +20,10 @@ Two processes side by side (one thread each), then the tables from both::
     OMP_NUM_THREADS=1 python benchmarks/bench_object_size.py --models worms leaves --save b.json
     python benchmarks/bench_object_size.py --load a.json b.json --write
 
-``--write`` puts the tables into docs/scale.md (sections "Automatic object size: measured" and "... other extents,
-measured": the same objects at the size the model learned, on canvases larger or smaller than its training images).
+``--write`` puts the tables into docs/scale.md (sections "Automatic object size: measured", "... other extents,
+measured": the same objects at the size the model learned, on canvases larger or smaller than its training images,
+and "... few objects, measured": images of one to three objects, and fields of a few nuclei, as they are and
+enlarged 2x). ``--only resized|extents|few`` measures one table.
 """
 
 from __future__ import annotations
@@ -55,6 +57,14 @@ RESIZED_NOTE = (". Two processes side by side, one torch thread each. A size mod
                 "against that; for the others it is the resize factor. *auto* is the regression's estimate checked "
                 "and corrected on the segmented objects (`size_refine`); \"predictions\" is how many it ran per "
                 "image")
+FEW_HEADING = "## Automatic object size: few objects, measured"
+FEW_NOTE = (". Images with one to three objects, as they are and enlarged 2x (objects of twice the model's size, "
+            "where a change for sparse images can fail unseen: experiments/object_size/sparse_start.py): for `nuclei` "
+            "generated fluorescence fields of 1-19 nuclei (coverage 0.1-1 %, try_one.py's held-out seeds "
+            "50000-50039); for the others each held-out image with only its 1, 2 or 3 largest objects kept, the rest "
+            "filled with the smoothed background (experiments/object_size/few_objects.py `sparse`; masks: removed)")
+#: The enlargement of the few-objects rows beside the images as they are.
+FEW_FACTORS = (1.0, 2.0)
 EXTENTS_NOTE = (". The objects are at the size the model was trained on (1, or for a size model fitted with labels their "
                 "typical size against its training objects'); only the image's extent differs from the training "
                 "images' (experiments/object_size/data.py `other_extents`)")
@@ -106,6 +116,28 @@ def measure_extents(name: str) -> list[dict]:
     for what, image, truth in other_extents(name):
         groups.setdefault(what, []).append(one_image(model, image, truth, _own_size(truth, object_px)))
     return [_row(name, what, results) for what, results in groups.items()]
+
+
+def measure_few(name: str) -> list[dict]:
+    """The rows of held-out images with few objects (`FEW_NOTE`), as they are and enlarged by `FEW_FACTORS`."""
+    from few_objects import sparse  # (these experiments import this module: not at its top)
+    from try_one import few_nuclei
+
+    model, object_px = _load(name)
+    mask = model.config.mask_input
+    if name.startswith("nuclei"):
+        what, pairs = "1-19 nuclei", [(image, truth) for _, image, truth in few_nuclei(50_000)]
+    else:
+        rng = np.random.default_rng(0)
+        what, pairs = "1-3 objects kept", [sparse(image, truth, k, rng, mask=mask)
+                                           for image, truth in images_for(name, "test") for k in (1, 2, 3)]
+    rows = []
+    for factor in FEW_FACTORS:
+        results = [one_image(model, resized(image, factor, kind="mask" if mask else "image"),
+                             resized(truth, factor, kind="labels"), factor * _own_size(truth, object_px))
+                   for image, truth in pairs]
+        rows.append(_row(name, what if factor == 1 else f"{what}, enlarged {factor:g}x", results))
+    return rows
 
 
 def _load(name: str):
@@ -160,6 +192,8 @@ RESIZED_COLUMNS = [("model", lambda r: f"`{r['model']}`"), ("resized by", lambda
                    ("auto time / predict time", lambda r: f"{r['auto_ratio']:.2f}")]
 EXTENTS_COLUMNS = [("model", lambda r: f"`{r['model']}`"), ("images", lambda r: str(r["n"])),
                    ("objects at their training size, on", lambda r: r["factor"]), *_ESTIMATE, *_PASSES]
+FEW_COLUMNS = [("model", lambda r: f"`{r['model']}`"), ("images", lambda r: str(r["n"])),
+               ("few objects", lambda r: r["factor"]), *_ESTIMATE, *_PASSES]
 
 
 def markdown(rows: list[dict], columns: list) -> list[str]:
@@ -192,12 +226,20 @@ def extents_table(rows: list[dict]) -> str:
                       "mean)."])
 
 
+def few_table(rows: list[dict]) -> str:
+    n, within = _within(rows)
+    worst = max(r["true"] - r["auto"] for r in rows)
+    return "\n".join([*markdown(rows, FEW_COLUMNS), "", f"Over all {n} images: the estimate is within 20 % of the "
+                      f"true size on {within:.1%}; *auto* is at most {worst:.3f} AP50 below the true size (a row's "
+                      "mean)."])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=sorted(bundled_models()))
     parser.add_argument("--write", action="store_true", help="write the tables into docs/scale.md")
-    parser.add_argument("--only", choices=("resized", "extents"), help="measure one of the two tables (default: "
-                        "both)")
+    parser.add_argument("--only", choices=("resized", "extents", "few"), help="measure one of the three tables "
+                        "(default: all)")
     parser.add_argument("--save", type=Path, help="also save the measured rows to this JSON file")
     parser.add_argument("--load", type=Path, nargs="+", help="measure nothing: make the tables from rows --save "
                         "wrote (runs of different models side by side, one process each)")
@@ -206,20 +248,24 @@ def main() -> None:
     if args.load:
         saved = [json.loads(path.read_text()) for path in args.load]
         rows = {part: sorted((row for runs in saved for row in runs.get(part, [])), key=lambda r: r["model"])
-                for part in ("resized", "extents")}
+                for part in PARTS}
     else:
-        rows = {"resized": [row for name in models for row in measure(name)] if args.only != "extents" else [],
-                "extents": [row for name in models for row in measure_extents(name)] if args.only != "resized"
-                else []}
+        rows = {part: [row for name in models for row in measure_part(name)] if args.only in (None, part) else []
+                for part, measure_part in PARTS.items()}
     if args.save:
         args.save.write_text(json.dumps(rows))
     sections = [(HEADING, RESIZED_NOTE, table(rows["resized"])) if rows["resized"] else None,
-                (EXTENTS_HEADING, EXTENTS_NOTE, extents_table(rows["extents"])) if rows["extents"] else None]
+                (EXTENTS_HEADING, EXTENTS_NOTE, extents_table(rows["extents"])) if rows["extents"] else None,
+                (FEW_HEADING, FEW_NOTE, few_table(rows["few"])) if rows["few"] else None]
     for heading, note, text in filter(None, sections):
         print(text)
         if args.write:
             write_section(ROOT / "docs" / "scale.md", heading, f"{heading}\n\n(`benchmarks/bench_object_size.py "
                           f"--write`, 2-core CPU){note}\n\n{text}\n")
+
+
+#: The three tables: their rows' key in a --save file, and what measures them for one model.
+PARTS = {"resized": measure, "extents": measure_extents, "few": measure_few}
 
 
 if __name__ == "__main__":
