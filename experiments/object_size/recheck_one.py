@@ -20,7 +20,20 @@ fallback fired rises by at least 0.05, (b) as they are, it falls by no more than
 more than 0.02 for any model's, and (c) the mean number of predictions where it fired rises by no more than 1.5.
 Then the benchmark's few-objects table is measured again, once.
 
+First run (2026-12-07; rows: recheck_one_first_a/b.jsonl; the candidate corrected at most `MAX_REFINEMENTS` (2)
+times; its code: commit 23c55aa): **not adopted**, by (c) alone. Enlarged 2x the fallback fired on 16 of 126
+images (15 `worms-mask`, 1 `leaves`), and AP50 there rose 0.245 -> 0.704 (+0.459; `worms-mask` +0.490); as they
+are it fired on 17, AP50 unchanged (0.941); but where it fired enlarged 2x it cost 1.69 more predictions against the
+1.5 allowed.
+
+The second rule, written after the first run and before this one: the same candidate corrected at most once
+(`RECHECK_REFINEMENTS = 1`: at most one prediction more than the fallback alone), on images the first run did not
+use: training images 24-29 (`ecoli`: 3-8; `worms-mask` and `worms` have 39, `nuclei`, `leaves` and
+`leaves-semiconv` 40), ``--second``. Adopt by (a) and (b) as before and (c) predictions where it fired up by no
+more than 1.0. This is the last rule for this candidate.
+
     OMP_NUM_THREADS=2 python experiments/object_size/recheck_one.py [--models ...] [--save rows.jsonl]
+    OMP_NUM_THREADS=2 python experiments/object_size/recheck_one.py --second [--models ...] [--save rows.jsonl]
     python experiments/object_size/recheck_one.py --load rows.jsonl [more.jsonl]
 """
 
@@ -47,6 +60,7 @@ from napari_deepcolor.predict.object_size import estimate_object_size  # noqa: E
 from napari_deepcolor.zoo import bundled_models  # noqa: E402
 
 IMAGES = range(18, 24)
+SECOND_IMAGES = range(24, 30)
 FACTORS = (1.0, 2.0)
 
 
@@ -60,11 +74,11 @@ def auto(model, image, truth, recheck: bool) -> dict:
             "fired": "no objects were segmented at the estimated" in size.note}
 
 
-def rows_for(name: str) -> list[dict]:
+def rows_for(name: str, images: range = IMAGES) -> list[dict]:
     model, rng, rows = load_model(name, device="cpu"), np.random.default_rng(0), []
     mask = model.config.mask_input
     pairs = images_for(name, "train")
-    for i in IMAGES:
+    for i in images:
         image, truth = pairs[i % len(pairs)]
         for k in (1, 2, 3):
             x, t = sparse(image, truth, k, rng, mask=mask)
@@ -78,7 +92,7 @@ def rows_for(name: str) -> list[dict]:
     return rows
 
 
-def judge(rows: list[dict]) -> None:
+def judge(rows: list[dict], max_cost: float = 1.5) -> None:
     fired = [r for r in rows if r["now"]["fired"]]
     ok = True
     for factor in FACTORS:
@@ -98,23 +112,24 @@ def judge(rows: list[dict]) -> None:
             print(f"  {model}: {len(m)} fired, {m_change:+.3f}")
             if factor == 1.0:
                 ok &= m_change >= -0.02
-        ok &= (change >= 0.05 if factor == 2.0 else change >= -0.01) and cost <= 1.5
+        ok &= (change >= 0.05 if factor == 2.0 else change >= -0.01) and cost <= max_cost
     print("adopted" if ok else "not adopted")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=sorted(bundled_models()))
+    parser.add_argument("--second", action="store_true", help="the second rule: images 24-29, one correction")
     parser.add_argument("--save")
     parser.add_argument("--load", nargs="+")
     args = parser.parse_args()
     if args.load:
         rows = [json.loads(line) for path in args.load for line in Path(path).read_text().splitlines()]
     else:
-        rows = [row for name in args.models for row in rows_for(name)]
+        rows = [row for name in args.models for row in rows_for(name, SECOND_IMAGES if args.second else IMAGES)]
         if args.save:
             Path(args.save).write_text("".join(json.dumps(r) + "\n" for r in rows))
-    judge(rows)
+    judge(rows, 1.0 if args.second else 1.5)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,8 @@ FEW_OBJECTS = 3
 #: corrected like any other (experiments/object_size/recheck_one.py: masks of one to three worms enlarged 2x kept 1,
 #: AP50 0.226 where the true size gives 1.000).
 RECHECK_ONE = False
+#: ... at most this many times (one: at most one prediction more than the fallback alone).
+RECHECK_REFINEMENTS = 1
 
 T = TypeVar("T")
 
@@ -111,11 +113,11 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
 
     tried: list[tuple[float, float]] = []  # only the best pass keeps its result (a whole image's network output)
 
-    def corrected(factor: float) -> _Pass:
-        """The pass at ``factor``, corrected by its objects' size at most `MAX_REFINEMENTS` times; the closest."""
+    def corrected(factor: float, refinements: int = MAX_REFINEMENTS) -> _Pass:
+        """The pass at ``factor``, corrected by its objects' size at most ``refinements`` times; the closest."""
         best = last = one(factor)
         tried.append((factor, last.ratio))
-        for _ in range(MAX_REFINEMENTS):
+        for _ in range(refinements):
             factor = round(last.factor * last.ratio, 2)  # objects decoded at half the training size: half the size
             if not math.log(tolerance) < last.error < math.inf or not supported(factor, model.base_config) \
                     or any(f == factor for f, _ in tried):
@@ -131,7 +133,7 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
         tried.append((1.0, last.ratio))
         best = min(best, last, key=lambda p: p.error)
     if best.error == math.inf and best.factor != 1:  # nothing segmented at the estimate: tried at 1
-        at_one = corrected(1.0) if RECHECK_ONE else one(1.0)
+        at_one = corrected(1.0, RECHECK_REFINEMENTS) if RECHECK_ONE else one(1.0)
         if not RECHECK_ONE:
             tried.append((1.0, at_one.ratio))
         return at_one.sized, _nothing_at_estimate(size, at_one, len(tried), tolerance, passes_of), at_one.result
