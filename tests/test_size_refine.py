@@ -116,6 +116,22 @@ def test_nothing_segmented_at_the_estimate_falls_back_to_1_and_says_so():
     assert "no objects were segmented at the estimated 1.60" in size.note and "type the size" in size.note
 
 
+def test_the_fallback_to_1_is_corrected_once_by_its_objects():
+    """recheck_one.py: masks of a few worms twice the training size decoded nothing at the estimate and kept 1; the
+    objects segmented at 1 now correct it, once (objects of 40 image px at 1 are 2x the training size)."""
+    class NothingAtEstimate(Segmenter):
+        def run(self, sized):
+            super().run(sized)
+            return np.zeros((8, 8), np.int32) if sized.object_size == pytest.approx(3.0) else squares(40)
+
+    segmenter = NothingAtEstimate(None)
+    sized, size, result = refine(fake_model(), estimated(3.0), segmenter.run, segmenter.labels_of)
+    assert segmenter.factors == [3.0, 1.0, 2.0] and size.factor == 2.0 and sized.object_size == pytest.approx(2.0)
+    assert size.passes == 3 and not size.warning and result.max() == 6
+    assert "no objects were segmented at the estimated 3.00; from 1, corrected to the size of the segmented " \
+           "objects (3 predictions)" in size.note
+
+
 def test_nothing_segmented_at_any_size_ends_at_1():
     segmenter = Segmenter(None)
     _, size, _ = refine(fake_model(), estimated(1.6), segmenter.run, segmenter.labels_of)
