@@ -219,19 +219,19 @@ def table(rows: list[dict]) -> str:
 
 
 def extents_table(rows: list[dict]) -> str:
-    n, within = _within(rows)
-    worst = max(r["one"] - r["auto"] for r in rows)
-    return "\n".join([*markdown(rows, EXTENTS_COLUMNS), "", f"Over all {n} images: the estimate is within 20 % of the "
-                      f"true size on {within:.1%}; *auto* is at worst {worst:.3f} AP50 below object size 1 (a row's "
-                      "mean)."])
+    return _images_table(rows, EXTENTS_COLUMNS, "one", "object size 1")
 
 
 def few_table(rows: list[dict]) -> str:
+    return _images_table(rows, FEW_COLUMNS, "true", "the true size")
+
+
+def _images_table(rows: list[dict], columns: list, key: str, what: str) -> str:
+    """A table of rows of unresized images, and how far *auto* fell below AP50 at ``key`` (``what``) at worst."""
     n, within = _within(rows)
-    worst = max(r["true"] - r["auto"] for r in rows)
-    return "\n".join([*markdown(rows, FEW_COLUMNS), "", f"Over all {n} images: the estimate is within 20 % of the "
-                      f"true size on {within:.1%}; *auto* is at most {worst:.3f} AP50 below the true size (a row's "
-                      "mean)."])
+    worst = max(r[key] - r["auto"] for r in rows)
+    return "\n".join([*markdown(rows, columns), "", f"Over all {n} images: the estimate is within 20 % of the true "
+                      f"size on {within:.1%}; *auto* is at worst {worst:.3f} AP50 below {what} (a row's mean)."])
 
 
 def main() -> None:
