@@ -18,10 +18,16 @@ def samples(n=3):
     return [make_sample(*blobs_pair(seed), in_channels=1, percentiles=(1, 99.8), scale=1.0) for seed in range(n)]
 
 
-def test_keep_history_keeps_every_checkpoint_as_written(tmp_path):
+def test_keep_history_keeps_every_checkpoint_as_written(tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    copied, copy = [], shutil.copyfile
+    monkeypatch.setattr(shutil, "copyfile", lambda src, dst, **kw: copied.append(Path(src).name) or copy(src, dst))
     config = TrainConfig(margin=2, patch_size=32, batch_size=2, steps=5, checkpoint_every=2)
     events = list(train(samples(1), model_config=MODEL, train_config=config, output=tmp_path, device="cpu",
                         keep_history=True))
+    assert copied.count("last.safetensors") == 3  # once a step: the last step once, after its size model
     history = tmp_path / "history"
     assert sorted(p.name for p in history.iterdir()) == ["step-2.safetensors", "step-4.safetensors",
                                                           "step-5.safetensors"]

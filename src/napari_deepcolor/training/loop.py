@@ -254,13 +254,13 @@ class _Run:
         metadata.update(get_method(self.model_config.method).checkpoint_metadata(self.network))
         return save_checkpoint(path, Checkpoint(self.model_config, self.network.state_dict(), metadata))
 
-    def save_last(self, step: int, metrics: dict[str, float]) -> Path:
+    def save_last(self, step: int, metrics: dict[str, float], *, history: bool = True) -> Path:
         # a run killed while saving leaves its temporary file (70 MB for a large network): remove those of ours
         # (`io.is_stale_temporary`); a full disk raises `io.WriteError`, the previous checkpoint intact
         for folder in (self.output, self.output / "history"):
             remove_stale_temporaries(folder)
         path = self.save(self.last_path, step, metrics)
-        if self.keep_history:  # the same bytes under the step's name, copied rather than serialized again
+        if self.keep_history and history:  # the same bytes under the step's name, copied, not serialized again
             write_atomic(self.output / "history" / f"step-{step}.safetensors", lambda tmp: shutil.copyfile(path, tmp))
         return path
 
@@ -352,7 +352,7 @@ class _Run:
 
     def finish(self, size_model: bool) -> Iterator[TrainEvent]:
         """The final checkpoint, the size model fitted into it and into the best one, and the "done" event."""
-        final = self.save_last(self.total, self.metrics)
+        final = self.save_last(self.total, self.metrics, history=not size_model)  # with one: copied once fitted
         # the model is the best checkpoint when there is one: report its validation, not the last one's
         kept = self.best_path if self.best_path.is_file() else final
         unique = list({id(sample.image): sample for sample in self.samples}.values())  # repeats once
