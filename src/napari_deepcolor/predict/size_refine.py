@@ -130,13 +130,9 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
 
     best = corrected(size.factor)
     if TRY_ONE and best.error > math.log(tolerance) and all(f != 1 for f, _ in tried) and best.error < math.inf:
-        last = one(1.0)
-        tried.append((1.0, last.ratio))
-        best = min(best, last, key=lambda p: p.error)
+        best = min(best, corrected(1.0, 0), key=lambda p: p.error)
     if best.error == math.inf and best.factor != 1:  # nothing segmented at the estimate: tried at 1
-        at_one = corrected(1.0, RECHECK_REFINEMENTS) if RECHECK_ONE else one(1.0)
-        if not RECHECK_ONE:
-            tried.append((1.0, at_one.ratio))
+        at_one = corrected(1.0, RECHECK_REFINEMENTS if RECHECK_ONE else 0)
         return at_one.sized, _nothing_at_estimate(size, at_one, len(tried), tolerance, passes_of), at_one.result
     return best.sized, _described(size, best, len(tried), tolerance, passes_of), best.result
 
@@ -148,10 +144,11 @@ def _nothing_at_estimate(size: ObjectSize, at_one: _Pass, passes: int, tolerance
     its objects corrected it to."""
     predictions = f"{passes} predictions{f' {passes_of}' if passes_of else ''}"
     if at_one.factor != 1:
-        described = _described(replace(size, note=""), at_one, passes, tolerance, passes_of)
-        return replace(described, note=f"object size {at_one.factor:.2f}: no objects were segmented at the estimated "
-                       f"{size.factor:.2f}; from 1, corrected to the size of the segmented objects ({predictions})"
-                       + (f"; but {described.warning}" if described.warning else ""))
+        warning = _warning(at_one, tolerance)
+        note = (f"object size {at_one.factor:.2f}: no objects were segmented at the estimated {size.factor:.2f}; from "
+                f"1, corrected to the size of the segmented objects ({predictions})")
+        return replace(size, factor=at_one.factor, note=note + (f"; but {warning}" if warning else ""),
+                       warning=warning, passes=passes)
     found = "objects were segmented at 1" if math.isfinite(at_one.ratio) else "none at 1 either"
     return ObjectSize(1.0, "fallback", f"object size 1: no objects were segmented at the estimated {size.factor:.2f}, "
                       f"{found} ({predictions}); type the size if the objects are larger or smaller than the model's",
@@ -170,16 +167,21 @@ def _described(size: ObjectSize, best: _Pass, passes: int, tolerance: float, pas
                 f"objects, {predictions})")
     else:
         note += f", checked on the segmented objects{f' ({predictions})' if passes > 1 or passes_of else ''}"
-    warning = ""
-    if best.error > math.log(tolerance):
-        warning = (f"the segmented objects are {best.ratio:.2f}x the size of the model's training objects at the "
-                   "best size found: check the result, or type the size")
-    elif factor != 1 and best.count <= FEW_OBJECTS:
-        warning = (f"only {best.count} object{'s' * (best.count > 1)} segmented to check the size on, and the "
-                   "estimate is least reliable on so few: check the result, or type the size")
+    warning = _warning(best, tolerance)
     if warning:
         note += f"; but {warning}"
     return replace(size, factor=factor, note=note, warning=warning, passes=passes)
+
+
+def _warning(best: _Pass, tolerance: float) -> str:
+    """Why the size of the kept pass ``best`` may be off; empty when nothing says so."""
+    if best.error > math.log(tolerance):
+        return (f"the segmented objects are {best.ratio:.2f}x the size of the model's training objects at the best "
+                "size found: check the result, or type the size")
+    if best.factor != 1 and best.count <= FEW_OBJECTS:
+        return (f"only {best.count} object{'s' * (best.count > 1)} segmented to check the size on, and the estimate "
+                "is least reliable on so few: check the result, or type the size")
+    return ""
 
 
 def carried(size: ObjectSize, correction: float, config: Any) -> ObjectSize:
