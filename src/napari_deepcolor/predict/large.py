@@ -121,12 +121,12 @@ def image_limits(image: Any, *, percentiles: tuple[float, float], in_channels: i
             planes = _read(image, (slice(r0, min(height, r0 + block)), slice(0, width)), y_axis, x_axis)
             if smooth:  # the sparse percentile without hot pixels (`despeckled`), filtered block by block
                 planes = despeckled(to_channels_first(planes, in_channels, channel_axis=channel_axis))
-                out.append(planes[:, ::step, ::step].reshape(in_channels, -1))
-                continue
-            sub = [slice(None)] * planes.ndim
-            sub[y_axis], sub[x_axis] = slice(None, None, step), slice(None, None, step)
-            out.append(to_channels_first(planes[tuple(sub)], in_channels, channel_axis=channel_axis).reshape(
-                in_channels, -1))
+                planes = planes[:, ::step, ::step]
+            else:  # strided first: only the samples are converted
+                sub = [slice(None)] * planes.ndim
+                sub[y_axis], sub[x_axis] = slice(None, None, step), slice(None, None, step)
+                planes = to_channels_first(planes[tuple(sub)], in_channels, channel_axis=channel_axis)
+            out.append(planes.reshape(in_channels, -1))
         return np.concatenate(out, axis=1)
 
     return limits_of(samples(False), percentiles, sparse, smoothed=lambda: samples(True))
