@@ -27,7 +27,19 @@ on the full automatic path (estimate, check on the segmented objects) on refine_
 (``--confirm T``): mean AP50 at most 0.003 below "now"'s and predictions per case at most 0.05 more; else nothing is
 adopted. Held-out images (bench_object_size.py) are measured only afterwards, once.
 
-    OMP_NUM_THREADS=2 python experiments/object_size/coarse_first.py [--models ...] --save rows.jsonl
+First run (2026-12-07, rows: coarse_first_first.jsonl): **no arm qualified**, by (c) alone. Within 20 %: "now"
+0.958, T = 1.25 / 1.5 / 2 0.958 / 0.958 / 0.961 (no model lost more than 2 cases); seconds at 2-3 0.43 / 0.39 /
+0.43 of now's (at 3x 21.7 s -> 7.2-8.2 s over 56 cases), but at 1 1.18 / 1.19 / 1.17: the coarse pass is wasted
+where the view is then read as today, and on small views a pass costs about the same whatever its size.
+
+The second rule, written after the first run and before this one (``--second``): the same candidate, but where the
+coarse pass found objects (foreground over `MIN_FOREGROUND`) and the view is read as today, the view's first
+orientation is read by the encoder alone (`object_size.COARSE_ENCODER`: the foreground fraction is then the coarse
+pass's; today that orientation runs the whole network for it). On training images the first run did not use (8
+spread over the rest of each model's list), the same arms, the same (a)-(c) and choice, the same confirmation. This
+is the last rule for this candidate.
+
+    OMP_NUM_THREADS=2 python experiments/object_size/coarse_first.py [--models ...] [--second] --save rows.jsonl
     python experiments/object_size/coarse_first.py --load rows.jsonl
     OMP_NUM_THREADS=2 python experiments/object_size/coarse_first.py --confirm 1.5 --save confirm.jsonl
 """
@@ -55,17 +67,33 @@ from napari_deepcolor.zoo import bundled_models  # noqa: E402
 FACTORS = (0.5, 0.67, 1.0, 1.5, 2.0, 3.0)
 THRESHOLDS = (1.25, 1.5, 2.0)
 IMAGES = 8
+#: The second rule (``--second``)
+SECOND = False
 
 
 def estimate(model, image, threshold: float | None) -> dict:
     """The size an arm gives (None: "now") and its seconds."""
-    object_size.COARSE_FIRST, object_size.ADAPT_ABOVE = threshold is not None, threshold or 1.5
+    _arm(threshold)
     try:
         t0 = time.perf_counter()
         size = object_size.estimate_object_size(model, image)
         return {"factor": size.factor, "how": size.how, "seconds": time.perf_counter() - t0}
     finally:
-        object_size.COARSE_FIRST = False
+        _arm(None)
+
+
+def _arm(threshold: float | None) -> None:
+    object_size.COARSE_FIRST, object_size.ADAPT_ABOVE = threshold is not None, threshold or 1.5
+    object_size.COARSE_ENCODER = SECOND and threshold is not None
+
+
+def picked(n: int, second: bool) -> list[int]:
+    """The images a run uses: 8 spread over the list; the second rule's, 8 spread over the rest."""
+    first = sorted(set(np.linspace(0, n - 1, IMAGES).round().astype(int).tolist()))
+    if not second:
+        return first
+    rest = [i for i in range(n) if i not in first]
+    return [rest[j] for j in sorted(set(np.linspace(0, len(rest) - 1, IMAGES).round().astype(int).tolist()))]
 
 
 def rows_for(name: str) -> list[dict]:
@@ -76,7 +104,7 @@ def rows_for(name: str) -> list[dict]:
     for t in (None, *THRESHOLDS):  # warm up (not recorded): the first pass of a process is slower
         estimate(model, pairs[0][0], t)
     rows = []
-    for i in np.linspace(0, len(pairs) - 1, IMAGES).round().astype(int):
+    for i in picked(len(pairs), SECOND):
         image, truth = pairs[i]
         for factor in FACTORS:
             x = resized(image, factor, kind=kind)
@@ -134,11 +162,11 @@ def confirm(threshold: float, names: list[str], save: Path | None) -> None:
     from napari_deepcolor.predict.size_refine import segment_refined
 
     def auto(model, image, truth, arm):
-        object_size.COARSE_FIRST, object_size.ADAPT_ABOVE = arm is not None, arm or 1.5
+        _arm(arm)
         try:
             _, size, (instances, _) = segment_refined(model, image, object_size.estimate_object_size(model, image))
         finally:
-            object_size.COARSE_FIRST = False
+            _arm(None)
         return {"ap50": evaluate(truth, instances.labels)["ap50"], "factor": size.factor, "passes": size.passes}
 
     rows = []
@@ -172,7 +200,10 @@ def main() -> None:
     parser.add_argument("--save", type=Path)
     parser.add_argument("--load", nargs="+")
     parser.add_argument("--confirm", type=float, help="the chosen T on refine_tolerance.py's cases")
+    parser.add_argument("--second", action="store_true", help="the second rule (COARSE_ENCODER, other images)")
     args = parser.parse_args()
+    global SECOND
+    SECOND = args.second
     if args.confirm:
         return confirm(args.confirm, args.models, args.save)
     if args.load:

@@ -83,6 +83,9 @@ COARSE_FIRST = False
 COARSE = 0.5
 ADAPT_ABOVE = 1.5
 MIN_COARSE = 32
+#: Candidate's second rule: where the coarse pass found objects and the view is read as without it, its first
+#: orientation is read by the encoder alone (the foreground fraction is the coarse pass's).
+COARSE_ENCODER = False
 
 
 @dataclass(frozen=True)
@@ -464,13 +467,16 @@ def read_features(model: LoadedModel, size_model: SizeModel,
     the model's own size then skip seven encoder passes, at no measured loss); and the reduction of the view they
     were read on against the model's scale (`VIEW_REDUCTION`, or less where `COARSE_FIRST` shrank it)."""
     turns = size_model.turns
+    coarse_foreground = float("nan")
     if COARSE_FIRST and len(turns) > 1 and (coarse := _shrunk(tiles, COARSE)):
-        per_turn, foreground = oriented_features(model, coarse, turns[:1])
+        per_turn, coarse_foreground = oriented_features(model, coarse, turns[:1])
         first = size_model.predict(per_turn[turns[0]]) / (VIEW_REDUCTION * COARSE)
         if first >= ADAPT_ABOVE and (adapted := _shrunk(tiles, 1 / first)):
             per_turn = oriented_features(model, adapted, turns, whole=False)[0]
-            return np.mean(list(per_turn.values()), axis=0), foreground, VIEW_REDUCTION / first
-    per_turn, foreground = oriented_features(model, tiles, turns[:1])
+            return np.mean(list(per_turn.values()), axis=0), coarse_foreground, VIEW_REDUCTION / first
+    known = COARSE_ENCODER and coarse_foreground >= MIN_FOREGROUND  # the coarse pass found objects: encoder alone
+    per_turn, foreground = oriented_features(model, tiles, turns[:1], whole=not known)
+    foreground = coarse_foreground if known else foreground
     first = size_model.predict(per_turn[turns[0]]) / VIEW_REDUCTION
     if len(turns) > 1 and not max(first, 1 / first) <= EARLY_EXIT:
         per_turn |= oriented_features(model, tiles, turns[1:], whole=False)[0]
