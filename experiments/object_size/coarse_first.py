@@ -39,6 +39,13 @@ pass's; today that orientation runs the whole network for it). On training image
 spread over the rest of each model's list), the same arms, the same (a)-(c) and choice, the same confirmation. This
 is the last rule for this candidate.
 
+Second run (2026-12-07, rows: coarse_first_second.jsonl): **no arm qualified**, by (a) and (b). The cost was met:
+seconds at 1 1.00-1.01 of now's, at 2-3 0.39-0.44 (at 3x 18.9 s -> 6.3-7.0 s over 56 cases). But within 20 % fell
+0.961 -> 0.929 / 0.938 / 0.943 (T = 1.25 / 1.5 / 2), all of it `leaves-semiconv` (9 / 7 / 5 of its 48 cases lost;
+`leaves` 1-2): on the shrunk view it reads enlarged rosettes about 10 % larger than on today's view, and its
+within-20 % margins are narrow. Nothing adopted; the flags left the package again (their code: commit 45027ff, run
+there).
+
     OMP_NUM_THREADS=2 python experiments/object_size/coarse_first.py [--models ...] [--second] --save rows.jsonl
     python experiments/object_size/coarse_first.py --load rows.jsonl
     OMP_NUM_THREADS=2 python experiments/object_size/coarse_first.py --confirm 1.5 --save confirm.jsonl

@@ -75,17 +75,6 @@ TURNS = 8
 #: A size model fitted on turned views stops after the first orientation when its estimate from that one alone is
 #: within this ratio of 1 (`read_features`).
 EARLY_EXIT = 1.1
-#: Candidate (experiments/object_size/coarse_first.py): the first orientation is read on the view shrunk by `COARSE`;
-#: where it reads objects of `ADAPT_ABOVE` or larger, the eight orientations are read on the view shrunk until it
-#: shows them at about the size a view of objects at size 1 does (the view's cost then follows the prediction's),
-#: else the view is read as without it. Shrunk views narrower than `MIN_COARSE` are not used.
-COARSE_FIRST = False
-COARSE = 0.5
-ADAPT_ABOVE = 1.5
-MIN_COARSE = 32
-#: Candidate's second rule: where the coarse pass found objects and the view is read as without it, its first
-#: orientation is read by the encoder alone (the foreground fraction is the coarse pass's).
-COARSE_ENCODER = False
 
 
 @dataclass(frozen=True)
@@ -320,8 +309,8 @@ def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> Obje
         height, width = max((t.shape[-2:] for t in tiles), key=lambda hw: hw[0] * hw[1])
         return _fallback(f"the image is too small to estimate the object size from ({height} x {width} pixels at "
                          f"{VIEW_REDUCTION:g}x the model's resolution, {MIN_VIEW} needed across); using object size 1")
-    features, foreground, reduction = read_features(model, size_model, tiles)
-    size = decide(size_model.predict(features) / reduction, foreground, model.base_config, snap=size_model.snap)
+    features, foreground = read_features(model, size_model, tiles)
+    size = decide(size_model.predict(features) / VIEW_REDUCTION, foreground, model.base_config, snap=size_model.snap)
     field = field_of_view(size, size_model, tiles)
     low, high = size_model.fit_fields
     if math.isfinite(field) and not FIELD_BAND[0] * min(low, 1) <= field <= FIELD_BAND[1] * max(high, 1):
@@ -460,34 +449,16 @@ def oriented_features(model: LoadedModel, tiles: Sequence[np.ndarray], turns: Se
     return {k: np.log1p(np.maximum(total / pixels, 0)) for k, total in sums.items()}, foreground / pixels
 
 
-def read_features(model: LoadedModel, size_model: SizeModel,
-                  tiles: Sequence[np.ndarray]) -> tuple[np.ndarray, float, float]:
+def read_features(model: LoadedModel, size_model: SizeModel, tiles: Sequence[np.ndarray]) -> tuple[np.ndarray, float]:
     """`view_features` in the orientations ``size_model`` reads, stopping after the first where its estimate from
     that one alone is within `EARLY_EXIT` of 1 (experiments/object_size/early_exit.py: about half of the images at
-    the model's own size then skip seven encoder passes, at no measured loss); and the reduction of the view they
-    were read on against the model's scale (`VIEW_REDUCTION`, or less where `COARSE_FIRST` shrank it)."""
+    the model's own size then skip seven encoder passes, at no measured loss)."""
     turns = size_model.turns
-    coarse_foreground = float("nan")
-    if COARSE_FIRST and len(turns) > 1 and (coarse := _shrunk(tiles, COARSE)):
-        per_turn, coarse_foreground = oriented_features(model, coarse, turns[:1])
-        first = size_model.predict(per_turn[turns[0]]) / (VIEW_REDUCTION * COARSE)
-        if first >= ADAPT_ABOVE and (adapted := _shrunk(tiles, 1 / first)):
-            per_turn = oriented_features(model, adapted, turns, whole=False)[0]
-            return np.mean(list(per_turn.values()), axis=0), coarse_foreground, VIEW_REDUCTION / first
-    known = COARSE_ENCODER and coarse_foreground >= MIN_FOREGROUND  # the coarse pass found objects: encoder alone
-    per_turn, foreground = oriented_features(model, tiles, turns[:1], whole=not known)
-    foreground = coarse_foreground if known else foreground
+    per_turn, foreground = oriented_features(model, tiles, turns[:1])
     first = size_model.predict(per_turn[turns[0]]) / VIEW_REDUCTION
     if len(turns) > 1 and not max(first, 1 / first) <= EARLY_EXIT:
         per_turn |= oriented_features(model, tiles, turns[1:], whole=False)[0]
-    return np.mean(list(per_turn.values()), axis=0), foreground, VIEW_REDUCTION
-
-
-def _shrunk(tiles: Sequence[np.ndarray], factor: float) -> list[np.ndarray]:
-    """``tiles`` resized by ``factor``; empty where one would be narrower than `MIN_COARSE`."""
-    if min(min(t.shape[-2:]) for t in tiles) * factor < MIN_COARSE:
-        return []
-    return [rescale_image(t, factor) for t in tiles]
+    return np.mean(list(per_turn.values()), axis=0), foreground
 
 
 def turn(view: np.ndarray, k: int) -> np.ndarray:
