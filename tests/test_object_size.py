@@ -367,7 +367,7 @@ def test_the_estimate_stops_after_one_orientation_when_it_reads_about_1(monkeypa
     monkeypatch.setattr(object_size, "oriented_features", recording)
     image = tifffile.imread(files("napari_deepcolor") / "samples" / "ecoli_colony.tif")
     tiles = object_size.pick_tiles(object_size.network_view(model.base_config, image, object_size.VIEW_REDUCTION))
-    features, _ = object_size.read_features(model, size_model, tiles)
+    features, _, _ = object_size.read_features(model, size_model, tiles)
     first = size_model.predict(original(model, tiles, (0,))[0][0]) / object_size.VIEW_REDUCTION
     if max(first, 1 / first) <= object_size.EARLY_EXIT:
         assert calls == [(0,)]
@@ -375,6 +375,6 @@ def test_the_estimate_stops_after_one_orientation_when_it_reads_about_1(monkeypa
         assert calls == [(0,), tuple(range(1, 8))]
     monkeypatch.setattr(object_size, "EARLY_EXIT", 1.0)  # never within: all eight, as view_features reads them
     calls.clear()
-    features, _ = object_size.read_features(model, size_model, tiles)
+    features, _, _ = object_size.read_features(model, size_model, tiles)
     assert calls == [(0,), tuple(range(1, 8))]
     np.testing.assert_allclose(features, object_size.view_features(model, tiles, size_model.turns)[0], rtol=1e-5)

@@ -75,6 +75,15 @@ TURNS = 8
 #: A size model fitted on turned views stops after the first orientation when its estimate from that one alone is
 #: within this ratio of 1 (`read_features`).
 EARLY_EXIT = 1.1
+#: Candidate (experiments/object_size/quick_large.py; 0: off): where the first orientation reads objects of this size
+#: or larger, the other seven are skipped and the second step (the check on the segmented objects, whose predictions
+#: shrink such an image) corrects what one orientation misses. With `QUICK_COARSE` that first orientation is read on
+#: the view shrunk by `COARSE` (where it reads smaller objects, the view is then read as without it, its first
+#: orientation by the encoder alone). Shrunk views narrower than `MIN_COARSE` are not used.
+QUICK_ABOVE = 0.0
+QUICK_COARSE = False
+COARSE = 0.5
+MIN_COARSE = 32
 
 
 @dataclass(frozen=True)
@@ -309,8 +318,8 @@ def estimate_from_views(model: LoadedModel, tiles: Sequence[np.ndarray]) -> Obje
         height, width = max((t.shape[-2:] for t in tiles), key=lambda hw: hw[0] * hw[1])
         return _fallback(f"the image is too small to estimate the object size from ({height} x {width} pixels at "
                          f"{VIEW_REDUCTION:g}x the model's resolution, {MIN_VIEW} needed across); using object size 1")
-    features, foreground = read_features(model, size_model, tiles)
-    size = decide(size_model.predict(features) / VIEW_REDUCTION, foreground, model.base_config, snap=size_model.snap)
+    features, foreground, reduction = read_features(model, size_model, tiles)
+    size = decide(size_model.predict(features) / reduction, foreground, model.base_config, snap=size_model.snap)
     field = field_of_view(size, size_model, tiles)
     low, high = size_model.fit_fields
     if math.isfinite(field) and not FIELD_BAND[0] * min(low, 1) <= field <= FIELD_BAND[1] * max(high, 1):
@@ -449,16 +458,33 @@ def oriented_features(model: LoadedModel, tiles: Sequence[np.ndarray], turns: Se
     return {k: np.log1p(np.maximum(total / pixels, 0)) for k, total in sums.items()}, foreground / pixels
 
 
-def read_features(model: LoadedModel, size_model: SizeModel, tiles: Sequence[np.ndarray]) -> tuple[np.ndarray, float]:
+def read_features(model: LoadedModel, size_model: SizeModel,
+                  tiles: Sequence[np.ndarray]) -> tuple[np.ndarray, float, float]:
     """`view_features` in the orientations ``size_model`` reads, stopping after the first where its estimate from
     that one alone is within `EARLY_EXIT` of 1 (experiments/object_size/early_exit.py: about half of the images at
-    the model's own size then skip seven encoder passes, at no measured loss)."""
+    the model's own size then skip seven encoder passes, at no measured loss); and the reduction of the view they
+    were read on against the model's scale (`VIEW_REDUCTION`, or less where `QUICK_COARSE` shrank it)."""
     turns = size_model.turns
-    per_turn, foreground = oriented_features(model, tiles, turns[:1])
+    coarse_foreground = float("nan")
+    if QUICK_ABOVE and QUICK_COARSE and len(turns) > 1 and (coarse := _shrunk(tiles, COARSE)):
+        per_turn, coarse_foreground = oriented_features(model, coarse, turns[:1])
+        if size_model.predict(per_turn[turns[0]]) / (VIEW_REDUCTION * COARSE) >= QUICK_ABOVE:
+            return per_turn[turns[0]], coarse_foreground, VIEW_REDUCTION * COARSE
+    known = coarse_foreground >= MIN_FOREGROUND  # the coarse pass found objects: the encoder alone
+    per_turn, foreground = oriented_features(model, tiles, turns[:1], whole=not known)
+    foreground = coarse_foreground if known else foreground
     first = size_model.predict(per_turn[turns[0]]) / VIEW_REDUCTION
-    if len(turns) > 1 and not max(first, 1 / first) <= EARLY_EXIT:
+    quick = QUICK_ABOVE and not QUICK_COARSE and first >= QUICK_ABOVE
+    if len(turns) > 1 and not max(first, 1 / first) <= EARLY_EXIT and not quick:
         per_turn |= oriented_features(model, tiles, turns[1:], whole=False)[0]
-    return np.mean(list(per_turn.values()), axis=0), foreground
+    return np.mean(list(per_turn.values()), axis=0), foreground, VIEW_REDUCTION
+
+
+def _shrunk(tiles: Sequence[np.ndarray], factor: float) -> list[np.ndarray]:
+    """``tiles`` resized by ``factor``; empty where one would be narrower than `MIN_COARSE`."""
+    if min(min(t.shape[-2:]) for t in tiles) * factor < MIN_COARSE:
+        return []
+    return [rescale_image(t, factor) for t in tiles]
 
 
 def turn(view: np.ndarray, k: int) -> np.ndarray:

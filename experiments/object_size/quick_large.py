@@ -1,0 +1,158 @@
+"""Can the size estimate skip its seven extra orientations where the objects are large, and leave the precision to
+the check on the segmented objects? Training images only.
+
+At size s the prediction reads the image shrunk by s; the estimate's view does not shrink, and its eight
+orientations (one network pass, seven encoder passes: about 3.3 network passes) cost 1.8-6.0 predictions at 3x on
+the held-out benchmark (docs/scale.md). coarse_first.py read the eight on a view shrunk to the size found; it lost
+`leaves-semiconv` cases. This candidate reads fewer, not smaller: where the first orientation reads objects of T or
+larger, the seven others are skipped (`object_size.QUICK_ABOVE`), and the second step (`size_refine`: the segmented
+objects' size against the training objects', corrected at most twice), whose predictions are cheap at such sizes,
+corrects what one orientation misses.
+
+Arms: "now"; "first T": the first orientation on today's view; "coarse T": the first orientation on the view shrunk
+by 0.5 (`QUICK_COARSE`: a sixteenth of a size-1 prediction's pixels), where it reads smaller objects today's view
+as before, its first orientation by the encoder alone (coarse_first.py's second rule: no cost at size 1); T = 1.5,
+2. Each arm runs the full automatic path (estimate, then `segment_refined`); an arm whose estimate equals "now"'s
+continues as "now" did (the same predictions), so only its estimate is run again.
+
+Cases: coarse_first.py's first-run images (each bundled model's training images, 8 spread over the list), resized
+by 0.5, 0.67, 1, 1.5, 2 and 3; the true size as the benchmark takes it. One process, two threads, nothing beside it.
+
+The rule, written before this ran. An arm qualifies if, against "now":
+(a) its share of cases whose kept size is within 20 % of the true size is at least now's - 0.01, and no model loses
+    more than 2 of its cases;
+(b) its mean AP50 over all cases is at least now's - 0.003, and no model's mean falls by more than 0.01;
+(c) its seconds (estimate and predictions of *auto*) summed over the cases at 2 and 3 are at most 0.7 of now's, and
+    at 1 at most 1.05 of now's.
+Of the arms that qualify, the one with the fewest seconds at 2-3 is adopted. Held-out images (bench_object_size.py)
+are measured only afterwards, once.
+
+    OMP_NUM_THREADS=2 python experiments/object_size/quick_large.py [--models ...] --save rows.jsonl
+    python experiments/object_size/quick_large.py --load rows.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from bench_object_size import _own_size, resized  # noqa: E402
+from coarse_first import picked  # noqa: E402
+from data import images_for  # noqa: E402
+
+from napari_deepcolor.metrics import evaluate  # noqa: E402
+from napari_deepcolor.predict import object_size  # noqa: E402
+from napari_deepcolor.predict.network import load_model  # noqa: E402
+from napari_deepcolor.predict.size_refine import segment_refined  # noqa: E402
+from napari_deepcolor.zoo import bundled_models  # noqa: E402
+
+FACTORS = (0.5, 0.67, 1.0, 1.5, 2.0, 3.0)
+ARMS = {"now": (0.0, False), "first 1.5": (1.5, False), "first 2": (2.0, False),
+        "coarse 1.5": (1.5, True), "coarse 2": (2.0, True)}
+
+
+def _estimate(model, image, arm: str):
+    object_size.QUICK_ABOVE, object_size.QUICK_COARSE = ARMS[arm]
+    try:
+        t0 = time.perf_counter()
+        return object_size.estimate_object_size(model, image), time.perf_counter() - t0
+    finally:
+        object_size.QUICK_ABOVE, object_size.QUICK_COARSE = ARMS["now"]
+
+
+def _auto(model, image, truth, size, seconds: float) -> dict:
+    t0 = time.perf_counter()
+    _, kept, (instances, _) = segment_refined(model, image, size)
+    return {"estimate": size.factor, "factor": kept.factor, "passes": kept.passes, "estimate_seconds": seconds,
+            "seconds": seconds + time.perf_counter() - t0, "ap50": evaluate(truth, instances.labels)["ap50"]}
+
+
+def rows_for(name: str) -> list[dict]:
+    model = load_model(name, device="cpu")
+    object_px = object_size.size_model_of(model.metadata).object_px
+    kind = "mask" if model.config.mask_input else "image"
+    pairs = images_for(name, "train")
+    for arm in ARMS:  # warm up (not recorded): the first pass of a process is slower
+        _auto(model, pairs[0][0], pairs[0][1], *_estimate(model, pairs[0][0], arm))
+    rows = []
+    for i in picked(len(pairs), False):
+        image, truth = pairs[i]
+        for factor in FACTORS:
+            x, t = resized(image, factor, kind=kind), resized(truth, factor, kind="labels")
+            now = _auto(model, x, t, *_estimate(model, x, "now"))
+            row = {"model": name, "image": int(i), "factor": factor, "true": factor * _own_size(truth, object_px),
+                   "now": now}
+            for arm in list(ARMS)[1:]:
+                size, seconds = _estimate(model, x, arm)
+                # the same estimate continues as now's did: its predictions are now's
+                row[arm] = (_auto(model, x, t, size, seconds) if size.factor != now["estimate"]
+                            else {**now, "estimate_seconds": seconds,
+                                  "seconds": seconds + now["seconds"] - now["estimate_seconds"]})
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def _hit(row: dict, arm: str) -> bool:
+    return abs(row[arm]["factor"] / row["true"] - 1) <= 0.2
+
+
+def judge(rows: list[dict]) -> None:
+    models = sorted({r["model"] for r in rows})
+
+    def seconds(arm, factors):
+        return sum(r[arm]["seconds"] for r in rows if r["factor"] in factors)
+
+    def per_model(arm, value):
+        return {m: [value(r, arm) for r in rows if r["model"] == m] for m in models}
+
+    qualified = {}
+    for arm in ARMS:
+        share, ap = np.mean([_hit(r, arm) for r in rows]), np.mean([r[arm]["ap50"] for r in rows])
+        lost = {m: sum(a) - sum(b) for (m, a), b in zip(per_model("now", _hit).items(),
+                                                       per_model(arm, _hit).values())}
+        fell = {m: np.mean(a) - np.mean(b) for (m, a), b in zip(per_model("now", lambda r, k: r[k]["ap50"]).items(),
+                                                                per_model(arm, lambda r, k: r[k]["ap50"]).values())}
+        large = seconds(arm, (2.0, 3.0)) / seconds("now", (2.0, 3.0))
+        at_one = seconds(arm, (1.0,)) / seconds("now", (1.0,))
+        share_now, ap_now = np.mean([_hit(r, "now") for r in rows]), np.mean([r["now"]["ap50"] for r in rows])
+        ok = (share >= share_now - 0.01 and max(lost.values()) <= 2 and ap >= ap_now - 0.003
+              and max(fell.values()) <= 0.01 and large <= 0.7 and at_one <= 1.05)
+        print(f"{arm}: within 20 % {share:.3f}, AP50 {ap:.4f}, predictions "
+              f"{np.mean([r[arm]['passes'] for r in rows]):.2f}, seconds at 2-3 {large:.2f} of now's, at 1 "
+              f"{at_one:.2f}; cases lost " + " ".join(f"{m} {d:+d}" for m, d in lost.items())
+              + "; AP50 fell " + " ".join(f"{m} {d:+.3f}" for m, d in fell.items())
+              + (" -> qualifies" if ok and arm != "now" else ""))
+        if ok and arm != "now":
+            qualified[arm] = large
+    if not qualified:
+        print("no arm qualifies: nothing adopted")
+    else:
+        print(f"adopted: {min(qualified, key=qualified.get)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=sorted(bundled_models()))
+    parser.add_argument("--save", type=Path)
+    parser.add_argument("--load", nargs="+")
+    args = parser.parse_args()
+    if args.load:
+        rows = [json.loads(line) for path in args.load for line in Path(path).read_text().splitlines()]
+    else:
+        rows = [row for name in args.models for row in rows_for(name)]
+        if args.save:
+            args.save.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    judge(rows)
+
+
+if __name__ == "__main__":
+    main()
