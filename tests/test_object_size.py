@@ -242,7 +242,7 @@ def test_predict_estimates_per_image_says_so_and_a_given_size_wins(tmp_path, col
                  str(tmp_path / "big.tif")]) == 0
     err = capsys.readouterr().err
     line = next(line for line in err.splitlines() if line.startswith("big.tif: object size"))
-    assert "(auto)" in line and abs(float(line.split()[3]) / 2 - 1) <= 0.2
+    assert "(auto" in line and abs(float(line.split()[3]) / 2 - 1) <= 0.2
     assert main(["predict", "--model", "ecoli-semiconv", "--output", str(tmp_path / "given"), "--device", "cpu",
                  "--object-size", "1.5", str(tmp_path / "big.tif")]) == 0
     assert "big.tif: object size" not in capsys.readouterr().err
@@ -351,30 +351,62 @@ def test_a_mask_of_one_worm_falls_back_to_1_and_finds_it():
     assert instances.n_instances == 1
 
 
+def _recorded_passes(monkeypatch) -> list[tuple]:
+    """The passes `object_size.oriented_features` runs from now on: (orientations, whole network, width read)."""
+    from napari_deepcolor.predict import object_size
+
+    calls, original = [], object_size.oriented_features
+
+    def recording(model, tiles, turns, *, whole=True):
+        calls.append((tuple(turns), whole, tiles[0].shape[-1]))
+        return original(model, tiles, turns, whole=whole)
+
+    monkeypatch.setattr(object_size, "oriented_features", recording)
+    return calls
+
+
 def test_the_estimate_stops_after_one_orientation_when_it_reads_about_1(monkeypatch):
-    """early_exit.py: an image the first orientation reads within EARLY_EXIT of 1 skips the other seven."""
+    """early_exit.py: an image the first orientation reads within EARLY_EXIT of 1 skips the other seven. The view
+    is read after a coarse pass (quick_large.py), which reads the foreground: the view's own passes are the
+    encoder's."""
     from napari_deepcolor.predict import object_size
 
     model = load_model("ecoli-semiconv", device="cpu")
     size_model = object_size.size_model_of(model.metadata)
-    calls = []
-    original = object_size.oriented_features
-
-    def recording(model, tiles, turns, *, whole=True):
-        calls.append(tuple(turns))
-        return original(model, tiles, turns, whole=whole)
-
-    monkeypatch.setattr(object_size, "oriented_features", recording)
     image = tifffile.imread(files("napari_deepcolor") / "samples" / "ecoli_colony.tif")
     tiles = object_size.pick_tiles(object_size.network_view(model.base_config, image, object_size.VIEW_REDUCTION))
-    features, _, _ = object_size.read_features(model, size_model, tiles)
-    first = size_model.predict(original(model, tiles, (0,))[0][0]) / object_size.VIEW_REDUCTION
+    width = tiles[0].shape[-1]
+    first = size_model.predict(object_size.oriented_features(model, tiles, (0,))[0][0]) / object_size.VIEW_REDUCTION
+    calls = _recorded_passes(monkeypatch)
+    features, _, reduction = object_size.read_features(model, size_model, tiles)
+    assert calls[0] == ((0,), True, round(width * object_size.COARSE)) and reduction == object_size.VIEW_REDUCTION
     if max(first, 1 / first) <= object_size.EARLY_EXIT:
-        assert calls == [(0,)]
+        assert calls[1:] == [((0,), False, width)]
     else:
-        assert calls == [(0,), tuple(range(1, 8))]
+        assert calls[1:] == [((0,), False, width), (tuple(range(1, 8)), False, width)]
     monkeypatch.setattr(object_size, "EARLY_EXIT", 1.0)  # never within: all eight, as view_features reads them
     calls.clear()
     features, _, _ = object_size.read_features(model, size_model, tiles)
-    assert calls == [(0,), tuple(range(1, 8))]
+    assert [c[0] for c in calls[1:]] == [(0,), tuple(range(1, 8))]
     np.testing.assert_allclose(features, object_size.view_features(model, tiles, size_model.turns)[0], rtol=1e-5)
+
+
+def test_large_objects_are_read_once_on_a_coarse_view_and_checked_on_the_segmented_objects(monkeypatch, ecoli_model,
+                                                                                          colony):
+    """quick_large.py: where the coarse pass reads objects of QUICK_ABOVE or larger, its reading is the estimate
+    (one network pass on a sixteenth of a size-1 prediction's pixels), and the segmented objects check it."""
+    from napari_deepcolor.predict import object_size
+    from napari_deepcolor.predict.size_refine import segment_refined
+
+    image = enlarged(colony, 3.0)
+    calls = _recorded_passes(monkeypatch)
+    size = estimate_object_size(ecoli_model, image)
+    view = object_size.network_view(ecoli_model.base_config, image, object_size.VIEW_REDUCTION)
+    assert calls == [((0,), True, round(view.shape[-1] * object_size.COARSE))]
+    assert size.how == "auto" and abs(size.factor / 3 - 1) <= 0.25, size
+    _, checked, _ = segment_refined(ecoli_model, image, size)
+    assert abs(checked.factor / 3 - 1) <= 0.2, checked
+    monkeypatch.setattr(object_size, "QUICK_ABOVE", math.inf)  # never: the view itself, as before
+    calls.clear()
+    assert abs(estimate_object_size(ecoli_model, image).factor / 3 - 1) <= 0.2
+    assert [c[0] for c in calls] == [(0,), (0,), tuple(range(1, 8))]

@@ -12,11 +12,13 @@ The method is cellpose's size model, fitted per model on that model's own traini
   checkpoint's metadata under `METADATA_KEY`, with its cross-validated error.
 - **Estimate** (`estimate_object_size`). The image is viewed at `VIEW_REDUCTION` of the model's scale (a quarter
   of the pixels a prediction reads; a large view as its `MAX_TILES` tiles of `TILE` network pixels with the most
-  contrast); one network pass on the view, and seven encoder passes on it turned and flipped, give the features,
-  averaged over the eight orientations (the seven are skipped where the first orientation alone reads within
-  `EARLY_EXIT` of 1) (the encoder's kernels are not symmetric: one orientation alone read a
-  colony as 1.46 and the same colony flipped as 1.0); the regression gives ``g``, and the object size is
-  ``g / VIEW_REDUCTION``. An estimate closer to 1
+  contrast). One network pass on the view shrunk by `COARSE` reads the objects' size roughly; where they are
+  `QUICK_ABOVE` times the training objects or larger, that reading is the estimate (a prediction shrinks such an
+  image, and the check on its segmented objects corrects the size: `napari_deepcolor.predict.size_refine`). Else
+  the encoder on the view and on it turned and flipped gives the features, averaged over the eight orientations (the
+  seven are skipped where the first orientation alone reads within `EARLY_EXIT` of 1) (the encoder's kernels are not
+  symmetric: one orientation alone read a colony as 1.46 and the same colony flipped as 1.0); the regression gives
+  ``g``, and the object size is ``g / VIEW_REDUCTION``. An estimate closer to 1
   than the size model's own spread is 1 (the larger of the 90th percentile of its cross-validated error and its
   largest error on the training images as they are; at least 5 %, at most `MAX_SNAP`): the estimate cannot tell
   such a size from 1, and resizing would only add resampling noise. Both spreads are measured on training images
@@ -75,15 +77,18 @@ TURNS = 8
 #: A size model fitted on turned views stops after the first orientation when its estimate from that one alone is
 #: within this ratio of 1 (`read_features`).
 EARLY_EXIT = 1.1
-#: Candidate (experiments/object_size/quick_large.py; 0: off): where the first orientation reads objects of this size
-#: or larger, the other seven are skipped and the second step (the check on the segmented objects, whose predictions
-#: shrink such an image) corrects what one orientation misses. With `QUICK_COARSE` that first orientation is read on
-#: the view shrunk by `COARSE` (where it reads smaller objects, the view is then read as without it, its first
-#: orientation by the encoder alone). Shrunk views narrower than `MIN_COARSE` are not used.
-QUICK_ABOVE = 0.0
-QUICK_COARSE = False
+#: The first orientation is read on the view shrunk by `COARSE` (a sixteenth of a size-1 prediction's pixels); where
+#: it reads objects of `QUICK_ABOVE` or larger, that reading is the estimate, and the check on the segmented objects
+#: (`napari_deepcolor.predict.size_refine`, whose predictions shrink such an image) corrects what one orientation
+#: misses; else the view is read as before, its first orientation by the encoder alone. At 2-3x this cut the
+#: estimate's seconds to a third, the same share within 20 % and AP50 -0.0005 on training images
+#: (experiments/object_size/quick_large.py). A shrunk view narrower than `MIN_COARSE` is not read: the view is.
+QUICK_ABOVE = 2.0
 COARSE = 0.5
 MIN_COARSE = 32
+#: The coarse pass's foreground fraction stands for the view's only from this fraction up (the coarse view of a blank
+#: image can show specks of foreground: there the view itself says whether the image holds objects).
+COARSE_FOREGROUND = 0.01
 
 
 @dataclass(frozen=True)
@@ -460,22 +465,28 @@ def oriented_features(model: LoadedModel, tiles: Sequence[np.ndarray], turns: Se
 
 def read_features(model: LoadedModel, size_model: SizeModel,
                   tiles: Sequence[np.ndarray]) -> tuple[np.ndarray, float, float]:
-    """`view_features` in the orientations ``size_model`` reads, stopping after the first where its estimate from
-    that one alone is within `EARLY_EXIT` of 1 (experiments/object_size/early_exit.py: about half of the images at
-    the model's own size then skip seven encoder passes, at no measured loss); and the reduction of the view they
-    were read on against the model's scale (`VIEW_REDUCTION`, or less where `QUICK_COARSE` shrank it)."""
+    """The features of ``tiles``, their foreground fraction, and the reduction of the view they were read on against
+    the model's scale.
+
+    ``size_model`` fitted on turned views: the first orientation on the view shrunk by `COARSE` (whole network: the
+    foreground is read there), kept alone where it reads objects of `QUICK_ABOVE` or larger and at least
+    `COARSE_FOREGROUND` foreground; else the view itself in the eight orientations (`view_features`; the encoder
+    alone where the coarse pass read that foreground, else the first orientation whole), stopping after the first
+    where its estimate from that one alone is within `EARLY_EXIT` of 1 (experiments/object_size/early_exit.py: about
+    half of the images at the model's own size then skip seven encoder passes, at no measured loss).
+    """
     turns = size_model.turns
     coarse_foreground = float("nan")
-    if QUICK_ABOVE and QUICK_COARSE and len(turns) > 1 and (coarse := _shrunk(tiles, COARSE)):
+    if len(turns) > 1 and (coarse := _shrunk(tiles, COARSE)):
         per_turn, coarse_foreground = oriented_features(model, coarse, turns[:1])
-        if size_model.predict(per_turn[turns[0]]) / (VIEW_REDUCTION * COARSE) >= QUICK_ABOVE:
+        if coarse_foreground >= COARSE_FOREGROUND and \
+                size_model.predict(per_turn[turns[0]]) / (VIEW_REDUCTION * COARSE) >= QUICK_ABOVE:
             return per_turn[turns[0]], coarse_foreground, VIEW_REDUCTION * COARSE
-    known = coarse_foreground >= MIN_FOREGROUND  # the coarse pass found objects: the encoder alone
+    known = coarse_foreground >= COARSE_FOREGROUND  # the coarse pass found objects: the encoder alone
     per_turn, foreground = oriented_features(model, tiles, turns[:1], whole=not known)
     foreground = coarse_foreground if known else foreground
     first = size_model.predict(per_turn[turns[0]]) / VIEW_REDUCTION
-    quick = QUICK_ABOVE and not QUICK_COARSE and first >= QUICK_ABOVE
-    if len(turns) > 1 and not max(first, 1 / first) <= EARLY_EXIT and not quick:
+    if len(turns) > 1 and not max(first, 1 / first) <= EARLY_EXIT:
         per_turn |= oriented_features(model, tiles, turns[1:], whole=False)[0]
     return np.mean(list(per_turn.values()), axis=0), foreground, VIEW_REDUCTION
 
