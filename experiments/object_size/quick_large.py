@@ -40,7 +40,8 @@ Then the test of a blank image caught what the rule's images could not: the coar
 foreground (0.12 % against 0.03 % on the view, over the 0.1 % that says "objects"), and read objects of 3.4x, where the
 view said "no objects: object size 1". So the coarse pass's foreground now stands for the view's only from 1 % up
 (`COARSE_FOREGROUND`); below, the view is read as before, its first orientation whole. The rule's arms were run again
-with that gate (``--save``, quick_large_gated.jsonl), "now" against "coarse 2" only, judged by the same rule.
+with that gate (``--save``, quick_large_gated.jsonl), "now" against "coarse 2" only, judged by the same rule:
+the same to the last digit (within 20 % 0.979, AP50 0.7719, seconds at 2-3 0.57 of now's), at 1 1.02. Kept.
 """
 
 from __future__ import annotations
