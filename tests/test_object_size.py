@@ -410,3 +410,18 @@ def test_large_objects_are_read_once_on_a_coarse_view_and_checked_on_the_segment
     calls.clear()
     assert abs(estimate_object_size(ecoli_model, image).factor / 3 - 1) <= 0.2
     assert [c[0] for c in calls] == [(0,), (0,), tuple(range(1, 8))]
+
+
+def test_a_model_that_normalizes_sparse_fields_by_their_objects_reads_no_coarse_view(monkeypatch):
+    """quick_large.py's third check: on a coarse view `nuclei` painted a sparse field's noise as large objects."""
+    from napari_deepcolor.predict import object_size
+    from napari_deepcolor.training.synthetic_nuclei import nuclei_field
+
+    model = load_model("nuclei", device="cpu")
+    assert model.base_config.sparse_percentile is not None
+    image = enlarged(nuclei_field(7, shape=(256, 256))[0], 3.0)
+    calls = _recorded_passes(monkeypatch)
+    size = estimate_object_size(model, image)
+    view = object_size.network_view(model.base_config, image, object_size.VIEW_REDUCTION)
+    assert calls[0] == ((0,), True, view.shape[-1])  # the view itself, its first orientation whole, as before
+    assert size.how == "auto" and size.factor > 2, size

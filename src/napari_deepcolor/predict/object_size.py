@@ -82,7 +82,8 @@ EARLY_EXIT = 1.1
 #: (`napari_deepcolor.predict.size_refine`, whose predictions shrink such an image) corrects what one orientation
 #: misses; else the view is read as before, its first orientation by the encoder alone. At 2-3x this cut the
 #: estimate's seconds to a third, the same share within 20 % and AP50 -0.0005 on training images
-#: (experiments/object_size/quick_large.py). A shrunk view narrower than `MIN_COARSE` is not read: the view is.
+#: (experiments/object_size/quick_large.py). A shrunk view narrower than `MIN_COARSE` is not read: the view is. Nor
+#: for a model with `sparse_percentile` (`nuclei`): on a coarse view it paints a sparse field's noise as objects.
 QUICK_ABOVE = 2.0
 COARSE = 0.5
 MIN_COARSE = 32
@@ -468,7 +469,8 @@ def read_features(model: LoadedModel, size_model: SizeModel,
     """The features of ``tiles``, their foreground fraction, and the reduction of the view they were read on against
     the model's scale.
 
-    ``size_model`` fitted on turned views: the first orientation on the view shrunk by `COARSE` (whole network: the
+    ``size_model`` fitted on turned views, of a model without ``sparse_percentile``: the first orientation on the
+    view shrunk by `COARSE` (whole network: the
     foreground is read there), kept alone where it reads objects of `QUICK_ABOVE` or larger and at least
     `COARSE_FOREGROUND` foreground; else the view itself in the eight orientations (`view_features`; the encoder
     alone where the coarse pass read that foreground, else the first orientation whole), stopping after the first
@@ -477,7 +479,7 @@ def read_features(model: LoadedModel, size_model: SizeModel,
     """
     turns = size_model.turns
     coarse_foreground = float("nan")
-    if len(turns) > 1 and (coarse := _shrunk(tiles, COARSE)):
+    if len(turns) > 1 and model.base_config.sparse_percentile is None and (coarse := _shrunk(tiles, COARSE)):
         per_turn, coarse_foreground = oriented_features(model, coarse, turns[:1])
         if coarse_foreground >= COARSE_FOREGROUND and \
                 size_model.predict(per_turn[turns[0]]) / (VIEW_REDUCTION * COARSE) >= QUICK_ABOVE:
