@@ -87,7 +87,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from bench_object_size import _own_size, resized  # noqa: E402
-from coarse_first import picked  # noqa: E402
+from coarse_first import _hit, picked  # noqa: E402
 from data import images_for  # noqa: E402
 
 from napari_deepcolor.metrics import evaluate  # noqa: E402
@@ -145,10 +145,6 @@ def rows_for(name: str) -> list[dict]:
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
-
-
-def _hit(row: dict, arm: str) -> bool:
-    return abs(row[arm]["factor"] / row["true"] - 1) <= 0.2
 
 
 def judge(rows: list[dict]) -> None:
