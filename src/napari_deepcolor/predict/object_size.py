@@ -470,12 +470,12 @@ def read_features(model: LoadedModel, size_model: SizeModel,
     the model's scale.
 
     ``size_model`` fitted on turned views, of a model without ``sparse_percentile``: the first orientation on the
-    view shrunk by `COARSE` (whole network: the
-    foreground is read there), kept alone where it reads objects of `QUICK_ABOVE` or larger and at least
-    `COARSE_FOREGROUND` foreground; else the view itself in the eight orientations (`view_features`; the encoder
-    alone where the coarse pass read that foreground, else the first orientation whole), stopping after the first
-    where its estimate from that one alone is within `EARLY_EXIT` of 1 (experiments/object_size/early_exit.py: about
-    half of the images at the model's own size then skip seven encoder passes, at no measured loss).
+    view shrunk by `COARSE` (whole network: the foreground is read there), kept alone where it reads objects of
+    `QUICK_ABOVE` or larger and at least `COARSE_FOREGROUND` foreground; else the view itself in the eight
+    orientations (`view_features`; the encoder alone where the coarse pass read that foreground, else the first
+    orientation whole), stopping after the first where its estimate from that one alone is within `EARLY_EXIT` of 1
+    (experiments/object_size/early_exit.py: about half of the images at the model's own size then skip seven encoder
+    passes, at no measured loss).
     """
     turns = size_model.turns
     coarse_foreground = float("nan")
