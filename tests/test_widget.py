@@ -989,7 +989,7 @@ def test_auto_object_size_is_the_default_and_the_run_shows_what_it_chose(qtbot, 
     chosen = widget._object_size.value
     assert abs(chosen / 2 - 1) <= 0.2
     assert widget._min_size.value == pytest.approx(tau * chosen**2, rel=0.02)  # τ follows the estimated size
-    assert f"object size {chosen:.2f} (auto)" in widget._status.value
+    assert f"object size {chosen:.2f} (auto" in widget._status.value  # "(auto)", or "(auto: estimated ..., corrected"
     size = result_layers(viewer)["instances"].metadata[SIZE_KEY]["plane"]
     assert size["object_size"] == pytest.approx(chosen) and size["object_size_how"] == "auto"
     widget._picker.auto_size.value = False  # a typed size wins
