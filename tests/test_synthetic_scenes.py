@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_deepcolor.training.synthetic_scenes import GENERATORS, ecoli_colony, rosette, synthetic_pairs
+from napari_deepcolor.training.synthetic_scenes import GENERATORS, ecoli_cells, ecoli_colony, rosette, synthetic_pairs
 
 
 @pytest.mark.parametrize("kind", sorted(GENERATORS))
@@ -25,6 +25,20 @@ def test_ecoli_colony_shapes_sizes_and_contrast(seed):
     assert sizes.min() >= 60 and np.median(sizes) < 400  # cells of ~100-300 px², like the real colony
     # phase contrast: cells darker than the background far away
     assert np.median(image[labels > 0]) < np.median(image[labels == 0])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ecoli_cells_are_a_few_separate_dark_rods_and_the_same_for_a_seed(seed):
+    from scipy import ndimage as ndi
+
+    image, labels = ecoli_cells(seed)
+    assert image.dtype == np.uint16 and labels.dtype == np.int32 and image.shape == labels.shape == (256, 256)
+    ids = np.unique(labels)
+    assert np.array_equal(ids, np.arange(ids.size)) and 1 <= ids.size - 1 <= 4  # 1-3 rods, one maybe dividing
+    assert np.bincount(labels.ravel())[1:].min() >= 60
+    assert ndi.label(ndi.binary_dilation(labels > 0, iterations=3))[1] <= 3  # separate, bar a dividing pair
+    assert np.median(image[labels > 0]) < np.median(image[labels == 0])  # phase contrast: cells darker
+    assert np.array_equal(ecoli_cells(seed)[0], image)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -90,6 +90,34 @@ def ecoli_colony(seed: int = 0, *, shape: tuple[int, int] = (256, 256), width: t
     return _phase_contrast(rng, labels, packing.next_label, yy, xx), labels
 
 
+def ecoli_cells(seed: int = 0, *, shape: tuple[int, int] = (256, 256), cells: tuple[int, int] = (1, 3),
+                width: tuple[float, float] = (9.0, 11.0), length: tuple[float, float] = (17.0, 40.0),
+                dividing: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """A phase-contrast image of a few separate E. coli cells (the first frames of a time-lapse, a sparse field) and
+    their labels: ``cells`` rods (an inclusive range; a dividing rod is two daughters, so one label more), drawn like
+    `ecoli_colony`'s, none within a cell length of another, rendered the same way (`_phase_contrast`). For the
+    few-objects rows of ``benchmarks/bench_object_size.py``, where a colony with most cells removed kept their faint
+    rims."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:shape[0], :shape[1]].astype(np.float32)
+    packing = _Packing(rng, shape, dividing)
+    wanted, margin = int(rng.integers(cells[0], cells[1] + 1)), length[1]
+    for _ in range(200):
+        if packing.next_label > wanted:
+            break
+        centre = (rng.uniform(margin, shape[0] - margin), rng.uniform(margin, shape[1] - margin))
+        if not packing.occupied[_around(centre, margin, shape)].any():
+            packing.place(centre, rng.uniform(0, np.pi), rng.uniform(*length), rng.uniform(*width) / 2)
+    labels = relabel_small(packing.labels, min_size=60)
+    return _phase_contrast(rng, labels, packing.next_label, yy, xx), labels
+
+
+def _around(centre: tuple[float, float], radius: float, shape: tuple[int, int]) -> tuple[slice, slice]:
+    (y, x), r = centre, int(math.ceil(radius))
+    return (slice(max(0, int(y) - r), min(shape[0], int(y) + r + 1)),
+            slice(max(0, int(x) - r), min(shape[1], int(x) + r + 1)))
+
+
 def _colony_outline(rng: np.random.Generator, shape: tuple[int, int], yy: np.ndarray, xx: np.ndarray
                     ) -> tuple[float, float, float, np.ndarray]:
     """The colony: centre (y, x), radius and mask ``(Y, X)`` bool of a blob of random radius and wobbly outline."""
