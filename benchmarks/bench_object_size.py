@@ -46,6 +46,7 @@ from napari_deepcolor.metrics import evaluate  # noqa: E402
 from napari_deepcolor.predict.network import at_object_size, load_model, segment  # noqa: E402
 from napari_deepcolor.predict.object_size import estimate_object_size, size_model_of, typical_object_size  # noqa: E402
 from napari_deepcolor.predict.size_refine import segment_refined  # noqa: E402
+from napari_deepcolor.training.synthetic_rosette import rosette, rosette_plain  # noqa: E402
 from napari_deepcolor.training.synthetic_scenes import ecoli_cells  # noqa: E402
 from napari_deepcolor.zoo import bundled_models  # noqa: E402
 
@@ -63,9 +64,11 @@ FEW_NOTE = (". Images with one to three objects, as they are and enlarged 2x (ob
             "where a change for sparse images can fail unseen: experiments/object_size/sparse_start.py): for `nuclei` "
             "generated fluorescence fields of 1-19 nuclei (coverage 0.1-1 %, try_one.py's held-out seeds "
             "50000-50039); for `ecoli` and `ecoli-semiconv` generated phase-contrast fields of 1-3 separate cells "
-            "(`synthetic_scenes.ecoli_cells`, seeds 60000-60029; since 2026-12-07 night, copies of colonies before); "
-            "for the others each held-out image with only its 1, 2 or 3 largest objects kept, the rest "
-            "filled with the smoothed background (experiments/object_size/few_objects.py `sparse`; masks: removed)")
+            "(`synthetic_scenes.ecoli_cells`, seeds 60000-60029), for `leaves` and `leaves-semiconv` generated plants "
+            "of 1-3 leaves (the generator of their held-out rosettes, seeds 60000-60029; both since 2026-12-07 night, "
+            "copies of held-out images before); for `worms` and `worms-mask` each held-out image with only its 1, 2 or "
+            "3 largest objects kept, the rest filled with the smoothed background (experiments/object_size/"
+            "few_objects.py `sparse`; masks: removed)")
 #: The enlargement of the few-objects rows beside the images as they are.
 FEW_FACTORS = (1.0, 2.0)
 EXTENTS_NOTE = (". The objects are at the size the model was trained on (1, or for a size model fitted with labels their "
@@ -132,6 +135,9 @@ def measure_few(name: str) -> list[dict]:
         what, pairs = "1-19 nuclei", [(image, truth) for _, image, truth in few_nuclei(50_000)]
     elif name.startswith("ecoli"):
         what, pairs = "1-3 cells", [ecoli_cells(seed) for seed in range(60_000, 60_030)]
+    elif name.startswith("leaves"):  # young plants: the generator of the model's held-out rosettes, 1-3 leaves
+        draw = rosette if name == "leaves-semiconv" else rosette_plain
+        what, pairs = "plants of 1-3 leaves", [draw(seed, leaves=(1, 3)) for seed in range(60_000, 60_030)]
     else:
         rng = np.random.default_rng(0)
         what, pairs = "1-3 objects kept", [sparse(image, truth, k, rng, mask=mask)
