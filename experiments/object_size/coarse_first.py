@@ -90,6 +90,8 @@ def estimate(model, image, threshold: float | None) -> dict:
 
 
 def _arm(threshold: float | None) -> None:
+    if not hasattr(object_size, "COARSE_FIRST"):  # else the flags below would be set on the module and read by nothing
+        raise SystemExit("the candidate's flags left object_size: measure at commit 45027ff (--load judges anywhere)")
     object_size.COARSE_FIRST, object_size.ADAPT_ABOVE = threshold is not None, threshold or 1.5
     object_size.COARSE_ENCODER = SECOND and threshold is not None
 
