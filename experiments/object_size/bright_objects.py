@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from bench_object_size import resized  # noqa: E402
+from flags import flag  # noqa: E402
 from refine_tolerance import cases  # noqa: E402
 from try_one import few_nuclei  # noqa: E402
 
@@ -63,11 +64,8 @@ FEW_FACTORS = (1, 1.5, 2)
 
 
 def auto(model, image, truth, bright: bool) -> dict:
-    size_refine.BRIGHT_ONLY = bright
-    try:
+    with flag(size_refine, "BRIGHT_ONLY", bright, commit="2afb5ed"):
         _, size, (instances, _) = size_refine.segment_refined(model, image, estimate_object_size(model, image))
-    finally:
-        size_refine.BRIGHT_ONLY = False
     return {"ap50": evaluate(truth, instances.labels)["ap50"], "factor": size.factor, "passes": size.passes}
 
 

@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from bench_object_size import _own_size, resized  # noqa: E402
 from data import images_for  # noqa: E402
+from flags import require  # noqa: E402
 
 from napari_deepcolor.predict import object_size  # noqa: E402
 from napari_deepcolor.predict.network import load_model  # noqa: E402
@@ -90,8 +91,7 @@ def estimate(model, image, threshold: float | None) -> dict:
 
 
 def _arm(threshold: float | None) -> None:
-    if not hasattr(object_size, "COARSE_FIRST"):  # else the flags below would be set on the module and read by nothing
-        raise SystemExit("the candidate's flags left object_size: measure at commit 45027ff (--load judges anywhere)")
+    require(object_size, "COARSE_FIRST", "ADAPT_ABOVE", "COARSE_ENCODER", commit="45027ff")
     object_size.COARSE_FIRST, object_size.ADAPT_ABOVE = threshold is not None, threshold or 1.5
     object_size.COARSE_ENCODER = SECOND and threshold is not None
 

@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from bench_object_size import resized  # noqa: E402
 from data import images_for  # noqa: E402
 from few_objects import sparse  # noqa: E402
+from flags import flag  # noqa: E402
 
 from napari_deepcolor.metrics import evaluate  # noqa: E402
 from napari_deepcolor.predict import size_refine  # noqa: E402
@@ -65,11 +66,8 @@ FACTORS = (1.0, 2.0)
 
 
 def auto(model, image, truth, recheck: bool) -> dict:
-    size_refine.RECHECK_ONE = recheck
-    try:
+    with flag(size_refine, "RECHECK_ONE", recheck):
         _, size, (instances, _) = size_refine.segment_refined(model, image, estimate_object_size(model, image))
-    finally:
-        size_refine.RECHECK_ONE = False
     return {"ap50": evaluate(truth, instances.labels)["ap50"], "factor": size.factor, "passes": size.passes,
             "fired": "no objects were segmented at the estimated" in size.note}
 

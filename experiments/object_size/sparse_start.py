@@ -100,6 +100,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from bench_object_size import resized  # noqa: E402
+from flags import flag  # noqa: E402
 from refine_tolerance import cases  # noqa: E402
 from try_one import few_nuclei  # noqa: E402
 
@@ -122,11 +123,8 @@ def fires(model, image) -> tuple[bool, bool]:
 
 
 def auto(model, image, truth, start: bool) -> dict:
-    object_size.SPARSE_START = start
-    try:
+    with flag(object_size, "SPARSE_START", start, commit="6a2c774"):
         _, size, (instances, _) = segment_refined(model, image, object_size.estimate_object_size(model, image))
-    finally:
-        object_size.SPARSE_START = True
     return {"ap50": evaluate(truth, instances.labels)["ap50"], "factor": size.factor, "passes": size.passes}
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from flags import flag  # noqa: E402
 from refine_tolerance import cases  # noqa: E402
 
 from napari_deepcolor.metrics import evaluate  # noqa: E402
@@ -57,14 +58,13 @@ def run(model, image, truth) -> dict:
     estimate = estimate_object_size(model, image)
     rows = {}
     for arm in (False, True):
-        size_refine.TRY_ONE = arm
-        _, size, (instances, _) = size_refine.segment_refined(model, image, estimate)
+        with flag(size_refine, "TRY_ONE", arm):
+            _, size, (instances, _) = size_refine.segment_refined(model, image, estimate)
         rows[arm] = {"factor": size.factor, "passes": size.passes, "ap50": evaluate(truth, instances.labels)["ap50"],
                      "warning": bool(size.warning)}
         if not arm and not size.warning:  # the objects agreed: the candidate changes nothing
             rows[True] = rows[False]
             break
-    size_refine.TRY_ONE = False
     return {"now": rows[False], "try_one": rows[True]}
 
 
