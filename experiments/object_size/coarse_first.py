@@ -67,6 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from bench_object_size import _own_size, resized  # noqa: E402
 from data import images_for  # noqa: E402
 from flags import require  # noqa: E402
+from jsonl import load_or_measure  # noqa: E402
 
 from napari_deepcolor.predict import object_size  # noqa: E402
 from napari_deepcolor.predict.network import load_model  # noqa: E402
@@ -215,15 +216,8 @@ def main() -> None:
     SECOND = args.second
     if args.confirm:
         return confirm(args.confirm, args.models, args.save)
-    if args.load:
-        rows = [json.loads(line) for path in args.load for line in Path(path).read_text().splitlines()]
-        if "candidate" in rows[0]:
-            return judge_confirm(rows)
-    else:
-        rows = [row for name in args.models for row in rows_for(name)]
-        if args.save:
-            args.save.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    judge(rows)
+    measured = load_or_measure(args.load, args.save, lambda: [row for name in args.models for row in rows_for(name)])
+    return judge_confirm(measured) if "candidate" in measured[0] else judge(measured)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from bench_object_size import _own_size, resized  # noqa: E402
 from coarse_first import _hit, picked  # noqa: E402
 from data import images_for  # noqa: E402
+from jsonl import load_or_measure, read_rows  # noqa: E402
 
 from napari_deepcolor.metrics import evaluate  # noqa: E402
 from napari_deepcolor.predict import object_size  # noqa: E402
@@ -227,26 +228,16 @@ def main() -> None:
                         "(--load the dense rows, then the sparse rows)")
     args = parser.parse_args()
     if args.without_sparse:
-        dense, sparse = ([json.loads(line) for line in Path(path).read_text().splitlines()] for path in args.load)
+        dense, sparse = (read_rows([path]) for path in args.load)
         for row in dense + sparse:
             if row["model"].startswith("nuclei"):
                 row["coarse 2"] = row["now"]
         judge([{k: v for k, v in r.items() if k in ("model", "image", "factor", "true", "now", "coarse 2")}
                for r in dense])
         return judge_sparse(sparse)
-    if args.sparse:
-        rows = [json.loads(line) for path in args.load for line in Path(path).read_text().splitlines()] \
-            if args.load else [row for name in args.models for row in sparse_rows(name)]
-        if args.save and not args.load:
-            args.save.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        return judge_sparse(rows)
-    if args.load:
-        rows = [json.loads(line) for path in args.load for line in Path(path).read_text().splitlines()]
-    else:
-        rows = [row for name in args.models for row in rows_for(name)]
-        if args.save:
-            args.save.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    judge(rows)
+    measure = sparse_rows if args.sparse else rows_for
+    measured = load_or_measure(args.load, args.save, lambda: [row for name in args.models for row in measure(name)])
+    return judge_sparse(measured) if args.sparse else judge(measured)
 
 
 if __name__ == "__main__":
