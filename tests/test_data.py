@@ -5,7 +5,15 @@ from scipy import ndimage as ndi
 from napari_deepcolor.config import ConfigError, ModelConfig, TrainConfig
 from napari_deepcolor.io import find_pairs, masks_to_labels, read_annotation, write_labels
 from napari_deepcolor.preprocess import check_mask, normalize, preprocess, to_channels_first
-from napari_deepcolor.training.dataset import PatchSampler, Sample, contact_pixels, make_sample, model_sample
+from napari_deepcolor.training.dataset import (
+    FADE_KEEP,
+    PatchSampler,
+    Sample,
+    contact_pixels,
+    fade_objects,
+    make_sample,
+    model_sample,
+)
 
 
 def test_gray_rgb_and_rgba_become_channels_first():
@@ -195,6 +203,50 @@ def test_zoom_one_cuts_the_same_patches_as_before():
 def test_a_zoom_outside_one_to_four_is_refused(zoom):
     with pytest.raises(ConfigError, match="zoom"):
         TrainConfig(zoom=zoom)
+
+
+def _dark_objects_on_a_ramp():
+    """Ten dark squares on a background that rises from left to right, one channel."""
+    labels = np.zeros((64, 128), np.int32)
+    for index in range(10):
+        y, x = 8 + 30 * (index % 2), 6 + 12 * index
+        labels[y : y + 8, x : x + 8] = index + 1
+    image = np.broadcast_to(np.linspace(0.3, 0.9, 128, dtype=np.float32), labels.shape).copy()
+    image[labels > 0] -= 0.4
+    return image[None], labels
+
+
+def test_faded_objects_keep_part_of_their_contrast_against_the_local_background():
+    image, labels = _dark_objects_on_a_ramp()
+    faded = fade_objects(image, labels, np.random.default_rng(0))
+    assert faded.shape == image.shape and faded.dtype == np.float32
+    removed = []  # the share of each object's contrast taken away
+    for index in range(1, 11):
+        core = ndi.binary_erosion(labels == index, iterations=2)
+        removed.append(float(np.mean(faded[0][core] - image[0][core])) / 0.4)
+    faded_ones = [1 - r for r in removed if r > 0.01]
+    assert 2 <= len(faded_ones) <= 8  # about half, at random
+    # what a faded object keeps lies in the range, measured against its own stretch of the ramp
+    assert all(FADE_KEEP[0] - 0.05 <= k <= FADE_KEEP[1] + 0.05 for k in faded_ones)
+    far = ndi.distance_transform_edt(labels == 0) > 4
+    np.testing.assert_allclose(faded[0][far], image[0][far], atol=1e-5)  # the background stays
+
+
+def test_fading_leaves_an_image_without_objects_or_background_as_it_is():
+    image, labels = _dark_objects_on_a_ramp()
+    rng = np.random.default_rng(1)
+    np.testing.assert_array_equal(fade_objects(image, np.zeros_like(labels), rng), image)
+    np.testing.assert_array_equal(fade_objects(image, np.ones_like(labels), rng), image)
+
+
+def test_fade_objects_is_a_probability_per_patch():
+    image, labels = _dark_objects_on_a_ramp()
+    plain, faded = (PatchSampler([Sample(image, labels)], patch_size=64, augment_intensity=False, seed=2, fade=p)
+                    for p in (0.0, 1.0))
+    changed = [not np.array_equal(a[0], b[0]) for a, b in ((plain.patch(), faded.patch()) for _ in range(8))]
+    assert sum(changed) >= 6  # every faded patch differs unless no object was drawn (or none was in view)
+    with pytest.raises(ConfigError, match="fade_objects"):
+        TrainConfig(fade_objects=1.5)
 
 
 def test_small_images_are_padded_with_ignore():

@@ -328,6 +328,10 @@ class TrainConfig:
         Each patch is cut from a window ``z`` times its side and resized to it, ``z`` log-uniform in [1/zoom,
         zoom], so the network sees its objects up to ``zoom`` times smaller or larger than at its scale and
         tolerates an object size that is off by as much (1 = off).
+    fade_objects : float
+        Probability that a patch's objects are faded: half of them, at random, keep 20-80 % of their contrast
+        against the background around them (`napari_deepcolor.training.dataset.fade_objects`), so the network
+        also sees fainter versions of the objects it is shown (0 = off).
     """
 
     margin: int = 6
@@ -354,6 +358,7 @@ class TrainConfig:
     anchor_weight: float = 0.0
     freeze_encoder: bool = False
     zoom: float = 1.0
+    fade_objects: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -361,7 +366,7 @@ class TrainConfig:
                           "seed", "prior_steps"))
         _check_finite(self, ("halo_weight", "learning_rate", "weight_decay", "orientation_prior",
                              "contact_fraction", "background_weight", "embedding_weight", "foreground_weight",
-                             "kernel_weight", "seed_weight", "anchor_weight", "zoom"))
+                             "kernel_weight", "seed_weight", "anchor_weight", "zoom", "fade_objects"))
         if not 1 <= self.margin <= MAX_MARGIN:
             raise ConfigError(f"margin must be between 1 and {MAX_MARGIN} pixels, got {self.margin}")
         if self.halo_weight < 0:
@@ -379,8 +384,9 @@ class TrainConfig:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.orientation_prior < 0 or self.prior_steps < 0:
             raise ConfigError("orientation_prior and prior_steps must be >= 0")
-        if not 0 <= self.contact_fraction <= 1:
-            raise ConfigError(f"contact_fraction must be in [0, 1], got {self.contact_fraction}")
+        for name in ("contact_fraction", "fade_objects"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not self.background_weight > 0:
             raise ConfigError(f"background_weight must be > 0, got {self.background_weight}")
         if not 1 <= self.zoom <= MAX_ZOOM:

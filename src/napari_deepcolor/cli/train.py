@@ -102,6 +102,9 @@ def _add_loss_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--zoom", type=float, default=1.0, help="show each patch zoomed by a random factor between "
                    "1/ZOOM and ZOOM, so the model tolerates objects that much smaller or larger (default: %(default)s "
                    "= off)")
+    t.add_argument("--fade-objects", type=float, default=0.0, metavar="P", help="with probability P a patch's "
+                   "objects are faded: half of them keep 20-80%% of their contrast, so the model also learns faint "
+                   "objects (default: %(default)s = off)")
     t.add_argument("--background-weight", type=float, default=1.0, help="coloring: weight of a background pixel "
                    "relative to an object pixel in the loss (default: %(default)s = the paper; below 1 for sparse, "
                    "faint objects)")
@@ -275,7 +278,7 @@ def _options_train_config(args: argparse.Namespace):
                        learning_rate=args.lr, validate_every=args.validate_every,
                        checkpoint_every=args.checkpoint_every, seed=args.seed,
                        orientation_prior=args.orientation_prior, prior_steps=args.prior_steps,
-                       contact_fraction=args.contact_fraction, zoom=args.zoom,
+                       contact_fraction=args.contact_fraction, zoom=args.zoom, fade_objects=args.fade_objects,
                        background_weight=args.background_weight,
                        embedding_weight=args.embedding_weight, foreground_weight=args.foreground_weight,
                        kernel_weight=args.kernel_weight, seed_weight=args.seed_weight)

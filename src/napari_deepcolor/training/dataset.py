@@ -126,10 +126,14 @@ class PatchSampler:
         `napari_deepcolor.config.TrainConfig.zoom`: each patch cut from a window ``z`` times its side, ``z``
         log-uniform in [1/zoom, zoom], and resized to the patch (the image linearly, the labels to the nearest
         pixel); 1: cut at the patch's size, as before.
+    fade : float
+        `napari_deepcolor.config.TrainConfig.fade_objects`: the probability that a patch's objects are faded
+        (`fade_objects`) before the intensity changes; 0: off.
     """
 
     def __init__(self, samples: list[Sample], *, patch_size: int, augment_intensity: bool = True,
-                 seed: int = 0, contact_fraction: float = 0.0, margin: int = 1, zoom: float = 1.0) -> None:
+                 seed: int = 0, contact_fraction: float = 0.0, margin: int = 1, zoom: float = 1.0,
+                 fade: float = 0.0) -> None:
         if not samples:
             raise ValueError("no training pairs given")
         if not any((s.labels > 0).any() for s in samples):
@@ -145,6 +149,7 @@ class PatchSampler:
             else [np.zeros(0, dtype=np.intp) for _ in samples]
         self._with_contacts = [i for i, c in enumerate(self.contacts) if c.size]
         self.zoom = zoom
+        self.fade = fade
 
     def patch(self) -> tuple[np.ndarray, np.ndarray]:
         """One augmented patch: ``image (C, P, P)`` float32, ``labels (P, P)`` int32."""
@@ -179,6 +184,8 @@ class PatchSampler:
         if rng.random() < 0.5:
             image, labels = image[:, :, ::-1], labels[:, ::-1]
         image = np.ascontiguousarray(image, dtype=np.float32)
+        if self.fade and rng.random() < self.fade:
+            image = fade_objects(image, labels, rng)
         if self.augment_intensity:
             # mild: on BBBC010 faint worms stand only ~0.05 above the background after normalization, and noise of
             # std 0.04 (an earlier setting) hid them from the network
@@ -194,6 +201,40 @@ class PatchSampler:
         images = torch.from_numpy(np.stack([p[0] for p in patches]))
         labels = torch.from_numpy(np.stack([p[1] for p in patches]).astype(np.int64))
         return images, labels
+
+
+#: `fade_objects`: the share of a patch's objects faded, and the range of contrast a faded object keeps.
+FADE_SHARE, FADE_KEEP = 0.5, (0.2, 0.8)
+#: `fade_objects`: σ (pixels) of the local background level and of the faded objects' soft edge.
+FADE_BACKGROUND_SIGMA, FADE_EDGE_SIGMA = 8.0, 1.0
+
+
+def fade_objects(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Lower the contrast of a random share of the objects against the background around them.
+
+    Each chosen object keeps a random fraction (`FADE_KEEP`) of its difference from the local background level
+    (the background pixels' Gaussian-weighted mean), with a soft edge, so the network also learns fainter versions of
+    the objects it was shown (BBBC010's live worms are faint lines; docs/accuracy.md). ``image (C, Y, X)`` float32,
+    ``labels (Y, X)``; objects over ignored pixels (-1) keep those pixels as they are. Returns a new image.
+    """
+    from scipy import ndimage as ndi
+
+    ids = np.unique(labels[labels > 0])
+    chosen = ids[rng.random(ids.size) < FADE_SHARE]
+    background = labels == 0
+    if not chosen.size or not background.any():
+        return image
+    keep = np.ones(labels.shape, np.float32)
+    for index, kept in zip(chosen, rng.uniform(*FADE_KEEP, chosen.size)):
+        keep[labels == index] = kept
+    keep = ndi.gaussian_filter(keep, FADE_EDGE_SIGMA)
+    weight = ndi.gaussian_filter(background.astype(np.float32), FADE_BACKGROUND_SIGMA)
+    near = weight > 1e-3  # elsewhere (inside large objects) the patch's median background stands for the level
+    level = np.empty_like(image)
+    for plane, out in zip(image, level):
+        out[...] = np.median(plane[background])
+        out[near] = ndi.gaussian_filter(np.where(background, plane, 0), FADE_BACKGROUND_SIGMA)[near] / weight[near]
+    return (level + (image - level) * keep).astype(np.float32)
 
 
 def contact_pixels(labels: np.ndarray, margin: int) -> np.ndarray:

@@ -187,7 +187,7 @@ class _Run:
         self.sampler = PatchSampler(list(samples), patch_size=train_config.patch_size, augment_intensity=augment,
                                     seed=train_config.seed,
                                     contact_fraction=train_config.contact_fraction, margin=train_config.margin,
-                                    zoom=train_config.zoom)
+                                    zoom=train_config.zoom, fade=train_config.fade_objects)
         self.network = create_model(model_config)
         self.start_step, self.best, self.best_metrics = 0, -math.inf, {}
         self.bar = -math.inf  # what a better checkpoint must reach (`score_start` raises it when fine-tuning)
