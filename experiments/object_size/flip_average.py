@@ -83,7 +83,7 @@ def encoder_features(model, tiles) -> np.ndarray:
     """`object_size.view_features`'s features of ``tiles``, from the encoder alone (no decoder, no foreground)."""
     import torch
 
-    from napari_deepcolor.predict.object_size import _first_network, _moments, _unet
+    from napari_deepcolor.predict.size_features import _first_network, _moments, _unet
 
     unet = _unet(_first_network(model.network))
     sums, pixels = None, 0

@@ -45,15 +45,8 @@ from crop_augmented_fit import central, direct_views
 from few_objects import sparse
 
 from napari_deepcolor.predict.label_sizes import typical_object_size, typical_sizes
-from napari_deepcolor.predict.object_size import (
-    TURNS,
-    _first_network,
-    _foreground,
-    _unet,
-    _whole_pass,
-    pick_tiles,
-    turn,
-)
+from napari_deepcolor.predict.object_size import TURNS, pick_tiles
+from napari_deepcolor.predict.size_features import _first_network, _foreground, _unet, _whole_pass, turn
 from napari_deepcolor.predict.size_fit import random_blur
 
 #: Dilation of the foreground, view pixels
