@@ -30,6 +30,13 @@ Else `AGREE` leaves the package. Held-out images (bench_object_size.py) are meas
 
     OMP_NUM_THREADS=1 python experiments/object_size/two_agree.py --models A B ... --save rows_a.jsonl
     python experiments/object_size/two_agree.py --load rows_a.jsonl rows_b.jsonl
+
+Result (2026-12-07, rows: two_agree_a.jsonl, two_agree_b.jsonl; measured at commit af9f2e5): **not adopted**, by (b)
+alone. (a) within 20 % 0.964 -> 0.958 (`leaves` lost 1 case); (b) AP50 with *auto* 0.7922 -> 0.7911, but `leaves`
+fell 0.021 (its AP50 jumps between nearby sizes: an image at 1.5x scored 0.533 at the estimate 1.47 and 0.333 at
+1.50, the true size; every other model within 0.012, `leaves-semiconv` +0.012); (c) the estimate's seconds at
+1.5-3 0.60 of now's (`nuclei` 0.43, `leaves` 0.79), *auto*'s at 1 0.94; (d) sparse cases 0.5899 -> 0.5982. The flag
+left the package; the held-out benchmark was not measured.
 """
 
 from __future__ import annotations
@@ -67,7 +74,7 @@ def _auto(model, image, truth) -> dict:
     """Both arms on one case: {arm: estimate, kept size, predictions, seconds, AP50}."""
     out = {}
     for arm, agree in ARMS.items():
-        with flag(object_size, "AGREE", agree, commit="the commit that added two_agree.py"):
+        with flag(object_size, "AGREE", agree, commit="af9f2e5"):
             t0 = time.perf_counter()
             size = object_size.estimate_object_size(model, image)
             seconds = time.perf_counter() - t0

@@ -91,10 +91,6 @@ EARLY_EXIT = 1.1
 #: for a model with `sparse_percentile` (`nuclei`): on a coarse view it paints a sparse field's noise as objects.
 QUICK_ABOVE = 2.0
 COARSE = 0.5
-#: Candidate (experiments/object_size/two_agree.py, off while its rule runs): where the first orientation does not
-#: read about 1, a second is read, and where the two agree within this ratio their mean is the reading (the six
-#: others are skipped).
-AGREE: float | None = None
 MIN_COARSE = 32
 #: The coarse pass's foreground fraction stands for the view's only from this fraction up (the coarse view of a blank
 #: image can show specks of foreground: there the view itself says whether the image holds objects).
@@ -454,13 +450,8 @@ def read_features(model: LoadedModel, size_model: SizeModel,
     per_turn, foreground = oriented_features(model, tiles, turns[:1], whole=not known)
     foreground = coarse_foreground if known else foreground
     first = size_model.predict(per_turn[turns[0]]) / VIEW_REDUCTION
-    rest = turns[1:] if len(turns) > 1 and not max(first, 1 / first) <= EARLY_EXIT else ()
-    if AGREE and len(rest) > 1:
-        per_turn |= oriented_features(model, tiles, rest[:1], whole=False)[0]
-        second = size_model.predict(per_turn[rest[0]]) / VIEW_REDUCTION
-        rest = rest[1:] if max(first / second, second / first) > AGREE else ()
-    if rest:
-        per_turn |= oriented_features(model, tiles, rest, whole=False)[0]
+    if len(turns) > 1 and not max(first, 1 / first) <= EARLY_EXIT:
+        per_turn |= oriented_features(model, tiles, turns[1:], whole=False)[0]
     return np.mean(list(per_turn.values()), axis=0), foreground, VIEW_REDUCTION
 
 
