@@ -10,6 +10,7 @@
 # (0.540) by at least 0.03 AND the floor there (0.549) by at least 0.03. If it is, it replaces the bundled `worms`
 # (which trained on those wells, so it cannot be judged there) only if, on the validation wells measured once
 # afterwards, it is not below `worms` (0.677) - 0.01 either; else nothing is bundled and the result is reported.
+# Result (2026-12-07): no. Choice wells 0.559 (members' mean 0.540, floor 0.549); validation, measured once, 0.663.
 # Usage: bash experiments/bbbc010/worms_fade_ensemble.sh [DATA] [RUNS]     (after worms_fade.sh)
 set -euo pipefail
 DATA=${1:-../shared/data/bbbc010/train}
