@@ -634,6 +634,22 @@ def test_help_shows_the_defaults(capsys):
     assert all("default: None" not in text for text in helps.values())
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["predict", "--object-size", "50", "--output", "o", "cells.tif"], "a number from 0.1 to 10"),
+    (["train", "--lr", "abc"], "argument --lr: invalid float value"),
+    (["predict", "--output", "o"], "required: images"),
+])
+def test_option_errors_are_one_line_before_anything_runs(capsys, argv, message):
+    """A bad option is refused before any image is read or model picked, in one line (no usage block above it)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and f"deepcolor {argv[0]} --help" in lines[0]
+    assert captured.out == ""
+
+
 def test_dask_followed_by_a_folder_takes_it_as_the_images(tmp_path):
     from napari_deepcolor.cli import _dask_without_address
 

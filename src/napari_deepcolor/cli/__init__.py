@@ -63,10 +63,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line (the option and what is wrong, and where the options are
+    listed) instead of the whole usage first; its subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     """The ``deepcolor`` parser; its ``train_parser`` attribute is the ``train`` subcommand's (for recipes)."""
-    parser = argparse.ArgumentParser(prog="deepcolor", description="Instance segmentation by deep coloring or "
-                                     "semi-convolutional embeddings.")
+    parser = _OneLineParser(prog="deepcolor", description="Instance segmentation by deep coloring or "
+                            "semi-convolutional embeddings.")
     commands = parser.add_subparsers(dest="command", required=True)
     subparsers = {command: command.add_parser(commands) for command in COMMANDS}
     parser.train_parser = subparsers[train]  # type: ignore[attr-defined] - for apply_recipe and given_options

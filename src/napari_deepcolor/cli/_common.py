@@ -49,6 +49,13 @@ def object_size_arg(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
+    from napari_deepcolor.predict.network import OBJECT_SIZES
+
+    low, high = OBJECT_SIZES
+    if not low <= value <= high:  # said before any image is read or model loaded
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number from {low:g} to {high:g} (how large the "
+                                         f"objects are against the model's training objects; 1 = the same), got "
+                                         f"{text!r}")
     return value
 
 
