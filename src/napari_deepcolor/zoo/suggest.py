@@ -85,6 +85,17 @@ PACKED = 1.0
 #: `_bright_from_dark`'s darkest and brightest shares of the sample
 DARKEST, BRIGHTEST = 0.3, 0.1
 
+#: Whether a gray image read as fluorescent nuclei is asked whether its bright objects are thin lines (`_thinness`):
+#: then it is a crop inside a BBBC010 well, worms (experiments/zoo/worm_crops.py); off while its rule runs
+THIN_LINES_TEST = False
+#: `_thinness` from which the bright objects are thin lines (worms), not round spots (nuclei), where they cover at
+#: most `LINES_SHARE` of the sample (dense nuclei fields merge into networks of bright pixels)
+THIN, LINES_SHARE = 7.0, 0.15
+#: `_thinness` reads bright pieces of at least this many sample pixels
+MIN_PIECE = 20
+
+_THIN_REASON = ("gray image of thin bright lines on a darker background, no round spots: looks like C. elegans, "
+                "a crop inside a well")
 _PACKED_REASON = ("gray image of bright spots packed closely, their brightest parts far from the dark gaps between "
                   "them (not halos around dark objects): looks like dense fluorescent nuclei")
 _FLATTENED_REASON = ("gray image with bright spots on a dark background that is very uneven (brighter on one side): "
@@ -251,7 +262,35 @@ def _gray_kind(sample: np.ndarray, crop: np.ndarray, *, integer: bool) -> tuple[
         flat, spread = _flattened(scaled)
         if spread > 0 and _contrast_kind(flat, noise / spread) == NUCLEI:
             return NUCLEI, _FLATTENED_REASON
+    if kind == NUCLEI and THIN_LINES_TEST:
+        thinness, share = _thinness(scaled, noise)
+        if thinness >= THIN and share <= LINES_SHARE:
+            return WORMS, _THIN_REASON
     return (kind, _REASONS[kind]) if kind else (None, "gray image that matches none of the known kinds clearly")
+
+
+def _thinness(scaled: np.ndarray, noise: float) -> tuple[float, float]:
+    """How line-like the bright objects are, and the share of the sample they cover: per bright piece (pixels clearly
+    above the background, as in step 5, lightly smoothed; at least `MIN_PIECE` pixels) its skeleton's length squared
+    over its area (length over mean width: a round spot about 1, a chain of three touching spots about 2, a worm 10
+    times longer than wide about 10), the median over the pieces weighted by their area; 0 where there are none."""
+    from scipy import ndimage
+    from skimage.morphology import skeletonize
+
+    bright = ndimage.gaussian_filter(scaled, 1.0) > _mode(scaled) + max(0.2, 3 * noise)
+    share = float(bright.mean())
+    labels, n = ndimage.label(bright)
+    if n == 0:
+        return 0.0, share
+    areas = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    lengths = np.bincount(labels[skeletonize(bright)], minlength=n + 1)[1:]
+    keep = areas >= MIN_PIECE
+    if not keep.any():
+        return 0.0, share
+    ratios, weights = lengths[keep] ** 2 / areas[keep], areas[keep]
+    order = np.argsort(ratios)
+    cumulative = np.cumsum(weights[order])
+    return float(ratios[order][np.searchsorted(cumulative, cumulative[-1] / 2)]), share
 
 
 def _bright_from_dark(scaled: np.ndarray) -> float:
@@ -276,9 +315,7 @@ def _contrast_kind(scaled: np.ndarray, noise: float) -> str | None:
     """Steps 4-5 of the rule on a sample stretched to 0-1 (``noise`` in the same units): E. coli, nuclei or None."""
     from scipy import ndimage
 
-    histogram, _ = np.histogram(scaled, 64, (0, 1))
-    kernel = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
-    mode = (float(np.argmax(np.convolve(histogram, kernel, "same"))) + 0.5) / 64
+    mode = _mode(scaled)
     brighter = float(np.mean(scaled > mode + max(0.2, 3 * noise)))
     smoothed = ndimage.gaussian_filter(scaled, 1.5)
     below = _depth_below_background(smoothed, mode)
@@ -289,6 +326,13 @@ def _contrast_kind(scaled: np.ndarray, noise: float) -> str | None:
     if float(np.percentile(scaled, 10)) <= 0.2 and not dark_objects and not separate and brighter >= 0.005:
         return NUCLEI
     return None
+
+
+def _mode(scaled: np.ndarray) -> float:
+    """The background level of a sample stretched to 0-1: its histogram's mode (64 bins, lightly smoothed)."""
+    histogram, _ = np.histogram(scaled, 64, (0, 1))
+    kernel = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+    return (float(np.argmax(np.convolve(histogram, kernel, "same"))) + 0.5) / 64
 
 
 def _flattened(scaled: np.ndarray) -> tuple[np.ndarray, float]:
