@@ -214,3 +214,17 @@ def test_packed_nuclei_whose_dark_gaps_look_like_phase_contrast_are_nuclei(monke
     assert kind == NUCLEI and "packed closely" in reason
     colony = tifffile.imread(SAMPLES_DIR / "ecoli_colony.tif")  # the real phase-contrast image stays E. coli
     assert suggest_kind(colony)[0] == ECOLI
+
+
+def test_a_crop_inside_a_worm_well_reads_as_worms_and_nuclei_stay_nuclei():
+    """No dark corners for the well test: the thin bright lines say worms (step 7), round spots stay nuclei."""
+    import tifffile
+
+    from napari_deepcolor._sample_data import SAMPLES_DIR
+    from napari_deepcolor.zoo.suggest import NUCLEI, WORMS, suggest_kind
+
+    well = tifffile.imread(SAMPLES_DIR / "bbbc010_A01.tif")
+    kind, reason = suggest_kind(well[80:440, 140:560])
+    assert kind == WORMS and "thin bright lines" in reason
+    assert suggest_kind(well[184:440, 304:560])[0] == WORMS
+    assert suggest_kind(tifffile.imread(SAMPLES_DIR / "nuclei.tif"))[0] == NUCLEI
