@@ -35,7 +35,7 @@ with intensities mapped so that the 0.5th percentile is 0 and the 99.5th is 1:
    none of the known kinds clearly"). Chosen on generated nuclei with artefacts by
    `experiments/zoo/flattened_retry.py`: fields lit to saturation on one side, whose commonest level is the bright
    side of the background, matched no kind (7 of 200) and now read as nuclei; nothing else changed.
-7. Nuclei (from 4, 5 or 6) whose bright objects are thin lines, not spots (`_thinness`: the bright pieces' skeleton
+7. Nuclei by step 5 whose bright objects are thin lines, not spots (`_thinness`: the bright pieces' skeleton
    length squared over their area, area-weighted median, at least `THIN`, on at most `LINES_SHARE` of the sample)
    → "C. elegans (worms)": a crop inside a BBBC010 well, which has no dark corners for step 3. Chosen on crops of
    the 39 training wells and earlier nuclei seeds; confirmed by `experiments/zoo/worm_crops.py` (rule written
