@@ -30,11 +30,10 @@ import numpy as np
 import tifffile
 
 from napari_deepcolor.training.synthetic_scenes import ecoli_colony, synthetic_pairs
-from napari_deepcolor.zoo import suggest
 from napari_deepcolor.zoo.suggest import NUCLEI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suggest_rule import BBBC010, ECOLI_REAL, SAMPLES_DIR, SEEDS
+from suggest_rule import BBBC010, ECOLI_REAL, SAMPLES_DIR, SEEDS, without_and_with
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "object_size"))
 from nuclei_fields import FIELDS as NUCLEI_VARIANTS
@@ -42,13 +41,7 @@ from nuclei_fields import FIELDS as NUCLEI_VARIANTS
 
 def both(image) -> tuple[str | None, str | None]:
     """The kind without the second look, and with it."""
-    saved = suggest.FLATTENED_RETRY
-    suggest.FLATTENED_RETRY = False
-    try:
-        old = suggest.suggest_kind(image)[0]
-    finally:
-        suggest.FLATTENED_RETRY = saved
-    return old, suggest.suggest_kind(image)[0]
+    return without_and_with(image, "FLATTENED_RETRY")
 
 
 def central(image: np.ndarray) -> np.ndarray:

@@ -49,7 +49,7 @@ from napari_deepcolor.zoo import suggest
 from napari_deepcolor.zoo.suggest import ECOLI, NUCLEI, WORMS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suggest_rule import BBBC010, ECOLI_REAL, SAMPLES_DIR
+from suggest_rule import BBBC010, ECOLI_REAL, SAMPLES_DIR, without_and_with
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "object_size"))
 from nuclei_fields import FIELDS as NUCLEI_VARIANTS
@@ -57,14 +57,7 @@ from nuclei_fields import FIELDS as NUCLEI_VARIANTS
 
 def both(image) -> tuple[str | None, str | None]:
     """The kind without the test, and with it."""
-    saved = suggest.BRIGHT_FROM_DARK_TEST
-    try:
-        suggest.BRIGHT_FROM_DARK_TEST = False
-        old = suggest.suggest_kind(image)[0]
-        suggest.BRIGHT_FROM_DARK_TEST = True
-        return old, suggest.suggest_kind(image)[0]
-    finally:
-        suggest.BRIGHT_FROM_DARK_TEST = saved
+    return without_and_with(image, "BRIGHT_FROM_DARK_TEST")
 
 
 def real_variants() -> list[np.ndarray]:

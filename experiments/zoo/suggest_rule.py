@@ -42,6 +42,19 @@ ECOLI_REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "ecoli_om
 SEEDS = range(50_000, 50_100)
 
 
+def without_and_with(image, flag: str) -> tuple[str | None, str | None]:
+    """The kind ``suggest`` gives ``image`` with its test ``flag`` (a module flag such as ``"THIN_LINES_TEST"``) off,
+    and on; the flag is put back as it was (the experiments that added a test compare the two)."""
+    saved = getattr(suggest, flag)
+    try:
+        setattr(suggest, flag, False)
+        old = suggest.suggest_kind(image)[0]
+        setattr(suggest, flag, True)
+        return old, suggest.suggest_kind(image)[0]
+    finally:
+        setattr(suggest, flag, saved)
+
+
 def before(sample, crop, *, integer):
     """Rules 4 and 5 as they were: without the two structural tests (steps 2 and 3 unchanged)."""
     saved = suggest.CONNECTED_BACKGROUND, suggest.ONE_DARK_REGION

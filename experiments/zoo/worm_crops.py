@@ -50,7 +50,7 @@ from napari_deepcolor.zoo import suggest
 from napari_deepcolor.zoo.suggest import NUCLEI, WORMS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suggest_rule import BBBC010, ECOLI_REAL, SAMPLES_DIR
+from suggest_rule import BBBC010, ECOLI_REAL, SAMPLES_DIR, without_and_with
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "object_size"))
 from nuclei_fields import FIELDS as NUCLEI_VARIANTS
@@ -83,14 +83,7 @@ def crops(first: int, last: int | None, *, with_labels: bool = False) -> list:
 
 def both(image) -> tuple[str | None, str | None]:
     """The kind without the test, and with it."""
-    saved = suggest.THIN_LINES_TEST
-    try:
-        suggest.THIN_LINES_TEST = False
-        old = suggest.suggest_kind(image)[0]
-        suggest.THIN_LINES_TEST = True
-        return old, suggest.suggest_kind(image)[0]
-    finally:
-        suggest.THIN_LINES_TEST = saved
+    return without_and_with(image, "THIN_LINES_TEST")
 
 
 def statistic(image) -> float:
