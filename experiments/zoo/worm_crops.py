@@ -90,9 +90,7 @@ def statistic(image) -> float:
     sample, crop = suggest._read(image, image.shape[-2:])
     sample, crop = suggest._finite(sample), suggest._finite(crop)
     scaled, low, high = suggest._stretched(sample)
-    differences = np.diff(crop, axis=1)
-    noise = 1.4826 * float(np.median(np.abs(differences - np.median(differences)))) / np.sqrt(2)
-    return suggest._thinness(scaled, noise / (high - low))[0]
+    return suggest._thinness(scaled, suggest._noise(crop) / (high - low))[0]
 
 
 def _summary(values: list[float]) -> str:

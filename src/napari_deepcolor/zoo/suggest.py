@@ -252,10 +252,7 @@ def _gray_kind(sample: np.ndarray, crop: np.ndarray, *, integer: bool) -> tuple[
     if not high > low or np.all((sample == sample.min()) | (sample == sample.max())):
         what = "one value nearly everywhere" if not high > low else "only two values, like a mask"
         return None, f"the image holds {what}, so there is nothing to tell what it shows"
-    # noise: the spread of horizontal neighbour differences at full resolution (robust: the objects' edges are few);
-    # noise without objects spreads the whole image as much
-    differences = np.diff(crop, axis=1)
-    noise = 1.4826 * float(np.median(np.abs(differences - np.median(differences)))) / math.sqrt(2)
+    noise = _noise(crop)  # noise without objects spreads the whole image as much
     if noise >= 0.85 * float(sample.std()):
         return None, "the image looks like noise without objects, so there is nothing to tell what it shows"
     if _is_well(sample, low, high, floor=1.0 if integer else 0.0):
@@ -273,6 +270,13 @@ def _gray_kind(sample: np.ndarray, crop: np.ndarray, *, integer: bool) -> tuple[
         if thinness >= THIN and share <= LINES_SHARE:
             return WORMS, _THIN_REASON
     return (kind, _REASONS[kind]) if kind else (None, "gray image that matches none of the known kinds clearly")
+
+
+def _noise(crop: np.ndarray) -> float:
+    """The noise of the full-resolution centre ``crop``: the spread of horizontal neighbour differences (robust: the
+    objects' edges are few), in the image's units."""
+    differences = np.diff(crop, axis=1)
+    return 1.4826 * float(np.median(np.abs(differences - np.median(differences)))) / math.sqrt(2)
 
 
 def _thinness(scaled: np.ndarray, noise: float) -> tuple[float, float]:
