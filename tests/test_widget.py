@@ -191,8 +191,8 @@ def test_a_run_on_the_sample_creates_the_result_layers_and_a_second_run_updates_
 
 def test_a_new_instances_layer_is_shown_in_stages_and_never_left_hidden(qtbot, viewer_and_widget, tiny_model):
     """napari makes a Labels layer, its editing overlays and their first paint in one stretch: the instances layer
-    is made with the run's result, added (hidden, without them) on the next event-loop pass, then shown, then each
-    overlay, on later passes."""
+    is made with the run's result, added (hidden, without them) on the next event-loop pass, the window paints it on
+    the pass after, then it is shown, then each overlay, on later passes."""
     from napari.layers import Labels
 
     from napari_deepcolor._widgets.result_layers import EDITING_OVERLAYS
@@ -212,9 +212,13 @@ def test_a_new_instances_layer_is_shown_in_stages_and_never_left_hidden(qtbot, v
     assert instances is made_layer
     overlays = [instances._overlays[name] for name in EDITING_OVERLAYS]
     assert not instances.visible and not any(overlay.visible for overlay in overlays)
-    assert results.pending == 1 + len(EDITING_OVERLAYS)
+    assert results.pending == 2 + len(EDITING_OVERLAYS)
     made = viewer.window._qt_viewer.canvas._layer_overlay_to_visual[instances]  # napari's overlay visuals
     assert not set(overlays) & set(made)
+    window = widget.native.window()
+    assert not window.updatesEnabled()  # the window paints the added layer on a pass of its own
+    results._make_next()
+    assert window.updatesEnabled() and not instances.visible
     results._make_next()
     assert instances.visible and not any(overlay.visible for overlay in overlays)
     results.flush()

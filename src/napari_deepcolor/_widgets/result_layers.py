@@ -18,8 +18,9 @@ hitches"). Layers that exist are updated either way.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +53,10 @@ REVEAL = "reveal"
 #: Whether new Labels layers are added in stages (`_staged`), a new instances layer on the event-loop pass after the
 #: one that made it (`ResultLayers._add`); off: in one stretch (bench_first_run.py's plain)
 STAGED = True
+#: Whether the window's paint of a new Labels layer added in stages waits for the next pass (`_without_paint`): napari
+#: adds a layer in 40-50 ms and the window paints it in 35-60 ms more (this 2-core CPU, Mesa's software renderer), one
+#: stretch of 80-110 ms when the paint follows at once; apart, two of about half
+PAINT_APART = True
 
 
 class ResultLayers:
@@ -59,13 +64,15 @@ class ResultLayers:
 
     ``runs()`` gives the runs whose result arrays a layer may share: an instances layer painted by hand leaves them
     for a new array, which ``refill(run)`` decodes again. ``on_edited(old_name, layer)`` is called once such a layer
-    is the user's; ``notify(level, message)`` shows a notification.
+    is the user's; ``notify(level, message)`` shows a notification; ``window()``, the window the widget is in, whose
+    paint of a new Labels layer goes on a pass of its own (`_without_paint`).
     """
 
     def __init__(self, viewer: napari.viewer.Viewer, *, runs: Callable[[], Iterable[Run | None]],
                  refill: Callable[[Run], None], on_edited: Callable[[str, Labels], None],
-                 notify: Callable[[str, str], None]) -> None:
+                 notify: Callable[[str, str], None], window: Callable[[], Any] | None = None) -> None:
         self._viewer = viewer
+        self._window = window
         self._runs = runs
         self._refill = refill
         self._on_edited = on_edited
@@ -288,16 +295,33 @@ class ResultLayers:
             self.settle()
         layers = self._viewer.layers
         steps = _staged(layer) if STAGED and isinstance(layer, Labels) else []
-        if instances is None:
-            self._viewer.add_layer(layer)
-        else:  # under the instances; napari selects what it inserts: the user's selection comes back
-            active, selected = layers.selection.active, set(layers.selection)
-            layers.insert(layers.index(instances), layer)
-            layers.selection.active = active  # (None: nothing)
-            layers.selection.update(selected)
-        camera.zoom, camera.center = zoom, center
+        with self._without_paint(steps):
+            if instances is None:
+                self._viewer.add_layer(layer)
+            else:  # under the instances; napari selects what it inserts: the user's selection comes back
+                active, selected = layers.selection.active, set(layers.selection)
+                layers.insert(layers.index(instances), layer)
+                layers.selection.active = active  # (None: nothing)
+                layers.selection.update(selected)
+            camera.zoom, camera.center = zoom, center
         self._reveal(layer, steps)
         return layer
+
+    @contextlib.contextmanager
+    def _without_paint(self, steps: list[Callable[[], Any]]) -> Iterator[None]:
+        """Keep the window from painting while a new layer is added in stages (``steps`` not empty): its paint of the
+        added layer waits for the first step, a pass of its own (`PAINT_APART`). Undone at once if the add fails."""
+        window = self._window() if self._window is not None and steps and PAINT_APART else None
+        if window is None or not window.updatesEnabled():
+            yield
+            return
+        window.setUpdatesEnabled(False)
+        try:
+            yield
+        except BaseException:
+            window.setUpdatesEnabled(True)
+            raise
+        steps.insert(0, lambda window=weakref.ref(window): _paint_again(window()))
 
     def displayed_plane(self, run: Run) -> tuple[int, ...]:
         """Index of the plane of the run's result that the viewer shows now."""
@@ -350,6 +374,15 @@ def _staged(layer: Labels) -> list[Callable[[], Any]]:
             overlay.visible = False
             steps.append(lambda overlay=overlay: setattr(overlay, "visible", True))
     return steps
+
+
+def _paint_again(window: Any) -> None:
+    """Let ``window`` paint again (`ResultLayers._without_paint`), unless it has been closed since (the step holds it
+    weakly: a closed viewer's window is not kept alive by a step that never ran)."""
+    if window is None:
+        return
+    with contextlib.suppress(RuntimeError):  # "wrapped C/C++ object ... has been deleted": the viewer closed
+        window.setUpdatesEnabled(True)
 
 
 def _refresh(layer: Layer, *, thumbnail: bool, data_displayed: bool = True) -> None:

@@ -77,7 +77,7 @@ class SegmentWidget(SegmentSignals, Container):
         self._sliders = KnobSliders()
         self._results = ResultLayers(napari_viewer, runs=lambda: (self._shown, self._active, self._last),
                                      refill=lambda run: self._tuning.refill(run), on_edited=self._on_result_edited,
-                                     notify=self._notify)
+                                     notify=self._notify, window=self.native.window)
         self._tuning = LiveTuning(napari_viewer, self.native, self._results, self._sliders, apply=self._apply_knobs,
                                   handle=self._handle, idle_status=self._idle_status)
         self._guided = GuidedLoop(napari_viewer, self._picker, self._results, run=self.run,
