@@ -22,7 +22,9 @@ conversions imported, vispy's line dash patterns computed), the guided loop hidd
 the first result (showing it then relaid the dock out), a one-plane result refreshed again when its run ends, and a
 semi-convolutional result's displacement arrows made with every run, on the very next event-loop pass, and a new
 Labels layer added with the run's handlers, shown and given its editing overlays in one stretch
-(`_widgets.result_layers.STAGED` off); and
+(`_widgets.result_layers.STAGED` off);
+**paint-with-add** (Segment docks only), the plugin as it is but for the window's paint of a new layer, which comes in
+the same stretch as napari's add of it (`_widgets.result_layers.PAINT_APART` off); and
 **window-friendly**, the plugin as it is. A ``deepcolor train`` process (one torch thread) runs beside all of it, as in
 bench_gui_hitches.py. The table goes to docs/benchmarks.md under "## The first Segment run of a session"
 (``--no-docs``: printed only); the reading written by hand below the table stays (`_docs.KEEP_MARKER`).
@@ -45,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _docs import gui_machine, record
 
 HEADING = "## The first Segment run of a session"  # and the first fine-tuning
-VARIANTS = ("plain", "window-friendly")
+VARIANTS = ("plain", "paint-with-add", "window-friendly")
 DOCKS = ("segment", "nuclei", "train")
 #: The runs measured per dock: (key, what the table calls it).
 RUNS = {"segment": (("open", "Segment dock, the 2 s after it was added (window-friendly: napari's first progress bar made and closed)"),
@@ -53,6 +55,11 @@ RUNS = {"segment": (("open", "Segment dock, the 2 s after it was added (window-f
         "nuclei": (("first", "Segment, first run on the nuclei sample's image (`nuclei`, semi-convolutional)"),
                    ("second", "Segment, second run on the nuclei image")),
         "train": (("first", "Train dock, first fine-tuning (its worker imports torch), 20 s then Cancel"),)}
+
+
+def variants(dock: str) -> tuple[str, ...]:
+    """The variants measured on ``dock``: paint-with-add differs from window-friendly only where a layer is added."""
+    return VARIANTS if dock != "train" else ("plain", "window-friendly")
 
 
 def one_run(variant: str, dock: str) -> dict:
@@ -94,6 +101,10 @@ def one_run(variant: str, dock: str) -> dict:
                 self.outputs = outputs
 
         result_layers.ResultLayers.publish_vectors = with_arrows
+    if variant == "paint-with-add":  # the window painting a new layer with napari's add, in one stretch, as it did
+        from napari_deepcolor._widgets import result_layers
+
+        result_layers.PAINT_APART = False
     assert "torch" not in sys.modules
     if dock == "train":
         return first_training()
@@ -162,6 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3, help="fresh processes per variant")
     parser.add_argument("--no-background", action="store_true", help="no training process beside")
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--docks", nargs="+", choices=DOCKS, default=list(DOCKS),
+                        help="measure these docks only (implies --no-docs)")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                        help="measure these variants only (implies --no-docs; the table needs plain)")
     parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)  # a child process: one run, JSON out
     parser.add_argument("--dock", choices=DOCKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -173,21 +188,27 @@ def main(argv: list[str] | None = None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-first-run-"))
     env = {**os.environ, "NAPARI_DEEPCOLOR_MODELS": str(folder / "models"), "OMP_NUM_THREADS": "1"}
     process = None if args.no_background else background_training(folder)
-    results: dict[str, list[dict]] = {f"{dock}/{variant}": [] for dock in DOCKS for variant in VARIANTS}
+    partial = set(args.docks) != set(DOCKS) or set(args.variants) != set(VARIANTS)
+    runs = [(dock, variant) for dock in args.docks for variant in variants(dock) if variant in args.variants]
+    results: dict[str, list[dict]] = {f"{dock}/{variant}": [] for dock, variant in runs}
     try:
         for _ in range(args.runs):
-            for dock in DOCKS:
-                for variant in VARIANTS:
-                    done = subprocess.run([sys.executable, __file__, "--one", variant, "--dock", dock], env=env,
-                                          capture_output=True, text=True, timeout=900, check=True)
-                    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-                    key = f"{dock}/{variant}"
-                    results[key].append(json.loads(line[len("RESULT "):]))
-                    print(key, {k: round(v["max_ms"]) for k, v in results[key][-1].items()}, flush=True)
+            for dock, variant in runs:
+                done = subprocess.run([sys.executable, __file__, "--one", variant, "--dock", dock], env=env,
+                                      capture_output=True, text=True, timeout=900, check=True)
+                line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+                key = f"{dock}/{variant}"
+                results[key].append(json.loads(line[len("RESULT "):]))
+                print(key, {k: round(v["max_ms"]) for k, v in results[key][-1].items()}, flush=True)
+                for run, measured in results[key][-1].items():  # where each stall over 100 ms was
+                    if measured["max_ms"] > 100 and measured["where"]:
+                        print(f"  {run}:", "; ".join(f"{w} ({c})" for c, w in measured["where"]), flush=True)
     finally:
         if process is not None:
             process.terminate()
             process.wait(timeout=30)
+    if partial:
+        return
     text = table(results, args)
     print(text)
     if not args.no_docs:
@@ -201,13 +222,13 @@ def table(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
     for dock in DOCKS:
         plain = float(np.median([r["first"]["max_ms"] for r in results[f"{dock}/plain"]]))
         for run, what in RUNS[dock]:
-            for variant in VARIANTS:
+            for variant in variants(dock):
                 measured = results[f"{dock}/{variant}"]
                 gaps = [r[run]["max_ms"] for r in measured]
                 over = [r[run]["over_100ms"] for r in measured]
                 rows.append(f"| {what} | {variant} | {np.median(gaps):.0f} | {', '.join(f'{g:.0f}' for g in gaps)} | "
                             f"{np.median(gaps) / plain:.2f}× | {', '.join(map(str, over))} |")
-        for variant in VARIANTS:
+        for variant in variants(dock):
             first = results[f"{dock}/{variant}"][0]["first"]
             if first["where"]:
                 where.append(f"- {dock}, {variant}: " + "; ".join(f"{w} ({c})" for c, w in first["where"]))
@@ -237,7 +258,10 @@ def table(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
          "network output layers only, which come 30 ms apart, `_widgets.result_layers.LATER_MS`; a new Labels "
          "layer made with the run's result and added on the event-loop pass after the run's handlers, hidden and "
          "without its editing overlays, then shown and given them on later passes, "
-         "`_widgets.result_layers._add` and `_staged`). The variants "
+         "`_widgets.result_layers._add` and `_staged`, the window's paint of the added layer on the pass after its "
+         "add, `_without_paint`); *paint-with-add*: window-friendly with the window painting the added layer "
+         "in the same stretch as napari's add (`_widgets.result_layers.PAINT_APART` off), as before 2026-12-07. "
+         "The variants "
          "alternate; the ratio is to plain's first run of the same dock (medians)."),
         "",
         "| run | variant | longest gap, median (ms) | each process (ms) | vs plain's first run | gaps > 100 ms |",
