@@ -1114,15 +1114,47 @@ def test_opening_the_docks_makes_and_closes_one_progress_bar_a_window(make_napar
     whichever dock opens first), closed at once, so a first run does not pay for it."""
     from napari.utils import progress
 
-    made = []
-    progress._all_instances.events.changed.connect(lambda event: made.extend(event.added))
+    made, painting = [], []
     viewer = make_napari_viewer()
-    viewer.window.add_plugin_dock_widget("napari-deepcolor", "Segment")
-    viewer.window.add_plugin_dock_widget("napari-deepcolor", "Train / fine-tune")
-    qtbot.waitUntil(lambda: len(made) >= 1, timeout=5000)
-    qtbot.wait(100)
+    _, segment = viewer.window.add_plugin_dock_widget("napari-deepcolor", "Segment")
+    window = segment.native.window()
+
+    def on_changed(event):  # the window does not paint while the bar is made: its paint comes on a later pass
+        made.extend(event.added)
+        painting.append(window.updatesEnabled())
+
+    progress._all_instances.events.changed.connect(on_changed)
+    try:
+        viewer.window.add_plugin_dock_widget("napari-deepcolor", "Train / fine-tune")
+        qtbot.waitUntil(lambda: len(made) >= 1, timeout=5000)
+        qtbot.wait(100)
+    finally:
+        progress._all_instances.events.changed.disconnect(on_changed)
     assert len(made) == 1
     assert not list(progress._all_instances)  # closed: nothing left in the activity dock
+    assert painting and not any(painting) and window.updatesEnabled()
+
+
+def test_hold_paint_lets_a_window_paint_again_unless_it_is_gone(qtbot):
+    """The function that lets a window paint again holds it weakly: a window closed (and deleted) first is neither kept
+    alive nor an error."""
+    import gc
+
+    from qtpy.QtWidgets import QWidget
+
+    from napari_deepcolor._widgets.dock import hold_paint
+
+    window = QWidget()
+    release = hold_paint(window)
+    assert not window.updatesEnabled() and hold_paint(window) is None  # held already: nothing more to undo
+    release()
+    assert window.updatesEnabled()
+    assert hold_paint(None) is None
+    gone = QWidget()
+    release = hold_paint(gone)
+    del gone
+    gc.collect()
+    release()  # nothing to do
 
 
 def test_a_stack_of_up_to_eight_planes_gets_the_channels_hint_as_on_the_command_line():

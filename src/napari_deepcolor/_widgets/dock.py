@@ -11,6 +11,8 @@ two viewers each have their own pair.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -24,6 +26,10 @@ PLUGIN = "napari-deepcolor"
 _W = TypeVar("_W", bound=QWidget)
 #: The main window's property that says its activity dock has shown a progress bar (`warm_activity_dock`)
 _WARM = "napari_deepcolor_activity_warm"
+#: Whether the window's paint after napari's first progress bar waits for a pass of its own (`warm_activity_dock`)
+PAINT_APART = True
+#: Milliseconds the window's paint waits after the work it follows (`hold_paint`), as the result layers' later passes
+PAINT_LATER_MS = 30
 
 
 class _RemovalWatcher(QObject):
@@ -87,6 +93,31 @@ def warm_activity_dock(widget: QWidget) -> None:
         window.setProperty(_WARM, True)
         from napari.utils import progress
 
-        progress(total=0, desc="napari-deepcolor").close()
+        release = hold_paint(window) if PAINT_APART else None
+        try:  # napari's bar paints the window in its own processEvents(): 40-70 ms of the 70 here (idle)
+            progress(total=0, desc="napari-deepcolor").close()
+        finally:
+            if release is not None:
+                QTimer.singleShot(PAINT_LATER_MS, release)
 
     QTimer.singleShot(0, warm)
+
+
+def hold_paint(window: QWidget | None) -> Callable[[], None] | None:
+    """Switch ``window``'s painting off (Qt's ``setUpdatesEnabled``) until the function returned is called, which
+    repaints it: work done meanwhile on the GUI thread (napari adding a layer, making a progress bar) and the window's
+    paint of it come on two event-loop passes instead of one stretch, with the window's timers and input between.
+    None where nothing is held (no window, or its painting is off already). The function holds the window weakly and
+    does nothing once it has been closed and deleted."""
+    if window is None or not window.updatesEnabled():
+        return None
+    window.setUpdatesEnabled(False)
+    held = weakref.ref(window)
+
+    def release() -> None:
+        window = held()
+        if window is not None:
+            with contextlib.suppress(RuntimeError):  # "wrapped C/C++ object ... has been deleted"
+                window.setUpdatesEnabled(True)
+
+    return release

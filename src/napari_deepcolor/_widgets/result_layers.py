@@ -27,6 +27,8 @@ import numpy as np
 from napari.layers import Image, Labels, Layer, Vectors
 from qtpy.QtCore import QTimer
 
+from napari_deepcolor._widgets.dock import hold_paint
+
 if TYPE_CHECKING:
     import napari
 
@@ -310,18 +312,19 @@ class ResultLayers:
     @contextlib.contextmanager
     def _without_paint(self, steps: list[Callable[[], Any]]) -> Iterator[None]:
         """Keep the window from painting while a new layer is added in stages (``steps`` not empty): its paint of the
-        added layer waits for the first step, a pass of its own (`PAINT_APART`). Undone at once if the add fails."""
+        added layer waits for the first step, a pass of its own (`PAINT_APART`, `dock.hold_paint`). Undone at once if
+        the add fails."""
         window = self._window() if self._window is not None and steps and PAINT_APART else None
-        if window is None or not window.updatesEnabled():
+        release = hold_paint(window)
+        if release is None:
             yield
             return
-        window.setUpdatesEnabled(False)
         try:
             yield
         except BaseException:
-            window.setUpdatesEnabled(True)
+            release()
             raise
-        steps.insert(0, lambda window=weakref.ref(window): _paint_again(window()))
+        steps.insert(0, release)
 
     def displayed_plane(self, run: Run) -> tuple[int, ...]:
         """Index of the plane of the run's result that the viewer shows now."""
@@ -374,15 +377,6 @@ def _staged(layer: Labels) -> list[Callable[[], Any]]:
             overlay.visible = False
             steps.append(lambda overlay=overlay: setattr(overlay, "visible", True))
     return steps
-
-
-def _paint_again(window: Any) -> None:
-    """Let ``window`` paint again (`ResultLayers._without_paint`), unless it has been closed since (the step holds it
-    weakly: a closed viewer's window is not kept alive by a step that never ran)."""
-    if window is None:
-        return
-    with contextlib.suppress(RuntimeError):  # "wrapped C/C++ object ... has been deleted": the viewer closed
-        window.setUpdatesEnabled(True)
 
 
 def _refresh(layer: Layer, *, thumbnail: bool, data_displayed: bool = True) -> None:
