@@ -24,8 +24,7 @@ semi-convolutional result's displacement arrows made with every run, on the very
 Labels layer added with the run's handlers, shown and given its editing overlays in one stretch
 (`_widgets.result_layers.STAGED` off);
 **paint-with-add** (Segment docks only), the plugin as it is but for the window's paint of a new layer, which comes in
-the same stretch as napari's add of it, and of napari's first progress bar, in the same stretch as the bar
-(`_widgets.result_layers.PAINT_APART` and `_widgets.dock.PAINT_APART` off); and
+the same stretch as napari's add of it (`_widgets.result_layers.PAINT_APART` off); and
 **window-friendly**, the plugin as it is. A ``deepcolor train`` process (one torch thread) runs beside all of it, as in
 bench_gui_hitches.py. The table goes to docs/benchmarks.md under "## The first Segment run of a session"
 (``--no-docs``: printed only); the reading written by hand below the table stays (`_docs.KEEP_MARKER`).
@@ -103,9 +102,9 @@ def one_run(variant: str, dock: str) -> dict:
 
         result_layers.ResultLayers.publish_vectors = with_arrows
     if variant == "paint-with-add":  # the window painting a new layer with napari's add, in one stretch, as it did
-        from napari_deepcolor._widgets import dock, result_layers
+        from napari_deepcolor._widgets import result_layers
 
-        result_layers.PAINT_APART = dock.PAINT_APART = False
+        result_layers.PAINT_APART = False
     assert "torch" not in sys.modules
     if dock == "train":
         return first_training()
@@ -261,8 +260,7 @@ def table(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
          "without its editing overlays, then shown and given them on later passes, "
          "`_widgets.result_layers._add` and `_staged`, the window's paint of the added layer on the pass after its "
          "add, `_without_paint`); *paint-with-add*: window-friendly with the window painting the added layer "
-         "in the same stretch as napari's add, and its paint after the dock's first progress bar in the bar's "
-         "stretch (`_widgets.result_layers.PAINT_APART`, `_widgets.dock.PAINT_APART` off), as before 2026-12-07. "
+         "in the same stretch as napari's add (`_widgets.result_layers.PAINT_APART` off), as before 2026-12-07. "
          "The variants "
          "alternate; the ratio is to plain's first run of the same dock (medians)."),
         "",

@@ -26,10 +26,6 @@ PLUGIN = "napari-deepcolor"
 _W = TypeVar("_W", bound=QWidget)
 #: The main window's property that says its activity dock has shown a progress bar (`warm_activity_dock`)
 _WARM = "napari_deepcolor_activity_warm"
-#: Whether the window's paint after napari's first progress bar waits for a pass of its own (`warm_activity_dock`)
-PAINT_APART = True
-#: Milliseconds the window's paint waits after the work it follows (`hold_paint`), as the result layers' later passes
-PAINT_LATER_MS = 30
 
 
 class _RemovalWatcher(QObject):
@@ -93,12 +89,10 @@ def warm_activity_dock(widget: QWidget) -> None:
         window.setProperty(_WARM, True)
         from napari.utils import progress
 
-        release = hold_paint(window) if PAINT_APART else None
-        try:  # napari's bar paints the window in its own processEvents(): 40-70 ms of the 70 here (idle)
-            progress(total=0, desc="napari-deepcolor").close()
-        finally:
-            if release is not None:
-                QTimer.singleShot(PAINT_LATER_MS, release)
+        # painted here, in the bar's own processEvents(), on purpose: with the window's paint held for a later
+        # pass (`hold_paint`) the bar took 12-16 ms instead of 66-71 (idle), but the Train dock's first fine-tuning
+        # then held the window 176-211 ms in a paint, against 67-80 (docs/benchmarks.md, 2026-12-07)
+        progress(total=0, desc="napari-deepcolor").close()
 
     QTimer.singleShot(0, warm)
 
