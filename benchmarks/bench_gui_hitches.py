@@ -63,7 +63,18 @@ def background_training(folder: Path) -> subprocess.Popen:
             "--checkpoint-every", "1000000", "--validate-every", "1000000", "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL,
+                            preexec_fn=_dies_with_parent if sys.platform.startswith("linux") else None)
+
+
+def _dies_with_parent() -> None:
+    """In the training child (Linux): SIGTERM once the benchmark that started it is gone, even by a crash (napari
+    has segfaulted here under Xvfb, in its own add of 43 layers), so no training stays behind to slow the next
+    measurements (it did: a run of bench_gui_hitches.py measured beside two)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def drag_knobs(app, segment, seconds: float) -> int:
