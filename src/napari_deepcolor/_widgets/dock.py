@@ -99,8 +99,9 @@ def warm_activity_dock(widget: QWidget) -> None:
 
 def hold_paint(window: QWidget | None) -> Callable[[], None] | None:
     """Switch ``window``'s painting off (Qt's ``setUpdatesEnabled``) until the function returned is called, which
-    repaints it: work done meanwhile on the GUI thread (napari adding a layer, making a progress bar) and the window's
-    paint of it come on two event-loop passes instead of one stretch, with the window's timers and input between.
+    repaints it: work done meanwhile on the GUI thread (napari adding a layer) and the window's paint of it come on two
+    event-loop passes instead of one stretch, with the window's timers and input between. Not for widgets made and
+    closed meanwhile: their first paint moves to the next time they are shown (`warm_activity_dock`).
     None where nothing is held (no window, or its painting is off already). The function holds the window weakly and
     does nothing once it has been closed and deleted."""
     if window is None or not window.updatesEnabled():
