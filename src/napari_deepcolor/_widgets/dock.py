@@ -26,6 +26,10 @@ PLUGIN = "napari-deepcolor"
 _W = TypeVar("_W", bound=QWidget)
 #: The main window's property that says its activity dock has shown a progress bar (`warm_activity_dock`)
 _WARM = "napari_deepcolor_activity_warm"
+#: Milliseconds after the dock is shown that `warm_activity_dock` makes its progress bar: on the next pass, with the
+#: dock's own first layout and paint (at 300 ms the dock's first 2 s held the window longer, median 87.5 ms against
+#: 68.5; experiments/gui/warm_after.py, docs/benchmarks.md)
+WARM_AFTER_MS = 0
 
 
 class _RemovalWatcher(QObject):
@@ -94,7 +98,7 @@ def warm_activity_dock(widget: QWidget) -> None:
         # then held the window 176-211 ms in a paint, against 67-80 (docs/benchmarks.md, 2026-12-07)
         progress(total=0, desc="napari-deepcolor").close()
 
-    QTimer.singleShot(0, warm)
+    QTimer.singleShot(WARM_AFTER_MS, warm)
 
 
 def hold_paint(window: QWidget | None) -> Callable[[], None] | None:
