@@ -1125,6 +1125,26 @@ def test_opening_the_docks_makes_and_closes_one_progress_bar_a_window(make_napar
     assert not list(progress._all_instances)  # closed: nothing left in the activity dock
 
 
+def test_each_network_output_layer_is_painted_on_the_pass_after_its_add(qtbot, viewer_and_widget, tiny_model):
+    """Layers of the network's output come one per event-loop pass; napari's add of each and the window's paint of it
+    come on two passes (`ResultLayers._without_paint`)."""
+    viewer, widget = viewer_and_widget
+    widget._image.value = viewer.add_image(blobs_pair(0)[0], name="cells")
+    widget.add_model_file(tiny_model)
+    run_and_wait(qtbot, widget)
+    results, window = widget._results, widget.native.window()
+    results._timer.setInterval(60_000)  # the later passes wait: each can be looked at
+    widget._outputs.value = True
+    assert results.pending and window.updatesEnabled()
+    n_layers = len(viewer.layers)
+    results._make_next()
+    assert len(viewer.layers) == n_layers + 1 and not window.updatesEnabled()
+    results._make_next()  # the window's paint of it, before the next layer
+    assert len(viewer.layers) == n_layers + 1 and window.updatesEnabled()
+    results.flush()
+    assert window.updatesEnabled() and results.pending == 0
+
+
 def test_hold_paint_lets_a_window_paint_again_unless_it_is_gone(qtbot):
     """The function that lets a window paint again holds it weakly: a window closed (and deleted) first is neither kept
     alive nor an error."""

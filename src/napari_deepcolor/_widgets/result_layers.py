@@ -55,9 +55,9 @@ REVEAL = "reveal"
 #: Whether new Labels layers are added in stages (`_staged`), a new instances layer on the event-loop pass after the
 #: one that made it (`ResultLayers._add`); off: in one stretch (bench_first_run.py's plain)
 STAGED = True
-#: Whether the window's paint of a new Labels layer added in stages waits for the next pass (`_without_paint`): napari
-#: adds a layer in 40-50 ms and the window paints it in 35-60 ms more (this 2-core CPU, Mesa's software renderer), one
-#: stretch of 80-110 ms when the paint follows at once; apart, two of about half
+#: Whether the window's paint of a new result layer waits for the next pass (`_without_paint`): napari adds a Labels
+#: layer in 40-50 ms and the window paints it in 35-60 ms more (this 2-core CPU, Mesa's software renderer), one
+#: stretch of 80-110 ms when the paint follows at once; apart, two of about half (the network's output layers too)
 PAINT_APART = True
 
 
@@ -67,7 +67,7 @@ class ResultLayers:
     ``runs()`` gives the runs whose result arrays a layer may share: an instances layer painted by hand leaves them
     for a new array, which ``refill(run)`` decodes again. ``on_edited(old_name, layer)`` is called once such a layer
     is the user's; ``notify(level, message)`` shows a notification; ``window()``, the window the widget is in, whose
-    paint of a new Labels layer goes on a pass of its own (`_without_paint`).
+    paint of a new result layer goes on a pass of its own (`_without_paint`).
     """
 
     def __init__(self, viewer: napari.viewer.Viewer, *, runs: Callable[[], Iterable[Run | None]],
@@ -311,10 +311,10 @@ class ResultLayers:
 
     @contextlib.contextmanager
     def _without_paint(self, steps: list[Callable[[], Any]]) -> Iterator[None]:
-        """Keep the window from painting while a new layer is added in stages (``steps`` not empty): its paint of the
-        added layer waits for the first step, a pass of its own (`PAINT_APART`, `dock.hold_paint`). Undone at once if
-        the add fails."""
-        window = self._window() if self._window is not None and steps and PAINT_APART else None
+        """Keep the window from painting while a new layer is added: its paint of the added layer waits for the first
+        of the layer's ``steps`` (the only one for a layer not staged), a pass of its own `LATER_MS` later
+        (`PAINT_APART`, `dock.hold_paint`). Undone at once if the add fails."""
+        window = self._window() if self._window is not None and PAINT_APART else None
         release = hold_paint(window)
         if release is None:
             yield
