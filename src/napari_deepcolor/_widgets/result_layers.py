@@ -72,7 +72,7 @@ class ResultLayers:
 
     def __init__(self, viewer: napari.viewer.Viewer, *, runs: Callable[[], Iterable[Run | None]],
                  refill: Callable[[Run], None], on_edited: Callable[[str, Labels], None],
-                 notify: Callable[[str, str], None], window: Callable[[], Any] | None = None) -> None:
+                 notify: Callable[[str, str], None], window: Callable[[], Any]) -> None:
         self._viewer = viewer
         self._window = window
         self._runs = runs
@@ -314,8 +314,7 @@ class ResultLayers:
         """Keep the window from painting while a new layer is added: its paint of the added layer waits for the first
         of the layer's ``steps`` (the only one for a layer not staged), a pass of its own `LATER_MS` later
         (`PAINT_APART`, `dock.hold_paint`). Undone at once if the add fails."""
-        window = self._window() if self._window is not None and PAINT_APART else None
-        release = hold_paint(window)
+        release = hold_paint(self._window()) if PAINT_APART else None
         if release is None:
             yield
             return
