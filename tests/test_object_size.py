@@ -425,3 +425,21 @@ def test_a_model_that_normalizes_sparse_fields_by_their_objects_reads_no_coarse_
     view = object_size.network_view(model.base_config, image, object_size.VIEW_REDUCTION)
     assert calls[0] == ((0,), True, view.shape[-1])  # the view itself, its first orientation whole, as before
     assert size.how == "auto" and size.factor > 2, size
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 37, 53), (1, 8, 1, 1), (1, 4, 1, 6)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_features_moments_are_torchs_mean_and_standard_deviation(shape, channels_last):
+    import torch
+
+    from napari_deepcolor.predict.size_features import _moments
+
+    activation = torch.relu(torch.randn(*shape, generator=torch.Generator().manual_seed(0)) * 2 + 1)
+    if channels_last:
+        activation = activation.contiguous(memory_format=torch.channels_last)
+    flat = activation.flatten(2).double()
+    mean, spread = _moments(activation)
+    assert mean.dtype == spread.dtype == torch.float32 and mean.shape == spread.shape == shape[:2]
+    np.testing.assert_allclose(mean.numpy(), flat.mean(dim=2).numpy(), rtol=1e-6, atol=1e-7)
+    expected = flat.std(dim=2) if flat.shape[2] > 1 else torch.zeros(shape[:2], dtype=torch.float64)
+    np.testing.assert_allclose(spread.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)

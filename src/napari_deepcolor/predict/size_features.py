@@ -78,10 +78,25 @@ def _whole_pass(network: Any, unet: Any, x: Any) -> tuple[list[Any], Any]:
 
 
 def _moments(activation: Any) -> tuple[Any, Any]:
-    """Per tile and channel: the mean and the standard deviation of an activation ``(N, K, H, W)`` over the tile."""
-    activation = activation.float().flatten(2)
-    spread = activation.std(dim=2) if activation.shape[2] > 1 else activation[..., 0] * 0
-    return activation.mean(dim=2), spread
+    """Per tile and channel: the mean and the standard deviation (n - 1) of an activation ``(N, K, H, W)`` over the
+    tile, float32.
+
+    From the sums of the values and of their squares, accumulated in float64 (float32 on Apple's MPS, which has no
+    float64): one pass over the activation, in any memory layout. torch's ``std`` of the flattened activation gave
+    the same values to float32's precision at a sixth to a tenth of the speed (a channels-last activation), and was
+    a third of the estimate's time.
+    """
+    import torch
+
+    values = activation.float()
+    n = values.shape[-1] * values.shape[-2]
+    wide = torch.float32 if values.device.type == "mps" else torch.float64
+    mean = values.sum(dim=(2, 3), dtype=wide) / n
+    if n == 1:
+        return mean.float(), torch.zeros_like(mean, dtype=torch.float32)
+    squares = (values * values).sum(dim=(2, 3), dtype=wide)
+    variance = ((squares - n * mean * mean) / (n - 1)).clamp_min(0)
+    return mean.float(), variance.sqrt().float()
 
 
 def _first_network(network: Any) -> Any:
