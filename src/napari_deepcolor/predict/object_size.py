@@ -95,9 +95,6 @@ MIN_COARSE = 32
 #: The coarse pass's foreground fraction stands for the view's only from this fraction up (the coarse view of a blank
 #: image can show specks of foreground: there the view itself says whether the image holds objects).
 COARSE_FOREGROUND = 0.01
-#: Candidate (experiments/object_size/quick_view.py): for a model with `sparse_percentile` (no coarse pass), where
-#: the first orientation on the view reads objects of `QUICK_ABOVE` or larger, that reading is the estimate.
-QUICK_VIEW = False
 
 
 @dataclass(frozen=True)
@@ -453,8 +450,6 @@ def read_features(model: LoadedModel, size_model: SizeModel,
     per_turn, foreground = oriented_features(model, tiles, turns[:1], whole=not known)
     foreground = coarse_foreground if known else foreground
     first = size_model.predict(per_turn[turns[0]]) / VIEW_REDUCTION
-    if QUICK_VIEW and model.base_config.sparse_percentile is not None and first >= QUICK_ABOVE:
-        return per_turn[turns[0]], foreground, VIEW_REDUCTION
     if len(turns) > 1 and not max(first, 1 / first) <= EARLY_EXIT:
         per_turn |= oriented_features(model, tiles, turns[1:], whole=False)[0]
     return np.mean(list(per_turn.values()), axis=0), foreground, VIEW_REDUCTION
