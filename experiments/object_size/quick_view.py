@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -52,17 +51,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
+from arms import auto_arms  # noqa: E402
 from bench_object_size import _own_size, resized  # noqa: E402
 from coarse_first import IMAGES, _hit, picked  # noqa: E402
 from data import images_for  # noqa: E402
-from flags import flag  # noqa: E402
 from jsonl import load_or_measure  # noqa: E402
 from try_one import few_nuclei  # noqa: E402
 
-from napari_deepcolor.metrics import evaluate  # noqa: E402
 from napari_deepcolor.predict import object_size  # noqa: E402
 from napari_deepcolor.predict.network import load_model  # noqa: E402
-from napari_deepcolor.predict.size_refine import segment_refined  # noqa: E402
 
 FACTORS = (0.5, 0.67, 1.0, 1.5, 2.0, 3.0)
 ARMS = {"now": False, "quick view": True}
@@ -77,23 +74,8 @@ def third_picks(n: int) -> list[int]:
 
 
 def _auto(model, image, truth) -> dict:
-    """Both arms on one case: {arm: estimate, kept size, predictions, seconds, AP50}."""
-    out = {}
-    for arm, value in ARMS.items():
-        with flag(object_size, "QUICK_VIEW", value, commit="f12f12e"):
-            t0 = time.perf_counter()
-            size = object_size.estimate_object_size(model, image)
-            seconds = time.perf_counter() - t0
-        if arm != "now" and size.factor == out["now"]["estimate"]:  # the same estimate continues as now's did
-            out[arm] = {**out["now"], "estimate_seconds": seconds,
-                        "seconds": seconds + out["now"]["seconds"] - out["now"]["estimate_seconds"]}
-            continue
-        t0 = time.perf_counter()
-        _, kept, (instances, _) = segment_refined(model, image, size)
-        out[arm] = {"estimate": size.factor, "factor": kept.factor, "passes": kept.passes,
-                    "estimate_seconds": seconds, "seconds": seconds + time.perf_counter() - t0,
-                    "ap50": evaluate(truth, instances.labels)["ap50"]}
-    return out
+    """Both arms on one case (`arms.auto_arms`)."""
+    return auto_arms(model, image, truth, ARMS, "QUICK_VIEW", commit="f12f12e")
 
 
 def measure() -> list[dict]:
