@@ -33,3 +33,11 @@ def auto_arms(model: Any, image: Any, truth: Any, arms: dict[str, Any], name: st
                     "estimate_seconds": seconds, "seconds": seconds + time.perf_counter() - t0,
                     "ap50": evaluate(truth, instances.labels)["ap50"]}
     return out
+
+
+def verdict(checks: dict[str, bool], name: str, value: Any) -> bool:
+    """Print each check of a rule and what it decides for ``object_size.<name>``; whether all passed."""
+    adopted = all(checks.values())
+    print(" ".join(f"({k}) {'passes' if v else 'fails'}" for k, v in checks.items())
+          + f" -> {f'adopted: {name} = {value}' if adopted else f'not adopted: {name} leaves the package'}")
+    return adopted

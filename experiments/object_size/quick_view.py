@@ -51,7 +51,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from arms import auto_arms  # noqa: E402
+from arms import auto_arms, verdict  # noqa: E402
 from bench_object_size import _own_size, resized  # noqa: E402
 from coarse_first import IMAGES, _hit, picked  # noqa: E402
 from data import images_for  # noqa: E402
@@ -127,10 +127,7 @@ def judge(rows: list[dict]) -> bool:
           f"{np.mean([r[new]['passes'] for r in resized_rows]):.2f}")
     print("(d) sparse fields: "
           + "; ".join(f"x{f:g} now {s['now']:.4f}, {new} {s[new]:.4f}" for f, s in sparse.items()))
-    adopted = all(checks.values())
-    print(" ".join(f"({k}) {'passes' if v else 'fails'}" for k, v in checks.items())
-          + f" -> {'adopted: QUICK_VIEW = True' if adopted else 'not adopted: QUICK_VIEW leaves the package'}")
-    return adopted
+    return verdict(checks, "QUICK_VIEW", True)
 
 
 def main() -> None:

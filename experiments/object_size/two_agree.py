@@ -51,7 +51,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from arms import auto_arms  # noqa: E402
+from arms import auto_arms, verdict  # noqa: E402
 from bench_object_size import _own_size, resized  # noqa: E402
 from coarse_first import _hit, picked  # noqa: E402
 from data import images_for  # noqa: E402
@@ -134,10 +134,7 @@ def judge(rows: list[dict]) -> bool:
           + " ".join(f"{m} {sum(r[new]['estimate_seconds'] for r in resized_rows if r['model'] == m and r['factor'] > 1) / sum(r['now']['estimate_seconds'] for r in resized_rows if r['model'] == m and r['factor'] > 1):.2f}" for m in models))  # noqa: E501
     print(f"(d) sparse cases ({len(few)}): AP50 now {mean(few, 'now'):.4f}, {new} {mean(few, new):.4f}; fell "
           + " ".join(f"{m} x{f} {d:+.3f}" for (m, f), d in few_fell.items()))
-    adopted = all(checks.values())
-    print(" ".join(f"({k}) {'passes' if v else 'fails'}" for k, v in checks.items())
-          + f" -> {'adopted: AGREE = 1.1' if adopted else 'not adopted: AGREE leaves the package'}")
-    return adopted
+    return verdict(checks, "AGREE", 1.1)
 
 
 def main() -> None:
