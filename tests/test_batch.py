@@ -195,6 +195,18 @@ def test_a_stacks_object_size_is_estimated_once_on_its_middle_plane(tiny_model):
     assert done.output is None and done.size.note == "3 planes, object size 1 (given)"
 
 
+def test_a_stack_whose_size_fell_back_says_why(tiny_model):
+    from napari_deepcolor.predict.in_memory import segment_in_memory
+    from napari_deepcolor.predict.network import load_model
+    from napari_deepcolor.predict.object_size import ObjectSize
+
+    stack = np.stack([(blobs_pair(seed)[0] * 1000).astype(np.uint16) for seed in (0, 1)])
+    why = "no objects found for the size estimate (0.00% foreground); using object size 1"
+    done = segment_in_memory(load_model(tiny_model, device="cpu"), stack,
+                             lambda plane: ObjectSize(1.0, "fallback", why), knobs={"min_size": 0.0})
+    assert done.size.note == f"2 planes, object size 1 (fallback): {why}"
+
+
 def test_a_stack_is_read_plane_by_plane_and_refused_when_its_labels_cannot_fit(tmp_path, monkeypatch):
     from napari_deepcolor.predict import in_memory
     from napari_deepcolor.predict.regions import RawTiff

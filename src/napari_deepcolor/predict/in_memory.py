@@ -137,12 +137,14 @@ def free_memory() -> int | None:
 
 
 def _stack_size(sizes: list[ObjectSize], planes: int) -> ObjectSize:
-    """One `ObjectSize` saying what the planes' sizes were: their median factor; the note gives their range."""
+    """One `ObjectSize` saying what the planes' sizes were: their median factor; the note gives their range, and why
+    a size fell back to 1 (the first plane's reason that did)."""
     from dataclasses import replace
 
     factors = sorted(size.factor for size in sizes)
     hows = sorted({size.how for size in sizes})
     span = f"{factors[0]:g}" if factors[0] == factors[-1] else f"{factors[0]:g}-{factors[-1]:g}"
     checked = ", estimated once, checked on each plane" if "auto" in hows else ""
-    note = f"{planes} planes, object size {span} ({', '.join(hows)}{checked})"
+    why = next((size.note for size in sizes if size.how in ("fallback", "unavailable")), "")
+    note = f"{planes} planes, object size {span} ({', '.join(hows)}{checked})" + (f": {why}" if why else "")
     return replace(sizes[len(sizes) // 2], factor=float(np.median(factors)), note=note)
