@@ -4,6 +4,7 @@ Usage (from the repository root; the BBBC010 models need ../shared/data/bbbc010)
 
     python experiments/object_size/fit_bundled.py [--models worms ecoli ...] [--with-labels]
     python experiments/object_size/fit_bundled.py --reference-only   # only the second step's reference (a minute)
+    python experiments/object_size/fit_bundled.py --models worms-mask --mask-width-only   # a mask model's width
 
 The weights are not touched: the checkpoint is rewritten (atomically) with ``metadata["size_model"]`` added.
 What each model is fitted on: `data.py` beside this file.
@@ -36,8 +37,14 @@ def main() -> None:
     parser.add_argument("--reference-only", action="store_true", help="keep each stored size model and add only the "
                         "size of the objects the model decodes on its training images (decoded_reference, for the "
                         "second step of the automatic size)")
+    parser.add_argument("--mask-width-only", action="store_true", help="keep each stored size model and add only "
+                        "its training masks' object width (mask_width, a mask-input model's size read on the mask; "
+                        "no network pass)")
     args = parser.parse_args()
     for name in args.models:
+        if args.mask_width_only:
+            mask_width_only(name)
+            continue
         if args.reference_only:
             reference_only(name)
             continue
@@ -89,6 +96,19 @@ def extent_only(name: str) -> None:
     store_size_model(path, {**stored, **extent})
     print(f"{name}: training images' median extent {extent['fit_extent']:.0f} network pixels of the estimating "
           f"view; their fields of view {extent['fit_fields'][0]:.2f}-{extent['fit_fields'][1]:.2f}")
+
+
+def mask_width_only(name: str) -> None:
+    from napari_deepcolor.predict.size_fit import fit_mask_width
+
+    path = bundled_models()[name]
+    checkpoint = load_checkpoint(path)
+    width = fit_mask_width(checkpoint.config, [image for image, _ in images_for(name, "train")])
+    if not width:
+        print(f"{name}: not a mask-input model (or no foreground): nothing stored")
+        return
+    store_size_model(path, {**checkpoint.metadata[METADATA_KEY], **width})
+    print(f"{name}: its training masks' objects {width['mask_width']:.2f} pixels wide (twice area over perimeter)")
 
 
 def reference_only(name: str) -> None:

@@ -30,6 +30,22 @@ def typical_of(areas: np.ndarray) -> float:
     return float(np.median(np.sqrt(areas))) if areas.size else float("nan")
 
 
+def mask_width(mask: np.ndarray) -> tuple[float, float]:
+    """The foreground of a mask ``(Y, X)`` (nonzero) as its area and its perimeter (skimage's, 8-neighbourhood),
+    pixels: twice the one over the other is its objects' typical width (a band of width w: w; a disc of radius r: r),
+    which grows with the objects' size and does not depend on how many there are
+    (`napari_deepcolor.predict.object_size.size_from_mask`)."""
+    from skimage.measure import perimeter
+
+    foreground = np.asarray(mask) != 0
+    return float(foreground.sum()), float(perimeter(foreground, neighborhood=8))
+
+
+def width_of(area: float, edge: float) -> float:
+    """Twice ``area`` over ``edge`` (`mask_width`); NaN without foreground."""
+    return 2 * area / edge if area > 0 and edge > 0 else float("nan")
+
+
 def relative_object_sizes(labels: Sequence[np.ndarray] | None, n_images: int) -> np.ndarray:
     """Each image's typical object size against the median over the images (1 where unknown, or without labels)."""
     return relative_to_median(typical_sizes(labels, n_images))
@@ -52,5 +68,5 @@ def relative_to_median(sizes: np.ndarray) -> np.ndarray:
     return np.where(known, sizes / np.median(sizes[known]), 1.0)
 
 
-__all__ = ["object_areas", "relative_object_sizes", "relative_to_median", "typical_object_size", "typical_of",
-           "typical_sizes"]
+__all__ = ["mask_width", "object_areas", "relative_object_sizes", "relative_to_median", "typical_object_size",
+           "typical_of", "typical_sizes", "width_of"]

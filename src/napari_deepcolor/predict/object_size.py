@@ -40,15 +40,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_deepcolor.predict.label_sizes import (  # re-exported (tests, benchmarks)
+    mask_width,
     relative_object_sizes,  # noqa: F401
     typical_object_size,  # noqa: F401
+    width_of,
 )
 from napari_deepcolor.predict.size_features import (  # re-exported (size_fit, tests, experiments)
     oriented_features,
     turn,  # noqa: F401
     view_features,  # noqa: F401
 )
-from napari_deepcolor.preprocess import preprocess, rescale_image
+from napari_deepcolor.preprocess import preprocess, rescale_image, to_channels_first
 
 if TYPE_CHECKING:
     from napari_deepcolor.config import ModelConfig
@@ -95,6 +97,9 @@ MIN_COARSE = 32
 #: The coarse pass's foreground fraction stands for the view's only from this fraction up (the coarse view of a blank
 #: image can show specks of foreground: there the view itself says whether the image holds objects).
 COARSE_FOREGROUND = 0.01
+#: Candidate (experiments/object_size/mask_width.py): a mask-input model's object size measured on the mask itself,
+#: its objects' width against its training masks' (`size_from_mask`), instead of the regression.
+MASK_WIDTH = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,10 @@ class SizeModel:
         Fitted on views each in a random orientation of the square, and read as the mean of a view's features over
         all `TURNS` orientations (`turns`); False: fitted and read in the image's own orientation (size models
         fitted before the second refit of 2026-12-07).
+    mask_width : float
+        A mask-input model's training masks: their objects' typical width (twice the foreground's area over its
+        perimeter, `label_sizes.mask_width`; the median over the masks), pixels of the images as given to the fit;
+        NaN: not recorded (not a mask-input model, or fitted before 2026-12-08).
     object_px : float
         Fitted with labels: the training objects' typical size (median √area, pixels at the image's resolution as
         given to the fit) that object size 1 stands for; NaN when fitted without labels (size 1 is then each
@@ -165,6 +174,7 @@ class SizeModel:
     fit_crops: float = 0.0
     fit_blur: float = 0.0
     fit_turned: bool = False
+    mask_width: float = float("nan")
 
     @property
     def turns(self) -> tuple[int, ...]:
@@ -193,7 +203,7 @@ class SizeModel:
                 "object_px": self.object_px, "fit_extent": self.fit_extent,
                 "fit_fields": list(self.fit_fields), "decoded_px": self.decoded_px,
                 "decoded_tolerance": self.decoded_tolerance, "fit_crops": self.fit_crops, "fit_blur": self.fit_blur,
-                "fit_turned": self.fit_turned}
+                "fit_turned": self.fit_turned, "mask_width": self.mask_width}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SizeModel:
@@ -207,7 +217,7 @@ class SizeModel:
                    float(data.get("fit_extent", "nan")), tuple(float(f) for f in data.get("fit_fields", (1, 1))),
                    float(data.get("decoded_px", "nan")), float(data.get("decoded_tolerance", "nan")),
                    float(data.get("fit_crops", 0.0)), float(data.get("fit_blur", 0.0)),
-                   bool(data.get("fit_turned", False)))
+                   bool(data.get("fit_turned", False)), float(data.get("mask_width", "nan")))
 
 
 @dataclass(frozen=True)
@@ -283,10 +293,32 @@ def estimate_object_size(model: LoadedModel, image: np.ndarray, *, channel_axis:
     ObjectSize
         ``how`` is "auto", or "fallback" (factor 1) with a note saying why.
     """
-    if size_model_of(model.metadata) is None:
+    size_model = size_model_of(model.metadata)
+    if size_model is None:
         return no_size_model()
+    if MASK_WIDTH and model.base_config.mask_input and math.isfinite(size_model.mask_width):
+        return size_from_mask(model.base_config, size_model, [image], channel_axis=channel_axis)
     x = network_view(model.base_config, image, VIEW_REDUCTION, channel_axis=channel_axis, limits=limits)
     return estimate_from_views(model, pick_tiles(x))
+
+
+def size_from_mask(config: ModelConfig, size_model: SizeModel, masks: Sequence[np.ndarray], *,
+                   channel_axis: int | None = None) -> ObjectSize:
+    """A mask-input model's object size from the masks (an image, or windows of one) it is given, at their own
+    pixels: their objects' width (`label_sizes.mask_width`, summed over ``masks``) against the training masks'
+    (`SizeModel.mask_width`). No network pass: the input already is the objects' outline."""
+    area = edge = pixels = 0.0
+    for mask in masks:
+        planes = to_channels_first(np.asarray(mask), config.in_channels, channel_axis=channel_axis)
+        a, e = mask_width((planes != 0).any(axis=0))
+        area, edge, pixels = area + a, edge + e, pixels + planes[0].size
+    width = width_of(area, edge)
+    if not math.isfinite(width):
+        return _fallback("no objects in the mask to measure the object size on; using object size 1")
+    size = decide(width / size_model.mask_width, area / pixels, config, snap=size_model.snap)
+    if size.how != "auto":
+        return size
+    return replace(size, note=f"{size.note.removesuffix(')')}, from the width of the mask's objects)")
 
 
 def at_estimated_size(model: LoadedModel, image: np.ndarray, object_size: float | None = None, *,

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_deepcolor.predict.label_sizes import (
+    mask_width,
     relative_object_sizes,
     relative_to_median,
     typical_object_size,
     typical_sizes,
+    width_of,
 )
 from napari_deepcolor.predict.object_size import (
     FIT_RANGE,
@@ -29,6 +31,7 @@ from napari_deepcolor.predict.object_size import (
     view_features,
 )
 from napari_deepcolor.predict.ridge import ridge_fit
+from napari_deepcolor.preprocess import to_channels_first
 
 if TYPE_CHECKING:
     from napari_deepcolor.config import ModelConfig
@@ -136,7 +139,24 @@ def fit_size_model(model: LoadedModel, images: Sequence[np.ndarray], *, views_pe
     views = _prediction_views(config, images, prescaled=prescaled, channel_axis=channel_axis)
     return replace(size_model, object_px=object_px, **_extent_fields(views, relative),
                    unscaled_error90=_spread(model, size_model, views, relative),
-                   **_decoded_reference(model, images, sizes, prescaled=prescaled, channel_axis=channel_axis))
+                   **_decoded_reference(model, images, sizes, prescaled=prescaled, channel_axis=channel_axis),
+                   **fit_mask_width(config, images, prescaled=prescaled, channel_axis=channel_axis))
+
+
+def fit_mask_width(config: ModelConfig, images: Sequence[np.ndarray], *, prescaled: bool = False,
+                   channel_axis: int | None = None) -> dict[str, float]:
+    """`SizeModel.mask_width` of a mask-input model's training masks (raw, or ``prescaled`` training samples at the
+    model's scale, their foreground where above 0.5); empty for another model, or masks without foreground."""
+    if not config.mask_input:
+        return {}
+    widths = []
+    for image in images:
+        planes = np.asarray(image) if prescaled else to_channels_first(np.asarray(image), config.in_channels,
+                                                                        channel_axis=channel_axis)
+        width = width_of(*mask_width((planes > 0.5 if prescaled else planes != 0).any(axis=0)))
+        if math.isfinite(width):
+            widths.append(width / (config.scale if prescaled else 1.0))
+    return {"mask_width": float(np.median(widths))} if widths else {}
 
 
 #: `random_crop` keeps this fraction of each side at least (drawn log-uniformly up to the whole side)
@@ -287,6 +307,7 @@ def carry_size_model(start: str | os.PathLike, paths: Sequence[str | os.PathLike
         return False
     for path in paths:
         store_size_model(path, {**size_model, "object_px": float(size_model.get("object_px", "nan")) * factor,
+                                "mask_width": float(size_model.get("mask_width", "nan")) * factor,
                                 "carried_from": str(start)})
     return True
 
