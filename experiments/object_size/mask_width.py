@@ -59,7 +59,7 @@ MODEL = "worms-mask"
 
 
 def _auto(model, image, truth) -> dict:
-    return auto_arms(model, image, truth, ARMS, "MASK_WIDTH", commit="where mask_width.py was added")
+    return auto_arms(model, image, truth, ARMS, "MASK_WIDTH", commit="1134a2e")
 
 
 def measure() -> list[dict]:
