@@ -335,20 +335,102 @@ def test_a_size_model_without_the_training_extent_gives_no_field_of_view_warning
     assert "field of view" not in estimate_object_size(older, np.tile(colony, (4, 4))).note
 
 
-def test_a_mask_of_one_worm_falls_back_to_1_and_finds_it():
-    """worms-mask reads a mask of one or two worms as 1.7-2.1x and decodes none there (few_objects.py): auto
-    falls back to 1, where the worm is."""
-    from napari_deepcolor.predict.size_refine import segment_refined
-
+def _one_worm_mask(factor: float = 1.0) -> np.ndarray:
     labels = tifffile.imread(files("napari_deepcolor") / "samples" / "bbbc010_A01_labels.tif")
     ids, counts = np.unique(labels[labels > 0], return_counts=True)
     mask = (labels == ids[np.argmax(counts)]).astype(np.float32)
+    if factor == 1:
+        return mask
+    shape = tuple(round(n * factor) for n in mask.shape)
+    return (resize(mask, shape, order=1, preserve_range=True) > 0.5).astype(np.float32)
+
+
+def test_a_mask_of_one_worm_falls_back_to_1_and_finds_it_with_a_size_model_of_before_the_mask_width():
+    """worms-mask's regression reads a mask of one or two worms as 1.7-2.1x and decodes none there
+    (few_objects.py): auto falls back to 1, where the worm is. (Size models without `mask_width`, as before
+    2026-12-08.)"""
+    from dataclasses import replace
+
+    from napari_deepcolor.predict.object_size import METADATA_KEY
+    from napari_deepcolor.predict.size_refine import segment_refined
+
+    mask = _one_worm_mask()
     model = load_model("worms-mask", device="cpu")
+    before = {k: v for k, v in model.metadata[METADATA_KEY].items() if k != "mask_width"}
+    model = replace(model, metadata={**model.metadata, METADATA_KEY: before})
     estimate = estimate_object_size(model, mask)
     _, size, (instances, _) = segment_refined(model, mask, estimate)
     assert estimate.factor > 1.3  # the wild estimate this guards against
     assert size.factor == 1.0 and size.how == "fallback" and "no objects were segmented" in size.note
     assert instances.n_instances == 1
+
+
+@pytest.mark.parametrize("factor", [1.0, 2.0])
+def test_a_mask_model_reads_the_size_on_the_mask_itself_without_the_network(monkeypatch, factor):
+    """worms-mask reads a mask of one worm, as it is and enlarged 2x, from the worm's width against its training
+    masks' (experiments/object_size/mask_width.py), with no network pass, and finds the worm there."""
+    from napari_deepcolor.predict import object_size
+    from napari_deepcolor.predict.size_refine import segment_refined
+
+    model = load_model("worms-mask", device="cpu")
+    assert 6 < object_size.size_model_of(model.metadata).mask_width < 8  # px: BBBC010's worms, about 7 px wide
+    mask = _one_worm_mask(factor)
+    monkeypatch.setattr(object_size, "oriented_features", lambda *a, **k: pytest.fail("the network was run"))
+    estimate = estimate_object_size(model, mask)
+    monkeypatch.undo()
+    assert estimate.how == "auto" and "width of the mask's objects" in estimate.note, estimate
+    assert abs(estimate.factor / factor - 1) < 0.2, estimate
+    _, size, (instances, _) = segment_refined(model, mask, estimate)
+    assert abs(size.factor / factor - 1) < 0.2 and instances.n_instances == 1, size
+    assert "width of the mask's objects" in size.note  # checked or corrected: the note still says what it read
+
+
+def test_out_of_core_a_mask_model_reads_the_size_on_the_windows_own_pixels(tmp_path):
+    from napari_deepcolor.predict.large import estimate_object_size_large
+
+    tifffile.imwrite(tmp_path / "mask.tif", (_one_worm_mask(2.0) * 255).astype(np.uint8))
+    size = estimate_object_size_large(load_model("worms-mask", device="cpu"), tmp_path / "mask.tif")
+    assert size.how == "auto" and "width of the mask's objects" in size.note and abs(size.factor / 2 - 1) < 0.2, size
+
+
+def test_the_width_of_a_mask_s_objects_does_not_depend_on_their_number():
+    from napari_deepcolor.predict.label_sizes import mask_width, width_of
+
+    band = np.zeros((100, 200), bool)
+    band[20:28, 10:190] = True  # 8 px wide
+    assert width_of(*mask_width(band)) == pytest.approx(8, rel=0.1)
+    two = band.copy()
+    two[60:68, 10:190] = True
+    assert width_of(*mask_width(two)) == pytest.approx(width_of(*mask_width(band)), rel=1e-6)
+    assert np.isnan(width_of(*mask_width(np.zeros((10, 10)))))
+
+
+def test_a_mask_model_s_fit_records_its_masks_width():
+    from napari_deepcolor.predict.size_fit import fit_mask_width
+
+    config = ModelConfig(mask_input=True, scale=0.5)
+    band = np.zeros((100, 200), np.float32)
+    band[20:28, 10:190] = 1
+    assert fit_mask_width(config, [band, band * 3]) == {"mask_width": pytest.approx(8, rel=0.1)}
+    prescaled = resize(band, (50, 100), order=1)[None]  # a training sample: at the model's scale
+    assert fit_mask_width(config, [prescaled], prescaled=True)["mask_width"] == pytest.approx(8, rel=0.15)
+    assert fit_mask_width(ModelConfig(), [band]) == {}  # not a mask model
+
+
+def test_a_fine_tuning_at_another_size_carries_the_mask_width_scaled(tmp_path):
+    import shutil
+
+    from napari_deepcolor.predict.network import model_info
+    from napari_deepcolor.predict.object_size import METADATA_KEY
+    from napari_deepcolor.predict.size_fit import carry_size_model
+    from napari_deepcolor.zoo import bundled_models
+
+    start, tuned = tmp_path / "start.safetensors", tmp_path / "tuned.safetensors"
+    shutil.copy(bundled_models()["worms-mask"], start)
+    shutil.copy(start, tuned)
+    width = model_info(start)[1][METADATA_KEY]["mask_width"]
+    assert carry_size_model(start, [tuned], factor=2.0)
+    assert model_info(tuned)[1][METADATA_KEY]["mask_width"] == pytest.approx(2 * width)
 
 
 def _recorded_passes(monkeypatch) -> list[tuple]:

@@ -29,6 +29,14 @@ Else `MASK_WIDTH` and `SizeModel.mask_width` leave the package. Then `worms-mask
 
     OMP_NUM_THREADS=2 python experiments/object_size/mask_width.py --save mask_width.jsonl
     python experiments/object_size/mask_width.py --load mask_width.jsonl
+
+Result (2026-12-08, rows: mask_width.jsonl; measured at commit 1134a2e, where the flag lived): **adopted**, all four
+checks pass. (a) kept sizes within 20 % 48 of 48 both ways; (b) AP50 with *auto* 0.8219 -> 0.8252 (0.5x 0.757 ->
+0.753, 0.67x 0.865 -> 0.843, 1x the same, 1.5x 0.830 -> 0.820, 2x 0.789 -> 0.851, 3x 0.873 -> 0.867); (c) masks of
+1-3 worms 0.948 -> 0.990 as they are, 0.287 -> 1.000 enlarged 2x (within 20 % 0.00 -> 0.96); (d) the estimate's
+seconds 2.74 -> 0.57, predictions per case 1.67 -> 1.18. The flag left the package: a mask-input model whose size
+model holds `mask_width` reads the size on the mask (`object_size.reads_mask`). Held out, measured once afterwards
+(docs/scale.md): masks of 1-3 worms enlarged 2x 0.512 -> 1.000; resized wells' mean 0.888 -> 0.873.
 """
 
 from __future__ import annotations

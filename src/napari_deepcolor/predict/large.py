@@ -183,7 +183,7 @@ def estimate_object_size_large(model: LoadedModel, image: str | os.PathLike | An
     planes = [_read(source, (slice(y, y + side), slice(x, x + side)), y_axis, x_axis) for y, x in sorted(windows)]
     spread = [float(np.asarray(plane, dtype=np.float32)[::4, ::4].std()) for plane in planes]
     chosen = [planes[i] for i in np.argsort(spread)[::-1][:sizes.MAX_TILES]]
-    if sizes.MASK_WIDTH and config.mask_input and math.isfinite(size_model.mask_width):  # the windows' own pixels
+    if sizes.reads_mask(config, size_model):  # a mask model: the windows' own pixels
         size = sizes.size_from_mask(config, size_model, chosen, channel_axis=channel_axis)
         return check_on_windows(model, size, chosen, limits=limits, channel_axis=channel_axis)
     views = [preprocess(plane, in_channels=config.in_channels, percentiles=config.percentiles, scale=view_scale,

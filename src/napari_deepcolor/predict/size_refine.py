@@ -163,8 +163,9 @@ def _described(size: ObjectSize, best: _Pass, passes: int, tolerance: float, pas
     factor = best.factor
     predictions = f"{passes} predictions{f' {passes_of}' if passes_of else ''}"
     if factor != size.factor:
-        note = (f"object size {factor:.2f} (auto: estimated {size.factor:.2f}, corrected to the size of the segmented "
-                f"objects, {predictions})")
+        basis = f" from {size.basis}" if size.basis else ""
+        note = (f"object size {factor:.2f} (auto: estimated {size.factor:.2f}{basis}, corrected to the size of the "
+                f"segmented objects, {predictions})")
     else:
         note += f", checked on the segmented objects{f' ({predictions})' if passes > 1 or passes_of else ''}"
     warning = _warning(best, tolerance)
