@@ -82,9 +82,8 @@ def _moments(activation: Any) -> tuple[Any, Any]:
     tile, float32.
 
     From the sums of the values and of their squares, accumulated in float64 (float32 on Apple's MPS, which has no
-    float64), in any memory layout. torch's ``std`` of the flattened activation gave
-    the same values to float32's precision 3-6 times slower (channels-last activations of 16-128 channels), and was
-    a third of the estimate's time.
+    float64), in any memory layout. torch's ``std`` of the flattened activation gave the same values to float32's
+    precision 3-6 times slower (channels-last activations of 16-128 channels), and was a third of the estimate's time.
     """
     import torch
 
