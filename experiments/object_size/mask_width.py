@@ -41,7 +41,6 @@ model holds `mask_width` reads the size on the mask (`object_size.reads_mask`). 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -51,17 +50,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from arms import auto_arms, verdict  # noqa: E402
+from arms import FACTORS, auto_arms, resized_cases, rule_main, tallies, verdict  # noqa: E402
 from bench_object_size import resized  # noqa: E402
 from coarse_first import _hit  # noqa: E402
 from data import images_for  # noqa: E402
 from few_objects import sparse  # noqa: E402
-from jsonl import load_or_measure  # noqa: E402
 from quick_view import third_picks  # noqa: E402
 
 from napari_deepcolor.predict.network import load_model  # noqa: E402
 
-FACTORS = (0.5, 0.67, 1.0, 1.5, 2.0, 3.0)
 ARMS = {"now": False, "mask width": True}
 MODEL = "worms-mask"
 
@@ -74,15 +71,7 @@ def measure() -> list[dict]:
     model = load_model(MODEL, device="cpu")
     train = images_for(MODEL, "train")
     chosen = third_picks(len(train))
-    _auto(model, *train[chosen[0]])  # warm up (not recorded): the first pass of a process is slower
-    rows = []
-    for i in chosen:
-        image, truth = train[i]
-        for factor in FACTORS:
-            x, t = resized(image, factor, kind="mask"), resized(truth, factor, kind="labels")
-            rows.append({"model": MODEL, "kind": "resized", "image": int(i), "factor": factor, "true": factor,
-                         **_auto(model, x, t)})
-            print(json.dumps(rows[-1]), flush=True)
+    rows = resized_cases(model, MODEL, _auto, chosen)  # the true size is the factor: a size model without labels
     rng = np.random.default_rng(0)
     for i in chosen:
         for k in (1, 2, 3):
@@ -96,17 +85,13 @@ def measure() -> list[dict]:
 
 
 def judge(rows: list[dict]) -> bool:
-    resized_rows = [r for r in rows if r["kind"] == "resized"]
-    new = list(ARMS)[1]
+    tally = tallies(rows, ARMS)
+    resized_rows, new, hits, ap, few = (tally[k] for k in ("resized", "new", "hits", "ap", "sparse"))
 
     def mean(rs, arm):
         return float(np.mean([r[arm]["ap50"] for r in rs]))
 
-    hits = {arm: sum(_hit(r, arm) for r in resized_rows) for arm in ARMS}
-    ap = {arm: mean(resized_rows, arm) for arm in ARMS}
     seconds = {arm: sum(r[arm]["estimate_seconds"] for r in resized_rows) for arm in ARMS}
-    few = {f: {arm: mean([r for r in rows if r["kind"] == "sparse" and r["factor"] == f], arm) for arm in ARMS}
-           for f in (1.0, 2.0)}
     few_hits = {f: {arm: np.mean([_hit(r, arm) for r in rows if r["kind"] == "sparse" and r["factor"] == f])
                     for arm in ARMS} for f in (1.0, 2.0)}
     checks = {"a": hits[new] >= hits["now"] - 1, "b": ap[new] >= ap["now"] - 0.003,
@@ -123,13 +108,5 @@ def judge(rows: list[dict]) -> bool:
     return verdict(checks, "MASK_WIDTH", True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--save", type=Path)
-    parser.add_argument("--load", nargs="+")
-    args = parser.parse_args()
-    judge(load_or_measure(args.load, args.save, measure))
-
-
 if __name__ == "__main__":
-    main()
+    rule_main(__doc__, measure, judge)

@@ -41,7 +41,6 @@ package; the held-out benchmark was not measured with it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -51,17 +50,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from arms import auto_arms, verdict  # noqa: E402
-from bench_object_size import _own_size, resized  # noqa: E402
-from coarse_first import IMAGES, _hit, picked  # noqa: E402
+from arms import auto_arms, resized_cases, rule_main, tallies, verdict  # noqa: E402
+from bench_object_size import resized  # noqa: E402
+from coarse_first import IMAGES, picked  # noqa: E402
 from data import images_for  # noqa: E402
-from jsonl import load_or_measure  # noqa: E402
 from try_one import few_nuclei  # noqa: E402
 
-from napari_deepcolor.predict import object_size  # noqa: E402
 from napari_deepcolor.predict.network import load_model  # noqa: E402
 
-FACTORS = (0.5, 0.67, 1.0, 1.5, 2.0, 3.0)
 ARMS = {"now": False, "quick view": True}
 MODEL = "nuclei"
 
@@ -80,18 +76,7 @@ def _auto(model, image, truth) -> dict:
 
 def measure() -> list[dict]:
     model = load_model(MODEL, device="cpu")
-    object_px = object_size.size_model_of(model.metadata).object_px
-    train = images_for(MODEL, "train")
-    chosen = third_picks(len(train))
-    _auto(model, *train[chosen[0]])  # warm up (not recorded): the first pass of a process is slower
-    rows = []
-    for i in chosen:
-        image, truth = train[i]
-        for factor in FACTORS:
-            x, t = resized(image, factor, kind="image"), resized(truth, factor, kind="labels")
-            rows.append({"model": MODEL, "kind": "resized", "image": int(i), "factor": factor,
-                         "true": factor * _own_size(truth, object_px), **_auto(model, x, t)})
-            print(json.dumps(rows[-1]), flush=True)
+    rows = resized_cases(model, MODEL, _auto, third_picks(len(images_for(MODEL, "train"))))
     for j, (_, image, truth) in enumerate(few_nuclei(170_000)):
         for factor in (1.0, 2.0):
             x, t = resized(image, factor, kind="image"), resized(truth, factor, kind="labels")
@@ -101,21 +86,14 @@ def measure() -> list[dict]:
 
 
 def judge(rows: list[dict]) -> bool:
-    resized_rows = [r for r in rows if r["kind"] == "resized"]
-    new = list(ARMS)[1]
-
-    def mean(rs, arm):
-        return float(np.mean([r[arm]["ap50"] for r in rs]))
+    tally = tallies(rows, ARMS)
+    resized_rows, new, hits, ap, sparse = (tally[k] for k in ("resized", "new", "hits", "ap", "sparse"))
 
     def seconds(arm, key, factors):
         return sum(r[arm][key] for r in resized_rows if r["factor"] in factors)
 
-    hits = {arm: sum(_hit(r, arm) for r in resized_rows) for arm in ARMS}
-    ap = {arm: mean(resized_rows, arm) for arm in ARMS}
     large = seconds(new, "estimate_seconds", (2.0, 3.0)) / seconds("now", "estimate_seconds", (2.0, 3.0))
     at_one = seconds(new, "seconds", (1.0,)) / seconds("now", "seconds", (1.0,))
-    sparse = {f: {arm: mean([r for r in rows if r["kind"] == "sparse" and r["factor"] == f], arm) for arm in ARMS}
-              for f in (1.0, 2.0)}
     checks = {"a": hits[new] >= hits["now"] - 1, "b": ap[new] >= ap["now"] - 0.003,
               "c": large <= 0.7 and at_one <= 1.05,
               "d": all(s["now"] - s[new] <= 0.01 for s in sparse.values())}
@@ -130,13 +108,5 @@ def judge(rows: list[dict]) -> bool:
     return verdict(checks, "QUICK_VIEW", True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--save", type=Path)
-    parser.add_argument("--load", nargs="+")
-    args = parser.parse_args()
-    judge(load_or_measure(args.load, args.save, measure))
-
-
 if __name__ == "__main__":
-    main()
+    rule_main(__doc__, measure, judge)
