@@ -125,7 +125,7 @@ def stack_layout(image: npt.ArrayLike, *, rgb: bool) -> StackLayout:
                          "napari: right-click the layer > Split Stack)")
     if 0 in spatial:
         raise ValueError(f"the image is empty (shape {shape}); choose an image with pixels")
-    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating) or dtype == bool):
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.bool_)):
         raise ValueError(f"expected an image of integers or floats, got dtype {dtype} (shape {shape}); convert it "
                          "to a real-valued image first")
     if min(spatial[-2:]) < MIN_PLANE_SIDE:
