@@ -55,6 +55,11 @@ FEW_OBJECTS = 3
 RECHECK_ONE = True
 RECHECK_REFINEMENTS = 1
 
+#: Candidate (experiments/object_size/sparse_contrast.py): on a field the model's sparse gate normalizes by its
+#: brightest pixels, a size other than 1 is also predicted at 1, and 1 is kept where its objects are at least this many
+#: times as bright against the background (`object_contrast`); None: off.
+SPARSE_CONTRAST: float | None = None
+
 T = TypeVar("T")
 
 
@@ -215,8 +220,57 @@ def segment_refined(model: LoadedModel, image: np.ndarray, size: ObjectSize, *,
     from napari_deepcolor.predict.network import segment
 
     recommended = all(value is None for value in knobs.values())
-    return refine(model, size, lambda sized: segment(sized, image, progress=progress, **knobs),
-                  lambda sized, run: run[0].labels if recommended else recommended_labels(sized, run[1]))
+
+    def run(sized: LoadedModel) -> Any:
+        return segment(sized, image, progress=progress, **knobs)
+
+    def labels_of(sized: LoadedModel, result: Any) -> np.ndarray:
+        return result[0].labels if recommended else recommended_labels(sized, result[1])
+
+    sized, kept, result = refine(model, size, run, labels_of)
+    if SPARSE_CONTRAST is None or kept.how != "auto" or kept.factor == 1 or not sparse_field(model, image):
+        return sized, kept, result
+    from napari_deepcolor.predict.network import at_object_size
+
+    at_one = at_object_size(model, 1.0)
+    other = run(at_one)
+    bright = object_contrast(model, image, labels_of(at_one, other))
+    if bright >= SPARSE_CONTRAST * max(object_contrast(model, image, labels_of(sized, result)), 1e-6):
+        note = (f"object size 1 (auto: estimated {size.factor:.2f}; on this field of few bright objects the objects "
+                f"segmented at 1 stand out from the background more, {kept.passes + 1} predictions)")
+        return at_one, replace(kept, factor=1.0, note=note, warning="", passes=kept.passes + 1), other
+    return sized, replace(kept, passes=kept.passes + 1), result
+
+
+def sparse_field(model: LoadedModel, image: np.ndarray) -> bool:
+    """Whether ``model`` normalizes ``image`` by its brightest pixels (`preprocess.limits_of`'s sparse gate)."""
+    config = model.base_config
+    if config.sparse_percentile is None or config.mask_input:
+        return False
+    from napari_deepcolor.preprocess import despeckled, limits_of, to_channels_first
+
+    planes = to_channels_first(np.asarray(image), config.in_channels)
+    gated = limits_of(planes, config.percentiles, config.sparse_percentile, smoothed=lambda: despeckled(planes))
+    return gated != limits_of(planes, config.percentiles)
+
+
+def object_contrast(model: LoadedModel, image: np.ndarray, labels: np.ndarray) -> float:
+    """The median over the objects of ``labels`` of their mean intensity in ``image``, normalized as ``model``
+    normalizes it (0 = its low percentile, 1 = its high one); 0 without objects."""
+    from napari_deepcolor.preprocess import despeckled, limits_of, to_channels_first
+
+    config = model.base_config
+    planes = to_channels_first(np.asarray(image), config.in_channels).astype(np.float64).mean(axis=0)
+    low, high = limits_of(planes[None], config.percentiles, config.sparse_percentile,
+                          smoothed=lambda: despeckled(planes[None]))
+    labels = np.asarray(labels)
+    ids = labels[labels > 0]
+    if not ids.size:
+        return 0.0
+    sums = np.bincount(labels.ravel(), weights=planes.ravel())
+    counts = np.bincount(labels.ravel())
+    present = np.flatnonzero(counts[1:]) + 1
+    return float(np.median((sums[present] / counts[present] - low) / max(high - low, 1e-12)))
 
 
 def recommended_labels(sized: LoadedModel, output: Any) -> np.ndarray:
