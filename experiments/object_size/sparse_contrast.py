@@ -61,7 +61,7 @@ def _auto(model, image, truth) -> dict:
     size = object_size.estimate_object_size(model, image)
     out = {}
     for arm, value in ARMS.items():
-        with flag(size_refine, "SPARSE_CONTRAST", value, commit="where sparse_contrast.py was added"):
+        with flag(size_refine, "SPARSE_CONTRAST", value, commit="94ec516"):
             t0 = time.perf_counter()
             _, kept, (instances, _) = size_refine.segment_refined(model, image, size)
         out[arm] = {"estimate": size.factor, "factor": kept.factor, "passes": kept.passes,
