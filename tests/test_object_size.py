@@ -525,3 +525,44 @@ def test_the_features_moments_are_torchs_mean_and_standard_deviation(shape, chan
     np.testing.assert_allclose(mean.numpy(), flat.mean(dim=2).numpy(), rtol=1e-6, atol=1e-7)
     expected = flat.std(dim=2) if flat.shape[2] > 1 else torch.zeros(shape[:2], dtype=torch.float64)
     np.testing.assert_allclose(spread.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _few_nuclei(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 512 x 512 fluorescence field of one to three nuclei (try_one.py's sparser kind)."""
+    from napari_deepcolor.training.synthetic_nuclei import nuclei_field
+
+    return nuclei_field(seed, shape=(512, 512), coverage=(0.001, 0.003))
+
+
+def test_a_field_of_few_nuclei_is_told_from_a_dense_one_and_its_nuclei_from_its_noise():
+    from napari_deepcolor.predict.size_refine import object_contrast, sparse_field
+    from napari_deepcolor.training.synthetic_nuclei import nuclei_field
+
+    model = load_model("nuclei", device="cpu")
+    image, labels = _few_nuclei(3)
+    dense, _ = nuclei_field(1)
+    assert sparse_field(model, image) and not sparse_field(model, dense)
+    assert not sparse_field(load_model("ecoli-semiconv", device="cpu"), image)  # no sparse gate: never
+    blobs = np.zeros_like(labels)
+    blobs[::64, ::64] = 1  # single pixels on the background, numbered apart
+    blobs = np.cumsum(blobs.ravel()).reshape(blobs.shape) * blobs
+    assert object_contrast(model, image, labels) > 5 * object_contrast(model, image, blobs)
+    assert object_contrast(model, image, np.zeros_like(labels)) == 0
+
+
+def test_on_a_field_of_few_nuclei_read_too_large_size_1_is_kept_when_its_nuclei_stand_out(monkeypatch):
+    """The regression reads such fields as 1.5-4x, where the shrunken noise decodes as blobs of the training size
+    (experiments/object_size/sparse_contrast.py): given 3, the check keeps 1, and says why."""
+    from napari_deepcolor.predict import size_refine
+    from napari_deepcolor.predict.object_size import ObjectSize
+
+    model = load_model("nuclei", device="cpu")
+    image, labels = _few_nuclei(5)
+    wrong = ObjectSize(3.0, "auto", "object size 3.00 (auto)", 3.0)
+    _, size, (instances, _) = size_refine.segment_refined(model, image, wrong)
+    assert size.factor == 1.0 and "stand out more" in size.note, size
+    from napari_deepcolor.metrics import evaluate
+
+    assert evaluate(labels, instances.labels)["ap50"] > 0.8
+    monkeypatch.setattr(size_refine, "SPARSE_CONTRAST", None)  # off: the field stays at the wrong size
+    assert size_refine.segment_refined(model, image, wrong)[1].factor != 1.0

@@ -27,6 +27,13 @@ measured once, reported whatever they say.
 
     OMP_NUM_THREADS=2 python experiments/object_size/sparse_contrast.py --save sparse_contrast.jsonl
     python experiments/object_size/sparse_contrast.py --load sparse_contrast.jsonl
+
+Result (2026-12-08, rows: sparse_contrast.jsonl; measured at commit 94ec516, where the flag was off): **adopted**
+(`SPARSE_CONTRAST` 2, inside `size_refine.refine`, so the Segment widget's planes have it too). (a) fields as they
+are 0.9260 -> 0.9625; (b) enlarged 2x 0.9225 -> 0.9184; (c) resized training images 0.9723 -> 0.9723, no size
+changed; (d) predictions on the fields 2.00 -> 2.33. Held out, measured once afterwards (docs/scale.md): fields of
+1-19 nuclei 0.846 -> 0.944, enlarged 0.869 -> 0.865; the resized rows' AP50 the same, their cost up (the gate fires
+on some dense images too).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ and is a candidate (`TRY_ONE`: the regression reads a field of few nuclei as 2-4
 as small blobs that never agree); where no pass segmented any object, the image is
 predicted at object size 1 and that is kept (a fallback with a note: with one to three worms, `worms-mask`'s estimate
 read their masks as 1.5-2.4x and decoded none), or, where its objects say another size, corrected once
-(`RECHECK_ONE`). The median over objects, not over pixels: a network
+(`RECHECK_ONE`); on a field the model normalizes by its few bright objects, size 1 is predicted too and kept where
+its objects stand out more from the background (`SPARSE_CONTRAST`). The median over objects, not over pixels: a network
 that sees objects too small merges them into a few large blobs, which an area-weighted size follows the wrong way.
 
 Only an estimated size ("auto") is refined: a size the user gives, a fallback to 1 and a checkpoint without
@@ -55,10 +56,13 @@ FEW_OBJECTS = 3
 RECHECK_ONE = True
 RECHECK_REFINEMENTS = 1
 
-#: Candidate (experiments/object_size/sparse_contrast.py): on a field the model's sparse gate normalizes by its
-#: brightest pixels, a size other than 1 is also predicted at 1, and 1 is kept where its objects are at least this many
-#: times as bright against the background (`object_contrast`); None: off.
-SPARSE_CONTRAST: float | None = None
+#: On a field the model's sparse gate normalizes by its brightest pixels (`sparse_field`), an estimated size other
+#: than 1 is also predicted at 1, and 1 is kept where its objects stand out at least this many times as much from the
+#: background (`object_contrast`): the regression reads a field of few nuclei as 1.5-4x, where the shrunken field's
+#: noise decodes as blobs of about the training size that the check accepts. Chosen by a rule written before it ran,
+#: on training fields (experiments/object_size/sparse_contrast.py): fields of 1-19 nuclei 0.926 -> 0.963 as they
+#: are, 0.923 -> 0.918 enlarged 2x, resized training images unchanged. None: off.
+SPARSE_CONTRAST: float | None = 2.0
 
 T = TypeVar("T")
 
@@ -79,8 +83,8 @@ class _Pass:
 
 
 def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T],
-           labels_of: Callable[[LoadedModel, T], np.ndarray], *, passes_of: str = ""
-           ) -> tuple[LoadedModel, ObjectSize, T]:
+           labels_of: Callable[[LoadedModel, T], np.ndarray], *, passes_of: str = "",
+           image: np.ndarray | None = None) -> tuple[LoadedModel, ObjectSize, T]:
     """Run ``model`` at ``size`` and, for an estimated size, check it on the decoded objects.
 
     Parameters
@@ -96,6 +100,9 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
         (`recommended_labels`), an image ``(Y, X)`` or any array of instance ids.
     passes_of : str
         What one prediction covers, for the note ("of 4 windows"); the whole image when empty.
+    image : ndarray, optional
+        The image (a plane) predicted: where it is a field of few bright objects for the model (`sparse_field`),
+        size 1 is tried too and kept where its objects stand out more (`SPARSE_CONTRAST`).
 
     Returns
     -------
@@ -139,7 +146,29 @@ def refine(model: LoadedModel, size: ObjectSize, run: Callable[[LoadedModel], T]
     if best.error == math.inf and best.factor != 1:  # nothing segmented at the estimate: tried at 1
         at_one = corrected(1.0, RECHECK_REFINEMENTS if RECHECK_ONE else 0)
         return at_one.sized, _nothing_at_estimate(size, at_one, len(tried), tolerance, passes_of), at_one.result
-    return best.sized, _described(size, best, len(tried), tolerance, passes_of), best.result
+    kept = best.sized, _described(size, best, len(tried), tolerance, passes_of), best.result
+    return kept if image is None else _brighter_at_one(model, image, size, kept, run, labels_of)
+
+
+def _brighter_at_one(model: LoadedModel, image: np.ndarray, size: ObjectSize, kept: tuple[LoadedModel, ObjectSize, T],
+                     run: Callable[[LoadedModel], T], labels_of: Callable[[LoadedModel, T], np.ndarray]
+                     ) -> tuple[LoadedModel, ObjectSize, T]:
+    """`refine`'s result, or size 1 where ``image`` is a field of few bright objects (`sparse_field`) whose objects
+    segmented at 1 stand out `SPARSE_CONTRAST` times more from the background (`object_contrast`) than those of the
+    size kept: one prediction more on such fields."""
+    from napari_deepcolor.predict.network import at_object_size
+
+    sized, checked, result = kept
+    if SPARSE_CONTRAST is None or checked.factor == 1 or not sparse_field(model, image):
+        return kept
+    at_one = at_object_size(model, 1.0)
+    other = run(at_one)
+    contrast = object_contrast(model, image, labels_of(sized, result))
+    if object_contrast(model, image, labels_of(at_one, other)) < SPARSE_CONTRAST * max(contrast, 1e-6):
+        return sized, replace(checked, passes=checked.passes + 1), result
+    note = (f"object size 1 (auto: estimated {size.factor:.2f}; on this field of few bright objects the objects "
+            f"segmented at 1 stand out more from the background, {checked.passes + 1} predictions)")
+    return at_one, replace(checked, factor=1.0, note=note, warning="", passes=checked.passes + 1), other
 
 
 def _nothing_at_estimate(size: ObjectSize, at_one: _Pass, passes: int, tolerance: float,
@@ -227,19 +256,7 @@ def segment_refined(model: LoadedModel, image: np.ndarray, size: ObjectSize, *,
     def labels_of(sized: LoadedModel, result: Any) -> np.ndarray:
         return result[0].labels if recommended else recommended_labels(sized, result[1])
 
-    sized, kept, result = refine(model, size, run, labels_of)
-    if SPARSE_CONTRAST is None or kept.how != "auto" or kept.factor == 1 or not sparse_field(model, image):
-        return sized, kept, result
-    from napari_deepcolor.predict.network import at_object_size
-
-    at_one = at_object_size(model, 1.0)
-    other = run(at_one)
-    bright = object_contrast(model, image, labels_of(at_one, other))
-    if bright >= SPARSE_CONTRAST * max(object_contrast(model, image, labels_of(sized, result)), 1e-6):
-        note = (f"object size 1 (auto: estimated {size.factor:.2f}; on this field of few bright objects the objects "
-                f"segmented at 1 stand out from the background more, {kept.passes + 1} predictions)")
-        return at_one, replace(kept, factor=1.0, note=note, warning="", passes=kept.passes + 1), other
-    return sized, replace(kept, passes=kept.passes + 1), result
+    return refine(model, size, run, labels_of, image=image)
 
 
 def sparse_field(model: LoadedModel, image: np.ndarray) -> bool:

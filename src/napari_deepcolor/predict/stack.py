@@ -404,7 +404,8 @@ def segment_stack(model: str | os.PathLike, image: npt.ArrayLike, *, rgb: bool =
             loaded, carried(estimate, correction, loaded.base_config),
             lambda sized, plane=plane: predict_plane(sized, plane, rgb=rgb, tile_size=tile_size, overlap=overlap,
                                                      progress=check_cancel, limits=limits),
-            lambda sized, run: run[1].decode(recommended_knobs(sized)).labels)  # the plane's caches: shared below
+            lambda sized, run: run[1].decode(recommended_knobs(sized)).labels,  # the plane's caches: shared below
+            image=None if rgb else plane)
         correction = correction_after(estimate, size, correction)
         if first:
             yield ModelLoaded(sized.config, loaded.device, loaded.source, load_seconds, size)
