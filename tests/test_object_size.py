@@ -566,3 +566,17 @@ def test_on_a_field_of_few_nuclei_read_too_large_size_1_is_kept_when_its_nuclei_
     assert evaluate(labels, instances.labels)["ap50"] > 0.8
     monkeypatch.setattr(size_refine, "SPARSE_CONTRAST", None)  # off: the field stays at the wrong size
     assert size_refine.segment_refined(model, image, wrong)[1].factor != 1.0
+
+
+def test_size_1_tried_and_not_kept_is_counted_and_said():
+    """A dense field with a few very bright nuclei passes the sparse gate too: size 1 is tried, its nuclei do not
+    stand out more, the size kept stays, and the note counts the extra prediction."""
+    from napari_deepcolor.predict import size_refine
+    from napari_deepcolor.predict.object_size import ObjectSize
+    from napari_deepcolor.training.synthetic_nuclei import nuclei_field
+
+    model = load_model("nuclei", device="cpu")
+    image, _ = nuclei_field(3)
+    assert size_refine.sparse_field(model, image)
+    size = size_refine.segment_refined(model, image, ObjectSize(1.6, "auto", "object size 1.60 (auto)", 1.6))[1]
+    assert size.factor != 1.0 and f"size 1 tried too on this field of few bright objects ({size.passes} " in size.note

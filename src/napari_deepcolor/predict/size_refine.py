@@ -165,7 +165,10 @@ def _brighter_at_one(model: LoadedModel, image: np.ndarray, size: ObjectSize, ke
     other = run(at_one)
     contrast = object_contrast(model, image, labels_of(sized, result))
     if object_contrast(model, image, labels_of(at_one, other)) < SPARSE_CONTRAST * max(contrast, 1e-6):
-        return sized, replace(checked, passes=checked.passes + 1), result
+        but = f"; but {checked.warning}" if checked.warning else ""
+        tried = (f"; size 1 tried too on this field of few bright objects ({checked.passes + 1} predictions in all)")
+        note = checked.note.removesuffix(but) + tried + but
+        return sized, replace(checked, note=note, passes=checked.passes + 1), result
     note = (f"object size 1 (auto: estimated {size.factor:.2f}; on this field of few bright objects the objects "
             f"segmented at 1 stand out more from the background, {checked.passes + 1} predictions)")
     return at_one, replace(checked, factor=1.0, note=note, warning="", passes=checked.passes + 1), other
