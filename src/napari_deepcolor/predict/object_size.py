@@ -54,7 +54,7 @@ from napari_deepcolor.predict.size_features import (  # re-exported (size_fit, t
     turn,  # noqa: F401
     view_features,  # noqa: F401
 )
-from napari_deepcolor.preprocess import preprocess, rescale_image, to_channels_first
+from napari_deepcolor.preprocess import binarize, preprocess, rescale_image, to_channels_first
 
 if TYPE_CHECKING:
     from napari_deepcolor.config import ModelConfig
@@ -325,7 +325,7 @@ def size_from_mask(config: ModelConfig, size_model: SizeModel, masks: Sequence[n
     area = edge = pixels = 0.0
     for mask in masks:
         planes = to_channels_first(np.asarray(mask), config.in_channels, channel_axis=channel_axis)
-        a, e = mask_width((planes != 0).any(axis=0))
+        a, e = mask_width(binarize(planes)[0])  # the foreground the network is given
         area, edge, pixels = area + a, edge + e, pixels + planes[0].size
     width = width_of(area, edge)
     if not math.isfinite(width):

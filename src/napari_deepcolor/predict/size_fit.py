@@ -31,7 +31,7 @@ from napari_deepcolor.predict.object_size import (
     view_features,
 )
 from napari_deepcolor.predict.ridge import ridge_fit
-from napari_deepcolor.preprocess import to_channels_first
+from napari_deepcolor.preprocess import binarize, to_channels_first
 
 if TYPE_CHECKING:
     from napari_deepcolor.config import ModelConfig
@@ -151,9 +151,9 @@ def fit_mask_width(config: ModelConfig, images: Sequence[np.ndarray], *, prescal
         return {}
     widths = []
     for image in images:
-        planes = np.asarray(image) if prescaled else to_channels_first(np.asarray(image), config.in_channels,
-                                                                        channel_axis=channel_axis)
-        width = width_of(*mask_width((planes > 0.5 if prescaled else planes != 0).any(axis=0)))
+        mask = ((np.asarray(image) > 0.5).any(axis=0) if prescaled else
+                binarize(to_channels_first(np.asarray(image), config.in_channels, channel_axis=channel_axis))[0])
+        width = width_of(*mask_width(mask))
         if math.isfinite(width):
             widths.append(width / (config.scale if prescaled else 1.0))
     return {"mask_width": float(np.median(widths))} if widths else {}

@@ -159,12 +159,13 @@ def _brighter_at_one(model: LoadedModel, image: np.ndarray, size: ObjectSize, ke
     from napari_deepcolor.predict.network import at_object_size
 
     sized, checked, result = kept
-    if SPARSE_CONTRAST is None or checked.factor == 1 or not sparse_field(model, image):
+    plane = None if SPARSE_CONTRAST is None or checked.factor == 1 else _sparse_plane(model, image)
+    if plane is None:
         return kept
     at_one = at_object_size(model, 1.0)
     other = run(at_one)
-    contrast = object_contrast(model, image, labels_of(sized, result))
-    if object_contrast(model, image, labels_of(at_one, other)) < SPARSE_CONTRAST * max(contrast, 1e-6):
+    contrast = _contrast(plane, labels_of(sized, result))
+    if _contrast(plane, labels_of(at_one, other)) < SPARSE_CONTRAST * max(contrast, 1e-6):
         but = f"; but {checked.warning}" if checked.warning else ""
         tried = (f"; size 1 tried too on this field of few bright objects ({checked.passes + 1} predictions in all)")
         note = checked.note.removesuffix(but) + tried + but
@@ -264,33 +265,47 @@ def segment_refined(model: LoadedModel, image: np.ndarray, size: ObjectSize, *,
 
 def sparse_field(model: LoadedModel, image: np.ndarray) -> bool:
     """Whether ``model`` normalizes ``image`` by its brightest pixels (`preprocess.limits_of`'s sparse gate)."""
-    config = model.base_config
-    if config.sparse_percentile is None or config.mask_input:
-        return False
-    from napari_deepcolor.preprocess import despeckled, limits_of, to_channels_first
-
-    planes = to_channels_first(np.asarray(image), config.in_channels)
-    gated = limits_of(planes, config.percentiles, config.sparse_percentile, smoothed=lambda: despeckled(planes))
-    return gated != limits_of(planes, config.percentiles)
+    return _sparse_plane(model, image) is not None
 
 
 def object_contrast(model: LoadedModel, image: np.ndarray, labels: np.ndarray) -> float:
     """The median over the objects of ``labels`` of their mean intensity in ``image``, normalized as ``model``
     normalizes it (0 = its low percentile, 1 = its high one); 0 without objects."""
-    from napari_deepcolor.preprocess import despeckled, limits_of, to_channels_first
+    return _contrast(_normalized(model, image)[0], labels)
+
+
+def _sparse_plane(model: LoadedModel, image: np.ndarray) -> np.ndarray | None:
+    """``image`` normalized as ``model`` normalizes it (`_normalized`), where that is by its brightest pixels: None
+    for another image, and for a model without the sparse gate."""
+    config = model.base_config
+    if config.sparse_percentile is None or config.mask_input:
+        return None
+    plane, gated = _normalized(model, image)
+    return plane if gated else None
+
+
+def _normalized(model: LoadedModel, image: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``image`` as one plane ``(Y, X)`` float64 (the mean of its channels), normalized by the intensity limits
+    ``model`` takes (`preprocess.intensity_limits`), and whether those are the sparse gate's."""
+    from napari_deepcolor.preprocess import intensity_limits, limits_of, to_channels_first
 
     config = model.base_config
-    planes = to_channels_first(np.asarray(image), config.in_channels).astype(np.float64).mean(axis=0)
-    low, high = limits_of(planes[None], config.percentiles, config.sparse_percentile,
-                          smoothed=lambda: despeckled(planes[None]))
-    labels = np.asarray(labels)
-    ids = labels[labels > 0]
-    if not ids.size:
-        return 0.0
-    sums = np.bincount(labels.ravel(), weights=planes.ravel())
-    counts = np.bincount(labels.ravel())
+    planes = to_channels_first(np.asarray(image), config.in_channels)
+    limits = intensity_limits(planes, percentiles=config.percentiles, sparse=config.sparse_percentile)
+    low, high = limits
+    plane = (planes.mean(axis=0, dtype=np.float64) - low) / max(high - low, 1e-12)
+    return plane, config.sparse_percentile is not None and limits != limits_of(planes, config.percentiles)
+
+
+def _contrast(plane: np.ndarray, labels: np.ndarray) -> float:
+    """`object_contrast` on a normalized ``plane``."""
+    labels = np.asarray(labels).ravel()
+    counts = np.bincount(labels)
     present = np.flatnonzero(counts[1:]) + 1
-    return float(np.median((sums[present] / counts[present] - low) / max(high - low, 1e-12)))
+    if not present.size:
+        return 0.0
+    sums = np.bincount(labels, weights=plane.ravel(), minlength=counts.size)
+    return float(np.median(sums[present] / counts[present]))
 
 
 def recommended_labels(sized: LoadedModel, output: Any) -> np.ndarray:
